@@ -1,0 +1,123 @@
+"""HTTP plumbing shared by every package: security headers, error pages, page rendering."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.middleware import ASGIMiddleware
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.logs import get_logger
+
+log = get_logger("http")
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeadersMiddleware(ASGIMiddleware):
+    """Adds CSP, nosniff, referrer and framing headers to every response; no-store on every non-static one."""
+
+    def __init__(self, *, hsts: bool) -> None:
+        self.hsts = hsts
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        is_static = scope.get("path", "").startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                # One-time links carry a token in the path: never leak it through Referer.
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
+                if self.hsts:
+                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+                if not is_static:
+                    headers["Cache-Control"] = "no-store"
+                    headers["Pragma"] = "no-cache"
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith("/api/") or path.startswith("/schema") or path == "/healthz":
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+ERROR_TITLES = {
+    400: "入力内容に誤りがあります",
+    401: "ログインが必要です",
+    403: "この操作は許可されていません",
+    404: "ページが見つかりません",
+    405: "この方法ではアクセスできません",
+    413: "送信されたデータが大きすぎます",
+    429: "アクセスが集中しています。しばらく待ってからもう一度お試しください",
+    500: "システムエラーが発生しました",
+    503: "ただいまご利用いただけません",
+}
+
+ERROR_HINTS = {
+    403: "画面を再読み込みしてからもう一度操作してください。解決しない場合は管理者にお問い合わせください。",
+    404: "URL が正しいかご確認ください。",
+}
+
+
+def error_response(request: Request[Any, Any, Any], status: int, error_id: str | None = None) -> Response[Any]:
+    title = ERROR_TITLES.get(status, "エラーが発生しました")
+    if wants_json(request):
+        body: dict[str, Any] = {"status_code": status, "detail": title}
+        if error_id:
+            body["error_id"] = error_id
+        return Response(content=body, status_code=status, media_type="application/json")
+    return Template(
+        template_name="error.html",
+        context={"status": status, "title": title, "hint": ERROR_HINTS.get(status, ""), "error_id": error_id},
+        status_code=status,
+    )  # type: ignore[return-value]
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, NotAuthorizedException) and not wants_json(request):
+        from litestar.response import Redirect
+
+        return Redirect(path="/login")  # type: ignore[return-value]
+    response = error_response(request, exc.status_code)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    error_id = secrets.token_hex(6)
+    # The exception type and a traceback, never request bodies: a form may hold a number.
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"error_id": error_id, "path": request.url.path, "method": request.method},
+    )
+    return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, error_id)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    NotFoundException: http_exception_handler,
+    PermissionDeniedException: http_exception_handler,
+    NotAuthorizedException: http_exception_handler,
+    HTTPException: http_exception_handler,
+    Exception: server_error_handler,
+}

@@ -1,0 +1,1 @@
+"""Billing: plans, 5-user packs, trials, invoices (later issue)."""

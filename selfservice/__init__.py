@@ -1,0 +1,1 @@
+"""Self-service: employees and payees registering their own numbers on a phone."""

@@ -1,0 +1,1 @@
+"""Tenants: operator console, tenant companies, seats, departments, people, number management."""

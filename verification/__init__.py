@@ -1,0 +1,1 @@
+"""Identity verification: ID-document photos, image pipeline, review (later issue)."""
