@@ -1,0 +1,82 @@
+"""What an audit entry says: the action, who did it, to whom, why, with what result. Never a number."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class AuditAction(enum.StrEnum):
+    """操作: the value is the Japanese label shown on screens and in exports."""
+
+    LOGIN = "ログイン"
+    LOGIN_FAILED = "ログイン失敗"
+    LOGOUT = "ログアウト"
+    REGISTER = "登録"
+    PROXY_REGISTER = "代理登録"
+    SELF_CONFIRM = "本人番号確認"
+    ADMIN_CONFIRM = "管理者番号確認"
+    VIEW = "閲覧"
+    REVEAL = "表示"
+    PRINT = "印刷"
+    UPDATE = "修正"
+    DELETE = "削除"
+    DECLINE = "提供拒否"
+    CSV_EXPORT = "CSV出力"
+    IMPORT = "取込"
+    SETTINGS_CHANGE = "設定変更"
+    ACCOUNT_CHANGE = "アカウント変更"
+    CORRECTION_REQUEST = "修正依頼"
+    CORRECTION_APPROVE = "修正承認"
+    KEY_ROTATION = "鍵更新"
+    LOG_ERASE = "履歴消去"
+
+
+class AuditResult(enum.StrEnum):
+    SUCCESS = "成功"
+    FAILURE = "失敗"
+    DENIED = "拒否"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acted: a snapshot taken at the time (names and roles change later; the log must not)."""
+
+    user_id: uuid.UUID | None
+    login_id: str
+    name: str
+    role: str
+    organisation: str
+    ip: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def system(cls, what: str = "system") -> Actor:
+        return cls(user_id=None, login_id=what, name="システム", role="system", organisation="")
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """Whose number: person id plus a snapshot (dependants are named "employee > dependant")."""
+
+    person_id: uuid.UUID | None
+    name: str = ""
+    department_code: str = ""
+    department_name: str = ""
+    employee_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One entry to append to a tenant's chain."""
+
+    tenant_id: uuid.UUID
+    action: AuditAction
+    actor: Actor
+    function: str
+    subject: Subject | None = None
+    purpose: str | None = None
+    result: AuditResult = AuditResult.SUCCESS
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Operation-log tables (filled in by the audit issue)."""

@@ -1,0 +1,1 @@
+"""Authentication and authorization: accounts, passwords, TOTP, sessions, step-up, guards."""

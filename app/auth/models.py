@@ -1,0 +1,1 @@
+"""Account tables (filled in by the accounts issue)."""

@@ -1,0 +1,1 @@
+"""The vault: number rules, keys, sealing, per-person erasure, blind index. Nothing else touches a key."""

@@ -1,0 +1,1 @@
+"""Vault tables in the main database (filled in by the vault issue)."""
