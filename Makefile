@@ -31,10 +31,10 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy $(PACKAGES)
 
 test-sqlite: $(VENV)/.dev-installed
-	MNV_TEST_DB=sqlite $(BIN)/pytest
+	MNV_TEST_DB=sqlite $(BIN)/pytest -q
 
 test-postgres: $(VENV)/.dev-installed
-	MNV_TEST_DB=postgres $(BIN)/pytest
+	MNV_TEST_DB=postgres $(BIN)/pytest -q
 
 test: lint typecheck test-sqlite test-postgres
 

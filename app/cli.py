@@ -11,6 +11,7 @@ import click
 
 from app import __version__
 from app.config import Settings, SettingsError, load_settings
+from app.vault.errors import VaultError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +31,8 @@ def friendly_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SettingsError as exc:
+            raise CommandError(str(exc)) from None
+        except VaultError as exc:
             raise CommandError(str(exc)) from None
         except OSError as exc:
             raise CommandError(f"{exc.strerror or exc}: {exc.filename or ''}".strip()) from None
@@ -103,6 +106,60 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         server_header=False,
         log_config=None,
     )
+
+
+@main.group(help="操作履歴（監査ログ）の管理コマンドです。")
+def audit() -> None:
+    pass
+
+
+@audit.command(name="verify", help="操作履歴のハッシュチェーンを検証し、壊れていれば最初の番号を示して異常終了します。")
+@click.option("--tenant", default=None, help="対象テナントの ID かコード（省略時はすべて）")
+@friendly_errors
+def audit_verify(tenant: str | None) -> None:
+    settings = current_settings()
+    import asyncio
+
+    from app.audit.cli import UnknownTenant, run_verify
+
+    try:
+        outcome = asyncio.run(run_verify(settings.effective_database_url, tenant))
+    except UnknownTenant as exc:
+        raise CommandError(str(exc)) from None
+    for line in outcome.lines:
+        click.echo(line)
+    if outcome.failure:
+        raise CommandError(outcome.failure)
+
+
+@main.group(help="マスター鍵（鍵ファイル）の管理コマンドです。")
+def keys() -> None:
+    pass
+
+
+@keys.command(name="rotate", help="マスター鍵に新しい版を追加し、全テナントの鍵を新しい版で再暗号化します。")
+@click.option("--retire-old", is_flag=True, help="残りを再暗号化してから古い版を鍵ファイルから削除します。")
+@friendly_errors
+def keys_rotate(retire_old: bool) -> None:
+    settings = current_settings()
+    import asyncio
+
+    from app.vault.cli import run_rotate
+
+    for line in asyncio.run(run_rotate(settings, retire_old=retire_old)):
+        click.echo(line)
+
+
+@main.command(help="削除済み・登録途中で失われた番号の鍵を鍵ストアから消去します（1時間より古いもの）。")
+@friendly_errors
+def purge() -> None:
+    settings = current_settings()
+    import asyncio
+
+    from app.vault.cli import run_purge
+
+    for line in asyncio.run(run_purge(settings)):
+        click.echo(line)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m app.cli`

@@ -127,3 +127,30 @@ def ensure_sqlite_dir(url: str) -> None:
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def commit_before_response(session_scope_key: str) -> type:
+    """ASGI middleware: commit the request's transaction (2xx/3xx) or roll it back before the response starts.
+
+    It sits inside the session middleware, so the session store writes only after the main transaction ended:
+    on SQLite two writers in one request would otherwise wait on each other.
+    """
+    from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state
+    from litestar.middleware import ASGIMiddleware
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+    class CommitBeforeResponse(ASGIMiddleware):
+        async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+            async def send_after_commit(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    session = get_aa_scope_state(scope, session_scope_key)
+                    if session is not None:
+                        if 200 <= message["status"] < 400:
+                            await session.commit()
+                        else:
+                            await session.rollback()
+                await send(message)
+
+            await next_app(scope, receive, send_after_commit)
+
+    return CommitBeforeResponse

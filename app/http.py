@@ -9,10 +9,11 @@ from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth.principal import StepUpRequired
 from app.logs import get_logger
 
 log = get_logger("http")
@@ -92,11 +93,24 @@ def error_response(request: Request[Any, Any, Any], status: int, error_id: str |
     )  # type: ignore[return-value]
 
 
-def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    if isinstance(exc, NotAuthorizedException) and not wants_json(request):
-        from litestar.response import Redirect
+def return_path(request: Request[Any, Any, Any]) -> str:
+    """Where to come back after signing in or re-authenticating: the page itself (its GET form)."""
+    query = f"?{request.url.query}" if request.method == "GET" and request.url.query else ""
+    return request.url.path + query
 
-        return Redirect(path="/login")  # type: ignore[return-value]
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Only local absolute paths: never an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    return value
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, StepUpRequired) and not wants_json(request):
+        return Redirect(path="/reauth", query_params={"next": return_path(request)})  # type: ignore[return-value]
+    if isinstance(exc, NotAuthorizedException) and not wants_json(request):
+        return Redirect(path="/login", query_params={"next": return_path(request)})  # type: ignore[return-value]
     response = error_response(request, exc.status_code)
     if exc.headers:
         response.headers.update(exc.headers)

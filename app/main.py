@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,22 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.template.config import TemplateConfig
 
+from app import __version__
+from app.auth.controllers import AccountController, ReauthController, SignInController, signin_rate_limit
+from app.auth.passwords import hasher_from_settings
+from app.auth.principal import PrincipalMiddleware
+from app.auth.sessions import session_config
 from app.config import Settings
-from app.db import ensure_sqlite_dir, make_engine
+from app.db import commit_before_response, ensure_sqlite_dir, make_engine
+from app.deps import DEPENDENCIES
 from app.http import EXCEPTION_HANDLERS, SecurityHeadersMiddleware
 from app.logs import configure_logging
+from app.vault import Vault
 from app.web import HealthController, RootController
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,57 +52,81 @@ def _build_store(settings: Settings, db_config: SQLAlchemyAsyncConfig, namespace
     return SQLAlchemyStore(db_config, model=KeyValueItem, namespace=namespace)
 
 
-def derive_secret(master_material: bytes, purpose: str) -> str:
-    """A stable per-purpose secret (the same in every worker and after restarts)."""
-    return hashlib.sha256(b"mnvault:" + purpose.encode() + b":" + master_material).hexdigest()
-
-
 def create_app(settings: Settings) -> Litestar:
     """Build the application from explicit settings (nothing is read from the environment here)."""
     configure_logging(settings.log_level, settings.log_format)
+    vault = Vault.from_settings(settings)
     ensure_sqlite_dir(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit_include_redirects",
         set_default_exception_handler=False,
     )
     stores: dict[str, Store] = {
         "sessions": _build_store(settings, db_config, "sessions"),
         "rate_limit": _build_store(settings, db_config, "rate_limit"),
     }
-    csrf_secret = derive_secret(settings.effective_database_url.encode(), "csrf")
-    template_config = TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine)
+    template_config = TemplateConfig(engine=JinjaTemplateEngine(directory=TEMPLATES_DIR))
+    template_config.engine_instance.engine.globals["reveal_seconds"] = settings.reveal_seconds
     static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
-    routes: list[Any] = [RootController, HealthController, static_router]
+    sign_in_router = Router(
+        path="/",
+        route_handlers=[SignInController],
+        middleware=[signin_rate_limit(settings).middleware],
+        include_in_schema=False,
+    )
+    routes: list[Any] = [
+        RootController,
+        HealthController,
+        static_router,
+        sign_in_router,
+        AccountController,
+        ReauthController,
+        *feature_routes(),
+    ]
+    sessions = session_config(settings)
 
-    async def dispose_engine() -> None:
+    async def close_resources() -> None:
         await engine.dispose()
+        await vault.close()
 
-    app = Litestar(
+    return Litestar(
         route_handlers=[Router(path="/", route_handlers=routes)],
-        plugins=[SQLAlchemyPlugin(config=db_config)],
+        plugins=[SQLAlchemyPlugin(config=db_config), FlashPlugin(FlashConfig(template_config=template_config))],
+        dependencies=DEPENDENCIES,
         template_config=template_config,
         stores=stores,
         csrf_config=CSRFConfig(
-            secret=csrf_secret,
+            secret=vault.derive_secret("csrf").hex(),
+            cookie_name="mnv_csrf",
             cookie_secure=settings.served_over_tls,
             cookie_httponly=True,
             cookie_samesite="lax",
             exclude=["/api/"],
         ),
         compression_config=CompressionConfig(backend="gzip", exclude_opt_key="no_compression"),
-        middleware=[SecurityHeadersMiddleware(hsts=settings.served_over_tls)],
+        middleware=[
+            SecurityHeadersMiddleware(hsts=settings.served_over_tls),
+            sessions.middleware,
+            PrincipalMiddleware(settings, db_config.provide_session),
+            commit_before_response(db_config.session_scope_key)(),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="MyNumber Vault API",
-            version="0.1.0",
+            version=__version__,
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
         ),
-        on_shutdown=[dispose_engine],
+        on_shutdown=[close_resources],
         debug=False,
-        state=State({"settings": settings}),
+        state=State({"settings": settings, "vault": vault, "hasher": hasher_from_settings(settings)}),
     )
-    return app
+
+
+def feature_routes() -> list[Any]:
+    """Controllers of the feature packages (the only place app/ imports them)."""
+    from tenants.controllers import ROUTES as TENANT_ROUTES
+
+    return [*TENANT_ROUTES]

@@ -12,6 +12,7 @@ def load_models() -> list[MetaData]:
     import app.audit.models
     import app.auth.models
     import app.kvstore
+    import app.tenancy
     import app.vault.models
     import tenants.models  # noqa: F401
 

@@ -1,50 +1,7 @@
-"""Tenant companies (事業者) and the operator's own organisation: shared (reference) tables."""
+"""Tenant-owned tables of the tenants package; the tenant row itself is core (app.tenancy)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
+from app.tenancy import Tenant, TenantKind, TenantStatus
 
-from sqlalchemy import Boolean, Date, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
-
-from app.db import Base, GlobalMixin, str_enum
-
-
-class TenantKind(enum.StrEnum):
-    OPERATOR = "operator"
-    COMPANY = "company"
-
-
-class TenantStatus(enum.StrEnum):
-    TRIAL = "trial"
-    ACTIVE = "active"
-    SUSPENDED = "suspended"
-    ENDED = "ended"
-
-    @property
-    def label(self) -> str:
-        return {"trial": "無料体験中", "active": "契約中", "suspended": "利用停止", "ended": "契約終了"}[self.value]
-
-
-class Tenant(GlobalMixin, Base):
-    """A company using the service, or (kind=operator) the organisation that runs it."""
-
-    __tablename__ = "tenants"
-
-    code: Mapped[str] = mapped_column(String(32), unique=True)
-    kind: Mapped[TenantKind] = mapped_column(str_enum(TenantKind), default=TenantKind.COMPANY)
-    name: Mapped[str] = mapped_column(String(200))
-    name_kana: Mapped[str] = mapped_column(String(200), default="")
-    corporate_number: Mapped[str | None] = mapped_column(String(13), default=None)
-    postal_code: Mapped[str] = mapped_column(String(8), default="")
-    address: Mapped[str] = mapped_column(String(300), default="")
-    representative: Mapped[str] = mapped_column(String(100), default="")
-    phone: Mapped[str] = mapped_column(String(20), default="")
-    is_member: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[TenantStatus] = mapped_column(str_enum(TenantStatus), default=TenantStatus.TRIAL)
-    trial_ends_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
-    contract_ends_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
-    admin_seats: Mapped[int] = mapped_column(Integer, default=2)
-    require_totp_for_employees: Mapped[bool] = mapped_column(Boolean, default=False)
-    purpose_notice: Mapped[str | None] = mapped_column(Text, default=None)
+__all__ = ["Tenant", "TenantKind", "TenantStatus"]

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings, load_settings
 from app.db import make_engine
 from tests.support import databases
+from tests.support.world import World, build_world
 
 BACKEND = os.environ.get("MNV_TEST_DB", "sqlite")
 TEST_MASTER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -113,3 +114,9 @@ async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 async def scalar(session: AsyncSession, sql: str, **params: object) -> object:
     return (await session.execute(text(sql), params)).scalar()
+
+
+@pytest.fixture
+async def world(app: Litestar, db: AsyncSession, settings: Settings) -> World:
+    """Two companies (acme with every role, other with an admin) and the operator."""
+    return await build_world(db, settings, app.state["vault"])

@@ -1,1 +1,83 @@
-"""Operation-log tables (filled in by the audit issue)."""
+"""Operation-log tables: the append-only entries and one chain head per tenant."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.audit.events import AuditAction, AuditResult
+from app.db import Base, str_enum
+
+GENESIS_HASH = "0" * 64
+DEFAULT_CHAIN = "log"
+
+# Text columns and their lengths: values are clipped to these before hashing, so what is stored is what was hashed.
+TEXT_LENGTHS = {
+    "actor_login_id": 254,
+    "actor_name": 200,
+    "actor_role": 50,
+    "actor_organisation": 200,
+    "ip": 45,
+    "user_agent": 512,
+    "function": 100,
+    "subject_name": 300,
+    "subject_department_code": 50,
+    "subject_department_name": 200,
+    "subject_employee_code": 50,
+    "purpose": 100,
+}
+
+
+def _tenant_column() -> Any:
+    return mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True)
+
+
+class AuditEntry(Base):
+    """One operation (操作履歴): who did what to whom, why, with what result. Never updated, never deleted."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        Index("ix_audit_entries_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+        Index("ix_audit_entries_tenant_id_subject_person_id", "tenant_id", "subject_person_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_column()
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[dt.datetime]
+    actor_user_id: Mapped[uuid.UUID | None]
+    actor_login_id: Mapped[str] = mapped_column(String(TEXT_LENGTHS["actor_login_id"]))
+    actor_name: Mapped[str] = mapped_column(String(TEXT_LENGTHS["actor_name"]))
+    actor_role: Mapped[str] = mapped_column(String(TEXT_LENGTHS["actor_role"]))
+    actor_organisation: Mapped[str] = mapped_column(String(TEXT_LENGTHS["actor_organisation"]))
+    ip: Mapped[str | None] = mapped_column(String(TEXT_LENGTHS["ip"]))
+    user_agent: Mapped[str | None] = mapped_column(String(TEXT_LENGTHS["user_agent"]))
+    action: Mapped[AuditAction] = mapped_column(str_enum(AuditAction))
+    function: Mapped[str] = mapped_column(String(TEXT_LENGTHS["function"]))
+    subject_person_id: Mapped[uuid.UUID | None]
+    subject_name: Mapped[str] = mapped_column(String(TEXT_LENGTHS["subject_name"]))
+    subject_department_code: Mapped[str] = mapped_column(String(TEXT_LENGTHS["subject_department_code"]))
+    subject_department_name: Mapped[str] = mapped_column(String(TEXT_LENGTHS["subject_department_name"]))
+    subject_employee_code: Mapped[str] = mapped_column(String(TEXT_LENGTHS["subject_employee_code"]))
+    purpose: Mapped[str | None] = mapped_column(String(TEXT_LENGTHS["purpose"]))
+    result: Mapped[AuditResult] = mapped_column(str_enum(AuditResult))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last sequence number and hash of a tenant's chain; its row lock serializes writers.
+
+    Keyed (tenant_id, chain) like every tenant table; one chain per tenant today.
+    """
+
+    __tablename__ = "audit_chain_heads"
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_column()
+    chain: Mapped[str] = mapped_column(String(16), primary_key=True, default=DEFAULT_CHAIN)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,1 +1,85 @@
-"""Account tables (filled in by the accounts issue)."""
+"""Accounts (tenant admins, handlers, viewers, employees, the operator's staff) and their recovery codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Boolean, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, TenantMixin, str_enum, tenant_fk
+
+
+class Role(enum.StrEnum):
+    OPERATOR = "operator"
+    ADMIN = "admin"
+    HANDLER = "handler"
+    VIEWER = "viewer"
+    EMPLOYEE = "employee"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+    @property
+    def is_staff(self) -> bool:
+        """Company-side management accounts (they take a seat)."""
+        return self in (Role.ADMIN, Role.HANDLER, Role.VIEWER)
+
+    @property
+    def requires_totp(self) -> bool:
+        return self in (Role.OPERATOR, Role.ADMIN, Role.HANDLER)
+
+
+ROLE_LABELS = {
+    Role.OPERATOR: "運営者",
+    Role.ADMIN: "管理者",
+    Role.HANDLER: "事務取扱担当者",
+    Role.VIEWER: "閲覧者",
+    Role.EMPLOYEE: "従業員",
+}
+
+
+class Account(TenantMixin, Base):
+    """A sign-in identity inside one organisation; login ids are unique per tenant."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "login_id"),)
+
+    login_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(254), default="")
+    role: Mapped[Role] = mapped_column(str_enum(Role))
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    totp_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_enabled_at is not None and self.totp_secret_sealed is not None
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None
+
+
+class RecoveryCode(TenantMixin, Base):
+    """One of an account's ten one-time recovery codes, stored hashed."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (tenant_fk("account_id", "accounts", ondelete="CASCADE"),)
+
+    account_id: Mapped[uuid.UUID] = mapped_column()
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -21,12 +21,19 @@ def _url() -> str:
     return str(url)
 
 
+def include_object(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
+    """advanced-alchemy's store table has dialect-conditional DDL that autogenerate cannot compare: skip it."""
+    table = getattr(obj, "table", obj)
+    return getattr(table, "name", name) != "kv_store"
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,1 +1,33 @@
 """The vault: number rules, keys, sealing, per-person erasure, blind index. Nothing else touches a key."""
+
+from app.vault.errors import (
+    DuplicateNumber,
+    MasterKeyError,
+    NumberAlreadyStored,
+    NumberBatchError,
+    NumberNotFound,
+    RowError,
+    VaultError,
+    VaultIntegrityError,
+)
+from app.vault.maintenance import RotationReport
+from app.vault.models import NumberField
+from app.vault.numbers import InvalidNumber
+from app.vault.service import NumberInfo, StoredNumber, Vault
+
+__all__ = [
+    "DuplicateNumber",
+    "InvalidNumber",
+    "MasterKeyError",
+    "NumberAlreadyStored",
+    "NumberBatchError",
+    "NumberField",
+    "NumberInfo",
+    "NumberNotFound",
+    "RotationReport",
+    "RowError",
+    "StoredNumber",
+    "Vault",
+    "VaultError",
+    "VaultIntegrityError",
+]

@@ -1,1 +1,68 @@
-"""Vault tables in the main database (filled in by the vault issue)."""
+"""Vault tables in the main database: wrapped tenant keys and sealed numbers (never a key in clear)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, TenantMixin, TimestampMixin, str_enum, utcnow
+
+
+class NumberField(enum.StrEnum):
+    """Which kind of number a row holds."""
+
+    MY_NUMBER = "my_number"
+    CORPORATE_NUMBER = "corporate_number"
+
+    @property
+    def label(self) -> str:
+        return {"my_number": "個人番号", "corporate_number": "法人番号"}[self.value]
+
+
+class TenantKey(TimestampMixin, Base):
+    """One generation of a tenant's data key and blind-index key, each wrapped by the KEK ``kek_version``."""
+
+    __tablename__ = "tenant_keys"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    kek_version: Mapped[int] = mapped_column(Integer)
+    wrapped_data_key: Mapped[bytes] = mapped_column(LargeBinary)
+    wrapped_index_key: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class VaultNumber(TenantMixin, Base):
+    """A sealed number of one person (subject).
+
+    Erasure clears the ciphertext and blind index and the key store loses the row's key, so even a backup of
+    this table can no longer be opened.
+    """
+
+    __tablename__ = "vault_numbers"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "blind_index"),
+        Index(
+            "uq_vault_numbers_live_subject_field",
+            "tenant_id",
+            "subject_id",
+            "field",
+            unique=True,
+            sqlite_where=text("erased_at IS NULL"),
+            postgresql_where=text("erased_at IS NULL"),
+        ),
+    )
+
+    subject_id: Mapped[uuid.UUID]
+    field: Mapped[NumberField] = mapped_column(str_enum(NumberField))
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    nonce: Mapped[bytes | None] = mapped_column(LargeBinary(12))
+    tenant_key_version: Mapped[int] = mapped_column(Integer)
+    blind_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    masked: Mapped[str] = mapped_column(String(16))
+    registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    erase_reason: Mapped[str | None] = mapped_column(String(200), default=None)

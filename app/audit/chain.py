@@ -1,0 +1,94 @@
+"""Entries as rows, and the canonical hash that links each row to the one before it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from app.audit.events import AuditEvent
+from app.audit.guard import check_texts, normalized_detail
+from app.audit.models import TEXT_LENGTHS
+
+HASH_VERSION = 1
+HASHED_FIELDS = (
+    "tenant_id",
+    "seq",
+    "occurred_at",
+    "actor_user_id",
+    "actor_login_id",
+    "actor_name",
+    "actor_role",
+    "actor_organisation",
+    "ip",
+    "user_agent",
+    "action",
+    "function",
+    "subject_person_id",
+    "subject_name",
+    "subject_department_code",
+    "subject_department_name",
+    "subject_employee_code",
+    "purpose",
+    "result",
+    "detail",
+    "prev_hash",
+)
+
+
+_ID_FIELDS = ("tenant_id", "actor_user_id", "subject_person_id")
+_PLAIN_FIELDS = tuple(f for f in HASHED_FIELDS if f not in (*_ID_FIELDS, "occurred_at"))
+
+
+def event_row(event: AuditEvent) -> dict[str, Any]:
+    """The stored columns of an event, checked by the content guard; seq, time and hashes are filled in later."""
+    actor, subject = event.actor, event.subject
+    texts = {
+        "actor_login_id": actor.login_id,
+        "actor_name": actor.name,
+        "actor_role": actor.role,
+        "actor_organisation": actor.organisation,
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        "function": event.function,
+        "subject_name": subject.name if subject else "",
+        "subject_department_code": subject.department_code if subject else "",
+        "subject_department_name": subject.department_name if subject else "",
+        "subject_employee_code": subject.employee_code if subject else "",
+        "purpose": event.purpose,
+    }
+    check_texts(texts)
+    row: dict[str, Any] = {field: _clip(field, value) for field, value in texts.items()}
+    row.update(
+        tenant_id=event.tenant_id,
+        actor_user_id=actor.user_id,
+        subject_person_id=subject.person_id if subject else None,
+        action=event.action,
+        result=event.result,
+        detail=normalized_detail(event.detail),
+    )
+    return row
+
+
+def _clip(field: str, value: str | None) -> str | None:
+    return None if value is None else value[: TEXT_LENGTHS[field]]
+
+
+@functools.lru_cache(maxsize=256)
+def _timestamp(value: dt.datetime) -> str:
+    # UTC with microseconds: SQLite text and PostgreSQL timestamptz both give this same string back.
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def entry_hash(row: Mapping[str, Any]) -> str:
+    """SHA-256 over every field and the previous hash, as sorted-key compact JSON."""
+    payload = {field: row[field] for field in _PLAIN_FIELDS}  # enum members encode as their (str) values
+    for field in _ID_FIELDS:
+        payload[field] = None if row[field] is None else str(row[field])
+    payload["occurred_at"] = _timestamp(row["occurred_at"])
+    payload["v"] = HASH_VERSION
+    encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()

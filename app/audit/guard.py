@@ -1,0 +1,62 @@
+"""The content guard: an entry that could carry a My Number (a run of 12 digits) is refused before it is written."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+MAX_DETAIL_CHARS = 8000
+
+_DIGIT_RUN = re.compile(r"\d{12}")
+# Removed before looking for a run: every space, hyphens and the dashes people type between digit groups
+# (katakana ー and full-width forms included), and the zero-width characters NFKC leaves in place.
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff0d\uff70"
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+_SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+_REMOVED = re.compile(f"[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]+")
+# Ids in a detail are hex UUIDs; with hyphens removed about one in thirteen would hold 12 decimal digits in a row.
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
+
+
+class AuditContentError(ValueError):
+    """An entry would carry what the log must never hold; the message names the field, never the value."""
+
+    def __init__(self, field: str, problem: str = "12桁の数字（個人番号の可能性）は記録できません") -> None:
+        self.field = field
+        super().__init__(f"操作履歴の項目「{field}」に{problem}")
+
+
+def contains_digit_run(text: str) -> bool:
+    """True when ``text`` holds 12 or more digits in a row once normalized (NFKC, spaces and hyphens removed)."""
+    folded = unicodedata.normalize("NFKC", text)
+    if _DIGIT_RUN.search(_REMOVED.sub("", folded)) is None:
+        return False
+    return _DIGIT_RUN.search(_REMOVED.sub("", _UUID.sub("#", folded))) is not None
+
+
+def check_texts(fields: Mapping[str, str | None]) -> None:
+    """Refuse text fields that could carry a My Number (checked together; the culprit is named on a hit)."""
+    if contains_digit_run("\n#\n".join(value for value in fields.values() if value)):
+        for field, value in fields.items():
+            if value and contains_digit_run(value):
+                raise AuditContentError(field)
+        raise AuditContentError("text")
+
+
+def normalized_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """The detail as stored (a JSON round trip: ids become text); refused when too large or holding a digit run."""
+    try:
+        encoded = json.dumps(
+            detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str
+        )
+    except (TypeError, ValueError):
+        raise AuditContentError("detail", "JSON にできない値は記録できません") from None
+    if len(encoded) > MAX_DETAIL_CHARS:
+        raise AuditContentError("detail", f"{MAX_DETAIL_CHARS} 文字を超える内容は記録できません")
+    if contains_digit_run(encoded):
+        raise AuditContentError("detail")
+    loaded: dict[str, Any] = json.loads(encoded)
+    return loaded

@@ -1,0 +1,48 @@
+"""The vault's command-line work (``mnvault keys rotate``, ``mnvault purge``), returning lines to print."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.config import Settings
+from app.db import make_engine
+from app.vault.service import Vault
+
+
+async def run_rotate(settings: Settings, *, retire_old: bool, batch_size: int = 100) -> list[str]:
+    """Add a master key version and re-wrap every tenant key (or finish and retire the old versions)."""
+    vault = Vault.from_settings(settings)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        report = await vault.rotate_master_key(
+            async_sessionmaker(engine, expire_on_commit=False), retire_old=retire_old, batch_size=batch_size
+        )
+    finally:
+        await engine.dispose()
+        await vault.close()
+    lines = [
+        f"現在の鍵の版: {report.current_version}",
+        f"テナント鍵を再暗号化しました: {report.rewrapped} 件",
+    ]
+    if report.remaining:
+        lines.append(f"古い版のままのテナント鍵が {report.remaining} 件あります。もう一度実行してください。")
+    if report.retired:
+        lines.append(f"古い版を鍵ファイルから削除しました: {', '.join(map(str, report.retired))}")
+    elif retire_old and not report.remaining:
+        lines.append("削除する古い版はありません。")
+    return lines
+
+
+async def run_purge(settings: Settings, *, older_than_minutes: int = 60) -> list[str]:
+    """Destroy key-store keys whose number is erased or missing."""
+    vault = Vault.from_settings(settings)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            removed = await vault.purge(session, older_than=dt.timedelta(minutes=older_than_minutes))
+    finally:
+        await engine.dispose()
+        await vault.close()
+    return [f"不要になった番号の鍵を削除しました: {removed} 件"]

@@ -1,0 +1,147 @@
+"""The key store: a separate database holding each number's key, wrapped by the tenant data key.
+
+Only the vault reaches it. Deleting a row here is what erases a number for good (crypto-shredding): the main
+database, and every backup of it, keeps only ciphertext whose key is gone. It has its own Alembic tree
+(``app/vault/keystore_migrations``) and its own, short backup retention in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Integer, LargeBinary, MetaData, Uuid, delete, insert, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.db import NAMING_CONVENTION, UTCDateTime, ensure_sqlite_dir, make_engine, utcnow
+from app.migrate import _in_thread
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "keystore_migrations"
+VERSION_TABLE = "alembic_version_keystore"
+CHUNK = 500
+
+T = TypeVar("T")
+
+
+class KeystoreBase(DeclarativeBase):
+    """Declarative base of the key store database (kept apart from the main database's metadata)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), uuid.UUID: Uuid()}
+
+
+class NumberKey(KeystoreBase):
+    """The per-number key of one sealed number (the "per-person key"), wrapped by the tenant data key."""
+
+    __tablename__ = "number_keys"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    number_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    tenant_key_version: Mapped[int] = mapped_column(Integer)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    tenant_key_version: int
+    wrapped_key: bytes
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class KeyStore:
+    """Reads and writes wrapped number keys; each call is its own short transaction."""
+
+    def __init__(self, url: str) -> None:
+        ensure_sqlite_dir(url)
+        self.url = url
+        self.engine: AsyncEngine = make_engine(url, pool_size=5)
+
+    async def close(self) -> None:
+        """Dispose of the engine."""
+        await self.engine.dispose()
+
+    async def put_many(self, tenant_id: uuid.UUID, keys: Iterable[tuple[uuid.UUID, int, bytes]]) -> None:
+        """Insert ``(number_id, tenant_key_version, wrapped_key)`` rows for one tenant in one transaction."""
+        now = utcnow()
+        rows = [
+            {"tenant_id": tenant_id, "number_id": n, "tenant_key_version": v, "wrapped_key": w, "created_at": now}
+            for n, v, w in keys
+        ]
+        if not rows:
+            return
+        async with self.engine.begin() as connection:
+            for chunk in _chunks(rows):
+                await connection.execute(insert(NumberKey), list(chunk))
+
+    async def get_many(self, tenant_id: uuid.UUID, number_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredKey]:
+        """The wrapped keys of these numbers (missing ones are simply absent)."""
+        found: dict[uuid.UUID, StoredKey] = {}
+        async with self.engine.connect() as connection:
+            for chunk in _chunks(list(number_ids)):
+                result = await connection.execute(
+                    select(NumberKey.number_id, NumberKey.tenant_key_version, NumberKey.wrapped_key).where(
+                        NumberKey.tenant_id == tenant_id, NumberKey.number_id.in_(chunk)
+                    )
+                )
+                for number_id, version, wrapped in result:
+                    found[number_id] = StoredKey(version, wrapped)
+        return found
+
+    async def delete_many(self, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
+        """Destroy the keys ``(tenant_id, number_id)``; returns how many rows went."""
+        by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for tenant_id, number_id in keys:
+            by_tenant.setdefault(tenant_id, []).append(number_id)
+        removed = 0
+        async with self.engine.begin() as connection:
+            for tenant_id, number_ids in by_tenant.items():
+                for chunk in _chunks(number_ids):
+                    result = await connection.execute(
+                        delete(NumberKey).where(NumberKey.tenant_id == tenant_id, NumberKey.number_id.in_(chunk))
+                    )
+                    removed += result.rowcount or 0
+        return removed
+
+    async def created_before(
+        self, cutoff: dt.datetime, after: tuple[uuid.UUID, uuid.UUID] | None, limit: int
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """A page of ``(tenant_id, number_id)`` created before ``cutoff``, in key order after ``after``."""
+        statement = select(NumberKey.tenant_id, NumberKey.number_id).where(NumberKey.created_at < cutoff)
+        if after is not None:
+            statement = statement.where(tuple_(NumberKey.tenant_id, NumberKey.number_id) > tuple_(*after))
+        statement = statement.order_by(NumberKey.tenant_id, NumberKey.number_id).limit(limit)
+        async with self.engine.connect() as connection:
+            return [(t, n) for t, n in await connection.execute(statement)]
+
+
+def keystore_alembic_config(url: str) -> Config:
+    """Alembic configuration of the key store tree."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    config.attributes["database_url"] = url
+    return config
+
+
+def upgrade_keystore(url: str, revision: str = "heads") -> None:
+    """Upgrade the key store database at ``url``."""
+    ensure_sqlite_dir(url)
+    _in_thread(command.upgrade, keystore_alembic_config(url), revision)
+
+
+def downgrade_keystore(url: str, revision: str = "base") -> None:
+    """Downgrade the key store database at ``url``."""
+    _in_thread(command.downgrade, keystore_alembic_config(url), revision)

@@ -1,0 +1,504 @@
+"""The vault service: store, find, reveal and erase numbers; seal small secrets. The only door to a key.
+
+Every method takes the caller's ``AsyncSession`` on the main database and writes its audit entry there, so an
+operation and its entry commit or roll back together. The key store is written in its own short transactions:
+a number's key is written before its row (a crash leaves an orphan key, removed by ``purge``), and erased
+numbers' keys are deleted after the main transaction commits (``commit``, or automatically on commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.audit.events import Actor, AuditAction, AuditEvent, Subject
+from app.audit.log import record, record_many
+from app.config import Settings
+from app.db import new_id, utcnow
+from app.logs import get_logger
+from app.vault import crypto, maintenance, sealing
+from app.vault._checks import (
+    Candidate,
+    candidate_for,
+    chunks,
+    conflicts,
+    conflicts_within,
+    error_code,
+    live,
+    mask,
+    normalize,
+    subject_id_of,
+)
+from app.vault._shredding import Shredder
+from app.vault.errors import (
+    DuplicateNumber,
+    NumberAlreadyStored,
+    NumberBatchError,
+    NumberNotFound,
+    RowError,
+    VaultIntegrityError,
+)
+from app.vault.keys import KeyProvider, LocalKeyProvider
+from app.vault.keystore import KeyStore
+from app.vault.models import NumberField, VaultNumber
+from app.vault.numbers import InvalidNumber
+from app.vault.tenant_keys import TenantKeyring, TenantKeys
+
+log = get_logger("vault")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNumber:
+    """A number just stored: its row id and the masked form for the screen."""
+
+    id: uuid.UUID
+    subject_id: uuid.UUID
+    field: NumberField
+    masked: str
+    registered_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NumberInfo:
+    """What a list shows about a person's live number, without decrypting it."""
+
+    id: uuid.UUID
+    field: NumberField
+    masked: str
+    registered_at: dt.datetime
+
+
+class Vault:
+    """Numbers sealed under per-number keys, tenant keys wrapped by the master key, every use audited."""
+
+    def __init__(self, provider: KeyProvider, keystore: KeyStore) -> None:
+        self.provider = provider
+        self.keystore = keystore
+        self.keyring = TenantKeyring(provider)
+        self.shredder = Shredder(keystore)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Vault:
+        """Load the master key (MasterKeyError if missing or malformed) and open the key store."""
+        return cls(LocalKeyProvider.from_settings(settings), KeyStore(settings.effective_keystore_url))
+
+    async def close(self) -> None:
+        """Finish pending key shredding and release the key store."""
+        await self.wait_for_shredding()
+        await self.keystore.close()
+
+    async def wait_for_shredding(self) -> None:
+        """Wait until keys of erasures committed so far are destroyed."""
+        await self.shredder.wait()
+
+    def derive_secret(self, purpose: str) -> bytes:
+        """A stable per-purpose secret derived from the master key (the same in every worker and restart)."""
+        return self.provider.derive_secret(purpose)
+
+    async def create_tenant_keys(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        """Give a new tenant its data and blind-index keys (idempotent)."""
+        await self.keyring.create(session, tenant_id)
+
+    # Small secrets ------------------------------------------------------------------------------------------
+
+    async def seal_secret(
+        self, session: AsyncSession, tenant_id: uuid.UUID, owner_id: uuid.UUID, purpose: str, plaintext: bytes
+    ) -> bytes:
+        """Seal a small secret (a TOTP seed...) for one owner and purpose; the caller stores the token."""
+        keys = await self.keyring.current(session, tenant_id)
+        return sealing.seal_secret(keys, owner_id, purpose, plaintext)
+
+    async def open_secret(
+        self, session: AsyncSession, tenant_id: uuid.UUID, owner_id: uuid.UUID, purpose: str, token: bytes
+    ) -> bytes:
+        """Open a token from :meth:`seal_secret`; VaultIntegrityError when it belongs elsewhere or was altered."""
+        version = sealing.secret_version(token)
+        if version is None:
+            raise VaultIntegrityError(f"secret {purpose!r} of {owner_id} is not a sealed token")
+        keys = await self.keyring.get(session, tenant_id, version)
+        return sealing.open_secret(keys, owner_id, purpose, token)
+
+    # Storing ------------------------------------------------------------------------------------------------
+
+    async def store_number(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        subject: Subject,
+        field: NumberField,
+        number: str,
+        actor: Actor,
+        action: AuditAction,
+        function: str,
+        purpose: str | None = None,
+    ) -> StoredNumber:
+        """Validate, seal, store and log one person's number (InvalidNumber, DuplicateNumber, NumberAlreadyStored)."""
+        keys = await self.keyring.current(session, tenant_id)
+        candidate = candidate_for(keys, 0, subject, field, number)
+        problems = await conflicts(session, tenant_id, field, [candidate])
+        if problems:
+            raise problems[0][1]
+        (stored,) = await self._write(session, keys, field, [candidate], actor, action, function, purpose, {})
+        return stored
+
+    async def replace_number(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        subject: Subject,
+        field: NumberField,
+        number: str,
+        actor: Actor,
+        action: AuditAction,
+        function: str,
+        purpose: str | None = None,
+    ) -> StoredNumber:
+        """Erase the person's live number for the field (logged as 削除) and store the new one."""
+        keys = await self.keyring.current(session, tenant_id)
+        candidate = candidate_for(keys, 0, subject, field, number)
+        problems = [
+            p
+            for p in await conflicts(session, tenant_id, field, [candidate])
+            if not isinstance(p[1], NumberAlreadyStored)
+        ]
+        if problems:
+            raise problems[0][1]
+        replaced = await self.erase(
+            session,
+            tenant_id=tenant_id,
+            subject=subject,
+            actor=actor,
+            function=function,
+            reason="番号の変更",
+            field=field,
+        )
+        detail: dict[str, Any] = {"replaced": bool(replaced)}
+        (stored,) = await self._write(session, keys, field, [candidate], actor, action, function, purpose, detail)
+        return stored
+
+    async def store_many(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        entries: Sequence[tuple[Subject, str]],
+        field: NumberField,
+        actor: Actor,
+        function: str,
+        action: AuditAction = AuditAction.IMPORT,
+        purpose: str | None = None,
+    ) -> list[StoredNumber]:
+        """Store many numbers (imports); any bad row refuses the whole batch with NumberBatchError listing each.
+
+        Every row is checked before anything is written; the key store and the table get bulk inserts.
+        """
+        keys = await self.keyring.current(session, tenant_id)
+        candidates: list[Candidate] = []
+        errors: list[RowError] = []
+        for index, (subject, number) in enumerate(entries):
+            try:
+                candidates.append(candidate_for(keys, index, subject, field, number))
+            except InvalidNumber as exc:
+                errors.append(RowError(index, exc.code, exc.message))
+        errors += conflicts_within(candidates)
+        errors += [
+            RowError(index, error_code(problem), problem.message)
+            for index, problem in await conflicts(session, tenant_id, field, candidates)
+        ]
+        if errors:
+            raise NumberBatchError(sorted(errors, key=lambda e: e.index))
+        return await self._write(session, keys, field, candidates, actor, action, function, purpose, {})
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        keys: TenantKeys,
+        field: NumberField,
+        candidates: Sequence[Candidate],
+        actor: Actor,
+        action: AuditAction,
+        function: str,
+        purpose: str | None,
+        detail: dict[str, Any],
+    ) -> list[StoredNumber]:
+        now = utcnow()
+        rows: list[dict[str, Any]] = []
+        wrapped: list[tuple[uuid.UUID, int, bytes]] = []
+        stored: list[StoredNumber] = []
+        for c in candidates:
+            sealed = sealing.seal_number(keys, new_id(), c.subject_id, field, c.normalized)
+            masked = mask(field, c.normalized)
+            wrapped.append((sealed.number_id, keys.version, sealed.wrapped_key))
+            rows.append(
+                {
+                    "tenant_id": keys.tenant_id,
+                    "id": sealed.number_id,
+                    "subject_id": c.subject_id,
+                    "field": field,
+                    "ciphertext": sealed.ciphertext,
+                    "nonce": sealed.nonce,
+                    "tenant_key_version": keys.version,
+                    "blind_index": c.blind_index,
+                    "masked": masked,
+                    "registered_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now))
+        # The key first: a crash in between leaves an orphan key (purged later), never a row without its key.
+        await self.keystore.put_many(keys.tenant_id, wrapped)
+        try:
+            for chunk in chunks(rows):
+                await session.execute(insert(VaultNumber), list(chunk))
+        except IntegrityError as exc:
+            if "subject" in str(exc.orig):
+                raise NumberAlreadyStored("a live number appeared concurrently for this subject") from None
+            if "blind_index" in str(exc.orig):
+                raise DuplicateNumber("the same number was stored concurrently") from None
+            raise
+        events = [
+            AuditEvent(
+                tenant_id=keys.tenant_id,
+                action=action,
+                actor=actor,
+                function=function,
+                subject=c.subject,
+                purpose=purpose,
+                detail={"field": field.value, "number_id": str(s.id), **detail},
+            )
+            for c, s in zip(candidates, stored, strict=True)
+        ]
+        await record_many(session, events)
+        return stored
+
+    # Finding and reading ------------------------------------------------------------------------------------
+
+    async def find_duplicate(
+        self, session: AsyncSession, tenant_id: uuid.UUID, field: NumberField, number: str
+    ) -> uuid.UUID | None:
+        """The person in this tenant who already has this live number, if any (by blind index, no decryption)."""
+        keys = await self.keyring.current(session, tenant_id)
+        index = crypto.blind_index(keys.index_key, field.value, normalize(field, number))
+        statement = select(VaultNumber.subject_id).where(*live(tenant_id), VaultNumber.blind_index == index)
+        return (await session.execute(statement)).scalar_one_or_none()
+
+    async def number_info(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        subject_ids: Sequence[uuid.UUID],
+        field: NumberField | None = None,
+    ) -> dict[uuid.UUID, NumberInfo]:
+        """Masked form and registration time of each person's live number (My Number first when both)."""
+        found: dict[uuid.UUID, NumberInfo] = {}
+        for chunk in chunks(list(subject_ids)):
+            statement = select(
+                VaultNumber.subject_id,
+                VaultNumber.id,
+                VaultNumber.field,
+                VaultNumber.masked,
+                VaultNumber.registered_at,
+            ).where(*live(tenant_id), VaultNumber.subject_id.in_(chunk))
+            if field is not None:
+                statement = statement.where(VaultNumber.field == field)
+            for row in await session.execute(statement):
+                info = NumberInfo(row.id, row.field, row.masked, row.registered_at)
+                if row.subject_id not in found or info.field == NumberField.MY_NUMBER:
+                    found[row.subject_id] = info
+        return found
+
+    async def reveal(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        subject: Subject,
+        field: NumberField,
+        actor: Actor,
+        purpose: str,
+        function: str,
+        action: AuditAction = AuditAction.REVEAL,
+    ) -> str:
+        """Open one person's number for a stated purpose; the audit entry is written before it is returned."""
+        subject_id = subject_id_of(subject)
+        numbers = await self._open_live(session, tenant_id, [subject_id], field)
+        if subject_id not in numbers:
+            raise NumberNotFound(f"subject {subject_id} has no live {field}")
+        number_id, number = numbers[subject_id]
+        await record(session, self._use_event(tenant_id, subject, field, number_id, actor, purpose, function, action))
+        return number
+
+    async def reveal_many(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        subjects: Sequence[Subject],
+        field: NumberField,
+        actor: Actor,
+        purpose: str,
+        function: str,
+        action: AuditAction = AuditAction.REVEAL,
+    ) -> dict[uuid.UUID, str]:
+        """Open many people's numbers (exports), logging one entry per person first; the numberless are absent."""
+        by_id = {subject_id_of(s): s for s in subjects}
+        numbers = await self._open_live(session, tenant_id, list(by_id), field)
+        events = [
+            self._use_event(tenant_id, by_id[subject_id], field, number_id, actor, purpose, function, action)
+            for subject_id, (number_id, _) in numbers.items()
+        ]
+        await record_many(session, events)
+        return {subject_id: number for subject_id, (_, number) in numbers.items()}
+
+    @staticmethod
+    def _use_event(
+        tenant_id: uuid.UUID,
+        subject: Subject,
+        field: NumberField,
+        number_id: uuid.UUID,
+        actor: Actor,
+        purpose: str,
+        function: str,
+        action: AuditAction,
+    ) -> AuditEvent:
+        return AuditEvent(
+            tenant_id=tenant_id,
+            action=action,
+            actor=actor,
+            function=function,
+            subject=subject,
+            purpose=purpose,
+            detail={"field": field.value, "number_id": str(number_id)},
+        )
+
+    async def _open_live(
+        self, session: AsyncSession, tenant_id: uuid.UUID, subject_ids: Sequence[uuid.UUID], field: NumberField
+    ) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+        """``subject_id -> (number_id, number)`` for the live numbers of these people."""
+        rows: list[Any] = []
+        for chunk in chunks(list(subject_ids)):
+            statement = select(
+                VaultNumber.id,
+                VaultNumber.subject_id,
+                VaultNumber.ciphertext,
+                VaultNumber.nonce,
+                VaultNumber.tenant_key_version,
+            ).where(*live(tenant_id), VaultNumber.field == field, VaultNumber.subject_id.in_(chunk))
+            rows += (await session.execute(statement)).all()
+        if not rows:
+            return {}
+        stored_keys = await self.keystore.get_many(tenant_id, [row.id for row in rows])
+        opened: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+        generations: dict[int, TenantKeys] = {}
+        for row in rows:
+            try:
+                if row.tenant_key_version not in generations:
+                    generations[row.tenant_key_version] = await self.keyring.get(
+                        session, tenant_id, row.tenant_key_version
+                    )
+                stored = stored_keys.get(row.id)
+                if stored is None or row.ciphertext is None or row.nonce is None:
+                    raise VaultIntegrityError(f"key of number {row.id} is missing from the key store")
+                keys = generations[row.tenant_key_version]
+                number = sealing.open_number(
+                    keys, row.id, row.subject_id, field, row.nonce, row.ciphertext, stored.wrapped_key
+                )
+            except VaultIntegrityError as exc:
+                log.error(
+                    "vault integrity failure",
+                    extra={"tenant_id": str(tenant_id), "number_id": str(row.id), "error": str(exc)},
+                )
+                raise VaultIntegrityError(f"number {row.id} of tenant {tenant_id}: {exc}") from None
+            opened[row.subject_id] = (row.id, number)
+        return opened
+
+    # Erasing ------------------------------------------------------------------------------------------------
+
+    async def erase(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        subject: Subject,
+        actor: Actor,
+        function: str,
+        reason: str,
+        field: NumberField | None = None,
+    ) -> int:
+        """Mark the person's live number(s) erased and log it; returns how many.
+
+        Their keys are destroyed once the transaction commits (see :meth:`commit`).
+        """
+        subject_id = subject_id_of(subject)
+        statement = select(VaultNumber.id, VaultNumber.field).where(
+            *live(tenant_id), VaultNumber.subject_id == subject_id
+        )
+        if field is not None:
+            statement = statement.where(VaultNumber.field == field)
+        rows = (await session.execute(statement)).all()
+        if not rows:
+            return 0
+        now = utcnow()
+        await session.execute(
+            update(VaultNumber)
+            .where(VaultNumber.tenant_id == tenant_id, VaultNumber.id.in_([row.id for row in rows]))
+            .values(
+                erased_at=now,
+                erase_reason=reason[:200],
+                ciphertext=None,
+                nonce=None,
+                blind_index=None,
+                updated_at=now,
+            )
+        )
+        events = [
+            AuditEvent(
+                tenant_id=tenant_id,
+                action=AuditAction.DELETE,
+                actor=actor,
+                function=function,
+                subject=subject,
+                detail={"field": NumberField(row.field).value, "number_id": str(row.id), "reason": reason[:200]},
+            )
+            for row in rows
+        ]
+        await record_many(session, events)
+        self.shredder.queue(session, [(tenant_id, row.id) for row in rows])
+        return len(rows)
+
+    async def commit(self, session: AsyncSession) -> None:
+        """Commit the main transaction, then destroy the keys of the numbers it erased."""
+        await session.commit()
+        await self.shredder.finish(session)
+
+    # Maintenance --------------------------------------------------------------------------------------------
+
+    async def purge(self, session: AsyncSession, *, older_than: dt.timedelta = dt.timedelta(hours=1)) -> int:
+        """``mnvault purge``: destroy key-store keys whose number is erased or missing; returns how many.
+
+        Only keys older than ``older_than`` go, so those of transactions still in flight survive.
+        """
+        return await maintenance.purge_keys(self, session, older_than=older_than)
+
+    async def rotate_master_key(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        retire_old: bool = False,
+        batch_size: int = 100,
+        max_batches: int | None = None,
+    ) -> maintenance.RotationReport:
+        """``mnvault keys rotate [--retire-old]``: add a KEK version (or retire old ones) and re-wrap tenant keys."""
+        return await maintenance.rotate_master_key(
+            self, sessions, retire_old=retire_old, batch_size=batch_size, max_batches=max_batches
+        )

@@ -1,0 +1,1 @@
+"""Benchmark scripts: run by hand, print figures, assert nothing."""

@@ -1,0 +1,138 @@
+"""The tenant's management pages for its own accounts and settings (管理者アカウント, 設定)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from app.auth.passwords import PasswordHasher
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal, admin_only, stepup_guard
+from app.forms import FormInvalid
+from app.tenancy import Tenant
+from tenants import services
+from tenants.schemas import StaffForm, TenantSettingsForm
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+async def _own_tenant(db_session: AsyncSession, principal: Principal) -> Tenant:
+    tenant = await db_session.get(Tenant, principal.tenant_id)
+    assert tenant is not None
+    return tenant
+
+
+class StaffController(Controller):
+    path = "/admin/accounts"
+    guards = [admin_only]
+    include_in_schema = False
+
+    async def _list_context(self, db_session: AsyncSession, principal: Principal) -> dict[str, Any]:
+        tenant = await _own_tenant(db_session, principal)
+        used, allowed = await services.staff_seats(db_session, tenant)
+        return {
+            "accounts": await services.list_staff(db_session, principal),
+            "seats_used": used,
+            "seats_allowed": allowed,
+            "roles": services.STAFF_ROLES,
+        }
+
+    @get("/", name="staff_list")
+    async def staff_list(self, db_session: AsyncSession, principal: Principal) -> Template:
+        context = await self._list_context(db_session, principal)
+        return Template(template_name="tenants/staff/list.html", context={**context, "form": StaffForm(), "errors": {}})
+
+    @post("/", name="staff_create")
+    async def staff_create(
+        self,
+        db_session: AsyncSession,
+        hasher: PasswordHasher,
+        principal: Principal,
+        data: Annotated[StaffForm, Form],
+    ) -> Template:
+        tenant = await _own_tenant(db_session, principal)
+        try:
+            account, password = await services.add_staff(db_session, hasher, principal, tenant, data)
+        except FormInvalid as exc:
+            context = await self._list_context(db_session, principal)
+            return Template(
+                template_name="tenants/staff/list.html",
+                context={**context, "form": data, "errors": exc.errors},
+                status_code=400,
+            )
+        return Template(
+            template_name="tenants/one_time_password.html",
+            context={"tenant": tenant, "account": account, "password": password, "back": "/admin/accounts"},
+        )
+
+    @post("/{account_id:str}/disable", name="staff_disable")
+    async def staff_disable(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, account_id: str
+    ) -> Redirect:
+        account = await services.get_staff(db_session, principal, account_id)
+        try:
+            await services.disable_staff(db_session, principal, account)
+        except FormInvalid as exc:
+            flash(request, next(iter(exc.errors.values())), "error")
+        else:
+            flash(request, f"{account.name} さんのアカウントを無効にしました。", "success")
+        return Redirect(path="/admin/accounts")
+
+    @post("/{account_id:str}/enable", name="staff_enable")
+    async def staff_enable(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, account_id: str
+    ) -> Redirect:
+        account = await services.get_staff(db_session, principal, account_id)
+        try:
+            await services.enable_staff(db_session, principal, await _own_tenant(db_session, principal), account)
+        except FormInvalid as exc:
+            flash(request, next(iter(exc.errors.values())), "error")
+        else:
+            flash(request, f"{account.name} さんのアカウントを有効にしました。", "success")
+        return Redirect(path="/admin/accounts")
+
+    @post("/{account_id:str}/reset-password", name="staff_reset_password", guards=[stepup_guard])
+    async def staff_reset_password(
+        self, db_session: AsyncSession, hasher: PasswordHasher, principal: Principal, account_id: str
+    ) -> Template:
+        account = await services.get_staff(db_session, principal, account_id)
+        password = await services.reset_staff_password(db_session, hasher, principal, account)
+        tenant = await _own_tenant(db_session, principal)
+        return Template(
+            template_name="tenants/one_time_password.html",
+            context={"tenant": tenant, "account": account, "password": password, "back": "/admin/accounts"},
+        )
+
+
+class TenantSettingsController(Controller):
+    path = "/admin/settings"
+    guards = [admin_only, stepup_guard]
+    include_in_schema = False
+
+    @get("/", name="tenant_settings")
+    async def settings_page(self, db_session: AsyncSession, principal: Principal) -> Template:
+        tenant = await _own_tenant(db_session, principal)
+        return Template(template_name="tenants/settings.html", context={"tenant": tenant, "errors": {}})
+
+    @post("/", name="tenant_settings_submit")
+    async def settings_submit(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        data: Annotated[TenantSettingsForm, Form],
+    ) -> Template | Redirect:
+        tenant = await _own_tenant(db_session, principal)
+        try:
+            await services.update_tenant_settings(db_session, principal, tenant, data)
+        except FormInvalid as exc:
+            return Template(
+                template_name="tenants/settings.html", context={"tenant": tenant, "errors": exc.errors}, status_code=400
+            )
+        flash(request, "設定を保存しました。", "success")
+        return Redirect(path="/admin/settings")

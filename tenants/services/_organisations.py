@@ -1,0 +1,169 @@
+"""The operator's console rules: create, edit, suspend and resume tenant companies; their first admin."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from app.auth.passwords import PasswordHasher
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.events import AuditAction, AuditEvent
+from app.audit.log import record
+from app.auth.models import Account
+from app.auth.principal import Principal
+from app.forms import Checker, FormInvalid, checkbox
+from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.vault import Vault
+from app.vault.numbers import InvalidNumber, normalize_corporate_number
+from tenants.schemas import StaffForm, TenantForm
+
+STATUS_CHOICES = {s.value: s.label for s in TenantStatus}
+FIRST_PASSWORD_VALIDITY = dt.timedelta(days=14)
+
+
+def _require_operator(principal: Principal) -> None:
+    if not principal.is_operator:
+        raise PermissionDeniedException()
+
+
+def validate_tenant_form(form: TenantForm, *, creating: bool) -> dict[str, object]:
+    """Every field of the tenant form, checked at once."""
+    check = Checker()
+    values: dict[str, object] = {}
+    if creating:
+        values["code"] = check.code("code", form.code.lower(), "事業者コード", max_length=32)
+    values["name"] = check.text("name", form.name, "事業者名", required=True)
+    values["name_kana"] = check.text("name_kana", form.name_kana, "事業者名（カナ）")
+    corporate = form.corporate_number.strip()
+    values["corporate_number"] = None
+    if corporate:
+        try:
+            values["corporate_number"] = normalize_corporate_number(corporate)
+        except InvalidNumber as exc:
+            check.fail("corporate_number", exc.message)
+    values["postal_code"] = check.text("postal_code", form.postal_code, "郵便番号", max_length=8)
+    values["address"] = check.text("address", form.address, "所在地", max_length=300)
+    values["representative"] = check.text("representative", form.representative, "代表者", max_length=100)
+    values["phone"] = check.text("phone", form.phone, "電話番号", max_length=20)
+    values["is_member"] = checkbox(form.is_member)
+    status = check.choice("status", form.status, "状態", STATUS_CHOICES)
+    values["status"] = TenantStatus(status) if status in STATUS_CHOICES else TenantStatus.TRIAL
+    values["trial_ends_on"] = check.date("trial_ends_on", form.trial_ends_on, "無料体験の終了日")
+    values["contract_ends_on"] = check.date("contract_ends_on", form.contract_ends_on, "契約終了日")
+    values["admin_seats"] = check.integer("admin_seats", form.admin_seats, "管理者ID数", minimum=1, maximum=1000)
+    check.done()
+    return values
+
+
+async def list_tenants(session: AsyncSession, principal: Principal, *, query: str = "") -> list[Tenant]:
+    _require_operator(principal)
+    statement = select(Tenant).where(Tenant.kind == TenantKind.COMPANY).order_by(Tenant.created_at.desc())
+    if query:
+        like = f"%{query}%"
+        statement = statement.where(Tenant.name.ilike(like) | Tenant.code.ilike(like))
+    return list((await session.execute(statement)).scalars())
+
+
+async def get_tenant(session: AsyncSession, principal: Principal, tenant_id: uuid.UUID | str) -> Tenant:
+    _require_operator(principal)
+    try:
+        key = uuid.UUID(str(tenant_id))
+    except ValueError:
+        raise NotFoundException() from None
+    tenant = await session.get(Tenant, key)
+    if tenant is None or tenant.kind is not TenantKind.COMPANY:
+        raise NotFoundException()
+    return tenant
+
+
+async def create_tenant(session: AsyncSession, vault: Vault, principal: Principal, form: TenantForm) -> Tenant:
+    """Create a company with its keys; trial ends 30 days from today unless given."""
+    _require_operator(principal)
+    values = validate_tenant_form(form, creating=True)
+    taken = await session.execute(select(func.count()).select_from(Tenant).where(Tenant.code == values["code"]))
+    if taken.scalar_one():
+        raise FormInvalid({"code": "この事業者コードは既に使われています。別のコードを入力してください。"})
+    if values["trial_ends_on"] is None and values["status"] is TenantStatus.TRIAL:
+        values["trial_ends_on"] = dt.date.today() + dt.timedelta(days=30)
+    tenant = Tenant(kind=TenantKind.COMPANY, **values)
+    session.add(tenant)
+    await session.flush()
+    await vault.create_tenant_keys(session, tenant.id)
+    await _log_operator_change(
+        session, principal, tenant, "事業者の登録", {"event": "tenant_created", "code": tenant.code}
+    )
+    return tenant
+
+
+async def update_tenant(session: AsyncSession, principal: Principal, tenant: Tenant, form: TenantForm) -> Tenant:
+    _require_operator(principal)
+    values = validate_tenant_form(form, creating=False)
+    changed = sorted(k for k, v in values.items() if getattr(tenant, k) != v)
+    for key, value in values.items():
+        setattr(tenant, key, value)
+    await _log_operator_change(
+        session, principal, tenant, "事業者の編集", {"event": "tenant_updated", "fields": changed}
+    )
+    return tenant
+
+
+async def set_tenant_status(
+    session: AsyncSession, principal: Principal, tenant: Tenant, status: TenantStatus
+) -> Tenant:
+    _require_operator(principal)
+    tenant.status = status
+    await _log_operator_change(
+        session, principal, tenant, "事業者の状態変更", {"event": "tenant_status", "status": status.value}
+    )
+    return tenant
+
+
+async def create_first_admin(
+    session: AsyncSession, hasher: PasswordHasher, principal: Principal, tenant: Tenant, form: StaffForm
+) -> tuple[Account, str]:
+    """The operator creates a tenant's admin; the one-time password is returned to be shown once."""
+    _require_operator(principal)
+    from tenants.services._staff import new_staff_account
+
+    account, password = await new_staff_account(
+        session,
+        hasher,
+        tenant=tenant,
+        form=StaffForm(login_id=form.login_id, name=form.name, email=form.email, role="admin"),
+        valid_for=FIRST_PASSWORD_VALIDITY,
+    )
+    await _log_operator_change(
+        session, principal, tenant, "管理者の登録", {"event": "admin_created", "login_id": account.login_id}
+    )
+    return account, password
+
+
+async def _log_operator_change(
+    session: AsyncSession, principal: Principal, tenant: Tenant, function: str, detail: dict[str, object]
+) -> None:
+    """Operator actions go into the operator's own chain (the tenant is named in the detail)."""
+    await record(
+        session,
+        AuditEvent(
+            tenant_id=principal.tenant_id,
+            action=AuditAction.SETTINGS_CHANGE,
+            actor=principal.actor(),
+            function=function,
+            detail={**detail, "tenant_id": str(tenant.id), "tenant_name": tenant.name},
+        ),
+    )
+
+
+__all__ = [
+    "STATUS_CHOICES",
+    "create_first_admin",
+    "create_tenant",
+    "get_tenant",
+    "list_tenants",
+    "set_tenant_status",
+    "update_tenant",
+    "validate_tenant_form",
+]

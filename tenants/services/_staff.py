@@ -1,0 +1,196 @@
+"""The tenant admin's account pages: admins, handlers and viewers within the plan's seats."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from app.auth.passwords import PasswordHasher
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.events import AuditAction, AuditEvent
+from app.audit.log import record
+from app.auth.models import Account, Role
+from app.auth.principal import Principal
+from app.auth.scoping import get_scoped, scoped
+from app.auth.services import issue_one_time_password
+from app.db import utcnow
+from app.forms import Checker, FormInvalid, checkbox
+from app.tenancy import Tenant
+from tenants.schemas import StaffForm, TenantSettingsForm
+
+STAFF_ROLES = {
+    Role.ADMIN.value: Role.ADMIN.label,
+    Role.HANDLER.value: Role.HANDLER.label,
+    Role.VIEWER.value: Role.VIEWER.label,
+}
+RESET_PASSWORD_VALIDITY = dt.timedelta(days=3)
+
+
+def _require_admin(principal: Principal) -> None:
+    if principal.role is not Role.ADMIN:
+        raise PermissionDeniedException()
+
+
+async def list_staff(session: AsyncSession, principal: Principal) -> list[Account]:
+    rows = await session.execute(
+        scoped(Account, principal)
+        .where(Account.role.in_([Role.ADMIN, Role.HANDLER, Role.VIEWER]))
+        .order_by(Account.disabled_at.is_not(None), Account.login_id)
+    )
+    return list(rows.scalars())
+
+
+async def staff_seats(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
+    """(used, allowed) management ids."""
+    used = await session.execute(
+        select(func.count())
+        .select_from(Account)
+        .where(
+            Account.tenant_id == tenant.id,
+            Account.role.in_([Role.ADMIN, Role.HANDLER, Role.VIEWER]),
+            Account.disabled_at.is_(None),
+        )
+    )
+    return int(used.scalar_one()), tenant.admin_seats
+
+
+async def new_staff_account(
+    session: AsyncSession, hasher: PasswordHasher, *, tenant: Tenant, form: StaffForm, valid_for: dt.timedelta
+) -> tuple[Account, str]:
+    """Validate and add a management account with a one-time password (returned, shown once)."""
+    check = Checker()
+    login_id = check.code("login_id", form.login_id, "ログインID", max_length=64)
+    name = check.text("name", form.name, "氏名", required=True, max_length=100)
+    email = check.text("email", form.email, "メールアドレス", max_length=254)
+    if email and "@" not in email:
+        check.fail("email", "メールアドレスの形式が正しくありません。")
+    role = check.choice("role", form.role, "権限", STAFF_ROLES)
+    check.done()
+    exists = await session.execute(
+        select(func.count()).select_from(Account).where(Account.tenant_id == tenant.id, Account.login_id == login_id)
+    )
+    if exists.scalar_one():
+        raise FormInvalid({"login_id": "このログインIDは既に使われています。別のIDを入力してください。"})
+    used, allowed = await staff_seats(session, tenant)
+    if used >= allowed:
+        raise FormInvalid(
+            {
+                "login_id": f"管理者IDの上限（{allowed}件）に達しています。"
+                "不要なアカウントを無効にするか、ID数を追加してください。"
+            }
+        )
+    account = Account(tenant_id=tenant.id, login_id=login_id, name=name, email=email, role=Role(role))
+    password = issue_one_time_password(account, hasher, valid_for)
+    session.add(account)
+    await session.flush()
+    return account, password
+
+
+async def add_staff(
+    session: AsyncSession, hasher: PasswordHasher, principal: Principal, tenant: Tenant, form: StaffForm
+) -> tuple[Account, str]:
+    _require_admin(principal)
+    account, password = await new_staff_account(
+        session, hasher, tenant=tenant, form=form, valid_for=RESET_PASSWORD_VALIDITY
+    )
+    await _log(
+        session,
+        principal,
+        "管理者アカウントの追加",
+        {"event": "staff_added", "login_id": account.login_id, "role": account.role.value},
+    )
+    return account, password
+
+
+async def get_staff(session: AsyncSession, principal: Principal, account_id: uuid.UUID | str) -> Account:
+    account = await get_scoped(session, Account, principal, account_id)
+    if not account.role.is_staff:
+        raise NotFoundException()
+    return account
+
+
+async def disable_staff(session: AsyncSession, principal: Principal, account: Account) -> None:
+    _require_admin(principal)
+    if account.id == principal.account_id:
+        raise FormInvalid({"account": "自分自身のアカウントは無効にできません。"})
+    if account.role is Role.ADMIN and await _active_admins(session, principal) <= 1:
+        raise FormInvalid({"account": "最後の管理者は無効にできません。"})
+    account.disabled_at = utcnow()
+    account.session_epoch += 1
+    await _log(
+        session, principal, "管理者アカウントの無効化", {"event": "staff_disabled", "login_id": account.login_id}
+    )
+
+
+async def enable_staff(session: AsyncSession, principal: Principal, tenant: Tenant, account: Account) -> None:
+    _require_admin(principal)
+    used, allowed = await staff_seats(session, tenant)
+    if account.disabled_at is not None and used >= allowed:
+        raise FormInvalid({"account": f"管理者IDの上限（{allowed}件）に達しているため有効にできません。"})
+    account.disabled_at = None
+    await _log(session, principal, "管理者アカウントの有効化", {"event": "staff_enabled", "login_id": account.login_id})
+
+
+async def reset_staff_password(
+    session: AsyncSession, hasher: PasswordHasher, principal: Principal, account: Account
+) -> str:
+    """A one-time password the user must change at first sign-in; every session of the account ends."""
+    _require_admin(principal)
+    password = issue_one_time_password(account, hasher, RESET_PASSWORD_VALIDITY)
+    await _log(session, principal, "パスワードの再発行", {"event": "password_reset", "login_id": account.login_id})
+    return password
+
+
+async def _active_admins(session: AsyncSession, principal: Principal) -> int:
+    rows = await session.execute(
+        select(func.count())
+        .select_from(Account)
+        .where(Account.tenant_id == principal.tenant_id, Account.role == Role.ADMIN, Account.disabled_at.is_(None))
+    )
+    return int(rows.scalar_one())
+
+
+async def _log(session: AsyncSession, principal: Principal, function: str, detail: dict[str, object]) -> None:
+    await record(
+        session,
+        AuditEvent(
+            tenant_id=principal.tenant_id,
+            action=AuditAction.ACCOUNT_CHANGE,
+            actor=principal.actor(),
+            function=function,
+            detail=detail,
+        ),
+    )
+
+
+async def update_tenant_settings(
+    session: AsyncSession, principal: Principal, tenant: Tenant, form: TenantSettingsForm
+) -> None:
+    """The tenant's own security and notice settings (admins only, after step-up)."""
+    _require_admin(principal)
+    check = Checker()
+    notice = form.purpose_notice.replace("\r\n", "\n").strip()
+    if len(notice) > 5000:
+        check.fail("purpose_notice", "利用目的の通知は5000文字以内で入力してください。")
+    check.done()
+    require_totp = checkbox(form.require_totp_for_employees)
+    changed = []
+    if tenant.require_totp_for_employees != require_totp:
+        tenant.require_totp_for_employees = require_totp
+        changed.append("require_totp_for_employees")
+    if notice and notice != (tenant.purpose_notice or ""):
+        tenant.purpose_notice = notice
+        changed.append("purpose_notice")
+    await record(
+        session,
+        AuditEvent(
+            tenant_id=principal.tenant_id,
+            action=AuditAction.SETTINGS_CHANGE,
+            actor=principal.actor(),
+            function="設定",
+            detail={"event": "settings_changed", "fields": changed},
+        ),
+    )

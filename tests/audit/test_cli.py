@@ -1,0 +1,77 @@
+"""``mnvault audit verify``: exit 0 on intact chains, non-zero naming the first bad sequence number otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from click.testing import CliRunner, Result
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from app.audit.log import record_many
+from app.cli import main
+from app.config import Settings
+from app.db import make_engine
+from tests.audit.conftest import add_tenant, make_event, tamper
+
+
+def run_cli(settings: Settings, *args: str) -> Result:
+    env = {
+        "MNV_DATA_DIR": settings.data_dir,
+        "MNV_DATABASE_URL": settings.effective_database_url,
+        "MNV_KEYSTORE_URL": settings.effective_keystore_url,
+        "MNV_MASTER_KEY": settings.master_key,
+    }
+    return CliRunner().invoke(main, ["audit", "verify", *args], env=env)
+
+
+async def arrange(settings: Settings, *, tamper_with: str | None = None) -> dict[str, uuid.UUID]:
+    """Two tenants with five entries each; optionally one raw-SQL change."""
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        tenants = {code: await add_tenant(session, code) for code in ("alpha", "beta")}
+        await record_many(session, [make_event(t, n) for t in tenants.values() for n in range(5)])
+        await session.commit()
+        if tamper_with:
+            await tamper(session, tamper_with)
+    await engine.dispose()
+    return tenants
+
+
+def test_verify_exits_zero_when_every_chain_is_intact(settings: Settings) -> None:
+    tenants = asyncio.run(arrange(settings))
+    result = run_cli(settings)
+    assert result.exit_code == 0, result.output
+    assert f"OK  alpha ({tenants['alpha']}): 5 件" in result.output
+    assert f"OK  beta ({tenants['beta']}): 5 件" in result.output
+
+
+def test_verify_fails_naming_the_first_bad_sequence_number(settings: Settings) -> None:
+    asyncio.run(arrange(settings, tamper_with="DELETE FROM audit_entries WHERE seq = 3"))
+    result = run_cli(settings)
+    assert result.exit_code == 1
+    assert "NG  alpha" in result.output and "NG  beta" in result.output
+    assert "番号 3" in result.stderr
+    assert "改ざん" in result.stderr
+
+
+def test_verify_checks_one_tenant_by_code_or_id(settings: Settings) -> None:
+    tenants = asyncio.run(arrange(settings, tamper_with="UPDATE audit_entries SET purpose = 'x' WHERE seq = 4"))
+    by_code = run_cli(settings, "--tenant", "beta")
+    assert by_code.exit_code == 1 and "beta" in by_code.output and "alpha" not in by_code.output
+    assert "番号 4" in by_code.stderr
+    by_id = run_cli(settings, "--tenant", str(tenants["alpha"]))
+    assert by_id.exit_code == 1 and "alpha" in by_id.output and "beta" not in by_id.output
+
+
+def test_verify_refuses_an_unknown_tenant(settings: Settings) -> None:
+    asyncio.run(arrange(settings))
+    result = run_cli(settings, "--tenant", "nobody")
+    assert result.exit_code == 1
+    assert "テナント nobody が見つかりません" in result.stderr
+
+
+def test_verify_on_an_empty_log_says_so(settings: Settings) -> None:
+    result = run_cli(settings)
+    assert result.exit_code == 0
+    assert "操作履歴はまだありません" in result.output
