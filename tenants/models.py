@@ -1,7 +1,201 @@
-"""Tenant-owned tables of the tenants package; the tenant row itself is core (app.tenancy)."""
+"""Tenant-owned tables of the tenants package: departments, people (employees, dependants, payees), requests.
+
+The tenant row itself is core (``app.tenancy``). Numbers never live here: the vault keeps them, keyed by person id.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import Date, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, TenantMixin, str_enum, tenant_fk
 from app.tenancy import Tenant, TenantKind, TenantStatus
 
-__all__ = ["Tenant", "TenantKind", "TenantStatus"]
+
+class PersonKind(enum.StrEnum):
+    EMPLOYEE = "employee"
+    DEPENDANT = "dependant"
+    PAYEE = "payee"
+
+    @property
+    def label(self) -> str:
+        return {"employee": "従業員", "dependant": "扶養家族", "payee": "取引先"}[self.value]
+
+
+class Relationship(enum.StrEnum):
+    """続柄: the fixed list a dependant's relation is chosen from."""
+
+    SPOUSE = "配偶者"
+    CHILD = "子"
+    FATHER = "父"
+    MOTHER = "母"
+    GRANDFATHER = "祖父"
+    GRANDMOTHER = "祖母"
+    SIBLING = "兄弟姉妹"
+    GRANDCHILD = "孫"
+    OTHER = "その他"
+
+
+class PayeeType(enum.StrEnum):
+    INDIVIDUAL = "individual"
+    CORPORATION = "corporation"
+
+    @property
+    def label(self) -> str:
+        return {"individual": "個人", "corporation": "法人"}[self.value]
+
+
+class CollectionStatus(enum.StrEnum):
+    """Where a person's number stands; the value is the Japanese label."""
+
+    NOT_REGISTERED = "未登録"
+    REGISTERED = "登録済"
+    PROXY_REGISTERED = "代理登録済"
+    SELF_CONFIRMED = "本人番号確認済"
+    ADMIN_CONFIRMED = "管理者確認済"
+    DECLINED = "提供拒否"
+    ERASED = "削除済"
+
+    @property
+    def has_number(self) -> bool:
+        return self in (
+            CollectionStatus.REGISTERED,
+            CollectionStatus.PROXY_REGISTERED,
+            CollectionStatus.SELF_CONFIRMED,
+            CollectionStatus.ADMIN_CONFIRMED,
+        )
+
+
+class Department(TenantMixin, Base):
+    """部門."""
+
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class Person(TenantMixin, Base):
+    """Anyone whose number the tenant keeps: an employee, an employee's dependant, or a payee."""
+
+    __tablename__ = "people"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "employee_code"),
+        tenant_fk("department_id", "departments", ondelete="RESTRICT"),
+        tenant_fk("employee_id", "people", ondelete="RESTRICT"),
+        Index("ix_people_tenant_id_kind_status", "tenant_id", "kind", "status"),
+        Index("ix_people_tenant_id_employee_id", "tenant_id", "employee_id"),
+    )
+
+    kind: Mapped[PersonKind] = mapped_column(str_enum(PersonKind))
+    employee_code: Mapped[str | None] = mapped_column(String(32), default=None)  # 社員コード (employees only)
+    name: Mapped[str] = mapped_column(String(100))
+    kana: Mapped[str] = mapped_column(String(100), default="")
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    hire_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    retirement_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    social_insurance_acquired_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    social_insurance_lost_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    employment_insurance_acquired_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    employment_insurance_lost_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # Dependants
+    employee_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    relationship: Mapped[Relationship | None] = mapped_column(str_enum(Relationship), default=None)
+    # Payees
+    payee_type: Mapped[PayeeType | None] = mapped_column(str_enum(PayeeType), default=None)
+    address: Mapped[str] = mapped_column(String(300), default="")
+    payment_kind: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    # Collection
+    status: Mapped[CollectionStatus] = mapped_column(
+        str_enum(CollectionStatus), default=CollectionStatus.NOT_REGISTERED
+    )
+    registered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    self_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    admin_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    admin_confirmed_by: Mapped[str] = mapped_column(String(100), default="")
+    declined_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    decline_reason: Mapped[str] = mapped_column(Text, default="")
+    identity_changed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    notice_acknowledged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @property
+    def is_employee(self) -> bool:
+        return self.kind is PersonKind.EMPLOYEE
+
+    @property
+    def is_payee(self) -> bool:
+        return self.kind is PersonKind.PAYEE
+
+    @property
+    def identity_warning(self) -> bool:
+        """Name, kana or birth date changed after the number was confirmed: it may be someone else's."""
+        return (
+            self.identity_changed_at is not None
+            and self.admin_confirmed_at is not None
+            and self.identity_changed_at > self.admin_confirmed_at
+        )
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "承認待ち"
+    APPROVED = "承認済"
+    REJECTED = "却下"
+
+
+class CorrectionRequest(TenantMixin, Base):
+    """An employee's request to correct an admin-confirmed number (or report a re-issued one)."""
+
+    __tablename__ = "correction_requests"
+    __table_args__ = (
+        tenant_fk("person_id", "people", ondelete="CASCADE"),
+        Index("ix_correction_requests_tenant_id_status", "tenant_id", "status"),
+    )
+
+    person_id: Mapped[uuid.UUID] = mapped_column()
+    requested_by: Mapped[uuid.UUID] = mapped_column()  # account id
+    reason: Mapped[str] = mapped_column(String(50))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus), default=RequestStatus.PENDING)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class PayeeLink(TenantMixin, Base):
+    """A one-time link for a payee to enter their number; only a hash of the token is kept."""
+
+    __tablename__ = "payee_links"
+    __table_args__ = (
+        tenant_fk("person_id", "people", ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "token_hash"),
+    )
+
+    person_id: Mapped[uuid.UUID] = mapped_column()
+    token_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+__all__ = [
+    "CollectionStatus",
+    "CorrectionRequest",
+    "Department",
+    "PayeeLink",
+    "PayeeType",
+    "Person",
+    "PersonKind",
+    "Relationship",
+    "RequestStatus",
+    "Tenant",
+    "TenantKind",
+    "TenantStatus",
+]

@@ -174,3 +174,28 @@ def test_the_cli_prints_one_line_when_the_key_is_missing(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "エラー:" in result.output and "master.key" in result.output
     assert "Traceback" not in result.output
+
+
+def test_init_creates_the_key_file_once_and_serving_then_starts(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from app.bootstrap import check_ready
+    from app.cli import main
+
+    env = {
+        "MNV_DATA_DIR": str(tmp_path),
+        "MNV_MASTER_KEY": "",
+        "MNV_ARGON2_TIME_COST": "1",
+        "MNV_ARGON2_MEMORY_KIB": "64",
+    }
+    result = CliRunner().invoke(main, ["init"], env=env)
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "master.key"
+    assert "鍵ファイルを作成しました" in result.output
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = path.read_bytes()
+    again = CliRunner().invoke(main, ["init"], env=env)
+    assert again.exit_code == 0, again.output
+    assert path.read_bytes() == first and "鍵ファイルを作成しました" not in again.output
+    check_ready(load_settings({}, data_dir=str(tmp_path)))
+    assert (tmp_path / "keystore.db").exists()
