@@ -29,7 +29,6 @@ from tenants.models import (
     RequestStatus,
 )
 
-
 T = TypeVar("T")
 
 
@@ -110,9 +109,7 @@ async def context_of(session: AsyncSession, person: Person) -> PersonContext:
     if person.kind is PersonKind.DEPENDANT and person.employee_id is not None:
         employee = await _get(session, Person, person.tenant_id, person.employee_id)
     owner = employee or person
-    department = (
-        await _get(session, Department, person.tenant_id, owner.department_id) if owner.department_id else None
-    )
+    department = await _get(session, Department, person.tenant_id, owner.department_id) if owner.department_id else None
     return PersonContext(person=person, employee=employee, department=department)
 
 
@@ -287,9 +284,7 @@ async def approve_correction(
     await _log(session, actor, person, AuditAction.CORRECTION_APPROVE, "修正承認", detail={"reason": request.reason})
 
 
-async def reject_correction(
-    session: AsyncSession, *, actor: Actor, request: CorrectionRequest, person: Person
-) -> None:
+async def reject_correction(session: AsyncSession, *, actor: Actor, request: CorrectionRequest, person: Person) -> None:
     if request.status is not RequestStatus.PENDING:
         raise RecordError("この依頼はすでに処理されています。")
     request.status = RequestStatus.REJECTED
