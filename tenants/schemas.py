@@ -31,3 +31,46 @@ class StaffForm(msgspec.Struct, kw_only=True):
 class TenantSettingsForm(msgspec.Struct, kw_only=True):
     require_totp_for_employees: str = ""
     purpose_notice: str = ""
+
+
+# People (部門, 従業員, 扶養家族, 取引先): admin pages
+
+
+class DepartmentForm(msgspec.Struct, kw_only=True):
+    code: str = ""
+    name: str = ""
+
+
+class EmployeeForm(msgspec.Struct, kw_only=True):
+    employee_code: str = ""
+    name: str = ""
+    kana: str = ""
+    birth_date: str = ""
+    department_id: str = ""
+    hire_date: str = ""
+    retirement_date: str = ""
+    social_insurance_acquired_on: str = ""
+    social_insurance_lost_on: str = ""
+    employment_insurance_acquired_on: str = ""
+    employment_insurance_lost_on: str = ""
+    email: str = ""
+
+
+class RetireForm(msgspec.Struct, kw_only=True):
+    retirement_date: str = ""
+
+
+class DependantForm(msgspec.Struct, kw_only=True):
+    name: str = ""
+    kana: str = ""
+    relationship: str = ""
+    birth_date: str = ""
+
+
+class PayeeForm(msgspec.Struct, kw_only=True):
+    payee_type: str = ""
+    name: str = ""
+    kana: str = ""
+    address: str = ""
+    payment_kind: str = ""
+    email: str = ""

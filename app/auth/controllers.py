@@ -116,6 +116,63 @@ async def _advance(
     return Redirect(path=STEP_PATHS[step])
 
 
+async def _pending_account(
+    request: Request[Any, Any, Any], db_session: AsyncSession, expected: NextStep
+) -> tuple[Account, Tenant, str] | Redirect:
+    """The partly signed-in account, when the session is at the expected step (else where it should be)."""
+    tenant_id, account_id, step, next_path = _pending(request)
+    if step is not expected:
+        return Redirect(path=STEP_PATHS.get(step, "/login"))
+    account, tenant = await load_account(db_session, tenant_id, account_id)
+    return account, tenant, next_path
+
+
+async def _set_password(
+    db_session: AsyncSession,
+    hasher: PasswordHasher,
+    *,
+    account: Account,
+    tenant: Tenant,
+    form: NewPasswordForm,
+    forced: bool,
+    client: ClientInfo,
+) -> Template | None:
+    """Change the password; the form again with the Japanese error when it was refused."""
+    try:
+        await change_password(
+            db_session,
+            hasher,
+            account=account,
+            tenant=tenant,
+            current_password=None if forced else form.current_password,
+            new_password=form.password,
+            confirmation=form.confirmation,
+            client=client,
+        )
+    except AccountError as exc:
+        return Template(
+            template_name="auth/password.html",
+            context={"forced": forced, "error": exc.message, "error_field": exc.field},
+            status_code=400,
+        )
+    return None
+
+
+async def _enrol(
+    db_session: AsyncSession, vault: Vault, *, account: Account, tenant: Tenant, code: str, client: ClientInfo
+) -> Template | list[str]:
+    """Confirm TOTP enrolment: the recovery codes, or the enrolment page again with the error."""
+    try:
+        return await confirm_totp_enrolment(db_session, vault, account=account, tenant=tenant, code=code, client=client)
+    except AccountError as exc:
+        context = await _enrolment_context(db_session, vault, account)
+        return Template(template_name="auth/enroll.html", context={**context, "error": exc.message}, status_code=400)
+
+
+def _recovery_codes_page(codes: list[str], continue_to: str) -> Template:
+    return Template(template_name="auth/recovery_codes.html", context={"codes": codes, "continue_to": continue_to})
+
+
 class SignInController(Controller):
     include_in_schema = False
 
@@ -195,10 +252,10 @@ class SignInController(Controller):
         client: ClientInfo,
         data: Annotated[CodeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        tenant_id, account_id, step, next_path = _pending(request)
-        if step is not NextStep.TOTP:
-            return Redirect(path=STEP_PATHS.get(step, "/login"))
-        account, tenant = await load_account(db_session, tenant_id, account_id)
+        pending = await _pending_account(request, db_session, NextStep.TOTP)
+        if isinstance(pending, Redirect):
+            return pending
+        account, tenant, next_path = pending
         try:
             await check_second_factor(
                 db_session, settings, vault, account=account, tenant=tenant, code=data.code, client=client
@@ -229,27 +286,15 @@ class SignInController(Controller):
         client: ClientInfo,
         data: Annotated[NewPasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        tenant_id, account_id, step, next_path = _pending(request)
-        if step is not NextStep.CHANGE_PASSWORD:
-            return Redirect(path=STEP_PATHS.get(step, "/login"))
-        account, tenant = await load_account(db_session, tenant_id, account_id)
-        try:
-            await change_password(
-                db_session,
-                hasher,
-                account=account,
-                tenant=tenant,
-                current_password=None,
-                new_password=data.password,
-                confirmation=data.confirmation,
-                client=client,
-            )
-        except AccountError as exc:
-            return Template(
-                template_name="auth/password.html",
-                context={"forced": True, "error": exc.message, "error_field": exc.field},
-                status_code=400,
-            )
+        pending = await _pending_account(request, db_session, NextStep.CHANGE_PASSWORD)
+        if isinstance(pending, Redirect):
+            return pending
+        account, tenant, next_path = pending
+        refused = await _set_password(
+            db_session, hasher, account=account, tenant=tenant, form=data, forced=True, client=client
+        )
+        if refused is not None:
+            return refused
         return await _advance(
             request,
             db_session,
@@ -264,10 +309,10 @@ class SignInController(Controller):
     async def enroll_page(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault
     ) -> Template | Redirect:
-        tenant_id, account_id, step, _ = _pending(request)
-        if step is not NextStep.ENROLL_TOTP:
-            return Redirect(path=STEP_PATHS.get(step, "/login"))
-        account, _ = await load_account(db_session, tenant_id, account_id)
+        pending = await _pending_account(request, db_session, NextStep.ENROLL_TOTP)
+        if isinstance(pending, Redirect):
+            return pending
+        account, _, _ = pending
         return Template(template_name="auth/enroll.html", context=await _enrolment_context(db_session, vault, account))
 
     @post("/login/enroll", name="login_enroll_submit")
@@ -279,26 +324,17 @@ class SignInController(Controller):
         client: ClientInfo,
         data: Annotated[CodeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        tenant_id, account_id, step, next_path = _pending(request)
-        if step is not NextStep.ENROLL_TOTP:
-            return Redirect(path=STEP_PATHS.get(step, "/login"))
-        account, tenant = await load_account(db_session, tenant_id, account_id)
-        try:
-            codes = await confirm_totp_enrolment(
-                db_session, vault, account=account, tenant=tenant, code=data.code, client=client
-            )
-        except AccountError as exc:
-            context = await _enrolment_context(db_session, vault, account)
-            return Template(
-                template_name="auth/enroll.html", context={**context, "error": exc.message}, status_code=400
-            )
+        pending = await _pending_account(request, db_session, NextStep.ENROLL_TOTP)
+        if isinstance(pending, Redirect):
+            return pending
+        account, tenant, next_path = pending
+        codes = await _enrol(db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
+        if isinstance(codes, Template):
+            return codes
         await _advance(
             request, db_session, account=account, tenant=tenant, step=NextStep.DONE, next_path=next_path, client=client
         )
-        return Template(
-            template_name="auth/recovery_codes.html",
-            context={"codes": codes, "continue_to": safe_next(next_path, home_for(account.role))},
-        )
+        return _recovery_codes_page(codes, safe_next(next_path, home_for(account.role)))
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
@@ -350,23 +386,11 @@ class AccountController(Controller):
         data: Annotated[NewPasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
-        try:
-            await change_password(
-                db_session,
-                hasher,
-                account=account,
-                tenant=tenant,
-                current_password=data.current_password,
-                new_password=data.password,
-                confirmation=data.confirmation,
-                client=client,
-            )
-        except AccountError as exc:
-            return Template(
-                template_name="auth/password.html",
-                context={"forced": False, "error": exc.message, "error_field": exc.field},
-                status_code=400,
-            )
+        refused = await _set_password(
+            db_session, hasher, account=account, tenant=tenant, form=data, forced=False, client=client
+        )
+        if refused is not None:
+            return refused
         account.session_epoch += 1  # other devices sign out; this one continues under a new id
         rotate_session(request)
         start_authenticated_session(request, account_id=account.id, tenant_id=tenant.id, epoch=account.session_epoch)
@@ -394,18 +418,10 @@ class AccountController(Controller):
         if not principal.stepup_fresh:
             return Redirect(path="/reauth", query_params={"next": "/account/totp"})
         account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
-        try:
-            codes = await confirm_totp_enrolment(
-                db_session, vault, account=account, tenant=tenant, code=data.code, client=client
-            )
-        except AccountError as exc:
-            context = await _enrolment_context(db_session, vault, account)
-            return Template(
-                template_name="auth/enroll.html", context={**context, "error": exc.message}, status_code=400
-            )
-        return Template(
-            template_name="auth/recovery_codes.html", context={"codes": codes, "continue_to": "/account/security"}
-        )
+        codes = await _enrol(db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
+        if isinstance(codes, Template):
+            return codes
+        return _recovery_codes_page(codes, "/account/security")
 
     @get("/recovery-codes", name="account_recovery_codes")
     async def recovery_codes_page(self, principal: Principal) -> Template | Redirect:
@@ -420,10 +436,7 @@ class AccountController(Controller):
         account, _ = await load_account(db_session, principal.tenant_id, principal.account_id)
         if not account.totp_enabled:
             return Redirect(path="/account/security")
-        codes = await replace_recovery_codes(db_session, account)
-        return Template(
-            template_name="auth/recovery_codes.html", context={"codes": codes, "continue_to": "/account/security"}
-        )
+        return _recovery_codes_page(await replace_recovery_codes(db_session, account), "/account/security")
 
     @post("/sign-out-everywhere", name="account_sign_out_everywhere")
     async def sign_out_everywhere_submit(

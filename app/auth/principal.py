@@ -15,7 +15,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import Actor
+from app.audit.events import Actor, AuditAction, AuditEvent
 from app.auth import sessions
 from app.auth.models import Account, Role
 from app.config import Settings
@@ -50,6 +50,12 @@ class Principal:
     @property
     def is_operator(self) -> bool:
         return self.role is Role.OPERATOR and self.tenant_kind is TenantKind.OPERATOR
+
+    def event(self, action: AuditAction, function: str, detail: dict[str, Any] | None = None) -> AuditEvent:
+        """An audit entry for something this principal did in their own organisation."""
+        return AuditEvent(
+            tenant_id=self.tenant_id, action=action, actor=self.actor(), function=function, detail=dict(detail or {})
+        )
 
     def actor(self) -> Actor:
         """The audit snapshot of this principal (with the client address it is acting from)."""

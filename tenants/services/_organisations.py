@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from app.auth.passwords import PasswordHasher
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import AuditAction, AuditEvent
+from app.audit.events import AuditAction
 from app.audit.log import record
 from app.auth.models import Account
+from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant, TenantKind, TenantStatus
@@ -145,16 +145,8 @@ async def _log_operator_change(
     session: AsyncSession, principal: Principal, tenant: Tenant, function: str, detail: dict[str, object]
 ) -> None:
     """Operator actions go into the operator's own chain (the tenant is named in the detail)."""
-    await record(
-        session,
-        AuditEvent(
-            tenant_id=principal.tenant_id,
-            action=AuditAction.SETTINGS_CHANGE,
-            actor=principal.actor(),
-            function=function,
-            detail={**detail, "tenant_id": str(tenant.id), "tenant_name": tenant.name},
-        ),
-    )
+    detail = {**detail, "tenant_id": str(tenant.id), "tenant_name": tenant.name}
+    await record(session, principal.event(AuditAction.SETTINGS_CHANGE, function, detail))
 
 
 __all__ = [

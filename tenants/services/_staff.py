@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from app.auth.passwords import PasswordHasher
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import AuditAction, AuditEvent
+from app.audit.events import AuditAction
 from app.audit.log import record
 from app.auth.models import Account, Role
+from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.auth.services import issue_one_time_password
@@ -154,16 +154,7 @@ async def _active_admins(session: AsyncSession, principal: Principal) -> int:
 
 
 async def _log(session: AsyncSession, principal: Principal, function: str, detail: dict[str, object]) -> None:
-    await record(
-        session,
-        AuditEvent(
-            tenant_id=principal.tenant_id,
-            action=AuditAction.ACCOUNT_CHANGE,
-            actor=principal.actor(),
-            function=function,
-            detail=detail,
-        ),
-    )
+    await record(session, principal.event(AuditAction.ACCOUNT_CHANGE, function, detail))
 
 
 async def update_tenant_settings(
@@ -185,12 +176,5 @@ async def update_tenant_settings(
         tenant.purpose_notice = notice
         changed.append("purpose_notice")
     await record(
-        session,
-        AuditEvent(
-            tenant_id=principal.tenant_id,
-            action=AuditAction.SETTINGS_CHANGE,
-            actor=principal.actor(),
-            function="設定",
-            detail={"event": "settings_changed", "fields": changed},
-        ),
+        session, principal.event(AuditAction.SETTINGS_CHANGE, "設定", {"event": "settings_changed", "fields": changed})
     )

@@ -248,3 +248,23 @@ def msgspec_replace(settings: Settings, **changes: object) -> Settings:
     import msgspec
 
     return msgspec.structs.replace(settings, **changes)
+
+
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _redis_reachable(), reason="no Redis on 127.0.0.1:6379")
+async def test_sessions_and_rate_limits_can_live_in_redis(settings: Settings, world: World) -> None:
+    on_redis = msgspec_replace(settings, store="redis", redis_url="redis://127.0.0.1:6379/15")
+    async with AsyncTestClient(app=create_app(on_redis), base_url="http://testserver.local") as client:
+        await sign_in(client, world.viewer)
+        assert (await client.get("/admin")).status_code == 200
+        await post_form(client, "/logout")
+        assert (await client.get("/admin", follow_redirects=False)).status_code in (302, 303)
