@@ -3,21 +3,64 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import Connection
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, directory: Path = MIGRATIONS_DIR) -> Config:
+    """Alembic configuration of one migration tree (the main database's, or the key store's)."""
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(directory))
     config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    config.set_main_option("version_locations", str(directory / "versions"))
     config.attributes["database_url"] = url
     return config
+
+
+def run_environment(
+    metadata: object, *, version_table: str = "alembic_version", include_object: Callable[..., bool] | None = None
+) -> None:
+    """The body of every env.py: async engine, batch mode on SQLite, online or offline."""
+    from alembic import context
+
+    from app.db import make_engine
+
+    config = context.config
+    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("database URL missing for migrations")
+    options: dict[str, Any] = {
+        "target_metadata": metadata,
+        "compare_type": True,
+        "version_table": version_table,
+        "include_object": include_object,
+    }
+
+    def configure(connection: Connection) -> None:
+        context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite", **options)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_online() -> None:
+        engine = make_engine(str(url), pool_size=1)
+        async with engine.connect() as connection:
+            await connection.run_sync(configure)
+            await connection.commit()
+        await engine.dispose()
+
+    if context.is_offline_mode():
+        context.configure(url=str(url), literal_binds=True, render_as_batch=True, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+    else:
+        asyncio.run(run_online())
 
 
 def _in_thread(fn: object, *args: object) -> None:

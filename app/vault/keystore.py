@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.db import NAMING_CONVENTION, UTCDateTime, ensure_sqlite_dir, make_engine, utcnow
-from app.migrate import _in_thread
+from app.migrate import _in_thread, alembic_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "keystore_migrations"
 VERSION_TABLE = "alembic_version_keystore"
@@ -128,12 +128,7 @@ class KeyStore:
 
 def keystore_alembic_config(url: str) -> Config:
     """Alembic configuration of the key store tree."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
-    config.attributes["database_url"] = url
-    return config
+    return alembic_config(url, MIGRATIONS_DIR)
 
 
 def upgrade_keystore(url: str, revision: str = "heads") -> None:

@@ -1,59 +1,8 @@
-"""Alembic environment of the key store database: async engine, batch mode on SQLite, the key store's models."""
+"""Alembic environment of the key store database: only the key store's own table."""
 
 from __future__ import annotations
 
-import asyncio
-
-from alembic import context
-from sqlalchemy.engine import Connection
-
-from app.db import make_engine
+from app.migrate import run_environment
 from app.vault.keystore import VERSION_TABLE, KeystoreBase
 
-config = context.config
-target_metadata = KeystoreBase.metadata
-
-
-def _url() -> str:
-    url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("key store URL missing for migrations")
-    return str(url)
-
-
-def _configure(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-        version_table=VERSION_TABLE,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-async def _run_async() -> None:
-    engine = make_engine(_url(), pool_size=1)
-    async with engine.connect() as connection:
-        await connection.run_sync(_configure)
-        await connection.commit()
-    await engine.dispose()
-
-
-def run_migrations_online() -> None:
-    asyncio.run(_run_async())
-
-
-if context.is_offline_mode():
-    context.configure(
-        url=_url(),
-        target_metadata=target_metadata,
-        literal_binds=True,
-        render_as_batch=True,
-        version_table=VERSION_TABLE,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-else:
-    run_migrations_online()
+run_environment(KeystoreBase.metadata, version_table=VERSION_TABLE)

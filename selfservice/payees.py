@@ -1,0 +1,349 @@
+"""Payees' one-time links: issue, revoke and resolve them, and register a payee's number through one.
+
+Only the SHA-256 of a link's token is stored; the token itself exists in the issuing response, the printed sheet
+and the mail, and is looked up again by its hash alone. Numbers go through ``tenants.services._records``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.events import Actor, AuditAction, AuditEvent
+from app.audit.log import record
+from app.config import Settings
+from app.db import utcnow
+from app.tenancy import Tenant, TenantStatus
+from app.vault import NumberField, Vault
+from selfservice.letters import PayeeLinkSheet
+from tenants.models import CollectionStatus, PayeeLink, Person, PersonKind
+from tenants.services._records import (
+    Channel,
+    RecordError,
+    confirm_by_self,
+    context_of,
+    number_field,
+    register_number,
+    reveal_number,
+)
+
+TOKEN_BYTES = 24  # 192 bits
+MAX_TOKEN_LENGTH = 64
+JST = ZoneInfo("Asia/Tokyo")
+PURPOSE_OF_USE = "報酬・料金等の支払調書作成事務"
+SELF_CHECK_PURPOSE = "本人による番号確認"
+FUNCTION_REGISTER = "取引先登録"
+FUNCTION_ISSUE = "取引先リンク発行"
+FUNCTION_REVOKE = "取引先リンク無効化"
+FUNCTION_MAIL = "取引先リンク送信"
+FUNCTION_PRINT = "取引先リンク印刷"
+PAYEE_ROLE = "取引先"
+PAYEE_LOGIN_ID = "payee-link"
+
+
+class LinkState(enum.StrEnum):
+    """Where a payee's latest link stands, as the admin page shows it."""
+
+    NONE = "none"
+    ACTIVE = "active"
+    USED = "used"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+    @property
+    def label(self) -> str:
+        return {"none": "未発行", "active": "有効", "used": "使用済", "expired": "期限切れ", "revoked": "無効化済"}[
+            self.value
+        ]
+
+
+class LinkUnavailable(Exception):
+    """The link cannot be used; ``state`` says why (NONE: unknown tenant or token) and ``tenant`` when known."""
+
+    def __init__(self, state: LinkState, tenant: Tenant | None = None) -> None:
+        super().__init__(state.value)
+        self.state = state
+        self.tenant = tenant
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedLink:
+    """A link just issued: the token is known only now (it is never stored)."""
+
+    link: PayeeLink
+    token: str = field(repr=False)
+    url: str = field(repr=False)
+    revoked_previous: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedLink:
+    """A usable link with its tenant and payee."""
+
+    tenant: Tenant
+    link: PayeeLink
+    person: Person
+
+    @property
+    def field(self) -> NumberField:
+        return number_field(self.person)
+
+    @property
+    def is_corporation(self) -> bool:
+        return self.field is NumberField.CORPORATE_NUMBER
+
+
+def new_token() -> str:
+    """A fresh random URL-safe link token (192 bits)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: SHA-256, hex (a 192-bit random token needs no salt or slow hash)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def link_url(settings: Settings, tenant_code: str, token: str) -> str:
+    """The public address of a link: ``<base>/p/<tenant code>/<token>``."""
+    return f"{settings.effective_base_url}/p/{tenant_code}/{token}"
+
+
+def link_state(link: PayeeLink | None, now: dt.datetime | None = None) -> LinkState:
+    """Used beats revoked beats expired: the most useful thing to tell the reader."""
+    if link is None:
+        return LinkState.NONE
+    if link.used_at is not None:
+        return LinkState.USED
+    if link.revoked_at is not None:
+        return LinkState.REVOKED
+    if link.expires_at <= (now or utcnow()):
+        return LinkState.EXPIRED
+    return LinkState.ACTIVE
+
+
+def in_japan(moment: dt.datetime) -> dt.datetime:
+    """A UTC timestamp in Japan time, for screens, letters and mails."""
+    return moment.astimezone(JST)
+
+
+def japan_time_label(moment: dt.datetime) -> str:
+    """2026年12月06日 17:30 (Japan time)."""
+    return in_japan(moment).strftime("%Y年%m月%d日 %H:%M")
+
+
+def issue_refusal(person: Person) -> str | None:
+    """Why no link may be issued for this payee now, or None."""
+    if person.status is CollectionStatus.ADMIN_CONFIRMED:
+        return "管理者確認済みの番号があるため、リンクは発行できません。番号を変更する場合は代理登録してください。"
+    if person.status is CollectionStatus.ERASED:
+        return "番号を削除済みの取引先にはリンクを発行できません。"
+    if person.retired_at is not None:
+        return "取引を終了した取引先にはリンクを発行できません。"
+    return None
+
+
+async def latest_link(session: AsyncSession, person: Person) -> PayeeLink | None:
+    """The payee's most recently issued link."""
+    statement = (
+        select(PayeeLink)
+        .where(PayeeLink.tenant_id == person.tenant_id, PayeeLink.person_id == person.id)
+        .order_by(PayeeLink.created_at.desc(), PayeeLink.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def issue_link(
+    session: AsyncSession, settings: Settings, *, actor: Actor, tenant: Tenant, person: Person
+) -> IssuedLink:
+    """Revoke the payee's open links and issue a new one valid for ``payee_link_days`` days (logged, token not)."""
+    if person.kind is not PersonKind.PAYEE or person.tenant_id != tenant.id:
+        raise ValueError("links are issued only for the tenant's own payees")
+    refusal = issue_refusal(person)
+    if refusal:
+        raise RecordError(refusal)
+    now = utcnow()
+    revoked = await _revoke_open_links(session, person, now)
+    token = new_token()
+    link = PayeeLink(
+        tenant_id=tenant.id,
+        person_id=person.id,
+        token_hash=hash_token(token),
+        expires_at=now + dt.timedelta(days=settings.payee_link_days),
+        created_by=actor.name[:100],
+        created_at=now,
+    )
+    session.add(link)
+    await session.flush()
+    detail = {
+        "event": "payee_link_issued",
+        "link_id": str(link.id),
+        "expires_at": link.expires_at.isoformat(),
+        "revoked_previous": revoked,
+    }
+    await _log(session, actor, person, FUNCTION_ISSUE, detail)
+    return IssuedLink(link=link, token=token, url=link_url(settings, tenant.code, token), revoked_previous=revoked)
+
+
+async def revoke_links(session: AsyncSession, *, actor: Actor, person: Person) -> int:
+    """Revoke every open link of the payee; logged when there was one."""
+    revoked = await _revoke_open_links(session, person, utcnow())
+    if revoked:
+        await _log(session, actor, person, FUNCTION_REVOKE, {"event": "payee_link_revoked", "revoked": revoked})
+    return revoked
+
+
+async def _revoke_open_links(session: AsyncSession, person: Person, now: dt.datetime) -> int:
+    statement = (
+        update(PayeeLink)
+        .where(
+            PayeeLink.tenant_id == person.tenant_id,
+            PayeeLink.person_id == person.id,
+            PayeeLink.used_at.is_(None),
+            PayeeLink.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def active_link_for_token(session: AsyncSession, person: Person, token: str) -> PayeeLink | None:
+    """The payee's active link whose token this is (by hash lookup), e.g. to print its sheet again."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    statement = select(PayeeLink).where(
+        PayeeLink.tenant_id == person.tenant_id,
+        PayeeLink.person_id == person.id,
+        PayeeLink.token_hash == hash_token(token),
+    )
+    link = (await session.execute(statement)).scalar_one_or_none()
+    return link if link_state(link) is LinkState.ACTIVE else None
+
+
+async def note_mailed(session: AsyncSession, *, actor: Actor, person: Person) -> None:
+    """Log that the link was mailed to the payee (the address and the link are not logged)."""
+    await _log(session, actor, person, FUNCTION_MAIL, {"event": "payee_link_mailed"})
+
+
+async def note_printed(session: AsyncSession, *, actor: Actor, person: Person) -> None:
+    """Log that the link's sheet was printed."""
+    await _log(session, actor, person, FUNCTION_PRINT, {"event": "payee_link_sheet"}, action=AuditAction.PRINT)
+
+
+def link_sheet(*, tenant: Tenant, person: Person, url: str, expires_at: dt.datetime, contact: str) -> PayeeLinkSheet:
+    """What the printed sheet and the mail say."""
+    return PayeeLinkSheet(
+        company_name=tenant.name,
+        payee_name=person.name,
+        link_url=url,
+        expires_on=in_japan(expires_at).date(),
+        contact=contact,
+    )
+
+
+async def resolve_link(session: AsyncSession, tenant_code: str, token: str) -> ResolvedLink:
+    """The usable link for a public address, or LinkUnavailable (unknown tenant and unknown token look alike)."""
+    if not token or len(token) > MAX_TOKEN_LENGTH or not tenant_code or len(tenant_code) > 32:
+        raise LinkUnavailable(LinkState.NONE)
+    tenant = (await session.execute(select(Tenant).where(Tenant.code == tenant_code))).scalar_one_or_none()
+    if tenant is None or tenant.status in (TenantStatus.SUSPENDED, TenantStatus.ENDED):
+        raise LinkUnavailable(LinkState.NONE)
+    statement = select(PayeeLink).where(PayeeLink.tenant_id == tenant.id, PayeeLink.token_hash == hash_token(token))
+    link = (await session.execute(statement)).scalar_one_or_none()
+    if link is None:
+        raise LinkUnavailable(LinkState.NONE)
+    state = link_state(link)
+    if state is not LinkState.ACTIVE:
+        raise LinkUnavailable(state, tenant)
+    person = await _payee(session, tenant.id, link.person_id)
+    if person is None or issue_refusal(person) is not None:
+        raise LinkUnavailable(LinkState.REVOKED, tenant)
+    return ResolvedLink(tenant=tenant, link=link, person=person)
+
+
+async def _payee(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> Person | None:
+    statement = select(Person).where(
+        Person.tenant_id == tenant_id, Person.id == person_id, Person.kind == PersonKind.PAYEE
+    )
+    return (await session.execute(statement)).scalar_one_or_none()
+
+
+def payee_actor(resolved: ResolvedLink, *, ip: str | None, user_agent: str | None) -> Actor:
+    """The audit snapshot of a payee acting through their link (no account)."""
+    return Actor(
+        user_id=None,
+        login_id=PAYEE_LOGIN_ID,
+        name=resolved.person.name,
+        role=PAYEE_ROLE,
+        organisation=resolved.tenant.name,
+        ip=ip,
+        user_agent=user_agent,
+    )
+
+
+async def register_through_link(session: AsyncSession, vault: Vault, resolved: ResolvedLink, *, actor: Actor, number: str) -> str:
+    """Store what the payee typed and open it once for the confirmation screen (InvalidNumber, DuplicateNumber,
+    RecordError)."""
+    await register_number(session, vault, actor=actor, person=resolved.person, number=number, channel=Channel.PAYEE)
+    await session.flush()
+    return await reveal_number(
+        session,
+        vault,
+        actor=actor,
+        person=resolved.person,
+        purpose=SELF_CHECK_PURPOSE,
+        function=FUNCTION_REGISTER,
+        action=AuditAction.VIEW,
+    )
+
+
+def entered_through_link(resolved: ResolvedLink) -> bool:
+    """Whether the payee's current number was typed through this link (so confirming it means something)."""
+    person = resolved.person
+    return (
+        person.status is CollectionStatus.REGISTERED
+        and person.registered_at is not None
+        and person.registered_at >= resolved.link.created_at
+    )
+
+
+async def confirm_through_link(session: AsyncSession, resolved: ResolvedLink, *, actor: Actor) -> None:
+    """本人番号確認 by the payee; the link is used up."""
+    if not entered_through_link(resolved):
+        raise RecordError("番号が入力されていません。番号を入力してから確定してください。")
+    await confirm_by_self(session, actor=actor, person=resolved.person, function=FUNCTION_REGISTER)
+    resolved.link.used_at = utcnow()
+    await session.flush()
+
+
+async def _log(
+    session: AsyncSession,
+    actor: Actor,
+    person: Person,
+    function: str,
+    detail: dict[str, object],
+    *,
+    action: AuditAction = AuditAction.UPDATE,
+) -> None:
+    context = await context_of(session, person)
+    await record(
+        session,
+        AuditEvent(
+            tenant_id=person.tenant_id,
+            action=action,
+            actor=actor,
+            function=function,
+            subject=context.subject,
+            detail=dict(detail),
+        ),
+    )
