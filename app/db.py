@@ -87,7 +87,7 @@ class TenantMixin(TimestampMixin):
 
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:
-        return mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True, sort_order=-101)
+        return mapped_column(Uuid(), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True, sort_order=-101)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-100)
 

@@ -117,13 +117,22 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     return response
 
 
+def loggable_path(request: Request[Any, Any, Any]) -> str:
+    """The path for a log line; a route whose path holds a secret (``opt={"secret_path": True}``) gives its
+    template instead (a payee link's token must not reach a log)."""
+    handler = request.scope.get("route_handler")
+    if handler is not None and handler.opt.get("secret_path"):
+        return str(request.scope.get("path_template", ""))
+    return request.url.path
+
+
 def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error_id = secrets.token_hex(6)
     # The exception type and a traceback, never request bodies: a form may hold a number.
     log.error(
         "unhandled error",
         exc_info=exc,
-        extra={"error_id": error_id, "path": request.url.path, "method": request.method},
+        extra={"error_id": error_id, "path": loggable_path(request), "method": request.method},
     )
     return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, error_id)
 

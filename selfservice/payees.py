@@ -291,7 +291,9 @@ def payee_actor(resolved: ResolvedLink, *, ip: str | None, user_agent: str | Non
     )
 
 
-async def register_through_link(session: AsyncSession, vault: Vault, resolved: ResolvedLink, *, actor: Actor, number: str) -> str:
+async def register_through_link(
+    session: AsyncSession, vault: Vault, resolved: ResolvedLink, *, actor: Actor, number: str
+) -> str:
     """Store what the payee typed and open it once for the confirmation screen (InvalidNumber, DuplicateNumber,
     RecordError)."""
     await register_number(session, vault, actor=actor, person=resolved.person, number=number, channel=Channel.PAYEE)

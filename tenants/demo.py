@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
-from app.auth.passwords import hasher_from_settings
-from app.auth.totp import new_totp_secret
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.events import Actor
 from app.auth.models import Account, Role
+from app.auth.passwords import hasher_from_settings
 from app.auth.services import TOTP_PURPOSE
+from app.auth.totp import new_totp_secret
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.vault import Vault
+from app.vault.numbers import corporate_number_check_digit, my_number_check_digit
+from tenants.models import Department, PayeeType, Person, PersonKind, Relationship
+from tenants.services._records import Channel, confirm_by_admin, confirm_by_self, decline, register_number
 
 DEMO_CODE = "demo"
 DEMO_PASSWORD = "demo-password-2026"  # demo data only: printed by `mnvault demo`
@@ -84,10 +89,195 @@ async def fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> 
     """Everything the demo needs, created once; prints the sign-in details every time."""
     tenant = await ensure_demo_tenant(session, vault)
     staff = await ensure_demo_staff(session, settings, vault, tenant)
+    created = await ensure_demo_people(session, vault, tenant)
     base = settings.effective_base_url
     return [
         f"デモ事業者: {tenant.name}（事業者コード: {tenant.code}）",
         f"ログインURL: {base}/t/{tenant.code}/login",
         *staff,
         "  TOTP シークレットを認証アプリ（または oathtool --totp -b SECRET）に登録してください。",
+        "従業員30名・扶養家族・取引先3件を作成しました。" if created else "従業員・取引先のデモデータは作成済みです。",
     ]
+
+
+DEPARTMENTS = (("101", "社長室"), ("102", "総務課"), ("201", "東京営業部"))
+SURNAMES = (
+    "河合",
+    "真田",
+    "高山",
+    "鈴木",
+    "安藤",
+    "東野",
+    "井原",
+    "佐藤",
+    "斉藤",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+)
+SURNAME_KANA = (
+    "カワイ",
+    "サナダ",
+    "タカヤマ",
+    "スズキ",
+    "アンドウ",
+    "ヒガシノ",
+    "イハラ",
+    "サトウ",
+    "サイトウ",
+    "タナカ",
+    "イトウ",
+    "ワタナベ",
+    "ヤマモト",
+    "ナカムラ",
+    "コバヤシ",
+)
+GIVEN = (
+    ("康則", "ヤスノリ"),
+    ("竜也", "タツヤ"),
+    ("史", "フミ"),
+    ("奈々子", "ナナコ"),
+    ("信之", "ノブユキ"),
+    ("二郎", "ジロウ"),
+)
+DEPENDANT_GIVEN = (
+    ("順子", "ジュンコ"),
+    ("真奈美", "マナミ"),
+    ("翔", "ショウ"),
+    ("弥生", "ヤヨイ"),
+    ("裕子", "ユウコ"),
+    ("健", "ケン"),
+)
+PAYEES = (
+    ("山田 税理士事務所（山田 太郎）", PayeeType.INDIVIDUAL, "税理士報酬"),
+    ("講師 佐々木 花子", PayeeType.INDIVIDUAL, "講演料"),
+    ("株式会社サンプル印刷", PayeeType.CORPORATION, "原稿料・印刷"),
+)
+# Collection outcome per employee (cycled); the first employee stays unregistered for the demo sign-in.
+OUTCOMES = (
+    "none",
+    "self",
+    "self_confirmed",
+    "proxy",
+    "admin_confirmed",
+    "declined",
+    "self_confirmed",
+    "admin_confirmed",
+)
+
+
+def demo_number(rng: random.Random, used: set[str]) -> str:
+    """A My Number valid by its check digit, unique within the demo."""
+    while True:
+        base = "".join(rng.choice("0123456789") for _ in range(11))
+        number = base + str(my_number_check_digit(base))
+        if number not in used and len(set(number)) > 2:
+            used.add(number)
+            return number
+
+
+def demo_corporate_number(rng: random.Random) -> str:
+    twelve = "".join(rng.choice("0123456789") for _ in range(12))
+    return str(corporate_number_check_digit(twelve)) + twelve
+
+
+async def ensure_demo_people(session: AsyncSession, vault: Vault, tenant: Tenant) -> bool:
+    """3 departments, 30 employees with dependants in every collection status, 3 payees. Created once."""
+    exists = await session.execute(
+        select(Person.id).where(Person.tenant_id == tenant.id, Person.employee_code == "001")
+    )
+    if exists.first() is not None:
+        return False
+    rng = random.Random(20261122)
+    used: set[str] = set()
+    admin = Actor(user_id=None, login_id="admin", name="岡 昌平", role="管理者", organisation=tenant.name)
+    departments = [Department(tenant_id=tenant.id, code=c, name=n) for c, n in DEPARTMENTS]
+    session.add_all(departments)
+    await session.flush()
+    for index in range(30):
+        surname = index % len(SURNAMES)
+        given, given_kana = GIVEN[index % len(GIVEN)]
+        employee = Person(
+            tenant_id=tenant.id,
+            kind=PersonKind.EMPLOYEE,
+            employee_code=f"{index + 1:03d}",
+            name=f"{SURNAMES[surname]} {given}",
+            kana=f"{SURNAME_KANA[surname]} {given_kana}",
+            birth_date=dt.date(1960 + index, (index % 12) + 1, (index % 27) + 1),
+            department_id=departments[index % 3].id,
+            hire_date=dt.date(2005 + index % 18, 4, 1),
+        )
+        session.add(employee)
+        await session.flush()
+        employee_actor = Actor(
+            user_id=None,
+            login_id=employee.employee_code or "",
+            name=employee.name,
+            role="従業員",
+            organisation=tenant.name,
+        )
+        outcome = OUTCOMES[index % len(OUTCOMES)] if index else "none"
+        members = [employee]
+        for dependant_index in range(0 if index % 5 == 4 else 1 + index % 3):
+            name, kana = DEPENDANT_GIVEN[(index + dependant_index) % len(DEPENDANT_GIVEN)]
+            dependant = Person(
+                tenant_id=tenant.id,
+                kind=PersonKind.DEPENDANT,
+                employee_id=employee.id,
+                name=f"{SURNAMES[surname]} {name}",
+                kana=f"{SURNAME_KANA[surname]} {kana}",
+                relationship=Relationship.SPOUSE if dependant_index == 0 else Relationship.CHILD,
+                birth_date=dt.date(1990 + index % 20, 6, 1 + dependant_index),
+            )
+            session.add(dependant)
+            members.append(dependant)
+        await session.flush()
+        for person in members:
+            await apply_outcome(session, vault, person, outcome, rng, used, admin=admin, employee=employee_actor)
+    for name, payee_type, payment_kind in PAYEES:
+        payee = Person(
+            tenant_id=tenant.id,
+            kind=PersonKind.PAYEE,
+            name=name,
+            payee_type=payee_type,
+            payment_kind=payment_kind,
+            address="兵庫県宝塚市",
+        )
+        session.add(payee)
+        await session.flush()
+        if payee_type is PayeeType.CORPORATION:
+            await register_number(
+                session, vault, actor=admin, person=payee, number=demo_corporate_number(rng), channel=Channel.PROXY
+            )
+    return True
+
+
+async def apply_outcome(
+    session: AsyncSession,
+    vault: Vault,
+    person: Person,
+    outcome: str,
+    rng: random.Random,
+    used: set[str],
+    *,
+    admin: Actor,
+    employee: Actor,
+) -> None:
+    """Bring one demo person to a collection status through the same rules the pages use."""
+    if outcome == "none":
+        return
+    if outcome == "declined":
+        await decline(
+            session, actor=employee, person=person, reason="家族の同意が得られていないため", function="じぶんで登録"
+        )
+        return
+    channel = Channel.PROXY if outcome == "proxy" else Channel.SELF
+    actor = admin if channel is Channel.PROXY else employee
+    await register_number(session, vault, actor=actor, person=person, number=demo_number(rng, used), channel=channel)
+    if outcome in ("self_confirmed", "admin_confirmed"):
+        await confirm_by_self(session, actor=employee, person=person, function="じぶんで登録")
+    if outcome == "admin_confirmed":
+        await confirm_by_admin(session, actor=admin, person=person)

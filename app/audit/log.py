@@ -199,7 +199,10 @@ async def verify_chain(session: AsyncSession, tenant_id: uuid.UUID) -> ChainRepo
 async def verify_all(session: AsyncSession) -> list[ChainReport]:
     """Verify the chain of every tenant that has entries or a chain head."""
     tenants = select(ENTRIES.c.tenant_id).distinct().union(select(HEADS.c.tenant_id))
-    tenant_ids = sorted((await session.execute(tenants)).scalars())
+    # A UNION loses the column type on SQLite: the ids come back as hex text.
+    tenant_ids = sorted(
+        {t if isinstance(t, uuid.UUID) else uuid.UUID(str(t)) for t in (await session.execute(tenants)).scalars()}
+    )
     return [await verify_chain(session, tenant_id) for tenant_id in tenant_ids]
 
 

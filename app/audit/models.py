@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.audit.events import AuditAction, AuditResult
@@ -33,7 +33,7 @@ TEXT_LENGTHS = {
 
 
 def _tenant_column() -> Any:
-    return mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True)
+    return mapped_column(Uuid(), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True)
 
 
 class AuditEntry(Base):

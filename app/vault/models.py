@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, TimestampMixin, str_enum, utcnow
@@ -28,7 +28,9 @@ class TenantKey(TimestampMixin, Base):
 
     __tablename__ = "tenant_keys"
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("tenants.id", ondelete="RESTRICT"), primary_key=True
+    )
     version: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
     kek_version: Mapped[int] = mapped_column(Integer)
     wrapped_data_key: Mapped[bytes] = mapped_column(LargeBinary)

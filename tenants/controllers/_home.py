@@ -1,11 +1,78 @@
-"""The admin home page (管理者ホーム)."""
+"""The admin home page (管理者ホーム): collection progress per department and what needs attention."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from litestar import Controller, get
 from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import company_staff
+from app.auth.principal import Principal, company_staff
+from tenants import services
+
+# Geometry of the server-rendered bar chart (SVG user units; the SVG scales to its container).
+LABEL_WIDTH = 170
+BAR_WIDTH = 330
+FIGURE_WIDTH = 150
+ROW_HEIGHT = 30
+BAR_HEIGHT = 18
+LABEL_CHARS = 11
+
+
+@dataclass(frozen=True, slots=True)
+class ChartBar:
+    """One horizontal bar: the group's label and its registered (and declined) share."""
+
+    label: str
+    full_label: str
+    figure: str
+    y: int
+    registered_width: float
+    declined_width: float
+    overall: bool = False
+
+    @property
+    def text_y(self) -> int:
+        return self.y + BAR_HEIGHT - 4
+
+    @property
+    def declined_x(self) -> float:
+        return LABEL_WIDTH + self.registered_width
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    bars: list[ChartBar]
+    width: int
+    height: int
+    label_width: int = LABEL_WIDTH
+    bar_width: int = BAR_WIDTH
+    bar_height: int = BAR_HEIGHT
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
+def progress_chart(report: services.ProgressReport) -> Chart:
+    """Lay out the progress as horizontal bars: everyone first, then each department, payees last."""
+    groups = [(report.overall, True), *((group, False) for group in report.departments)]
+    bars = []
+    for index, (group, overall) in enumerate(groups):
+        label = f"{group.code} {group.label}".strip()
+        bars.append(
+            ChartBar(
+                label=_short(label),
+                full_label=label,
+                figure=f"{group.registered}/{group.total}人 {group.percent}%",
+                y=index * ROW_HEIGHT + 6,
+                registered_width=round(BAR_WIDTH * group.ratio, 1),
+                declined_width=round(BAR_WIDTH * group.declined_ratio, 1),
+                overall=overall,
+            )
+        )
+    return Chart(bars=bars, width=LABEL_WIDTH + BAR_WIDTH + FIGURE_WIDTH, height=len(bars) * ROW_HEIGHT + 6)
 
 
 class AdminHomeController(Controller):
@@ -14,5 +81,14 @@ class AdminHomeController(Controller):
     include_in_schema = False
 
     @get("/", name="admin_home")
-    async def home(self) -> Template:
-        return Template(template_name="tenants/home.html")
+    async def home(self, db_session: AsyncSession, principal: Principal) -> Template:
+        report = await services.collection_progress(db_session, principal)
+        return Template(
+            template_name="tenants/home.html",
+            context={
+                "report": report,
+                "chart": progress_chart(report),
+                "counts": await services.status_counts(db_session, principal),
+                "attention": await services.needs_attention(db_session, principal),
+            },
+        )

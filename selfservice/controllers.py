@@ -1,0 +1,454 @@
+"""HTTP layer of self-service: the admin's invitation page and the employee's pages (mobile-first, /me)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.passwords import PasswordHasher
+from app.auth.principal import Principal, employees_only, number_handlers, stepup_guard
+from app.config import Settings
+from app.forms import FormInvalid
+from app.tenancy import Tenant
+from app.vault import Vault
+from app.vault.numbers import is_repeated_digit
+from selfservice import services
+from selfservice.letters import render_invitation_letters
+from selfservice.schemas import CorrectionForm, DeclineForm, DependantForm, InvitationForm, NumberForm
+from tenants.models import CollectionStatus, Person, PersonKind
+from tenants.purposes import notice_text
+from tenants.services._records import CORRECTION_REASONS
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+# Session keys (person ids only): typed in this session and not yet shown / shown once and not yet confirmed.
+_TO_SHOW = "selfservice_to_show"
+_SHOWN = "selfservice_shown"
+
+
+class InvitationController(Controller):
+    """招待: issue login ids and one-time passwords to employees, as printable letters (and mail)."""
+
+    path = "/admin/invitations"
+    guards = [number_handlers]
+    include_in_schema = False
+
+    @get("/", name="selfservice_invitations")
+    async def invitations_page(self, db_session: AsyncSession, principal: Principal, settings: Settings) -> Template:
+        return Template(
+            template_name="selfservice/invitations.html",
+            context=await _invitation_context(db_session, principal, settings, {}),
+        )
+
+    @post("/", name="selfservice_invitations_issue", guards=[stepup_guard], opt={"no_compression": True})
+    async def issue(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        settings: Settings,
+        hasher: PasswordHasher,
+        data: Annotated[InvitationForm, Form],
+    ) -> Response[bytes] | Template:
+        try:
+            issued = await services.issue_invitations(db_session, settings, hasher, principal, data.person_ids)
+        except FormInvalid as exc:
+            context = await _invitation_context(db_session, principal, settings, exc.errors, data.person_ids)
+            return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
+        pdf = render_invitation_letters([item.letter for item in issued])
+        await db_session.commit()  # the accounts exist before any mail points to them
+        report = await services.send_invitation_mails(settings, issued)
+        _flash_issued(request, len(issued), report)
+        filename = f"invitations-{services.today_jst():%Y%m%d}.pdf"
+        return Response(
+            content=pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+
+async def _invitation_context(
+    db_session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    errors: dict[str, str],
+    selected: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "rows": await services.invitation_rows(db_session, principal),
+        "sign_in_url": services.sign_in_url(settings, principal.tenant_code),
+        "tenant_code": principal.tenant_code,
+        "invitation_days": settings.invitation_days,
+        "mail_enabled": bool(settings.smtp_host),
+        "errors": errors,
+        "selected": set(selected or []),
+        "jst": services.JST,
+    }
+
+
+def _flash_issued(request: Request[Any, Any, Any], count: int, report: services.MailReport) -> None:
+    flash(request, f"{count} 名のログイン情報を発行しました。ダウンロードした書面をお渡しください。", "success")
+    if report.sent:
+        flash(request, f"{report.sent} 名に招待メールを送信しました（初回パスワードは書面のみに記載）。", "success")
+    if report.failed:
+        flash(
+            request, f"{report.failed} 名へのメールを送信できませんでした。書面またはURLでお知らせください。", "error"
+        )
+
+
+class SelfServiceController(Controller):
+    """じぶんで登録: the employee's own number and their dependants', on a phone."""
+
+    path = "/me"
+    guards = [employees_only]
+    include_in_schema = False
+
+    @get("/", name="selfservice_home")
+    async def home(self, db_session: AsyncSession, principal: Principal, vault: Vault) -> Template | Redirect:
+        employee = await services.own_employee(db_session, principal)
+        if employee is None:
+            return Template(template_name="selfservice/home.html", context={"employee": None})
+        if services.notice_pending(employee):
+            return Redirect(path="/me/notice")
+        cards = await services.person_cards(db_session, vault, principal, employee)
+        return Template(
+            template_name="selfservice/home.html",
+            context={
+                "employee": employee,
+                "cards": cards,
+                "retired": services.is_retired(employee, services.today_jst()),
+            },
+        )
+
+    @get("/notice", name="selfservice_notice")
+    async def notice_page(self, db_session: AsyncSession, principal: Principal) -> Template | Redirect:
+        employee = await services.own_employee(db_session, principal)
+        if employee is None:
+            return Redirect(path="/me")
+        tenant = await db_session.get(Tenant, principal.tenant_id)
+        assert tenant is not None
+        return Template(
+            template_name="selfservice/notice.html",
+            context={"employee": employee, "notice": notice_text(tenant), "jst": services.JST},
+        )
+
+    @post("/notice", name="selfservice_notice_acknowledge")
+    async def notice_acknowledge(self, db_session: AsyncSession, principal: Principal) -> Redirect:
+        employee = await services.own_employee(db_session, principal)
+        if employee is not None:
+            await services.acknowledge_notice(db_session, principal, employee)
+        return Redirect(path="/me")
+
+    @get("/number", name="selfservice_number")
+    async def number_page(self, db_session: AsyncSession, principal: Principal) -> Template | Redirect:
+        employee, blocked = await _ready(db_session, principal)
+        if blocked is not None:
+            return blocked
+        assert employee is not None
+        if employee.status is CollectionStatus.ADMIN_CONFIRMED:
+            return Redirect(path=f"/me/people/{employee.id}/correction")
+        return _number_form(employee, {})
+
+    @post("/number", name="selfservice_number_submit")
+    async def number_submit(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        vault: Vault,
+        data: Annotated[NumberForm, Form],
+    ) -> Template | Redirect:
+        employee, blocked = await _ready(db_session, principal)
+        if blocked is not None:
+            return blocked
+        assert employee is not None
+        try:
+            await services.register(db_session, vault, principal, employee, data.number)
+        except FormInvalid as exc:
+            return _number_form(employee, exc.errors, status_code=400)
+        return _to_confirmation(request, employee)
+
+    @get("/dependants/new", name="selfservice_dependant_new")
+    async def dependant_new(self, db_session: AsyncSession, principal: Principal) -> Template | Redirect:
+        _, blocked = await _ready(db_session, principal)
+        return blocked or _dependant_form(None, DependantForm(), {})
+
+    @post("/dependants/new", name="selfservice_dependant_create")
+    async def dependant_create(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        vault: Vault,
+        data: Annotated[DependantForm, Form],
+    ) -> Template | Redirect:
+        employee, blocked = await _ready(db_session, principal)
+        if blocked is not None:
+            return blocked
+        assert employee is not None
+        try:
+            dependant = await services.add_dependant(db_session, vault, principal, employee, data)
+        except FormInvalid as exc:
+            return _dependant_form(None, data, exc.errors, status_code=400)
+        if dependant.status.has_number:
+            return _to_confirmation(request, dependant)
+        flash(request, f"{dependant.name} さんを追加しました。番号は後から登録できます。", "success")
+        return Redirect(path="/me")
+
+    @get("/dependants/{person_id:str}/edit", name="selfservice_dependant_edit")
+    async def dependant_edit(
+        self, db_session: AsyncSession, principal: Principal, person_id: str
+    ) -> Template | Redirect:
+        _, dependant, blocked = await _ready_for(db_session, principal, person_id, dependant=True)
+        if blocked is not None:
+            return blocked
+        if dependant.status is CollectionStatus.ADMIN_CONFIRMED:
+            return Redirect(path=f"/me/people/{dependant.id}/correction")
+        return _dependant_form(dependant, _form_of(dependant), {})
+
+    @post("/dependants/{person_id:str}/edit", name="selfservice_dependant_update")
+    async def dependant_update(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        vault: Vault,
+        person_id: str,
+        data: Annotated[DependantForm, Form],
+    ) -> Template | Redirect:
+        _, dependant, blocked = await _ready_for(db_session, principal, person_id, dependant=True)
+        if blocked is not None:
+            return blocked
+        try:
+            renumbered = await services.update_dependant(db_session, vault, principal, dependant, data)
+        except FormInvalid as exc:
+            return _dependant_form(dependant, data, exc.errors, status_code=400)
+        if renumbered:
+            return _to_confirmation(request, dependant)
+        flash(request, f"{dependant.name} さんの情報を保存しました。", "success")
+        return Redirect(path="/me")
+
+    @get("/people/{person_id:str}/confirm", name="selfservice_confirm", opt={"no_compression": True})
+    async def confirm_page(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        vault: Vault,
+        person_id: str,
+    ) -> Template | Redirect:
+        _, person, blocked = await _ready_for(db_session, principal, person_id)
+        if blocked is not None:
+            return blocked
+        key = str(person.id)
+        if person.status is not CollectionStatus.REGISTERED:
+            return Redirect(path="/me")
+        if key not in _ids(request, _TO_SHOW) | _ids(request, _SHOWN):
+            flash(request, "番号を確認するには、もう一度番号を入力してください。", "warning")
+            return Redirect(path=services.entry_path(person))
+        number = None
+        if key in _ids(request, _TO_SHOW):
+            number = await services.reveal_for_confirmation(db_session, vault, principal, person)
+            _forget(request, _TO_SHOW, key)
+            _remember(request, _SHOWN, key)
+        return Template(
+            template_name="selfservice/confirm.html",
+            context={
+                "person": person,
+                "number": number,
+                "repeated": bool(number) and is_repeated_digit(number or ""),
+                "retry": services.entry_path(person),
+            },
+        )
+
+    @post("/people/{person_id:str}/confirm", name="selfservice_confirm_submit")
+    async def confirm_submit(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, person_id: str
+    ) -> Redirect:
+        _, person, blocked = await _ready_for(db_session, principal, person_id)
+        if blocked is not None:
+            return blocked
+        if str(person.id) not in _ids(request, _SHOWN):
+            flash(request, "番号を確認するには、もう一度番号を入力してください。", "warning")
+            return Redirect(path=services.entry_path(person))
+        try:
+            await services.confirm(db_session, principal, person)
+        except FormInvalid as exc:
+            flash(request, next(iter(exc.errors.values())), "error")
+            return Redirect(path="/me")
+        _forget(request, _SHOWN, str(person.id))
+        flash(request, f"{person.name} さんの番号を確定しました（本人番号確認）。", "success")
+        return Redirect(path="/me")
+
+    @get("/people/{person_id:str}/correction", name="selfservice_correction")
+    async def correction_page(
+        self, db_session: AsyncSession, principal: Principal, person_id: str
+    ) -> Template | Redirect:
+        _, person, blocked = await _ready_for(db_session, principal, person_id)
+        if blocked is not None:
+            return blocked
+        if person.status is not CollectionStatus.ADMIN_CONFIRMED:
+            return Redirect(path=services.entry_path(person))
+        pending = await services.pending_correction(db_session, person)
+        return _correction_form(person, CorrectionForm(), {}, pending=pending is not None)
+
+    @post("/people/{person_id:str}/correction", name="selfservice_correction_submit")
+    async def correction_submit(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        person_id: str,
+        data: Annotated[CorrectionForm, Form],
+    ) -> Template | Redirect:
+        _, person, blocked = await _ready_for(db_session, principal, person_id)
+        if blocked is not None:
+            return blocked
+        try:
+            await services.request_correction(db_session, principal, person, data)
+        except FormInvalid as exc:
+            return _correction_form(person, data, exc.errors, pending=False, status_code=400)
+        flash(request, "修正を依頼しました。担当者が承認すると、番号を登録し直せるようになります。", "success")
+        return Redirect(path="/me")
+
+    @get("/people/{person_id:str}/decline", name="selfservice_decline")
+    async def decline_page(self, db_session: AsyncSession, principal: Principal, person_id: str) -> Template | Redirect:
+        _, person, blocked = await _ready_for(db_session, principal, person_id)
+        if blocked is not None:
+            return blocked
+        return _decline_form(person, DeclineForm(), {})
+
+    @post("/people/{person_id:str}/decline", name="selfservice_decline_submit")
+    async def decline_submit(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        person_id: str,
+        data: Annotated[DeclineForm, Form],
+    ) -> Template | Redirect:
+        _, person, blocked = await _ready_for(db_session, principal, person_id)
+        if blocked is not None:
+            return blocked
+        try:
+            await services.decline(db_session, principal, person, data)
+        except FormInvalid as exc:
+            return _decline_form(person, data, exc.errors, status_code=400)
+        flash(request, f"{person.name} さんの番号は「提供しない」と届け出ました。", "success")
+        return Redirect(path="/me")
+
+    @post("/people/{person_id:str}/withdraw", name="selfservice_decline_withdraw")
+    async def decline_withdraw(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, person_id: str
+    ) -> Redirect:
+        _, person, blocked = await _ready_for(db_session, principal, person_id)
+        if blocked is not None:
+            return blocked
+        await services.withdraw_decline(db_session, principal, person)
+        flash(request, "「提供しない」を取り下げました。番号を登録してください。", "success")
+        return Redirect(path=services.entry_path(person))
+
+
+async def _ready(db_session: AsyncSession, principal: Principal) -> tuple[Person | None, Redirect | None]:
+    """The employee, or where to go first: home when not linked, the purpose notice until it is acknowledged."""
+    employee = await services.own_employee(db_session, principal)
+    if employee is None:
+        return None, Redirect(path="/me")
+    if services.notice_pending(employee):
+        return employee, Redirect(path="/me/notice")
+    return employee, None
+
+
+async def _ready_for(
+    db_session: AsyncSession, principal: Principal, person_id: str, *, dependant: bool = False
+) -> tuple[Person | None, Person, Redirect | None]:
+    """The employee's own person or dependant (anyone else: 404, checked before anything else)."""
+    employee = await services.own_employee(db_session, principal)
+    person = await services.own_person(db_session, principal, employee, person_id)
+    if dependant and person.kind is not PersonKind.DEPENDANT:
+        return employee, person, Redirect(path="/me/number")
+    _, blocked = await _ready(db_session, principal)
+    return employee, person, blocked
+
+
+def _to_confirmation(request: Request[Any, Any, Any], person: Person) -> Redirect:
+    _remember(request, _TO_SHOW, str(person.id))
+    _forget(request, _SHOWN, str(person.id))
+    return Redirect(path=f"/me/people/{person.id}/confirm")
+
+
+def _ids(request: Request[Any, Any, Any], key: str) -> set[str]:
+    return set(request.session.get(key) or [])
+
+
+def _remember(request: Request[Any, Any, Any], key: str, person_id: str) -> None:
+    request.session[key] = sorted(_ids(request, key) | {person_id})
+
+
+def _forget(request: Request[Any, Any, Any], key: str, person_id: str) -> None:
+    request.session[key] = sorted(_ids(request, key) - {person_id})
+
+
+def _number_form(employee: Person, errors: dict[str, str], status_code: int = 200) -> Template:
+    return Template(
+        template_name="selfservice/number.html",
+        context={"person": employee, "errors": errors},
+        status_code=status_code,
+    )
+
+
+def _form_of(dependant: Person) -> DependantForm:
+    return DependantForm(
+        name=dependant.name,
+        kana=dependant.kana,
+        relationship=dependant.relationship.value if dependant.relationship else "",
+        birth_date=dependant.birth_date.isoformat() if dependant.birth_date else "",
+    )
+
+
+def _dependant_form(
+    dependant: Person | None, form: DependantForm, errors: dict[str, str], status_code: int = 200
+) -> Template:
+    return Template(
+        template_name="selfservice/dependant.html",
+        context={
+            "dependant": dependant,
+            "form": form,
+            "errors": errors,
+            "relationships": list(services.RELATIONSHIPS.items()),
+            "today": services.today_jst().isoformat(),
+        },
+        status_code=status_code,
+    )
+
+
+def _correction_form(
+    person: Person, form: CorrectionForm, errors: dict[str, str], *, pending: bool, status_code: int = 200
+) -> Template:
+    return Template(
+        template_name="selfservice/correction.html",
+        context={
+            "person": person,
+            "form": form,
+            "errors": errors,
+            "pending": pending,
+            "reasons": list(CORRECTION_REASONS.items()),
+        },
+        status_code=status_code,
+    )
+
+
+def _decline_form(person: Person, form: DeclineForm, errors: dict[str, str], status_code: int = 200) -> Template:
+    return Template(
+        template_name="selfservice/decline.html",
+        context={"person": person, "form": form, "errors": errors},
+        status_code=status_code,
+    )
+
+
+ROUTES: list[Any] = [InvitationController, SelfServiceController]

@@ -1,0 +1,329 @@
+"""Payee links over HTTP: the admin page that issues them and the public phone page a payee opens.
+
+The printable sheet needs the token, which is only known while the issuing response is on screen: that page
+carries it in a form that posts it back (never in a URL) to ``…/link/sheet``, which renders the PDF only when the
+token's hash is the payee's active link. One issuance, one mail, and the sheet can be printed again from the page.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
+from litestar.params import Body
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.events import Actor
+from app.auth.principal import Principal, number_handlers
+from app.auth.scoping import get_scoped
+from app.auth.services import ClientInfo
+from app.auth.totp import qr_svg_data_uri
+from app.config import Settings
+from app.mail import Mailer, MailError, payee_link_mail
+from app.tenancy import Tenant
+from app.vault import DuplicateNumber, InvalidNumber, NumberField, Vault
+from app.vault.numbers import is_repeated_digit
+from selfservice import payees
+from selfservice.letters import PayeeLinkSheet, render_payee_link_sheet
+from tenants.models import PayeeLink, Person, PersonKind
+from tenants.services._records import RecordError
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+PAYEE_POSTS_PER_MINUTE = 20
+PUBLIC_OPT = {"secret_path": True, "no_compression": True}
+TEMPLATES = "selfservice/payee"
+
+
+class PayeeNumberForm(msgspec.Struct):
+    number: str = ""
+
+
+class SheetForm(msgspec.Struct):
+    token: str = ""
+
+
+def payee_rate_limit() -> RateLimitConfig:
+    """Per-client-address limit on the public payee posts (its own counter, apart from sign-in's)."""
+    return RateLimitConfig(
+        rate_limit=("minute", PAYEE_POSTS_PER_MINUTE),
+        store="rate_limit",
+        identifier_for_request=lambda request: f"payee-link::{get_remote_address(request)}",
+        check_throttle_handler=lambda request: request.method == "POST",
+        set_rate_limit_headers=False,
+    )
+
+
+# Admin --------------------------------------------------------------------------------------------------------
+
+
+async def _payee(db_session: AsyncSession, principal: Principal, person_id: str) -> Person:
+    person = await get_scoped(db_session, Person, principal, person_id)
+    if person.kind is not PersonKind.PAYEE:
+        raise NotFoundException()
+    return person
+
+
+async def _tenant(db_session: AsyncSession, principal: Principal) -> Tenant:
+    tenant = await db_session.get(Tenant, principal.tenant_id)
+    if tenant is None:
+        raise NotFoundException()
+    return tenant
+
+
+def _contact(principal: Principal, tenant: Tenant) -> str:
+    phone = f"（電話 {tenant.phone}）" if tenant.phone else ""
+    return f"マイナンバー管理担当者 {principal.name}{phone}"
+
+
+class PayeeLinkAdminController(Controller):
+    """/admin/payees/{person_id}/link: see, issue, print and revoke a payee's one-time link."""
+
+    path = "/admin/payees"
+    guards = [number_handlers]
+    include_in_schema = False
+
+    @get("/{person_id:str}/link", name="payee_link_admin")
+    async def link_page(
+        self, db_session: AsyncSession, principal: Principal, vault: Vault, settings: Settings, person_id: str
+    ) -> Template:
+        person = await _payee(db_session, principal, person_id)
+        link = await payees.latest_link(db_session, person)
+        numbers = await vault.number_info(db_session, person.tenant_id, [person.id])
+        info = numbers.get(person.id)
+        return Template(
+            template_name=f"{TEMPLATES}/admin_link.html",
+            context={
+                "person": person,
+                "link": link,
+                "state": payees.link_state(link),
+                "times": _link_times(link),
+                "masked": info.masked if info else "",
+                "refusal": payees.issue_refusal(person),
+                "mail_enabled": Mailer(settings).enabled,
+                "days": settings.payee_link_days,
+            },
+        )
+
+    @post("/{person_id:str}/link", name="payee_link_issue", opt={"no_compression": True})
+    async def issue(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        settings: Settings,
+        person_id: str,
+    ) -> Template | Redirect:
+        person = await _payee(db_session, principal, person_id)
+        tenant = await _tenant(db_session, principal)
+        actor = principal.actor()
+        try:
+            issued = await payees.issue_link(db_session, settings, actor=actor, tenant=tenant, person=person)
+        except RecordError as exc:
+            flash(request, exc.message, "error")
+            return Redirect(path=f"/admin/payees/{person.id}/link")
+        await db_session.commit()  # the link is durable before it leaves by mail
+        sheet = payees.link_sheet(
+            tenant=tenant,
+            person=person,
+            url=issued.url,
+            expires_at=issued.link.expires_at,
+            contact=_contact(principal, tenant),
+        )
+        mail_result = await _mail_link(db_session, settings, actor=actor, person=person, sheet=sheet)
+        return Template(
+            template_name=f"{TEMPLATES}/admin_issued.html",
+            context={
+                "person": person,
+                "url": issued.url,
+                "token": issued.token,
+                "qr": qr_svg_data_uri(issued.url),
+                "expires": payees.japan_time_label(issued.link.expires_at),
+                "revoked_previous": issued.revoked_previous,
+                "mail_result": mail_result,
+            },
+        )
+
+    @post("/{person_id:str}/link/sheet", name="payee_link_sheet")
+    async def sheet(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        settings: Settings,
+        person_id: str,
+        data: Annotated[SheetForm, Form],
+    ) -> Response[bytes] | Redirect:
+        person = await _payee(db_session, principal, person_id)
+        link = await payees.active_link_for_token(db_session, person, data.token)
+        if link is None:
+            flash(request, "このリンクは有効ではありません。新しいリンクを発行してください。", "error")
+            return Redirect(path=f"/admin/payees/{person.id}/link")
+        tenant = await _tenant(db_session, principal)
+        pdf = render_payee_link_sheet(
+            payees.link_sheet(
+                tenant=tenant,
+                person=person,
+                url=payees.link_url(settings, tenant.code, data.token),
+                expires_at=link.expires_at,
+                contact=_contact(principal, tenant),
+            )
+        )
+        await payees.note_printed(db_session, actor=principal.actor(), person=person)
+        return Response(
+            content=pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": 'attachment; filename="payee-link.pdf"'},
+        )
+
+    @post("/{person_id:str}/link/revoke", name="payee_link_revoke")
+    async def revoke(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, person_id: str
+    ) -> Redirect:
+        person = await _payee(db_session, principal, person_id)
+        if await payees.revoke_links(db_session, actor=principal.actor(), person=person):
+            flash(request, "リンクを無効にしました。", "success")
+        else:
+            flash(request, "有効なリンクはありません。", "info")
+        return Redirect(path=f"/admin/payees/{person.id}/link")
+
+
+def _link_times(link: PayeeLink | None) -> dict[str, str]:
+    if link is None:
+        return {}
+    times = {"created": link.created_at, "expires": link.expires_at, "used": link.used_at, "revoked": link.revoked_at}
+    return {key: payees.japan_time_label(value) for key, value in times.items() if value is not None}
+
+
+async def _mail_link(
+    db_session: AsyncSession, settings: Settings, *, actor: Actor, person: Person, sheet: PayeeLinkSheet
+) -> dict[str, str]:
+    """Mail the link when SMTP is set up and the payee has an address; say what happened either way."""
+    mailer = Mailer(settings)
+    if not mailer.enabled:
+        return {"category": "info", "message": "メール送信は設定されていません。書面またはURLでお知らせください。"}
+    if not person.email:
+        return {"category": "info", "message": "メールアドレスが登録されていないため、メールは送信していません。"}
+    subject, body = payee_link_mail(sheet)
+    try:
+        await mailer.send(person.email, subject, body)
+    except MailError as exc:
+        return {"category": "warning", "message": str(exc)}
+    await payees.note_mailed(db_session, actor=actor, person=person)
+    return {"category": "success", "message": f"{person.email} にリンクをメールで送信しました。"}
+
+
+# Public -------------------------------------------------------------------------------------------------------
+
+
+def _unavailable(exc: payees.LinkUnavailable) -> Template:
+    status = 404 if exc.state is payees.LinkState.NONE else 410
+    return Template(
+        template_name=f"{TEMPLATES}/unavailable.html",
+        context={"state": exc.state.value, "company": exc.tenant.name if exc.tenant else ""},
+        status_code=status,
+    )
+
+
+def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: int = 200) -> Template:
+    return Template(
+        template_name=f"{TEMPLATES}/enter.html",
+        context={
+            "resolved": resolved,
+            "purpose": payees.PURPOSE_OF_USE,
+            "corporation": resolved.is_corporation,
+            "pending": payees.entered_through_link(resolved),
+            "expires": payees.japan_time_label(resolved.link.expires_at),
+            "error": error,
+        },
+        status_code=status_code,
+    )
+
+
+def _grouped(number: str, field: NumberField) -> str:
+    """1234 5678 9012 (My Number) or 1 2345 6789 0123 (corporate number): easier to check by eye."""
+    head = number[:1] if field is NumberField.CORPORATE_NUMBER else ""
+    rest = number[len(head) :]
+    groups = [rest[i : i + 4] for i in range(0, len(rest), 4)]
+    return " ".join(([head] if head else []) + groups)
+
+
+class PayeeLinkController(Controller):
+    """/p/{tenant_code}/{token}: a payee enters and confirms their number; no account, no sign-in."""
+
+    include_in_schema = False
+
+    @get("/{tenant_code:str}/{token:str}", name="payee_link", opt=PUBLIC_OPT)
+    async def open_link(self, db_session: AsyncSession, tenant_code: str, token: str) -> Template:
+        try:
+            resolved = await payees.resolve_link(db_session, tenant_code, token)
+        except payees.LinkUnavailable as exc:
+            return _unavailable(exc)
+        return _enter_page(resolved)
+
+    @post("/{tenant_code:str}/{token:str}", name="payee_link_submit", opt=PUBLIC_OPT)
+    async def submit(
+        self,
+        db_session: AsyncSession,
+        vault: Vault,
+        client: ClientInfo,
+        tenant_code: str,
+        token: str,
+        data: Annotated[PayeeNumberForm, Form],
+    ) -> Template:
+        try:
+            resolved = await payees.resolve_link(db_session, tenant_code, token)
+        except payees.LinkUnavailable as exc:
+            return _unavailable(exc)
+        actor = payees.payee_actor(resolved, ip=client.ip, user_agent=client.user_agent)
+        try:
+            number = await payees.register_through_link(db_session, vault, resolved, actor=actor, number=data.number)
+        except (InvalidNumber, DuplicateNumber, RecordError) as exc:
+            return _enter_page(resolved, error=exc.message, status_code=400)
+        return Template(
+            template_name=f"{TEMPLATES}/confirm.html",
+            context={
+                "resolved": resolved,
+                "number": _grouped(number, resolved.field),
+                "corporation": resolved.is_corporation,
+                "repeated": is_repeated_digit(number),
+            },
+        )
+
+    @post("/{tenant_code:str}/{token:str}/confirm", name="payee_link_confirm", opt=PUBLIC_OPT)
+    async def confirm(
+        self, db_session: AsyncSession, vault: Vault, client: ClientInfo, tenant_code: str, token: str
+    ) -> Template:
+        try:
+            resolved = await payees.resolve_link(db_session, tenant_code, token)
+        except payees.LinkUnavailable as exc:
+            return _unavailable(exc)
+        actor = payees.payee_actor(resolved, ip=client.ip, user_agent=client.user_agent)
+        try:
+            await payees.confirm_through_link(db_session, resolved, actor=actor)
+        except RecordError as exc:
+            return _enter_page(resolved, error=exc.message, status_code=400)
+        numbers = await vault.number_info(db_session, resolved.tenant.id, [resolved.person.id])
+        info = numbers.get(resolved.person.id)
+        return Template(
+            template_name=f"{TEMPLATES}/done.html",
+            context={"resolved": resolved, "masked": info.masked if info else ""},
+        )
+
+
+def public_router() -> Router:
+    """The public payee pages under /p, with their own rate limit on posts."""
+    return Router(
+        path="/p",
+        route_handlers=[PayeeLinkController],
+        middleware=[payee_rate_limit().middleware],
+        include_in_schema=False,
+    )
+
+
+ROUTES_PAYEE: list[Any] = [PayeeLinkAdminController, public_router()]

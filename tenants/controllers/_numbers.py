@@ -1,0 +1,227 @@
+"""マイナンバー一覧: the masked list, proxy registration, admin confirmation, reveal, and correction requests."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal, company_staff, number_handlers, stepup_guard
+from app.forms import FormInvalid
+from app.vault import NumberField, Vault
+from tenants import services
+from tenants.purposes import PURPOSES
+from tenants.services._records import RecordError, number_field
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+LIST_PATH = "/admin/numbers"
+
+
+class NumberForm(msgspec.Struct, kw_only=True):
+    number: str = ""
+
+
+class PurposeForm(msgspec.Struct, kw_only=True):
+    purpose: str = ""
+
+
+def _number_label(row: services.NumberRow) -> str:
+    return "法人番号" if number_field(row.person) is NumberField.CORPORATE_NUMBER else "個人番号"
+
+
+def _register_page(row: services.NumberRow, errors: dict[str, str], status_code: int = 200) -> Template:
+    # The typed number is never passed back to the template: after a failed post the field is empty.
+    return Template(
+        template_name="tenants/numbers/register.html",
+        context={"row": row, "errors": errors, "number_label": _number_label(row)},
+        status_code=status_code,
+    )
+
+
+def _reveal_page(row: services.NumberRow, purpose: str, errors: dict[str, str], status_code: int = 200) -> Template:
+    return Template(
+        template_name="tenants/numbers/reveal.html",
+        context={"row": row, "purposes": PURPOSES, "purpose": purpose, "errors": errors},
+        status_code=status_code,
+    )
+
+
+class NumbersController(Controller):
+    path = LIST_PATH
+    guards = [company_staff]
+    include_in_schema = False
+
+    @get("/", name="numbers_list")
+    async def number_list(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal
+    ) -> Template:
+        filters = services.NumberFilters.parse(request.query_params)
+        page = await services.list_numbers(db_session, vault, principal, filters)
+        return Template(
+            template_name="tenants/numbers/list.html",
+            context={
+                "page": page,
+                "filters": page.filters,
+                "counts": await services.status_counts(db_session, principal),
+                "departments": await services.department_choices(db_session, principal),
+                "kinds": services.KIND_FILTERS,
+                "statuses": services.STATUS_FILTERS,
+                "sorts": services.SORTS,
+                "orders": services.ORDERS,
+                "per_page_options": [(str(n), f"{n}件") for n in services.PER_PAGE_CHOICES],
+            },
+        )
+
+    @get("/{person_id:str}/register", name="numbers_register", guards=[number_handlers])
+    async def register_page(
+        self, db_session: AsyncSession, vault: Vault, principal: Principal, person_id: str
+    ) -> Template:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        return _register_page(row, {})
+
+    @post("/{person_id:str}/register", name="numbers_register_submit", guards=[number_handlers])
+    async def register_submit(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        person_id: str,
+        data: Annotated[NumberForm, Form],
+    ) -> Template | Redirect:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        try:
+            registration = await services.proxy_register(db_session, vault, principal, row.person, data.number)
+        except FormInvalid as exc:
+            return _register_page(row, exc.errors, status_code=400)
+        flash(request, f"{row.display_name} さんの番号（{registration.masked}）を代理登録しました。", "success")
+        if registration.repeated_digit:
+            flash(
+                request, "同じ数字の繰り返しの番号です。番号確認書類と照らして誤りがないか確認してください。", "warning"
+            )
+        return Redirect(path=LIST_PATH)
+
+    @get("/{person_id:str}/confirm", name="numbers_confirm", guards=[number_handlers])
+    async def confirm_page(
+        self, db_session: AsyncSession, vault: Vault, principal: Principal, person_id: str
+    ) -> Template:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        return Template(template_name="tenants/numbers/confirm.html", context={"row": row})
+
+    @post("/{person_id:str}/confirm", name="numbers_confirm_submit", guards=[number_handlers])
+    async def confirm_submit(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        person_id: str,
+    ) -> Template | Redirect:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        try:
+            await services.confirm_number(db_session, principal, row.person)
+        except RecordError as exc:
+            return Template(
+                template_name="tenants/numbers/confirm.html",
+                context={"row": row, "error": exc.message},
+                status_code=400,
+            )
+        flash(request, f"{row.display_name} さんの番号を管理者確認済にしました。", "success")
+        return Redirect(path=LIST_PATH)
+
+    @get("/{person_id:str}/reveal", name="numbers_reveal", guards=[number_handlers, stepup_guard])
+    async def reveal_page(
+        self, db_session: AsyncSession, vault: Vault, principal: Principal, person_id: str
+    ) -> Template:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        return _reveal_page(row, "", {})
+
+    @post(
+        "/{person_id:str}/reveal",
+        name="numbers_reveal_submit",
+        guards=[number_handlers, stepup_guard],
+        opt={"no_compression": True},
+    )
+    async def reveal_submit(
+        self,
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        person_id: str,
+        data: Annotated[PurposeForm, Form],
+    ) -> Template:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        try:
+            number = await services.reveal_for_purpose(db_session, vault, principal, row.person, data.purpose)
+        except FormInvalid as exc:
+            return _reveal_page(row, data.purpose, exc.errors, status_code=400)
+        return Template(
+            template_name="tenants/numbers/revealed.html",
+            context={"row": row, "number": number, "purpose": data.purpose, "number_label": _number_label(row)},
+        )
+
+
+class CorrectionsController(Controller):
+    path = "/admin/corrections"
+    guards = [number_handlers]
+    include_in_schema = False
+
+    @get("/", name="corrections_list")
+    async def correction_list(self, db_session: AsyncSession, vault: Vault, principal: Principal) -> Template:
+        return Template(
+            template_name="tenants/numbers/corrections.html",
+            context={
+                "pending": await services.list_corrections(db_session, vault, principal),
+                "decided": await services.recent_decisions(db_session, principal),
+            },
+        )
+
+    @post("/{request_id:str}/approve", name="corrections_approve")
+    async def approve(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        request_id: str,
+    ) -> Redirect:
+        return await self._decide(request, db_session, vault, principal, request_id, approve=True)
+
+    @post("/{request_id:str}/reject", name="corrections_reject")
+    async def reject(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        request_id: str,
+    ) -> Redirect:
+        return await self._decide(request, db_session, vault, principal, request_id, approve=False)
+
+    @staticmethod
+    async def _decide(
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        request_id: str,
+        *,
+        approve: bool,
+    ) -> Redirect:
+        try:
+            row = await services.decide_correction(db_session, vault, principal, request_id, approve=approve)
+        except RecordError as exc:
+            flash(request, exc.message, "error")
+            return Redirect(path="/admin/corrections")
+        if approve:
+            message = f"{row.display_name} さんの修正依頼を承認しました。元の番号は削除したので、新しい番号を登録してください。"
+        else:
+            message = f"{row.display_name} さんの修正依頼を却下しました。"
+        flash(request, message, "success")
+        return Redirect(path="/admin/corrections")

@@ -1,0 +1,62 @@
+"""The `mnvault` command as an operator runs it: a fresh process each time, against the test's databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from app.config import Settings
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def mnvault(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MNV_DATA_DIR": settings.data_dir,
+        "MNV_DATABASE_URL": settings.effective_database_url,
+        "MNV_KEYSTORE_URL": settings.effective_keystore_url,
+        "MNV_MASTER_KEY": settings.master_key,
+        "MNV_ARGON2_TIME_COST": "1",
+        "MNV_ARGON2_MEMORY_KIB": "64",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, cwd=PROJECT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_init_then_demo_twice_then_the_log_verifies(settings: Settings) -> None:
+    init = mnvault(settings, "init")
+    assert init.returncode == 0, init.stderr
+    assert "初回パスワード" in init.stdout
+    again = mnvault(settings, "init")
+    assert again.returncode == 0 and "初回パスワード" not in again.stdout
+    first = mnvault(settings, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "ログインID: admin" in first.stdout and "TOTPシークレット" in first.stdout
+    second = mnvault(settings, "demo")
+    assert second.returncode == 0, second.stderr
+    assert "作成済み" in second.stdout
+    verify = mnvault(settings, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "OK  demo" in verify.stdout
+
+
+def test_a_bad_setting_stops_with_one_line(settings: Settings) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"],
+        env={**os.environ, "MNV_PORT": "http"},
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "MNV_PORT" in result.stderr
+
+
+def test_version_prints_the_version() -> None:
+    result = subprocess.run([sys.executable, "-m", "app.cli", "version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("mnvault ")
