@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -11,6 +12,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import contains_digit_run
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, employees_only, number_handlers, stepup_guard
 from app.config import Settings
@@ -26,6 +28,7 @@ from tenants.purposes import notice_text
 from tenants.services._records import CORRECTION_REASONS
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+F = TypeVar("F", bound=msgspec.Struct)
 # Session keys (person ids only): typed in this session and not yet shown / shown once and not yet confirmed.
 _TO_SHOW = "selfservice_to_show"
 _SHOWN = "selfservice_shown"
@@ -68,6 +71,7 @@ class InvitationController(Controller):
         return Response(
             content=pdf,
             media_type="application/pdf",
+            status_code=200,
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
@@ -194,7 +198,7 @@ class SelfServiceController(Controller):
         try:
             dependant = await services.add_dependant(db_session, vault, principal, employee, data)
         except FormInvalid as exc:
-            return _dependant_form(None, data, exc.errors, status_code=400)
+            return _dependant_form(None, _scrubbed(data), exc.errors, status_code=400)
         if dependant.status.has_number:
             return _to_confirmation(request, dependant)
         flash(request, f"{dependant.name} さんを追加しました。番号は後から登録できます。", "success")
@@ -227,7 +231,7 @@ class SelfServiceController(Controller):
         try:
             renumbered = await services.update_dependant(db_session, vault, principal, dependant, data)
         except FormInvalid as exc:
-            return _dependant_form(dependant, data, exc.errors, status_code=400)
+            return _dependant_form(dependant, _scrubbed(data), exc.errors, status_code=400)
         if renumbered:
             return _to_confirmation(request, dependant)
         flash(request, f"{dependant.name} さんの情報を保存しました。", "success")
@@ -312,7 +316,7 @@ class SelfServiceController(Controller):
         try:
             await services.request_correction(db_session, principal, person, data)
         except FormInvalid as exc:
-            return _correction_form(person, data, exc.errors, pending=False, status_code=400)
+            return _correction_form(person, _scrubbed(data), exc.errors, pending=False, status_code=400)
         flash(request, "修正を依頼しました。担当者が承認すると、番号を登録し直せるようになります。", "success")
         return Redirect(path="/me")
 
@@ -338,7 +342,7 @@ class SelfServiceController(Controller):
         try:
             await services.decline(db_session, principal, person, data)
         except FormInvalid as exc:
-            return _decline_form(person, data, exc.errors, status_code=400)
+            return _decline_form(person, _scrubbed(data), exc.errors, status_code=400)
         flash(request, f"{person.name} さんの番号は「提供しない」と届け出ました。", "success")
         return Redirect(path="/me")
 
@@ -392,6 +396,15 @@ def _remember(request: Request[Any, Any, Any], key: str, person_id: str) -> None
 
 def _forget(request: Request[Any, Any, Any], key: str, person_id: str) -> None:
     request.session[key] = sorted(_ids(request, key) - {person_id})
+
+
+def _scrubbed(form: F) -> F:
+    """A failed form comes back with what was typed, except any value that could hold a number."""
+    values = msgspec.structs.asdict(form)
+    kept = {
+        name: "" if isinstance(value, str) and contains_digit_run(value) else value for name, value in values.items()
+    }
+    return msgspec.structs.replace(form, **kept)
 
 
 def _number_form(employee: Person, errors: dict[str, str], status_code: int = 200) -> Template:

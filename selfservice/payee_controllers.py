@@ -149,7 +149,7 @@ class PayeeLinkAdminController(Controller):
             },
         )
 
-    @post("/{person_id:str}/link/sheet", name="payee_link_sheet")
+    @post("/{person_id:str}/link/sheet", name="payee_link_sheet", status_code=200)
     async def sheet(
         self,
         request: Request[Any, Any, Any],

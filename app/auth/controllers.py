@@ -37,7 +37,8 @@ from app.auth.services import (
     unused_recovery_codes,
     verify_password_for_stepup,
 )
-from app.auth.sessions import now_ts, rotate_session, start_authenticated_session
+from app.auth import sessions
+from app.auth.sessions import rotate_session, start_authenticated_session
 from app.auth.totp import provisioning_uri, qr_svg_data_uri
 from app.config import Settings
 from app.http import safe_next
@@ -492,6 +493,6 @@ class ReauthController(Controller):
                 )
         rotate_session(request)
         session_data = dict(request.session)
-        session_data["stepup_at"] = now_ts()
+        session_data["stepup_at"] = sessions.now_ts()
         request.set_session(session_data)
         return Redirect(path=safe_next(data.next))

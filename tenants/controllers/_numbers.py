@@ -47,7 +47,7 @@ def _register_page(row: services.NumberRow, errors: dict[str, str], status_code:
 def _reveal_page(row: services.NumberRow, purpose: str, errors: dict[str, str], status_code: int = 200) -> Template:
     return Template(
         template_name="tenants/numbers/reveal.html",
-        context={"row": row, "purposes": PURPOSES, "purpose": purpose, "errors": errors},
+        context={"row": row, "purposes": [(p, p) for p in PURPOSES], "purpose": purpose, "errors": errors},
         status_code=status_code,
     )
 
@@ -182,7 +182,7 @@ class CorrectionsController(Controller):
             },
         )
 
-    @post("/{request_id:str}/approve", name="corrections_approve")
+    @post("/{request_id:str}/approve", name="corrections_approve", guards=[stepup_guard])
     async def approve(
         self,
         request: Request[Any, Any, Any],
@@ -220,7 +220,7 @@ class CorrectionsController(Controller):
             flash(request, exc.message, "error")
             return Redirect(path="/admin/corrections")
         if approve:
-            message = f"{row.display_name} さんの修正依頼を承認しました。元の番号は削除したので、新しい番号を登録してください。"
+            message = f"{row.display_name} さんの修正依頼を承認し、元の番号を削除しました。再登録してください。"
         else:
             message = f"{row.display_name} さんの修正依頼を却下しました。"
         flash(request, message, "success")

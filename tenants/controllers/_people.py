@@ -5,9 +5,10 @@ Staff (admin, handler, viewer) read the lists; only admins and handlers add, edi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -15,6 +16,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import contains_digit_run
 from app.auth.models import Role
 from app.auth.principal import Principal, company_staff, number_handlers
 from app.forms import FormInvalid
@@ -24,6 +26,7 @@ from tenants.models import Department, Person, PersonKind
 from tenants.schemas import DepartmentForm, DependantForm, EmployeeForm, PayeeForm, RetireForm
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+FormT = TypeVar("FormT", bound=msgspec.Struct)
 
 
 def _can_edit(principal: Principal) -> bool:
@@ -41,6 +44,16 @@ def _page_number(text: str) -> int:
 def _page_links(base: str, params: dict[str, str], page: services.Page[Any]) -> list[tuple[int, str]]:
     kept = {key: value for key, value in params.items() if value}
     return [(n, f"{base}?{urlencode({**kept, 'page': str(n)})}") for n in range(1, page.pages + 1)]
+
+
+def _kept(form: FormT) -> FormT:
+    """The form to show again after a failed post: every value kept except one that may be a number."""
+    blanked = {
+        name: ""
+        for name in form.__struct_fields__
+        if isinstance(getattr(form, name), str) and contains_digit_run(getattr(form, name))
+    }
+    return msgspec.structs.replace(form, **blanked) if blanked else form
 
 
 def _employee_form(person: Person) -> EmployeeForm:
@@ -117,7 +130,7 @@ class DepartmentController(Controller):
         try:
             department = await services.add_department(db_session, principal, data)
         except FormInvalid as exc:
-            return await self._page(db_session, principal, data, exc.errors, status_code=400)
+            return await self._page(db_session, principal, _kept(data), exc.errors, status_code=400)
         flash(request, f"部門「{department.name}」を追加しました。", "success")
         return Redirect(path="/admin/departments")
 
@@ -140,7 +153,7 @@ class DepartmentController(Controller):
         try:
             await services.update_department(db_session, principal, department, data)
         except FormInvalid as exc:
-            return _department_form_page(department, data, exc.errors, status_code=400)
+            return _department_form_page(department, _kept(data), exc.errors, status_code=400)
         flash(request, "部門を更新しました。", "success")
         return Redirect(path="/admin/departments")
 
@@ -227,7 +240,7 @@ class EmployeeController(Controller):
         try:
             person = await services.add_employee(db_session, principal, data)
         except FormInvalid as exc:
-            return await self._form_page(db_session, principal, data, exc.errors, None, status_code=400)
+            return await self._form_page(db_session, principal, _kept(data), exc.errors, None, status_code=400)
         flash(request, f"従業員「{person.name}」を登録しました。", "success")
         return Redirect(path=f"/admin/people/{person.id}")
 
@@ -266,7 +279,7 @@ class EmployeeController(Controller):
         try:
             changed = await services.update_employee(db_session, principal, person, data)
         except FormInvalid as exc:
-            return await self._form_page(db_session, principal, data, exc.errors, person, status_code=400)
+            return await self._form_page(db_session, principal, _kept(data), exc.errors, person, status_code=400)
         _flash_saved(request, person, changed)
         return Redirect(path=f"/admin/people/{person.id}")
 
@@ -319,7 +332,7 @@ class EmployeeController(Controller):
         try:
             person = await services.add_dependant(db_session, principal, employee, data)
         except FormInvalid as exc:
-            return _dependant_form_page(employee, None, data, exc.errors, status_code=400)
+            return _dependant_form_page(employee, None, _kept(data), exc.errors, status_code=400)
         flash(request, f"扶養家族「{person.name}」を追加しました。", "success")
         return Redirect(path=f"/admin/people/{employee.id}")
 
@@ -348,7 +361,7 @@ class EmployeeController(Controller):
         try:
             changed = await services.update_dependant(db_session, principal, person, data)
         except FormInvalid as exc:
-            return _dependant_form_page(employee, person, data, exc.errors, status_code=400)
+            return _dependant_form_page(employee, person, _kept(data), exc.errors, status_code=400)
         _flash_saved(request, person, changed)
         return Redirect(path=f"/admin/people/{employee.id}")
 
@@ -442,7 +455,7 @@ class PayeeController(Controller):
         try:
             person = await services.add_payee(db_session, principal, data)
         except FormInvalid as exc:
-            return _payee_form_page(None, data, exc.errors, status_code=400)
+            return _payee_form_page(None, _kept(data), exc.errors, status_code=400)
         flash(request, f"取引先「{person.name}」を登録しました。番号の登録用リンクを発行できます。", "success")
         return Redirect(path="/admin/payees")
 
@@ -464,7 +477,7 @@ class PayeeController(Controller):
         try:
             changed = await services.update_payee(db_session, principal, person, data)
         except FormInvalid as exc:
-            return _payee_form_page(person, data, exc.errors, status_code=400)
+            return _payee_form_page(person, _kept(data), exc.errors, status_code=400)
         _flash_saved(request, person, changed)
         return Redirect(path="/admin/payees")
 

@@ -85,16 +85,17 @@ class NumberFilters:
             department = str(uuid.UUID(department)) if department else ""
         except ValueError:
             department = ""
-        per_page = _positive_int(text("per_page"), cls.per_page)
+        defaults = cls()
+        per_page = _positive_int(text("per_page"), defaults.per_page)
         return cls(
             department=department,
             kind=_known(text("kind"), KIND_FILTERS),
             status=_known(text("status"), STATUS_FILTERS),
             name=text("name"),
             code=text("code", 32),
-            sort=_known(text("sort"), SORTS, cls.sort),
-            order=_known(text("order"), ORDERS, cls.order),
-            per_page=per_page if per_page in PER_PAGE_CHOICES else cls.per_page,
+            sort=_known(text("sort"), SORTS, defaults.sort),
+            order=_known(text("order"), ORDERS, defaults.order),
+            per_page=per_page if per_page in PER_PAGE_CHOICES else defaults.per_page,
             page=_positive_int(text("page"), 1),
         )
 
@@ -376,6 +377,11 @@ class CorrectionRow:
     @property
     def requested_on(self) -> str:
         return self.request.created_at.astimezone(JST).strftime("%Y/%m/%d %H:%M")
+
+    @property
+    def decided_on(self) -> str:
+        decided = self.request.decided_at
+        return decided.astimezone(JST).strftime("%Y/%m/%d %H:%M") if decided else ""
 
 
 @dataclass(frozen=True, slots=True)

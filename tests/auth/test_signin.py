@@ -201,7 +201,7 @@ async def test_security_settings_need_a_recent_reauthentication(
     client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await sign_in(client, world.admin)
-    assert (await client.get("/admin/settings/")).status_code == 200  # sign-in itself counts as fresh
+    assert (await client.get("/admin/settings/", follow_redirects=False)).status_code == 200  # sign-in counts
     real_now = sessions_module.now_ts
     monkeypatch.setattr(sessions_module, "now_ts", lambda: real_now() + 6 * 60)
     response = await client.get("/admin/settings/", follow_redirects=False)
@@ -210,7 +210,7 @@ async def test_security_settings_need_a_recent_reauthentication(
     bad = await post_form(client, "/reauth", {"password": "wrong", "next": "/admin/settings/"})
     assert bad.status_code == 400  # type: ignore[attr-defined]
     await step_up(client, world.admin, "/admin/settings/")
-    assert (await client.get("/admin/settings/")).status_code == 200
+    assert (await client.get("/admin/settings/", follow_redirects=False)).status_code == 200
 
 
 async def test_reauthentication_never_redirects_off_site(client: AsyncTestClient[Litestar], world: World) -> None:

@@ -1,0 +1,58 @@
+// Hides a revealed number when its time is up (or on request): the mask replaces it and the digits leave the DOM.
+// The server already logged the reveal; without JavaScript the page falls back to a timed redirect.
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-reveal]");
+  if (!box) {
+    return;
+  }
+  var seconds = parseInt(box.getAttribute("data-reveal-seconds"), 10) || 30;
+  var deadline = Date.now() + seconds * 1000;
+  var counter = box.querySelector("[data-countdown]");
+  var counterText = box.querySelector("[data-countdown-text]");
+  var status = box.querySelector("[data-reveal-status]");
+  var hideNow = box.querySelector("[data-hide-now]");
+  var timer = null;
+
+  function hide() {
+    var number = box.querySelector("[data-number]");
+    if (number) {
+      var masked = document.createElement("p");
+      masked.className = "revealed-number masked";
+      masked.textContent = box.getAttribute("data-mask") || "";
+      number.parentNode.replaceChild(masked, number);
+    }
+    if (timer !== null) {
+      window.clearInterval(timer);
+      timer = null;
+    }
+    if (counterText) {
+      counterText.textContent = "表示を終了しました。もう一度見るには、一覧から「表示」を選んでください。";
+    }
+    if (status) {
+      status.textContent = "番号を非表示にしました。";
+    }
+    if (hideNow) {
+      hideNow.hidden = true;
+    }
+  }
+
+  function tick() {
+    var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    if (counter) {
+      counter.textContent = String(left);
+    }
+    if (left === 0) {
+      hide();
+    }
+  }
+
+  if (hideNow) {
+    hideNow.hidden = false;
+    hideNow.addEventListener("click", hide);
+  }
+  // Leaving the page must not keep the digits in a back/forward cache.
+  window.addEventListener("pagehide", hide);
+  timer = window.setInterval(tick, 250);
+  tick();
+})();
