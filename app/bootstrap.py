@@ -57,9 +57,15 @@ def _ensure_key_file(settings: Settings) -> Iterator[str]:
 def run_demo(settings: Settings) -> Iterator[str]:
     """Fill a demo tenant (idempotent)."""
     migrate_all(settings)
+    yield from asyncio.run(_with_session(settings, _fill_demo))
+
+
+async def _fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> list[str]:
+    """The demo of every package, in dependency order (composition root)."""
+    from selfservice.demo import fill_selfservice_demo
     from tenants.demo import fill_demo
 
-    yield from asyncio.run(_with_session(settings, fill_demo))
+    return [*await fill_demo(session, settings, vault), *await fill_selfservice_demo(session, settings, vault)]
 
 
 async def _create_operator(session: AsyncSession, settings: Settings, vault: Vault) -> list[str]:

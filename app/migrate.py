@@ -76,7 +76,7 @@ def _in_thread(fn: object, *args: object) -> None:
         pool.submit(fn, *args).result()  # type: ignore[arg-type]
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
+def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision``."""
     _in_thread(command.upgrade, alembic_config(url), revision)
 

@@ -207,6 +207,14 @@ def test_the_schema_built_by_migrations_matches_the_models(settings: Settings) -
     assert asyncio.run(diff()) == []
 
 
+def test_the_migrations_form_one_line() -> None:
+    from alembic.script import ScriptDirectory
+
+    from app.migrate import alembic_config
+
+    assert len(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()) == 1
+
+
 def test_migrations_go_down_to_empty_and_back_up(tmp_path: Path) -> None:
     if BACKEND == "postgres":
         import os

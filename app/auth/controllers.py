@@ -14,6 +14,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import sessions
 from app.auth.models import Account, Role
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, principal_of, signed_in_guard
@@ -37,7 +38,6 @@ from app.auth.services import (
     unused_recovery_codes,
     verify_password_for_stepup,
 )
-from app.auth import sessions
 from app.auth.sessions import rotate_session, start_authenticated_session
 from app.auth.totp import provisioning_uri, qr_svg_data_uri
 from app.config import Settings
