@@ -112,11 +112,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL through asyncpg."""
+    # hide_parameters: a failed statement's error text must never carry the values it was writing.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15})
+        engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -252,3 +252,20 @@ def test_templates_contain_no_inline_script_or_handler() -> None:
         if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", source) or re.search(r"\son[a-z]+\s*=", source):
             offenders.append(str(path))
     assert offenders == []
+
+
+async def test_database_errors_never_carry_the_values_being_written(tmp_path: Path) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'e.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (v TEXT UNIQUE)"))
+            await connection.execute(text("INSERT INTO t VALUES (:v)"), {"v": "123456789018"})
+        with pytest.raises(IntegrityError) as excinfo:
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t VALUES (:v)"), {"v": "123456789018"})
+    finally:
+        await engine.dispose()
+    assert "123456789018" not in str(excinfo.value)
