@@ -96,3 +96,17 @@ async def test_every_route_answers_each_role_as_its_guard_says(
         if status not in expected:
             problems.append(f"{persona_name} {route.method} {route.path} -> {status} (expected {sorted(expected)})")
     assert problems == []
+
+
+async def test_every_form_post_without_a_csrf_token_is_refused(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    await sign_in(client, world.admin)
+    posts = [route for route in guarded_routes(app) if route.method == "POST"]
+    assert posts
+    refused = {}
+    for route in posts:
+        path, _ = concrete_path(route.path, world, world.admin)
+        response = await client.post(path, data={}, follow_redirects=False)
+        refused[route.path] = response.status_code
+    assert {path: status for path, status in refused.items() if status != 403} == {}
