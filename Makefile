@@ -24,8 +24,8 @@ run: $(VENV)/.installed
 	$(BIN)/mnvault serve
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy $(PACKAGES)
