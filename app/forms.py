@@ -6,6 +6,18 @@ import datetime as dt
 import re
 import unicodedata
 from collections.abc import Mapping
+from typing import TypeVar
+
+import msgspec
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from app.audit.guard import contains_digit_run
+
+FormT = TypeVar("FormT", bound=msgspec.Struct)
+
+# A handler's ``data: Annotated[XForm, Form]`` is read from an url-encoded HTML form.
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 class FormInvalid(Exception):
@@ -14,6 +26,11 @@ class FormInvalid(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("form invalid")
         self.errors = errors
+
+    @property
+    def message(self) -> str:
+        """The first error, for a page that can only show one line (a flash after a button)."""
+        return next(iter(self.errors.values()))
 
 
 class Checker:
@@ -95,3 +112,13 @@ def clean_text(value: str) -> str:
 
 def checkbox(value: str) -> bool:
     return value in ("on", "true", "1", "yes")
+
+
+def scrubbed(form: FormT) -> FormT:
+    """The form to show again after a failed post: every value kept except one that could hold a number."""
+    blanked = {
+        name: ""
+        for name in form.__struct_fields__
+        if isinstance(getattr(form, name), str) and contains_digit_run(getattr(form, name))
+    }
+    return msgspec.structs.replace(form, **blanked) if blanked else form

@@ -128,7 +128,6 @@ def create_app(settings: Settings) -> Litestar:
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
     from selfservice.controllers import ROUTES as SELF_ROUTES
-    from selfservice.payee_controllers import ROUTES_PAYEE
     from tenants.controllers import ROUTES as TENANT_ROUTES
 
-    return [*TENANT_ROUTES, *ROUTES_PAYEE, *SELF_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES]

@@ -63,6 +63,11 @@ class PayeeLinkSheet:
     contact: str
 
 
+def contact_line(handler_name: str, phone: str) -> str:
+    """Who to ask, as the letters and sheets print it: the handler, and the company's phone when there is one."""
+    return f"マイナンバー管理担当者 {handler_name}" + (f"（電話 {phone}）" if phone else "")
+
+
 def render_invitation_letters(letters: Sequence[InvitationLetter]) -> bytes:
     """One PDF with one A4 page per employee's invitation letter."""
     if not letters:

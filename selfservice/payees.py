@@ -12,24 +12,23 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import Actor, AuditAction, AuditEvent
-from app.audit.log import record
+from app.audit.events import Actor, AuditAction
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantStatus
 from app.vault import NumberField, Vault
 from selfservice.letters import PayeeLinkSheet
 from tenants.models import CollectionStatus, PayeeLink, Person, PersonKind
+from tenants.services import JST
 from tenants.services._records import (
     Channel,
     RecordError,
     confirm_by_self,
-    context_of,
+    log_person_event,
     number_field,
     register_number,
     reveal_number,
@@ -37,7 +36,6 @@ from tenants.services._records import (
 
 TOKEN_BYTES = 24  # 192 bits
 MAX_TOKEN_LENGTH = 64
-JST = ZoneInfo("Asia/Tokyo")
 PURPOSE_OF_USE = "報酬・料金等の支払調書作成事務"
 SELF_CHECK_PURPOSE = "本人による番号確認"
 FUNCTION_REGISTER = "取引先登録"
@@ -189,7 +187,7 @@ async def issue_link(
         "expires_at": link.expires_at.isoformat(),
         "revoked_previous": revoked,
     }
-    await _log(session, actor, person, FUNCTION_ISSUE, detail)
+    await log_person_event(session, actor, person, AuditAction.UPDATE, FUNCTION_ISSUE, detail=detail)
     return IssuedLink(link=link, token=token, url=link_url(settings, tenant.code, token), revoked_previous=revoked)
 
 
@@ -197,7 +195,8 @@ async def revoke_links(session: AsyncSession, *, actor: Actor, person: Person) -
     """Revoke every open link of the payee; logged when there was one."""
     revoked = await _revoke_open_links(session, person, utcnow())
     if revoked:
-        await _log(session, actor, person, FUNCTION_REVOKE, {"event": "payee_link_revoked", "revoked": revoked})
+        detail: dict[str, object] = {"event": "payee_link_revoked", "revoked": revoked}
+        await log_person_event(session, actor, person, AuditAction.UPDATE, FUNCTION_REVOKE, detail=detail)
     return revoked
 
 
@@ -232,12 +231,16 @@ async def active_link_for_token(session: AsyncSession, person: Person, token: st
 
 async def note_mailed(session: AsyncSession, *, actor: Actor, person: Person) -> None:
     """Log that the link was mailed to the payee (the address and the link are not logged)."""
-    await _log(session, actor, person, FUNCTION_MAIL, {"event": "payee_link_mailed"})
+    await log_person_event(
+        session, actor, person, AuditAction.UPDATE, FUNCTION_MAIL, detail={"event": "payee_link_mailed"}
+    )
 
 
 async def note_printed(session: AsyncSession, *, actor: Actor, person: Person) -> None:
     """Log that the link's sheet was printed."""
-    await _log(session, actor, person, FUNCTION_PRINT, {"event": "payee_link_sheet"}, action=AuditAction.PRINT)
+    await log_person_event(
+        session, actor, person, AuditAction.PRINT, FUNCTION_PRINT, detail={"event": "payee_link_sheet"}
+    )
 
 
 def link_sheet(*, tenant: Tenant, person: Person, url: str, expires_at: dt.datetime, contact: str) -> PayeeLinkSheet:
@@ -326,26 +329,3 @@ async def confirm_through_link(session: AsyncSession, resolved: ResolvedLink, *,
     await confirm_by_self(session, actor=actor, person=resolved.person, function=FUNCTION_REGISTER)
     resolved.link.used_at = utcnow()
     await session.flush()
-
-
-async def _log(
-    session: AsyncSession,
-    actor: Actor,
-    person: Person,
-    function: str,
-    detail: dict[str, object],
-    *,
-    action: AuditAction = AuditAction.UPDATE,
-) -> None:
-    context = await context_of(session, person)
-    await record(
-        session,
-        AuditEvent(
-            tenant_id=person.tenant_id,
-            action=action,
-            actor=actor,
-            function=function,
-            subject=context.subject,
-            detail=dict(detail),
-        ),
-    )

@@ -7,10 +7,8 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware.rate_limit import RateLimitConfig
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,11 +39,11 @@ from app.auth.services import (
 from app.auth.sessions import rotate_session, start_authenticated_session
 from app.auth.totp import provisioning_uri, qr_svg_data_uri
 from app.config import Settings
+from app.forms import Form
 from app.http import safe_next
 from app.tenancy import Tenant
 from app.vault import Vault
 
-Form = Annotated[Any, Body(media_type=RequestEncodingType.URL_ENCODED)]
 PENDING_TTL_SECONDS = 600
 
 STEP_PATHS = {
@@ -205,7 +203,7 @@ class SignInController(Controller):
         settings: Settings,
         hasher: PasswordHasher,
         client: ClientInfo,
-        data: Annotated[SignInForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[SignInForm, Form],
     ) -> Template | Redirect:
         try:
             signin = await sign_in_with_password(
@@ -251,7 +249,7 @@ class SignInController(Controller):
         settings: Settings,
         vault: Vault,
         client: ClientInfo,
-        data: Annotated[CodeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[CodeForm, Form],
     ) -> Template | Redirect:
         pending = await _pending_account(request, db_session, NextStep.TOTP)
         if isinstance(pending, Redirect):
@@ -285,7 +283,7 @@ class SignInController(Controller):
         db_session: AsyncSession,
         hasher: PasswordHasher,
         client: ClientInfo,
-        data: Annotated[NewPasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[NewPasswordForm, Form],
     ) -> Template | Redirect:
         pending = await _pending_account(request, db_session, NextStep.CHANGE_PASSWORD)
         if isinstance(pending, Redirect):
@@ -323,7 +321,7 @@ class SignInController(Controller):
         db_session: AsyncSession,
         vault: Vault,
         client: ClientInfo,
-        data: Annotated[CodeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[CodeForm, Form],
     ) -> Template | Redirect:
         pending = await _pending_account(request, db_session, NextStep.ENROLL_TOTP)
         if isinstance(pending, Redirect):
@@ -384,7 +382,7 @@ class AccountController(Controller):
         db_session: AsyncSession,
         hasher: PasswordHasher,
         client: ClientInfo,
-        data: Annotated[NewPasswordForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[NewPasswordForm, Form],
     ) -> Template | Redirect:
         account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
         refused = await _set_password(
@@ -414,7 +412,7 @@ class AccountController(Controller):
         db_session: AsyncSession,
         vault: Vault,
         client: ClientInfo,
-        data: Annotated[CodeForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[CodeForm, Form],
     ) -> Template | Redirect:
         if not principal.stepup_fresh:
             return Redirect(path="/reauth", query_params={"next": "/account/totp"})
@@ -472,7 +470,7 @@ class ReauthController(Controller):
         hasher: PasswordHasher,
         vault: Vault,
         client: ClientInfo,
-        data: Annotated[ReauthForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: Annotated[ReauthForm, Form],
     ) -> Template | Redirect:
         account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
         context = {"next": safe_next(data.next), "needs_code": account.totp_enabled}

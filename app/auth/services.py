@@ -87,6 +87,20 @@ def actor_for(account: Account, tenant: Tenant, client: ClientInfo) -> Actor:
     )
 
 
+async def _log_own(
+    session: AsyncSession,
+    account: Account,
+    tenant: Tenant,
+    client: ClientInfo,
+    action: AuditAction,
+    function: str,
+    detail: dict[str, object],
+) -> None:
+    """Log something an account did for itself (signing in, its password, its second factor)."""
+    actor = actor_for(account, tenant, client)
+    await record(session, AuditEvent(tenant_id=tenant.id, action=action, actor=actor, function=function, detail=detail))
+
+
 async def operator_tenant(session: AsyncSession) -> Tenant | None:
     return (await session.execute(select(Tenant).where(Tenant.kind == TenantKind.OPERATOR))).scalars().first()
 
@@ -303,16 +317,7 @@ async def complete_sign_in(session: AsyncSession, *, account: Account, tenant: T
     account.failed_attempts = 0
     account.locked_until = None
     account.last_login_at = utcnow()
-    await record(
-        session,
-        AuditEvent(
-            tenant_id=tenant.id,
-            action=AuditAction.LOGIN,
-            actor=actor_for(account, tenant, client),
-            function="ログイン",
-            detail={"totp": account.totp_enabled},
-        ),
-    )
+    await _log_own(session, account, tenant, client, AuditAction.LOGIN, "ログイン", {"totp": account.totp_enabled})
 
 
 def validate_new_password(password: str, confirmation: str, *, login_id: str) -> None:
@@ -345,15 +350,8 @@ async def change_password(
     account.password_hash = hasher.hash(new_password)
     account.must_change_password = False
     account.password_expires_at = None
-    await record(
-        session,
-        AuditEvent(
-            tenant_id=tenant.id,
-            action=AuditAction.ACCOUNT_CHANGE,
-            actor=actor_for(account, tenant, client),
-            function="パスワード変更",
-            detail={"event": "password_changed"},
-        ),
+    await _log_own(
+        session, account, tenant, client, AuditAction.ACCOUNT_CHANGE, "パスワード変更", {"event": "password_changed"}
     )
 
 
@@ -408,15 +406,8 @@ async def confirm_totp_enrolment(
     account.totp_enabled_at = utcnow()
     account.totp_last_step = step
     codes = await replace_recovery_codes(session, account)
-    await record(
-        session,
-        AuditEvent(
-            tenant_id=tenant.id,
-            action=AuditAction.SETTINGS_CHANGE,
-            actor=actor_for(account, tenant, client),
-            function="二要素認証の設定",
-            detail={"event": "totp_enabled"},
-        ),
+    await _log_own(
+        session, account, tenant, client, AuditAction.SETTINGS_CHANGE, "二要素認証の設定", {"event": "totp_enabled"}
     )
     return codes
 
@@ -452,15 +443,14 @@ async def unused_recovery_codes(session: AsyncSession, account: Account) -> int:
 async def sign_out_everywhere(session: AsyncSession, *, account: Account, tenant: Tenant, client: ClientInfo) -> None:
     """Invalidate every session of this account (each session carries the epoch it was started in)."""
     account.session_epoch += 1
-    await record(
+    await _log_own(
         session,
-        AuditEvent(
-            tenant_id=tenant.id,
-            action=AuditAction.LOGOUT,
-            actor=actor_for(account, tenant, client),
-            function="すべての端末からログアウト",
-            detail={"event": "sign_out_everywhere"},
-        ),
+        account,
+        tenant,
+        client,
+        AuditAction.LOGOUT,
+        "すべての端末からログアウト",
+        {"event": "sign_out_everywhere"},
     )
 
 

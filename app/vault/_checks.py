@@ -124,3 +124,18 @@ async def conflicts(
 def error_code(problem: Conflict) -> str:
     """The RowError code of a collision."""
     return "duplicate" if isinstance(problem, DuplicateNumber) else "already_stored"
+
+
+async def checked_candidate(
+    session: AsyncSession, keys: TenantKeys, subject: Subject, field: NumberField, number: str, *, replacing: bool
+) -> Candidate:
+    """One number, validated and checked against the tenant's live numbers (the person's own is fine to replace)."""
+    candidate = candidate_for(keys, 0, subject, field, number)
+    problems = [
+        problem
+        for _, problem in await conflicts(session, keys.tenant_id, field, [candidate])
+        if not (replacing and isinstance(problem, NumberAlreadyStored))
+    ]
+    if problems:
+        raise problems[0]
+    return candidate

@@ -27,6 +27,7 @@ from app.vault import crypto, maintenance, sealing
 from app.vault._checks import (
     Candidate,
     candidate_for,
+    checked_candidate,
     chunks,
     conflicts,
     conflicts_within,
@@ -142,10 +143,7 @@ class Vault:
     ) -> StoredNumber:
         """Validate, seal, store and log one person's number (InvalidNumber, DuplicateNumber, NumberAlreadyStored)."""
         keys = await self.keyring.current(session, tenant_id)
-        candidate = candidate_for(keys, 0, subject, field, number)
-        problems = await conflicts(session, tenant_id, field, [candidate])
-        if problems:
-            raise problems[0][1]
+        candidate = await checked_candidate(session, keys, subject, field, number, replacing=False)
         (stored,) = await self._write(session, keys, field, [candidate], actor, action, function, purpose, {})
         return stored
 
@@ -164,14 +162,7 @@ class Vault:
     ) -> StoredNumber:
         """Erase the person's live number for the field (logged as 削除) and store the new one."""
         keys = await self.keyring.current(session, tenant_id)
-        candidate = candidate_for(keys, 0, subject, field, number)
-        problems = [
-            p
-            for p in await conflicts(session, tenant_id, field, [candidate])
-            if not isinstance(p[1], NumberAlreadyStored)
-        ]
-        if problems:
-            raise problems[0][1]
+        candidate = await checked_candidate(session, keys, subject, field, number, replacing=True)
         replaced = await self.erase(
             session,
             tenant_id=tenant_id,

@@ -1,11 +1,14 @@
-"""HTTP layer of the tenants package: operator console, admin home, accounts, settings."""
+"""HTTP layer of the tenants package: operator console, admin home, numbers, people, accounts, settings."""
 
 from typing import Any
 
+from tenants.controllers._departments import DepartmentController
+from tenants.controllers._dependants import DependantController
+from tenants.controllers._employees import EmployeeController
 from tenants.controllers._home import AdminHomeController
 from tenants.controllers._numbers import CorrectionsController, NumbersController
 from tenants.controllers._operator import OperatorController
-from tenants.controllers._people import DepartmentController, EmployeeController, PayeeController
+from tenants.controllers._payees import PayeeController
 from tenants.controllers._staff import StaffController, TenantSettingsController
 
 ROUTES: list[Any] = [
@@ -17,5 +20,6 @@ ROUTES: list[Any] = [
     TenantSettingsController,
     DepartmentController,
     EmployeeController,
+    DependantController,
     PayeeController,
 ]

@@ -6,20 +6,17 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, company_staff, number_handlers, stepup_guard
-from app.forms import FormInvalid
+from app.forms import Form, FormInvalid
 from app.vault import NumberField, Vault
 from tenants import services
 from tenants.purposes import PURPOSES
 from tenants.services._records import RecordError, number_field
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 LIST_PATH = "/admin/numbers"
 
 

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from app.auth.passwords import PasswordHasher
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, operator_only
-from app.forms import FormInvalid
+from app.forms import Form, FormInvalid
 from app.tenancy import TenantStatus
 from app.vault import Vault
 from tenants import services
 from tenants.schemas import StaffForm, TenantForm
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 def _form_from_tenant(tenant: Any) -> TenantForm:

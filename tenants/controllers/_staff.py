@@ -4,27 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from app.auth.passwords import PasswordHasher
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, admin_only, stepup_guard
-from app.forms import FormInvalid
-from app.tenancy import Tenant
+from app.forms import Form, FormInvalid
 from tenants import services
 from tenants.schemas import StaffForm, TenantSettingsForm
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
-
-
-async def _own_tenant(db_session: AsyncSession, principal: Principal) -> Tenant:
-    tenant = await db_session.get(Tenant, principal.tenant_id)
-    assert tenant is not None
-    return tenant
 
 
 class StaffController(Controller):
@@ -33,7 +22,7 @@ class StaffController(Controller):
     include_in_schema = False
 
     async def _list_context(self, db_session: AsyncSession, principal: Principal) -> dict[str, Any]:
-        tenant = await _own_tenant(db_session, principal)
+        tenant = await services.own_tenant(db_session, principal)
         used, allowed = await services.staff_seats(db_session, tenant)
         return {
             "accounts": await services.list_staff(db_session, principal),
@@ -55,7 +44,7 @@ class StaffController(Controller):
         principal: Principal,
         data: Annotated[StaffForm, Form],
     ) -> Template:
-        tenant = await _own_tenant(db_session, principal)
+        tenant = await services.own_tenant(db_session, principal)
         try:
             account, password = await services.add_staff(db_session, hasher, principal, tenant, data)
         except FormInvalid as exc:
@@ -78,7 +67,7 @@ class StaffController(Controller):
         try:
             await services.disable_staff(db_session, principal, account)
         except FormInvalid as exc:
-            flash(request, next(iter(exc.errors.values())), "error")
+            flash(request, exc.message, "error")
         else:
             flash(request, f"{account.name} さんのアカウントを無効にしました。", "success")
         return Redirect(path="/admin/accounts")
@@ -88,10 +77,11 @@ class StaffController(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, account_id: str
     ) -> Redirect:
         account = await services.get_staff(db_session, principal, account_id)
+        tenant = await services.own_tenant(db_session, principal)
         try:
-            await services.enable_staff(db_session, principal, await _own_tenant(db_session, principal), account)
+            await services.enable_staff(db_session, principal, tenant, account)
         except FormInvalid as exc:
-            flash(request, next(iter(exc.errors.values())), "error")
+            flash(request, exc.message, "error")
         else:
             flash(request, f"{account.name} さんのアカウントを有効にしました。", "success")
         return Redirect(path="/admin/accounts")
@@ -102,7 +92,7 @@ class StaffController(Controller):
     ) -> Template:
         account = await services.get_staff(db_session, principal, account_id)
         password = await services.reset_staff_password(db_session, hasher, principal, account)
-        tenant = await _own_tenant(db_session, principal)
+        tenant = await services.own_tenant(db_session, principal)
         return Template(
             template_name="tenants/one_time_password.html",
             context={"tenant": tenant, "account": account, "password": password, "back": "/admin/accounts"},
@@ -116,7 +106,7 @@ class TenantSettingsController(Controller):
 
     @get("/", name="tenant_settings")
     async def settings_page(self, db_session: AsyncSession, principal: Principal) -> Template:
-        tenant = await _own_tenant(db_session, principal)
+        tenant = await services.own_tenant(db_session, principal)
         return Template(template_name="tenants/settings.html", context={"tenant": tenant, "errors": {}})
 
     @post("/", name="tenant_settings_submit")
@@ -127,7 +117,7 @@ class TenantSettingsController(Controller):
         principal: Principal,
         data: Annotated[TenantSettingsForm, Form],
     ) -> Template | Redirect:
-        tenant = await _own_tenant(db_session, principal)
+        tenant = await services.own_tenant(db_session, principal)
         try:
             await services.update_tenant_settings(db_session, principal, tenant, data)
         except FormInvalid as exc:

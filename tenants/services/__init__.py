@@ -1,5 +1,26 @@
-"""Rules of the tenants package (no HTTP here): organisations, staff accounts, and later people and numbers."""
+"""Rules of the tenants package (no HTTP here): organisations, staff accounts, people and their numbers."""
 
+from tenants.services._departments import (
+    add_department,
+    department_headcounts,
+    get_department,
+    list_departments,
+    update_department,
+)
+from tenants.services._dependants import RELATIONSHIPS, add_dependant, get_dependant, list_dependants, update_dependant
+from tenants.services._employees import (
+    EMPLOYMENT_CHOICES,
+    EmployeeDetail,
+    EmployeeFilter,
+    EmployeeRow,
+    add_employee,
+    employee_detail,
+    get_employee,
+    reinstate_employee,
+    retire_employee,
+    search_employees,
+    update_employee,
+)
 from tenants.services._numbers import (
     KIND_FILTERS,
     ORDERS,
@@ -34,44 +55,20 @@ from tenants.services._organisations import (
     create_tenant,
     get_tenant,
     list_tenants,
+    own_tenant,
     set_tenant_status,
     update_tenant,
 )
-from tenants.services._people import (
-    EMPLOYMENT_CHOICES,
+from tenants.services._payees import (
     PAYEE_TYPES,
     PAYMENT_KINDS,
-    PER_PAGE,
-    RELATIONSHIPS,
-    EmployeeDetail,
-    EmployeeFilter,
-    EmployeeRow,
-    Page,
     PayeeList,
-    add_department,
-    add_dependant,
-    add_employee,
     add_payee,
-    department_headcounts,
-    employee_detail,
-    get_department,
-    get_dependant,
-    get_employee,
     get_payee,
-    get_person,
-    list_departments,
-    list_dependants,
     list_payees,
-    reinstate_employee,
-    retire_employee,
-    search_employees,
-    to_katakana,
-    today,
-    update_department,
-    update_dependant,
-    update_employee,
     update_payee,
 )
+from tenants.services._people import JST, PER_PAGE, Page, get_person, to_katakana, today
 from tenants.services._staff import (
     STAFF_ROLES,
     add_staff,
@@ -86,6 +83,7 @@ from tenants.services._staff import (
 
 __all__ = [
     "EMPLOYMENT_CHOICES",
+    "JST",
     "KIND_FILTERS",
     "ORDERS",
     "PAYEE_TYPES",
@@ -142,6 +140,7 @@ __all__ = [
     "list_tenants",
     "needs_attention",
     "number_row",
+    "own_tenant",
     "proxy_register",
     "recent_decisions",
     "reinstate_employee",

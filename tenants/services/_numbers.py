@@ -6,7 +6,6 @@ Lists read masks from the vault (``number_info``) and never decrypt; every chang
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -14,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -26,9 +25,10 @@ from app.vault.numbers import is_repeated_digit
 from tenants.models import CollectionStatus, CorrectionRequest, Department, Person, PersonKind, RequestStatus
 from tenants.purposes import PURPOSES
 from tenants.services import _records
-from tenants.services._records import CORRECTION_REASONS, Channel, RecordError
+from tenants.services._departments import list_departments
+from tenants.services._people import JST, count_rows
+from tenants.services._records import CORRECTION_REASONS, Channel, PersonContext, RecordError
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 LIST_FUNCTION = "マイナンバー一覧"
 
 UNCONFIRMED = (CollectionStatus.REGISTERED, CollectionStatus.PROXY_REGISTERED, CollectionStatus.SELF_CONFIRMED)
@@ -136,24 +136,10 @@ def _positive_int(value: str, default: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class NumberRow:
+class NumberRow(PersonContext):
     """One line of the list: a person, named and placed as on the seed's screen, with the mask of the number."""
 
-    person: Person
-    employee: Person | None
-    department: Department | None
     number: NumberInfo | None = None
-
-    @property
-    def display_name(self) -> str:
-        if self.person.kind is PersonKind.DEPENDANT and self.employee is not None:
-            return f"{self.employee.name} > {self.person.name}"
-        return self.person.name
-
-    @property
-    def employee_code(self) -> str:
-        owner = self.employee if self.person.kind is PersonKind.DEPENDANT and self.employee else self.person
-        return owner.employee_code or ""
 
     @property
     def masked(self) -> str:
@@ -266,7 +252,7 @@ async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal
     """One page of the masked list (masks from the vault; nothing is decrypted)."""
     conditions = _conditions(filters)
     base = _joined(principal).where(*conditions)
-    total = (await session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    total = await count_rows(session, base)
     pages = max(1, math.ceil(total / filters.per_page))
     filters = replace(filters, page=min(filters.page, pages))
     statement = base.order_by(*_ordering(filters)).limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
@@ -287,13 +273,9 @@ async def status_counts(session: AsyncSession, principal: Principal) -> list[Sta
     return counts
 
 
-async def _departments(session: AsyncSession, principal: Principal) -> list[Department]:
-    return list((await session.execute(scoped(Department, principal).order_by(Department.code))).scalars())
-
-
 async def department_choices(session: AsyncSession, principal: Principal) -> list[tuple[str, str]]:
     """``(id, "code name")`` of the tenant's departments, for the list's filter."""
-    return [(str(d.id), f"{d.code} {d.name}") for d in await _departments(session, principal)]
+    return [(str(d.id), f"{d.code} {d.name}") for d in await list_departments(session, principal)]
 
 
 # Progress and attention (admin home) --------------------------------------------------------------------------
@@ -347,7 +329,7 @@ async def collection_progress(session: AsyncSession, principal: Principal) -> Pr
         tally[1] += count if status is CollectionStatus.DECLINED else 0
         tally[2] += count
     groups = [
-        Progress(d.name, d.code, *tallies.get(str(d.id), [0, 0, 0])) for d in await _departments(session, principal)
+        Progress(d.name, d.code, *tallies.get(str(d.id), [0, 0, 0])) for d in await list_departments(session, principal)
     ]
     if "" in tallies:
         groups.append(Progress("部門未設定", "", *tallies[""]))
@@ -413,19 +395,15 @@ async def needs_attention(session: AsyncSession, principal: Principal, *, limit:
     corrections = await list_corrections(session, None, principal)
     return Attention(
         unconfirmed=await _rows(session, None, principal, unconfirmed.order_by(*family_order).limit(limit)),
-        unconfirmed_total=await _count(session, unconfirmed),
+        unconfirmed_total=await count_rows(session, unconfirmed),
         identity_changed=await _rows(
             session, None, principal, changed.where(_IDENTITY_CHANGED).order_by(*family_order).limit(limit)
         ),
         declined=await _rows(session, None, principal, declined.order_by(Person.declined_at.desc()).limit(limit)),
-        declined_total=await _count(session, declined),
+        declined_total=await count_rows(session, declined),
         corrections=corrections[:limit],
         corrections_total=len(corrections),
     )
-
-
-async def _count(session: AsyncSession, statement: Any) -> int:
-    return int((await session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one())
 
 
 # One person ---------------------------------------------------------------------------------------------------

@@ -67,6 +67,14 @@ async def list_tenants(session: AsyncSession, principal: Principal, *, query: st
     return list((await session.execute(statement)).scalars())
 
 
+async def own_tenant(session: AsyncSession, principal: Principal) -> Tenant:
+    """The principal's own organisation."""
+    tenant = await session.get(Tenant, principal.tenant_id)
+    if tenant is None:
+        raise NotFoundException()
+    return tenant
+
+
 async def get_tenant(session: AsyncSession, principal: Principal, tenant_id: uuid.UUID | str) -> Tenant:
     _require_operator(principal)
     try:

@@ -92,14 +92,19 @@ class PersonContext:
         return self.person.name
 
     @property
-    def subject(self) -> Subject:
+    def employee_code(self) -> str:
+        """The 社員コード the person is listed under (a dependant's is their employee's)."""
         owner = self.employee if self.person.kind is PersonKind.DEPENDANT and self.employee else self.person
+        return owner.employee_code or ""
+
+    @property
+    def subject(self) -> Subject:
         return Subject(
             person_id=self.person.id,
             name=self.display_name,
             department_code=self.department.code if self.department else "",
             department_name=self.department.name if self.department else "",
-            employee_code=owner.employee_code or "",
+            employee_code=self.employee_code,
         )
 
 
@@ -166,7 +171,7 @@ async def confirm_by_self(session: AsyncSession, *, actor: Actor, person: Person
     person.self_confirmed_at = utcnow()
     if person.status is not CollectionStatus.ADMIN_CONFIRMED:
         person.status = CollectionStatus.SELF_CONFIRMED
-    await _log(session, actor, person, AuditAction.SELF_CONFIRM, function)
+    await log_person_event(session, actor, person, AuditAction.SELF_CONFIRM, function)
 
 
 async def confirm_by_admin(session: AsyncSession, *, actor: Actor, person: Person) -> None:
@@ -176,7 +181,7 @@ async def confirm_by_admin(session: AsyncSession, *, actor: Actor, person: Perso
     person.admin_confirmed_at = utcnow()
     person.admin_confirmed_by = actor.name
     person.status = CollectionStatus.ADMIN_CONFIRMED
-    await _log(session, actor, person, AuditAction.ADMIN_CONFIRM, "管理者番号確認")
+    await log_person_event(session, actor, person, AuditAction.ADMIN_CONFIRM, "管理者番号確認")
 
 
 async def decline(session: AsyncSession, *, actor: Actor, person: Person, reason: str, function: str) -> None:
@@ -191,7 +196,7 @@ async def decline(session: AsyncSession, *, actor: Actor, person: Person, reason
     person.status = CollectionStatus.DECLINED
     person.declined_at = utcnow()
     person.decline_reason = reason
-    await _log(session, actor, person, AuditAction.DECLINE, function, detail={"event": "declined"})
+    await log_person_event(session, actor, person, AuditAction.DECLINE, function, detail={"event": "declined"})
 
 
 async def withdraw_decline(session: AsyncSession, *, actor: Actor, person: Person, function: str) -> None:
@@ -201,7 +206,7 @@ async def withdraw_decline(session: AsyncSession, *, actor: Actor, person: Perso
     person.status = CollectionStatus.NOT_REGISTERED
     person.declined_at = None
     person.decline_reason = ""
-    await _log(session, actor, person, AuditAction.UPDATE, function, detail={"event": "decline_withdrawn"})
+    await log_person_event(session, actor, person, AuditAction.UPDATE, function, detail={"event": "decline_withdrawn"})
 
 
 async def reveal_number(
@@ -249,7 +254,9 @@ async def request_correction(
     )
     session.add(request)
     await session.flush()
-    await _log(session, actor, person, AuditAction.CORRECTION_REQUEST, "修正依頼", detail={"reason": reason})
+    await log_person_event(
+        session, actor, person, AuditAction.CORRECTION_REQUEST, "修正依頼", detail={"reason": reason}
+    )
     return request
 
 
@@ -281,7 +288,9 @@ async def approve_correction(
     request.status = RequestStatus.APPROVED
     request.decided_at = utcnow()
     request.decided_by = actor.name
-    await _log(session, actor, person, AuditAction.CORRECTION_APPROVE, "修正承認", detail={"reason": request.reason})
+    await log_person_event(
+        session, actor, person, AuditAction.CORRECTION_APPROVE, "修正承認", detail={"reason": request.reason}
+    )
 
 
 async def reject_correction(session: AsyncSession, *, actor: Actor, request: CorrectionRequest, person: Person) -> None:
@@ -290,7 +299,9 @@ async def reject_correction(session: AsyncSession, *, actor: Actor, request: Cor
     request.status = RequestStatus.REJECTED
     request.decided_at = utcnow()
     request.decided_by = actor.name
-    await _log(session, actor, person, AuditAction.UPDATE, "修正依頼の却下", detail={"event": "correction_rejected"})
+    await log_person_event(
+        session, actor, person, AuditAction.UPDATE, "修正依頼の却下", detail={"event": "correction_rejected"}
+    )
 
 
 def reopen(person: Person) -> None:
@@ -311,7 +322,7 @@ def note_identity_change(person: Person, *, name: str, kana: str, birth_date: ob
     return changed
 
 
-async def _log(
+async def log_person_event(
     session: AsyncSession,
     actor: Actor,
     person: Person,
@@ -320,6 +331,7 @@ async def _log(
     *,
     detail: dict[str, object] | None = None,
 ) -> None:
+    """An audit entry about a person, named as lists show them (the employee, dependants under them)."""
     context = await context_of(session, person)
     await record(
         session,

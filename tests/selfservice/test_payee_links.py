@@ -416,7 +416,7 @@ async def test_the_public_post_needs_the_csrf_token(
 async def test_public_posts_are_rate_limited_per_client_address(
     client: AsyncTestClient[Litestar], db: AsyncSession, world: World
 ) -> None:
-    from selfservice.payee_controllers import PAYEE_POSTS_PER_MINUTE
+    from selfservice.controllers import PAYEE_POSTS_PER_MINUTE
 
     person = await payee(db, world)
     await sign_in(client, world.admin)

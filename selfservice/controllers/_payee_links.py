@@ -11,30 +11,26 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, Router, get, post
-from litestar.enums import RequestEncodingType
-from litestar.exceptions import NotFoundException
 from litestar.middleware.rate_limit import RateLimitConfig, get_remote_address
-from litestar.params import Body
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor
 from app.auth.principal import Principal, number_handlers
-from app.auth.scoping import get_scoped
 from app.auth.services import ClientInfo
 from app.auth.totp import qr_svg_data_uri
 from app.config import Settings
+from app.forms import Form
 from app.mail import Mailer, MailError, payee_link_mail
-from app.tenancy import Tenant
 from app.vault import DuplicateNumber, InvalidNumber, NumberField, Vault
 from app.vault.numbers import is_repeated_digit
 from selfservice import payees
-from selfservice.letters import PayeeLinkSheet, render_payee_link_sheet
-from tenants.models import PayeeLink, Person, PersonKind
+from selfservice.letters import PayeeLinkSheet, contact_line, render_payee_link_sheet
+from tenants.models import PayeeLink, Person
+from tenants.services import get_payee, own_tenant
 from tenants.services._records import RecordError
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 PAYEE_POSTS_PER_MINUTE = 20
 PUBLIC_OPT = {"secret_path": True, "no_compression": True}
 TEMPLATES = "selfservice/payee"
@@ -62,25 +58,6 @@ def payee_rate_limit() -> RateLimitConfig:
 # Admin --------------------------------------------------------------------------------------------------------
 
 
-async def _payee(db_session: AsyncSession, principal: Principal, person_id: str) -> Person:
-    person = await get_scoped(db_session, Person, principal, person_id)
-    if person.kind is not PersonKind.PAYEE:
-        raise NotFoundException()
-    return person
-
-
-async def _tenant(db_session: AsyncSession, principal: Principal) -> Tenant:
-    tenant = await db_session.get(Tenant, principal.tenant_id)
-    if tenant is None:
-        raise NotFoundException()
-    return tenant
-
-
-def _contact(principal: Principal, tenant: Tenant) -> str:
-    phone = f"（電話 {tenant.phone}）" if tenant.phone else ""
-    return f"マイナンバー管理担当者 {principal.name}{phone}"
-
-
 class PayeeLinkAdminController(Controller):
     """/admin/payees/{person_id}/link: see, issue, print and revoke a payee's one-time link."""
 
@@ -92,7 +69,7 @@ class PayeeLinkAdminController(Controller):
     async def link_page(
         self, db_session: AsyncSession, principal: Principal, vault: Vault, settings: Settings, person_id: str
     ) -> Template:
-        person = await _payee(db_session, principal, person_id)
+        person = await get_payee(db_session, principal, person_id)
         link = await payees.latest_link(db_session, person)
         numbers = await vault.number_info(db_session, person.tenant_id, [person.id])
         info = numbers.get(person.id)
@@ -119,8 +96,8 @@ class PayeeLinkAdminController(Controller):
         settings: Settings,
         person_id: str,
     ) -> Template | Redirect:
-        person = await _payee(db_session, principal, person_id)
-        tenant = await _tenant(db_session, principal)
+        person = await get_payee(db_session, principal, person_id)
+        tenant = await own_tenant(db_session, principal)
         actor = principal.actor()
         try:
             issued = await payees.issue_link(db_session, settings, actor=actor, tenant=tenant, person=person)
@@ -133,7 +110,7 @@ class PayeeLinkAdminController(Controller):
             person=person,
             url=issued.url,
             expires_at=issued.link.expires_at,
-            contact=_contact(principal, tenant),
+            contact=contact_line(principal.name, tenant.phone),
         )
         mail_result = await _mail_link(db_session, settings, actor=actor, person=person, sheet=sheet)
         return Template(
@@ -159,19 +136,19 @@ class PayeeLinkAdminController(Controller):
         person_id: str,
         data: Annotated[SheetForm, Form],
     ) -> Response[bytes] | Redirect:
-        person = await _payee(db_session, principal, person_id)
+        person = await get_payee(db_session, principal, person_id)
         link = await payees.active_link_for_token(db_session, person, data.token)
         if link is None:
             flash(request, "このリンクは有効ではありません。新しいリンクを発行してください。", "error")
             return Redirect(path=f"/admin/payees/{person.id}/link")
-        tenant = await _tenant(db_session, principal)
+        tenant = await own_tenant(db_session, principal)
         pdf = render_payee_link_sheet(
             payees.link_sheet(
                 tenant=tenant,
                 person=person,
                 url=payees.link_url(settings, tenant.code, data.token),
                 expires_at=link.expires_at,
-                contact=_contact(principal, tenant),
+                contact=contact_line(principal.name, tenant.phone),
             )
         )
         await payees.note_printed(db_session, actor=principal.actor(), person=person)
@@ -185,7 +162,7 @@ class PayeeLinkAdminController(Controller):
     async def revoke(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, person_id: str
     ) -> Redirect:
-        person = await _payee(db_session, principal, person_id)
+        person = await get_payee(db_session, principal, person_id)
         if await payees.revoke_links(db_session, actor=principal.actor(), person=person):
             flash(request, "リンクを無効にしました。", "success")
         else:
@@ -230,6 +207,14 @@ def _unavailable(exc: payees.LinkUnavailable) -> Template:
     )
 
 
+async def _resolve(db_session: AsyncSession, tenant_code: str, token: str) -> payees.ResolvedLink | Template:
+    """The usable link of a public address, or the page saying why it cannot be used (404 or 410)."""
+    try:
+        return await payees.resolve_link(db_session, tenant_code, token)
+    except payees.LinkUnavailable as exc:
+        return _unavailable(exc)
+
+
 def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: int = 200) -> Template:
     return Template(
         template_name=f"{TEMPLATES}/enter.html",
@@ -260,10 +245,9 @@ class PayeeLinkController(Controller):
 
     @get("/{tenant_code:str}/{token:str}", name="payee_link", opt=PUBLIC_OPT)
     async def open_link(self, db_session: AsyncSession, tenant_code: str, token: str) -> Template:
-        try:
-            resolved = await payees.resolve_link(db_session, tenant_code, token)
-        except payees.LinkUnavailable as exc:
-            return _unavailable(exc)
+        resolved = await _resolve(db_session, tenant_code, token)
+        if isinstance(resolved, Template):
+            return resolved
         return _enter_page(resolved)
 
     @post("/{tenant_code:str}/{token:str}", name="payee_link_submit", opt=PUBLIC_OPT)
@@ -276,10 +260,9 @@ class PayeeLinkController(Controller):
         token: str,
         data: Annotated[PayeeNumberForm, Form],
     ) -> Template:
-        try:
-            resolved = await payees.resolve_link(db_session, tenant_code, token)
-        except payees.LinkUnavailable as exc:
-            return _unavailable(exc)
+        resolved = await _resolve(db_session, tenant_code, token)
+        if isinstance(resolved, Template):
+            return resolved
         actor = payees.payee_actor(resolved, ip=client.ip, user_agent=client.user_agent)
         try:
             number = await payees.register_through_link(db_session, vault, resolved, actor=actor, number=data.number)
@@ -299,10 +282,9 @@ class PayeeLinkController(Controller):
     async def confirm(
         self, db_session: AsyncSession, vault: Vault, client: ClientInfo, tenant_code: str, token: str
     ) -> Template:
-        try:
-            resolved = await payees.resolve_link(db_session, tenant_code, token)
-        except payees.LinkUnavailable as exc:
-            return _unavailable(exc)
+        resolved = await _resolve(db_session, tenant_code, token)
+        if isinstance(resolved, Template):
+            return resolved
         actor = payees.payee_actor(resolved, ip=client.ip, user_agent=client.user_agent)
         try:
             await payees.confirm_through_link(db_session, resolved, actor=actor)
@@ -324,6 +306,3 @@ def public_router() -> Router:
         middleware=[payee_rate_limit().middleware],
         include_in_schema=False,
     )
-
-
-ROUTES_PAYEE: list[Any] = [PayeeLinkAdminController, public_router()]

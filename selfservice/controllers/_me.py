@@ -1,108 +1,28 @@
-"""HTTP layer of self-service: the admin's invitation page and the employee's pages (mobile-first, /me)."""
+"""じぶんで登録 over HTTP: the employee's own number and their dependants', on a phone (/me)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar import Controller, Request, get, post
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.guard import contains_digit_run
-from app.auth.passwords import PasswordHasher
-from app.auth.principal import Principal, employees_only, number_handlers, stepup_guard
-from app.config import Settings
-from app.forms import FormInvalid
-from app.tenancy import Tenant
+from app.auth.principal import Principal, employees_only
+from app.forms import Form, FormInvalid, scrubbed
 from app.vault import Vault
 from app.vault.numbers import is_repeated_digit
 from selfservice import services
-from selfservice.letters import render_invitation_letters
-from selfservice.schemas import CorrectionForm, DeclineForm, DependantForm, InvitationForm, NumberForm
+from selfservice.schemas import CorrectionForm, DeclineForm, DependantForm, NumberForm
 from tenants.models import CollectionStatus, Person, PersonKind
 from tenants.purposes import notice_text
+from tenants.services import RELATIONSHIPS, own_tenant, today
 from tenants.services._records import CORRECTION_REASONS
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
-F = TypeVar("F", bound=msgspec.Struct)
 # Session keys (person ids only): typed in this session and not yet shown / shown once and not yet confirmed.
 _TO_SHOW = "selfservice_to_show"
 _SHOWN = "selfservice_shown"
-
-
-class InvitationController(Controller):
-    """招待: issue login ids and one-time passwords to employees, as printable letters (and mail)."""
-
-    path = "/admin/invitations"
-    guards = [number_handlers]
-    include_in_schema = False
-
-    @get("/", name="selfservice_invitations")
-    async def invitations_page(self, db_session: AsyncSession, principal: Principal, settings: Settings) -> Template:
-        return Template(
-            template_name="selfservice/invitations.html",
-            context=await _invitation_context(db_session, principal, settings, {}),
-        )
-
-    @post("/", name="selfservice_invitations_issue", guards=[stepup_guard], opt={"no_compression": True})
-    async def issue(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: AsyncSession,
-        principal: Principal,
-        settings: Settings,
-        hasher: PasswordHasher,
-        data: Annotated[InvitationForm, Form],
-    ) -> Response[bytes] | Template:
-        try:
-            issued = await services.issue_invitations(db_session, settings, hasher, principal, data.person_ids)
-        except FormInvalid as exc:
-            context = await _invitation_context(db_session, principal, settings, exc.errors, data.person_ids)
-            return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
-        pdf = render_invitation_letters([item.letter for item in issued])
-        await db_session.commit()  # the accounts exist before any mail points to them
-        report = await services.send_invitation_mails(settings, issued)
-        _flash_issued(request, len(issued), report)
-        filename = f"invitations-{services.today_jst():%Y%m%d}.pdf"
-        return Response(
-            content=pdf,
-            media_type="application/pdf",
-            status_code=200,
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
-
-
-async def _invitation_context(
-    db_session: AsyncSession,
-    principal: Principal,
-    settings: Settings,
-    errors: dict[str, str],
-    selected: list[str] | None = None,
-) -> dict[str, Any]:
-    return {
-        "rows": await services.invitation_rows(db_session, principal),
-        "sign_in_url": services.sign_in_url(settings, principal.tenant_code),
-        "tenant_code": principal.tenant_code,
-        "invitation_days": settings.invitation_days,
-        "mail_enabled": bool(settings.smtp_host),
-        "errors": errors,
-        "selected": set(selected or []),
-        "jst": services.JST,
-    }
-
-
-def _flash_issued(request: Request[Any, Any, Any], count: int, report: services.MailReport) -> None:
-    flash(request, f"{count} 名のログイン情報を発行しました。ダウンロードした書面をお渡しください。", "success")
-    if report.sent:
-        flash(request, f"{report.sent} 名に招待メールを送信しました（初回パスワードは書面のみに記載）。", "success")
-    if report.failed:
-        flash(
-            request, f"{report.failed} 名へのメールを送信できませんでした。書面またはURLでお知らせください。", "error"
-        )
 
 
 class SelfServiceController(Controller):
@@ -125,7 +45,7 @@ class SelfServiceController(Controller):
             context={
                 "employee": employee,
                 "cards": cards,
-                "retired": services.is_retired(employee, services.today_jst()),
+                "retired": services.is_retired(employee, today()),
             },
         )
 
@@ -134,8 +54,7 @@ class SelfServiceController(Controller):
         employee = await services.own_employee(db_session, principal)
         if employee is None:
             return Redirect(path="/me")
-        tenant = await db_session.get(Tenant, principal.tenant_id)
-        assert tenant is not None
+        tenant = await own_tenant(db_session, principal)
         return Template(
             template_name="selfservice/notice.html",
             context={"employee": employee, "notice": notice_text(tenant), "jst": services.JST},
@@ -198,7 +117,7 @@ class SelfServiceController(Controller):
         try:
             dependant = await services.add_dependant(db_session, vault, principal, employee, data)
         except FormInvalid as exc:
-            return _dependant_form(None, _scrubbed(data), exc.errors, status_code=400)
+            return _dependant_form(None, scrubbed(data), exc.errors, status_code=400)
         if dependant.status.has_number:
             return _to_confirmation(request, dependant)
         flash(request, f"{dependant.name} さんを追加しました。番号は後から登録できます。", "success")
@@ -231,7 +150,7 @@ class SelfServiceController(Controller):
         try:
             renumbered = await services.update_dependant(db_session, vault, principal, dependant, data)
         except FormInvalid as exc:
-            return _dependant_form(dependant, _scrubbed(data), exc.errors, status_code=400)
+            return _dependant_form(dependant, scrubbed(data), exc.errors, status_code=400)
         if renumbered:
             return _to_confirmation(request, dependant)
         flash(request, f"{dependant.name} さんの情報を保存しました。", "success")
@@ -283,7 +202,7 @@ class SelfServiceController(Controller):
         try:
             await services.confirm(db_session, principal, person)
         except FormInvalid as exc:
-            flash(request, next(iter(exc.errors.values())), "error")
+            flash(request, exc.message, "error")
             return Redirect(path="/me")
         _forget(request, _SHOWN, str(person.id))
         flash(request, f"{person.name} さんの番号を確定しました（本人番号確認）。", "success")
@@ -316,7 +235,7 @@ class SelfServiceController(Controller):
         try:
             await services.request_correction(db_session, principal, person, data)
         except FormInvalid as exc:
-            return _correction_form(person, _scrubbed(data), exc.errors, pending=False, status_code=400)
+            return _correction_form(person, scrubbed(data), exc.errors, pending=False, status_code=400)
         flash(request, "修正を依頼しました。担当者が承認すると、番号を登録し直せるようになります。", "success")
         return Redirect(path="/me")
 
@@ -342,7 +261,7 @@ class SelfServiceController(Controller):
         try:
             await services.decline(db_session, principal, person, data)
         except FormInvalid as exc:
-            return _decline_form(person, _scrubbed(data), exc.errors, status_code=400)
+            return _decline_form(person, scrubbed(data), exc.errors, status_code=400)
         flash(request, f"{person.name} さんの番号は「提供しない」と届け出ました。", "success")
         return Redirect(path="/me")
 
@@ -359,13 +278,18 @@ class SelfServiceController(Controller):
 
 
 async def _ready(db_session: AsyncSession, principal: Principal) -> tuple[Person | None, Redirect | None]:
-    """The employee, or where to go first: home when not linked, the purpose notice until it is acknowledged."""
+    """The employee, and where to go first if anywhere (see ``_first_stop``)."""
     employee = await services.own_employee(db_session, principal)
+    return employee, _first_stop(employee)
+
+
+def _first_stop(employee: Person | None) -> Redirect | None:
+    """Home when the account is not linked to an employee, the purpose notice until it is acknowledged."""
     if employee is None:
-        return None, Redirect(path="/me")
+        return Redirect(path="/me")
     if services.notice_pending(employee):
-        return employee, Redirect(path="/me/notice")
-    return employee, None
+        return Redirect(path="/me/notice")
+    return None
 
 
 async def _ready_for(
@@ -376,8 +300,7 @@ async def _ready_for(
     person = await services.own_person(db_session, principal, employee, person_id)
     if dependant and person.kind is not PersonKind.DEPENDANT:
         return employee, person, Redirect(path="/me/number")
-    _, blocked = await _ready(db_session, principal)
-    return employee, person, blocked
+    return employee, person, _first_stop(employee)
 
 
 def _to_confirmation(request: Request[Any, Any, Any], person: Person) -> Redirect:
@@ -396,15 +319,6 @@ def _remember(request: Request[Any, Any, Any], key: str, person_id: str) -> None
 
 def _forget(request: Request[Any, Any, Any], key: str, person_id: str) -> None:
     request.session[key] = sorted(_ids(request, key) - {person_id})
-
-
-def _scrubbed(form: F) -> F:
-    """A failed form comes back with what was typed, except any value that could hold a number."""
-    values = msgspec.structs.asdict(form)
-    kept = {
-        name: "" if isinstance(value, str) and contains_digit_run(value) else value for name, value in values.items()
-    }
-    return msgspec.structs.replace(form, **kept)
 
 
 def _number_form(employee: Person, errors: dict[str, str], status_code: int = 200) -> Template:
@@ -433,8 +347,8 @@ def _dependant_form(
             "dependant": dependant,
             "form": form,
             "errors": errors,
-            "relationships": list(services.RELATIONSHIPS.items()),
-            "today": services.today_jst().isoformat(),
+            "relationships": list(RELATIONSHIPS.items()),
+            "today": today().isoformat(),
         },
         status_code=status_code,
     )
@@ -462,6 +376,3 @@ def _decline_form(person: Person, form: DeclineForm, errors: dict[str, str], sta
         context={"person": person, "form": form, "errors": errors},
         status_code=status_code,
     )
-
-
-ROUTES: list[Any] = [InvitationController, SelfServiceController]

@@ -1,0 +1,90 @@
+"""招待 over HTTP: the admin's invitation page, issuing printable letters (and mail)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.plugins.flash import flash
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.passwords import PasswordHasher
+from app.auth.principal import Principal, number_handlers, stepup_guard
+from app.config import Settings
+from app.forms import Form, FormInvalid
+from selfservice import services
+from selfservice.letters import render_invitation_letters
+from selfservice.schemas import InvitationForm
+from tenants.services import today
+
+
+class InvitationController(Controller):
+    """招待: issue login ids and one-time passwords to employees, as printable letters (and mail)."""
+
+    path = "/admin/invitations"
+    guards = [number_handlers]
+    include_in_schema = False
+
+    @get("/", name="selfservice_invitations")
+    async def invitations_page(self, db_session: AsyncSession, principal: Principal, settings: Settings) -> Template:
+        return Template(
+            template_name="selfservice/invitations.html",
+            context=await _invitation_context(db_session, principal, settings, {}),
+        )
+
+    @post("/", name="selfservice_invitations_issue", guards=[stepup_guard], opt={"no_compression": True})
+    async def issue(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        settings: Settings,
+        hasher: PasswordHasher,
+        data: Annotated[InvitationForm, Form],
+    ) -> Response[bytes] | Template:
+        try:
+            issued = await services.issue_invitations(db_session, settings, hasher, principal, data.person_ids)
+        except FormInvalid as exc:
+            context = await _invitation_context(db_session, principal, settings, exc.errors, data.person_ids)
+            return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
+        pdf = render_invitation_letters([item.letter for item in issued])
+        await db_session.commit()  # the accounts exist before any mail points to them
+        report = await services.send_invitation_mails(settings, issued)
+        _flash_issued(request, len(issued), report)
+        filename = f"invitations-{today():%Y%m%d}.pdf"
+        return Response(
+            content=pdf,
+            media_type="application/pdf",
+            status_code=200,
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
+
+async def _invitation_context(
+    db_session: AsyncSession,
+    principal: Principal,
+    settings: Settings,
+    errors: dict[str, str],
+    selected: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "rows": await services.invitation_rows(db_session, principal),
+        "sign_in_url": services.sign_in_url(settings, principal.tenant_code),
+        "tenant_code": principal.tenant_code,
+        "invitation_days": settings.invitation_days,
+        "mail_enabled": bool(settings.smtp_host),
+        "errors": errors,
+        "selected": set(selected or []),
+        "jst": services.JST,
+    }
+
+
+def _flash_issued(request: Request[Any, Any, Any], count: int, report: services.MailReport) -> None:
+    flash(request, f"{count} 名のログイン情報を発行しました。ダウンロードした書面をお渡しください。", "success")
+    if report.sent:
+        flash(request, f"{report.sent} 名に招待メールを送信しました（初回パスワードは書面のみに記載）。", "success")
+    if report.failed:
+        flash(
+            request, f"{report.failed} 名へのメールを送信できませんでした。書面またはURLでお知らせください。", "error"
+        )

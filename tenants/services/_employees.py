@@ -1,0 +1,255 @@
+"""Employees (従業員) of a tenant: search, add, edit, retire and reinstate, and the employee page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.auth.scoping import get_scoped, scoped
+from app.db import utcnow
+from app.forms import Checker, FormInvalid, clean_text
+from app.vault import NumberInfo, Vault
+from tenants.models import Department, Person, PersonKind
+from tenants.schemas import EmployeeForm, RetireForm
+from tenants.services._dependants import list_dependants
+from tenants.services._people import (
+    Page,
+    add_person,
+    apply_changes,
+    code_field,
+    counts_by_id,
+    email_field,
+    get_of_kind,
+    in_order,
+    is_taken,
+    kana_field,
+    log_change,
+    name_matches,
+    one_page,
+    page_bounds,
+    require_writer,
+    text_field,
+    today,
+)
+
+EMPLOYMENT_CHOICES = {"active": "在籍", "retired": "退職", "all": "すべて"}
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeFilter:
+    """The search form of the employee list (氏名・フリガナ partial, 社員コード exact, 部門, 在籍/退職)."""
+
+    name: str = ""
+    employee_code: str = ""
+    department_id: str = ""
+    employment: str = "active"
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeRow:
+    person: Person
+    department: Department | None
+    dependants: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeDetail:
+    """An employee with their department, dependants and the masked numbers of all of them."""
+
+    employee: Person
+    department: Department | None
+    dependants: list[Person]
+    numbers: dict[uuid.UUID, NumberInfo]
+
+
+def _employee_query(principal: Principal, filters: EmployeeFilter) -> Select[Any]:
+    statement = scoped(Person, principal).where(Person.kind == PersonKind.EMPLOYEE)
+    if filters.name.strip():
+        statement = statement.where(name_matches(filters.name))
+    code = clean_text(filters.employee_code)
+    if code:
+        statement = statement.where(Person.employee_code == code)
+    if filters.department_id:
+        try:
+            statement = statement.where(Person.department_id == uuid.UUID(filters.department_id))
+        except ValueError:
+            pass
+    if filters.employment == "active":
+        statement = statement.where(Person.retired_at.is_(None))
+    elif filters.employment == "retired":
+        statement = statement.where(Person.retired_at.is_not(None))
+    return statement
+
+
+async def search_employees(session: AsyncSession, principal: Principal, filters: EmployeeFilter) -> Page[EmployeeRow]:
+    """Employees matching the filters, 50 a page, by 社員コード."""
+    statement = _employee_query(principal, filters)
+    total, page = await page_bounds(session, statement, filters.page)
+    rows = await session.execute(
+        one_page(
+            statement.add_columns(Department)
+            .outerjoin(
+                Department, and_(Department.tenant_id == Person.tenant_id, Department.id == Person.department_id)
+            )
+            .order_by(Person.employee_code, Person.id),
+            page,
+        )
+    )
+    found = [(person, department) for person, department in rows]
+    counts = await _dependant_counts(session, principal, [person.id for person, _ in found])
+    items = [EmployeeRow(person, department, counts.get(person.id, 0)) for person, department in found]
+    return Page(items=items, total=total, page=page)
+
+
+async def _dependant_counts(
+    session: AsyncSession, principal: Principal, employee_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    if not employee_ids:
+        return {}
+    statement = (
+        scoped(Person, principal)
+        .with_only_columns(Person.employee_id, func.count())
+        .where(Person.kind == PersonKind.DEPENDANT, Person.employee_id.in_(list(employee_ids)))
+        .group_by(Person.employee_id)
+    )
+    return counts_by_id(await session.execute(statement))
+
+
+async def get_employee(session: AsyncSession, principal: Principal, person_id: str) -> Person:
+    """An employee of the principal's tenant (404 for anyone else)."""
+    return await get_of_kind(session, principal, person_id, PersonKind.EMPLOYEE)
+
+
+async def _department_id(session: AsyncSession, principal: Principal, check: Checker, value: str) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        key = uuid.UUID(value)
+    except ValueError:
+        key = None
+    found = None
+    if key is not None:
+        found = (await session.execute(scoped(Department, principal).where(Department.id == key))).scalar_one_or_none()
+    if found is None:
+        check.fail("department_id", "部門を一覧から選択してください。")
+        return None
+    return found.id
+
+
+async def _employee_values(
+    session: AsyncSession, principal: Principal, form: EmployeeForm, current: Person | None
+) -> dict[str, Any]:
+    check = Checker()
+    now = today()
+    values: dict[str, Any] = {
+        "employee_code": code_field(check, "employee_code", form.employee_code, "社員コード"),
+        "name": text_field(check, "name", form.name, "氏名", required=True),
+        "kana": kana_field(check, "kana", form.kana, required=True),
+        "birth_date": check.date("birth_date", form.birth_date, "生年月日", not_future=True, today=now),
+        "department_id": await _department_id(session, principal, check, form.department_id.strip()),
+        "hire_date": check.date("hire_date", form.hire_date, "入社日"),
+        "retirement_date": check.date("retirement_date", form.retirement_date, "退職日"),
+        "social_insurance_acquired_on": check.date(
+            "social_insurance_acquired_on", form.social_insurance_acquired_on, "社会保険の取得日"
+        ),
+        "social_insurance_lost_on": check.date(
+            "social_insurance_lost_on", form.social_insurance_lost_on, "社会保険の喪失日"
+        ),
+        "employment_insurance_acquired_on": check.date(
+            "employment_insurance_acquired_on", form.employment_insurance_acquired_on, "雇用保険の取得日"
+        ),
+        "employment_insurance_lost_on": check.date(
+            "employment_insurance_lost_on", form.employment_insurance_lost_on, "雇用保険の喪失日"
+        ),
+        "email": email_field(check, form.email),
+    }
+    in_order(check, values, "birth_date", "hire_date", "入社日は生年月日より後の日付を入力してください。")
+    in_order(check, values, "hire_date", "retirement_date", "退職日は入社日以降の日付を入力してください。")
+    in_order(
+        check,
+        values,
+        "social_insurance_acquired_on",
+        "social_insurance_lost_on",
+        "社会保険の喪失日は取得日以降の日付を入力してください。",
+    )
+    in_order(
+        check,
+        values,
+        "employment_insurance_acquired_on",
+        "employment_insurance_lost_on",
+        "雇用保険の喪失日は取得日以降の日付を入力してください。",
+    )
+    if current is not None and current.retired_at is not None and values["retirement_date"] is None:
+        check.fail(
+            "retirement_date",
+            "退職済みのため退職日は空欄にできません。在籍に戻す場合は「退職の取消」を押してください。",
+        )
+    code = values["employee_code"]
+    if (
+        code
+        and "employee_code" not in check.errors
+        and await is_taken(session, principal, Person.employee_code, code, current)
+    ):
+        check.fail("employee_code", "この社員コードは既に使われています。別のコードを入力してください。")
+    check.done()
+    return values
+
+
+async def add_employee(session: AsyncSession, principal: Principal, form: EmployeeForm) -> Person:
+    """Add an employee (社員コード unique in the tenant); the number is collected later."""
+    require_writer(principal)
+    values = await _employee_values(session, principal, form, None)
+    return await add_person(session, principal, PersonKind.EMPLOYEE, values, "従業員の追加")
+
+
+async def update_employee(session: AsyncSession, principal: Principal, person: Person, form: EmployeeForm) -> list[str]:
+    """Save the edited employee; returns the names of the fields that changed."""
+    require_writer(principal)
+    values = await _employee_values(session, principal, form, person)
+    return await apply_changes(session, principal, person, values, "従業員情報の修正")
+
+
+async def retire_employee(session: AsyncSession, principal: Principal, person: Person, form: RetireForm) -> None:
+    """退職: record the retirement date; the number stays until it is deleted (after the retention period)."""
+    require_writer(principal)
+    check = Checker()
+    if person.retired_at is not None:
+        check.fail("retirement_date", "この従業員はすでに退職処理済みです。")
+    retirement_date = check.date("retirement_date", form.retirement_date, "退職日", required=True)
+    if retirement_date and person.hire_date and retirement_date < person.hire_date:
+        check.fail("retirement_date", "退職日は入社日以降の日付を入力してください。")
+    check.done()
+    assert retirement_date is not None
+    person.retirement_date = retirement_date
+    person.retired_at = utcnow()
+    detail = {"event": "retired", "retirement_date": retirement_date.isoformat()}
+    await log_change(session, principal, person, "退職処理", detail)
+
+
+async def reinstate_employee(session: AsyncSession, principal: Principal, person: Person) -> None:
+    """退職の取消: back in service (the retirement was entered by mistake or the person returned)."""
+    require_writer(principal)
+    if person.retired_at is None:
+        raise FormInvalid({"retirement_date": "この従業員は在籍中です。"})
+    person.retired_at = None
+    person.retirement_date = None
+    await log_change(session, principal, person, "退職の取消", {"event": "reinstated"})
+
+
+async def employee_detail(
+    session: AsyncSession, vault: Vault, principal: Principal, employee: Person
+) -> EmployeeDetail:
+    """What the employee page shows: the employee, their dependants and masked numbers (no decryption)."""
+    department = None
+    if employee.department_id is not None:
+        department = await get_scoped(session, Department, principal, employee.department_id)
+    dependants = await list_dependants(session, principal, employee)
+    numbers = await vault.number_info(session, principal.tenant_id, [employee.id, *(d.id for d in dependants)])
+    return EmployeeDetail(employee=employee, department=department, dependants=dependants, numbers=numbers)

@@ -1,0 +1,101 @@
+"""Payees (取引先・報酬支払先) of a tenant: an individual gives a My Number, a corporation its corporate number."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.auth.scoping import scoped
+from app.forms import Checker
+from app.vault import NumberInfo, Vault
+from tenants.models import PayeeType, Person, PersonKind
+from tenants.schemas import PayeeForm
+from tenants.services._people import (
+    Page,
+    add_person,
+    apply_changes,
+    email_field,
+    get_of_kind,
+    kana_field,
+    name_matches,
+    one_page,
+    page_bounds,
+    require_writer,
+    text_field,
+)
+
+PAYEE_TYPES = {t.value: t.label for t in PayeeType}
+PAYMENT_KINDS = (
+    "報酬・料金",
+    "不動産の使用料",
+    "不動産の譲受けの対価",
+    "講演料",
+    "原稿料",
+    "税理士報酬",
+    "弁護士報酬",
+    "デザイン料",
+    "その他",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PayeeList:
+    page: Page[Person]
+    numbers: dict[uuid.UUID, NumberInfo]
+
+
+async def list_payees(
+    session: AsyncSession, vault: Vault, principal: Principal, *, query: str = "", page: int = 1
+) -> PayeeList:
+    """Payees (name or kana partial), 50 a page, with their masked numbers."""
+    statement = scoped(Person, principal).where(Person.kind == PersonKind.PAYEE)
+    if query.strip():
+        statement = statement.where(name_matches(query))
+    total, page = await page_bounds(session, statement, page)
+    rows = await session.execute(one_page(statement.order_by(Person.kana, Person.name, Person.id), page))
+    payees = list(rows.scalars())
+    numbers = await vault.number_info(session, principal.tenant_id, [p.id for p in payees])
+    return PayeeList(page=Page(items=payees, total=total, page=page), numbers=numbers)
+
+
+async def get_payee(session: AsyncSession, principal: Principal, person_id: str) -> Person:
+    """A payee of the principal's tenant (404 for anyone else)."""
+    return await get_of_kind(session, principal, person_id, PersonKind.PAYEE)
+
+
+def _payee_values(form: PayeeForm, current: Person | None) -> dict[str, Any]:
+    check = Checker()
+    values: dict[str, Any] = {
+        "payee_type": check.choice("payee_type", form.payee_type, "個人・法人の区分", PAYEE_TYPES),
+        "name": text_field(check, "name", form.name, "氏名・名称", required=True),
+        "kana": kana_field(check, "kana", form.kana, required=False),
+        "address": text_field(check, "address", form.address, "住所・所在地", max_length=300),
+        "payment_kind": text_field(check, "payment_kind", form.payment_kind, "支払の種類"),
+        "email": email_field(check, form.email),
+    }
+    if (
+        current is not None
+        and current.status.has_number
+        and "payee_type" not in check.errors
+        and values["payee_type"] != current.payee_type
+    ):
+        check.fail("payee_type", "番号の登録後は個人・法人の区分を変更できません。番号を削除してから変更してください。")
+    check.done()
+    values["payee_type"] = PayeeType(values["payee_type"])
+    return values
+
+
+async def add_payee(session: AsyncSession, principal: Principal, form: PayeeForm) -> Person:
+    """Add a payee (an individual gives a My Number, a corporation its corporate number)."""
+    require_writer(principal)
+    return await add_person(session, principal, PersonKind.PAYEE, _payee_values(form, None), "取引先の追加")
+
+
+async def update_payee(session: AsyncSession, principal: Principal, person: Person, form: PayeeForm) -> list[str]:
+    """Save the edited payee; returns the names of the fields that changed."""
+    require_writer(principal)
+    return await apply_changes(session, principal, person, _payee_values(form, person), "取引先情報の修正")
