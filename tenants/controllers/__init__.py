@@ -6,6 +6,7 @@ from tenants.controllers._departments import DepartmentController
 from tenants.controllers._dependants import DependantController
 from tenants.controllers._employees import EmployeeController
 from tenants.controllers._home import AdminHomeController
+from tenants.controllers._log import OperationLogController
 from tenants.controllers._numbers import CorrectionsController, NumbersController
 from tenants.controllers._operator import OperatorController
 from tenants.controllers._payees import PayeeController
@@ -22,4 +23,5 @@ ROUTES: list[Any] = [
     EmployeeController,
     DependantController,
     PayeeController,
+    OperationLogController,
 ]
