@@ -23,8 +23,10 @@ from app.auth.services import (
     NextStep,
     change_password,
     check_second_factor,
+    check_stepup_password,
     complete_sign_in,
     confirm_totp_enrolment,
+    is_locked,
     load_account,
     next_step_after_second_factor,
     pending_totp_secret,
@@ -34,7 +36,6 @@ from app.auth.services import (
     start_totp_enrolment,
     totp_required,
     unused_recovery_codes,
-    verify_password_for_stepup,
 )
 from app.auth.sessions import rotate_session, start_authenticated_session
 from app.auth.totp import provisioning_uri, qr_svg_data_uri
@@ -474,21 +475,22 @@ class ReauthController(Controller):
     ) -> Template | Redirect:
         account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
         context = {"next": safe_next(data.next), "needs_code": account.totp_enabled}
-        if not verify_password_for_stepup(hasher, account, data.password):
-            return Template(
-                template_name="auth/reauth.html",
-                context={**context, "error": "パスワードが正しくありません。"},
-                status_code=400,
+        try:
+            await check_stepup_password(
+                db_session, settings, hasher, account=account, tenant=tenant, password=data.password, client=client
             )
-        if account.totp_enabled:
-            try:
+            if account.totp_enabled:
                 await check_second_factor(
                     db_session, settings, vault, account=account, tenant=tenant, code=data.code, client=client
                 )
-            except AccountError as exc:
-                return Template(
-                    template_name="auth/reauth.html", context={**context, "error": exc.message}, status_code=400
-                )
+        except AccountError as exc:
+            if is_locked(account):  # locked by guessing here: this session ends too
+                rotate_session(request)
+                request.clear_session()
+                return Redirect(path="/login")
+            return Template(
+                template_name="auth/reauth.html", context={**context, "error": exc.message}, status_code=400
+            )
         rotate_session(request)
         session_data = dict(request.session)
         session_data["stepup_at"] = sessions.now_ts()

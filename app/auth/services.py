@@ -454,5 +454,24 @@ async def sign_out_everywhere(session: AsyncSession, *, account: Account, tenant
     )
 
 
-def verify_password_for_stepup(hasher: PasswordHasher, account: Account, password: str) -> bool:
-    return account.password_hash is not None and hasher.verify(account.password_hash, password).ok
+async def check_stepup_password(
+    session: AsyncSession,
+    settings: Settings,
+    hasher: PasswordHasher,
+    *,
+    account: Account,
+    tenant: Tenant,
+    password: str,
+    client: ClientInfo,
+) -> None:
+    """Re-authentication counts towards the lockout like a sign-in: a stolen session cannot guess the password."""
+    if not is_locked(account) and account.password_hash and hasher.verify(account.password_hash, password).ok:
+        return
+    if not is_locked(account):
+        await _count_failure(session, account, settings)
+    reason = FailureReason.LOCKED if is_locked(account) else FailureReason.BAD_PASSWORD
+    await _record_failure(
+        session, tenant=tenant, account=account, login_id=account.login_id, reason=reason, client=client
+    )
+    await session.commit()
+    raise AccountError("パスワードが正しくありません。")

@@ -268,3 +268,19 @@ async def test_sessions_and_rate_limits_can_live_in_redis(settings: Settings, wo
         assert (await client.get("/admin")).status_code == 200
         await post_form(client, "/logout")
         assert (await client.get("/admin", follow_redirects=False)).status_code in (302, 303)
+
+
+async def test_guessing_at_reauthentication_locks_the_account_and_ends_the_session(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    await sign_in(client, world.viewer)
+    for _ in range(4):
+        wrong = await post_form(client, "/reauth", {"password": "guess guess guess", "next": "/admin"})
+        assert wrong.status_code == 400  # type: ignore[attr-defined]
+    last = await post_form(client, "/reauth", {"password": "guess guess guess", "next": "/admin"})
+    assert last.headers["location"] == "/login"  # type: ignore[attr-defined]
+    assert (await client.get("/admin", follow_redirects=False)).status_code in (302, 303)
+    refused = await _attempt(client, "acme", "viewer", PASSWORD)
+    assert refused.status_code == 400  # type: ignore[attr-defined]
+    reasons = [d["reason"] for d in details(await entries(db, world.tenant.id, AuditAction.LOGIN_FAILED))]
+    assert reasons == ["bad_password"] * 4 + ["locked", "locked"]
