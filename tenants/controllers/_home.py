@@ -51,6 +51,46 @@ class Chart:
     bar_height: int = BAR_HEIGHT
 
 
+# The phone layout: each group's label and figure on a line, its bar full width under it (360 px screens).
+PHONE_WIDTH = 320
+PHONE_ROW_HEIGHT = 40
+PHONE_BAR_HEIGHT = 12
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneBar:
+    label: str
+    figure: str
+    text_y: int
+    bar_y: int
+    registered_width: float
+    declined_x: float
+    declined_width: float
+    overall: bool
+
+
+def phone_chart(report: services.ProgressReport) -> list[PhoneBar]:
+    """The same progress, stacked for a narrow screen."""
+    groups = [(report.overall, True), *((group, False) for group in report.departments)]
+    bars = []
+    for index, (group, overall) in enumerate(groups):
+        top = index * PHONE_ROW_HEIGHT
+        registered = round(PHONE_WIDTH * group.ratio, 1)
+        bars.append(
+            PhoneBar(
+                label=f"{group.code} {group.label}".strip(),
+                figure=f"{group.registered}/{group.total}人 {group.percent}%",
+                text_y=top + 14,
+                bar_y=top + 20,
+                registered_width=registered,
+                declined_x=registered,
+                declined_width=round(PHONE_WIDTH * group.declined_ratio, 1),
+                overall=overall,
+            )
+        )
+    return bars
+
+
 def _short(label: str) -> str:
     return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
 
@@ -88,6 +128,10 @@ class AdminHomeController(Controller):
             context={
                 "report": report,
                 "chart": progress_chart(report),
+                "phone_bars": phone_chart(report),
+                "phone_width": PHONE_WIDTH,
+                "phone_bar_height": PHONE_BAR_HEIGHT,
+                "phone_height": (len(report.departments) + 1) * PHONE_ROW_HEIGHT,
                 "counts": await services.status_counts(db_session, principal),
                 "attention": await services.needs_attention(db_session, principal),
             },

@@ -61,7 +61,7 @@ def test_an_admin_sees_the_chart_and_masks_and_a_revealed_number_disappears(
     sign_in(page, company.login, screenshot="admin-desktop")
     expect(page).to_have_url(at_path("/admin"))
     expect(page.get_by_role("heading", level=1)).to_have_text("管理者ホーム")
-    chart = page.locator("svg.progress-chart")
+    chart = page.locator("svg.progress-chart.wide")
     expect(chart).to_be_visible()
     expect(chart.locator("title").first).to_have_text("部門別の収集状況（登録済の人数と割合）")
     expect(chart.locator("g.bar")).to_have_count(3)  # 総務課, 営業部 and the whole company
@@ -127,7 +127,7 @@ def test_the_admin_pages_fit_a_phone_with_wide_tables_scrolling_inside_their_fra
     expect(page).to_have_url(at_path("/admin"))
     page.wait_for_load_state("load")  # measured with the style sheet applied
     # The chart keeps readable text on a phone (scaled to 294 px its labels would be under 6 px tall).
-    label = page.locator("svg.progress-chart text.label").first
+    label = page.locator("svg.progress-chart.narrow text.label").first
     label_box = label.bounding_box()
     assert label_box is not None and label_box["height"] >= 11, label_box
     for path in ADMIN_PAGES:

@@ -63,7 +63,7 @@ async def vault(settings: Settings) -> AsyncIterator[Vault]:
 
 
 def chart_of(html: str) -> str:
-    match = re.search(r"<svg class=\"progress-chart\".*?</svg>", html, re.S)
+    match = re.search(r"<svg class=\"progress-chart wide\".*?</svg>", html, re.S)
     assert match, "no progress chart"
     return match.group(0)
 
