@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy import ColumnElement, Select, String, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -26,7 +27,7 @@ from app.audit.log import record
 from app.auth.models import Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
-from app.forms import Checker, clean_text
+from app.forms import Checker, FormInvalid, clean_text
 from tenants.models import Person, PersonKind
 from tenants.services._records import log_person_event, note_identity_change
 
@@ -200,8 +201,14 @@ async def add_person(
 ) -> Person:
     """Add a person of this kind to the principal's tenant, logged (the number is collected later)."""
     person = Person(tenant_id=principal.tenant_id, kind=kind, **values)
-    session.add(person)
-    await session.flush()
+    try:
+        async with session.begin_nested():  # two admins saving the same 社員コード at once: the second one is told
+            session.add(person)
+            await session.flush()
+    except IntegrityError:
+        raise FormInvalid(
+            {"employee_code": "この社員コードは既に使われています。別のコードを入力してください。"}
+        ) from None
     await log_change(session, principal, person, function, {"event": "person_added", "kind": kind.value})
     return person
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
+from app.forms import FormInvalid
 from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind, Relationship
 from tenants.services._people import today
 from tenants.services._records import confirm_by_admin
@@ -668,3 +669,33 @@ async def test_a_post_without_the_csrf_token_is_refused(
     response = await post_form(client, "/admin/people/new", EMPLOYEE, csrf=False)
     assert status_of(response) == 403
     assert await people_named(db, world.tenant.id, "佐藤 一郎") == []
+
+
+async def test_a_code_taken_at_the_same_moment_is_still_a_japanese_error(
+    app: Litestar, db: AsyncSession, world: World
+) -> None:
+    from app.auth.principal import Principal
+    from app.tenancy import TenantKind
+    from tenants.services._people import add_person
+
+    await make_employee(db, world.tenant.id, "777", "先に 登録")
+    await db.commit()
+    admin = Principal(
+        account_id=world.admin.account.id,
+        tenant_id=world.tenant.id,
+        tenant_code="acme",
+        tenant_name=world.tenant.name,
+        tenant_kind=TenantKind.COMPANY,
+        login_id="admin",
+        name="岡 昌平",
+        role=world.admin.account.role,
+        totp_enabled=True,
+        person_id=None,
+        stepup_fresh=True,
+    )
+    with pytest.raises(FormInvalid) as excinfo:  # the uniqueness check already passed in the other request
+        await add_person(
+            db, admin, PersonKind.EMPLOYEE, {"employee_code": "777", "name": "後から 登録"}, "従業員の登録"
+        )
+    assert "既に使われています" in excinfo.value.errors["employee_code"]
+    assert (await db.execute(select(Person).where(Person.name == "先に 登録"))).scalar_one() is not None
