@@ -22,31 +22,28 @@ from tenants.services._employees import (
     update_employee,
 )
 from tenants.services._numbers import (
+    CorrectionRow,
+    Registration,
+    confirm_number,
+    decide_correction,
+    list_corrections,
+    number_row,
+    proxy_register,
+    recent_decisions,
+    reveal_for_purpose,
+)
+from tenants.services._numbers_list import (
     KIND_FILTERS,
     ORDERS,
     PER_PAGE_CHOICES,
     SORTS,
     STATUS_FILTERS,
-    Attention,
-    CorrectionRow,
     NumberFilters,
     NumberPage,
     NumberRow,
-    Progress,
-    ProgressReport,
-    Registration,
     StatusCount,
-    collection_progress,
-    confirm_number,
-    decide_correction,
     department_choices,
-    list_corrections,
     list_numbers,
-    needs_attention,
-    number_row,
-    proxy_register,
-    recent_decisions,
-    reveal_for_purpose,
     status_counts,
 )
 from tenants.services._organisations import (
@@ -69,6 +66,7 @@ from tenants.services._payees import (
     update_payee,
 )
 from tenants.services._people import JST, PER_PAGE, Page, get_person, to_katakana, today
+from tenants.services._progress import Attention, Progress, ProgressReport, collection_progress, needs_attention
 from tenants.services._staff import (
     STAFF_ROLES,
     add_staff,
