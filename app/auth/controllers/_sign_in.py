@@ -116,6 +116,22 @@ async def _pending_account(
     return account, tenant, next_path
 
 
+async def _continue(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    *,
+    account: Account,
+    tenant: Tenant,
+    next_path: str,
+    client: ClientInfo,
+) -> Redirect:
+    """After the second factor or the forced password change: the next step, or the end of the sign-in."""
+    step = next_step_after_second_factor(account, tenant)
+    return await _advance(
+        request, db_session, account=account, tenant=tenant, step=step, next_path=next_path, client=client
+    )
+
+
 class SignInController(Controller):
     include_in_schema = False
 
@@ -205,15 +221,7 @@ class SignInController(Controller):
             )
         except AccountError as exc:
             return Template(template_name="auth/totp.html", context={"error": exc.message}, status_code=400)
-        return await _advance(
-            request,
-            db_session,
-            account=account,
-            tenant=tenant,
-            step=next_step_after_second_factor(account, tenant),
-            next_path=next_path,
-            client=client,
-        )
+        return await _continue(request, db_session, account=account, tenant=tenant, next_path=next_path, client=client)
 
     @get("/login/password", name="login_password")
     async def forced_password_page(self, request: Request[Any, Any, Any]) -> Template:
@@ -238,15 +246,7 @@ class SignInController(Controller):
         )
         if refused is not None:
             return refused
-        return await _advance(
-            request,
-            db_session,
-            account=account,
-            tenant=tenant,
-            step=next_step_after_second_factor(account, tenant),
-            next_path=next_path,
-            client=client,
-        )
+        return await _continue(request, db_session, account=account, tenant=tenant, next_path=next_path, client=client)
 
     @get("/login/enroll", name="login_enroll")
     async def enroll_page(
