@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -12,6 +11,7 @@ import msgspec
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
+from app import text as rules
 from app.audit.guard import contains_digit_run
 
 FormT = TypeVar("FormT", bound=msgspec.Struct)
@@ -42,8 +42,43 @@ class Checker:
     def fail(self, field: str, message: str) -> None:
         self.errors.setdefault(field, message)
 
-    def text(self, field: str, value: str, label: str, *, required: bool = False, max_length: int = 200) -> str:
-        cleaned = clean_text(value)
+    def text(
+        self,
+        field: str,
+        value: str,
+        label: str,
+        *,
+        required: bool = False,
+        max_length: int = 200,
+        multiline: bool = False,
+    ) -> str:
+        """Free text by the shared rules (``app.text.clean_text``): NFC, unprintable characters refused."""
+        try:
+            cleaned = rules.clean_text(value, multiline=multiline)
+        except rules.TextRejected as exc:
+            self.fail(field, f"{label}{exc.message}")
+            return rules.strip_invisible(value).strip()
+        return self._sized(field, cleaned, label, required=required, max_length=max_length)
+
+    def name(self, field: str, value: str, label: str, *, required: bool = False, max_length: int = 100) -> str:
+        """A person's or company's name (``app.text.clean_name``): one space between family and given name."""
+        try:
+            cleaned = rules.clean_name(value)
+        except rules.TextRejected as exc:
+            self.fail(field, f"{label}{exc.message}")
+            return rules.strip_invisible(value).strip()
+        return self._sized(field, cleaned, label, required=required, max_length=max_length)
+
+    def kana(self, field: str, value: str, *, label: str = "フリガナ", required: bool = False) -> str:
+        """フリガナ in full-width katakana (``app.text.clean_kana``: hiragana and half-width kana converted)."""
+        try:
+            cleaned = rules.clean_kana(value)
+        except rules.TextRejected as exc:
+            self.fail(field, f"{label}{exc.message}")
+            return rules.strip_invisible(value).strip()
+        return self._sized(field, cleaned, label, required=required, max_length=100)
+
+    def _sized(self, field: str, cleaned: str, label: str, *, required: bool, max_length: int) -> str:
         if required and not cleaned:
             self.fail(field, f"{label}を入力してください。")
         elif len(cleaned) > max_length:
@@ -51,7 +86,7 @@ class Checker:
         return cleaned
 
     def code(self, field: str, value: str, label: str, *, required: bool = True, max_length: int = 32) -> str:
-        cleaned = unicodedata.normalize("NFKC", value).strip()
+        cleaned = rules.clean_code(value)
         if required and not cleaned:
             self.fail(field, f"{label}を入力してください。")
         elif cleaned and not re.fullmatch(r"[A-Za-z0-9_.\-]+", cleaned):
@@ -67,26 +102,29 @@ class Checker:
         label: str,
         *,
         required: bool = False,
+        birth: bool = False,
         not_future: bool = False,
         today: dt.date | None = None,
     ) -> dt.date | None:
-        cleaned = unicodedata.normalize("NFKC", value).strip().replace("/", "-")
-        if not cleaned:
+        """A date typed as 西暦 or 和暦 (``app.text.parse_date``); a birth date lies between 1900 and today (JST)."""
+        try:
+            parsed = rules.parse_date(value, birth=birth, today=today)
+        except rules.DateRejected as exc:
+            self.fail(field, f"{label}{exc.message}")
+            return None
+        if parsed is None:
             if required:
                 self.fail(field, f"{label}を入力してください。")
             return None
-        try:
-            parsed = dt.date.fromisoformat(cleaned)
-        except ValueError:
-            self.fail(field, f"{label}は 2024-04-01 の形式で正しい日付を入力してください。")
-            return None
-        if not_future and parsed > (today or dt.date.today()):
+        if not_future and parsed > (today or rules.today_in_japan()):
             self.fail(field, f"{label}に未来の日付は指定できません。")
         return parsed
 
     def integer(self, field: str, value: str, label: str, *, minimum: int = 0, maximum: int = 100000) -> int:
-        cleaned = unicodedata.normalize("NFKC", value).strip()
+        cleaned = rules.clean_code(value)
         try:
+            if not cleaned.isascii():  # int() would read other scripts' digits
+                raise ValueError(cleaned)
             number = int(cleaned)
         except ValueError:
             self.fail(field, f"{label}は半角数字で入力してください。")
@@ -106,8 +144,11 @@ class Checker:
 
 
 def clean_text(value: str) -> str:
-    """NFKC-normalise (full-width ASCII to half-width, half-width kana to full-width) and trim."""
-    return unicodedata.normalize("NFKC", value).strip()
+    """A query parameter or filter as compared (never refused): the shared text rules, or at least trimmed."""
+    try:
+        return rules.clean_text(value)
+    except rules.TextRejected:
+        return rules.strip_invisible(value).strip()
 
 
 def checkbox(value: str) -> bool:

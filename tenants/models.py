@@ -9,11 +9,14 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Date, Index, String, Text, UniqueConstraint
+from typing import Any
+
+from sqlalchemy import Date, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
 from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.text import person_search_key
 
 
 class PersonKind(enum.StrEnum):
@@ -90,12 +93,15 @@ class Person(TenantMixin, Base):
         tenant_fk("employee_id", "people", ondelete="RESTRICT"),
         Index("ix_people_tenant_id_kind_status", "tenant_id", "kind", "status"),
         Index("ix_people_tenant_id_employee_id", "tenant_id", "employee_id"),
+        Index("ix_people_tenant_id_search_key", "tenant_id", "search_key"),
     )
 
     kind: Mapped[PersonKind] = mapped_column(str_enum(PersonKind))
     employee_code: Mapped[str | None] = mapped_column(String(32), default=None)  # 社員コード (employees only)
     name: Mapped[str] = mapped_column(String(100))
     kana: Mapped[str] = mapped_column(String(100), default="")
+    # Name and kana as searches compare them (app.text.person_search_key), kept in step on every insert/update.
+    search_key: Mapped[str] = mapped_column(String(250), default="")
     birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
     department_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     hire_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
@@ -142,6 +148,12 @@ class Person(TenantMixin, Base):
             and self.admin_confirmed_at is not None
             and self.identity_changed_at > self.admin_confirmed_at
         )
+
+
+@event.listens_for(Person, "before_insert")
+@event.listens_for(Person, "before_update")
+def _keep_search_key(mapper: Any, connection: Any, person: Person) -> None:
+    person.search_key = person_search_key(person.name or "", person.kana or "")
 
 
 class RequestStatus(enum.StrEnum):

@@ -6,8 +6,9 @@ Pure functions, used by every form, import and API. Error messages say what to f
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Literal
+
+from app.text import compact_number
 
 InvalidCode = Literal["empty", "not_digits", "wrong_length", "check_digit"]
 
@@ -16,10 +17,6 @@ MY_NUMBER_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 MY_NUMBER_LENGTH = 12
 CORPORATE_NUMBER_LENGTH = 13
 
-# Separators people type or paste between digit groups. NFKC has already turned full-width spaces and
-# hyphen-minus into ASCII; the rest are dashes, minus signs and the katakana long-vowel mark (IMEs produce it
-# for "-" in Japanese mode).
-_SEPARATORS = re.compile(r"[\s\-‐‑‒–—―−ー.・_/]+")
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 
 _LABELS = {"my_number": "個人番号", "corporate_number": "法人番号", "invoice": "登録番号"}
@@ -50,7 +47,7 @@ def _invalid(kind: str, code: InvalidCode, length: int = 0, got: int = 0) -> Inv
 def _digits(text: str, kind: str, length: int) -> str:
     if not isinstance(text, str):
         raise _invalid(kind, "not_digits")
-    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    compact = compact_number(text)  # app.text: invisible characters and separators out, full-width digits ASCII
     if not compact:
         raise _invalid(kind, "empty")
     if not _ASCII_DIGITS.fullmatch(compact):
@@ -117,7 +114,7 @@ def normalize_invoice_registration_number(text: str) -> str:
     """Return ``T`` + 13 digits of a qualified invoice issuer's registration number, or raise InvalidNumber."""
     if not isinstance(text, str):
         raise _invalid("invoice", "not_digits")
-    compact = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text)).upper()
+    compact = compact_number(text).upper()
     if not compact:
         raise _invalid("invoice", "empty")
     if not compact.startswith("T"):
@@ -149,6 +146,5 @@ def mask_my_number(number: str) -> str:
 
 def is_repeated_digit(number: str) -> bool:
     """Whether the number is one digit repeated (passes the formula, but the UI should ask to double-check)."""
-    digits = unicodedata.normalize("NFKC", number)
-    digits = _SEPARATORS.sub("", digits)
+    digits = compact_number(number)
     return len(digits) > 1 and len(set(digits)) == 1

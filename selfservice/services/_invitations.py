@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from app.db import utcnow
 from app.forms import FormInvalid
 from app.mail import Mailer, MailError, invitation_mail
 from app.tenancy import Tenant
+from app.text import clean_code
 from selfservice.letters import InvitationLetter, contact_line
 from selfservice.services._family import is_retired
 from tenants.models import Department, Person, PersonKind
@@ -226,7 +226,7 @@ async def _taken_login_ids(session: AsyncSession, principal: Principal) -> set[s
 
 def _free_login_id(person: Person, taken: set[str]) -> str:
     """The 社員コード when it is free and usable as a login id; otherwise a suffixed or generated one."""
-    code = unicodedata.normalize("NFKC", person.employee_code or "").strip()
+    code = clean_code(person.employee_code or "")
     base = code if _LOGIN_ID.fullmatch(code) and not contains_digit_run(code) else f"emp-{person.id.hex[-8:]}"
     candidate, suffix = base, 1
     while candidate in taken:

@@ -7,8 +7,6 @@ a number except to pass what was typed along. Free text (names, reasons, notes) 
 
 from __future__ import annotations
 
-import unicodedata
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
@@ -82,13 +80,13 @@ def _dependant_input(form: DependantForm) -> tuple[dict[str, object], str]:
 
 
 def _dependant_details(check: Checker, form: DependantForm) -> dict[str, object]:
-    name = check.text("name", form.name, "氏名", required=True, max_length=100)
-    kana = check.text("kana", form.kana, "フリガナ", required=True, max_length=100)
+    name = check.name("name", form.name, "氏名", required=True, max_length=100)
+    kana = check.kana("kana", form.kana, required=True)
     for field_name, value in (("name", name), ("kana", kana)):
         if contains_digit_run(value):
             check.fail(field_name, NUMBER_LIKE)
     relationship = check.choice("relationship", form.relationship, "続柄", RELATIONSHIPS)
-    birth_date = check.date("birth_date", form.birth_date, "生年月日", required=True, not_future=True, today=today())
+    birth_date = check.date("birth_date", form.birth_date, "生年月日", required=True, birth=True, today=today())
     return {
         "name": name,
         "kana": kana,
@@ -146,7 +144,7 @@ async def request_correction(
     """Ask the admin to correct an admin-confirmed number (a re-issued number is the 'reissued' reason)."""
     check = Checker()
     reason = check.choice("reason", form.reason, "修正の理由", _records.CORRECTION_REASONS)
-    note = check.text("note", form.note, "補足", max_length=500)
+    note = check.text("note", form.note, "補足", max_length=500, multiline=True)
     if contains_digit_run(note):
         check.fail("note", NUMBER_LIKE)
     check.done()
@@ -160,7 +158,9 @@ async def request_correction(
 
 async def decline(session: AsyncSession, principal: Principal, person: Person, form: DeclineForm) -> None:
     """提供しない, with the reason the admin will read."""
-    reason = unicodedata.normalize("NFKC", form.reason).strip()
+    check = Checker()
+    reason = check.text("reason", form.reason, "理由", max_length=1000, multiline=True)
+    check.done()
     if contains_digit_run(reason):
         raise FormInvalid({"reason": NUMBER_LIKE})
     try:

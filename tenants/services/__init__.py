@@ -65,7 +65,8 @@ from tenants.services._payees import (
     list_payees,
     update_payee,
 )
-from tenants.services._people import JST, PER_PAGE, Page, get_person, to_katakana, today
+from app.text import JST, to_katakana
+from tenants.services._people import PER_PAGE, Page, get_person, today
 from tenants.services._progress import Attention, Progress, ProgressReport, collection_progress, needs_attention
 from tenants.services._staff import (
     STAFF_ROLES,

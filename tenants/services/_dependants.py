@@ -17,6 +17,7 @@ from tenants.services._people import (
     apply_changes,
     get_of_kind,
     kana_field,
+    name_field,
     require_writer,
     text_field,
     today,
@@ -46,10 +47,10 @@ async def get_dependant(session: AsyncSession, principal: Principal, employee: P
 def _dependant_values(form: DependantForm) -> dict[str, Any]:
     check = Checker()
     values: dict[str, Any] = {
-        "name": text_field(check, "name", form.name, "氏名", required=True),
+        "name": name_field(check, "name", form.name, "氏名", required=True),
         "kana": kana_field(check, "kana", form.kana, required=False),
         "relationship": check.choice("relationship", form.relationship, "続柄", RELATIONSHIPS),
-        "birth_date": check.date("birth_date", form.birth_date, "生年月日", not_future=True, today=today()),
+        "birth_date": check.date("birth_date", form.birth_date, "生年月日", birth=True, today=today()),
     }
     check.done()
     values["relationship"] = Relationship(values["relationship"])

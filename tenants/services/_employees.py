@@ -29,6 +29,7 @@ from tenants.services._people import (
     in_order,
     is_taken,
     kana_field,
+    name_field,
     log_change,
     name_matches,
     one_page,
@@ -150,9 +151,9 @@ async def _employee_values(
     now = today()
     values: dict[str, Any] = {
         "employee_code": code_field(check, "employee_code", form.employee_code, "社員コード"),
-        "name": text_field(check, "name", form.name, "氏名", required=True),
+        "name": name_field(check, "name", form.name, "氏名", required=True),
         "kana": kana_field(check, "kana", form.kana, required=True),
-        "birth_date": check.date("birth_date", form.birth_date, "生年月日", not_future=True, today=now),
+        "birth_date": check.date("birth_date", form.birth_date, "生年月日", birth=True, today=now),
         "department_id": await _department_id(session, principal, check, form.department_id.strip()),
         "hire_date": check.date("hire_date", form.hire_date, "入社日"),
         "retirement_date": check.date("retirement_date", form.retirement_date, "退職日"),

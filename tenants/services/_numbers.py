@@ -20,7 +20,7 @@ from tenants.models import CorrectionRequest, Person, RequestStatus
 from tenants.purposes import PURPOSES
 from tenants.services import _records
 from tenants.services._numbers_list import NumberRow, joined_people, number_rows
-from tenants.services._people import JST
+from app.text import format_date
 from tenants.services._records import CORRECTION_REASONS, Channel, RecordError
 
 LIST_FUNCTION = "マイナンバー一覧"
@@ -92,12 +92,11 @@ class CorrectionRow:
 
     @property
     def requested_on(self) -> str:
-        return self.request.created_at.astimezone(JST).strftime("%Y/%m/%d %H:%M")
+        return format_date(self.request.created_at, time="minutes")
 
     @property
     def decided_on(self) -> str:
-        decided = self.request.decided_at
-        return decided.astimezone(JST).strftime("%Y/%m/%d %H:%M") if decided else ""
+        return format_date(self.request.decided_at, time="minutes")
 
 
 async def list_corrections(

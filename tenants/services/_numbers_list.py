@@ -19,10 +19,11 @@ from sqlalchemy.orm import aliased
 from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import clean_text
+from app.text import format_date
 from app.vault import NumberInfo, Vault
 from tenants.models import CollectionStatus, Department, Person, PersonKind
 from tenants.services._departments import list_departments
-from tenants.services._people import JST, count_rows
+from tenants.services._people import count_rows, name_matches
 from tenants.services._records import PersonContext
 
 UNCONFIRMED = (CollectionStatus.REGISTERED, CollectionStatus.PROXY_REGISTERED, CollectionStatus.SELF_CONFIRMED)
@@ -142,7 +143,7 @@ class NumberRow(PersonContext):
     @property
     def registered_on(self) -> str:
         moment = self.number.registered_at if self.number else self.person.registered_at
-        return moment.astimezone(JST).strftime("%Y/%m/%d") if moment else ""
+        return format_date(moment)
 
     @property
     def has_number(self) -> bool:
@@ -215,13 +216,7 @@ def _conditions(filters: NumberFilters) -> list[ColumnElement[bool]]:
     elif filters.status:
         conditions.append(Person.status == CollectionStatus[filters.status.upper()])
     if filters.name:
-        conditions.append(
-            or_(
-                Person.name.contains(filters.name, autoescape=True),
-                Person.kana.contains(filters.name, autoescape=True),
-                Owner.name.contains(filters.name, autoescape=True),
-            )
-        )
+        conditions.append(or_(name_matches(filters.name), name_matches(filters.name, Owner)))
     if filters.code:
         conditions.append(owner_code == filters.code)
     return conditions

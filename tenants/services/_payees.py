@@ -21,6 +21,7 @@ from tenants.services._people import (
     email_field,
     get_of_kind,
     kana_field,
+    name_field,
     name_matches,
     one_page,
     page_bounds,
@@ -71,7 +72,7 @@ def _payee_values(form: PayeeForm, current: Person | None) -> dict[str, Any]:
     check = Checker()
     values: dict[str, Any] = {
         "payee_type": check.choice("payee_type", form.payee_type, "個人・法人の区分", PAYEE_TYPES),
-        "name": text_field(check, "name", form.name, "氏名・名称", required=True),
+        "name": name_field(check, "name", form.name, "氏名・名称", required=True),
         "kana": kana_field(check, "kana", form.kana, required=False),
         "address": text_field(check, "address", form.address, "住所・所在地", max_length=300),
         "payment_kind": text_field(check, "payment_kind", form.payment_kind, "支払の種類"),

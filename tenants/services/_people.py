@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import ColumnElement, Select, String, func, or_, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -24,33 +23,25 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.audit.events import AuditAction
 from app.audit.guard import contains_digit_run
 from app.audit.log import record
+from app.text import search_key, today_in_japan
 from app.auth.models import Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
-from app.forms import Checker, FormInvalid, clean_text
+from app.forms import Checker, FormInvalid
 from tenants.models import Person, PersonKind
 from tenants.services._records import log_person_event, note_identity_change
 
 T = TypeVar("T")
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 PER_PAGE = 50
 WRITERS = frozenset({Role.ADMIN, Role.HANDLER})
 
-_KANA = re.compile(r"[\u30a1-\u30fa\u30fb-\u30fe ]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 def today() -> dt.date:
     """Today in Japan (birth dates are checked against the users' calendar, not the server's)."""
-    return dt.datetime.now(JST).date()
-
-
-def to_katakana(text: str) -> str:
-    """NFKC (half-width kana become full-width), hiragana turned into katakana, runs of spaces made one."""
-    folded = unicodedata.normalize("NFKC", text)
-    converted = "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" or c in "\u309d\u309e" else c for c in folded)
-    return re.sub(r"\s+", " ", converted).strip()
+    return today_in_japan()
 
 
 def require_writer(principal: Principal) -> None:
@@ -97,18 +88,9 @@ def counts_by_id(rows: Iterable[Any]) -> dict[uuid.UUID, int]:
     return {row[0]: int(row[1]) for row in rows if row[0] is not None}
 
 
-def name_matches(text: str) -> ColumnElement[bool]:
-    """Name or kana contains the text, spaces ignored on both sides (hiragana found as katakana)."""
-    needle = re.sub(r"\s+", "", clean_text(text))
-    kana = to_katakana(needle).replace(" ", "")
-    return or_(
-        _spaceless(Person.name).icontains(needle, autoescape=True),
-        _spaceless(Person.kana).icontains(kana, autoescape=True),
-    )
-
-
-def _spaceless(column: Any) -> Any:
-    return func.replace(func.replace(column, " ", "", type_=String), "\u3000", "", type_=String)
+def name_matches(text: str, person: Any = Person) -> ColumnElement[bool]:
+    """Name or kana contains the text, ignoring spaces, kana script and width (``app.text.search_key``)."""
+    return person.search_key.contains(search_key(text), autoescape=True)
 
 
 async def is_taken(
@@ -142,7 +124,7 @@ def text_field(
     check: Checker, field: str, value: str, label: str, *, required: bool = False, max_length: int = 100
 ) -> str:
     """Free text with runs of spaces made one; a run of 12 digits or more is refused (it may be a number)."""
-    cleaned = re.sub(r"\s+", " ", check.text(field, value, label, required=required, max_length=max_length))
+    cleaned = check.text(field, value, label, required=required, max_length=max_length)
     if contains_digit_run(cleaned):
         check.fail(field, f"{label}に12桁以上の数字は入力できません。マイナンバーはこの欄に入力しないでください。")
     return cleaned
@@ -156,16 +138,19 @@ def code_field(check: Checker, field: str, value: str, label: str) -> str:
     return code
 
 
+def name_field(
+    check: Checker, field: str, value: str, label: str, *, required: bool = True, max_length: int = 100
+) -> str:
+    """A name by the shared rules (``app.text.clean_name``); a run of 12 digits or more is refused."""
+    cleaned = check.name(field, value, label, required=required, max_length=max_length)
+    if contains_digit_run(cleaned):
+        check.fail(field, f"{label}に12桁以上の数字は入力できません。マイナンバーはこの欄に入力しないでください。")
+    return cleaned
+
+
 def kana_field(check: Checker, field: str, value: str, *, required: bool) -> str:
-    """フリガナ in full-width katakana (hiragana and half-width kana are converted)."""
-    kana = to_katakana(value)
-    if required and not kana:
-        check.fail(field, "フリガナを入力してください。")
-    elif kana and not _KANA.fullmatch(kana):
-        check.fail(field, "フリガナは全角カタカナで入力してください。")
-    elif len(kana) > 100:
-        check.fail(field, "フリガナは100文字以内で入力してください。")
-    return kana
+    """フリガナ in full-width katakana (``app.text.clean_kana``: hiragana and half-width kana converted)."""
+    return check.kana(field, value, required=required)
 
 
 def email_field(check: Checker, value: str) -> str:
