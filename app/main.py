@@ -32,6 +32,7 @@ from app.db import commit_before_response, ensure_sqlite_dir, make_engine
 from app.deps import DEPENDENCIES
 from app.http import EXCEPTION_HANDLERS, SecurityHeadersMiddleware
 from app.logs import configure_logging
+from app.text import format_date
 from app.vault import Vault
 from app.web import HealthController, RootController
 
@@ -69,6 +70,8 @@ def create_app(settings: Settings) -> Litestar:
     }
     template_config = TemplateConfig(engine=JinjaTemplateEngine(directory=TEMPLATES_DIR))
     template_config.engine_instance.engine.globals["reveal_seconds"] = settings.reveal_seconds
+    # The one display of dates and times (YYYY/MM/DD, JST): {{ value|ymd }}, {{ value|ymd(time="minutes") }}.
+    template_config.engine_instance.engine.filters["ymd"] = format_date
     static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     sign_in_router = Router(
         path="/",

@@ -20,6 +20,7 @@ from app.audit.events import Actor, AuditAction
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantStatus
+from app.text import format_date
 from app.vault import NumberField, Vault
 from selfservice.letters import PayeeLinkSheet
 from tenants.models import CollectionStatus, PayeeLink, Person, PersonKind
@@ -133,8 +134,8 @@ def in_japan(moment: dt.datetime) -> dt.datetime:
 
 
 def japan_time_label(moment: dt.datetime) -> str:
-    """2026年12月06日 17:30 (Japan time)."""
-    return in_japan(moment).strftime("%Y年%m月%d日 %H:%M")
+    """2026/12/06 17:30 (Japan time, ``app.text.format_date``)."""
+    return format_date(moment, time="minutes")
 
 
 def issue_refusal(person: Person) -> str | None:

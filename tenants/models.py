@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-
 from typing import Any
 
 from sqlalchemy import Date, Index, String, Text, UniqueConstraint, event

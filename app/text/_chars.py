@@ -13,7 +13,7 @@ _INVISIBLE_RE = re.compile(f"[{INVISIBLE}]")
 
 # Separators people type or paste between digit groups of a number: every kind of space, hyphen-minus and the
 # dashes, minus signs, the katakana long-vowel mark (IMEs give ー for "-" in Japanese mode), dots, slashes.
-SPACES = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+SPACES = "\t\n\v\f\r \u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff0d\uff70\ufe63\u2043"
 NUMBER_SEPARATORS = SPACES + DASHES + "._/\u30fb\uff65\uff0e\uff3f\uff0f"
 
@@ -40,9 +40,7 @@ def strip_invisible(text: str) -> str:
 
 def fold_width(text: str) -> str:
     """Full-width ASCII (Ａ, １, －, ／ …) and the ideographic space turned into ASCII; nothing else changes."""
-    return "".join(
-        chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else " " if c == "\u3000" else c for c in text
-    )
+    return "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else " " if c == "\u3000" else c for c in text)
 
 
 def has_emoji(text: str) -> bool:

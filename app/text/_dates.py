@@ -40,7 +40,9 @@ _ERA_TOKENS = "|".join(sorted(_ERA_BY_TOKEN, key=len, reverse=True))
 _SPACES = re.compile(f"[{SPACES}]+")
 _WESTERN = re.compile(r"([0-9]{1,5})\s*(?:[-/.]|年)\s*([0-9]{1,2})\s*(?:[-/.]|月)\s*([0-9]{1,2})\s*日?")
 _COMPACT = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
-_JAPANESE = re.compile(rf"({_ERA_TOKENS})\s*([0-9]{{1,2}}|元)\s*(?:[-/.]|年)\s*([0-9]{{1,2}})\s*(?:[-/.]|月)\s*([0-9]{{1,2}})\s*日?")
+_JAPANESE = re.compile(
+    rf"({_ERA_TOKENS})\s*([0-9]{{1,2}}|元)\s*(?:[-/.]|年)\s*([0-9]{{1,2}})\s*(?:[-/.]|月)\s*([0-9]{{1,2}})\s*日?"
+)
 
 
 class DateRejected(ValueError):
@@ -98,9 +100,9 @@ def parse_date(text: str, *, birth: bool = False, today: dt.date | None = None) 
         parsed = _japanese(_ERA_BY_TOKEN[era_token], year_text, int(month), int(day))
     elif match := _WESTERN.fullmatch(cleaned) or _COMPACT.fullmatch(cleaned):
         year, month, day = (int(part) for part in match.groups())
-        parsed = _day(year, month, day) if 1 <= year <= 9999 else None
-        if parsed is None:
+        if not 1 <= year <= 9999:
             raise DateRejected("range", "の年は西暦4桁で入力してください。")
+        parsed = _day(year, month, day)
     else:
         raise DateRejected("format", "は" + DATE_HINT)
     if birth:

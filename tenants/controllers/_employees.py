@@ -192,7 +192,7 @@ async def _detail_page(
 ) -> Template:
     detail = await services.employee_detail(db_session, vault, principal, person)
     if not retire_form.retirement_date:
-        retire_form = RetireForm(retirement_date=services.today().isoformat())
+        retire_form = RetireForm(retirement_date=date_text(services.today()))
     return Template(
         template_name="tenants/people/detail.html",
         context={

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import AuditAction, AuditResult
 from app.audit.log import list_entries
 from app.auth.principal import Principal, company_staff
+from app.text import DateRejected, parse_date
 from tenants.services import JST
 
 PER_PAGE = 50
@@ -19,8 +20,8 @@ PER_PAGE = 50
 
 def _day(value: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value.strip()) if value.strip() else None
-    except ValueError:
+        return parse_date(value)  # app.text: 西暦 or 和暦, as every date field
+    except DateRejected:
         return None
 
 

@@ -13,6 +13,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, operator_only
 from app.forms import Form, FormInvalid
 from app.tenancy import TenantStatus
+from app.text import format_date
 from app.vault import Vault
 from tenants import services
 from tenants.schemas import StaffForm, TenantForm
@@ -30,8 +31,8 @@ def _form_from_tenant(tenant: Any) -> TenantForm:
         phone=tenant.phone,
         is_member="on" if tenant.is_member else "",
         status=tenant.status.value,
-        trial_ends_on=tenant.trial_ends_on.isoformat() if tenant.trial_ends_on else "",
-        contract_ends_on=tenant.contract_ends_on.isoformat() if tenant.contract_ends_on else "",
+        trial_ends_on=format_date(tenant.trial_ends_on),
+        contract_ends_on=format_date(tenant.contract_ends_on),
         admin_seats=str(tenant.admin_seats),
     )
 

@@ -15,6 +15,7 @@ from litestar.plugins.flash import flash
 
 from app.auth.models import Role
 from app.auth.principal import Principal
+from app.text import format_date
 from tenants import services
 from tenants.models import Person
 
@@ -25,8 +26,8 @@ def can_edit(principal: Principal) -> bool:
 
 
 def date_text(value: dt.date | None) -> str:
-    """A date as a form field holds it (ISO), or empty."""
-    return value.isoformat() if value is not None else ""
+    """A date as a form field holds it (YYYY/MM/DD, ``app.text.format_date``), or empty."""
+    return format_date(value)
 
 
 def page_number(text: str) -> int:

@@ -1,5 +1,6 @@
 """Rules of the tenants package (no HTTP here): organisations, staff accounts, people and their numbers."""
 
+from app.text import JST, to_katakana
 from tenants.services._departments import (
     add_department,
     department_headcounts,
@@ -65,7 +66,6 @@ from tenants.services._payees import (
     list_payees,
     update_payee,
 )
-from app.text import JST, to_katakana
 from tenants.services._people import PER_PAGE, Page, get_person, today
 from tenants.services._progress import Attention, Progress, ProgressReport, collection_progress, needs_attention
 from tenants.services._staff import (

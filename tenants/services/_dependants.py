@@ -19,7 +19,6 @@ from tenants.services._people import (
     kana_field,
     name_field,
     require_writer,
-    text_field,
     today,
 )
 

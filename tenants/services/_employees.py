@@ -29,13 +29,12 @@ from tenants.services._people import (
     in_order,
     is_taken,
     kana_field,
-    name_field,
     log_change,
+    name_field,
     name_matches,
     one_page,
     page_bounds,
     require_writer,
-    text_field,
     today,
 )
 

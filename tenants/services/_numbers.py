@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import FormInvalid
+from app.text import format_date
 from app.vault import DuplicateNumber, InvalidNumber, Vault
 from app.vault.numbers import is_repeated_digit
 from tenants.models import CorrectionRequest, Person, RequestStatus
 from tenants.purposes import PURPOSES
 from tenants.services import _records
 from tenants.services._numbers_list import NumberRow, joined_people, number_rows
-from app.text import format_date
 from tenants.services._records import CORRECTION_REASONS, Channel, RecordError
 
 LIST_FUNCTION = "マイナンバー一覧"

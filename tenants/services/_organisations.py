@@ -16,6 +16,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.text import today_in_japan
 from app.vault import Vault
 from app.vault.numbers import InvalidNumber, normalize_corporate_number
 from tenants.schemas import StaffForm, TenantForm
@@ -95,7 +96,7 @@ async def create_tenant(session: AsyncSession, vault: Vault, principal: Principa
     if taken.scalar_one():
         raise FormInvalid({"code": "この事業者コードは既に使われています。別のコードを入力してください。"})
     if values["trial_ends_on"] is None and values["status"] is TenantStatus.TRIAL:
-        values["trial_ends_on"] = dt.date.today() + dt.timedelta(days=30)
+        values["trial_ends_on"] = today_in_japan() + dt.timedelta(days=30)
     tenant = Tenant(kind=TenantKind.COMPANY, **values)
     session.add(tenant)
     await session.flush()

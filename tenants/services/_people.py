@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -23,11 +23,11 @@ from sqlalchemy.orm import InstrumentedAttribute
 from app.audit.events import AuditAction
 from app.audit.guard import contains_digit_run
 from app.audit.log import record
-from app.text import search_key, today_in_japan
 from app.auth.models import Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import Checker, FormInvalid
+from app.text import search_key, today_in_japan
 from tenants.models import Person, PersonKind
 from tenants.services._records import log_person_event, note_identity_change
 
