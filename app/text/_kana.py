@@ -22,9 +22,8 @@ _VOICED = {"\u309b": "\u3099", "\u309c": "\u309a"}
 # Dashes and the half-width / full-width look-alikes of ー: all become the katakana long-vowel mark.
 _LONG_VOWEL = re.compile(f"[{re.escape(DASHES.replace(chr(0x30FC), ''))}\uff5e\u301c~\u2500\u2501]")
 _SPACE_RUN = re.compile(f"[{SPACES}]+")
-KATAKANA = re.compile(
-    "[\u30a1-\u30fa\u30fc\u30fd\u30fe\u30ff\u31f0-\u31ff]+(?: [\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff]+)*"
-)
+_KATAKANA_LETTERS = "\u30a1-\u30ff\u31f0-\u31ff"  # ァ…ヺ, ・ (foreign names), ー, ヽヾヿ, small ㇰ…ㇿ
+KATAKANA = re.compile(f"[{_KATAKANA_LETTERS}]+(?: [{_KATAKANA_LETTERS}]+)*")
 KANA_MESSAGE = "はカタカナ（またはひらがな）で入力してください。ローマ字や漢字は使えません。"
 
 
