@@ -1,13 +1,22 @@
-"""Shared PDF helpers: A4 documents in Japanese with reportlab's built-in CID fonts, QR codes, no temp files."""
+"""Shared PDF helpers: A4 documents in Japanese with an embedded font subset, QR codes, no temp files.
+
+Every PDF embeds a subset of Noto Sans JP (TrueType outlines, SIL OFL 1.1, shipped in ``app/fonts`` with the
+package): it covers JIS X 0213 and the 人名 characters beyond it (𠮷 U+20BB7, 髙, 﨑, 塚 U+FA10 …), so no viewer
+font is relied on. Text goes through ``pdf_text`` (``app.text.printable``: a variation sequence prints as its base
+kanji) before it is laid out.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import hashlib
+import html
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from io import BytesIO
+from pathlib import Path
 from typing import Final
 
 from reportlab.graphics.barcode import qrencoder
@@ -16,14 +25,21 @@ from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase import pdfmetrics, ttfonts
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import BaseDocTemplate, Flowable, SimpleDocTemplate
+from reportlab.platypus import BaseDocTemplate, Flowable, SimpleDocTemplate, TableStyle
 
-# Built into every PDF reader's Japanese support (Adobe-Japan1), so nothing is embedded and no font file ships.
-GOTHIC: Final = "HeiseiKakuGo-W5"
-MINCHO: Final = "HeiseiMin-W3"
+from app.text import format_date, printable
+
+FONTS_DIR: Final = Path(__file__).resolve().parent / "fonts"
+# Embedded as subsets (reportlab subsets TrueType fonts: only the glyphs a document uses are written).
+REGULAR: Final = "NotoSansJP"
+BOLD: Final = "NotoSansJP-Bold"
+_FONT_FILES: Final = {REGULAR: "NotoSansJP-Regular.ttf", BOLD: "NotoSansJP-Bold.ttf"}
+# The styles' names for the two weights: headings and labels in bold, body text in regular.
+GOTHIC: Final = BOLD
+MINCHO: Final = REGULAR
 # Base-14 monospace for credentials: equal widths make each character countable (callers avoid 0/O, 1/l/I).
 MONOSPACE: Final = "Courier-Bold"
 CREATOR: Final = "MyNumber Vault"
@@ -36,11 +52,35 @@ CONTENT_WIDTH: Final = PAGE_WIDTH - 2 * MARGIN - 2 * _FRAME_PADDING
 CONTENT_HEIGHT: Final = PAGE_HEIGHT - 2 * MARGIN_VERTICAL - 2 * _FRAME_PADDING
 
 
+_NON_BMP_TARGET = re.compile(r"> <([0-9A-F]{5,6})>$", re.MULTILINE)
+_reportlab_to_unicode_cmap = ttfonts.makeToUnicodeCMap
+
+
+def _to_unicode_cmap(fontname: str, subset: Sequence[int]) -> str:
+    # reportlab writes a code point beyond the BMP (𠮷 U+20BB7) as bare hex, which no reader accepts: the
+    # character could not be copied, searched or extracted. A ToUnicode target is UTF-16BE (surrogate pair).
+    return _NON_BMP_TARGET.sub(
+        lambda m: "> <" + chr(int(m.group(1), 16)).encode("utf-16-be").hex().upper() + ">",
+        _reportlab_to_unicode_cmap(fontname, subset),
+    )
+
+
 @functools.cache
 def register_japanese_fonts() -> None:
-    """Register the Japanese CID fonts with reportlab (once per process)."""
-    for name in (GOTHIC, MINCHO):
-        pdfmetrics.registerFont(UnicodeCIDFont(name))
+    """Register the embedded Japanese fonts with reportlab (once per process)."""
+    ttfonts.makeToUnicodeCMap = _to_unicode_cmap
+    for name, file_name in _FONT_FILES.items():
+        pdfmetrics.registerFont(TTFont(name, str(FONTS_DIR / file_name)))
+
+
+def table_style(commands: Sequence[tuple[object, ...]]) -> TableStyle:
+    """A TableStyle whose cells default to the embedded font (reportlab's default is the viewer's Helvetica)."""
+    return TableStyle([("FONTNAME", (0, 0), (-1, -1), REGULAR), *commands])
+
+
+def pdf_text(value: str) -> str:
+    """A stored text as a Paragraph's markup: variation selectors dropped (``app.text.printable``), escaped."""
+    return html.escape(printable(value), quote=False)
 
 
 @functools.cache
@@ -124,8 +164,8 @@ def qr_code(url: str, size: float = 34 * mm) -> QrCode:
 
 
 def japanese_date(day: dt.date) -> str:
-    """A date the Japanese way: 2026年12月6日."""
-    return f"{day.year}年{day.month}月{day.day}日"
+    """A date as every page and PDF shows it: YYYY/MM/DD (``app.text.format_date``)."""
+    return format_date(day)
 
 
 PageDecorator = Callable[[Canvas, BaseDocTemplate], None]
@@ -149,6 +189,7 @@ def build_pdf(
         subject=subject,
         creator=CREATOR,
         lang="ja-JP",
+        initialFontName=REGULAR,  # not Helvetica: nothing in the document relies on a viewer's font
     )
     if on_page is None:
         document.build(list(story))

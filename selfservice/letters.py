@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,10 +18,19 @@ from reportlab.platypus import (
     Paragraph,
     Spacer,
     Table,
-    TableStyle,
 )
 
-from app.pdf import CONTENT_HEIGHT, CONTENT_WIDTH, GOTHIC, build_pdf, japanese_date, qr_code, styles
+from app.pdf import (
+    CONTENT_HEIGHT,
+    CONTENT_WIDTH,
+    GOTHIC,
+    build_pdf,
+    japanese_date,
+    pdf_text,
+    qr_code,
+    styles,
+    table_style,
+)
 
 INVITATION_TITLE = "マイナンバー登録のお願い"
 PAYEE_TITLE = "マイナンバー（個人番号・法人番号）ご提供のお願い"
@@ -107,7 +115,7 @@ def _p(text: str, style: str) -> Paragraph:
 
 
 def _e(value: str) -> str:
-    return html.escape(value, quote=False)
+    return pdf_text(value)
 
 
 def _header(addressee_lines: list[str], name: str, company_name: str) -> Table:
@@ -116,7 +124,7 @@ def _header(addressee_lines: list[str], name: str, company_name: str) -> Table:
     left.append(_p(f"{_e(name)}　様", "addressee"))
     right = [_p(_e(company_name), "sender"), _p("マイナンバー管理担当者", "sender")]
     table = Table([[left, right]], colWidths=[CONTENT_WIDTH * 0.55, CONTENT_WIDTH * 0.45])
-    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, 0), 0)]))
+    table.setStyle(table_style([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (0, 0), 0)]))
     return table
 
 
@@ -126,7 +134,7 @@ def _credentials_box(rows: list[tuple[str, Flowable]], qr_url: str, qr_caption: 
         colWidths=[_LABEL_COLUMN, CONTENT_WIDTH - _QR_COLUMN - _LABEL_COLUMN - 4 * mm],
     )
     inner.setStyle(
-        TableStyle(
+        table_style(
             [
                 ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
                 ("LINEBELOW", (0, 0), (-1, -2), 0.4, colors.HexColor("#c9d3df")),
@@ -138,7 +146,7 @@ def _credentials_box(rows: list[tuple[str, Flowable]], qr_url: str, qr_caption: 
     qr_cell = [qr_code(qr_url, _QR_SIZE), _p(qr_caption, "caption")]
     box = Table([[inner, qr_cell]], colWidths=[CONTENT_WIDTH - _QR_COLUMN, _QR_COLUMN])
     box.setStyle(
-        TableStyle(
+        table_style(
             [
                 ("BOX", (0, 0), (-1, -1), 1.2, _BOX_BORDER),
                 ("BACKGROUND", (0, 0), (-1, -1), _BOX_BACKGROUND),
@@ -166,7 +174,7 @@ def _numbered(items: list[str], style: str = "step") -> ListFlowable:
 def _note(paragraphs: list[str]) -> Table:
     note = Table([[[_p(text, "small") for text in paragraphs]]], colWidths=[CONTENT_WIDTH])
     note.setStyle(
-        TableStyle(
+        table_style(
             [
                 ("BACKGROUND", (0, 0), (-1, -1), _NOTE_BACKGROUND),
                 ("LEFTPADDING", (0, 0), (-1, -1), 8),

@@ -195,7 +195,7 @@ class TestInvitationMail:
         assert "https://mnv.example.jp/s/takara01/signin" in body
         assert "事業者コード：takara01" in body
         assert "ログインID：e201-takara" in body
-        assert "2026年12月6日まで" in body
+        assert "2026/12/06まで" in body
         assert "総務課 岡 昌平（内線 123）" in body
 
     def test_it_never_contains_the_initial_password_and_says_where_it_is(self) -> None:
@@ -231,5 +231,5 @@ class TestPayeeLinkMail:
         assert "ご提供のお願い" in subject
         assert "山田 太郎 様" in body
         assert sheet.link_url in body
-        assert "2026年12月6日まで" in body
+        assert "2026/12/06まで" in body
         assert "一度だけ" in body
