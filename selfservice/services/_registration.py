@@ -80,11 +80,11 @@ def _dependant_input(form: DependantForm) -> tuple[dict[str, object], str]:
 
 
 def _dependant_details(check: Checker, form: DependantForm) -> dict[str, object]:
+    for field_name, value in (("name", form.name), ("kana", form.kana)):
+        if contains_digit_run(value):  # said first: a number typed in the wrong field
+            check.fail(field_name, NUMBER_LIKE)
     name = check.name("name", form.name, "氏名", required=True, max_length=100)
     kana = check.kana("kana", form.kana, required=True)
-    for field_name, value in (("name", name), ("kana", kana)):
-        if contains_digit_run(value):
-            check.fail(field_name, NUMBER_LIKE)
     relationship = check.choice("relationship", form.relationship, "続柄", RELATIONSHIPS)
     birth_date = check.date("birth_date", form.birth_date, "生年月日", required=True, birth=True, today=today())
     return {

@@ -95,7 +95,7 @@ async def test_hiragana_kana_becomes_katakana_and_latin_kana_is_refused(
     await sign_in(client, world.admin)
     response = await post_form(client, "/admin/people/new", {**EMPLOYEE, "kana": "Sato Ichiro"})
     assert status_of(response) == 400
-    assert "フリガナは全角カタカナで入力してください。" in text_of(response)
+    assert "フリガナはカタカナ（またはひらがな）で入力してください。" in text_of(response)
     response = await post_form(client, "/admin/people/new", {**EMPLOYEE, "kana": "さとう いちろう"})
     assert status_of(response) == 302
     [person] = await people_named(db, world.tenant.id, "佐藤 一郎")
@@ -162,7 +162,7 @@ async def test_every_bad_field_gets_its_own_japanese_message(client: AsyncTestCl
         "社員コードを入力してください。",
         "氏名を入力してください。",
         "フリガナを入力してください。",
-        "生年月日は 2024-04-01 の形式で正しい日付を入力してください。",
+        "生年月日は存在しない日付です（1980年2月30日）。",
         "部門を一覧から選択してください。",
         "退職日は入社日以降の日付を入力してください。",
         "社会保険の喪失日は取得日以降の日付を入力してください。",
@@ -464,7 +464,7 @@ async def test_payees_are_individuals_or_corporations(
     [corporation] = await people_named(db, world.tenant.id, "株式会社タカラ企画")
     [person] = await people_named(db, world.tenant.id, "税理士 山田 花子")
     assert corporation.kind is PersonKind.PAYEE and corporation.payee_type is PayeeType.CORPORATION
-    assert corporation.kana == "カブシキガイシャタカラキカク" and corporation.payment_kind == "デザイン料(ロゴ)"  # NFKC
+    assert corporation.kana == "カブシキガイシャタカラキカク" and corporation.payment_kind == "デザイン料（ロゴ）"  # NFC: kept as typed
     assert person.payee_type is PayeeType.INDIVIDUAL and person.kana == "ヤマダ ハナコ"
     page = await client.get("/admin/payees")
     assert "法人" in page.text and "個人" in page.text
