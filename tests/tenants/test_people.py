@@ -464,7 +464,9 @@ async def test_payees_are_individuals_or_corporations(
     [corporation] = await people_named(db, world.tenant.id, "株式会社タカラ企画")
     [person] = await people_named(db, world.tenant.id, "税理士 山田 花子")
     assert corporation.kind is PersonKind.PAYEE and corporation.payee_type is PayeeType.CORPORATION
-    assert corporation.kana == "カブシキガイシャタカラキカク" and corporation.payment_kind == "デザイン料（ロゴ）"  # NFC: kept as typed
+    assert (
+        corporation.kana == "カブシキガイシャタカラキカク" and corporation.payment_kind == "デザイン料（ロゴ）"
+    )  # NFC: kept as typed
     assert person.payee_type is PayeeType.INDIVIDUAL and person.kana == "ヤマダ ハナコ"
     page = await client.get("/admin/payees")
     assert "法人" in page.text and "個人" in page.text

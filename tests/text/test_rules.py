@@ -41,7 +41,9 @@ class TestNames:
     def test_it_keeps_what_was_typed_except_for_nfc(self, typed: str, kept: str) -> None:
         assert clean_name(typed.replace("が", "か\u3099")) == kept
 
-    @pytest.mark.parametrize("typed", ["山田　太郎", "山田  太郎", " 山田\t太郎 ", "山田\u00a0太郎", "山田\u200b 太郎\ufeff"])
+    @pytest.mark.parametrize(
+        "typed", ["山田　太郎", "山田  太郎", " 山田\t太郎 ", "山田\u00a0太郎", "山田\u200b 太郎\ufeff"]
+    )
     def test_one_separator_between_family_and_given_name(self, typed: str) -> None:
         assert clean_name(typed) == "山田 太郎"
 
