@@ -16,7 +16,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant, TenantKind, TenantStatus
-from app.text import today_in_japan
+from app.text import clean_code, today_in_japan
 from app.vault import Vault
 from app.vault.numbers import InvalidNumber, normalize_corporate_number
 from tenants.schemas import StaffForm, TenantForm
@@ -36,8 +36,8 @@ def validate_tenant_form(form: TenantForm, *, creating: bool) -> dict[str, objec
     values: dict[str, object] = {}
     if creating:
         values["code"] = check.code("code", form.code.lower(), "事業者コード", max_length=32)
-    values["name"] = check.text("name", form.name, "事業者名", required=True)
-    values["name_kana"] = check.text("name_kana", form.name_kana, "事業者名（カナ）")
+    values["name"] = check.name("name", form.name, "事業者名", required=True, max_length=200)
+    values["name_kana"] = check.kana("name_kana", form.name_kana, label="事業者名（カナ）")
     corporate = form.corporate_number.strip()
     values["corporate_number"] = None
     if corporate:
@@ -45,10 +45,10 @@ def validate_tenant_form(form: TenantForm, *, creating: bool) -> dict[str, objec
             values["corporate_number"] = normalize_corporate_number(corporate)
         except InvalidNumber as exc:
             check.fail("corporate_number", exc.message)
-    values["postal_code"] = check.text("postal_code", form.postal_code, "郵便番号", max_length=8)
+    values["postal_code"] = check.text("postal_code", clean_code(form.postal_code), "郵便番号", max_length=8)
     values["address"] = check.text("address", form.address, "所在地", max_length=300)
-    values["representative"] = check.text("representative", form.representative, "代表者", max_length=100)
-    values["phone"] = check.text("phone", form.phone, "電話番号", max_length=20)
+    values["representative"] = check.name("representative", form.representative, "代表者", max_length=100)
+    values["phone"] = check.text("phone", clean_code(form.phone), "電話番号", max_length=20)
     values["is_member"] = checkbox(form.is_member)
     status = check.choice("status", form.status, "状態", STATUS_CHOICES)
     values["status"] = TenantStatus(status) if status in STATUS_CHOICES else TenantStatus.TRIAL

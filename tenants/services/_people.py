@@ -27,7 +27,7 @@ from app.auth.models import Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import Checker, FormInvalid
-from app.text import search_key, today_in_japan
+from app.text import clean_code, search_key, today_in_japan
 from tenants.models import Person, PersonKind
 from tenants.services._records import log_person_event, note_identity_change
 
@@ -155,7 +155,7 @@ def kana_field(check: Checker, field: str, value: str, *, required: bool) -> str
 
 def email_field(check: Checker, value: str) -> str:
     """An e-mail address (optional), roughly checked."""
-    email = check.text("email", value, "メールアドレス", max_length=254)
+    email = check.text("email", clean_code(value), "メールアドレス", max_length=254)
     if email and not _EMAIL.fullmatch(email):
         check.fail("email", "メールアドレスの形式が正しくありません（例: taro@example.jp）。")
     return email

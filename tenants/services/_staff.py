@@ -19,6 +19,7 @@ from app.auth.services import issue_one_time_password
 from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant
+from app.text import clean_code
 from tenants.schemas import StaffForm, TenantSettingsForm
 
 STAFF_ROLES = {
@@ -63,8 +64,8 @@ async def new_staff_account(
     """Validate and add a management account with a one-time password (returned, shown once)."""
     check = Checker()
     login_id = check.code("login_id", form.login_id, "ログインID", max_length=64)
-    name = check.text("name", form.name, "氏名", required=True, max_length=100)
-    email = check.text("email", form.email, "メールアドレス", max_length=254)
+    name = check.name("name", form.name, "氏名", required=True, max_length=100)
+    email = check.text("email", clean_code(form.email), "メールアドレス", max_length=254)
     if email and "@" not in email:
         check.fail("email", "メールアドレスの形式が正しくありません。")
     role = check.choice("role", form.role, "権限", STAFF_ROLES)
