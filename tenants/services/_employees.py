@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.db import utcnow
-from app.forms import Checker, FormInvalid, clean_text
+from app.forms import Checker, FormInvalid
+from app.text import clean_code
 from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
@@ -73,7 +74,7 @@ def _employee_query(principal: Principal, filters: EmployeeFilter) -> Select[Any
     statement = scoped(Person, principal).where(Person.kind == PersonKind.EMPLOYEE)
     if filters.name.strip():
         statement = statement.where(name_matches(filters.name))
-    code = clean_text(filters.employee_code)
+    code = clean_code(filters.employee_code)
     if code:
         statement = statement.where(Person.employee_code == code)
     if filters.department_id:
