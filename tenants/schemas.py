@@ -28,6 +28,16 @@ class StaffForm(msgspec.Struct, kw_only=True):
     role: str = "handler"
 
 
+class OperatorAdminForm(msgspec.Struct, kw_only=True):
+    """The operator's form for a tenant's admin: only without an active admin (first setup or a requested
+    recovery, whose request is recorded in ``recovery_request``)."""
+
+    login_id: str = ""
+    name: str = ""
+    email: str = ""
+    recovery_request: str = ""
+
+
 class TenantSettingsForm(msgspec.Struct, kw_only=True):
     require_totp_for_employees: str = ""
     purpose_notice: str = ""

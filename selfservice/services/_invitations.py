@@ -28,7 +28,7 @@ from app.tenancy import Tenant
 from selfservice.letters import InvitationLetter, contact_line
 from selfservice.services._family import is_retired
 from tenants.models import Department, Person, PersonKind
-from tenants.services import JST, get_employee, list_departments, own_tenant
+from tenants.services import JST, get_employee, list_departments, own_tenant, sync_employee_access
 from tenants.services._records import log_person_event
 
 INVITE_FUNCTION = "招待"
@@ -165,6 +165,8 @@ async def issue_invitations(
             account.name, account.email = person.name, person.email
         password = issue_one_time_password(account, hasher, dt.timedelta(days=settings.invitation_days))
         await session.flush()
+        if person.retirement_date is not None:
+            await sync_employee_access(session, person)  # a 退職日 ahead: access ends on that day
         detail: dict[str, object] = {"login_id": account.login_id, "event": "reissued" if reissued else "invited"}
         await log_person_event(
             session, principal.actor(), person, AuditAction.ACCOUNT_CHANGE, INVITE_FUNCTION, detail=detail
