@@ -14,7 +14,6 @@ from app.auth.principal import Principal, company_staff, number_handlers, stepup
 from app.forms import Form, FormInvalid
 from app.vault import NumberField, Vault
 from tenants import services
-from tenants.purposes import PURPOSES
 from tenants.services._records import RecordError, number_field
 
 LIST_PATH = "/admin/numbers"
@@ -41,10 +40,19 @@ def _register_page(row: services.NumberRow, errors: dict[str, str], status_code:
     )
 
 
-def _reveal_page(row: services.NumberRow, purpose: str, errors: dict[str, str], status_code: int = 200) -> Template:
+async def _reveal_page(
+    db_session: AsyncSession,
+    principal: Principal,
+    row: services.NumberRow,
+    purpose: str,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    # Only the purposes notified to this kind of person can be chosen.
+    purposes = await services.purposes_for(db_session, principal, row.person)
     return Template(
         template_name="tenants/numbers/reveal.html",
-        context={"row": row, "purposes": [(p, p) for p in PURPOSES], "purpose": purpose, "errors": errors},
+        context={"row": row, "purposes": [(p, p) for p in purposes], "purpose": purpose, "errors": errors},
         status_code=status_code,
     )
 
@@ -137,7 +145,7 @@ class NumbersController(Controller):
         self, db_session: AsyncSession, vault: Vault, principal: Principal, person_id: str
     ) -> Template:
         row = await services.number_row(db_session, vault, principal, person_id)
-        return _reveal_page(row, "", {})
+        return await _reveal_page(db_session, principal, row, "", {})
 
     @post(
         "/{person_id:str}/reveal",
@@ -157,7 +165,7 @@ class NumbersController(Controller):
         try:
             number = await services.reveal_for_purpose(db_session, vault, principal, row.person, data.purpose)
         except FormInvalid as exc:
-            return _reveal_page(row, data.purpose, exc.errors, status_code=400)
+            return await _reveal_page(db_session, principal, row, data.purpose, exc.errors, status_code=400)
         return Template(
             template_name="tenants/numbers/revealed.html",
             context={"row": row, "number": number, "purpose": data.purpose, "number_label": _number_label(row)},

@@ -31,6 +31,7 @@ from tenants.services._numbers import (
     list_corrections,
     number_row,
     proxy_register,
+    purposes_for,
     recent_decisions,
     reveal_for_purpose,
 )
@@ -153,6 +154,7 @@ __all__ = [
     "operator_acts",
     "own_tenant",
     "proxy_register",
+    "purposes_for",
     "recent_decisions",
     "reinstate_employee",
     "reset_staff_password",

@@ -17,9 +17,10 @@ from app.forms import FormInvalid
 from app.vault import DuplicateNumber, InvalidNumber, Vault
 from app.vault.numbers import is_repeated_digit
 from tenants.models import CorrectionRequest, Person, RequestStatus
-from tenants.purposes import PURPOSES
+from tenants.purposes import purposes_for_kind
 from tenants.services import _records
 from tenants.services._numbers_list import NumberRow, joined_people, number_rows
+from tenants.services._organisations import own_tenant
 from tenants.services._people import JST
 from tenants.services._records import CORRECTION_REASONS, Channel, RecordError
 
@@ -62,12 +63,19 @@ async def confirm_number(session: AsyncSession, principal: Principal, person: Pe
     await _records.confirm_by_admin(session, actor=principal.actor(), person=person)
 
 
+async def purposes_for(session: AsyncSession, principal: Principal, person: Person) -> list[str]:
+    """The purposes the tenant notified to this person's kind (employees and dependants, or payees)."""
+    tenant = await own_tenant(session, principal)
+    return purposes_for_kind(tenant, person.kind)
+
+
 async def reveal_for_purpose(
     session: AsyncSession, vault: Vault, principal: Principal, person: Person, purpose: str
 ) -> str:
-    """Open the number for one of the purposes (logged once by the vault); FormInvalid without a valid purpose."""
-    if purpose not in PURPOSES:
-        raise FormInvalid({"purpose": "利用目的を一覧から選択してください。"})
+    """Open the number for a purpose notified to this kind of person (番号法: use within the notified purposes);
+    logged once by the vault. FormInvalid when the purpose is not one of them."""
+    if purpose not in await purposes_for(session, principal, person):
+        raise FormInvalid({"purpose": "利用目的を一覧から選択してください（本人に通知した利用目的だけを選べます）。"})
     try:
         return await _records.reveal_number(
             session, vault, actor=principal.actor(), person=person, purpose=purpose, function=LIST_FUNCTION
