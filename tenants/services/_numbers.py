@@ -69,6 +69,14 @@ async def purposes_for(session: AsyncSession, principal: Principal, person: Pers
     return purposes_for_kind(tenant, person.kind)
 
 
+async def check_reveal(session: AsyncSession, principal: Principal, person: Person, purpose: str) -> None:
+    """Before a reveal: the purpose is one notified to this kind of person and there is a number to show."""
+    if purpose not in await purposes_for(session, principal, person):
+        raise FormInvalid({"purpose": "利用目的を一覧から選択してください（本人に通知した利用目的だけを選べます）。"})
+    if not person.status.has_number:
+        raise FormInvalid({"purpose": "この対象者の番号は登録されていません。"})
+
+
 async def reveal_for_purpose(
     session: AsyncSession, vault: Vault, principal: Principal, person: Person, purpose: str
 ) -> str:
@@ -142,6 +150,20 @@ async def _people_rows(
         return {}
     rows = await number_rows(session, vault, principal, joined_people(principal).where(Person.id.in_(set(ids))))
     return {row.person.id: row for row in rows}
+
+
+async def pending_correction_row(
+    session: AsyncSession, vault: Vault | None, principal: Principal, request_id: str, *, allow_decided: bool = False
+) -> CorrectionRow:
+    """A correction request of the principal's tenant with its person (404 for outsiders); RecordError when it was
+    already decided (unless ``allow_decided``)."""
+    request = await get_scoped(session, CorrectionRequest, principal, request_id)
+    if request.status is not RequestStatus.PENDING and not allow_decided:
+        raise RecordError("この依頼はすでに処理されています。")
+    rows = await _people_rows(session, vault, principal, [request.person_id])
+    if request.person_id not in rows:
+        raise RecordError("この依頼の対象者が見つかりません。")
+    return CorrectionRow(request, rows[request.person_id])
 
 
 async def decide_correction(
