@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction, AuditEvent
@@ -152,8 +152,14 @@ SEATS_FUNCTION = "管理者ID数の変更"
 
 
 async def admin_counts(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
-    """(active, ever) admin accounts of a tenant: active = not disabled now."""
+    """(active, ever) admin accounts of a tenant: active = not disabled now, and not a first sign-in whose one-time
+    password expired unused (such an account can never sign in)."""
     now = utcnow()
+    never_usable = and_(
+        Account.must_change_password.is_(True),
+        Account.password_expires_at.is_not(None),
+        Account.password_expires_at <= now,
+    )
     active = await session.execute(
         select(func.count())
         .select_from(Account)
@@ -161,6 +167,7 @@ async def admin_counts(session: AsyncSession, tenant: Tenant) -> tuple[int, int]
             Account.tenant_id == tenant.id,
             Account.role == Role.ADMIN,
             or_(Account.disabled_at.is_(None), Account.disabled_at > now),
+            ~never_usable,
         )
     )
     ever = await session.execute(

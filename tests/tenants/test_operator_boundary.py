@@ -223,3 +223,24 @@ async def test_every_operator_route_is_walked_and_none_leads_to_a_number(
             assert response.status_code in (302, 303, 401, 403, 404), (path, response.status_code)
             for number, mask in zip(numbers, masks, strict=True):
                 assert number not in response.text and mask not in response.text, path
+
+
+async def test_a_first_admin_whose_one_time_password_expired_unused_can_be_replaced_on_request(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    import datetime as dt
+
+    await sign_in(client, world.operator)
+    created = await post_form(client, "/operator/tenants/new", VALID_TENANT)
+    path = created.headers["location"]  # type: ignore[attr-defined]
+    await post_form(client, f"{path}/admins", {"login_id": "boss", "name": "社長 一郎"})
+    await db.execute(
+        update(Account).where(Account.login_id == "boss").values(password_expires_at=utcnow() - dt.timedelta(days=1))
+    )
+    await db.commit()
+    without = await post_form(client, f"{path}/admins", {"login_id": "boss2", "name": "社長 一郎"})
+    assert without.status_code == 400  # type: ignore[attr-defined]  # a replacement is a recovery: it needs the request
+    shown = await post_form(
+        client, f"{path}/admins", {"login_id": "boss2", "name": "社長 一郎", "recovery_request": "代表者より電話で依頼"}
+    )
+    assert shown.status_code == 200 and 'id="one-time-password"' in shown.text  # type: ignore[attr-defined]
