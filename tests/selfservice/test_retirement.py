@@ -5,6 +5,7 @@ guard that reads the date itself."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -76,9 +77,9 @@ async def me(db: AsyncSession, settings: Settings, vault: Vault, world: World) -
 
 
 @pytest.fixture
-async def vault(settings: Settings) -> Vault:
+async def vault(settings: Settings) -> AsyncIterator[Vault]:
     arranging = Vault.from_settings(settings)
-    yield arranging  # type: ignore[misc]
+    yield arranging
     await arranging.close()
 
 
