@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, GlobalMixin, str_enum
@@ -47,4 +47,6 @@ class Tenant(GlobalMixin, Base):
     contract_ends_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     admin_seats: Mapped[int] = mapped_column(Integer, default=2)
     require_totp_for_employees: Mapped[bool] = mapped_column(Boolean, default=False)
-    purpose_notice: Mapped[str | None] = mapped_column(Text, default=None)
+    purpose_notice: Mapped[str | None] = mapped_column(Text, default=None)  # the tenant's own words in the notice
+    # 利用目的 notified per audience: {"employee": [...], "payee": [...]} (None: the defaults, tenants.purposes)
+    notified_purposes: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, default=None)

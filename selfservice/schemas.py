@@ -8,6 +8,12 @@ import msgspec
 class InvitationForm(msgspec.Struct, kw_only=True):
     # One checkbox per employee: a single tick arrives as a string, several as a list.
     person_id: list[str] | str = ""
+    # Which button: the ticked ones, everyone not yet invited on this page, or everyone matching the filter.
+    scope: str = "selected"
+    # The filter and page the form was shown with (hidden fields).
+    department: str = ""
+    status: str = ""
+    page: str = "1"
 
     @property
     def person_ids(self) -> list[str]:

@@ -17,6 +17,8 @@ from app.db import Base, TenantMixin, str_enum, tenant_fk
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import person_search_key
 
+_JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
 
 class PersonKind(enum.StrEnum):
     EMPLOYEE = "employee"
@@ -134,6 +136,23 @@ class Person(TenantMixin, Base):
     @property
     def is_employee(self) -> bool:
         return self.kind is PersonKind.EMPLOYEE
+
+    @property
+    def is_retired(self) -> bool:
+        """Out of service today (JST)."""
+        return self.retired_on(dt.datetime.now(_JST).date())
+
+    @property
+    def retirement_scheduled(self) -> bool:
+        """A 退職日 in the future: still in service until that day."""
+        return self.retirement_date is not None and not self.is_retired
+
+    def retired_on(self, day: dt.date) -> bool:
+        """Out of service on that day (a JST date): the 退職日 is that day or earlier.
+
+        The one rule for every path (retire form, edit form, self-service guard, lists): access ends on the 退職日.
+        """
+        return self.retirement_date is not None and self.retirement_date <= day
 
     @property
     def is_payee(self) -> bool:

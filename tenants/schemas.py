@@ -28,9 +28,36 @@ class StaffForm(msgspec.Struct, kw_only=True):
     role: str = "handler"
 
 
+class OperatorAdminForm(msgspec.Struct, kw_only=True):
+    """The operator's form for a tenant's admin: only without an active admin (first setup or a requested
+    recovery, whose request is recorded in ``recovery_request``)."""
+
+    login_id: str = ""
+    name: str = ""
+    email: str = ""
+    recovery_request: str = ""
+
+
 class TenantSettingsForm(msgspec.Struct, kw_only=True):
     require_totp_for_employees: str = ""
-    purpose_notice: str = ""
+    purpose_notice: str = ""  # the tenant's own words, added to the notice built from the purposes
+    # One checkbox per purpose and audience: a single tick arrives as a string, several as a list.
+    employee_purpose: list[str] | str = ""
+    payee_purpose: list[str] | str = ""
+    purposes_shown: str = ""  # the form carried the purpose checkboxes (an empty tick list then means none)
+
+    @staticmethod
+    def _listed(value: list[str] | str) -> list[str]:
+        values = [value] if isinstance(value, str) else value
+        return [v for v in values if v]
+
+    @property
+    def employee_purposes(self) -> list[str]:
+        return self._listed(self.employee_purpose)
+
+    @property
+    def payee_purposes(self) -> list[str]:
+        return self._listed(self.payee_purpose)
 
 
 # People (部門, 従業員, 扶養家族, 取引先): admin pages

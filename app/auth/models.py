@@ -71,7 +71,8 @@ class Account(TenantMixin, Base):
 
     @property
     def is_disabled(self) -> bool:
-        return self.disabled_at is not None
+        """Disabled now; ``disabled_at`` may lie ahead (an employee's 退職日), so the time is compared."""
+        return self.disabled_at is not None and self.disabled_at <= dt.datetime.now(dt.UTC)
 
 
 class RecoveryCode(TenantMixin, Base):

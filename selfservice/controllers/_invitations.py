@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.plugins.flash import flash
@@ -16,7 +17,7 @@ from app.forms import Form, FormInvalid
 from selfservice import services
 from selfservice.letters import render_invitation_letters
 from selfservice.schemas import InvitationForm
-from tenants.services import today
+from tenants.services import list_departments, today
 
 
 class InvitationController(Controller):
@@ -27,10 +28,19 @@ class InvitationController(Controller):
     include_in_schema = False
 
     @get("/", name="selfservice_invitations")
-    async def invitations_page(self, db_session: AsyncSession, principal: Principal, settings: Settings) -> Template:
+    async def invitations_page(
+        self,
+        db_session: AsyncSession,
+        principal: Principal,
+        settings: Settings,
+        department: str = "",
+        status: str = "",
+        page: str = "1",
+    ) -> Template:
+        filters = _filters(department, status, page)
         return Template(
             template_name="selfservice/invitations.html",
-            context=await _invitation_context(db_session, principal, settings, {}),
+            context=await _invitation_context(db_session, principal, settings, filters, {}),
         )
 
     @post("/", name="selfservice_invitations_issue", guards=[stepup_guard], opt={"no_compression": True})
@@ -43,10 +53,12 @@ class InvitationController(Controller):
         hasher: PasswordHasher,
         data: Annotated[InvitationForm, Form],
     ) -> Response[bytes] | Template:
+        filters = _filters(data.department, data.status, data.page)
         try:
-            issued = await services.issue_invitations(db_session, settings, hasher, principal, data.person_ids)
+            person_ids = await services.selected_person_ids(db_session, principal, data.scope, data.person_ids, filters)
+            issued = await services.issue_invitations(db_session, settings, hasher, principal, person_ids)
         except FormInvalid as exc:
-            context = await _invitation_context(db_session, principal, settings, exc.errors, data.person_ids)
+            context = await _invitation_context(db_session, principal, settings, filters, exc.errors, data.person_ids)
             return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
         pdf = render_invitation_letters([item.letter for item in issued])
         await db_session.commit()  # the accounts exist before any mail points to them
@@ -61,15 +73,35 @@ class InvitationController(Controller):
         )
 
 
+def _filters(department: str, status: str, page: str) -> services.InvitationFilter:
+    number = int(page) if page.isdigit() and 0 < len(page) < 7 else 1
+    return services.InvitationFilter(
+        department_id=department.strip(),
+        state=status if status in services.STATE_FILTERS else "",
+        page=number,
+    )
+
+
 async def _invitation_context(
     db_session: AsyncSession,
     principal: Principal,
     settings: Settings,
+    filters: services.InvitationFilter,
     errors: dict[str, str],
     selected: list[str] | None = None,
 ) -> dict[str, Any]:
+    found = await services.invitation_page(db_session, principal, filters)
+    kept = {"department": filters.department_id, "status": filters.state}
+    kept = {key: value for key, value in kept.items() if value}
     return {
-        "rows": await services.invitation_rows(db_session, principal),
+        "rows": found.rows,
+        "found": found,
+        "filters": filters,
+        "departments": await list_departments(db_session, principal),
+        "state_filters": [(key, label) for key, (label, _) in services.STATE_FILTERS.items()],
+        "page_links": [
+            (n, f"/admin/invitations?{urlencode({**kept, 'page': str(n)})}") for n in range(1, found.pages + 1)
+        ],
         "sign_in_url": services.sign_in_url(settings, principal.tenant_code),
         "tenant_code": principal.tenant_code,
         "invitation_days": settings.invitation_days,

@@ -14,6 +14,7 @@ from app.forms import Form, FormInvalid, scrubbed
 from app.vault import Vault
 from app.vault.numbers import is_repeated_digit
 from selfservice import services
+from selfservice.guards import EmployeeOutOfService, employee_in_service, out_of_service_page
 from selfservice.schemas import CorrectionForm, DeclineForm, DependantForm, NumberForm
 from tenants.models import CollectionStatus, Person, PersonKind
 from tenants.purposes import notice_text
@@ -29,7 +30,8 @@ class SelfServiceController(Controller):
     """じぶんで登録: the employee's own number and their dependants', on a phone."""
 
     path = "/me"
-    guards = [employees_only]
+    guards = [employees_only, employee_in_service]  # every write passes the one guard for the employee's state
+    exception_handlers = {EmployeeOutOfService: out_of_service_page}
     include_in_schema = False
 
     @get("/", name="selfservice_home")
@@ -284,8 +286,9 @@ async def _ready(db_session: AsyncSession, principal: Principal) -> tuple[Person
 
 
 def _first_stop(employee: Person | None) -> Redirect | None:
-    """Home when the account is not linked to an employee, the purpose notice until it is acknowledged."""
-    if employee is None:
+    """Home when the account is not linked to an employee or is out of service, the purpose notice until it is
+    acknowledged."""
+    if employee is None or services.is_retired(employee, today()):
         return Redirect(path="/me")
     if services.notice_pending(employee):
         return Redirect(path="/me/notice")

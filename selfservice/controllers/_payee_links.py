@@ -28,6 +28,7 @@ from app.vault.numbers import is_repeated_digit
 from selfservice import payees
 from selfservice.letters import PayeeLinkSheet, contact_line, render_payee_link_sheet
 from tenants.models import PayeeLink, Person
+from tenants.purposes import purposes_for_kind
 from tenants.services import get_payee, own_tenant
 from tenants.services._records import RecordError
 
@@ -220,7 +221,7 @@ def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: 
         template_name=f"{TEMPLATES}/enter.html",
         context={
             "resolved": resolved,
-            "purpose": payees.PURPOSE_OF_USE,
+            "purpose": "、".join(purposes_for_kind(resolved.tenant, resolved.person.kind)),
             "corporation": resolved.is_corporation,
             "pending": payees.entered_through_link(resolved),
             "expires": payees.japan_time_label(resolved.link.expires_at),

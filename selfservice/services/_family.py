@@ -21,8 +21,8 @@ NOTICE_FUNCTION = "利用目的の通知"
 
 
 def is_retired(person: Person, day: dt.date) -> bool:
-    """Retired on that day: the retirement was recorded, or its date has passed."""
-    return person.retired_at is not None or (person.retirement_date is not None and person.retirement_date < day)
+    """Out of service on that day (JST): the 退職日 is that day or earlier (``Person.retired_on``, one rule)."""
+    return person.retired_on(day)
 
 
 @dataclass(frozen=True, slots=True)

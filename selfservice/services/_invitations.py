@@ -28,7 +28,7 @@ from app.text import clean_code
 from selfservice.letters import InvitationLetter, contact_line
 from selfservice.services._family import is_retired
 from tenants.models import Department, Person, PersonKind
-from tenants.services import JST, get_employee, list_departments, own_tenant
+from tenants.services import JST, get_employee, list_departments, own_tenant, sync_employee_access
 from tenants.services._records import log_person_event
 
 INVITE_FUNCTION = "招待"
@@ -102,10 +102,12 @@ def invitation_state(person: Person, account: Account | None, now: dt.datetime) 
     return InvitationState.INVITED
 
 
-async def invitation_rows(session: AsyncSession, principal: Principal) -> list[InvitationRow]:
-    """Every employee of the tenant with the state of their invitation."""
+async def invitation_rows(
+    session: AsyncSession, principal: Principal, *, department_id: uuid.UUID | None = None
+) -> list[InvitationRow]:
+    """Every employee of the tenant (of one department, if given) with the state of their invitation."""
     now = utcnow()
-    people = await _employees(session, principal)
+    people = await _employees(session, principal, department_id)
     departments = await _departments(session, principal)
     accounts = await _employee_accounts(session, principal)
     taken = await _taken_login_ids(session, principal)
@@ -123,6 +125,81 @@ async def invitation_rows(session: AsyncSession, principal: Principal) -> list[I
             )
         )
     return rows
+
+
+INVITATIONS_PER_PAGE = 50
+# "Select all" takes only employees without a usable invitation: a bulk action never resets an account in use.
+BULK_STATES = frozenset({InvitationState.NOT_INVITED, InvitationState.EXPIRED})
+STATE_FILTERS: dict[str, tuple[str, frozenset[InvitationState]]] = {
+    "": ("すべて", frozenset(InvitationState)),
+    "pending": ("未招待・期限切れ", BULK_STATES),
+    "invited": ("招待中", frozenset({InvitationState.INVITED})),
+    "active": ("利用中", frozenset({InvitationState.ACTIVE})),
+    "inactive": ("退職・無効", frozenset({InvitationState.RETIRED, InvitationState.DISABLED})),
+}
+SCOPES = ("selected", "page", "filter")
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationFilter:
+    """The invitation page's filter (部門, state) and page."""
+
+    department_id: str = ""
+    state: str = ""
+    page: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationPage:
+    """One page of the invitation list, and who "select all" would take on this page and across the filter."""
+
+    rows: list[InvitationRow]
+    total: int
+    page: int
+    bulk_on_page: list[str]
+    bulk_matching: list[str]
+    per_page: int = INVITATIONS_PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+async def invitation_page(session: AsyncSession, principal: Principal, filters: InvitationFilter) -> InvitationPage:
+    """The employees matching the filter, 50 a page (server-side paging; works without JavaScript)."""
+    department_id = None
+    if filters.department_id:
+        try:
+            department_id = uuid.UUID(filters.department_id)
+        except ValueError:
+            department_id = None
+    states = STATE_FILTERS.get(filters.state, STATE_FILTERS[""])[1]
+    rows = [r for r in await invitation_rows(session, principal, department_id=department_id) if r.state in states]
+    per_page = INVITATIONS_PER_PAGE
+    pages = max(1, -(-len(rows) // per_page))
+    page = min(max(1, filters.page), pages)
+    shown = rows[(page - 1) * per_page : page * per_page]
+    return InvitationPage(
+        rows=shown,
+        total=len(rows),
+        page=page,
+        bulk_on_page=[str(r.person.id) for r in shown if r.state in BULK_STATES],
+        bulk_matching=[str(r.person.id) for r in rows if r.state in BULK_STATES],
+    )
+
+
+async def selected_person_ids(
+    session: AsyncSession, principal: Principal, scope: str, ticked: Sequence[str], filters: InvitationFilter
+) -> list[str]:
+    """Who a press of one of the three buttons means: the ticked employees, or the not-yet-invited ones on the page
+    or across the filter (resolved again here, on the server, from the same filter)."""
+    if scope not in ("page", "filter"):
+        return list(ticked)
+    found = await invitation_page(session, principal, filters)
+    chosen = found.bulk_on_page if scope == "page" else found.bulk_matching
+    if not chosen:
+        raise FormInvalid({"person_id": "条件に合う未招待・期限切れの従業員はいません。絞り込みを変えてください。"})
+    return chosen
 
 
 async def issue_invitations(
@@ -165,6 +242,8 @@ async def issue_invitations(
             account.name, account.email = person.name, person.email
         password = issue_one_time_password(account, hasher, dt.timedelta(days=settings.invitation_days))
         await session.flush()
+        if person.retirement_date is not None:
+            await sync_employee_access(session, person)  # a 退職日 ahead: access ends on that day
         detail: dict[str, object] = {"login_id": account.login_id, "event": "reissued" if reissued else "invited"}
         await log_person_event(
             session, principal.actor(), person, AuditAction.ACCOUNT_CHANGE, INVITE_FUNCTION, detail=detail
@@ -195,10 +274,16 @@ async def send_invitation_mails(settings: Settings, issued: Sequence[IssuedInvit
     return MailReport(sent=sent, failed=failed)
 
 
-async def _employees(session: AsyncSession, principal: Principal) -> list[Person]:
+async def _employees(
+    session: AsyncSession, principal: Principal, department_id: uuid.UUID | None = None
+) -> list[Person]:
     statement = (
-        scoped(Person, principal).where(Person.kind == PersonKind.EMPLOYEE).order_by(Person.employee_code, Person.name)
+        scoped(Person, principal)
+        .where(Person.kind == PersonKind.EMPLOYEE)
+        .order_by(Person.employee_code, Person.name, Person.id)
     )
+    if department_id is not None:
+        statement = statement.where(Person.department_id == department_id)
     return list((await session.execute(statement)).scalars())
 
 

@@ -8,6 +8,7 @@ from litestar import Controller, get
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import Role
 from app.auth.principal import Principal, company_staff
 from tenants import services
 
@@ -134,5 +135,8 @@ class AdminHomeController(Controller):
                 "phone_height": (len(report.departments) + 1) * PHONE_ROW_HEIGHT,
                 "counts": await services.status_counts(db_session, principal),
                 "attention": await services.needs_attention(db_session, principal),
+                "operator_acts": (
+                    await services.operator_acts(db_session, principal) if principal.role is Role.ADMIN else []
+                ),
             },
         )

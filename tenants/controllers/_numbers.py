@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import msgspec
@@ -14,7 +15,6 @@ from app.auth.principal import Principal, company_staff, number_handlers, stepup
 from app.forms import Form, FormInvalid
 from app.vault import NumberField, Vault
 from tenants import services
-from tenants.purposes import PURPOSES
 from tenants.services._records import RecordError, number_field
 
 LIST_PATH = "/admin/numbers"
@@ -26,6 +26,17 @@ class NumberForm(msgspec.Struct, kw_only=True):
 
 class PurposeForm(msgspec.Struct, kw_only=True):
     purpose: str = ""
+
+
+class ApprovalForm(msgspec.Struct, kw_only=True):
+    confirmed: str = ""  # sent only by the confirmation page's button
+
+
+# A reveal is POST → redirect → GET: the POST leaves a one-time ticket (person and purpose, never the number) in the
+# server-side session; the GET spends it, opens the number (logged) and shows it once. A reload finds no ticket and
+# asks for the purpose again. The number is not in the URL, the session or any cache.
+_REVEAL_TICKET = "reveal_ticket"
+_TICKET_SECONDS = 60
 
 
 def _number_label(row: services.NumberRow) -> str:
@@ -41,10 +52,19 @@ def _register_page(row: services.NumberRow, errors: dict[str, str], status_code:
     )
 
 
-def _reveal_page(row: services.NumberRow, purpose: str, errors: dict[str, str], status_code: int = 200) -> Template:
+async def _reveal_page(
+    db_session: AsyncSession,
+    principal: Principal,
+    row: services.NumberRow,
+    purpose: str,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    # Only the purposes notified to this kind of person can be chosen.
+    purposes = await services.purposes_for(db_session, principal, row.person)
     return Template(
         template_name="tenants/numbers/reveal.html",
-        context={"row": row, "purposes": [(p, p) for p in PURPOSES], "purpose": purpose, "errors": errors},
+        context={"row": row, "purposes": [(p, p) for p in purposes], "purpose": purpose, "errors": errors},
         status_code=status_code,
     )
 
@@ -137,30 +157,67 @@ class NumbersController(Controller):
         self, db_session: AsyncSession, vault: Vault, principal: Principal, person_id: str
     ) -> Template:
         row = await services.number_row(db_session, vault, principal, person_id)
-        return _reveal_page(row, "", {})
+        return await _reveal_page(db_session, principal, row, "", {})
 
     @post(
         "/{person_id:str}/reveal",
         name="numbers_reveal_submit",
         guards=[number_handlers, stepup_guard],
-        opt={"no_compression": True},
     )
     async def reveal_submit(
         self,
+        request: Request[Any, Any, Any],
         db_session: AsyncSession,
         vault: Vault,
         principal: Principal,
         person_id: str,
         data: Annotated[PurposeForm, Form],
-    ) -> Template:
+    ) -> Template | Redirect:
         row = await services.number_row(db_session, vault, principal, person_id)
         try:
-            number = await services.reveal_for_purpose(db_session, vault, principal, row.person, data.purpose)
+            await services.check_reveal(db_session, principal, row.person, data.purpose)
         except FormInvalid as exc:
-            return _reveal_page(row, data.purpose, exc.errors, status_code=400)
+            return await _reveal_page(db_session, principal, row, data.purpose, exc.errors, status_code=400)
+        request.session[_REVEAL_TICKET] = {
+            "person_id": str(row.person.id),
+            "purpose": data.purpose,
+            "issued_at": time.time(),
+        }
+        return Redirect(path=f"{LIST_PATH}/{row.person.id}/revealed")
+
+    @get(
+        "/{person_id:str}/revealed",
+        name="numbers_revealed",
+        guards=[number_handlers, stepup_guard],
+        opt={"no_compression": True},
+    )
+    async def revealed(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        person_id: str,
+    ) -> Template | Redirect:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        ticket = request.session.pop(_REVEAL_TICKET, None)
+        fresh = (
+            isinstance(ticket, dict)
+            and ticket.get("person_id") == str(row.person.id)
+            and time.time() - float(ticket.get("issued_at", 0)) <= _TICKET_SECONDS
+        )
+        if not fresh:
+            flash(request, "番号は一度だけ表示されます。もう一度表示するには利用目的を選んでください。", "info")
+            return Redirect(path=f"{LIST_PATH}/{row.person.id}/reveal")
+        assert isinstance(ticket, dict)
+        purpose = str(ticket.get("purpose", ""))
+        try:
+            number = await services.reveal_for_purpose(db_session, vault, principal, row.person, purpose)
+        except FormInvalid as exc:
+            return await _reveal_page(db_session, principal, row, purpose, exc.errors, status_code=400)
         return Template(
             template_name="tenants/numbers/revealed.html",
-            context={"row": row, "number": number, "purpose": data.purpose, "number_label": _number_label(row)},
+            context={"row": row, "number": number, "purpose": purpose, "number_label": _number_label(row)},
         )
 
 
@@ -179,6 +236,23 @@ class CorrectionsController(Controller):
             },
         )
 
+    @get("/{request_id:str}/approve", name="corrections_approve_confirm", guards=[stepup_guard])
+    async def approve_confirm(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        request_id: str,
+    ) -> Template | Redirect:
+        """The confirmation step: approving erases the current number, which cannot be undone."""
+        try:
+            correction = await services.pending_correction_row(db_session, vault, principal, request_id)
+        except RecordError as exc:
+            flash(request, exc.message, "error")
+            return Redirect(path="/admin/corrections")
+        return Template(template_name="tenants/numbers/correction_confirm.html", context={"c": correction})
+
     @post("/{request_id:str}/approve", name="corrections_approve", guards=[stepup_guard])
     async def approve(
         self,
@@ -187,7 +261,11 @@ class CorrectionsController(Controller):
         vault: Vault,
         principal: Principal,
         request_id: str,
+        data: Annotated[ApprovalForm, Form],
     ) -> Redirect:
+        if data.confirmed != "yes":  # not from the confirmation page: show it first, erase nothing
+            await services.pending_correction_row(db_session, None, principal, request_id, allow_decided=True)
+            return Redirect(path=f"/admin/corrections/{request_id}/approve")
         return await self._decide(request, db_session, vault, principal, request_id, approve=True)
 
     @post("/{request_id:str}/reject", name="corrections_reject")

@@ -16,7 +16,7 @@ from app.tenancy import TenantStatus
 from app.text import format_date
 from app.vault import Vault
 from tenants import services
-from tenants.schemas import StaffForm, TenantForm
+from tenants.schemas import OperatorAdminForm, TenantForm
 
 
 def _form_from_tenant(tenant: Any) -> TenantForm:
@@ -77,17 +77,7 @@ class OperatorController(Controller):
     @get("/tenants/{tenant_id:str}", name="operator_tenant_detail")
     async def tenant_detail(self, db_session: AsyncSession, principal: Principal, tenant_id: str) -> Template:
         tenant = await services.get_tenant(db_session, principal, tenant_id)
-        used, allowed = await services.staff_seats(db_session, tenant)
-        return Template(
-            template_name="tenants/operator/detail.html",
-            context={
-                "tenant": tenant,
-                "seats_used": used,
-                "seats_allowed": allowed,
-                "errors": {},
-                "admin": StaffForm(),
-            },
-        )
+        return await _detail_page(db_session, tenant, OperatorAdminForm(), {})
 
     @get("/tenants/{tenant_id:str}/edit", name="operator_tenant_edit")
     async def tenant_edit(self, db_session: AsyncSession, principal: Principal, tenant_id: str) -> Template:
@@ -155,24 +145,13 @@ class OperatorController(Controller):
         hasher: PasswordHasher,
         principal: Principal,
         tenant_id: str,
-        data: Annotated[StaffForm, Form],
+        data: Annotated[OperatorAdminForm, Form],
     ) -> Template:
         tenant = await services.get_tenant(db_session, principal, tenant_id)
         try:
             account, password = await services.create_first_admin(db_session, hasher, principal, tenant, data)
         except FormInvalid as exc:
-            used, allowed = await services.staff_seats(db_session, tenant)
-            return Template(
-                template_name="tenants/operator/detail.html",
-                context={
-                    "tenant": tenant,
-                    "seats_used": used,
-                    "seats_allowed": allowed,
-                    "errors": exc.errors,
-                    "admin": data,
-                },
-                status_code=400,
-            )
+            return await _detail_page(db_session, tenant, data, exc.errors, status_code=400)
         return Template(
             template_name="tenants/one_time_password.html",
             context={
@@ -182,3 +161,27 @@ class OperatorController(Controller):
                 "back": f"/operator/tenants/{tenant.id}",
             },
         )
+
+
+async def _detail_page(
+    db_session: AsyncSession,
+    tenant: Any,
+    admin: OperatorAdminForm,
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Template:
+    used, allowed = await services.staff_seats(db_session, tenant)
+    active_admins, ever_admins = await services.admin_counts(db_session, tenant)
+    return Template(
+        template_name="tenants/operator/detail.html",
+        context={
+            "tenant": tenant,
+            "seats_used": used,
+            "seats_allowed": allowed,
+            "errors": errors,
+            "admin": admin,
+            "active_admins": active_admins,
+            "recovery": ever_admins > 0,
+        },
+        status_code=status_code,
+    )

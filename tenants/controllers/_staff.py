@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, admin_only, stepup_guard
 from app.forms import Form, FormInvalid
-from tenants import services
+from tenants import purposes, services
 from tenants.schemas import StaffForm, TenantSettingsForm
 
 
@@ -107,7 +108,7 @@ class TenantSettingsController(Controller):
     @get("/", name="tenant_settings")
     async def settings_page(self, db_session: AsyncSession, principal: Principal) -> Template:
         tenant = await services.own_tenant(db_session, principal)
-        return Template(template_name="tenants/settings.html", context={"tenant": tenant, "errors": {}})
+        return Template(template_name="tenants/settings.html", context=_settings_context(tenant, {}))
 
     @post("/", name="tenant_settings_submit")
     async def settings_submit(
@@ -122,7 +123,36 @@ class TenantSettingsController(Controller):
             await services.update_tenant_settings(db_session, principal, tenant, data)
         except FormInvalid as exc:
             return Template(
-                template_name="tenants/settings.html", context={"tenant": tenant, "errors": exc.errors}, status_code=400
+                template_name="tenants/settings.html",
+                context=_settings_context(tenant, exc.errors, data),
+                status_code=400,
             )
         flash(request, "設定を保存しました。", "success")
         return Redirect(path="/admin/settings")
+
+
+@dataclass(frozen=True, slots=True)
+class _PurposeGroup:
+    name: str
+    label: str
+    choices: list[str]
+    checked: set[str]
+
+
+def _settings_context(tenant: Any, errors: dict[str, str], form: TenantSettingsForm | None = None) -> dict[str, Any]:
+    """The settings page: the purpose checkboxes per audience and the notices as people read them."""
+    groups = []
+    for audience in purposes.Audience:
+        name = f"{audience.value}_purpose"
+        if form is not None:
+            checked = set(form.employee_purposes if audience is purposes.Audience.EMPLOYEE else form.payee_purposes)
+        else:
+            checked = set(purposes.notified_purposes(tenant, audience))
+        groups.append(_PurposeGroup(name, audience.label, purposes.catalogue_for(audience), checked))
+    return {
+        "tenant": tenant,
+        "errors": errors,
+        "purpose_groups": groups,
+        "employee_notice": purposes.render_notice(tenant, purposes.Audience.EMPLOYEE),
+        "payee_notice": purposes.render_notice(tenant, purposes.Audience.PAYEE),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -13,7 +13,15 @@ from app.auth.scoping import get_scoped, scoped
 from app.forms import Checker
 from tenants.models import Department, Person, PersonKind
 from tenants.schemas import DepartmentForm
-from tenants.services._people import code_field, counts_by_id, is_taken, log_change, require_writer, text_field
+from tenants.services._people import (
+    code_field,
+    counts_by_id,
+    is_taken,
+    log_change,
+    require_writer,
+    text_field,
+    today,
+)
 
 
 async def list_departments(session: AsyncSession, principal: Principal) -> list[Department]:
@@ -27,7 +35,11 @@ async def department_headcounts(session: AsyncSession, principal: Principal) -> 
     statement = (
         scoped(Person, principal)
         .with_only_columns(Person.department_id, func.count())
-        .where(Person.kind == PersonKind.EMPLOYEE, Person.retired_at.is_(None), Person.department_id.is_not(None))
+        .where(
+            Person.kind == PersonKind.EMPLOYEE,
+            or_(Person.retirement_date.is_(None), Person.retirement_date > today()),
+            Person.department_id.is_not(None),
+        )
         .group_by(Person.department_id)
     )
     return counts_by_id(await session.execute(statement))

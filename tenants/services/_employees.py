@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import Account, Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.db import utcnow
@@ -20,6 +22,7 @@ from tenants.models import Department, Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
 from tenants.services._dependants import list_dependants
 from tenants.services._people import (
+    JST,
     Page,
     add_person,
     apply_changes,
@@ -82,10 +85,11 @@ def _employee_query(principal: Principal, filters: EmployeeFilter) -> Select[Any
             statement = statement.where(Person.department_id == uuid.UUID(filters.department_id))
         except ValueError:
             pass
+    day = today()
     if filters.employment == "active":
-        statement = statement.where(Person.retired_at.is_(None))
+        statement = statement.where(or_(Person.retirement_date.is_(None), Person.retirement_date > day))
     elif filters.employment == "retired":
-        statement = statement.where(Person.retired_at.is_not(None))
+        statement = statement.where(Person.retirement_date <= day)
     return statement
 
 
@@ -187,7 +191,7 @@ async def _employee_values(
         "employment_insurance_lost_on",
         "雇用保険の喪失日は取得日以降の日付を入力してください。",
     )
-    if current is not None and current.retired_at is not None and values["retirement_date"] is None:
+    if current is not None and current.retired_on(now) and values["retirement_date"] is None:
         check.fail(
             "retirement_date",
             "退職済みのため退職日は空欄にできません。在籍に戻す場合は「退職の取消」を押してください。",
@@ -207,21 +211,29 @@ async def add_employee(session: AsyncSession, principal: Principal, form: Employ
     """Add an employee (社員コード unique in the tenant); the number is collected later."""
     require_writer(principal)
     values = await _employee_values(session, principal, form, None)
-    return await add_person(session, principal, PersonKind.EMPLOYEE, values, "従業員の追加")
+    person = await add_person(session, principal, PersonKind.EMPLOYEE, values, "従業員の追加")
+    await sync_employee_access(session, person)
+    return person
 
 
 async def update_employee(session: AsyncSession, principal: Principal, person: Person, form: EmployeeForm) -> list[str]:
     """Save the edited employee; returns the names of the fields that changed."""
     require_writer(principal)
     values = await _employee_values(session, principal, form, person)
-    return await apply_changes(session, principal, person, values, "従業員情報の修正")
+    changed = await apply_changes(session, principal, person, values, "従業員情報の修正")
+    if "retirement_date" in changed:
+        await _apply_retirement(session, principal, person)
+    return changed
 
 
 async def retire_employee(session: AsyncSession, principal: Principal, person: Person, form: RetireForm) -> None:
-    """退職: record the retirement date; the number stays until it is deleted (after the retention period)."""
+    """退職: record the 退職日; from that day (JST) the employee's account is disabled and its sessions end.
+
+    The number stays until it is deleted (after the retention period). A date in the future schedules the end.
+    """
     require_writer(principal)
     check = Checker()
-    if person.retired_at is not None:
+    if person.retired_on(today()):
         check.fail("retirement_date", "この従業員はすでに退職処理済みです。")
     retirement_date = check.date("retirement_date", form.retirement_date, "退職日", required=True)
     if retirement_date and person.hire_date and retirement_date < person.hire_date:
@@ -229,19 +241,65 @@ async def retire_employee(session: AsyncSession, principal: Principal, person: P
     check.done()
     assert retirement_date is not None
     person.retirement_date = retirement_date
-    person.retired_at = utcnow()
     detail = {"event": "retired", "retirement_date": retirement_date.isoformat()}
+    detail["accounts"] = await _apply_retirement(session, principal, person, log=False)
     await log_change(session, principal, person, "退職処理", detail)
 
 
 async def reinstate_employee(session: AsyncSession, principal: Principal, person: Person) -> None:
-    """退職の取消: back in service (the retirement was entered by mistake or the person returned)."""
+    """退職の取消: back in service (the retirement was entered by mistake or the person returned); the account
+    signs in again."""
     require_writer(principal)
-    if person.retired_at is None:
+    if person.retirement_date is None and person.retired_at is None:
         raise FormInvalid({"retirement_date": "この従業員は在籍中です。"})
-    person.retired_at = None
     person.retirement_date = None
-    await log_change(session, principal, person, "退職の取消", {"event": "reinstated"})
+    accounts = await _apply_retirement(session, principal, person, log=False)
+    await log_change(session, principal, person, "退職の取消", {"event": "reinstated", "accounts": accounts})
+
+
+def access_ends_at(retirement_date: dt.date) -> dt.datetime:
+    """The moment an employee's access ends: 00:00 JST on the 退職日 (as an aware UTC time)."""
+    return dt.datetime.combine(retirement_date, dt.time(0), JST).astimezone(dt.UTC)
+
+
+async def sync_employee_access(session: AsyncSession, person: Person) -> str:
+    """Make the employee's accounts follow the 退職日 (the one source of truth); returns what happened.
+
+    No date: accounts enabled. A date today or earlier: accounts disabled now and every session ended (the
+    session epoch moves). A future date: the accounts carry the moment access ends (``disabled_at`` in the
+    future), so sign-in and every session stop on that day without anyone acting.
+    """
+    statement = select(Account).where(
+        Account.tenant_id == person.tenant_id, Account.person_id == person.id, Account.role == Role.EMPLOYEE
+    )
+    accounts = list((await session.execute(statement)).scalars())
+    now = utcnow()
+    if person.retirement_date is None:
+        person.retired_at = None
+        for account in accounts:
+            account.disabled_at = None
+        return "enabled" if accounts else "none"
+    ends = access_ends_at(person.retirement_date)
+    if ends <= now:
+        person.retired_at = person.retired_at or now
+        for account in accounts:
+            if account.disabled_at is None or account.disabled_at > now:
+                account.disabled_at = now
+            account.session_epoch = (account.session_epoch or 0) + 1
+        return "disabled" if accounts else "none"
+    person.retired_at = None
+    for account in accounts:
+        account.disabled_at = ends
+    return "disabled_from_retirement_date" if accounts else "none"
+
+
+async def _apply_retirement(session: AsyncSession, principal: Principal, person: Person, *, log: bool = True) -> str:
+    outcome = await sync_employee_access(session, person)
+    if log:
+        detail: dict[str, object] = {"event": "retirement_date_changed", "accounts": outcome}
+        detail["retirement_date"] = person.retirement_date.isoformat() if person.retirement_date else ""
+        await log_change(session, principal, person, "退職日の変更", detail)
+    return outcome
 
 
 async def employee_detail(

@@ -18,9 +18,10 @@ from app.text import format_date
 from app.vault import DuplicateNumber, InvalidNumber, Vault
 from app.vault.numbers import is_repeated_digit
 from tenants.models import CorrectionRequest, Person, RequestStatus
-from tenants.purposes import PURPOSES
+from tenants.purposes import purposes_for_kind
 from tenants.services import _records
 from tenants.services._numbers_list import NumberRow, joined_people, number_rows
+from tenants.services._organisations import own_tenant
 from tenants.services._records import CORRECTION_REASONS, Channel, RecordError
 
 LIST_FUNCTION = "マイナンバー一覧"
@@ -62,12 +63,27 @@ async def confirm_number(session: AsyncSession, principal: Principal, person: Pe
     await _records.confirm_by_admin(session, actor=principal.actor(), person=person)
 
 
+async def purposes_for(session: AsyncSession, principal: Principal, person: Person) -> list[str]:
+    """The purposes the tenant notified to this person's kind (employees and dependants, or payees)."""
+    tenant = await own_tenant(session, principal)
+    return purposes_for_kind(tenant, person.kind)
+
+
+async def check_reveal(session: AsyncSession, principal: Principal, person: Person, purpose: str) -> None:
+    """Before a reveal: the purpose is one notified to this kind of person and there is a number to show."""
+    if purpose not in await purposes_for(session, principal, person):
+        raise FormInvalid({"purpose": "利用目的を一覧から選択してください（本人に通知した利用目的だけを選べます）。"})
+    if not person.status.has_number:
+        raise FormInvalid({"purpose": "この対象者の番号は登録されていません。"})
+
+
 async def reveal_for_purpose(
     session: AsyncSession, vault: Vault, principal: Principal, person: Person, purpose: str
 ) -> str:
-    """Open the number for one of the purposes (logged once by the vault); FormInvalid without a valid purpose."""
-    if purpose not in PURPOSES:
-        raise FormInvalid({"purpose": "利用目的を一覧から選択してください。"})
+    """Open the number for a purpose notified to this kind of person (番号法: use within the notified purposes);
+    logged once by the vault. FormInvalid when the purpose is not one of them."""
+    if purpose not in await purposes_for(session, principal, person):
+        raise FormInvalid({"purpose": "利用目的を一覧から選択してください（本人に通知した利用目的だけを選べます）。"})
     try:
         return await _records.reveal_number(
             session, vault, actor=principal.actor(), person=person, purpose=purpose, function=LIST_FUNCTION
@@ -133,6 +149,20 @@ async def _people_rows(
         return {}
     rows = await number_rows(session, vault, principal, joined_people(principal).where(Person.id.in_(set(ids))))
     return {row.person.id: row for row in rows}
+
+
+async def pending_correction_row(
+    session: AsyncSession, vault: Vault | None, principal: Principal, request_id: str, *, allow_decided: bool = False
+) -> CorrectionRow:
+    """A correction request of the principal's tenant with its person (404 for outsiders); RecordError when it was
+    already decided (unless ``allow_decided``)."""
+    request = await get_scoped(session, CorrectionRequest, principal, request_id)
+    if request.status is not RequestStatus.PENDING and not allow_decided:
+        raise RecordError("この依頼はすでに処理されています。")
+    rows = await _people_rows(session, vault, principal, [request.person_id])
+    if request.person_id not in rows:
+        raise RecordError("この依頼の対象者が見つかりません。")
+    return CorrectionRow(request, rows[request.person_id])
 
 
 async def decide_correction(

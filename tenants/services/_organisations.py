@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import AuditAction
+from app.audit.events import AuditAction, AuditEvent
+from app.audit.guard import contains_digit_run
 from app.audit.log import record
-from app.auth.models import Account
+from app.audit.models import AuditEntry
+from app.auth.models import Account, Role
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal
+from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import clean_code, today_in_japan
 from app.vault import Vault
 from app.vault.numbers import InvalidNumber, normalize_corporate_number
-from tenants.schemas import StaffForm, TenantForm
+from tenants.schemas import OperatorAdminForm, StaffForm, TenantForm
 
 STATUS_CHOICES = {s.value: s.label for s in TenantStatus}
 FIRST_PASSWORD_VALIDITY = dt.timedelta(days=14)
@@ -111,11 +115,25 @@ async def update_tenant(session: AsyncSession, principal: Principal, tenant: Ten
     _require_operator(principal)
     values = validate_tenant_form(form, creating=False)
     changed = sorted(k for k, v in values.items() if getattr(tenant, k) != v)
+    seats_before = tenant.admin_seats
     for key, value in values.items():
         setattr(tenant, key, value)
     await _log_operator_change(
         session, principal, tenant, "事業者の編集", {"event": "tenant_updated", "fields": changed}
     )
+    if "admin_seats" in changed:
+        seats = {"event": "admin_seats_changed", "from": seats_before, "to": tenant.admin_seats}
+        await _log_operator_change(session, principal, tenant, SEATS_FUNCTION, seats)
+        await record(
+            session,
+            AuditEvent(
+                tenant_id=tenant.id,
+                action=AuditAction.SETTINGS_CHANGE,
+                actor=principal.actor(),
+                function=SEATS_FUNCTION,
+                detail=seats,
+            ),
+        )
     return tenant
 
 
@@ -130,11 +148,65 @@ async def set_tenant_status(
     return tenant
 
 
+OPERATOR_ADMIN_FUNCTION = "運営者による管理者の登録"
+SEATS_FUNCTION = "管理者ID数の変更"
+
+
+async def admin_counts(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
+    """(active, ever) admin accounts of a tenant: active = not disabled now, and not a first sign-in whose one-time
+    password expired unused (such an account can never sign in)."""
+    now = utcnow()
+    never_usable = and_(
+        Account.must_change_password.is_(True),
+        Account.password_expires_at.is_not(None),
+        Account.password_expires_at <= now,
+    )
+    active = await session.execute(
+        select(func.count())
+        .select_from(Account)
+        .where(
+            Account.tenant_id == tenant.id,
+            Account.role == Role.ADMIN,
+            or_(Account.disabled_at.is_(None), Account.disabled_at > now),
+            ~never_usable,
+        )
+    )
+    ever = await session.execute(
+        select(func.count()).select_from(Account).where(Account.tenant_id == tenant.id, Account.role == Role.ADMIN)
+    )
+    return int(active.scalar_one()), int(ever.scalar_one())
+
+
 async def create_first_admin(
-    session: AsyncSession, hasher: PasswordHasher, principal: Principal, tenant: Tenant, form: StaffForm
+    session: AsyncSession, hasher: PasswordHasher, principal: Principal, tenant: Tenant, form: OperatorAdminForm
 ) -> tuple[Account, str]:
-    """The operator creates a tenant's admin; the one-time password is returned to be shown once."""
+    """The operator creates a tenant's admin; the one-time password is returned to be shown once.
+
+    Allowed only while the tenant has no active admin: at first setup, or for a recovery the tenant requested (the
+    request — who asked, when, how — is typed and recorded). Written to the operator's chain and to the tenant's own
+    log, whose admins see it on their home page. Otherwise FormInvalid: the operator never gets an account that could
+    reveal a number.
+    """
     _require_operator(principal)
+    active, ever = await admin_counts(session, tenant)
+    if active:
+        raise FormInvalid(
+            {
+                "form": "この事業者には有効な管理者がいるため、運営者は管理者を登録できません。"
+                "管理者の追加は事業者の管理者が「アカウント管理」から行います。"
+            }
+        )
+    check = Checker()
+    request_text = check.text("recovery_request", form.recovery_request, "復旧依頼の内容", max_length=300)
+    if contains_digit_run(request_text):
+        check.fail("recovery_request", "12桁以上の数字は入力できません。依頼の受付番号などは区切って入力してください。")
+    if ever and not request_text:
+        check.fail(
+            "recovery_request",
+            "管理者の復旧は事業者からの依頼が必要です。依頼者・受付日・受付方法（書面など）を入力してください。",
+        )
+    check.done()
+    reason = "recovery" if ever else "first_setup"
     from tenants.services._staff import new_staff_account
 
     account, password = await new_staff_account(
@@ -144,10 +216,64 @@ async def create_first_admin(
         form=StaffForm(login_id=form.login_id, name=form.name, email=form.email, role="admin"),
         valid_for=FIRST_PASSWORD_VALIDITY,
     )
-    await _log_operator_change(
-        session, principal, tenant, "管理者の登録", {"event": "admin_created", "login_id": account.login_id}
+    detail: dict[str, object] = {"event": "admin_created", "login_id": account.login_id, "reason": reason}
+    if request_text:
+        detail["request"] = request_text
+    await _log_operator_change(session, principal, tenant, "管理者の登録", detail)
+    await record(
+        session,
+        AuditEvent(
+            tenant_id=tenant.id,
+            action=AuditAction.ACCOUNT_CHANGE,
+            actor=principal.actor(),
+            function=OPERATOR_ADMIN_FUNCTION,
+            detail={**detail, "event": "admin_created_by_operator"},
+        ),
     )
     return account, password
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAct:
+    """Something the operator did to the tenant's accounts, as its admins see it on their home page."""
+
+    occurred_at: dt.datetime
+    function: str
+    operator_name: str
+    login_id: str
+    reason: str
+    request: str
+
+
+async def operator_acts(session: AsyncSession, principal: Principal, *, limit: int = 5) -> list[OperatorAct]:
+    """The latest admin creations and seat changes the operator made for the principal's tenant (its own log)."""
+    statement = (
+        select(AuditEntry)
+        .where(
+            AuditEntry.tenant_id == principal.tenant_id,
+            AuditEntry.function.in_([OPERATOR_ADMIN_FUNCTION, SEATS_FUNCTION]),
+        )
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    )
+    acts = []
+    for entry in (await session.execute(statement)).scalars():
+        detail = entry.detail or {}
+        if entry.function == OPERATOR_ADMIN_FUNCTION:
+            reason = "復旧依頼による登録" if detail.get("reason") == "recovery" else "初期設定"
+        else:
+            reason = f"{detail.get('from', '')} → {detail.get('to', '')}"
+        acts.append(
+            OperatorAct(
+                occurred_at=entry.occurred_at,
+                function=entry.function,
+                operator_name=entry.actor_name,
+                login_id=str(detail.get("login_id", "")),
+                reason=reason,
+                request=str(detail.get("request", "")),
+            )
+        )
+    return acts
 
 
 async def _log_operator_change(
@@ -159,11 +285,16 @@ async def _log_operator_change(
 
 
 __all__ = [
+    "OPERATOR_ADMIN_FUNCTION",
+    "SEATS_FUNCTION",
     "STATUS_CHOICES",
+    "OperatorAct",
+    "admin_counts",
     "create_first_admin",
     "create_tenant",
     "get_tenant",
     "list_tenants",
+    "operator_acts",
     "set_tenant_status",
     "update_tenant",
     "validate_tenant_form",

@@ -20,6 +20,7 @@ from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant
 from app.text import clean_code
+from tenants.purposes import Audience, notified_purposes, validate_selection
 from tenants.schemas import StaffForm, TenantSettingsForm
 
 STAFF_ROLES = {
@@ -161,21 +162,38 @@ async def _log(session: AsyncSession, principal: Principal, function: str, detai
 async def update_tenant_settings(
     session: AsyncSession, principal: Principal, tenant: Tenant, form: TenantSettingsForm
 ) -> None:
-    """The tenant's own security and notice settings (admins only, after step-up)."""
+    """The tenant's own security and notice settings (admins only, after step-up).
+
+    利用目的: which purposes were notified to employees (with dependants) and to payees — at least one each, from
+    the catalogue — and the tenant's own words added to the notice (``tenants.purposes.render_notice``).
+    """
     _require_admin(principal)
     check = Checker()
     notice = form.purpose_notice.replace("\r\n", "\n").strip()
     if len(notice) > 5000:
         check.fail("purpose_notice", "利用目的の通知は5000文字以内で入力してください。")
+    notified: dict[str, list[str]] = {}
+    if form.purposes_shown:
+        for audience, chosen in ((Audience.EMPLOYEE, form.employee_purposes), (Audience.PAYEE, form.payee_purposes)):
+            picked, error = validate_selection(audience, chosen)
+            if error:
+                check.fail(f"{audience.value}_purpose", error)
+            notified[audience.value] = picked
     check.done()
     require_totp = checkbox(form.require_totp_for_employees)
     changed = []
     if tenant.require_totp_for_employees != require_totp:
         tenant.require_totp_for_employees = require_totp
         changed.append("require_totp_for_employees")
-    if notice and notice != (tenant.purpose_notice or ""):
-        tenant.purpose_notice = notice
+    if (notice or form.purposes_shown) and notice != (tenant.purpose_notice or ""):
+        tenant.purpose_notice = notice or None
         changed.append("purpose_notice")
-    await record(
-        session, principal.event(AuditAction.SETTINGS_CHANGE, "設定", {"event": "settings_changed", "fields": changed})
-    )
+    if notified:
+        before = {a.value: notified_purposes(tenant, a) for a in Audience}
+        if notified != before or tenant.notified_purposes is None:
+            tenant.notified_purposes = notified
+            changed.append("notified_purposes")
+    detail: dict[str, object] = {"event": "settings_changed", "fields": changed}
+    if "notified_purposes" in changed:
+        detail["notified_purposes"] = notified
+    await record(session, principal.event(AuditAction.SETTINGS_CHANGE, "設定", detail))

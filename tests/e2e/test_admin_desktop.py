@@ -32,7 +32,8 @@ def open_reveal(page: Page, person: SeededPerson) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("マイナンバーの表示")
     assert person.number not in page.content()
     page.get_by_label("利用目的").select_option(PURPOSE)
-    with page.expect_response(lambda r: r.request.method == "POST" and "/reveal" in r.url) as answer:
+    # POST → redirect → GET: the number comes with the GET of the one-time result page (a reload asks again).
+    with page.expect_response(lambda r: r.request.method == "GET" and r.url.endswith("/revealed")) as answer:
         page.get_by_role("button", name="表示する").click()
     response = answer.value
     assert response.status == 200

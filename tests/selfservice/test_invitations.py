@@ -105,7 +105,7 @@ class TestInvitationPage:
         expired = await make_employee(db, world.tenant.id, "301", "期限 切子")
         active = await make_employee(db, world.tenant.id, "302", "利用 中子")
         retired = await make_employee(db, world.tenant.id, "303", "退職 太郎")
-        retired.retired_at = utcnow()
+        retired.retirement_date = dt.date(2025, 3, 31)  # the 退職日 is the one source of truth
         await db.commit()
         await invite_as_admin(client, world, expired, active)
         (await account_of(db, expired)).password_expires_at = utcnow() - dt.timedelta(minutes=1)  # type: ignore[union-attr]

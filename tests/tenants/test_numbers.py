@@ -443,9 +443,12 @@ async def test_revealing_needs_a_recent_password_and_writes_one_entry_with_the_p
     form = await client.get(path, follow_redirects=False)
     assert form.status_code == 200 and PURPOSES[0] in form.text
     assert office.numbers["higashino"] not in form.text
-    response = await post_form(client, path, {"purpose": PURPOSES[0]})
-    assert response.status_code == 200  # type: ignore[attr-defined]
-    html = response.text  # type: ignore[attr-defined]
+    posted = await post_form(client, path, {"purpose": PURPOSES[0]})
+    assert posted.status_code in (302, 303)  # type: ignore[attr-defined]  # POST → redirect → GET
+    assert office.numbers["higashino"] not in posted.headers["location"]  # type: ignore[attr-defined]
+    response = await client.get(posted.headers["location"])  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    html = response.text
     assert office.numbers["higashino"] in html
     assert 'data-reveal-seconds="30"' in html and "/static/reveal.js" in html
     assert f'data-mask="{mask_my_number(office.numbers["higashino"])}"' in html
@@ -468,6 +471,7 @@ async def test_a_revealed_number_is_never_compressed(
         data={"purpose": PURPOSES[1], "_csrf_token": client.cookies.get("mnv_csrf") or ""},
         headers={"accept-encoding": "gzip"},
     )
+    assert len(response.history) == 1  # followed the redirect to the one-time result page
     assert response.status_code == 200
     assert "content-encoding" not in response.headers
     assert office.numbers["higashino"] in response.text
@@ -518,7 +522,7 @@ async def test_approving_a_correction_erases_the_old_number(
     assert page.status_code == 200
     assert "河合康則" in page.text and "番号が変わった（再発行）" in page.text and "再発行されました" in page.text
     assert mask_my_number(office.numbers["kawai"]) in page.text and office.numbers["kawai"] not in page.text
-    response = await post_form(client, f"/admin/corrections/{request.id}/approve")
+    response = await post_form(client, f"/admin/corrections/{request.id}/approve", {"confirmed": "yes"})
     assert response.status_code == 302  # type: ignore[attr-defined]
     kawai = await reload(db, office.kawai)
     assert kawai.status is CollectionStatus.NOT_REGISTERED and kawai.admin_confirmed_at is None
@@ -535,7 +539,7 @@ async def test_approving_a_correction_erases_the_old_number(
     assert [e.subject_person_id for e in await entries(db, world.tenant.id, AuditAction.CORRECTION_APPROVE)] == [
         kawai.id
     ]
-    again = await post_form(client, f"/admin/corrections/{request.id}/approve")
+    again = await post_form(client, f"/admin/corrections/{request.id}/approve", {"confirmed": "yes"})
     assert again.status_code == 302  # type: ignore[attr-defined]
     assert "すでに処理されています" in (await client.get("/admin/corrections")).text
 

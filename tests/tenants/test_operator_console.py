@@ -76,16 +76,16 @@ async def test_the_first_admin_signs_in_changes_password_and_enrols_totp(
     client: AsyncTestClient[Litestar], world: World, db: AsyncSession
 ) -> None:
     await sign_in(client, world.operator)
-    shown = await post_form(
-        client, f"/operator/tenants/{world.other_tenant.id}/admins", {"login_id": "boss", "name": "社長 一郎"}
-    )
+    created = await post_form(client, "/operator/tenants/new", VALID_TENANT)
+    tenant_path = created.headers["location"]  # type: ignore[attr-defined]
+    shown = await post_form(client, f"{tenant_path}/admins", {"login_id": "boss", "name": "社長 一郎"})
     assert shown.status_code == 200  # type: ignore[attr-defined]
     match = re.search(r'id="one-time-password">([^<]+)<', shown.text)  # type: ignore[attr-defined]
     assert match
     one_time = match.group(1)
     with second_device(client, httpx.Cookies()):
         boss = client
-        first = await post_form(boss, "/login", {"tenant_code": "other", "login_id": "boss", "password": one_time})
+        first = await post_form(boss, "/login", {"tenant_code": "takara", "login_id": "boss", "password": one_time})
         assert first.headers["location"] == "/login/password"  # type: ignore[attr-defined]
         weak = await post_form(boss, "/login/password", {"password": "password", "confirmation": "password"})
         assert weak.status_code == 400  # type: ignore[attr-defined]
@@ -101,7 +101,7 @@ async def test_the_first_admin_signs_in_changes_password_and_enrols_totp(
         assert len(codes) == 10
         home = await boss.get("/admin")
         assert home.status_code == 200 and "社長 一郎" in home.text
-    reused = await post_form(client, "/login", {"tenant_code": "other", "login_id": "boss", "password": one_time})
+    reused = await post_form(client, "/login", {"tenant_code": "takara", "login_id": "boss", "password": one_time})
     assert reused.status_code == 400  # type: ignore[attr-defined]
     account = (await db.execute(select(Account).where(Account.login_id == "boss"))).scalar_one()
     assert (
