@@ -16,13 +16,12 @@ from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.db import utcnow
 from app.forms import Checker, FormInvalid
-from app.text import clean_code
+from app.text import JST, clean_code
 from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
 from tenants.services._dependants import list_dependants
 from tenants.services._people import (
-    JST,
     Page,
     add_person,
     apply_changes,
