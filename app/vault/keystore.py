@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, LargeBinary, MetaData, Uuid, delete, insert, select, tuple_
+from sqlalchemy import BigInteger, Integer, LargeBinary, MetaData, String, Uuid, delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -47,6 +47,30 @@ class NumberKey(KeystoreBase):
     tenant_key_version: Mapped[int] = mapped_column(Integer)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditKeyRow(KeystoreBase):
+    """One version of the operation log's MAC key: random, wrapped by the master key, never in the main database."""
+
+    __tablename__ = "audit_keys"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kek_version: Mapped[int] = mapped_column(Integer)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditCheckpointRow(KeystoreBase):
+    """A chain head seen honest (tenant, seq, MAC), MACed itself under the checkpoint key of ``key_version``."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    mac: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+    row_mac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,8 +71,9 @@ async def rotate_master_key(
             await session.commit()
         rewrapped += len(tenants)
         batches += 1
+    await vault.audit_keys.rewrap()
     async with sessions() as session:
-        remaining = await vault.keyring.count_behind(session)
+        remaining = await vault.keyring.count_behind(session) + await vault.audit_keys.count_behind()
     retired: list[int] = []
     if retire_old and remaining == 0:
         retired = provider.retire_old_versions()

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
+from app.audit.keys import register_key_source
 from app.audit.log import record, record_many
 from app.config import Settings
 from app.db import new_id, utcnow
@@ -38,6 +39,7 @@ from app.vault._checks import (
     subject_id_of,
 )
 from app.vault._shredding import Shredder
+from app.vault.audit_keys import AuditKeyring
 from app.vault.errors import (
     DuplicateNumber,
     NumberAlreadyStored,
@@ -84,11 +86,17 @@ class Vault:
         self.keystore = keystore
         self.keyring = TenantKeyring(provider)
         self.shredder = Shredder(keystore)
+        self.audit_keys = AuditKeyring(provider, keystore)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
-        """Load the master key (MasterKeyError if missing or malformed) and open the key store."""
-        return cls(LocalKeyProvider.from_settings(settings), KeyStore(settings.effective_keystore_url))
+        """Load the master key (MasterKeyError if missing or malformed) and open the key store.
+
+        The vault becomes the audit key source of the main database: the log MACs its entries with its keys.
+        """
+        vault = cls(LocalKeyProvider.from_settings(settings), KeyStore(settings.effective_keystore_url))
+        register_key_source(settings.effective_database_url, vault.audit_keys)
+        return vault
 
     async def close(self) -> None:
         """Finish pending key shredding and release the key store."""

@@ -12,6 +12,7 @@ from app.audit.log import record_many
 from app.cli import main
 from app.config import Settings
 from app.db import make_engine
+from app.vault import Vault
 from tests.audit.conftest import add_tenant, make_event, tamper
 
 
@@ -27,6 +28,7 @@ def run_cli(settings: Settings, *args: str) -> Result:
 
 async def arrange(settings: Settings, *, tamper_with: str | None = None) -> dict[str, uuid.UUID]:
     """Two tenants with five entries each; optionally one raw-SQL change."""
+    vault = Vault.from_settings(settings)  # the audit key source
     engine = make_engine(settings.effective_database_url, pool_size=1)
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         tenants = {code: await add_tenant(session, code) for code in ("alpha", "beta")}
@@ -35,6 +37,7 @@ async def arrange(settings: Settings, *, tamper_with: str | None = None) -> dict
         if tamper_with:
             await tamper(session, tamper_with)
     await engine.dispose()
+    await vault.close()
     return tenants
 
 
