@@ -63,6 +63,7 @@ class ChainScan:
         self.macs: dict[int, str] = {}
         self.count = 0
         self.legacy = 0
+        self.first_legacy_seq: int | None = None
         self.keyed_seen = False
         self.bad: tuple[int, str] | None = None
         self._keys: dict[int, bytes | None] = {}
@@ -111,6 +112,7 @@ class ChainScan:
                     "鍵のない旧形式の記録で、チェックポイントで固定されていません（鍵なしで再計算された疑い）"
                 )
             self.legacy += 1
+            self.first_legacy_seq = self.first_legacy_seq or row.seq
             key = None
         else:
             self.keyed_seen = True
@@ -196,11 +198,21 @@ async def verify_chain(
         await scan.read(session)
     problems = [p for p in (scan.bad, _head_problem(scan, *head)) if p is not None]
     problems += _checkpoint_problems(scan, checkpoints)
+    unconfirmed = scan.macs.get(anchored) != _mac_at(checkpoints, anchored)
+    if scan.first_legacy_seq is not None and scan.bad is None and unconfirmed:
+        # The unkeyed entries were let through on the strength of the newest checkpoint, which they do not match
+        # (and no later break explains the mismatch): the prefix was recomputed without the key.
+        reason = "鍵のない旧形式の記録がチェックポイントと一致しません（鍵なしで再計算された疑い）"
+        problems.append((scan.first_legacy_seq, reason))
     latest = checkpoints[-1].seq if checkpoints else None
     if not problems:
         return ChainReport(tenant_id, True, scan.count, reason="正常", legacy=scan.legacy, checkpoint_seq=latest)
     seq, reason = min(problems, key=lambda p: p[0])
     return ChainReport(tenant_id, False, scan.count, seq, reason, legacy=scan.legacy, checkpoint_seq=latest)
+
+
+def _mac_at(checkpoints: Sequence[Checkpoint], seq: int) -> str | None:
+    return next((c.mac for c in checkpoints if c.seq == seq and c.authentic), None)
 
 
 def _as_uuid(value: Any) -> uuid.UUID:

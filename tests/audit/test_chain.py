@@ -34,7 +34,8 @@ async def edit_a_row(session: AsyncSession) -> None:
 async def edit_a_row_and_its_hash(session: AsyncSession) -> None:
     row = dict((await session.execute(select(ENTRIES).where(ENTRIES.c.seq == 3))).one()._mapping)
     row["actor_name"] = "別人"
-    await tamper(session, f"UPDATE audit_entries SET actor_name = '別人', hash = '{await keyed_hash(session, row)}' WHERE seq = 3")
+    forged = await keyed_hash(session, row)
+    await tamper(session, f"UPDATE audit_entries SET actor_name = '別人', hash = '{forged}' WHERE seq = 3")
 
 
 async def edit_the_detail(session: AsyncSession) -> None:
