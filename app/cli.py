@@ -190,7 +190,10 @@ def keys_rotate(retire_old: bool) -> None:
         click.echo(line)
 
 
-@main.command(help="削除済み・登録途中で失われた番号の鍵を鍵ストアから消去します（1時間より古いもの）。")
+@main.command(
+    help="削除済みの番号の鍵と、登録が確定しなかった番号の鍵（MNV_ORPHAN_KEY_GRACE_MINUTES より古いもの）を"
+    "鍵ストアから消去し、操作履歴のチェックポイントを書きます（アプリ内の定期処理と同じ。cron 用）。"
+)
 @friendly_errors
 def purge() -> None:
     settings = current_settings()
