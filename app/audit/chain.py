@@ -108,4 +108,12 @@ def entry_hash(row: Mapping[str, Any], key: bytes | None = None) -> str:
     encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
     if key is None:
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
-    return hmac.new(key, encoded.encode("utf-8"), hashlib.sha256).hexdigest()
+    mac = _keyed(key).copy()
+    mac.update(encoded.encode("utf-8"))
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyed(key: bytes) -> hmac.HMAC:
+    # The key schedule once per chain key; each entry copies it (a few microseconds less per append).
+    return hmac.new(key, digestmod=hashlib.sha256)
