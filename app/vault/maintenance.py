@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
@@ -177,28 +178,33 @@ async def run_maintenance(
 
     async with sessions() as session:
         purged = await purge_keys(vault, session, older_than=orphan_grace)
+        run = await write_checkpoints(session)
+        for tenant_id, (seq, reason) in run.broken.items():
+            log.error("audit chain broken", extra={"tenant_id": str(tenant_id), "seq": seq, "reason": reason})
+        report = MaintenanceReport(purged, len(run.written), len(run.broken), wal_truncated=True)
         operator_id = await _operator_tenant_id(session)
         if operator_id is not None:
-            await record(session, _maintenance_event(operator_id, purged, trigger))
-            await session.commit()
-    async with sessions() as session:
-        run = await write_checkpoints(session)
-        await session.rollback()
-        main_engine = session.get_bind()
-    for tenant_id, (seq, reason) in run.broken.items():
-        log.error("audit chain broken", extra={"tenant_id": str(tenant_id), "seq": seq, "reason": reason})
+            await record(session, _maintenance_event(operator_id, report, trigger))
+        await session.commit()
+        main_engine = session.get_bind().engine
     truncated = await vault.keystore.truncate_wal()
-    truncated = await truncate_wal(AsyncEngine(main_engine.engine)) and truncated
-    return MaintenanceReport(purged, len(run.written), len(run.broken), truncated)
+    truncated = await truncate_wal(AsyncEngine(main_engine)) and truncated
+    return dataclasses.replace(report, wal_truncated=truncated)
 
 
-def _maintenance_event(operator_id: uuid.UUID, purged: PurgeReport, trigger: str) -> AuditEvent:
+def _maintenance_event(operator_id: uuid.UUID, report: MaintenanceReport, trigger: str) -> AuditEvent:
     return AuditEvent(
         tenant_id=operator_id,
         action=AuditAction.MAINTENANCE,
         actor=MAINTENANCE_ACTOR,
-        function="定期保守（鍵の消去）",
-        detail={"erased_keys": purged.erased, "orphan_keys": purged.orphans, "trigger": trigger},
+        function="定期保守（鍵の消去・チェックポイント）",
+        detail={
+            "erased_keys": report.purge.erased,
+            "orphan_keys": report.purge.orphans,
+            "checkpoints": report.checkpoints,
+            "broken_chains": report.broken_chains,
+            "trigger": trigger,
+        },
     )
 
 
