@@ -85,6 +85,10 @@ class Shredder:
             self._start(session, keys, "erased")
 
     def _after_rollback(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            # A savepoint rolled back (SQLAlchemy fires after_rollback for it too): the outer transaction may still
+            # commit rows whose keys these are. A key written inside the savepoint is left to the purge's grace.
+            return
         session.info.pop(_PENDING, None)
         keys = session.info.pop(_WRITTEN, None)
         if keys:

@@ -176,3 +176,25 @@ async def test_the_cli_run_is_the_same_maintenance_and_is_logged(
         "broken_chains": 0,
         "trigger": "cli",
     }
+
+
+async def test_a_rolled_back_savepoint_keeps_the_keys_of_the_outer_transaction(
+    db: AsyncSession, vault: Vault, tenant_id: uuid.UUID
+) -> None:
+    subject = person()
+    await vault.store_number(
+        db,
+        tenant_id=tenant_id,
+        subject=subject,
+        field=NumberField.MY_NUMBER,
+        number=my_number(),
+        actor=ADMIN,
+        action=AuditAction.PROXY_REGISTER,
+        function=FUNCTION,
+    )
+    savepoint = await db.begin_nested()
+    await savepoint.rollback()  # e.g. a 社員コード taken concurrently, handled inside the same request
+    await vault.commit(db)
+    await vault.wait_for_shredding()
+    assert len(await key_ids(vault)) == 1
+    assert await vault.number_info(db, tenant_id, [subject.person_id])  # type: ignore[list-item]
