@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
@@ -132,7 +133,7 @@ async def leave_a_key_behind(db: AsyncSession, vault: Vault, tenant_id: uuid.UUI
 async def test_the_periodic_task_destroys_left_behind_keys_and_logs_the_counts(
     settings: Settings, db: AsyncSession
 ) -> None:
-    fast = Settings(**{**{f: getattr(settings, f) for f in settings.__struct_fields__}, "maintenance_seconds": 1})
+    fast = msgspec.structs.replace(settings, maintenance_seconds=1)
     app = create_app(fast)
     vault: Vault = app.state["vault"]
     world = await build_world(db, fast, vault)
