@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -113,19 +114,58 @@ def audit() -> None:
     pass
 
 
-@audit.command(name="verify", help="操作履歴のハッシュチェーンを検証し、壊れていれば最初の番号を示して異常終了します。")
+@audit.command(
+    name="verify",
+    help="操作履歴の MAC チェーンを鍵ストアのチェックポイント（と --checkpoint のファイル）と照合し、"
+    "壊れていれば最初の番号を示して異常終了します。",
+)
 @click.option("--tenant", default=None, help="対象テナントの ID かコード（省略時はすべて）")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="mnvault audit checkpoint --out で書き出した署名付きファイル（監査人が保管していたもの）",
+)
 @friendly_errors
-def audit_verify(tenant: str | None) -> None:
+def audit_verify(tenant: str | None, checkpoint_file: Path | None) -> None:
     settings = current_settings()
     import asyncio
 
+    from app.audit.checkpoints import CheckpointFileError
     from app.audit.cli import UnknownTenant, run_verify
 
     try:
-        outcome = asyncio.run(run_verify(settings.effective_database_url, tenant))
-    except UnknownTenant as exc:
+        outcome = asyncio.run(run_verify(settings, tenant, checkpoint_file))
+    except (UnknownTenant, CheckpointFileError) as exc:
         raise CommandError(str(exc)) from None
+    for line in outcome.lines:
+        click.echo(line)
+    if outcome.failure:
+        raise CommandError(outcome.failure)
+
+
+@audit.command(
+    name="checkpoint",
+    help="前回のチェックポイント以降の記録を検証し、各テナントのチェーンの先頭を鍵ストアに記録します"
+    "（--out で監査人が保管する署名付きファイルも書き出します）。",
+)
+@click.option(
+    "--out", default=None, type=click.Path(dir_okay=False, path_type=Path), help="署名付きチェックポイントの書き出し先"
+)
+@click.option(
+    "--accept-legacy",
+    is_flag=True,
+    help="鍵のない旧形式の記録をこの時点の内容で固定します（更新直後に一度だけ、audit verify の確認後に）。",
+)
+@friendly_errors
+def audit_checkpoint(out: Path | None, accept_legacy: bool) -> None:
+    settings = current_settings()
+    import asyncio
+
+    from app.audit.cli import run_checkpoint
+
+    outcome = asyncio.run(run_checkpoint(settings, out, accept_legacy=accept_legacy))
     for line in outcome.lines:
         click.echo(line)
     if outcome.failure:
@@ -150,7 +190,10 @@ def keys_rotate(retire_old: bool) -> None:
         click.echo(line)
 
 
-@main.command(help="削除済み・登録途中で失われた番号の鍵を鍵ストアから消去します（1時間より古いもの）。")
+@main.command(
+    help="削除済みの番号の鍵と、登録が確定しなかった番号の鍵（MNV_ORPHAN_KEY_GRACE_MINUTES より古いもの）を"
+    "鍵ストアから消去し、操作履歴のチェックポイントを書きます（アプリ内の定期処理と同じ。cron 用）。"
+)
 @friendly_errors
 def purge() -> None:
     settings = current_settings()

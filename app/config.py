@@ -52,6 +52,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     invitation_days: int = 14
     payee_link_days: int = 14
     reveal_seconds: int = 30
+    # Maintenance: every this many seconds each app process destroys keys of erased numbers and of registrations
+    # that never committed (the latter once older than the grace), checkpoints the audit chains and truncates the
+    # SQLite WALs (0 turns the in-app task off: then run `mnvault purge` from cron).
+    maintenance_seconds: int = 300
+    orphan_key_grace_minutes: int = 10
     # Mail (optional; letters and copyable URLs always work without it)
     smtp_host: str = ""
     smtp_port: int = 25
@@ -137,6 +142,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for field in _POSITIVE_FIELDS:
         if field in values and (not isinstance(values[field], int) or values[field] <= 0):
             raise SettingsError(f"{env_name(field)}={values[field]!r} は正の整数で指定してください")
+    for field in ("maintenance_seconds", "orphan_key_grace_minutes"):
+        if field in values and (not isinstance(values[field], int) or values[field] < 0):
+            raise SettingsError(f"{env_name(field)}={values[field]!r} は 0 以上の整数で指定してください")
     if values.get("port", 8000) > 65535:
         raise SettingsError(f"{env_name('port')}={values['port']!r} は 1〜65535 で指定してください")
     settings = Settings(**values)

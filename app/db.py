@@ -107,7 +107,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten content is zeroed in the file instead of lingering in free pages (erasure).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
+
+
+async def truncate_wal(engine: AsyncEngine) -> bool:
+    """SQLite: copy the write-ahead log into the database and truncate it to zero bytes, so old page images
+    (an erased number's ciphertext or key) leave the -wal file. True when done (or not SQLite); False when
+    readers kept it from finishing (the periodic maintenance tries again)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    async with engine.connect() as connection:
+        row = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).first()
+    return row is None or int(row[0]) == 0
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

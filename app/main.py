@@ -21,6 +21,7 @@ from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.template.config import TemplateConfig
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app import __version__
 from app.auth.controllers import AccountController, ReauthController, SignInController, signin_rate_limit
@@ -34,6 +35,7 @@ from app.http import EXCEPTION_HANDLERS, SecurityHeadersMiddleware
 from app.logs import configure_logging
 from app.text import format_date
 from app.vault import Vault
+from app.vault.periodic import PeriodicMaintenance
 from app.web import HealthController, RootController
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
         *feature_routes(),
     ]
     sessions = session_config(settings)
+    maintenance = PeriodicMaintenance(vault, async_sessionmaker(engine, expire_on_commit=False), settings)
 
     async def close_resources() -> None:
         await engine.dispose()
@@ -122,9 +125,17 @@ def create_app(settings: Settings) -> Litestar:
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
         ),
-        on_shutdown=[close_resources],
+        on_startup=[maintenance.start],
+        on_shutdown=[maintenance.stop, close_resources],
         debug=False,
-        state=State({"settings": settings, "vault": vault, "hasher": hasher_from_settings(settings)}),
+        state=State(
+            {
+                "settings": settings,
+                "vault": vault,
+                "hasher": hasher_from_settings(settings),
+                "maintenance": maintenance,
+            }
+        ),
     )
 
 

@@ -104,12 +104,19 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
-    """A session on the test's main database, for arranging and asserting outside the app."""
+    """A session on the test's main database, for arranging and asserting outside the app.
+
+    A vault on the test's key store is opened first: it is the audit key source the log needs to write or verify.
+    """
+    from app.vault import Vault
+
+    vault = Vault.from_settings(settings)
     engine = make_engine(settings.effective_database_url, pool_size=2)
     maker = async_sessionmaker(engine, expire_on_commit=False)
     async with maker() as session:
         yield session
     await engine.dispose()
+    await vault.close()
 
 
 async def scalar(session: AsyncSession, sql: str, **params: object) -> object:

@@ -1,10 +1,17 @@
-"""Entries as rows, and the canonical hash that links each row to the one before it."""
+"""Entries as rows, and the canonical MAC that links each row to the one before it.
+
+Version 2 (every entry written now): HMAC-SHA256 under the tenant's chain key, derived from a versioned audit key
+that lives wrapped in the key store, never in the main database; the entry names its key version. Version 1
+(``key_version`` NULL, written before keyed chains): plain SHA-256, still recomputed so an old prefix verifies,
+but anyone with the database could recompute it, so verify reports such entries and refuses one after a keyed one.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +20,8 @@ from app.audit.events import AuditEvent
 from app.audit.guard import check_texts, normalized_detail
 from app.audit.models import TEXT_LENGTHS
 
-HASH_VERSION = 1
+HASH_VERSION = 2
+LEGACY_HASH_VERSION = 1
 HASHED_FIELDS = (
     "tenant_id",
     "seq",
@@ -83,12 +91,29 @@ def _timestamp(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(row: Mapping[str, Any]) -> str:
-    """SHA-256 over every field and the previous hash, as sorted-key compact JSON."""
+def entry_hash(row: Mapping[str, Any], key: bytes | None = None) -> str:
+    """The entry's link: HMAC-SHA256 under the chain ``key`` (v2), or bare SHA-256 without one (legacy v1).
+
+    Every field and the previous link, as sorted-key compact JSON; v2 also binds the key version.
+    """
     payload = {field: row[field] for field in _PLAIN_FIELDS}  # enum members encode as their (str) values
     for field in _ID_FIELDS:
         payload[field] = None if row[field] is None else str(row[field])
     payload["occurred_at"] = _timestamp(row["occurred_at"])
-    payload["v"] = HASH_VERSION
+    if key is None:
+        payload["v"] = LEGACY_HASH_VERSION
+    else:
+        payload["v"] = HASH_VERSION
+        payload["k"] = int(row["key_version"])
     encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    if key is None:
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    mac = _keyed(key).copy()
+    mac.update(encoded.encode("utf-8"))
+    return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyed(key: bytes) -> hmac.HMAC:
+    # The key schedule once per chain key; each entry copies it (a few microseconds less per append).
+    return hmac.new(key, digestmod=hashlib.sha256)

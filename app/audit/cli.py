@@ -1,15 +1,30 @@
-"""What ``mnvault audit verify`` does: check every chain (or one tenant's) and say where the first one breaks."""
+"""``mnvault audit verify`` and ``mnvault audit checkpoint``: check chains against their checkpoints, write them."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.audit.checkpoints import (
+    export_checkpoint_file,
+    public_key,
+    read_checkpoint_file,
+    write_checkpoints,
+)
+from app.audit.keys import Checkpoint, key_source
 from app.audit.log import TENANTS, ChainReport, verify_all, verify_chain
 from app.db import make_engine
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+T = TypeVar("T")
 
 
 class UnknownTenant(LookupError):
@@ -24,19 +39,72 @@ class VerifyOutcome:
     failure: str | None = None
 
 
-async def run_verify(database_url: str, tenant: str | None) -> VerifyOutcome:
-    """Verify one tenant (id or code) or all tenants on the database at ``database_url``."""
-    engine = make_engine(database_url, pool_size=1)
+async def _with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` on the main database with the vault open (it is the audit key source)."""
+    from app.vault import Vault
+
+    vault = Vault.from_settings(settings)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
         async with async_sessionmaker(engine)() as session:
-            if tenant is None:
-                reports = await verify_all(session)
-            else:
-                reports = [await verify_chain(session, await _find_tenant(session, tenant))]
-            codes = await _tenant_codes(session)
+            return await work(session)
     finally:
         await engine.dispose()
-    return _outcome(reports, codes)
+        await vault.close()
+
+
+async def run_verify(settings: Settings, tenant: str | None, checkpoint_file: Path | None = None) -> VerifyOutcome:
+    """Verify one tenant (id or code) or all tenants, against the key store's checkpoints and a checkpoint file.
+
+    CheckpointFileError when the file is unreadable or not signed by this deployment.
+    """
+
+    async def work(session: AsyncSession) -> VerifyOutcome:
+        extra: list[Checkpoint] = []
+        if checkpoint_file is not None:
+            extra = await read_checkpoint_file(key_source(session), checkpoint_file)
+        if tenant is None:
+            reports = await verify_all(session, extra_checkpoints=extra)
+        else:
+            found = await _find_tenant(session, tenant)
+            reports = [await verify_chain(session, found, extra_checkpoints=extra)]
+        outcome = _outcome(reports, await _tenant_codes(session))
+        if checkpoint_file is not None:
+            outcome.lines.append(
+                f"チェックポイントファイル {checkpoint_file}: {len(extra)} テナント分の署名を確認しました"
+            )
+        return outcome
+
+    return await _with_session(settings, work)
+
+
+async def run_checkpoint(settings: Settings, out: Path | None, *, accept_legacy: bool = False) -> VerifyOutcome:
+    """Verify what is new since the last checkpoints, keep the new heads in the key store, optionally export."""
+
+    async def work(session: AsyncSession) -> VerifyOutcome:
+        run = await write_checkpoints(session, accept_legacy=accept_legacy)
+        codes = await _tenant_codes(session)
+        outcome = VerifyOutcome()
+        outcome.lines.append(
+            f"チェックポイントを書き込みました: {len(run.written)} テナント（変更なし {run.unchanged}）"
+        )
+        for tenant_id, (seq, reason) in sorted(run.broken.items()):
+            outcome.lines.append(f"NG  {codes.get(tenant_id, '?')} ({tenant_id}): 番号 {seq}: {reason}")
+        if out is not None:
+            document = await export_checkpoint_file(session, out)
+            outcome.lines.append(
+                f"署名付きチェックポイントファイルを書き出しました: {out}（{len(document['heads'])} テナント）"
+            )
+            outcome.lines.append(f"署名の公開鍵 (Ed25519): {document['public_key']}")
+        else:
+            outcome.lines.append(f"署名の公開鍵 (Ed25519): {await public_key(key_source(session))}")
+        if run.broken:
+            outcome.failure = (
+                f"操作履歴の改ざんを検出しました（{len(run.broken)} テナント）。チェックポイントは書いていません"
+            )
+        return outcome
+
+    return await _with_session(settings, work)
 
 
 async def _find_tenant(session: AsyncSession, tenant: str) -> uuid.UUID:
@@ -61,7 +129,13 @@ def _outcome(reports: list[ChainReport], codes: dict[uuid.UUID, str]) -> VerifyO
     for report in reports:
         name = f"{codes.get(report.tenant_id, '?')} ({report.tenant_id})"
         if report.ok:
-            outcome.lines.append(f"OK  {name}: {report.entries} 件")
+            notes = []
+            if report.checkpoint_seq is not None:
+                notes.append(f"チェックポイント 番号 {report.checkpoint_seq} と一致")
+            if report.legacy:
+                notes.append(f"うち鍵のない旧形式 {report.legacy} 件（チェックポイントで固定済み）")
+            suffix = f"（{'、'.join(notes)}）" if notes else ""
+            outcome.lines.append(f"OK  {name}: {report.entries} 件{suffix}")
         else:
             outcome.lines.append(f"NG  {name}: 番号 {report.first_bad_seq}: {report.reason}")
     broken = [r for r in reports if not r.ok]

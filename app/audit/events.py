@@ -32,6 +32,7 @@ class AuditAction(enum.StrEnum):
     CORRECTION_APPROVE = "修正承認"
     KEY_ROTATION = "鍵更新"
     LOG_ERASE = "履歴消去"
+    MAINTENANCE = "定期保守"
 
 
 class AuditResult(enum.StrEnum):

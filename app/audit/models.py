@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Uuid
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.audit.events import AuditAction, AuditResult
@@ -67,6 +67,8 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The audit key version of ``hash`` (an HMAC); NULL for legacy entries hashed with bare SHA-256.
+    key_version: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class AuditChainHead(Base):

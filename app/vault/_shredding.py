@@ -1,20 +1,27 @@
-"""Crypto-shredding after commit: erased numbers' keys leave the key store once the erasure is durable."""
+"""Crypto-shredding after commit: erased numbers' keys leave the key store once the erasure is durable.
+
+Also the other direction: keys written for numbers whose transaction rolled back are destroyed at once (a key
+without a committed row must not linger). Anything a crash leaves behind is removed by the periodic maintenance
+(``app.vault.maintenance.run_maintenance``, also ``mnvault purge``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from app.db import truncate_wal
 from app.logs import get_logger
 from app.vault.keystore import KeyStore
 
 log = get_logger("vault")
 
 _PENDING = "mnvault.vault.shred_pending"
+_WRITTEN = "mnvault.vault.keys_written"
 _TASK = "mnvault.vault.shred_task"
 _HOOKED = "mnvault.vault.shred_hooked"
 
@@ -24,7 +31,8 @@ KeyRef = tuple[uuid.UUID, uuid.UUID]
 class Shredder:
     """Queues keys on a session; on commit (by the vault or anyone) destroys them, on rollback forgets them.
 
-    A key left behind by a crash is harmless until ``mnvault purge`` removes it: its number is already erased.
+    Keys written for the session's transaction are remembered too: on rollback they are destroyed, on commit
+    forgotten. A key left behind by a crash is harmless until the periodic maintenance removes it.
     """
 
     def __init__(self, keystore: KeyStore) -> None:
@@ -34,6 +42,14 @@ class Shredder:
     def queue(self, session: AsyncSession, keys: list[KeyRef]) -> None:
         """Destroy these keys once the session's transaction commits."""
         session.info.setdefault(_PENDING, []).extend(keys)
+        self._hook(session)
+
+    def written(self, session: AsyncSession, keys: list[KeyRef]) -> None:
+        """These keys were just written for the session's transaction: destroy them if it rolls back."""
+        session.info.setdefault(_WRITTEN, []).extend(keys)
+        self._hook(session)
+
+    def _hook(self, session: AsyncSession) -> None:
         if not session.info.get(_HOOKED):
             event.listen(session.sync_session, "after_commit", self._after_commit)
             event.listen(session.sync_session, "after_rollback", self._after_rollback)
@@ -50,25 +66,41 @@ class Shredder:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _after_commit(self, session: Session) -> None:
-        keys = session.info.pop(_PENDING, None)
-        if not keys:
-            return
+    def _start(self, session: Session, keys: list[KeyRef], what: str) -> None:
         try:
             loop = asyncio.get_running_loop()
-        except RuntimeError:  # committed outside an event loop: `mnvault purge` removes the keys
+        except RuntimeError:  # outside an event loop: the periodic maintenance removes the keys
             return
-        task = loop.create_task(self._shred(keys))
+        bind = session.get_bind()
+        main = bind if isinstance(bind, Engine) else bind.engine
+        task = loop.create_task(self._shred(keys, main, what))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         session.info[_TASK] = task
 
-    @staticmethod
-    def _after_rollback(session: Session) -> None:
-        session.info.pop(_PENDING, None)
+    def _after_commit(self, session: Session) -> None:
+        session.info.pop(_WRITTEN, None)
+        keys = session.info.pop(_PENDING, None)
+        if keys:
+            self._start(session, keys, "erased")
 
-    async def _shred(self, keys: list[KeyRef]) -> None:
+    def _after_rollback(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            # A savepoint rolled back (SQLAlchemy fires after_rollback for it too): the outer transaction may still
+            # commit rows whose keys these are. A key written inside the savepoint is left to the purge's grace.
+            return
+        session.info.pop(_PENDING, None)
+        keys = session.info.pop(_WRITTEN, None)
+        if keys:
+            self._start(session, keys, "rolled back")
+
+    async def _shred(self, keys: list[KeyRef], main: Engine, what: str) -> None:
         try:
             await self.keystore.delete_many(keys)
-        except Exception as exc:  # the erasure is committed; purge finishes the job
-            log.warning("key shredding failed; mnvault purge will remove the keys", extra={"error": repr(exc)})
+            if what == "erased":  # the ciphertext's old page images leave the main database's WAL too
+                await truncate_wal(AsyncEngine(main))
+        except Exception as exc:  # the erasure is committed; the periodic maintenance finishes the job
+            log.warning(
+                "key shredding failed; the periodic maintenance will remove the keys",
+                extra={"error": repr(exc), "keys": what},
+            )

@@ -35,14 +35,18 @@ async def run_rotate(settings: Settings, *, retire_old: bool, batch_size: int = 
     return lines
 
 
-async def run_purge(settings: Settings, *, older_than_minutes: int = 60) -> list[str]:
-    """Destroy key-store keys whose number is erased or missing."""
+async def run_purge(settings: Settings, *, older_than_minutes: int | None = None) -> list[str]:
+    """One maintenance run (for cron): destroy keys of erased and never-committed numbers, checkpoint, log it."""
+    minutes = settings.orphan_key_grace_minutes if older_than_minutes is None else older_than_minutes
     vault = Vault.from_settings(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-            removed = await vault.purge(session, older_than=dt.timedelta(minutes=older_than_minutes))
+        report = await vault.run_maintenance(
+            async_sessionmaker(engine, expire_on_commit=False),
+            orphan_grace=dt.timedelta(minutes=minutes),
+            trigger="cli",
+        )
     finally:
         await engine.dispose()
         await vault.close()
-    return [f"不要になった番号の鍵を削除しました: {removed} 件"]
+    return report.lines()

@@ -12,15 +12,28 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Integer, LargeBinary, MetaData, Uuid, delete, insert, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Uuid,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.db import NAMING_CONVENTION, UTCDateTime, ensure_sqlite_dir, make_engine, utcnow
+from app.db import NAMING_CONVENTION, UTCDateTime, ensure_sqlite_dir, make_engine, truncate_wal, utcnow
 from app.migrate import _in_thread, alembic_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "keystore_migrations"
@@ -47,6 +60,30 @@ class NumberKey(KeystoreBase):
     tenant_key_version: Mapped[int] = mapped_column(Integer)
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AuditKeyRow(KeystoreBase):
+    """One version of the operation log's MAC key: random, wrapped by the master key, never in the main database."""
+
+    __tablename__ = "audit_keys"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kek_version: Mapped[int] = mapped_column(Integer)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditCheckpointRow(KeystoreBase):
+    """A chain head seen honest (tenant, seq, MAC), MACed itself under the checkpoint key of ``key_version``."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    mac: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[int] = mapped_column(Integer)
+    row_mac: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,19 +137,41 @@ class KeyStore:
         return found
 
     async def delete_many(self, keys: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> int:
-        """Destroy the keys ``(tenant_id, number_id)``; returns how many rows went."""
+        """Destroy the keys ``(tenant_id, number_id)``; returns how many rows went.
+
+        Each key is overwritten with zeros of its own length before its row is deleted, and on SQLite (with
+        ``secure_delete`` on) the write-ahead log is then truncated, so the key is in no page of either file.
+        """
         by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
         for tenant_id, number_id in keys:
             by_tenant.setdefault(tenant_id, []).append(number_id)
         removed = 0
         async with self.engine.begin() as connection:
+            zeros = zeros_like(NumberKey.wrapped_key, connection.dialect.name)
             for tenant_id, number_ids in by_tenant.items():
                 for chunk in _chunks(number_ids):
-                    result = await connection.execute(
-                        delete(NumberKey).where(NumberKey.tenant_id == tenant_id, NumberKey.number_id.in_(chunk))
-                    )
+                    these = (NumberKey.tenant_id == tenant_id, NumberKey.number_id.in_(chunk))
+                    await connection.execute(update(NumberKey).where(*these).values(wrapped_key=zeros))
+                    result = await connection.execute(delete(NumberKey).where(*these))
                     removed += result.rowcount or 0
+        if removed:
+            await truncate_wal(self.engine)
         return removed
+
+    async def truncate_wal(self) -> bool:
+        """Truncate the key store's write-ahead log (SQLite); see :func:`app.db.truncate_wal`."""
+        return await truncate_wal(self.engine)
+
+    async def page(
+        self, after: tuple[uuid.UUID, uuid.UUID] | None, limit: int
+    ) -> list[tuple[uuid.UUID, uuid.UUID, dt.datetime]]:
+        """A page of ``(tenant_id, number_id, created_at)`` in key order after ``after``."""
+        statement = select(NumberKey.tenant_id, NumberKey.number_id, NumberKey.created_at)
+        if after is not None:
+            statement = statement.where(tuple_(NumberKey.tenant_id, NumberKey.number_id) > tuple_(*after))
+        statement = statement.order_by(NumberKey.tenant_id, NumberKey.number_id).limit(limit)
+        async with self.engine.connect() as connection:
+            return [(t, n, c) for t, n, c in await connection.execute(statement)]
 
     async def created_before(
         self, cutoff: dt.datetime, after: tuple[uuid.UUID, uuid.UUID] | None, limit: int
@@ -124,6 +183,14 @@ class KeyStore:
         statement = statement.order_by(NumberKey.tenant_id, NumberKey.number_id).limit(limit)
         async with self.engine.connect() as connection:
             return [(t, n) for t, n in await connection.execute(statement)]
+
+
+def zeros_like(column: Any, dialect: str) -> Any:
+    """SQL for as many zero bytes as ``column`` holds (SQLite zeroblob; PostgreSQL decode of '00' pairs)."""
+    length = func.length(column)
+    if dialect == "postgresql":
+        return func.decode(func.repeat("00", length), "hex")
+    return func.zeroblob(length)
 
 
 def keystore_alembic_config(url: str) -> Config:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent
-from app.audit.log import record_many
-from app.db import utcnow
+from app.audit.log import record, record_many
+from app.audit.tables import TENANTS
+from app.db import truncate_wal, utcnow
 from app.logs import get_logger
 from app.vault.errors import MasterKeyError
 from app.vault.keys import RotatableKeyProvider
@@ -71,8 +73,9 @@ async def rotate_master_key(
             await session.commit()
         rewrapped += len(tenants)
         batches += 1
+    await vault.audit_keys.rewrap()
     async with sessions() as session:
-        remaining = await vault.keyring.count_behind(session)
+        remaining = await vault.keyring.count_behind(session) + await vault.audit_keys.count_behind()
     retired: list[int] = []
     if retire_old and remaining == 0:
         retired = provider.retire_old_versions()
@@ -90,28 +93,122 @@ def _rotation_event(tenant_id: uuid.UUID, kek_version: int) -> AuditEvent:
     )
 
 
-async def purge_keys(vault: Vault, session: AsyncSession, *, older_than: dt.timedelta) -> int:
-    """Destroy key-store keys older than ``older_than`` whose number is erased or has no row."""
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    """Keys destroyed by one purge: of erased numbers, and orphans (no committed row after the grace period)."""
+
+    erased: int = 0
+    orphans: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.erased + self.orphans
+
+
+async def purge_keys(vault: Vault, session: AsyncSession, *, older_than: dt.timedelta) -> PurgeReport:
+    """Destroy key-store keys whose number is erased (at once) or has no row (once older than ``older_than``).
+
+    The grace period protects keys of transactions still in flight (a key is written before its row).
+    """
     cutoff = utcnow() - older_than
     after: tuple[uuid.UUID, uuid.UUID] | None = None
-    removed = 0
+    erased = orphans = 0
     while True:
-        page = await vault.keystore.created_before(cutoff, after, PURGE_PAGE)
+        page = await vault.keystore.page(after, PURGE_PAGE)
         if not page:
             break
-        live = await _live_numbers(session, page)
-        removed += await vault.keystore.delete_many([key for key in page if key not in live])
-        after = page[-1]
+        rows = await _number_states(session, [(t, n) for t, n, _ in page])
+        doomed_erased = [(t, n) for t, n, _ in page if rows.get((t, n)) is True]
+        doomed_orphans = [(t, n) for t, n, created in page if (t, n) not in rows and created < cutoff]
+        erased += await vault.keystore.delete_many(doomed_erased)
+        orphans += await vault.keystore.delete_many(doomed_orphans)
+        after = (page[-1][0], page[-1][1])
         if len(page) < PURGE_PAGE:
             break
-    log.info("key store purged", extra={"removed": removed})
-    return removed
+    log.info("key store purged", extra={"erased": erased, "orphans": orphans})
+    return PurgeReport(erased, orphans)
 
 
-async def _live_numbers(
+async def _number_states(
     session: AsyncSession, keys: list[tuple[uuid.UUID, uuid.UUID]]
-) -> set[tuple[uuid.UUID, uuid.UUID]]:
-    statement = select(VaultNumber.tenant_id, VaultNumber.id).where(
-        VaultNumber.id.in_([number_id for _, number_id in keys]), VaultNumber.erased_at.is_(None)
+) -> dict[tuple[uuid.UUID, uuid.UUID], bool]:
+    """``(tenant_id, number_id) -> erased?`` for the numbers that have a row."""
+    statement = select(VaultNumber.tenant_id, VaultNumber.id, VaultNumber.erased_at).where(
+        VaultNumber.id.in_([number_id for _, number_id in keys])
     )
-    return {(t, n) for t, n in await session.execute(statement)}
+    return {(t, n): erased_at is not None for t, n, erased_at in await session.execute(statement)}
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    """One maintenance run: keys destroyed, checkpoints written, chains found broken, WALs truncated."""
+
+    purge: PurgeReport
+    checkpoints: int
+    broken_chains: int
+    wal_truncated: bool
+
+    def lines(self) -> list[str]:
+        """Japanese lines for the CLI."""
+        lines = [
+            f"削除済みの番号の鍵を消去しました: {self.purge.erased} 件",
+            f"登録が確定しなかった番号の鍵を消去しました: {self.purge.orphans} 件",
+            f"操作履歴のチェックポイントを書き込みました: {self.checkpoints} テナント",
+        ]
+        if self.broken_chains:
+            lines.append(f"改ざんの疑いがあるためチェックポイントを書かなかったテナント: {self.broken_chains}")
+        if not self.wal_truncated:
+            lines.append("WAL ファイルを空にできませんでした（読み取り中の接続があります）。次回また試みます。")
+        return lines
+
+
+MAINTENANCE_ACTOR = Actor.system("maintenance")
+
+
+async def run_maintenance(
+    vault: Vault, sessions: async_sessionmaker[AsyncSession], *, orphan_grace: dt.timedelta, trigger: str
+) -> MaintenanceReport:
+    """Purge keys, checkpoint every audit chain, truncate the SQLite WALs, and log the counts.
+
+    The entry goes to the operator tenant's chain: maintenance is an act of the service, not of any tenant (each
+    tenant's own chain already holds its 削除 entries), and one entry per run shows the task kept running.
+    ``trigger`` says who ran it (``periodic`` or ``cli``).
+    """
+    from app.audit.checkpoints import write_checkpoints
+
+    async with sessions() as session:
+        purged = await purge_keys(vault, session, older_than=orphan_grace)
+        run = await write_checkpoints(session)
+        for tenant_id, (seq, reason) in run.broken.items():
+            log.error("audit chain broken", extra={"tenant_id": str(tenant_id), "seq": seq, "reason": reason})
+        report = MaintenanceReport(purged, len(run.written), len(run.broken), wal_truncated=True)
+        operator_id = await _operator_tenant_id(session)
+        if operator_id is not None:
+            await record(session, _maintenance_event(operator_id, report, trigger))
+        await session.commit()
+        main_engine = session.get_bind().engine
+    truncated = await vault.keystore.truncate_wal()
+    truncated = await truncate_wal(AsyncEngine(main_engine)) and truncated
+    return dataclasses.replace(report, wal_truncated=truncated)
+
+
+def _maintenance_event(operator_id: uuid.UUID, report: MaintenanceReport, trigger: str) -> AuditEvent:
+    return AuditEvent(
+        tenant_id=operator_id,
+        action=AuditAction.MAINTENANCE,
+        actor=MAINTENANCE_ACTOR,
+        function="定期保守（鍵の消去・チェックポイント）",
+        detail={
+            "erased_keys": report.purge.erased,
+            "orphan_keys": report.purge.orphans,
+            "checkpoints": report.checkpoints,
+            "broken_chains": report.broken_chains,
+            "trigger": trigger,
+        },
+    )
+
+
+async def _operator_tenant_id(session: AsyncSession) -> uuid.UUID | None:
+    query = select(TENANTS.c.id).where(TENANTS.c.kind == "operator").order_by(TENANTS.c.id).limit(1)
+    found = (await session.execute(query)).scalar()
+    return None if found is None else found if isinstance(found, uuid.UUID) else uuid.UUID(str(found))

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
+from app.audit.keys import register_key_source
 from app.audit.log import record, record_many
 from app.config import Settings
 from app.db import new_id, utcnow
@@ -38,6 +39,7 @@ from app.vault._checks import (
     subject_id_of,
 )
 from app.vault._shredding import Shredder
+from app.vault.audit_keys import AuditKeyring
 from app.vault.errors import (
     DuplicateNumber,
     NumberAlreadyStored,
@@ -47,7 +49,7 @@ from app.vault.errors import (
     VaultIntegrityError,
 )
 from app.vault.keys import KeyProvider, LocalKeyProvider
-from app.vault.keystore import KeyStore
+from app.vault.keystore import KeyStore, zeros_like
 from app.vault.models import NumberField, VaultNumber
 from app.vault.numbers import InvalidNumber
 from app.vault.tenant_keys import TenantKeyring, TenantKeys
@@ -84,11 +86,17 @@ class Vault:
         self.keystore = keystore
         self.keyring = TenantKeyring(provider)
         self.shredder = Shredder(keystore)
+        self.audit_keys = AuditKeyring(provider, keystore)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vault:
-        """Load the master key (MasterKeyError if missing or malformed) and open the key store."""
-        return cls(LocalKeyProvider.from_settings(settings), KeyStore(settings.effective_keystore_url))
+        """Load the master key (MasterKeyError if missing or malformed) and open the key store.
+
+        The vault becomes the audit key source of the main database: the log MACs its entries with its keys.
+        """
+        vault = cls(LocalKeyProvider.from_settings(settings), KeyStore(settings.effective_keystore_url))
+        register_key_source(settings.effective_database_url, vault.audit_keys)
+        return vault
 
     async def close(self) -> None:
         """Finish pending key shredding and release the key store."""
@@ -248,6 +256,7 @@ class Vault:
             stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now))
         # The key first: a crash in between leaves an orphan key (purged later), never a row without its key.
         await self.keystore.put_many(keys.tenant_id, wrapped)
+        self.shredder.written(session, [(keys.tenant_id, number_id) for number_id, _, _ in wrapped])
         try:
             for chunk in chunks(rows):
                 await session.execute(insert(VaultNumber), list(chunk))
@@ -440,9 +449,20 @@ class Vault:
         if not rows:
             return 0
         now = utcnow()
+        these = (VaultNumber.tenant_id == tenant_id, VaultNumber.id.in_([row.id for row in rows]))
+        # Overwritten with zeros of the same length first, then cleared: with secure_delete on, no page of the
+        # database keeps the ciphertext (the WAL is truncated after the commit, see Shredder).
+        dialect = session.get_bind().dialect.name
         await session.execute(
             update(VaultNumber)
-            .where(VaultNumber.tenant_id == tenant_id, VaultNumber.id.in_([row.id for row in rows]))
+            .where(*these)
+            .values(
+                ciphertext=zeros_like(VaultNumber.ciphertext, dialect), nonce=zeros_like(VaultNumber.nonce, dialect)
+            )
+        )
+        await session.execute(
+            update(VaultNumber)
+            .where(*these)
             .values(
                 erased_at=now,
                 erase_reason=reason[:200],
@@ -474,12 +494,19 @@ class Vault:
 
     # Maintenance --------------------------------------------------------------------------------------------
 
-    async def purge(self, session: AsyncSession, *, older_than: dt.timedelta = dt.timedelta(hours=1)) -> int:
-        """``mnvault purge``: destroy key-store keys whose number is erased or missing; returns how many.
+    async def purge(self, session: AsyncSession, *, older_than: dt.timedelta = dt.timedelta(minutes=10)) -> int:
+        """Destroy key-store keys whose number is erased or missing; returns how many.
 
-        Only keys older than ``older_than`` go, so those of transactions still in flight survive.
+        Erased numbers' keys go at once; keys without a row only once older than ``older_than``, so those of
+        transactions still in flight survive.
         """
-        return await maintenance.purge_keys(self, session, older_than=older_than)
+        return (await maintenance.purge_keys(self, session, older_than=older_than)).total
+
+    async def run_maintenance(
+        self, sessions: async_sessionmaker[AsyncSession], *, orphan_grace: dt.timedelta, trigger: str
+    ) -> maintenance.MaintenanceReport:
+        """The periodic task and ``mnvault purge``: purge keys, checkpoint the audit chains, truncate WALs, log."""
+        return await maintenance.run_maintenance(self, sessions, orphan_grace=orphan_grace, trigger=trigger)
 
     async def rotate_master_key(
         self,

@@ -1,4 +1,8 @@
-"""The hash chain: verify passes on an honest log and names the first bad entry after tampering with raw SQL."""
+"""The MAC chain: verify passes on an honest log and names the first bad entry after tampering with raw SQL.
+
+The forgeries here use the real chain key (an attacker who somehow has it): even then the chain's structure
+shows every edit. Attackers without the key are in test_insider.py.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,17 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import entry_hash
+from app.audit.keys import key_source
 from app.audit.log import ENTRIES, record, record_many, verify_all, verify_chain
 from tests.audit.conftest import add_tenant, make_event, tamper
 
 Tamper = Callable[[AsyncSession], Awaitable[None]]
+
+
+async def keyed_hash(session: AsyncSession, row: dict[str, object]) -> str:
+    """The MAC the log itself would compute for ``row`` (with the real key)."""
+    key = await key_source(session).chain_key(int(str(row["key_version"])), uuid.UUID(str(row["tenant_id"])))
+    return entry_hash(row, key)
 
 
 async def edit_a_row(session: AsyncSession) -> None:
@@ -23,7 +34,8 @@ async def edit_a_row(session: AsyncSession) -> None:
 async def edit_a_row_and_its_hash(session: AsyncSession) -> None:
     row = dict((await session.execute(select(ENTRIES).where(ENTRIES.c.seq == 3))).one()._mapping)
     row["actor_name"] = "別人"
-    await tamper(session, f"UPDATE audit_entries SET actor_name = '別人', hash = '{entry_hash(row)}' WHERE seq = 3")
+    forged = await keyed_hash(session, row)
+    await tamper(session, f"UPDATE audit_entries SET actor_name = '別人', hash = '{forged}' WHERE seq = 3")
 
 
 async def edit_the_detail(session: AsyncSession) -> None:
@@ -56,7 +68,7 @@ async def insert_a_row_in_the_middle(session: AsyncSession) -> None:
     """A forged entry with a correct hash after entry 3; later entries are renumbered and the head moved on."""
     row = dict((await session.execute(select(ENTRIES).where(ENTRIES.c.seq == 3))).one()._mapping)
     row.update(seq=4, purpose="偽の利用目的", prev_hash=row["hash"])
-    row["hash"] = entry_hash(row)
+    row["hash"] = await keyed_hash(session, row)
     await tamper(
         session,
         "UPDATE audit_entries SET seq = -seq - 1 WHERE seq > 3",
@@ -70,7 +82,7 @@ async def insert_a_row_in_the_middle(session: AsyncSession) -> None:
 async def append_a_row_behind_the_head(session: AsyncSession) -> None:
     row = dict((await session.execute(select(ENTRIES).where(ENTRIES.c.seq == 6))).one()._mapping)
     row.update(seq=7, prev_hash=row["hash"])
-    row["hash"] = entry_hash(row)
+    row["hash"] = await keyed_hash(session, row)
     await session.execute(insert(ENTRIES).values(row))
     await session.commit()
 

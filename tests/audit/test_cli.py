@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 from click.testing import CliRunner, Result
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.audit.log import record_many
 from app.cli import main
 from app.config import Settings
 from app.db import make_engine
+from app.vault import Vault
 from tests.audit.conftest import add_tenant, make_event, tamper
 
 
@@ -27,6 +30,7 @@ def run_cli(settings: Settings, *args: str) -> Result:
 
 async def arrange(settings: Settings, *, tamper_with: str | None = None) -> dict[str, uuid.UUID]:
     """Two tenants with five entries each; optionally one raw-SQL change."""
+    vault = Vault.from_settings(settings)  # the audit key source
     engine = make_engine(settings.effective_database_url, pool_size=1)
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         tenants = {code: await add_tenant(session, code) for code in ("alpha", "beta")}
@@ -35,6 +39,7 @@ async def arrange(settings: Settings, *, tamper_with: str | None = None) -> dict
         if tamper_with:
             await tamper(session, tamper_with)
     await engine.dispose()
+    await vault.close()
     return tenants
 
 
@@ -75,3 +80,53 @@ def test_verify_on_an_empty_log_says_so(settings: Settings) -> None:
     result = run_cli(settings)
     assert result.exit_code == 0
     assert "操作履歴はまだありません" in result.output
+
+
+def run_cli_command(settings: Settings, *args: str) -> Result:
+    env = {
+        "MNV_DATA_DIR": settings.data_dir,
+        "MNV_DATABASE_URL": settings.effective_database_url,
+        "MNV_KEYSTORE_URL": settings.effective_keystore_url,
+        "MNV_MASTER_KEY": settings.master_key,
+    }
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+async def wipe_checkpoints_and_truncate(settings: Settings, keep: int) -> None:
+    """An insider with both databases: empties the key store's checkpoints and truncates every chain."""
+    keystore = make_engine(settings.effective_keystore_url, pool_size=1)
+    async with keystore.begin() as connection:
+        await connection.execute(text("DELETE FROM audit_checkpoints"))
+    await keystore.dispose()
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        await tamper(
+            session,
+            f"DELETE FROM audit_entries WHERE seq > {keep}",
+            f"UPDATE audit_chain_heads SET last_seq = {keep}, last_hash = "
+            f"(SELECT hash FROM audit_entries e WHERE e.tenant_id = audit_chain_heads.tenant_id AND e.seq = {keep})",
+        )
+    await engine.dispose()
+
+
+def test_checkpoint_out_then_verify_with_the_file_reports_a_truncated_tail(settings: Settings, tmp_path: Path) -> None:
+    asyncio.run(arrange(settings))
+    path = tmp_path / "auditor" / "checkpoint.json"
+    written = run_cli_command(settings, "audit", "checkpoint", "--out", str(path))
+    assert written.exit_code == 0, written.output
+    assert "チェックポイントを書き込みました: 2 テナント" in written.output and "Ed25519" in written.output
+    assert run_cli(settings, "--checkpoint", str(path)).exit_code == 0
+    asyncio.run(wipe_checkpoints_and_truncate(settings, 3))
+    assert run_cli(settings).exit_code == 0  # nothing inside the deployment remembers the lost tail
+    result = run_cli(settings, "--checkpoint", str(path))
+    assert result.exit_code == 1
+    assert "番号 4〜5 の記録がありません" in result.output and "末尾の削除" in result.output
+
+
+def test_verify_refuses_a_forged_checkpoint_file(settings: Settings, tmp_path: Path) -> None:
+    asyncio.run(arrange(settings))
+    path = tmp_path / "checkpoint.json"
+    assert run_cli_command(settings, "audit", "checkpoint", "--out", str(path)).exit_code == 0
+    path.write_text(path.read_text(encoding="utf-8").replace('"seq": 5', '"seq": 2'), encoding="utf-8")
+    result = run_cli(settings, "--checkpoint", str(path))
+    assert result.exit_code == 1 and "署名が一致しません" in result.stderr

@@ -195,7 +195,7 @@ async def take_backup(
     return _Backup(settings, tmp_path, db, vault, {"number": dict(number), "key": dict(key)})
 
 
-async def test_purge_removes_orphan_and_erased_keys_but_not_live_or_recent_ones(
+async def test_purge_removes_erased_keys_at_once_and_orphans_after_the_grace(
     db: AsyncSession, vault: Vault, tenant_id: uuid.UUID
 ) -> None:
     assert await key_ids(vault) == set()  # each test starts with an empty key store
@@ -207,8 +207,9 @@ async def test_purge_removes_orphan_and_erased_keys_but_not_live_or_recent_ones(
     # number's transaction never committed.
     orphan = uuid.uuid4()
     await vault.keystore.put_many(tenant_id, [(orphan, 1, b"\x00" * 60), (erased.id, 1, b"\x00" * 60)])
-    assert await vault.purge(db) == 0  # everything is younger than an hour
-    assert await vault.purge(db, older_than=dt.timedelta(0)) == 2
+    assert await vault.purge(db) == 1  # the erased number's key: its erasure is committed, no grace
+    assert await key_ids(vault) == {live.id, orphan}  # the orphan is younger than the grace (in flight?)
+    assert await vault.purge(db, older_than=dt.timedelta(0)) == 1
     assert await key_ids(vault) == {live.id}
 
 

@@ -34,7 +34,8 @@ def test_every_test_gets_a_migrated_key_store_apart_from_the_main_database(setti
 def test_the_key_store_tables_are_not_in_the_main_metadata() -> None:
     load_models()
     assert "number_keys" not in Base.metadata.tables
-    assert set(KeystoreBase.metadata.tables) == {"number_keys"}
+    assert set(KeystoreBase.metadata.tables) == {"number_keys", "audit_keys", "audit_checkpoints"}
+    assert not {"audit_keys", "audit_checkpoints"} & set(Base.metadata.tables)
 
 
 def test_the_key_store_schema_matches_its_models(settings: Settings) -> None:

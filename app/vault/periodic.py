@@ -1,0 +1,64 @@
+"""The maintenance task inside the app: every ``MNV_MAINTENANCE_SECONDS`` one run of ``run_maintenance``.
+
+Erasure destroys keys right after the commit; this task is what makes it reliable (a crash, a failed shredding,
+a key from a rolled-back registration), and it writes the audit checkpoints. Each run is one audit entry in the
+operator's chain. ``mnvault purge`` does the same run from cron when the task is off (0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.logs import get_logger
+from app.vault.maintenance import MaintenanceReport
+from app.vault.service import Vault
+
+log = get_logger("vault.periodic")
+
+
+class PeriodicMaintenance:
+    """Starts with the app, runs every interval (first run one interval after start), stops with the app."""
+
+    def __init__(self, vault: Vault, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.vault = vault
+        self.sessions = sessions
+        self.interval = settings.maintenance_seconds
+        self.grace = dt.timedelta(minutes=settings.orphan_key_grace_minutes)
+        self.runs = 0
+        self.last: MaintenanceReport | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the loop (nothing when the interval is 0)."""
+        if self.interval > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait for it."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run_once(self) -> MaintenanceReport:
+        """One run now."""
+        report = await self.vault.run_maintenance(self.sessions, orphan_grace=self.grace, trigger="periodic")
+        self.runs += 1
+        self.last = report
+        return report
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one failed run must not end the task: the next one tries again
+                log.error("periodic maintenance failed", extra={"error": repr(exc)})
