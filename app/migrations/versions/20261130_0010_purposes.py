@@ -67,5 +67,5 @@ def _disable_retired_accounts() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("notified_purposes")
+    # A plain DROP COLUMN (SQLite 3.35+): a batch copy of ``tenants`` would break the foreign keys pointing at it.
+    op.drop_column("tenants", "notified_purposes")
