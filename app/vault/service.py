@@ -9,6 +9,7 @@ numbers' keys are deleted after the main transaction commits (``commit``, or aut
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +65,15 @@ class StoredNumber:
     field: NumberField
     masked: str
     registered_at: dt.datetime
+    flagged: bool = False  # another person held the same number when it was stored (重複の疑い)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberHolder:
+    """Another person's live number equal to a given one (found by blind index, never decrypted)."""
+
+    number_id: uuid.UUID
+    subject_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +150,20 @@ class Vault:
         action: AuditAction,
         function: str,
         purpose: str | None = None,
+        allow_duplicate: bool = False,
     ) -> StoredNumber:
-        """Validate, seal, store and log one person's number (InvalidNumber, DuplicateNumber, NumberAlreadyStored)."""
+        """Validate, seal, store and log one person's number (InvalidNumber, DuplicateNumber, NumberAlreadyStored).
+
+        With ``allow_duplicate`` a number another person holds is stored too, flagged (``StoredNumber.flagged``);
+        the caller then runs the duplicate rule (``tenants.services.flag_duplicates``).
+        """
         keys = await self.keyring.current(session, tenant_id)
-        candidate = await checked_candidate(session, keys, subject, field, number, replacing=False)
-        (stored,) = await self._write(session, keys, field, [candidate], actor, action, function, purpose, {})
+        candidate = await checked_candidate(
+            session, keys, subject, field, number, replacing=False, allow_duplicate=allow_duplicate
+        )
+        (stored,) = await self._write(
+            session, keys, field, [candidate], actor, action, function, purpose, {}, allow_duplicate=allow_duplicate
+        )
         return stored
 
     async def replace_number(
@@ -159,10 +178,13 @@ class Vault:
         action: AuditAction,
         function: str,
         purpose: str | None = None,
+        allow_duplicate: bool = False,
     ) -> StoredNumber:
         """Erase the person's live number for the field (logged as 削除) and store the new one."""
         keys = await self.keyring.current(session, tenant_id)
-        candidate = await checked_candidate(session, keys, subject, field, number, replacing=True)
+        candidate = await checked_candidate(
+            session, keys, subject, field, number, replacing=True, allow_duplicate=allow_duplicate
+        )
         replaced = await self.erase(
             session,
             tenant_id=tenant_id,
@@ -173,7 +195,9 @@ class Vault:
             field=field,
         )
         detail: dict[str, Any] = {"replaced": bool(replaced)}
-        (stored,) = await self._write(session, keys, field, [candidate], actor, action, function, purpose, detail)
+        (stored,) = await self._write(
+            session, keys, field, [candidate], actor, action, function, purpose, detail, allow_duplicate=allow_duplicate
+        )
         return stored
 
     async def store_many(
@@ -220,8 +244,13 @@ class Vault:
         function: str,
         purpose: str | None,
         detail: dict[str, Any],
+        *,
+        allow_duplicate: bool = False,
     ) -> list[StoredNumber]:
         now = utcnow()
+        held = (
+            await self._held(session, keys.tenant_id, [c.blind_index for c in candidates]) if allow_duplicate else set()
+        )
         rows: list[dict[str, Any]] = []
         wrapped: list[tuple[uuid.UUID, int, bytes]] = []
         stored: list[StoredNumber] = []
@@ -240,6 +269,7 @@ class Vault:
                     "tenant_key_version": keys.version,
                     "blind_index": c.blind_index,
                     "masked": masked,
+                    "flagged": c.blind_index in held,
                     "registered_at": now,
                     "created_at": now,
                     "updated_at": now,
@@ -248,15 +278,24 @@ class Vault:
             stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now))
         # The key first: a crash in between leaves an orphan key (purged later), never a row without its key.
         await self.keystore.put_many(keys.tenant_id, wrapped)
-        try:
-            for chunk in chunks(rows):
-                await session.execute(insert(VaultNumber), list(chunk))
-        except IntegrityError as exc:
-            if "subject" in str(exc.orig):
-                raise NumberAlreadyStored("a live number appeared concurrently for this subject") from None
-            if "blind_index" in str(exc.orig):
-                raise DuplicateNumber("the same number was stored concurrently") from None
-            raise
+        for chunk in chunks(rows):
+            try:
+                async with session.begin_nested():
+                    await session.execute(insert(VaultNumber), list(chunk))
+            except IntegrityError as exc:
+                if "subject" in str(exc.orig):
+                    raise NumberAlreadyStored("a live number appeared concurrently for this subject") from None
+                if "blind_index" not in str(exc.orig):
+                    raise
+                if not allow_duplicate:
+                    raise DuplicateNumber("the same number was stored concurrently") from None
+                # Stored concurrently by another request, now committed: store ours flagged (a duplicate case).
+                await session.execute(insert(VaultNumber), [{**row, "flagged": True} for row in chunk])
+                held.update(row["blind_index"] for row in chunk)
+        stored = [
+            StoredNumber(s.id, s.subject_id, s.field, s.masked, s.registered_at, flagged=c.blind_index in held)
+            for c, s in zip(candidates, stored, strict=True)
+        ]
         events = [
             AuditEvent(
                 tenant_id=keys.tenant_id,
@@ -280,8 +319,63 @@ class Vault:
         """The person in this tenant who already has this live number, if any (by blind index, no decryption)."""
         keys = await self.keyring.current(session, tenant_id)
         index = crypto.blind_index(keys.index_key, field.value, normalize(field, number))
-        statement = select(VaultNumber.subject_id).where(*live(tenant_id), VaultNumber.blind_index == index)
-        return (await session.execute(statement)).scalar_one_or_none()
+        statement = (
+            select(VaultNumber.subject_id)
+            .where(*live(tenant_id), VaultNumber.blind_index == index)
+            .order_by(VaultNumber.registered_at, VaultNumber.id)
+        )
+        return (await session.execute(statement)).scalars().first()
+
+    async def other_holders(
+        self, session: AsyncSession, tenant_id: uuid.UUID, number_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[NumberHolder]]:
+        """For each of these live numbers, the other people's live numbers with the same blind index."""
+        found: dict[uuid.UUID, list[NumberHolder]] = {number_id: [] for number_id in number_ids}
+        for chunk in chunks(list(number_ids)):
+            mine = (
+                select(VaultNumber.id, VaultNumber.subject_id, VaultNumber.blind_index)
+                .where(*live(tenant_id), VaultNumber.id.in_(chunk))
+                .subquery()
+            )
+            statement = (
+                select(mine.c.id, VaultNumber.id.label("other_id"), VaultNumber.subject_id)
+                .join(
+                    mine,
+                    (VaultNumber.blind_index == mine.c.blind_index) & (VaultNumber.subject_id != mine.c.subject_id),
+                )
+                .where(*live(tenant_id))
+            )
+            for row in await session.execute(statement):
+                found[row.id].append(NumberHolder(row.other_id, row.subject_id))
+        return found
+
+    async def same_number(
+        self, session: AsyncSession, tenant_id: uuid.UUID, subject_id: uuid.UUID, field: NumberField, typed: str
+    ) -> bool:
+        """Whether what was typed is the person's live number (blind index, compared in constant time).
+
+        InvalidNumber when ``typed`` is not a valid number; False when the person has no live number.
+        """
+        keys = await self.keyring.current(session, tenant_id)
+        index = crypto.blind_index(keys.index_key, field.value, normalize(field, typed))
+        statement = select(VaultNumber.blind_index).where(
+            *live(tenant_id), VaultNumber.subject_id == subject_id, VaultNumber.field == field
+        )
+        stored = (await session.execute(statement)).scalar_one_or_none()
+        return stored is not None and hmac.compare_digest(bytes(stored), index)
+
+    async def _held(self, session: AsyncSession, tenant_id: uuid.UUID, indexes: Sequence[bytes]) -> set[bytes]:
+        """Which of these blind indexes a live number already has (or a row before it in the same batch)."""
+        held: set[bytes] = set()
+        for chunk in chunks(list(indexes)):
+            statement = select(VaultNumber.blind_index).where(*live(tenant_id), VaultNumber.blind_index.in_(chunk))
+            held.update(bytes(b) for b in (await session.scalars(statement)) if b is not None)
+        seen: set[bytes] = set()
+        for index in indexes:
+            if index in seen:
+                held.add(index)
+            seen.add(index)
+        return held
 
     async def number_info(
         self,
