@@ -318,13 +318,12 @@ async def register_through_link(
     """Store what the payee typed and open it once for the confirmation screen (InvalidNumber, RecordError).
 
     A number someone else in the company holds is stored like any other (flagged for the admin by the duplicate
-    rule): the payee sees the same screens. Nothing is left written when it raises (a savepoint), so the caller
-    can log the failure with :func:`note_failure` and commit.
+    rule): the payee sees the same screens. Every refusal comes before anything is written, so the caller can log
+    the failure with :func:`note_failure` and commit.
     """
-    async with session.begin_nested():
-        stored = await register_number(
-            session, vault, actor=actor, person=resolved.person, number=number, channel=Channel.PAYEE
-        )
+    stored = await register_number(
+        session, vault, actor=actor, person=resolved.person, number=number, channel=Channel.PAYEE
+    )
     shown = await reveal_number(
         session,
         vault,

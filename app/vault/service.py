@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -211,10 +211,13 @@ class Vault:
         function: str,
         action: AuditAction = AuditAction.IMPORT,
         purpose: str | None = None,
+        allow_duplicates: bool = False,
     ) -> list[StoredNumber]:
         """Store many numbers (imports); any bad row refuses the whole batch with NumberBatchError listing each.
 
-        Every row is checked before anything is written; the key store and the table get bulk inserts.
+        Every row is checked before anything is written; the key store and the table get bulk inserts. With
+        ``allow_duplicates`` a number held by another person (or repeated in the batch) is stored flagged, and the
+        caller runs the duplicate rule (``tenants.services.flag_duplicates``) on what this returns.
         """
         keys = await self.keyring.current(session, tenant_id)
         candidates: list[Candidate] = []
@@ -224,14 +227,17 @@ class Vault:
                 candidates.append(candidate_for(keys, index, subject, field, number))
             except InvalidNumber as exc:
                 errors.append(RowError(index, exc.code, exc.message))
-        errors += conflicts_within(candidates)
+        errors += [e for e in conflicts_within(candidates) if not (allow_duplicates and e.code == "duplicate_in_batch")]
         errors += [
             RowError(index, error_code(problem), problem.message)
             for index, problem in await conflicts(session, tenant_id, field, candidates)
+            if not (allow_duplicates and isinstance(problem, DuplicateNumber))
         ]
         if errors:
             raise NumberBatchError(sorted(errors, key=lambda e: e.index))
-        return await self._write(session, keys, field, candidates, actor, action, function, purpose, {})
+        return await self._write(
+            session, keys, field, candidates, actor, action, function, purpose, {}, allow_duplicate=allow_duplicates
+        )
 
     async def _write(
         self,
@@ -248,9 +254,10 @@ class Vault:
         allow_duplicate: bool = False,
     ) -> list[StoredNumber]:
         now = utcnow()
-        held = (
-            await self._held(session, keys.tenant_id, [c.blind_index for c in candidates]) if allow_duplicate else set()
-        )
+        held: set[bytes] = set()
+        if allow_duplicate:
+            await self._lock_indexes(session, keys.tenant_id, [c.blind_index for c in candidates])
+            held = await self._held(session, keys.tenant_id, [c.blind_index for c in candidates])
         rows: list[dict[str, Any]] = []
         wrapped: list[tuple[uuid.UUID, int, bytes]] = []
         stored: list[StoredNumber] = []
@@ -275,27 +282,18 @@ class Vault:
                     "updated_at": now,
                 }
             )
-            stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now))
+            stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now, c.blind_index in held))
         # The key first: a crash in between leaves an orphan key (purged later), never a row without its key.
         await self.keystore.put_many(keys.tenant_id, wrapped)
-        for chunk in chunks(rows):
-            try:
-                async with session.begin_nested():
-                    await session.execute(insert(VaultNumber), list(chunk))
-            except IntegrityError as exc:
-                if "subject" in str(exc.orig):
-                    raise NumberAlreadyStored("a live number appeared concurrently for this subject") from None
-                if "blind_index" not in str(exc.orig):
-                    raise
-                if not allow_duplicate:
-                    raise DuplicateNumber("the same number was stored concurrently") from None
-                # Stored concurrently by another request, now committed: store ours flagged (a duplicate case).
-                await session.execute(insert(VaultNumber), [{**row, "flagged": True} for row in chunk])
-                held.update(row["blind_index"] for row in chunk)
-        stored = [
-            StoredNumber(s.id, s.subject_id, s.field, s.masked, s.registered_at, flagged=c.blind_index in held)
-            for c, s in zip(candidates, stored, strict=True)
-        ]
+        try:
+            for chunk in chunks(rows):
+                await session.execute(insert(VaultNumber), list(chunk))
+        except IntegrityError as exc:
+            if "subject" in str(exc.orig):
+                raise NumberAlreadyStored("a live number appeared concurrently for this subject") from None
+            if "blind_index" in str(exc.orig):
+                raise DuplicateNumber("the same number was stored concurrently") from None
+            raise
         events = [
             AuditEvent(
                 tenant_id=keys.tenant_id,
@@ -363,6 +361,20 @@ class Vault:
         )
         stored = (await session.execute(statement)).scalar_one_or_none()
         return stored is not None and hmac.compare_digest(bytes(stored), index)
+
+    @staticmethod
+    async def _lock_indexes(session: AsyncSession, tenant_id: uuid.UUID, indexes: Sequence[bytes]) -> None:
+        """PostgreSQL: serialise concurrent stores of the same number in a tenant (transaction advisory locks), so
+        the second one sees the first and is flagged rather than refused by the unique index. SQLite has a single
+        writer already."""
+        bind = session.get_bind()
+        if bind.dialect.name != "postgresql":
+            return
+        keys = sorted(
+            {int.from_bytes(hmac.digest(tenant_id.bytes, i, "sha256")[:8], "big", signed=True) for i in indexes}
+        )
+        for key in keys:
+            await session.execute(select(func.pg_advisory_xact_lock(key)))
 
     async def _held(self, session: AsyncSession, tenant_id: uuid.UUID, indexes: Sequence[bytes]) -> set[bytes]:
         """Which of these blind indexes a live number already has (or a row before it in the same batch)."""
