@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
@@ -28,7 +28,7 @@ RESOLVE_FUNCTION = "重複の確認"
 MISTAKE_REASON = "重複登録の誤り"
 
 
-def open_cases() -> Sequence[object]:
+def open_cases() -> tuple[ColumnElement[bool], ...]:
     """The condition every query on unsettled cases starts from."""
     return (NumberDuplicate.status == DuplicateStatus.OPEN,)
 
@@ -124,7 +124,7 @@ async def open_duplicate_people(
     return found
 
 
-def duplicate_people_condition(tenant_id: uuid.UUID) -> object:
+def duplicate_people_condition(tenant_id: uuid.UUID) -> ColumnElement[bool]:
     """``Person.id`` is on either side of an unsettled case (the list's 重複の疑い filter)."""
     mine = select(NumberDuplicate.person_id).where(NumberDuplicate.tenant_id == tenant_id, *open_cases())
     theirs = select(NumberDuplicate.other_person_id).where(NumberDuplicate.tenant_id == tenant_id, *open_cases())

@@ -220,7 +220,7 @@ def _conditions(filters: NumberFilters, tenant_id: uuid.UUID) -> list[ColumnElem
     if filters.status == "unconfirmed":
         conditions.append(Person.status.in_(UNCONFIRMED))
     elif filters.status == "duplicate":
-        conditions.append(duplicate_people_condition(tenant_id))  # type: ignore[arg-type]
+        conditions.append(duplicate_people_condition(tenant_id))
     elif filters.status:
         conditions.append(Person.status == CollectionStatus[filters.status.upper()])
     if filters.name:
@@ -273,7 +273,7 @@ async def status_counts(session: AsyncSession, principal: Principal) -> list[Sta
         if key == "unconfirmed":
             count = sum(by_status.get(status, 0) for status in UNCONFIRMED)
         elif key == "duplicate":
-            duplicates = scoped(Person, principal).where(duplicate_people_condition(principal.tenant_id))  # type: ignore[arg-type]
+            duplicates = scoped(Person, principal).where(duplicate_people_condition(principal.tenant_id))
             count = await count_rows(session, duplicates)
         else:
             count = by_status.get(CollectionStatus[key.upper()], 0)

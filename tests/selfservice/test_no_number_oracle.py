@@ -136,7 +136,7 @@ async def test_a_dependants_held_number_gives_the_same_pages_as_a_fresh_one(
     client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, vault: Vault, world: World
 ) -> None:
     held = await held_number(db, vault, world)
-    fresh_person, with_fresh = await employee_run(
+    _, with_fresh = await employee_run(
         client, db, settings, vault, world, "2003", valid_my_number(703), dependant_steps
     )
     held_person, with_held = await employee_run(client, db, settings, vault, world, "2004", held, dependant_steps)
