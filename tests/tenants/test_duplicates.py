@@ -232,3 +232,39 @@ def test_the_script_that_hides_a_number_groups_the_mask_like_the_card() -> None:
 
     script = (Path(__file__).resolve().parents[2] / "app" / "static" / "reveal.js").read_text()
     assert "cardGroups" in script and 'createElement("span")' in script and "card-number" in script
+
+
+async def test_a_batch_reuses_the_same_rule_for_imports(db: AsyncSession, vault: Vault, world: World) -> None:
+    from app.audit.events import Actor, Subject
+    from app.vault import NumberField
+    from tenants.services import flag_duplicates
+
+    tenant_id = world.tenant.id
+    held = valid_my_number(805)
+    holder = await make_employee(db, tenant_id, "401", "既存 太郎")
+    await give_number(db, vault, holder, held)
+    first = await make_employee(db, tenant_id, "402", "取込 一郎")
+    second = await make_employee(db, tenant_id, "403", "取込 二郎")
+    third = await make_employee(db, tenant_id, "404", "取込 三郎")
+    twice = valid_my_number(806)
+    people = [(first, held), (second, twice), (third, twice)]
+    actor = Actor.system("import")
+
+    stored = await vault.store_many(
+        db,
+        tenant_id=tenant_id,
+        entries=[(Subject(person_id=p.id, name=p.name), number) for p, number in people],
+        field=NumberField.MY_NUMBER,
+        actor=actor,
+        function="取込",
+        allow_duplicates=True,
+    )
+    opened = await flag_duplicates(
+        db, vault, actor=actor, entries=list(zip([p for p, _ in people], stored, strict=True)), function="取込"
+    )
+    await db.commit()
+
+    assert [s.flagged for s in stored] == [True, True, True]
+    assert sorted((c.person_id, c.other_person_id) for c in opened) == sorted(
+        [(first.id, holder.id), (second.id, third.id)]
+    )
