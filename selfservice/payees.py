@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import Actor, AuditAction
+from app.audit.events import Actor, AuditAction, AuditResult
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantStatus
@@ -24,7 +24,7 @@ from app.text import format_date
 from app.vault import NumberField, Vault
 from selfservice.letters import PayeeLinkSheet
 from tenants.models import CollectionStatus, PayeeLink, Person, PersonKind
-from tenants.services import JST
+from tenants.services import JST, confirmation_matches, issue_confirmation
 from tenants.services._records import (
     Channel,
     RecordError,
@@ -44,8 +44,10 @@ FUNCTION_ISSUE = "取引先リンク発行"
 FUNCTION_REVOKE = "取引先リンク無効化"
 FUNCTION_MAIL = "取引先リンク送信"
 FUNCTION_PRINT = "取引先リンク印刷"
+FUNCTION_LOCK = "取引先リンクのロック"
 PAYEE_ROLE = "取引先"
 PAYEE_LOGIN_ID = "payee-link"
+MAX_FAILURES = 10  # failed entries through one link before it locks
 
 
 class LinkState(enum.StrEnum):
@@ -56,12 +58,18 @@ class LinkState(enum.StrEnum):
     USED = "used"
     EXPIRED = "expired"
     REVOKED = "revoked"
+    LOCKED = "locked"
 
     @property
     def label(self) -> str:
-        return {"none": "未発行", "active": "有効", "used": "使用済", "expired": "期限切れ", "revoked": "無効化済"}[
-            self.value
-        ]
+        return {
+            "none": "未発行",
+            "active": "有効",
+            "used": "使用済",
+            "expired": "期限切れ",
+            "revoked": "無効化済",
+            "locked": "ロック中（入力の誤りが続いたため）",
+        }[self.value]
 
 
 class LinkUnavailable(Exception):
@@ -116,13 +124,15 @@ def link_url(settings: Settings, tenant_code: str, token: str) -> str:
 
 
 def link_state(link: PayeeLink | None, now: dt.datetime | None = None) -> LinkState:
-    """Used beats revoked beats expired: the most useful thing to tell the reader."""
+    """Used beats revoked beats locked beats expired: the most useful thing to tell the reader."""
     if link is None:
         return LinkState.NONE
     if link.used_at is not None:
         return LinkState.USED
     if link.revoked_at is not None:
         return LinkState.REVOKED
+    if link.locked_at is not None:
+        return LinkState.LOCKED
     if link.expires_at <= (now or utcnow()):
         return LinkState.EXPIRED
     return LinkState.ACTIVE
@@ -295,14 +305,27 @@ def payee_actor(resolved: ResolvedLink, *, ip: str | None, user_agent: str | Non
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ShownNumber:
+    """The number just entered, opened once for the confirmation screen, with that screen's one-time token."""
+
+    number: str = field(repr=False)
+    token: str = field(repr=False)
+
+
 async def register_through_link(
     session: AsyncSession, vault: Vault, resolved: ResolvedLink, *, actor: Actor, number: str
-) -> str:
-    """Store what the payee typed and open it once for the confirmation screen (InvalidNumber, DuplicateNumber,
-    RecordError)."""
-    await register_number(session, vault, actor=actor, person=resolved.person, number=number, channel=Channel.PAYEE)
-    await session.flush()
-    return await reveal_number(
+) -> ShownNumber:
+    """Store what the payee typed and open it once for the confirmation screen (InvalidNumber, RecordError).
+
+    A number someone else in the company holds is stored like any other (flagged for the admin by the duplicate
+    rule): the payee sees the same screens. Every refusal comes before anything is written, so the caller can log
+    the failure with :func:`note_failure` and commit.
+    """
+    stored = await register_number(
+        session, vault, actor=actor, person=resolved.person, number=number, channel=Channel.PAYEE
+    )
+    shown = await reveal_number(
         session,
         vault,
         actor=actor,
@@ -311,6 +334,51 @@ async def register_through_link(
         function=FUNCTION_REGISTER,
         action=AuditAction.VIEW,
     )
+    token, kept = issue_confirmation(resolved.person.id, stored.id)
+    resolved.link.confirm_token_hash = kept["hash"]
+    resolved.link.confirm_number_id = stored.id
+    await session.flush()
+    return ShownNumber(number=shown, token=token)
+
+
+async def note_failure(session: AsyncSession, resolved: ResolvedLink, *, actor: Actor, reason: str) -> bool:
+    """Count a failed entry against the link and log it (result 失敗); True when it just locked the link.
+
+    The caller commits even though it answers with an error: the count and the entries must survive the 400.
+    At ``MAX_FAILURES`` the link locks (logged too) and the admin's home page lists it.
+    """
+    link = resolved.link
+    link.failures = (link.failures or 0) + 1
+    detail: dict[str, object] = {
+        "event": "payee_link_failure",
+        "link_id": str(link.id),
+        "failures": link.failures,
+        "reason": reason,
+    }
+    await log_person_event(
+        session,
+        actor,
+        resolved.person,
+        AuditAction.REGISTER,
+        FUNCTION_REGISTER,
+        detail=detail,
+        result=AuditResult.FAILURE,
+    )
+    locked = link.failures >= MAX_FAILURES and link.locked_at is None
+    if locked:
+        link.locked_at = utcnow()
+        lock_detail: dict[str, object] = {"event": "payee_link_locked", "link_id": str(link.id)}
+        await log_person_event(
+            session,
+            actor,
+            resolved.person,
+            AuditAction.UPDATE,
+            FUNCTION_LOCK,
+            detail=lock_detail,
+            result=AuditResult.DENIED,
+        )
+    await session.flush()
+    return locked
 
 
 def entered_through_link(resolved: ResolvedLink) -> bool:
@@ -323,10 +391,24 @@ def entered_through_link(resolved: ResolvedLink) -> bool:
     )
 
 
-async def confirm_through_link(session: AsyncSession, resolved: ResolvedLink, *, actor: Actor) -> None:
-    """本人番号確認 by the payee; the link is used up."""
+async def confirm_through_link(
+    session: AsyncSession, vault: Vault, resolved: ResolvedLink, *, actor: Actor, token: str
+) -> None:
+    """本人番号確認 by the payee, only from the screen that showed the number (its one-time token); the link is
+    used up. RecordError (asking to enter the number again) otherwise."""
     if not entered_through_link(resolved):
         raise RecordError("番号が入力されていません。番号を入力してから確定してください。")
+    link = resolved.link
+    infos = await vault.number_info(session, link.tenant_id, [resolved.person.id], resolved.field)
+    info = infos.get(resolved.person.id)
+    kept = (
+        {"hash": link.confirm_token_hash, "person": str(resolved.person.id), "number": str(link.confirm_number_id)}
+        if link.confirm_token_hash
+        else None
+    )
+    if not confirmation_matches(kept, token, resolved.person.id, info.id if info else None):
+        raise RecordError("確認画面の有効期限が切れました。お手数ですが、もう一度番号を入力して確認してください。")
     await confirm_by_self(session, actor=actor, person=resolved.person, function=FUNCTION_REGISTER)
-    resolved.link.used_at = utcnow()
+    link.used_at = utcnow()
+    link.confirm_token_hash = None
     await session.flush()

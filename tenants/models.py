@@ -10,7 +10,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import Date, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
@@ -213,12 +213,54 @@ class PayeeLink(TenantMixin, Base):
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(String(100), default="")
+    # Failed entries through the link (wrong check digit...): the link locks at payees.MAX_FAILURES.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    locked_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # The confirmation token of the last screen that showed the number in full (SHA-256), and the number it showed.
+    confirm_token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    confirm_number_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class DuplicateStatus(enum.StrEnum):
+    """Where a 重複の疑い stands; the value is the Japanese label."""
+
+    OPEN = "重複の疑い"
+    SAME_PERSON = "同一人物"
+    MISTAKE = "誤りを削除"
+    SUPERSEDED = "番号変更で解消"
+
+
+class NumberDuplicate(TenantMixin, Base):
+    """重複の疑い: a number was stored for ``person_id`` while ``other_person_id`` already held the same number.
+
+    Nobody but the tenant's admins learns of it: the person who typed it sees the same pages as for a fresh number.
+    Made by ``tenants.services.flag_duplicates`` (every input path), resolved by an admin.
+    """
+
+    __tablename__ = "number_duplicates"
+    __table_args__ = (
+        tenant_fk("person_id", "people", ondelete="CASCADE"),
+        tenant_fk("other_person_id", "people", ondelete="CASCADE"),
+        Index("ix_number_duplicates_tenant_id_status", "tenant_id", "status"),
+    )
+
+    person_id: Mapped[uuid.UUID] = mapped_column()
+    other_person_id: Mapped[uuid.UUID] = mapped_column()
+    number_id: Mapped[uuid.UUID] = mapped_column()  # the vault row stored flagged
+    other_number_id: Mapped[uuid.UUID] = mapped_column()
+    function: Mapped[str] = mapped_column(String(50), default="")  # the path it came in by (じぶんで登録...)
+    status: Mapped[DuplicateStatus] = mapped_column(str_enum(DuplicateStatus), default=DuplicateStatus.OPEN)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
+    erased_person_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
 __all__ = [
     "CollectionStatus",
     "CorrectionRequest",
     "Department",
+    "DuplicateStatus",
+    "NumberDuplicate",
     "PayeeLink",
     "PayeeType",
     "Person",

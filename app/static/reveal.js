@@ -14,13 +14,27 @@
   var hideNow = box.querySelector("[data-hide-now]");
   var timer = null;
 
+  // The mask grouped like the number was (4-4-4, or 1-4-4-4): spans with CSS gaps, no space characters.
+  function cardGroups(text) {
+    var masked = document.createElement("p");
+    masked.className = "revealed-number masked card-number";
+    var head = text.length % 4;
+    var starts = head ? [0] : [];
+    for (var start = head; start < text.length; start += 4) {
+      starts.push(start);
+    }
+    starts.forEach(function (start, i) {
+      var group = document.createElement("span");
+      group.textContent = text.slice(start, i + 1 < starts.length ? starts[i + 1] : text.length);
+      masked.appendChild(group);
+    });
+    return masked;
+  }
+
   function hide() {
     var number = box.querySelector("[data-number]");
     if (number) {
-      var masked = document.createElement("p");
-      masked.className = "revealed-number masked";
-      masked.textContent = box.getAttribute("data-mask") || "";
-      number.parentNode.replaceChild(masked, number);
+      number.parentNode.replaceChild(cardGroups(box.getAttribute("data-mask") || ""), number);
     }
     if (timer !== null) {
       window.clearInterval(timer);

@@ -127,14 +127,23 @@ def error_code(problem: Conflict) -> str:
 
 
 async def checked_candidate(
-    session: AsyncSession, keys: TenantKeys, subject: Subject, field: NumberField, number: str, *, replacing: bool
+    session: AsyncSession,
+    keys: TenantKeys,
+    subject: Subject,
+    field: NumberField,
+    number: str,
+    *,
+    replacing: bool,
+    allow_duplicate: bool = False,
 ) -> Candidate:
-    """One number, validated and checked against the tenant's live numbers (the person's own is fine to replace)."""
+    """One number, validated and checked against the tenant's live numbers (the person's own is fine to replace;
+    another person's is fine when ``allow_duplicate``: the row is then stored flagged)."""
     candidate = candidate_for(keys, 0, subject, field, number)
     problems = [
         problem
         for _, problem in await conflicts(session, keys.tenant_id, field, [candidate])
         if not (replacing and isinstance(problem, NumberAlreadyStored))
+        and not (allow_duplicate and isinstance(problem, DuplicateNumber))
     ]
     if problems:
         raise problems[0]

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, Uuid, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, TimestampMixin, str_enum, utcnow
@@ -46,7 +46,16 @@ class VaultNumber(TenantMixin, Base):
 
     __tablename__ = "vault_numbers"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "blind_index"),
+        # One number, one person -- among unflagged numbers. A number stored knowing that another person holds it
+        # (重複の疑い, see tenants.services.flag_duplicates) is ``flagged`` and left out of the uniqueness.
+        Index(
+            "uq_vault_numbers_unflagged_blind_index",
+            "tenant_id",
+            "blind_index",
+            unique=True,
+            sqlite_where=text("flagged = 0"),
+            postgresql_where=text("flagged = false"),
+        ),
         Index(
             "uq_vault_numbers_live_subject_field",
             "tenant_id",
@@ -65,6 +74,7 @@ class VaultNumber(TenantMixin, Base):
     tenant_key_version: Mapped[int] = mapped_column(Integer)
     blind_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     masked: Mapped[str] = mapped_column(String(16))
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     erase_reason: Mapped[str | None] = mapped_column(String(200), default=None)

@@ -9,12 +9,13 @@ numbers' keys are deleted after the main transaction commits (``commit``, or aut
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,6 +67,15 @@ class StoredNumber:
     field: NumberField
     masked: str
     registered_at: dt.datetime
+    flagged: bool = False  # another person held the same number when it was stored (重複の疑い)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberHolder:
+    """Another person's live number equal to a given one (found by blind index, never decrypted)."""
+
+    number_id: uuid.UUID
+    subject_id: uuid.UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,11 +158,20 @@ class Vault:
         action: AuditAction,
         function: str,
         purpose: str | None = None,
+        allow_duplicate: bool = False,
     ) -> StoredNumber:
-        """Validate, seal, store and log one person's number (InvalidNumber, DuplicateNumber, NumberAlreadyStored)."""
+        """Validate, seal, store and log one person's number (InvalidNumber, DuplicateNumber, NumberAlreadyStored).
+
+        With ``allow_duplicate`` a number another person holds is stored too, flagged (``StoredNumber.flagged``);
+        the caller then runs the duplicate rule (``tenants.services.flag_duplicates``).
+        """
         keys = await self.keyring.current(session, tenant_id)
-        candidate = await checked_candidate(session, keys, subject, field, number, replacing=False)
-        (stored,) = await self._write(session, keys, field, [candidate], actor, action, function, purpose, {})
+        candidate = await checked_candidate(
+            session, keys, subject, field, number, replacing=False, allow_duplicate=allow_duplicate
+        )
+        (stored,) = await self._write(
+            session, keys, field, [candidate], actor, action, function, purpose, {}, allow_duplicate=allow_duplicate
+        )
         return stored
 
     async def replace_number(
@@ -167,10 +186,13 @@ class Vault:
         action: AuditAction,
         function: str,
         purpose: str | None = None,
+        allow_duplicate: bool = False,
     ) -> StoredNumber:
         """Erase the person's live number for the field (logged as 削除) and store the new one."""
         keys = await self.keyring.current(session, tenant_id)
-        candidate = await checked_candidate(session, keys, subject, field, number, replacing=True)
+        candidate = await checked_candidate(
+            session, keys, subject, field, number, replacing=True, allow_duplicate=allow_duplicate
+        )
         replaced = await self.erase(
             session,
             tenant_id=tenant_id,
@@ -181,7 +203,9 @@ class Vault:
             field=field,
         )
         detail: dict[str, Any] = {"replaced": bool(replaced)}
-        (stored,) = await self._write(session, keys, field, [candidate], actor, action, function, purpose, detail)
+        (stored,) = await self._write(
+            session, keys, field, [candidate], actor, action, function, purpose, detail, allow_duplicate=allow_duplicate
+        )
         return stored
 
     async def store_many(
@@ -195,10 +219,13 @@ class Vault:
         function: str,
         action: AuditAction = AuditAction.IMPORT,
         purpose: str | None = None,
+        allow_duplicates: bool = False,
     ) -> list[StoredNumber]:
         """Store many numbers (imports); any bad row refuses the whole batch with NumberBatchError listing each.
 
-        Every row is checked before anything is written; the key store and the table get bulk inserts.
+        Every row is checked before anything is written; the key store and the table get bulk inserts. With
+        ``allow_duplicates`` a number held by another person (or repeated in the batch) is stored flagged, and the
+        caller runs the duplicate rule (``tenants.services.flag_duplicates``) on what this returns.
         """
         keys = await self.keyring.current(session, tenant_id)
         candidates: list[Candidate] = []
@@ -208,14 +235,17 @@ class Vault:
                 candidates.append(candidate_for(keys, index, subject, field, number))
             except InvalidNumber as exc:
                 errors.append(RowError(index, exc.code, exc.message))
-        errors += conflicts_within(candidates)
+        errors += [e for e in conflicts_within(candidates) if not (allow_duplicates and e.code == "duplicate_in_batch")]
         errors += [
             RowError(index, error_code(problem), problem.message)
             for index, problem in await conflicts(session, tenant_id, field, candidates)
+            if not (allow_duplicates and isinstance(problem, DuplicateNumber))
         ]
         if errors:
             raise NumberBatchError(sorted(errors, key=lambda e: e.index))
-        return await self._write(session, keys, field, candidates, actor, action, function, purpose, {})
+        return await self._write(
+            session, keys, field, candidates, actor, action, function, purpose, {}, allow_duplicate=allow_duplicates
+        )
 
     async def _write(
         self,
@@ -228,8 +258,14 @@ class Vault:
         function: str,
         purpose: str | None,
         detail: dict[str, Any],
+        *,
+        allow_duplicate: bool = False,
     ) -> list[StoredNumber]:
         now = utcnow()
+        held: set[bytes] = set()
+        if allow_duplicate:
+            await self._lock_indexes(session, keys.tenant_id, [c.blind_index for c in candidates])
+            held = await self._held(session, keys.tenant_id, [c.blind_index for c in candidates])
         rows: list[dict[str, Any]] = []
         wrapped: list[tuple[uuid.UUID, int, bytes]] = []
         stored: list[StoredNumber] = []
@@ -248,12 +284,13 @@ class Vault:
                     "tenant_key_version": keys.version,
                     "blind_index": c.blind_index,
                     "masked": masked,
+                    "flagged": c.blind_index in held,
                     "registered_at": now,
                     "created_at": now,
                     "updated_at": now,
                 }
             )
-            stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now))
+            stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now, c.blind_index in held))
         # The key first: a crash in between leaves an orphan key (purged later), never a row without its key.
         await self.keystore.put_many(keys.tenant_id, wrapped)
         self.shredder.written(session, [(keys.tenant_id, number_id) for number_id, _, _ in wrapped])
@@ -289,8 +326,77 @@ class Vault:
         """The person in this tenant who already has this live number, if any (by blind index, no decryption)."""
         keys = await self.keyring.current(session, tenant_id)
         index = crypto.blind_index(keys.index_key, field.value, normalize(field, number))
-        statement = select(VaultNumber.subject_id).where(*live(tenant_id), VaultNumber.blind_index == index)
-        return (await session.execute(statement)).scalar_one_or_none()
+        statement = (
+            select(VaultNumber.subject_id)
+            .where(*live(tenant_id), VaultNumber.blind_index == index)
+            .order_by(VaultNumber.registered_at, VaultNumber.id)
+        )
+        return (await session.execute(statement)).scalars().first()
+
+    async def other_holders(
+        self, session: AsyncSession, tenant_id: uuid.UUID, number_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[NumberHolder]]:
+        """For each of these live numbers, the other people's live numbers with the same blind index."""
+        found: dict[uuid.UUID, list[NumberHolder]] = {number_id: [] for number_id in number_ids}
+        for chunk in chunks(list(number_ids)):
+            mine = (
+                select(VaultNumber.id, VaultNumber.subject_id, VaultNumber.blind_index)
+                .where(*live(tenant_id), VaultNumber.id.in_(chunk))
+                .subquery()
+            )
+            statement = (
+                select(mine.c.id, VaultNumber.id.label("other_id"), VaultNumber.subject_id)
+                .join(
+                    mine,
+                    (VaultNumber.blind_index == mine.c.blind_index) & (VaultNumber.subject_id != mine.c.subject_id),
+                )
+                .where(*live(tenant_id))
+            )
+            for row in await session.execute(statement):
+                found[row.id].append(NumberHolder(row.other_id, row.subject_id))
+        return found
+
+    async def same_number(
+        self, session: AsyncSession, tenant_id: uuid.UUID, subject_id: uuid.UUID, field: NumberField, typed: str
+    ) -> bool:
+        """Whether what was typed is the person's live number (blind index, compared in constant time).
+
+        InvalidNumber when ``typed`` is not a valid number; False when the person has no live number.
+        """
+        keys = await self.keyring.current(session, tenant_id)
+        index = crypto.blind_index(keys.index_key, field.value, normalize(field, typed))
+        statement = select(VaultNumber.blind_index).where(
+            *live(tenant_id), VaultNumber.subject_id == subject_id, VaultNumber.field == field
+        )
+        stored = (await session.execute(statement)).scalar_one_or_none()
+        return stored is not None and hmac.compare_digest(bytes(stored), index)
+
+    @staticmethod
+    async def _lock_indexes(session: AsyncSession, tenant_id: uuid.UUID, indexes: Sequence[bytes]) -> None:
+        """PostgreSQL: serialise concurrent stores of the same number in a tenant (transaction advisory locks), so
+        the second one sees the first and is flagged rather than refused by the unique index. SQLite has a single
+        writer already."""
+        bind = session.get_bind()
+        if bind.dialect.name != "postgresql":
+            return
+        keys = sorted(
+            {int.from_bytes(hmac.digest(tenant_id.bytes, i, "sha256")[:8], "big", signed=True) for i in indexes}
+        )
+        for key in keys:
+            await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+    async def _held(self, session: AsyncSession, tenant_id: uuid.UUID, indexes: Sequence[bytes]) -> set[bytes]:
+        """Which of these blind indexes a live number already has (or a row before it in the same batch)."""
+        held: set[bytes] = set()
+        for chunk in chunks(list(indexes)):
+            statement = select(VaultNumber.blind_index).where(*live(tenant_id), VaultNumber.blind_index.in_(chunk))
+            held.update(bytes(b) for b in (await session.scalars(statement)) if b is not None)
+        seen: set[bytes] = set()
+        for index in indexes:
+            if index in seen:
+                held.add(index)
+            seen.add(index)
+        return held
 
     async def number_info(
         self,

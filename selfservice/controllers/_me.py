@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, get, post
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
@@ -21,9 +22,15 @@ from tenants.purposes import notice_text
 from tenants.services import RELATIONSHIPS, own_tenant, today
 from tenants.services._records import CORRECTION_REASONS
 
-# Session keys (person ids only): typed in this session and not yet shown / shown once and not yet confirmed.
+# Session keys: person ids typed in this session and not yet shown; per person, the one-time confirmation token
+# (its hash and the number row) of the page that showed the number in full.
 _TO_SHOW = "selfservice_to_show"
-_SHOWN = "selfservice_shown"
+_CONFIRMATIONS = "selfservice_confirmations"
+ENTER_AGAIN = "番号を確認するには、もう一度番号を入力してください。"
+
+
+class ConfirmForm(msgspec.Struct):
+    confirmation: str = ""
 
 
 class SelfServiceController(Controller):
@@ -173,40 +180,46 @@ class SelfServiceController(Controller):
         key = str(person.id)
         if person.status is not CollectionStatus.REGISTERED:
             return Redirect(path="/me")
-        if key not in _ids(request, _TO_SHOW) | _ids(request, _SHOWN):
-            flash(request, "番号を確認するには、もう一度番号を入力してください。", "warning")
+        _drop_confirmation(request, key)  # a reload or a return: the page that showed the number is gone
+        if key not in _ids(request, _TO_SHOW):
+            flash(request, ENTER_AGAIN, "warning")
             return Redirect(path=services.entry_path(person))
-        number = None
-        if key in _ids(request, _TO_SHOW):
-            number = await services.reveal_for_confirmation(db_session, vault, principal, person)
-            _forget(request, _TO_SHOW, key)
-            _remember(request, _SHOWN, key)
+        number, token = await services.show_for_confirmation(db_session, vault, principal, person)
+        _forget(request, _TO_SHOW, key)
+        request.session[_CONFIRMATIONS] = {**_confirmations(request), key: token.kept}
         return Template(
             template_name="selfservice/confirm.html",
             context={
                 "person": person,
                 "number": number,
-                "repeated": bool(number) and is_repeated_digit(number or ""),
+                "confirmation": token.token,
+                "repeated": is_repeated_digit(number),
                 "retry": services.entry_path(person),
             },
         )
 
     @post("/people/{person_id:str}/confirm", name="selfservice_confirm_submit")
     async def confirm_submit(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, person_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        vault: Vault,
+        person_id: str,
+        data: Annotated[ConfirmForm, Form],
     ) -> Redirect:
         _, person, blocked = await _ready_for(db_session, principal, person_id)
         if blocked is not None:
             return blocked
-        if str(person.id) not in _ids(request, _SHOWN):
-            flash(request, "番号を確認するには、もう一度番号を入力してください。", "warning")
-            return Redirect(path=services.entry_path(person))
+        kept = _drop_confirmation(request, str(person.id))  # single use, whatever happens next
         try:
-            await services.confirm(db_session, principal, person)
+            await services.confirm(db_session, vault, principal, person, kept, data.confirmation)
+        except services.NotShown:
+            flash(request, ENTER_AGAIN, "warning")
+            return Redirect(path=services.entry_path(person))
         except FormInvalid as exc:
             flash(request, exc.message, "error")
             return Redirect(path="/me")
-        _forget(request, _SHOWN, str(person.id))
         flash(request, f"{person.name} さんの番号を確定しました（本人番号確認）。", "success")
         return Redirect(path="/me")
 
@@ -308,8 +321,22 @@ async def _ready_for(
 
 def _to_confirmation(request: Request[Any, Any, Any], person: Person) -> Redirect:
     _remember(request, _TO_SHOW, str(person.id))
-    _forget(request, _SHOWN, str(person.id))
+    _drop_confirmation(request, str(person.id))
     return Redirect(path=f"/me/people/{person.id}/confirm")
+
+
+def _confirmations(request: Request[Any, Any, Any]) -> dict[str, dict[str, str]]:
+    kept = request.session.get(_CONFIRMATIONS)
+    return dict(kept) if isinstance(kept, dict) else {}
+
+
+def _drop_confirmation(request: Request[Any, Any, Any], person_id: str) -> dict[str, str] | None:
+    """Forget (and return) the person's confirmation token: it is spent or its page is gone."""
+    kept = _confirmations(request)
+    token = kept.pop(person_id, None)
+    if token is not None:
+        request.session[_CONFIRMATIONS] = kept
+    return token if isinstance(token, dict) else None
 
 
 def _ids(request: Request[Any, Any, Any], key: str) -> set[str]:

@@ -23,7 +23,7 @@ from app.auth.totp import qr_svg_data_uri
 from app.config import Settings
 from app.forms import Form
 from app.mail import Mailer, MailError, payee_link_mail
-from app.vault import DuplicateNumber, InvalidNumber, NumberField, Vault
+from app.vault import InvalidNumber, NumberAlreadyStored, Vault
 from app.vault.numbers import is_repeated_digit
 from selfservice import payees
 from selfservice.letters import PayeeLinkSheet, contact_line, render_payee_link_sheet
@@ -43,6 +43,10 @@ class PayeeNumberForm(msgspec.Struct):
 
 class SheetForm(msgspec.Struct):
     token: str = ""
+
+
+class ConfirmForm(msgspec.Struct):
+    confirmation: str = ""  # the one-time token of the screen that showed the number
 
 
 def payee_rate_limit() -> RateLimitConfig:
@@ -174,7 +178,13 @@ class PayeeLinkAdminController(Controller):
 def _link_times(link: PayeeLink | None) -> dict[str, str]:
     if link is None:
         return {}
-    times = {"created": link.created_at, "expires": link.expires_at, "used": link.used_at, "revoked": link.revoked_at}
+    times = {
+        "created": link.created_at,
+        "expires": link.expires_at,
+        "used": link.used_at,
+        "revoked": link.revoked_at,
+        "locked": link.locked_at,
+    }
     return {key: payees.japan_time_label(value) for key, value in times.items() if value is not None}
 
 
@@ -200,7 +210,7 @@ async def _mail_link(
 
 
 def _unavailable(exc: payees.LinkUnavailable) -> Template:
-    status = 404 if exc.state is payees.LinkState.NONE else 410
+    status = {payees.LinkState.NONE: 404, payees.LinkState.LOCKED: 423}.get(exc.state, 410)
     return Template(
         template_name=f"{TEMPLATES}/unavailable.html",
         context={"state": exc.state.value, "company": exc.tenant.name if exc.tenant else ""},
@@ -231,14 +241,6 @@ def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: 
     )
 
 
-def _grouped(number: str, field: NumberField) -> str:
-    """1234 5678 9012 (My Number) or 1 2345 6789 0123 (corporate number): easier to check by eye."""
-    head = number[:1] if field is NumberField.CORPORATE_NUMBER else ""
-    rest = number[len(head) :]
-    groups = [rest[i : i + 4] for i in range(0, len(rest), 4)]
-    return " ".join(([head] if head else []) + groups)
-
-
 class PayeeLinkController(Controller):
     """/p/{tenant_code}/{token}: a payee enters and confirms their number; no account, no sign-in."""
 
@@ -266,29 +268,41 @@ class PayeeLinkController(Controller):
             return resolved
         actor = payees.payee_actor(resolved, ip=client.ip, user_agent=client.user_agent)
         try:
-            number = await payees.register_through_link(db_session, vault, resolved, actor=actor, number=data.number)
-        except (InvalidNumber, DuplicateNumber, RecordError) as exc:
+            shown = await payees.register_through_link(db_session, vault, resolved, actor=actor, number=data.number)
+        except (InvalidNumber, NumberAlreadyStored, RecordError) as exc:
+            reason = exc.code if isinstance(exc, InvalidNumber) else type(exc).__name__
+            locked = await payees.note_failure(db_session, resolved, actor=actor, reason=reason)
+            await db_session.commit()  # the failure and the count stay although the answer is an error
+            if locked:
+                return _unavailable(payees.LinkUnavailable(payees.LinkState.LOCKED, resolved.tenant))
             return _enter_page(resolved, error=exc.message, status_code=400)
         return Template(
             template_name=f"{TEMPLATES}/confirm.html",
             context={
                 "resolved": resolved,
-                "number": _grouped(number, resolved.field),
+                "number": shown.number,
+                "confirmation": shown.token,
                 "corporation": resolved.is_corporation,
-                "repeated": is_repeated_digit(number),
+                "repeated": is_repeated_digit(shown.number),
             },
         )
 
     @post("/{tenant_code:str}/{token:str}/confirm", name="payee_link_confirm", opt=PUBLIC_OPT)
     async def confirm(
-        self, db_session: AsyncSession, vault: Vault, client: ClientInfo, tenant_code: str, token: str
+        self,
+        db_session: AsyncSession,
+        vault: Vault,
+        client: ClientInfo,
+        tenant_code: str,
+        token: str,
+        data: Annotated[ConfirmForm, Form],
     ) -> Template:
         resolved = await _resolve(db_session, tenant_code, token)
         if isinstance(resolved, Template):
             return resolved
         actor = payees.payee_actor(resolved, ip=client.ip, user_agent=client.user_agent)
         try:
-            await payees.confirm_through_link(db_session, resolved, actor=actor)
+            await payees.confirm_through_link(db_session, vault, resolved, actor=actor, token=data.confirmation)
         except RecordError as exc:
             return _enter_page(resolved, error=exc.message, status_code=400)
         numbers = await vault.number_info(db_session, resolved.tenant.id, [resolved.person.id])

@@ -7,18 +7,20 @@ a number except to pass what was typed along. Free text (names, reasons, notes) 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
 from app.audit.guard import contains_digit_run
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid
-from app.vault import DuplicateNumber, InvalidNumber, NumberAlreadyStored, Vault
+from app.vault import InvalidNumber, NumberAlreadyStored, Vault
 from app.vault.numbers import normalize_my_number
 from selfservice.schemas import CorrectionForm, DeclineForm, DependantForm
 from selfservice.services._family import is_retired
 from tenants.models import CollectionStatus, CorrectionRequest, Person, PersonKind, Relationship
-from tenants.services import RELATIONSHIPS, _records, today
+from tenants.services import RELATIONSHIPS, _records, confirmation_matches, issue_confirmation, today
 
 SELF_FUNCTION = _records.Channel.SELF.function
 CONFIRM_PURPOSE = "本人による番号確認"
@@ -31,7 +33,7 @@ async def register(session: AsyncSession, vault: Vault, principal: Principal, pe
         await _records.register_number(
             session, vault, actor=principal.actor(), person=person, number=number, channel=_records.Channel.SELF
         )
-    except (InvalidNumber, _records.RecordError, DuplicateNumber, NumberAlreadyStored) as exc:
+    except (InvalidNumber, _records.RecordError, NumberAlreadyStored) as exc:
         raise FormInvalid({"number": exc.message}) from None
 
 
@@ -125,8 +127,41 @@ async def reveal_for_confirmation(session: AsyncSession, vault: Vault, principal
     )
 
 
-async def confirm(session: AsyncSession, principal: Principal, person: Person) -> None:
-    """本人番号確認 by the employee."""
+@dataclass(frozen=True, slots=True)
+class ConfirmationToken:
+    """The one-time token of a page showing the number: ``token`` goes in the page, ``kept`` in the session."""
+
+    token: str = field(repr=False)
+    kept: dict[str, str] = field(repr=False)
+
+
+class NotShown(Exception):
+    """No valid confirmation token: the confirm did not come from the page that showed the number."""
+
+
+async def show_for_confirmation(
+    session: AsyncSession, vault: Vault, principal: Principal, person: Person
+) -> tuple[str, ConfirmationToken]:
+    """Open the number once for the confirmation page, with the token that page's confirm button must carry."""
+    number = await reveal_for_confirmation(session, vault, principal, person)
+    info = (await vault.number_info(session, person.tenant_id, [person.id], _records.number_field(person)))[person.id]
+    token, kept = issue_confirmation(person.id, info.id)
+    return number, ConfirmationToken(token, kept)
+
+
+async def confirm(
+    session: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    person: Person,
+    kept: dict[str, str] | None,
+    token: str,
+) -> None:
+    """本人番号確認 by the employee: only with the token of the page that showed this number (else NotShown)."""
+    infos = await vault.number_info(session, person.tenant_id, [person.id], _records.number_field(person))
+    info = infos.get(person.id)
+    if not confirmation_matches(kept, token, person.id, info.id if info else None):
+        raise NotShown()
     try:
         await _records.confirm_by_self(session, actor=principal.actor(), person=person, function=SELF_FUNCTION)
     except _records.RecordError as exc:

@@ -4,6 +4,7 @@ from typing import Any
 
 from tenants.controllers._departments import DepartmentController
 from tenants.controllers._dependants import DependantController
+from tenants.controllers._duplicates import DuplicatesController
 from tenants.controllers._employees import EmployeeController
 from tenants.controllers._home import AdminHomeController
 from tenants.controllers._log import OperationLogController
@@ -17,6 +18,7 @@ ROUTES: list[Any] = [
     AdminHomeController,
     NumbersController,
     CorrectionsController,
+    DuplicatesController,
     StaffController,
     TenantSettingsController,
     DepartmentController,

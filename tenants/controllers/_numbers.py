@@ -39,6 +39,14 @@ _REVEAL_TICKET = "reveal_ticket"
 _TICKET_SECONDS = 60
 
 
+class TokenForm(msgspec.Struct, kw_only=True):
+    token: str = ""
+
+
+# Session key: the confirmation token of the reveal page that showed a number in full (its hash and the number row).
+_REVEAL_CONFIRM = "numbers_reveal_confirm"
+
+
 def _number_label(row: services.NumberRow) -> str:
     return "法人番号" if number_field(row.person) is NumberField.CORPORATE_NUMBER else "個人番号"
 
@@ -66,6 +74,14 @@ async def _reveal_page(
         template_name="tenants/numbers/reveal.html",
         context={"row": row, "purposes": [(p, p) for p in purposes], "purpose": purpose, "errors": errors},
         status_code=status_code,
+    )
+
+
+def _confirm_page(row: services.NumberRow, *, error: str = "", number_error: str = "") -> Template:
+    return Template(
+        template_name="tenants/numbers/confirm.html",
+        context={"row": row, "error": error, "number_error": number_error},
+        status_code=400,
     )
 
 
@@ -118,6 +134,14 @@ class NumbersController(Controller):
         except FormInvalid as exc:
             return _register_page(row, exc.errors, status_code=400)
         flash(request, f"{row.display_name} さんの番号（{registration.masked}）を代理登録しました。", "success")
+        if registration.duplicate_of:
+            others = "、".join(registration.duplicate_of)
+            flash(
+                request,
+                f"同じ番号が {others} さんの番号としても登録されています（重複の疑い）。"
+                "「重複の疑い」の画面で同一人物か誤りかを確認してください。",
+                "warning",
+            )
         if registration.repeated_digit:
             flash(
                 request, "同じ数字の繰り返しの番号です。番号確認書類と照らして誤りがないか確認してください。", "warning"
@@ -139,16 +163,39 @@ class NumbersController(Controller):
         vault: Vault,
         principal: Principal,
         person_id: str,
+        data: Annotated[NumberForm, Form],
     ) -> Template | Redirect:
         row = await services.number_row(db_session, vault, principal, person_id)
         try:
-            await services.confirm_number(db_session, principal, row.person)
+            await services.confirm_number(db_session, vault, principal, row.person, data.number)
         except RecordError as exc:
-            return Template(
-                template_name="tenants/numbers/confirm.html",
-                context={"row": row, "error": exc.message},
-                status_code=400,
+            return _confirm_page(row, error=exc.message)
+        except services.ConfirmationRefused as exc:
+            await db_session.commit()  # the failed comparison stays in the log although the answer is a 400
+            return _confirm_page(row, number_error=exc.message)
+        request.session.pop(_REVEAL_CONFIRM, None)
+        flash(request, f"{row.display_name} さんの番号を照合し、管理者確認済にしました（一致）。", "success")
+        return Redirect(path=LIST_PATH)
+
+    @post("/{person_id:str}/confirm/revealed", name="numbers_confirm_revealed", guards=[number_handlers])
+    async def confirm_revealed(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        person_id: str,
+        data: Annotated[TokenForm, Form],
+    ) -> Template | Redirect:
+        row = await services.number_row(db_session, vault, principal, person_id)
+        kept = request.session.get(_REVEAL_CONFIRM)
+        try:
+            await services.confirm_after_reveal(
+                db_session, vault, principal, row.person, kept if isinstance(kept, dict) else None, data.token
             )
+        except RecordError as exc:
+            return _confirm_page(row, error=exc.message)
+        request.session.pop(_REVEAL_CONFIRM, None)
         flash(request, f"{row.display_name} さんの番号を管理者確認済にしました。", "success")
         return Redirect(path=LIST_PATH)
 
@@ -215,9 +262,19 @@ class NumbersController(Controller):
             number = await services.reveal_for_purpose(db_session, vault, principal, row.person, purpose)
         except FormInvalid as exc:
             return await _reveal_page(db_session, principal, row, purpose, exc.errors, status_code=400)
+        token = ""
+        if row.number is not None and row.needs_admin_confirmation:
+            token, kept = services.issue_confirmation(row.person.id, row.number.id)
+            request.session[_REVEAL_CONFIRM] = kept
         return Template(
             template_name="tenants/numbers/revealed.html",
-            context={"row": row, "number": number, "purpose": purpose, "number_label": _number_label(row)},
+            context={
+                "row": row,
+                "number": number,
+                "purpose": purpose,
+                "number_label": _number_label(row),
+                "confirm_token": token,
+            },
         )
 
 

@@ -1,6 +1,7 @@
 """Rules of the tenants package (no HTTP here): organisations, staff accounts, people and their numbers."""
 
 from app.text import JST, to_katakana
+from tenants.services._confirmations import confirmation_matches, issue_confirmation
 from tenants.services._departments import (
     add_department,
     department_headcounts,
@@ -9,6 +10,14 @@ from tenants.services._departments import (
     update_department,
 )
 from tenants.services._dependants import RELATIONSHIPS, add_dependant, get_dependant, list_dependants, update_dependant
+from tenants.services._duplicates import (
+    DuplicateResolution,
+    count_open_duplicates,
+    flag_duplicates,
+    get_duplicate,
+    open_duplicate_people,
+    resolve_duplicate,
+)
 from tenants.services._employees import (
     EMPLOYMENT_CHOICES,
     EmployeeDetail,
@@ -25,12 +34,16 @@ from tenants.services._employees import (
     update_employee,
 )
 from tenants.services._numbers import (
+    ConfirmationRefused,
     CorrectionRow,
+    DuplicateRow,
     Registration,
     check_reveal,
+    confirm_after_reveal,
     confirm_number,
     decide_correction,
     list_corrections,
+    list_duplicates,
     number_row,
     pending_correction_row,
     proxy_register,
@@ -107,7 +120,10 @@ __all__ = [
     "STATUS_CHOICES",
     "STATUS_FILTERS",
     "Attention",
+    "ConfirmationRefused",
     "CorrectionRow",
+    "DuplicateResolution",
+    "DuplicateRow",
     "EmployeeDetail",
     "EmployeeFilter",
     "EmployeeRow",
@@ -130,7 +146,10 @@ __all__ = [
     "admin_counts",
     "check_reveal",
     "collection_progress",
+    "confirm_after_reveal",
     "confirm_number",
+    "confirmation_matches",
+    "count_open_duplicates",
     "create_first_admin",
     "create_tenant",
     "decide_correction",
@@ -139,22 +158,27 @@ __all__ = [
     "disable_staff",
     "employee_detail",
     "enable_staff",
+    "flag_duplicates",
     "get_department",
     "get_dependant",
+    "get_duplicate",
     "get_employee",
     "get_payee",
     "get_person",
     "get_staff",
     "get_tenant",
+    "issue_confirmation",
     "list_corrections",
     "list_departments",
     "list_dependants",
+    "list_duplicates",
     "list_numbers",
     "list_payees",
     "list_staff",
     "list_tenants",
     "needs_attention",
     "number_row",
+    "open_duplicate_people",
     "operator_acts",
     "own_tenant",
     "pending_correction_row",
@@ -163,6 +187,7 @@ __all__ = [
     "recent_decisions",
     "reinstate_employee",
     "reset_staff_password",
+    "resolve_duplicate",
     "retire_employee",
     "reveal_for_purpose",
     "search_employees",

@@ -11,15 +11,18 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.events import AuditAction, AuditResult
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import FormInvalid
 from app.text import format_date
-from app.vault import DuplicateNumber, InvalidNumber, Vault
+from app.vault import InvalidNumber, NumberAlreadyStored, Vault
 from app.vault.numbers import is_repeated_digit
-from tenants.models import CorrectionRequest, Person, RequestStatus
+from tenants.models import CorrectionRequest, DuplicateStatus, NumberDuplicate, Person, RequestStatus
 from tenants.purposes import purposes_for_kind
 from tenants.services import _records
+from tenants.services._confirmations import confirmation_matches
+from tenants.services._duplicates import open_cases
 from tenants.services._numbers_list import NumberRow, joined_people, number_rows
 from tenants.services._organisations import own_tenant
 from tenants.services._records import CORRECTION_REASONS, Channel, RecordError
@@ -43,24 +46,87 @@ class Registration:
 
     masked: str
     repeated_digit: bool
+    duplicate_of: tuple[str, ...] = ()  # who else holds the number (admins may be told: they are authorised)
 
 
 async def proxy_register(
     session: AsyncSession, vault: Vault, principal: Principal, person: Person, number: str
 ) -> Registration:
-    """代理登録 (unlimited; replaces a registered number): FormInvalid with a Japanese message on bad input."""
+    """代理登録 (unlimited; replaces a registered number): FormInvalid with a Japanese message on bad input.
+
+    A number another person holds is kept and flagged by the same duplicate rule as every path; the admin is
+    told whose it is (``duplicate_of``).
+    """
     try:
         stored = await _records.register_number(
             session, vault, actor=principal.actor(), person=person, number=number, channel=Channel.PROXY
         )
-    except (InvalidNumber, DuplicateNumber, RecordError) as exc:
+    except (InvalidNumber, NumberAlreadyStored, RecordError) as exc:
         raise FormInvalid({"number": exc.message}) from None
-    return Registration(masked=stored.masked, repeated_digit=is_repeated_digit(number))
+    others: tuple[str, ...] = ()
+    if stored.flagged:
+        statement = scoped(NumberDuplicate, principal).where(*open_cases(), NumberDuplicate.number_id == stored.id)
+        ids = [case.other_person_id for case in (await session.execute(statement)).scalars()]
+        rows = await _people_rows(session, None, principal, ids)
+        others = tuple(rows[i].display_name for i in ids if i in rows)
+    return Registration(masked=stored.masked, repeated_digit=is_repeated_digit(number), duplicate_of=others)
 
 
-async def confirm_number(session: AsyncSession, principal: Principal, person: Person) -> None:
-    """管理者番号確認 after checking a number document (RecordError when there is no number)."""
-    await _records.confirm_by_admin(session, actor=principal.actor(), person=person)
+MISMATCH = "入力した番号は登録されている番号と一致しません。番号確認書類の番号をもう一度確かめて入力してください。"
+CONFIRM_FUNCTION = "管理者番号確認"
+
+
+class ConfirmationRefused(Exception):
+    """管理者番号確認 refused; ``message`` is Japanese. The failure was logged: commit before answering."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+async def confirm_number(session: AsyncSession, vault: Vault, principal: Principal, person: Person, typed: str) -> None:
+    """管理者番号確認: the admin types the number printed on the document; it must be the stored one.
+
+    Compared by blind index in constant time; 一致 is recorded in the entry. A mismatch or an invalid number is
+    logged as a failure (the caller commits it) and raised as ConfirmationRefused; RecordError without a number.
+    """
+    if not person.status.has_number:
+        raise RecordError("確認する番号が登録されていません。")
+    actor = principal.actor()
+    try:
+        same = await vault.same_number(session, person.tenant_id, person.id, _records.number_field(person), typed)
+        message = MISMATCH
+    except InvalidNumber as exc:
+        same, message = False, exc.message
+    if not same:
+        detail: dict[str, object] = {"method": "typed", "result": "不一致"}
+        await _records.log_person_event(
+            session,
+            actor,
+            person,
+            AuditAction.ADMIN_CONFIRM,
+            CONFIRM_FUNCTION,
+            detail=detail,
+            result=AuditResult.FAILURE,
+        )
+        raise ConfirmationRefused(message)
+    await _records.confirm_by_admin(session, actor=actor, person=person, detail={"method": "typed", "result": "一致"})
+
+
+async def confirm_after_reveal(
+    session: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    person: Person,
+    kept: dict[str, str] | None,
+    token: str,
+) -> None:
+    """管理者番号確認 right after a reveal (with step-up): only with the token of the page that showed it in full."""
+    infos = await vault.number_info(session, person.tenant_id, [person.id], _records.number_field(person))
+    info = infos.get(person.id)
+    if not confirmation_matches(kept, token, person.id, info.id if info else None):
+        raise RecordError("番号を表示した画面から確認してください。もう一度表示するか、番号を入力してください。")
+    await _records.confirm_by_admin(session, actor=principal.actor(), person=person, detail={"method": "reveal"})
 
 
 async def purposes_for(session: AsyncSession, principal: Principal, person: Person) -> list[str]:
@@ -90,6 +156,47 @@ async def reveal_for_purpose(
         )
     except RecordError as exc:
         raise FormInvalid({"purpose": exc.message}) from None
+
+
+# Duplicates (重複の疑い) ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRow:
+    """An unsettled (or settled) case with both people as the list shows them, masks included."""
+
+    case: NumberDuplicate
+    row: NumberRow  # who gave the number last
+    other: NumberRow  # who held it already
+
+    @property
+    def found_on(self) -> str:
+        return format_date(self.case.created_at, time="minutes")
+
+    @property
+    def resolved_on(self) -> str:
+        return format_date(self.case.resolved_at, time="minutes")
+
+
+async def list_duplicates(
+    session: AsyncSession, vault: Vault | None, principal: Principal, *, settled: bool = False, limit: int = 200
+) -> list[DuplicateRow]:
+    """Open cases oldest first (or the latest settled ones), each with both people."""
+    statement = scoped(NumberDuplicate, principal)
+    if settled:
+        statement = statement.where(NumberDuplicate.status != DuplicateStatus.OPEN).order_by(
+            NumberDuplicate.resolved_at.desc(), NumberDuplicate.id.desc()
+        )
+    else:
+        statement = statement.where(*open_cases()).order_by(NumberDuplicate.created_at, NumberDuplicate.id)
+    cases = list((await session.execute(statement.limit(limit))).scalars())
+    ids = {c.person_id for c in cases} | {c.other_person_id for c in cases}
+    people = await _people_rows(session, vault, principal, list(ids))
+    return [
+        DuplicateRow(c, people[c.person_id], people[c.other_person_id])
+        for c in cases
+        if c.person_id in people and c.other_person_id in people
+    ]
 
 
 # Correction requests ------------------------------------------------------------------------------------------

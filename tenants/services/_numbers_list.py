@@ -23,6 +23,7 @@ from app.text import format_date
 from app.vault import NumberInfo, Vault
 from tenants.models import CollectionStatus, Department, Person, PersonKind
 from tenants.services._departments import list_departments
+from tenants.services._duplicates import duplicate_people_condition, open_duplicate_people
 from tenants.services._people import count_rows, name_matches
 from tenants.services._records import PersonContext
 
@@ -37,6 +38,7 @@ STATUS_FILTERS: dict[str, str] = {
     "admin_confirmed": CollectionStatus.ADMIN_CONFIRMED.value,
     "declined": CollectionStatus.DECLINED.value,
     "erased": CollectionStatus.ERASED.value,
+    "duplicate": "重複の疑い",
 }
 KIND_FILTERS: dict[str, str] = {kind.value: kind.label for kind in PersonKind}
 SORTS: dict[str, str] = {"department": "部門", "code": "社員コード", "registered": "登録日"}
@@ -135,6 +137,7 @@ class NumberRow(PersonContext):
     """One line of the list: a person, named and placed as on the seed's screen, with the mask of the number."""
 
     number: NumberInfo | None = None
+    duplicate: bool = False  # on either side of an unsettled 重複の疑い
 
     @property
     def masked(self) -> str:
@@ -199,13 +202,17 @@ async def number_rows(
 ) -> list[NumberRow]:
     result = await session.execute(statement)
     rows = [NumberRow(person, owner, department) for person, owner, department in result.all()]
-    if vault is None or not rows:
+    if not rows:
+        return rows
+    flagged = await open_duplicate_people(session, principal.tenant_id, [row.person.id for row in rows])
+    rows = [replace(row, duplicate=row.person.id in flagged) for row in rows]
+    if vault is None:
         return rows
     infos = await vault.number_info(session, principal.tenant_id, [row.person.id for row in rows])
     return [replace(row, number=infos.get(row.person.id)) for row in rows]
 
 
-def _conditions(filters: NumberFilters) -> list[ColumnElement[bool]]:
+def _conditions(filters: NumberFilters, tenant_id: uuid.UUID) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.department:
         conditions.append(owner_department_id == uuid.UUID(filters.department))
@@ -213,6 +220,8 @@ def _conditions(filters: NumberFilters) -> list[ColumnElement[bool]]:
         conditions.append(Person.kind == PersonKind(filters.kind))
     if filters.status == "unconfirmed":
         conditions.append(Person.status.in_(UNCONFIRMED))
+    elif filters.status == "duplicate":
+        conditions.append(duplicate_people_condition(tenant_id))
     elif filters.status:
         conditions.append(Person.status == CollectionStatus[filters.status.upper()])
     if filters.name:
@@ -241,7 +250,7 @@ def _ordering(filters: NumberFilters) -> list[Any]:
 
 async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal, filters: NumberFilters) -> NumberPage:
     """One page of the masked list (masks from the vault; nothing is decrypted)."""
-    conditions = _conditions(filters)
+    conditions = _conditions(filters, principal.tenant_id)
     base = joined_people(principal).where(*conditions)
     total = await count_rows(session, base)
     pages = max(1, math.ceil(total / filters.per_page))
@@ -258,6 +267,9 @@ async def status_counts(session: AsyncSession, principal: Principal) -> list[Sta
     for key, label in STATUS_FILTERS.items():
         if key == "unconfirmed":
             count = sum(by_status.get(status, 0) for status in UNCONFIRMED)
+        elif key == "duplicate":
+            duplicates = scoped(Person, principal).where(duplicate_people_condition(principal.tenant_id))
+            count = await count_rows(session, duplicates)
         else:
             count = by_status.get(CollectionStatus[key.upper()], 0)
         counts.append(StatusCount(key, label, count))

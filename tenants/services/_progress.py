@@ -8,8 +8,10 @@ from sqlalchemy import and_, func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from tenants.models import CollectionStatus, Department, Person, PersonKind
+from app.auth.scoping import scoped
+from tenants.models import CollectionStatus, Department, PayeeLink, Person, PersonKind
 from tenants.services._departments import list_departments
+from tenants.services._duplicates import count_open_duplicates
 from tenants.services._numbers import CorrectionRow, list_corrections
 from tenants.services._numbers_list import (
     UNCONFIRMED,
@@ -97,6 +99,8 @@ class Attention:
     declined_total: int
     corrections: list[CorrectionRow]
     corrections_total: int
+    duplicates_total: int = 0
+    locked_links: tuple[NumberRow, ...] = ()  # payees whose link locked after repeated wrong entries
 
 
 _IDENTITY_CHANGED = and_(
@@ -113,6 +117,12 @@ async def needs_attention(session: AsyncSession, principal: Principal, *, limit:
     declined = joined_people(principal).where(Person.status == CollectionStatus.DECLINED)
     changed = joined_people(principal).where(Person.status.in_((*UNCONFIRMED, CollectionStatus.ADMIN_CONFIRMED)))
     corrections = await list_corrections(session, None, principal)
+    locked_ids = (
+        scoped(PayeeLink, principal)
+        .with_only_columns(PayeeLink.person_id)
+        .where(PayeeLink.locked_at.is_not(None), PayeeLink.revoked_at.is_(None), PayeeLink.used_at.is_(None))
+    )
+    locked = joined_people(principal).where(Person.id.in_(locked_ids)).order_by(Person.name)
     return Attention(
         unconfirmed=await number_rows(session, None, principal, unconfirmed.order_by(*family_order).limit(limit)),
         unconfirmed_total=await count_rows(session, unconfirmed),
@@ -123,4 +133,6 @@ async def needs_attention(session: AsyncSession, principal: Principal, *, limit:
         declined_total=await count_rows(session, declined),
         corrections=corrections[:limit],
         corrections_total=len(corrections),
+        duplicates_total=await count_open_duplicates(session, principal),
+        locked_links=tuple(await number_rows(session, None, principal, locked.limit(limit))),
     )

@@ -14,7 +14,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import Actor, AuditAction, AuditEvent, Subject
+from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult, Subject
 from app.audit.log import record
 from app.db import utcnow
 from app.vault import NumberField, StoredNumber, Vault
@@ -28,6 +28,7 @@ from tenants.models import (
     PersonKind,
     RequestStatus,
 )
+from tenants.services import _duplicates
 
 T = TypeVar("T")
 
@@ -132,7 +133,12 @@ async def register_number(
     number: str,
     channel: Channel,
 ) -> StoredNumber:
-    """Store (or, before an admin confirmed it, replace) a person's number and set the status for the channel."""
+    """Store (or, before an admin confirmed it, replace) a person's number and set the status for the channel.
+
+    A number another person already holds is stored all the same, flagged 重複の疑い for the admin by the duplicate
+    rule (``_duplicates.flag_duplicates``): the caller sees what a fresh number gives (``StoredNumber.flagged``
+    is only for an admin's own page).
+    """
     if person.status is CollectionStatus.ADMIN_CONFIRMED and channel is not Channel.PROXY:
         raise RecordError("管理者が確認済みの番号は変更できません。「修正を依頼する」から管理者に依頼してください。")
     if person.retired_at is not None and channel is Channel.SELF:
@@ -148,6 +154,7 @@ async def register_number(
         "actor": actor,
         "action": channel.action,
         "function": channel.function,
+        "allow_duplicate": True,
     }
     if person.status.has_number:
         stored = await vault.replace_number(session, **arguments)  # type: ignore[arg-type]
@@ -161,6 +168,10 @@ async def register_number(
     person.declined_at = None
     person.decline_reason = ""
     person.identity_changed_at = None
+    await _duplicates.settle_superseded(session, vault, person)
+    await _duplicates.flag_duplicates(
+        session, vault, actor=actor, entries=[(person, stored)], function=channel.function
+    )
     return stored
 
 
@@ -174,14 +185,16 @@ async def confirm_by_self(session: AsyncSession, *, actor: Actor, person: Person
     await log_person_event(session, actor, person, AuditAction.SELF_CONFIRM, function)
 
 
-async def confirm_by_admin(session: AsyncSession, *, actor: Actor, person: Person) -> None:
-    """管理者番号確認: a handler checked the number against a number document."""
+async def confirm_by_admin(
+    session: AsyncSession, *, actor: Actor, person: Person, detail: dict[str, object] | None = None
+) -> None:
+    """管理者番号確認: a handler checked the number against a number document (``detail`` says how: 一致...)."""
     if not person.status.has_number:
         raise RecordError("確認する番号が登録されていません。")
     person.admin_confirmed_at = utcnow()
     person.admin_confirmed_by = actor.name
     person.status = CollectionStatus.ADMIN_CONFIRMED
-    await log_person_event(session, actor, person, AuditAction.ADMIN_CONFIRM, "管理者番号確認")
+    await log_person_event(session, actor, person, AuditAction.ADMIN_CONFIRM, "管理者番号確認", detail=detail)
 
 
 async def decline(session: AsyncSession, *, actor: Actor, person: Person, reason: str, function: str) -> None:
@@ -285,6 +298,7 @@ async def approve_correction(
         reason=CORRECTION_REASONS.get(request.reason, "修正"),
     )
     reopen(person)
+    await _duplicates.settle_superseded(session, vault, person)
     request.status = RequestStatus.APPROVED
     request.decided_at = utcnow()
     request.decided_by = actor.name
@@ -330,6 +344,7 @@ async def log_person_event(
     function: str,
     *,
     detail: dict[str, object] | None = None,
+    result: AuditResult = AuditResult.SUCCESS,
 ) -> None:
     """An audit entry about a person, named as lists show them (the employee, dependants under them)."""
     context = await context_of(session, person)
@@ -341,6 +356,7 @@ async def log_person_event(
             actor=actor,
             function=function,
             subject=context.subject,
+            result=result,
             detail=dict(detail or {}),
         ),
     )

@@ -67,6 +67,8 @@ def test_an_employee_registers_and_confirms_their_number_and_a_dependants_on_a_p
     page.get_by_role("button", name="確認画面へ").click()
     expect(page).to_have_url(CONFIRM_PATH)
     expect(page.locator(".confirm-number")).to_have_text(own)
+    assert page.locator(".confirm-number").inner_text() == own  # 4-4-4 by CSS gaps: a copy is the 12 digits
+    assert page.locator(".confirm-number span").count() == 3
     check_page(page, "employee-6-confirm-own")
     page.get_by_role("button", name="この番号で確定する").click()
 
@@ -90,10 +92,17 @@ def test_an_employee_registers_and_confirms_their_number_and_a_dependants_on_a_p
     expect(page.locator(".confirm-number")).to_have_text(dependants)
     expect(page.get_by_text("山田 翔 さんのマイナンバー")).to_be_visible()
     check_page(page, "employee-9-confirm-dependant")
-    # The full number is shown once: a reload of the same page no longer carries it.
+    # The full number is shown once: a reload no longer carries it, nor a button to confirm; it asks to type it again.
     page.reload()
+    expect(page).to_have_url(re.compile(r"/me/dependants/[0-9a-f-]{36}/edit$"))
     expect(page.locator(".confirm-number")).to_have_count(0)
+    expect(page.get_by_role("button", name="この番号で確定する")).to_have_count(0)
+    expect(page.get_by_text("もう一度番号を入力してください")).to_be_visible()
     assert dependants not in page.content()
+    number_field(page).press_sequentially(dependants)
+    page.get_by_role("button", name="保存する").click()
+    expect(page).to_have_url(CONFIRM_PATH)
+    expect(page.locator(".confirm-number")).to_have_text(dependants)
     page.get_by_role("button", name="この番号で確定する").click()
 
     expect(page).to_have_url(at_path("/me"))

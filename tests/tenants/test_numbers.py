@@ -19,10 +19,19 @@ from app.auth import sessions as sessions_module
 from app.config import Settings
 from app.vault import Vault
 from app.vault.numbers import mask_my_number
-from tenants.models import CollectionStatus, CorrectionRequest, Person, Relationship, RequestStatus
+from tenants.models import (
+    CollectionStatus,
+    CorrectionRequest,
+    DuplicateStatus,
+    NumberDuplicate,
+    Person,
+    Relationship,
+    RequestStatus,
+)
 from tenants.purposes import PURPOSES
 from tenants.services import _records
 from tests.support.audit import entries
+from tests.support.cards import card_html, shown_numbers
 from tests.support.people import (
     ACTOR,
     give_number,
@@ -333,7 +342,7 @@ async def test_a_wrong_number_is_refused_with_a_japanese_message_and_not_rendere
     assert all(e.subject_person_id != office.ihara.id for e in registered)
 
 
-async def test_a_duplicate_number_is_refused_without_saying_whose(
+async def test_a_proxy_registered_duplicate_is_kept_flagged_and_the_admin_is_told_whose(
     client: Client, world: World, db: AsyncSession, vault: Vault
 ) -> None:
     office = await arrange(db, vault, world)
@@ -341,10 +350,13 @@ async def test_a_duplicate_number_is_refused_without_saying_whose(
     response = await post_form(
         client, f"/admin/numbers/{office.ihara.id}/register", {"number": office.numbers["junko"]}
     )
-    assert response.status_code == 400  # type: ignore[attr-defined]
-    assert "別の方の番号としてすでに登録されています" in response.text  # type: ignore[attr-defined]
-    assert "東野順子" not in response.text and office.numbers["junko"] not in response.text  # type: ignore[attr-defined]
-    assert (await reload(db, office.ihara)).status is CollectionStatus.NOT_REGISTERED
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    home = await client.get("/admin/numbers")
+    assert "東野二郎 &gt; 東野順子 さんの番号としても登録されています（重複の疑い）" in home.text
+    assert (await reload(db, office.ihara)).status is CollectionStatus.PROXY_REGISTERED
+    (case,) = (await db.execute(select(NumberDuplicate))).scalars()
+    assert (case.person_id, case.other_person_id) == (office.ihara.id, office.junko.id)
+    assert case.status is DuplicateStatus.OPEN
 
 
 async def test_registering_again_replaces_the_number_and_logs_both(
@@ -388,12 +400,14 @@ async def test_an_admin_confirms_a_number_after_checking_a_document(
     assert "通知カード" in page.text and "個人番号カード" in page.text and "住民票" in page.text
     assert mask_my_number(office.numbers["higashino"]) in page.text
     assert office.numbers["higashino"] not in page.text
-    response = await post_form(client, f"/admin/numbers/{office.higashino.id}/confirm")
+    typed = "-".join(office.numbers["higashino"][i : i + 4] for i in range(0, 12, 4))  # as printed on the card
+    response = await post_form(client, f"/admin/numbers/{office.higashino.id}/confirm", {"number": typed})
     assert response.status_code == 302  # type: ignore[attr-defined]
     higashino = await reload(db, office.higashino)
     assert higashino.status is CollectionStatus.ADMIN_CONFIRMED and higashino.admin_confirmed_by == "handler さん"
     logged = await entries(db, world.tenant.id, AuditAction.ADMIN_CONFIRM)
     assert logged[-1].subject_person_id == office.higashino.id and logged[-1].function == "管理者番号確認"
+    assert logged[-1].detail == {"method": "typed", "result": "一致"}
 
 
 async def test_confirming_needs_a_registered_number(
@@ -449,7 +463,7 @@ async def test_revealing_needs_a_recent_password_and_writes_one_entry_with_the_p
     response = await client.get(posted.headers["location"])  # type: ignore[attr-defined]
     assert response.status_code == 200
     html = response.text
-    assert office.numbers["higashino"] in html
+    assert shown_numbers(html) == [office.numbers["higashino"]]
     assert 'data-reveal-seconds="30"' in html and "/static/reveal.js" in html
     assert f'data-mask="{mask_my_number(office.numbers["higashino"])}"' in html
     assert response.headers["cache-control"] == "no-store"  # type: ignore[attr-defined]
@@ -474,7 +488,7 @@ async def test_a_revealed_number_is_never_compressed(
     assert len(response.history) == 1  # followed the redirect to the one-time result page
     assert response.status_code == 200
     assert "content-encoding" not in response.headers
-    assert office.numbers["higashino"] in response.text
+    assert card_html(office.numbers["higashino"]) in response.text
 
 
 @pytest.mark.parametrize("purpose", ["", "営業リストの作成"])

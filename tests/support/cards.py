@@ -1,0 +1,24 @@
+"""Reading numbers shown in full (4-4-4 card layout) and the confirmation token out of a page."""
+
+from __future__ import annotations
+
+import re
+
+
+def card_html(number: str) -> str:
+    """How a number shown in full is written: one span per group, nothing between them (copy gives the digits)."""
+    head = len(number) % 4
+    groups = ([number[:head]] if head else []) + [number[i : i + 4] for i in range(head, len(number), 4)]
+    return "".join(f"<span>{group}</span>" for group in groups)
+
+
+def shown_numbers(html: str) -> list[str]:
+    """The text a reader would copy out of each card-layout number on the page (tags dropped, nothing added)."""
+    blocks = re.findall(r'<p class="[^"]*card-number[^"]*"[^>]*>(.*?)</p>', html, flags=re.S)
+    return [re.sub(r"<[^>]+>", "", block) for block in blocks]
+
+
+def confirmation_token(html: str) -> str:
+    """The one-time confirmation token carried by the page's confirm form ("" when there is none)."""
+    match = re.search(r'name="confirmation" value="([^"]*)"', html)
+    return match.group(1) if match else ""
