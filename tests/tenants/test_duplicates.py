@@ -215,7 +215,8 @@ async def test_a_reveal_then_confirm_works_only_with_the_reveal_pages_token(
     await step_up(client, world.admin, reveal)
 
     forged = await post_form(client, f"/admin/numbers/{pair.bystander.id}/confirm/revealed", {"token": "x" * 32})
-    shown: Any = await post_form(client, reveal, {"purpose": PURPOSES[0]})
+    posted: Any = await post_form(client, reveal, {"purpose": PURPOSES[0]})
+    shown = await client.get(posted.headers["location"])  # POST → redirect → GET shows the number once
     token = shown.text.split('name="token" value="', 1)[1].split('"', 1)[0]
     confirmed = await post_form(client, f"/admin/numbers/{pair.bystander.id}/confirm/revealed", {"token": token})
 
