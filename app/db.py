@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Enum, ForeignKey, ForeignKeyConstraint, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from uuid_utils.compat import uuid7
 
@@ -120,6 +120,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
     )
+
+
+def independent_session(session: AsyncSession) -> AsyncSession:
+    """A new session on the same engine with a transaction of its own: what it commits stays, whatever happens to
+    the request's transaction (failed sign-ins, lockouts, a used TOTP step). Use as ``async with``.
+
+    On SQLite the request's session must not hold the write lock at that moment (reads take none: the driver
+    begins a transaction only before the first write), or this one waits for it.
+    """
+    return AsyncSession(bind=session.bind, expire_on_commit=False)
 
 
 def ensure_sqlite_dir(url: str) -> None:

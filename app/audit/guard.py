@@ -1,4 +1,10 @@
-"""The content guard: an entry that could carry a My Number (a run of 12 digits) is refused before it is written."""
+"""The content guard: no entry carries a My Number (a run of 12 digits).
+
+Two kinds of text reach an entry. Values a client chose (a user agent, forwarded addresses, a login id typed by a
+stranger, names and codes typed into forms) are *redacted*: a digit run is replaced and the length capped, so a
+hostile header can never stop the operation being logged. Values the application itself composes (function,
+purpose, role, detail) are *refused* on a digit run: one there means a number slipped into code, a bug to fail on.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,23 @@ from collections.abc import Mapping
 from typing import Any
 
 MAX_DETAIL_CHARS = 8000
+MAX_CLIENT_TEXT_CHARS = 512
+REDACTED_DIGITS = "［数字列省略］"
+
+# Entry columns whose value a client (or a person typing into a form) chose: redacted, never a reason to refuse.
+CLIENT_FIELDS = frozenset(
+    {
+        "actor_login_id",
+        "actor_name",
+        "actor_organisation",
+        "ip",
+        "user_agent",
+        "subject_name",
+        "subject_department_code",
+        "subject_department_name",
+        "subject_employee_code",
+    }
+)
 
 _DIGIT_RUN = re.compile(r"\d{12}")
 # Removed before looking for a run: every space, hyphens and the dashes people type between digit groups
@@ -18,6 +41,8 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 _REMOVED = re.compile(f"[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]+")
 # Ids in a detail are hex UUIDs; with hyphens removed about one in thirteen would hold 12 decimal digits in a row.
+# Digits with the separators people type between groups: one candidate run, however it is written.
+_DIGIT_GROUP = re.compile(f"\\d(?:[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]*\\d)*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 
 
@@ -35,6 +60,35 @@ def contains_digit_run(text: str) -> bool:
     if _DIGIT_RUN.search(_REMOVED.sub("", folded)) is None:
         return False
     return _DIGIT_RUN.search(_REMOVED.sub("", _UUID.sub("#", folded))) is not None
+
+
+def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> str | None:
+    """Client-chosen text made safe for the log: every run of 12+ digits replaced, controls dropped, length capped.
+
+    Text without a run is kept as it was typed (only capped); with one, the NFKC form is kept with each run
+    (spaces, hyphens and zero-width characters between its digits included) replaced by 「［数字列省略］」.
+    """
+    if text is None:
+        return None
+    text = "".join(c if c.isprintable() or c == " " else " " for c in text[: limit * 4])
+    if contains_digit_run(text):
+        folded = unicodedata.normalize("NFKC", text)
+        text = _DIGIT_GROUP.sub(_redact_group, folded)
+        if contains_digit_run(text):  # runs split by something the group pattern does not join: drop every digit
+            text = re.sub(r"\d", "＊", text)
+    return text[:limit]
+
+
+def _redact_group(match: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in match.group(0))
+    return REDACTED_DIGITS if digits >= 12 else match.group(0)
+
+
+def redact_client_fields(fields: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The client-chosen fields of an entry redacted (see :data:`CLIENT_FIELDS`); other fields unchanged."""
+    return {
+        field: redact_client_text(value) if field in CLIENT_FIELDS else value for field, value in fields.items()
+    }
 
 
 def check_texts(fields: Mapping[str, str | None]) -> None:

@@ -87,10 +87,13 @@ async def _advance(
     next_path: str,
     client: ClientInfo,
 ) -> Redirect:
-    """Move a sign-in to its next step, or finish it: a new session id either way."""
-    rotate_session(request)
+    """Move a sign-in to its next step, or finish it: a new session id either way, handed out only after the
+    sign-in's transaction committed (a failed commit answers 500 with no new session: nothing to tell apart)."""
     if step is NextStep.DONE:
         await complete_sign_in(db_session, account=account, tenant=tenant, client=client)
+    await db_session.commit()
+    rotate_session(request)
+    if step is NextStep.DONE:
         start_authenticated_session(request, account_id=account.id, tenant_id=tenant.id, epoch=account.session_epoch)
         return Redirect(path=safe_next(next_path, home_for(account.role)))
     request.set_session(

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
 from app.auth.models import Account, RecoveryCode
 from app.auth.services._common import AccountError, ClientInfo, log_own
-from app.auth.totp import generate_recovery_codes, hash_recovery_code, new_totp_secret, verify_totp
-from app.db import utcnow
+from app.auth.totp import (
+    generate_recovery_codes,
+    hash_recovery_code,
+    new_totp_secret,
+    recovery_code_salt,
+    verify_totp,
+)
+from app.db import independent_session, utcnow
 from app.tenancy import Tenant
 from app.vault import Vault
 
@@ -63,9 +71,10 @@ async def replace_recovery_codes(session: AsyncSession, account: Account) -> lis
     for row in existing.scalars():
         await session.delete(row)
     codes = generate_recovery_codes(10)
+    salt = recovery_code_salt(account.tenant_id, account.id)
     session.add_all(
         [
-            RecoveryCode(tenant_id=account.tenant_id, account_id=account.id, code_hash=hash_recovery_code(c))
+            RecoveryCode(tenant_id=account.tenant_id, account_id=account.id, code_hash=hash_recovery_code(c, salt=salt))
             for c in codes
         ]
     )
@@ -85,14 +94,23 @@ async def unused_recovery_codes(session: AsyncSession, account: Account) -> int:
 
 
 async def use_recovery_code(session: AsyncSession, account: Account, code: str) -> bool:
-    result = await session.execute(
-        update(RecoveryCode)
-        .where(
-            RecoveryCode.tenant_id == account.tenant_id,
-            RecoveryCode.account_id == account.id,
-            RecoveryCode.code_hash == hash_recovery_code(code),
-            RecoveryCode.used_at.is_(None),
-        )
-        .values(used_at=utcnow())
+    """Spend an unused recovery code: looked up first (a wrong code writes nothing), then taken by a conditional
+    update committed at once, so two parallel requests cannot both spend it."""
+    code_hash = hash_recovery_code(code, salt=recovery_code_salt(account.tenant_id, account.id))
+    mine = (RecoveryCode.tenant_id == account.tenant_id, RecoveryCode.account_id == account.id)
+    found = await session.execute(
+        select(RecoveryCode.id).where(*mine, RecoveryCode.code_hash == code_hash, RecoveryCode.used_at.is_(None))
     )
-    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+    code_id = found.scalar()
+    if code_id is None:
+        return False
+    async with independent_session(session) as own:
+        spend = (
+            update(RecoveryCode)
+            .where(*mine, RecoveryCode.id == code_id, RecoveryCode.used_at.is_(None))
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        spent = cast(CursorResult[Any], await own.execute(spend)).rowcount == 1
+        await own.commit()
+    return spent
