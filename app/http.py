@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.middleware import ASGIMiddleware
+from litestar.params import Parameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,33 +32,46 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
-    """Adds CSP, nosniff, referrer and framing headers to every response; no-store on every non-static one."""
+def security_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook: CSP, nosniff, referrer and framing headers on every response the app sends (error
+    pages for unknown routes, 405, 413 and 500 included, static files too); no-store on every non-static one."""
 
-    def __init__(self, *, hsts: bool) -> None:
-        self.hsts = hsts
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        # One-time links carry a token in the path: never leak it through Referer.
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if hsts:
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if not (scope.get("path", "").startswith("/static/") and message.get("status", 200) < 400):
+            headers["Cache-Control"] = "no-store"
+            headers["Pragma"] = "no-cache"
+
+    return add_headers
+
+
+class RefuseNulMiddleware(ASGIMiddleware):
+    """A NUL byte in the path or the query string is never meaningful here (file names, PostgreSQL text): 404 for
+    a path, 400 for a query, before anything tries to use it."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        is_static = scope.get("path", "").startswith("/static/")
+        if scope["type"] == "http":
+            if "\x00" in scope.get("path", "") or b"\x00" in scope.get("raw_path", b""):
+                raise NotFoundException()
+            if b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get("query_string", b""):
+                raise ValidationException()
+        await next_app(scope, receive, send)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
-                # One-time links carry a token in the path: never leak it through Referer.
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                if self.hsts:
-                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                if not is_static:
-                    headers["Cache-Control"] = "no-store"
-                    headers["Pragma"] = "no-cache"
-            await send(message)
 
-        await next_app(scope, receive, send_with_headers)
+MAX_PAGE = 100_000
+# A ``page`` query parameter: anything but 1..MAX_PAGE is a 400 (a 30-digit page must not reach the database).
+PageNumber = Annotated[int, Parameter(ge=1, le=MAX_PAGE)]
 
 
 def wants_json(request: Request[Any, Any, Any]) -> bool:

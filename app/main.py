@@ -27,10 +27,11 @@ from app.auth.controllers import AccountController, ReauthController, SignInCont
 from app.auth.passwords import hasher_from_settings
 from app.auth.principal import PrincipalMiddleware
 from app.auth.sessions import session_config
+from app.clientaddr import ClientAddressMiddleware
 from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine
 from app.deps import DEPENDENCIES
-from app.http import EXCEPTION_HANDLERS, SecurityHeadersMiddleware
+from app.http import EXCEPTION_HANDLERS, RefuseNulMiddleware, security_headers
 from app.logs import configure_logging
 from app.vault import Vault
 from app.web import HealthController, RootController
@@ -107,12 +108,14 @@ def create_app(settings: Settings) -> Litestar:
         ),
         compression_config=CompressionConfig(backend="gzip", exclude_opt_key="no_compression"),
         middleware=[
-            SecurityHeadersMiddleware(hsts=settings.served_over_tls),
+            RefuseNulMiddleware(),
+            ClientAddressMiddleware(settings.trusted_proxy_networks),
             sessions.middleware,
             PrincipalMiddleware(settings, db_config.provide_session),
             commit_before_response(db_config.session_scope_key)(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[security_headers(hsts=settings.served_over_tls)],
         openapi_config=OpenAPIConfig(
             title="MyNumber Vault API",
             version=__version__,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import AuditAction, AuditResult
 from app.audit.log import list_entries
 from app.auth.principal import Principal, company_staff
+from app.http import PageNumber
 from tenants.services import JST
 
 PER_PAGE = 50
@@ -19,9 +20,10 @@ PER_PAGE = 50
 
 def _day(value: str) -> dt.date | None:
     try:
-        return dt.date.fromisoformat(value.strip()) if value.strip() else None
+        day = dt.date.fromisoformat(value.strip()) if value.strip() else None
     except ValueError:
         return None
+    return day if day is None or 1900 <= day.year <= 9000 else None  # 9999-12-31 + 1 day would overflow
 
 
 def _start_of(day: dt.date | None) -> dt.datetime | None:
@@ -42,9 +44,8 @@ class OperationLogController(Controller):
         result: str = "",
         since: str = "",
         until: str = "",
-        page: int = 1,
+        page: PageNumber = 1,
     ) -> Template:
-        page = max(page, 1)
         chosen_action = AuditAction(action) if action in AuditAction._value2member_map_ else None
         chosen_result = AuditResult(result) if result in AuditResult._value2member_map_ else None
         since_day, until_day = _day(since), _day(until)
