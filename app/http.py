@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -56,13 +57,20 @@ def security_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None
     return add_headers
 
 
-class RefuseNulMiddleware(ASGIMiddleware):
-    """A NUL byte in the path or the query string is never meaningful here (file names, PostgreSQL text): 404 for
-    a path, 400 for a query, before anything tries to use it."""
+_STATIC_NAME = re.compile(r"/static/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
+class RefuseOddRequestsMiddleware(ASGIMiddleware):
+    """Requests no page can answer are refused before anything uses them: a NUL byte in the path (404) or the
+    query (400) (file names, PostgreSQL text), and static file names outside the plain set the service ships
+    (404; a 5,000-character or NUL name would make the file system raise)."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope["type"] == "http":
-            if "\x00" in scope.get("path", "") or b"\x00" in scope.get("raw_path", b""):
+            path = scope.get("path", "")
+            if "\x00" in path or b"\x00" in scope.get("raw_path", b""):
+                raise NotFoundException()
+            if path.startswith("/static/") and not _STATIC_NAME.fullmatch(path):
                 raise NotFoundException()
             if b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get("query_string", b""):
                 raise ValidationException()

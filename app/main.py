@@ -31,7 +31,7 @@ from app.clientaddr import ClientAddressMiddleware
 from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine
 from app.deps import DEPENDENCIES
-from app.http import EXCEPTION_HANDLERS, RefuseNulMiddleware, security_headers
+from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, security_headers
 from app.logs import configure_logging
 from app.vault import Vault
 from app.web import HealthController, RootController
@@ -108,7 +108,7 @@ def create_app(settings: Settings) -> Litestar:
         ),
         compression_config=CompressionConfig(backend="gzip", exclude_opt_key="no_compression"),
         middleware=[
-            RefuseNulMiddleware(),
+            RefuseOddRequestsMiddleware(),
             ClientAddressMiddleware(settings.trusted_proxy_networks),
             sessions.middleware,
             PrincipalMiddleware(settings, db_config.provide_session),

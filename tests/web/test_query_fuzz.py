@@ -1,0 +1,136 @@
+"""No query string makes a 500: every GET route, walked from ``app.routes``, fuzzed with hypothesis-drawn values,
+as an anonymous visitor, a signed-in admin and the operator."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+
+from tests.support.world import Persona, World, sign_in
+
+INJECTED = {"request", "db_session", "db_engine", "vault", "principal", "settings", "client", "hasher", "state", "data"}
+# Names read from ``request.query_params`` by handlers that do not declare them.
+COMMON = ("page", "q", "next", "code", "status", "department", "employment", "sort", "purpose", "filter")
+EXAMPLES = 12
+
+ODD = st.sampled_from(
+    [
+        "",
+        "0",
+        "-1",
+        "9" * 30,
+        "1e309",
+        "NaN",
+        "9999-12-31",
+        "0001-01-01",
+        "2026-02-30",
+        "%",
+        "\x00",
+        "a\x00b",
+        "１２３４５６７８９０１８",
+        "1234 5678 9018",
+        "ログイン失敗",
+        "成功",
+        "//evil.example",
+        "/\\evil",
+        "<script>",
+        "'; drop table accounts; --",
+        str(uuid.uuid4()),
+        "\u202e\u200b\ufeff",
+        "𠮷" * 300,
+        "x" * 5000,
+    ]
+)
+VALUE = st.one_of(ODD, st.text(max_size=60), st.integers().map(str))
+
+
+def drawn(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
+    """``count`` values drawn by hypothesis (its generator and edge cases; requests are sent afterwards)."""
+    values: list[Any] = []
+
+    @settings(
+        max_examples=count,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
+    @given(strategy)
+    def collect(value: Any) -> None:
+        values.append(value)
+
+    collect()
+    return values
+
+
+def get_routes(app: Litestar) -> list[tuple[str, list[str], list[str]]]:
+    """``(path template, path parameter names, query parameter names)`` of every GET handler."""
+    found = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if "GET" not in handler.http_methods:
+                continue
+            path_names = list(route.path_parameters)
+            declared = [n for n in handler.parsed_fn_signature.parameters if n not in INJECTED | set(path_names)]
+            found.append((route.path, path_names, sorted(set(declared) | set(COMMON))))
+    return found
+
+
+def fill(path: str, names: list[str], value: str) -> str:
+    for name in names:
+        start = path.index("{" + name)
+        end = path.index("}", start)
+        path = path[:start] + quote(value or "x", safe="") + path[end + 1 :]
+    return path
+
+
+async def walk(client: AsyncTestClient[Litestar], app: Litestar) -> None:
+    routes = get_routes(app)
+    assert len(routes) > 30
+    queries = drawn(st.fixed_dictionaries({}, optional={n: VALUE for n in COMMON + ("action", "result", "since", "until", "tenant_code")}), EXAMPLES)
+    path_values = drawn(st.one_of(ODD, st.text(min_size=1, max_size=20)), EXAMPLES)
+    failures = []
+    for path, path_names, query_names in routes:
+        for query, path_value in zip(queries, path_values, strict=True):
+            params = {n: query.get(n, v) for n, v in zip(query_names, drawn_for(query_names, query), strict=True)}
+            url = fill(path, path_names, str(path_value)) + "?" + urlencode(params)
+            response = await client.get(url, follow_redirects=False)
+            if response.status_code >= 500:
+                failures.append((response.status_code, url[:300]))
+    assert not failures, failures[:5]
+
+
+def drawn_for(names: list[str], query: dict[str, str]) -> list[str]:
+    # Names the shared query dictionary does not cover get a value from it anyway (its first value, or "9"*30).
+    fallback = next(iter(query.values()), "9" * 30)
+    return [query.get(n, fallback) for n in names]
+
+
+async def test_no_query_makes_a_server_error_for_an_anonymous_visitor(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    await walk(client, app)
+
+
+async def test_no_query_makes_a_server_error_for_a_signed_in_admin(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    await sign_in(client, world.admin)
+    await walk(client, app)
+
+
+async def test_no_query_makes_a_server_error_for_the_operator(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    persona: Persona = world.operator
+    await sign_in(client, persona)
+    await walk(client, app)
