@@ -12,7 +12,6 @@ from advanced_alchemy.extensions.litestar import (
 )
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
-from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
@@ -24,6 +23,7 @@ from litestar.template.config import TemplateConfig
 
 from app import __version__
 from app.auth.controllers import AccountController, ReauthController, SignInController, signin_rate_limit
+from app.auth.csrf import CSRFMiddleware, SessionBoundCSRF
 from app.auth.passwords import hasher_from_settings
 from app.auth.principal import PrincipalMiddleware
 from app.auth.sessions import session_config
@@ -98,20 +98,15 @@ def create_app(settings: Settings) -> Litestar:
         dependencies=DEPENDENCIES,
         template_config=template_config,
         stores=stores,
-        csrf_config=CSRFConfig(
-            secret=vault.derive_secret("csrf").hex(),
-            cookie_name="mnv_csrf",
-            cookie_secure=settings.served_over_tls,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-            exclude=["/api/"],
-        ),
         compression_config=CompressionConfig(backend="gzip", exclude_opt_key="no_compression"),
         middleware=[
             RefuseOddRequestsMiddleware(),
             ClientAddressMiddleware(settings.trusted_proxy_networks),
             sessions.middleware,
             PrincipalMiddleware(settings, db_config.provide_session),
+            CSRFMiddleware(
+                SessionBoundCSRF(vault.derive_secret("csrf")), session_key=sessions.key, tls=settings.served_over_tls
+            ),
             commit_before_response(db_config.session_scope_key)(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -22,7 +22,8 @@ TLS_SESSION_COOKIE = "__Host-mnv_session"
 SESSION_ID_BYTES = 32
 # The only ids this service issues: 64 lower-case hex characters. Anything else is no session at all.
 _SESSION_ID = re.compile(f"[0-9a-f]{{{SESSION_ID_BYTES * 2}}}")
-_NEW_ID_KEY = "mnv_new_session_id"
+NEW_ID_KEY = "mnv_new_session_id"
+_NEW_ID_KEY = NEW_ID_KEY
 _OLD_ID_KEY = "mnv_retired_session_id"
 
 
@@ -50,7 +51,13 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         new_id = connection.scope.get("state", {}).get(_NEW_ID_KEY)
         if new_id:
             return str(new_id)
-        return client_session_id(connection, self.config.key) or self.generate_session_id()
+        sent = client_session_id(connection, self.config.key)
+        if sent is not None:
+            return sent
+        # A session that starts in this request: one id for the whole request (the CSRF token is bound to it).
+        new_id = self.generate_session_id()
+        connection.scope.setdefault("state", {})[_NEW_ID_KEY] = new_id
+        return new_id
 
     async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
         session_id = client_session_id(connection, self.config.key)
@@ -116,7 +123,10 @@ def rotate_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     old_id = client_session_id(connection, SESSION_COOKIE) or client_session_id(connection, TLS_SESSION_COOKIE)
     if old_id:
         state[_OLD_ID_KEY] = old_id
-    state[_NEW_ID_KEY] = secrets.token_hex(SESSION_ID_BYTES)
+    new_id = state[_NEW_ID_KEY] = secrets.token_hex(SESSION_ID_BYTES)
+    mint_csrf = state.get("mnv_csrf_mint")
+    if mint_csrf is not None:  # pages rendered after the rotation carry a token for the new session
+        mint_csrf(new_id)
 
 
 def now_ts() -> float:
