@@ -86,9 +86,7 @@ def _redact_group(match: re.Match[str]) -> str:
 
 def redact_client_fields(fields: Mapping[str, str | None]) -> dict[str, str | None]:
     """The client-chosen fields of an entry redacted (see :data:`CLIENT_FIELDS`); other fields unchanged."""
-    return {
-        field: redact_client_text(value) if field in CLIENT_FIELDS else value for field, value in fields.items()
-    }
+    return {field: redact_client_text(value) if field in CLIENT_FIELDS else value for field, value in fields.items()}
 
 
 def check_texts(fields: Mapping[str, str | None]) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 from litestar import Request
@@ -96,8 +95,11 @@ class CSRFMiddleware(ASGIMiddleware):
             if not (sent and cookie and hmac.compare_digest(sent, cookie) and self.csrf.valid(cookie, binding)):
                 raise PermissionDeniedException("CSRF token verification failed")
         state = ScopeState.from_scope(scope)
-        state.csrf_token = cookie if self.csrf.valid(cookie, binding) else self.csrf.mint(binding)
-        mint: Callable[[str], None] = lambda new_binding: setattr(state, "csrf_token", self.csrf.mint(new_binding))  # noqa: E731
+        state.csrf_token = cookie if cookie and self.csrf.valid(cookie, binding) else self.csrf.mint(binding)
+
+        def mint(new_binding: str) -> None:
+            state.csrf_token = self.csrf.mint(new_binding)
+
         scope.setdefault("state", {})[MINT_STATE_KEY] = mint
 
         async def send_with_cookie(message: Message) -> None:
@@ -113,7 +115,5 @@ class CSRFMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send_with_cookie)
 
     def _set_cookie(self, message: Message, token: str) -> None:
-        cookie = Cookie(
-            key=self.cookie_name, value=token, path="/", secure=self.tls, httponly=True, samesite="lax"
-        )
+        cookie = Cookie(key=self.cookie_name, value=token, path="/", secure=self.tls, httponly=True, samesite="lax")
         MutableScopeHeaders.from_message(message).add("set-cookie", cookie.to_header(header=""))

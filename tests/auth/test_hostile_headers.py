@@ -22,7 +22,7 @@ from app.clientaddr import resolve_client
 from app.config import Settings, load_settings
 from app.main import create_app
 from tests.support.audit import details, entries
-from tests.support.world import PASSWORD, World, post_form
+from tests.support.world import PASSWORD, World
 
 NUMBER_UA = "Mozilla/5.0 (X11; Linux) 1234 5678 9018 Chrome/120"
 HOSTILE = [
@@ -33,7 +33,9 @@ HOSTILE = [
 ]
 
 
-async def _attempt(client: AsyncTestClient[Litestar], login_id: str, password: str, headers: dict[str, str]) -> httpx.Response:
+async def _attempt(
+    client: AsyncTestClient[Litestar], login_id: str, password: str, headers: dict[str, str]
+) -> httpx.Response:
     token = client.cookies.get("mnv_csrf") or ""
     if not token:
         await client.get("/login")
@@ -202,9 +204,10 @@ async def test_a_trusted_proxy_gives_the_forwarded_address(settings: Settings, w
 
     proxied = create_app(msgspec.structs.replace(settings, trusted_proxies="10.0.0.0/8"))
     transport = httpx.ASGITransport(app=proxied, client=("10.0.0.5", 40000))
-    async with AsyncTestClient(app=proxied) as _, httpx.AsyncClient(
-        transport=transport, base_url="http://testserver.local"
-    ) as browser:
+    async with (
+        AsyncTestClient(app=proxied) as _,
+        httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as browser,
+    ):
         await _attempt(browser, "viewer", "not the password", {"x-forwarded-for": "203.0.113.99"})  # type: ignore[arg-type]
     failed = await entries(db, world.tenant.id, AuditAction.LOGIN_FAILED)
     assert failed[0].ip == "203.0.113.99"

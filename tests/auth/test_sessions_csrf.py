@@ -67,9 +67,7 @@ async def test_a_csrf_pair_from_another_session_is_refused(client: AsyncTestClie
     await sign_in(client, world.viewer)
     assert planted and planted != client.cookies.get("mnv_csrf")
     client.cookies.set("mnv_csrf", planted, domain="testserver.local")
-    response = await client.post(
-        "/account/sign-out-everywhere", data={"_csrf_token": planted}, follow_redirects=False
-    )
+    response = await client.post("/account/sign-out-everywhere", data={"_csrf_token": planted}, follow_redirects=False)
     assert response.status_code == 403
 
 

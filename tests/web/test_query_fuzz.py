@@ -96,7 +96,12 @@ def fill(path: str, names: list[str], value: str) -> str:
 async def walk(client: AsyncTestClient[Litestar], app: Litestar) -> None:
     routes = get_routes(app)
     assert len(routes) > 30
-    queries = drawn(st.fixed_dictionaries({}, optional={n: VALUE for n in COMMON + ("action", "result", "since", "until", "tenant_code")}), EXAMPLES)
+    queries = drawn(
+        st.fixed_dictionaries(
+            {}, optional={n: VALUE for n in (*COMMON, "action", "result", "since", "until", "tenant_code")}
+        ),
+        EXAMPLES,
+    )
     path_values = drawn(st.one_of(ODD, st.text(min_size=1, max_size=20)), EXAMPLES)
     failures = []
     for path, path_names, query_names in routes:

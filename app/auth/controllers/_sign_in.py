@@ -259,7 +259,7 @@ class SignInController(Controller):
         if isinstance(pending, Redirect):
             return pending
         account, _, _ = pending
-        return Template(template_name="auth/enroll.html", context=await enrolment_context(db_session, vault, account))
+        return Template(template_name="auth/enroll.html", context=enrolment_context(request, vault, account))
 
     @post("/login/enroll", name="login_enroll_submit")
     async def enroll_submit(
@@ -274,7 +274,7 @@ class SignInController(Controller):
         if isinstance(pending, Redirect):
             return pending
         account, tenant, next_path = pending
-        codes = await enrol(db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
+        codes = await enrol(request, db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
         if isinstance(codes, Template):
             return codes
         await _advance(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from typing import Any, cast
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,30 +28,49 @@ from app.vault import Vault
 TOTP_PURPOSE = "totp"
 
 
-async def start_totp_enrolment(session: AsyncSession, vault: Vault, account: Account) -> str:
-    """Create a new (not yet active) TOTP secret, sealed through the vault; return it for the QR code."""
+ENROLMENT_PURPOSE = "totp-enrolment"
+
+
+def _enrolment_aead(vault: Vault) -> AESGCM:
+    return AESGCM(vault.derive_secret(ENROLMENT_PURPOSE))
+
+
+def _enrolment_ad(account: Account) -> bytes:
+    return f"totp-enrolment:{account.tenant_id}:{account.id}".encode()
+
+
+def new_totp_enrolment(vault: Vault, account: Account) -> tuple[str, str]:
+    """A fresh TOTP secret for the QR code and its sealed form to keep in the (server-side) session until the
+    first code confirms it. Nothing is written to the account: showing the enrolment page changes no state."""
     secret = new_totp_secret()
-    account.totp_secret_sealed = await vault.seal_secret(
-        session, account.tenant_id, account.id, TOTP_PURPOSE, secret.encode()
-    )
-    account.totp_enabled_at = None
-    account.totp_last_step = None
-    return secret
+    nonce = secrets.token_bytes(12)
+    sealed = nonce + _enrolment_aead(vault).encrypt(nonce, secret.encode(), _enrolment_ad(account))
+    return secret, base64.urlsafe_b64encode(sealed).decode()
 
 
-async def pending_totp_secret(session: AsyncSession, vault: Vault, account: Account) -> str | None:
-    if account.totp_secret_sealed is None or account.totp_enabled:
+def open_totp_enrolment(vault: Vault, account: Account, sealed: object) -> str | None:
+    """The secret of an enrolment started for this account, or None (absent, tampered, another account's)."""
+    if not isinstance(sealed, str):
         return None
-    return (
-        await vault.open_secret(session, account.tenant_id, account.id, TOTP_PURPOSE, account.totp_secret_sealed)
-    ).decode()
+    try:
+        raw = base64.urlsafe_b64decode(sealed.encode())
+        return _enrolment_aead(vault).decrypt(raw[:12], raw[12:], _enrolment_ad(account)).decode()
+    except (ValueError, InvalidTag):
+        return None
 
 
 async def confirm_totp_enrolment(
-    session: AsyncSession, vault: Vault, *, account: Account, tenant: Tenant, code: str, client: ClientInfo
+    session: AsyncSession,
+    vault: Vault,
+    *,
+    account: Account,
+    tenant: Tenant,
+    secret: str | None,
+    code: str,
+    client: ClientInfo,
 ) -> list[str]:
-    """Activate TOTP after a first good code; return ten fresh recovery codes (shown once)."""
-    secret = await pending_totp_secret(session, vault, account)
+    """Activate TOTP with the secret shown on the enrolment page after a first good code (sealed through the
+    vault, replacing any earlier secret); return ten fresh recovery codes (shown once). AccountError otherwise."""
     if secret is None:
         raise AccountError("登録手続きの有効期限が切れました。最初からやり直してください。")
     step = verify_totp(secret, code, last_used_step=None)
@@ -55,6 +78,9 @@ async def confirm_totp_enrolment(
         raise AccountError(
             "確認コードが正しくありません。認証アプリに表示されている6桁の数字を入力してください。", "code"
         )
+    account.totp_secret_sealed = await vault.seal_secret(
+        session, account.tenant_id, account.id, TOTP_PURPOSE, secret.encode()
+    )
     account.totp_enabled_at = utcnow()
     account.totp_last_step = step
     codes = await replace_recovery_codes(session, account)
