@@ -9,6 +9,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.controllers._common import enrol, enrolment_context, set_password, show_recovery_codes
+from app.auth.controllers._sign_in import sign_in_page_for
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, signed_in_guard
 from app.auth.schemas import CodeForm, NewPasswordForm
@@ -123,4 +124,4 @@ class AccountController(Controller):
         await sign_out_everywhere(db_session, account=account, tenant=tenant, client=client)
         rotate_session(request)
         request.clear_session()
-        return Redirect(path="/login")
+        return Redirect(path=sign_in_page_for(principal))

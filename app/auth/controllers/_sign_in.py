@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.controllers._common import enrol, enrolment_context, set_password, show_recovery_codes
 from app.auth.models import Account, Role
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import principal_of
+from app.auth.principal import Principal, principal_of
 from app.auth.schemas import CodeForm, NewPasswordForm, SignInForm
 from app.auth.services import (
     AccountError,
@@ -50,6 +51,14 @@ def home_for(role: Role) -> str:
     if role is Role.EMPLOYEE:
         return "/me"
     return "/admin"
+
+
+def sign_in_page_for(principal: Principal | None) -> str:
+    """Where a signed-out person signs in again: employees get their company's QR sign-in page (they do not know
+    the 事業者コード), everyone else the plain page."""
+    if principal is not None and principal.role is Role.EMPLOYEE:
+        return f"/t/{quote(principal.tenant_code, safe='')}/login"
+    return "/login"
 
 
 def signin_rate_limit(settings: Settings) -> RateLimitConfig:
@@ -185,7 +194,7 @@ class SignInController(Controller):
                     "form": {"tenant_code": data.tenant_code, "login_id": data.login_id},
                     "next": safe_next(data.next, ""),
                     "error": exc.message,
-                    "fixed_code": False,
+                    "fixed_code": data.fixed_code == "1" and bool(data.tenant_code),
                 },
                 status_code=400,
             )
@@ -284,6 +293,7 @@ class SignInController(Controller):
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        principal = principal_of(request)
         rotate_session(request)
         request.clear_session()
-        return Redirect(path="/login")
+        return Redirect(path=sign_in_page_for(principal))
