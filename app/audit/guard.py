@@ -41,6 +41,9 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 _REMOVED = re.compile(f"[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]+")
 # Ids in a detail are hex UUIDs; with hyphens removed about one in thirteen would hold 12 decimal digits in a row.
+# Keys of an entry's detail whose (text) values a person typed: redacted like CLIENT_FIELDS, wherever they appear.
+CLIENT_DETAIL_KEYS = frozenset({"login_id", "code", "tenant_code", "tenant_name", "name", "department_code"})
+
 # Digits with the separators people type between groups: one candidate run, however it is written.
 _DIGIT_GROUP = re.compile(f"\\d(?:[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]*\\d)*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
@@ -98,8 +101,25 @@ def check_texts(fields: Mapping[str, str | None]) -> None:
         raise AuditContentError("text")
 
 
+def _redact_detail(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: redact_client_text(item)
+            if key in CLIENT_DETAIL_KEYS and isinstance(item, str)
+            else _redact_detail(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact_detail(item) for item in value]
+    return value
+
+
 def normalized_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail as stored (a JSON round trip: ids become text); refused when too large or holding a digit run."""
+    """The detail as stored (a JSON round trip: ids become text); refused when too large or holding a digit run.
+
+    Text values under :data:`CLIENT_DETAIL_KEYS` (a login id, a code or a name someone typed) are redacted first.
+    """
+    detail = _redact_detail(detail)
     try:
         encoded = json.dumps(
             detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain import entry_hash, event_row
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult
-from app.audit.guard import AuditContentError, redact_client_text
+from app.audit.guard import AuditContentError
 from app.audit.models import DEFAULT_CHAIN, GENESIS_HASH, AuditChainHead, AuditEntry
 from app.db import utcnow
 
@@ -255,7 +255,7 @@ async def erase_tenant_log(session: AsyncSession, tenant_id: uuid.UUID, actor: A
             action=AuditAction.LOG_ERASE,
             actor=actor,
             function="契約終了時の操作履歴消去",
-            detail={"tenant_id": str(tenant_id), "tenant_code": redact_client_text(code or ""), "entries": count},
+            detail={"tenant_id": str(tenant_id), "tenant_code": code or "", "entries": count},
         )
         await record(session, event)
     return count

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
-from app.audit.guard import contains_digit_run, redact_client_text
+from app.audit.guard import contains_digit_run
 from app.auth.models import Account, Role
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal
@@ -165,10 +165,7 @@ async def issue_invitations(
             account.name, account.email = person.name, person.email
         password = issue_one_time_password(account, hasher, dt.timedelta(days=settings.invitation_days))
         await session.flush()
-        detail: dict[str, object] = {
-            "login_id": redact_client_text(account.login_id),
-            "event": "reissued" if reissued else "invited",
-        }
+        detail: dict[str, object] = {"login_id": account.login_id, "event": "reissued" if reissued else "invited"}
         await log_person_event(
             session, principal.actor(), person, AuditAction.ACCOUNT_CHANGE, INVITE_FUNCTION, detail=detail
         )

@@ -22,7 +22,7 @@ from app.clientaddr import resolve_client
 from app.config import Settings, load_settings
 from app.main import create_app
 from tests.support.audit import details, entries
-from tests.support.world import PASSWORD, World
+from tests.support.world import PASSWORD, World, post_form, sign_in
 
 NUMBER_UA = "Mozilla/5.0 (X11; Linux) 1234 5678 9018 Chrome/120"
 HOSTILE = [
@@ -218,3 +218,34 @@ def test_a_malformed_trusted_proxy_setting_stops_the_start() -> None:
 
     with pytest.raises(SettingsError, match="MNV_TRUSTED_PROXIES"):
         load_settings({"MNV_TRUSTED_PROXIES": "10.0.0.0/33"})
+
+
+async def test_the_operator_creates_a_tenant_whose_name_holds_twelve_digits(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    await sign_in(client, world.operator)
+    form = {
+        "code": "digits",
+        "name": "株式会社 1234 5678 9012",
+        "corporate_number": "7000012050002",
+        "status": "trial",
+        "admin_seats": "2",
+    }
+    response = await post_form(client, "/operator/tenants/new", form)
+    assert response.status_code == 302, response.text  # type: ignore[attr-defined]
+    logged = await entries(db, world.operator.tenant.id, AuditAction.SETTINGS_CHANGE)
+    assert logged[-1].detail["tenant_name"] == "株式会社 ［数字列省略］"
+
+
+async def test_an_audited_action_with_hostile_headers_is_logged_redacted(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    await sign_in(client, world.admin)
+    token = client.cookies.get("mnv_csrf") or ""
+    headers = {"user-agent": "Evil/1.0 1234-5678-9018", "x-forwarded-for": "123456789018"}
+    data = {"code": "123456789012", "name": "部門 1234 5678 9018", "_csrf_token": token}
+    response = await client.post("/admin/departments", data=data, headers=headers, follow_redirects=False)
+    assert response.status_code < 500
+    for entry in await entries(db, world.tenant.id):
+        stored = f"{entry.user_agent} {entry.ip} {entry.detail} {entry.subject_name}"
+        assert "9018" not in stored and "9012" not in stored
