@@ -103,7 +103,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
-        proxy_headers=True,
+        proxy_headers=False,  # X-Forwarded-For is read by the app, from MNV_TRUSTED_PROXIES only
         server_header=False,
         log_config=None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     lockout_threshold: int = 5
     lockout_minutes: int = 15
     signin_rate_per_minute: int = 30
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs); none by default: the socket
+    # address is the client for rate limits and the log.
+    trusted_proxies: str = ""
     # Argon2id, m=64 MiB t=2 p=1. Measured with bench/argon2_params.py on this 2-core machine: ~130-160 ms per
     # hash alone, ~160 ms with both cores hashing, ~180-220 ms while other work loads the machine (t=3 was ~215 ms
     # alone and over 300 ms loaded; OWASP's minimum m=19 MiB t=2 ~30 ms). 3.4x OWASP's minimum memory at its pass
@@ -88,6 +92,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def served_over_tls(self) -> bool:
         return self.effective_base_url.startswith("https://")
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``MNV_TRUSTED_PROXIES`` parsed (ValueError when malformed)."""
+        parts = [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
 
     @property
     def is_sqlite(self) -> bool:
@@ -167,5 +177,12 @@ def _check_urls(settings: Settings) -> None:
         )
     if settings.store == "redis" and not settings.redis_url:
         raise SettingsError(f"{env_name('redis_url')} が未設定です（{env_name('store')}=redis のとき必須）")
+    try:
+        settings.trusted_proxy_networks  # noqa: B018 - parsed here so a typo stops the start
+    except ValueError:
+        raise SettingsError(
+            f"{env_name('trusted_proxies')}={settings.trusted_proxies!r} は不正です"
+            "（IP アドレスか CIDR をカンマ区切りで指定してください。例: 10.0.0.0/8,192.0.2.10）"
+        ) from None
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise SettingsError(f"{env_name('base_url')}={settings.base_url!r} は http:// か https:// で始めてください")

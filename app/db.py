@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Enum, ForeignKey, ForeignKeyConstraint, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from uuid_utils.compat import uuid7
 
@@ -135,14 +135,44 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+def independent_session(session: AsyncSession) -> AsyncSession:
+    """A new session on the same engine with a transaction of its own: what it commits stays, whatever happens to
+    the request's transaction (failed sign-ins, lockouts, a used TOTP step). Use as ``async with``.
+
+    On SQLite the request's session must not hold the write lock at that moment (reads take none: the driver
+    begins a transaction only before the first write), or this one waits for it.
+    """
+    return AsyncSession(bind=session.bind, expire_on_commit=False)
+
+
 def ensure_sqlite_dir(url: str) -> None:
-    """Create the directory of a SQLite file URL."""
+    """Create the directory of a SQLite file URL (0700 when new) and the file itself with mode 0600.
+
+    SQLite creates its -wal and -shm files with the database file's permissions, so they are 0600 too; an existing
+    file (and its -wal/-shm) readable by others is tightened to 0600. The numbers' ciphertexts, the wrapped keys and
+    the operation log live in these files.
+    """
+    import os
     from pathlib import Path
 
-    if url.startswith("sqlite") and ":///" in url:
-        path = url.split(":///", 1)[1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not (url.startswith("sqlite") and ":///" in url):
+        return
+    raw = url.split(":///", 1)[1].split("?", 1)[0]
+    if not raw or raw == ":memory:":
+        return
+    path = Path(raw)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 def commit_before_response(session_scope_key: str) -> type:

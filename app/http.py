@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.middleware import ASGIMiddleware
+from litestar.params import Parameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,33 +33,53 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-class SecurityHeadersMiddleware(ASGIMiddleware):
-    """Adds CSP, nosniff, referrer and framing headers to every response; no-store on every non-static one."""
+def security_headers(*, hsts: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A ``before_send`` hook: CSP, nosniff, referrer and framing headers on every response the app sends (error
+    pages for unknown routes, 405, 413 and 500 included, static files too); no-store on every non-static one."""
 
-    def __init__(self, *, hsts: bool) -> None:
-        self.hsts = hsts
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["X-Frame-Options"] = "DENY"
+        # One-time links carry a token in the path: never leak it through Referer.
+        headers["Referrer-Policy"] = "no-referrer"
+        headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+        headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if hsts:
+            headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if not (scope.get("path", "").startswith("/static/") and message.get("status", 200) < 400):
+            headers["Cache-Control"] = "no-store"
+            headers["Pragma"] = "no-cache"
+
+    return add_headers
+
+
+_STATIC_NAME = re.compile(r"/static/[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
+
+
+class RefuseOddRequestsMiddleware(ASGIMiddleware):
+    """Requests no page can answer are refused before anything uses them: a NUL byte in the path (404) or the
+    query (400) (file names, PostgreSQL text), and static file names outside the plain set the service ships
+    (404; a 5,000-character or NUL name would make the file system raise)."""
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        is_static = scope.get("path", "").startswith("/static/")
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if "\x00" in path or b"\x00" in scope.get("raw_path", b""):
+                raise NotFoundException()
+            if path.startswith("/static/") and not _STATIC_NAME.fullmatch(path):
+                raise NotFoundException()
+            if b"%00" in scope.get("query_string", b"") or b"\x00" in scope.get("query_string", b""):
+                raise ValidationException()
+        await next_app(scope, receive, send)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["X-Frame-Options"] = "DENY"
-                # One-time links carry a token in the path: never leak it through Referer.
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                if self.hsts:
-                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-                if not is_static:
-                    headers["Cache-Control"] = "no-store"
-                    headers["Pragma"] = "no-cache"
-            await send(message)
 
-        await next_app(scope, receive, send_with_headers)
+MAX_PAGE = 100_000
+# A ``page`` query parameter: anything but 1..MAX_PAGE is a 400 (a 30-digit page must not reach the database).
+PageNumber = Annotated[int, Parameter(ge=1, le=MAX_PAGE)]
 
 
 def wants_json(request: Request[Any, Any, Any]) -> bool:

@@ -12,7 +12,6 @@ from advanced_alchemy.extensions.litestar import (
 )
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
-from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
@@ -25,13 +24,15 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app import __version__
 from app.auth.controllers import AccountController, ReauthController, SignInController, signin_rate_limit
+from app.auth.csrf import CSRFMiddleware, SessionBoundCSRF
 from app.auth.passwords import hasher_from_settings
 from app.auth.principal import PrincipalMiddleware
 from app.auth.sessions import session_config
+from app.clientaddr import ClientAddressMiddleware
 from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine
 from app.deps import DEPENDENCIES
-from app.http import EXCEPTION_HANDLERS, SecurityHeadersMiddleware
+from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, security_headers
 from app.logs import configure_logging
 from app.text import format_date
 from app.vault import Vault
@@ -103,22 +104,19 @@ def create_app(settings: Settings) -> Litestar:
         dependencies=DEPENDENCIES,
         template_config=template_config,
         stores=stores,
-        csrf_config=CSRFConfig(
-            secret=vault.derive_secret("csrf").hex(),
-            cookie_name="mnv_csrf",
-            cookie_secure=settings.served_over_tls,
-            cookie_httponly=True,
-            cookie_samesite="lax",
-            exclude=["/api/"],
-        ),
         compression_config=CompressionConfig(backend="gzip", exclude_opt_key="no_compression"),
         middleware=[
-            SecurityHeadersMiddleware(hsts=settings.served_over_tls),
+            RefuseOddRequestsMiddleware(),
+            ClientAddressMiddleware(settings.trusted_proxy_networks),
             sessions.middleware,
             PrincipalMiddleware(settings, db_config.provide_session),
+            CSRFMiddleware(
+                SessionBoundCSRF(vault.derive_secret("csrf")), session_key=sessions.key, tls=settings.served_over_tls
+            ),
             commit_before_response(db_config.session_scope_key)(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[security_headers(hsts=settings.served_over_tls)],
         openapi_config=OpenAPIConfig(
             title="MyNumber Vault API",
             version=__version__,

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.audit.events import AuditEvent
-from app.audit.guard import check_texts, normalized_detail
+from app.audit.guard import check_texts, normalized_detail, redact_client_fields
 from app.audit.models import TEXT_LENGTHS
 
 HASH_VERSION = 2
@@ -52,7 +52,11 @@ _PLAIN_FIELDS = tuple(f for f in HASHED_FIELDS if f not in (*_ID_FIELDS, "occurr
 
 
 def event_row(event: AuditEvent) -> dict[str, Any]:
-    """The stored columns of an event, checked by the content guard; seq, time and hashes are filled in later."""
+    """The stored columns of an event through the content guard; seq, time and hashes are filled in later.
+
+    Client-chosen fields (who and whom: names, login ids, addresses, user agent) are redacted; the fields the
+    application composes (role, function, purpose, detail) raise AuditContentError on a digit run.
+    """
     actor, subject = event.actor, event.subject
     texts = {
         "actor_login_id": actor.login_id,
@@ -68,6 +72,7 @@ def event_row(event: AuditEvent) -> dict[str, Any]:
         "subject_employee_code": subject.employee_code if subject else "",
         "purpose": event.purpose,
     }
+    texts = redact_client_fields(texts)
     check_texts(texts)
     row: dict[str, Any] = {field: _clip(field, value) for field, value in texts.items()}
     row.update(

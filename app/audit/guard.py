@@ -1,4 +1,10 @@
-"""The content guard: an entry that could carry a My Number (a run of 12 digits) is refused before it is written."""
+"""The content guard: no entry carries a My Number (a run of 12 digits).
+
+Two kinds of text reach an entry. Values a client chose (a user agent, forwarded addresses, a login id typed by a
+stranger, names and codes typed into forms) are *redacted*: a digit run is replaced and the length capped, so a
+hostile header can never stop the operation being logged. Values the application itself composes (function,
+purpose, role, detail) are *refused* on a digit run: one there means a number slipped into code, a bug to fail on.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,23 @@ from collections.abc import Mapping
 from typing import Any
 
 MAX_DETAIL_CHARS = 8000
+MAX_CLIENT_TEXT_CHARS = 512
+REDACTED_DIGITS = "［数字列省略］"
+
+# Entry columns whose value a client (or a person typing into a form) chose: redacted, never a reason to refuse.
+CLIENT_FIELDS = frozenset(
+    {
+        "actor_login_id",
+        "actor_name",
+        "actor_organisation",
+        "ip",
+        "user_agent",
+        "subject_name",
+        "subject_department_code",
+        "subject_department_name",
+        "subject_employee_code",
+    }
+)
 
 _DIGIT_RUN = re.compile(r"\d{12}")
 # Removed before looking for a run: every space, hyphens and the dashes people type between digit groups
@@ -18,6 +41,11 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 _REMOVED = re.compile(f"[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]+")
 # Ids in a detail are hex UUIDs; with hyphens removed about one in thirteen would hold 12 decimal digits in a row.
+# Keys of an entry's detail whose (text) values a person typed: redacted like CLIENT_FIELDS, wherever they appear.
+CLIENT_DETAIL_KEYS = frozenset({"login_id", "code", "tenant_code", "tenant_name", "name", "department_code"})
+
+# Digits with the separators people type between groups: one candidate run, however it is written.
+_DIGIT_GROUP = re.compile(f"\\d(?:[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]*\\d)*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 
 
@@ -37,6 +65,33 @@ def contains_digit_run(text: str) -> bool:
     return _DIGIT_RUN.search(_REMOVED.sub("", _UUID.sub("#", folded))) is not None
 
 
+def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> str | None:
+    """Client-chosen text made safe for the log: every run of 12+ digits replaced, controls dropped, length capped.
+
+    Text without a run is kept as it was typed (only capped); with one, the NFKC form is kept with each run
+    (spaces, hyphens and zero-width characters between its digits included) replaced by 「［数字列省略］」.
+    """
+    if text is None:
+        return None
+    text = "".join(c if c.isprintable() or c == " " else " " for c in text[: limit * 4])
+    if contains_digit_run(text):
+        folded = unicodedata.normalize("NFKC", text)
+        text = _DIGIT_GROUP.sub(_redact_group, folded)
+        if contains_digit_run(text):  # runs split by something the group pattern does not join: drop every digit
+            text = re.sub(r"\d", "＊", text)
+    return text[:limit]
+
+
+def _redact_group(match: re.Match[str]) -> str:
+    digits = sum(c.isdigit() for c in match.group(0))
+    return REDACTED_DIGITS if digits >= 12 else match.group(0)
+
+
+def redact_client_fields(fields: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The client-chosen fields of an entry redacted (see :data:`CLIENT_FIELDS`); other fields unchanged."""
+    return {field: redact_client_text(value) if field in CLIENT_FIELDS else value for field, value in fields.items()}
+
+
 def check_texts(fields: Mapping[str, str | None]) -> None:
     """Refuse text fields that could carry a My Number (checked together; the culprit is named on a hit)."""
     if contains_digit_run("\n#\n".join(value for value in fields.values() if value)):
@@ -46,8 +101,25 @@ def check_texts(fields: Mapping[str, str | None]) -> None:
         raise AuditContentError("text")
 
 
+def _redact_detail(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: redact_client_text(item)
+            if key in CLIENT_DETAIL_KEYS and isinstance(item, str)
+            else _redact_detail(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact_detail(item) for item in value]
+    return value
+
+
 def normalized_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    """The detail as stored (a JSON round trip: ids become text); refused when too large or holding a digit run."""
+    """The detail as stored (a JSON round trip: ids become text); refused when too large or holding a digit run.
+
+    Text values under :data:`CLIENT_DETAIL_KEYS` (a login id, a code or a name someone typed) are redacted first.
+    """
+    detail = _redact_detail(detail)
     try:
         encoded = json.dumps(
             detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str

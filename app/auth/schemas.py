@@ -10,6 +10,7 @@ class SignInForm(msgspec.Struct, kw_only=True):
     login_id: str = ""
     password: str = ""
     next: str = ""
+    fixed_code: str = ""  # "1" from the QR sign-in page (/t/<code>/login): the page stays that page
 
 
 class CodeForm(msgspec.Struct, kw_only=True):

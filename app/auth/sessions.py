@@ -3,47 +3,110 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import time
 import uuid
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.types import Empty
+from litestar.utils.dataclass import extract_dataclass_items
 
 from app.config import Settings
 
 SESSION_COOKIE = "mnv_session"
-_NEW_ID_KEY = "mnv_new_session_id"
+TLS_SESSION_COOKIE = "__Host-mnv_session"
+SESSION_ID_BYTES = 32
+# The only ids this service issues: 64 lower-case hex characters. Anything else is no session at all.
+_SESSION_ID = re.compile(f"[0-9a-f]{{{SESSION_ID_BYTES * 2}}}")
+NEW_ID_KEY = "mnv_new_session_id"
+_NEW_ID_KEY = NEW_ID_KEY
 _OLD_ID_KEY = "mnv_retired_session_id"
 
 
+def valid_session_id(value: str | None) -> bool:
+    """Whether a client-sent id has the shape of one this service issues (64 hex characters)."""
+    return value is not None and _SESSION_ID.fullmatch(value) is not None
+
+
+def client_session_id(connection: ASGIConnection[Any, Any, Any, Any], key: str) -> str | None:
+    """The session id the client sent, or None when absent or not in the expected format."""
+    value = connection.cookies.get(key)
+    return value if valid_session_id(value) else None
+
+
 class RotatingSessionBackend(ServerSideSessionBackend):
-    """Litestar 2 keeps a session id for life; this backend issues a fresh id once `rotate_session` asks for it."""
+    """Server-side sessions with the gaps of Litestar 2 closed.
+
+    - A fresh id once `rotate_session` asks for it (Litestar keeps an id for life).
+    - An id not in the issued format is never looked up: the request has no session.
+    - Nothing is stored for an empty session (an anonymous visit leaves no row), and an emptied one is deleted.
+    - A 5xx response stores nothing: a sign-in whose transaction failed hands out no new session cookie.
+    """
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         new_id = connection.scope.get("state", {}).get(_NEW_ID_KEY)
         if new_id:
             return str(new_id)
-        return super().get_session_id(connection)
+        sent = client_session_id(connection, self.config.key)
+        if sent is not None:
+            return sent
+        # A session that starts in this request: one id for the whole request (the CSRF token is bound to it).
+        new_id = self.generate_session_id()
+        connection.scope.setdefault("state", {})[_NEW_ID_KEY] = new_id
+        return new_id
+
+    async def load_from_connection(self, connection: ASGIConnection[Any, Any, Any, Any]) -> dict[str, Any]:
+        session_id = client_session_id(connection, self.config.key)
+        if session_id is None:
+            return {}
+        data = await self.get(session_id, store=self.config.get_store_from_app(connection.scope["app"]))
+        return {} if data is None else self.deserialize_data(data)
 
     async def store_in_message(
         self, scope_session: Any, message: Any, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> None:
+        if message.get("status", 200) >= 500:
+            return
+        state = connection.scope.get("state", {})
+        store = self.config.get_store_from_app(connection.scope["app"])
         # The retired id is deleted here, after the request's transaction ended (SQLite has one writer at a time).
-        retired = connection.scope.get("state", {}).get(_OLD_ID_KEY)
+        retired = state.get(_OLD_ID_KEY)
         if retired:
-            await self.delete(retired, store=self.config.get_store_from_app(connection.scope["app"]))
-        await super().store_in_message(scope_session, message, connection)
+            await self.delete(retired, store=store)
+        sent_id = client_session_id(connection, self.config.key)
+        if scope_session is Empty or not scope_session:
+            if sent_id is not None and not retired:
+                await self.delete(sent_id, store=store)
+            if sent_id is not None or retired:
+                self._set_cookie(message, "null", expires=0)
+            return
+        session_id = self.get_session_id(connection)
+        await self.set(session_id=session_id, data=self.serialize_data(scope_session, connection.scope), store=store)
+        self._set_cookie(message, session_id)
+
+    def _set_cookie(self, message: Any, value: str, **extra: Any) -> None:
+        params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
+        cookie = Cookie(value=value, key=self.config.key, **params, **extra)
+        MutableScopeHeaders.from_message(message).add("Set-Cookie", cookie.to_header(header=""))
 
 
 class RotatingSessionConfig(ServerSideSessionConfig):
     _backend_class = RotatingSessionBackend
 
 
+def session_cookie_name(settings: Settings) -> str:
+    """``__Host-`` prefixed over TLS: the browser then refuses the cookie from a sibling domain or plain HTTP."""
+    return TLS_SESSION_COOKIE if settings.served_over_tls else SESSION_COOKIE
+
+
 def session_config(settings: Settings) -> RotatingSessionConfig:
     return RotatingSessionConfig(
-        key=SESSION_COOKIE,
+        key=session_cookie_name(settings),
+        session_id_bytes=SESSION_ID_BYTES,
         store="sessions",
         max_age=settings.session_absolute_hours * 3600,
         httponly=True,
@@ -57,10 +120,13 @@ def session_config(settings: Settings) -> RotatingSessionConfig:
 def rotate_session(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     """Forget the current session id (server side) and answer with a brand-new one: no fixation."""
     state = connection.scope.setdefault("state", {})
-    old_id = connection.cookies.get(SESSION_COOKIE)
-    if old_id and old_id != "null":
+    old_id = client_session_id(connection, SESSION_COOKIE) or client_session_id(connection, TLS_SESSION_COOKIE)
+    if old_id:
         state[_OLD_ID_KEY] = old_id
-    state[_NEW_ID_KEY] = secrets.token_hex(32)
+    new_id = state[_NEW_ID_KEY] = secrets.token_hex(SESSION_ID_BYTES)
+    mint_csrf = state.get("mnv_csrf_mint")
+    if mint_csrf is not None:  # pages rendered after the rotation carry a token for the new session
+        mint_csrf(new_id)
 
 
 def now_ts() -> float:

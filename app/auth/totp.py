@@ -80,17 +80,23 @@ def normalize_recovery_code(code: str) -> str:
     return _RECOVERY_SEPARATORS.sub("", unicodedata.normalize("NFKC", code)).lower()
 
 
-def hash_recovery_code(code: str, *, salt: str = "") -> str:
-    """SHA-256 hex of the normalized code; pass the account id as ``salt`` so one guess cannot hit every account.
+def recovery_code_salt(tenant_id: object, account_id: object) -> str:
+    """The salt of an account's recovery codes: its tenant and account ids (one guess cannot hit every account)."""
+    return f"{tenant_id}:{account_id}"
+
+
+def hash_recovery_code(code: str, *, salt: str) -> str:
+    """SHA-256 hex of the salt and the normalized code (salt: :func:`recovery_code_salt`; required, never empty).
 
     A slow hash is not needed: the codes carry about 60 random bits.
     """
-    normalized = normalize_recovery_code(code)
-    material = f"{salt}:{normalized}" if salt else normalized
+    if not salt:
+        raise ValueError("a recovery code hash needs the account's salt")
+    material = f"{salt}:{normalize_recovery_code(code)}"
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 
-def recovery_code_matches(code: str, stored_hash: str, *, salt: str = "") -> bool:
+def recovery_code_matches(code: str, stored_hash: str, *, salt: str) -> bool:
     """Whether a typed recovery code matches a stored hash (constant-time comparison)."""
     return hmac.compare_digest(hash_recovery_code(code, salt=salt), stored_hash)
 

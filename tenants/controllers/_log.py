@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import AuditAction, AuditResult
 from app.audit.log import list_entries
 from app.auth.principal import Principal, company_staff
+from app.http import PageNumber
 from app.text import DateRejected, parse_date
 from tenants.services import JST
 
@@ -43,9 +44,8 @@ class OperationLogController(Controller):
         result: str = "",
         since: str = "",
         until: str = "",
-        page: int = 1,
+        page: PageNumber = 1,
     ) -> Template:
-        page = max(page, 1)
         chosen_action = AuditAction(action) if action in AuditAction._value2member_map_ else None
         chosen_result = AuditResult(result) if result in AuditResult._value2member_map_ else None
         since_day, until_day = _day(since), _day(until)

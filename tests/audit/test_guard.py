@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from app.audit.guard import contains_digit_run
+from app.audit.guard import MAX_CLIENT_TEXT_CHARS, REDACTED_DIGITS, contains_digit_run, redact_client_text
 
 
 @pytest.mark.parametrize(
@@ -45,3 +47,36 @@ def test_it_finds_a_run_of_twelve_digits(text: str) -> None:
 )
 def test_it_lets_other_numbers_through(text: str) -> None:
     assert not contains_digit_run(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mozilla/5.0 (X11) 123456789018", f"Mozilla/5.0 (X11) {REDACTED_DIGITS}"),
+        ("株式会社 1234 5678 9012", f"株式会社 {REDACTED_DIGITS}"),
+        ("１２３４－５６７８－９０１８ です", f"{REDACTED_DIGITS} です"),
+        ("203.0.113.9, 123456789012", f"203.0.113.9, {REDACTED_DIGITS}"),
+        ("1234\u200b5678\u200b9018", REDACTED_DIGITS),
+        ("090-1234-5678", "090-1234-5678"),
+        ("河合 康則", "河合 康則"),
+    ],
+)
+def test_client_text_is_redacted_not_refused(text: str, expected: str) -> None:
+    assert redact_client_text(text) == expected
+
+
+def test_redacted_client_text_is_capped_and_never_holds_a_run() -> None:
+    hostile = "UA " + "1" * 5000 + "\x07" + "x" * 5000
+    redacted = redact_client_text(hostile)
+    assert redacted is not None
+    assert len(redacted) <= MAX_CLIENT_TEXT_CHARS
+    assert not contains_digit_run(redacted)
+    assert "\x07" not in redacted
+    assert redact_client_text(None) is None
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789０１２３４５６７８９①⑨ -ー－\u200b\ufeff\u3000a株.,"), max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_no_client_text_keeps_a_run_after_redaction(text: str) -> None:
+    redacted = redact_client_text(text)
+    assert redacted is not None and not contains_digit_run(redacted)

@@ -91,8 +91,7 @@ async def test_it_refuses_a_my_number_anywhere_in_the_entry(db: AsyncSession, te
         make_event(tenant_id, detail={"value": 123456789018}),
         make_event(tenant_id, detail={"123456789018": "key"}),
         make_event(tenant_id, detail={"nested": [{"x": "番号:1234-5678-9018"}]}),
-        make_event(tenant_id, subject=type(subject)(None, "東野 123456789018")),
-        make_event(tenant_id, actor=Actor(None, "123456789018", "x", "y", "z")),
+        make_event(tenant_id, actor=Actor(None, "x", "x", "role 123456789018", "z")),
     ]
     for event in bad_events:
         with pytest.raises(AuditContentError) as excinfo:
@@ -103,6 +102,30 @@ async def test_it_refuses_a_my_number_anywhere_in_the_entry(db: AsyncSession, te
     await db.commit()
     assert await count_entries(db) == 0
     assert (await db.execute(select(AuditChainHead))).first() is None
+
+
+async def test_client_chosen_fields_are_redacted_not_refused(db: AsyncSession, tenant_id: uuid.UUID) -> None:
+    number = "１２３４－５６７８－９０１８"
+    actor = Actor(None, "123456789018", f"名前 {number}", "admin", "株式会社 1234 5678 9012", "1234567890123", number)
+    subject = type(make_event(tenant_id).subject)(None, "東野 123456789018", "123456789012", "部 1234-5678-9018")  # type: ignore[misc]
+    await record(db, make_event(tenant_id, actor=actor, subject=subject))
+    await db.commit()
+    entry = (await db.execute(select(AuditEntry))).scalar_one()
+    stored = [
+        entry.actor_login_id,
+        entry.actor_name,
+        entry.actor_organisation,
+        entry.ip,
+        entry.user_agent,
+        entry.subject_name,
+        entry.subject_department_code,
+        entry.subject_department_name,
+    ]
+    for value in stored:
+        assert value is not None and "［数字列省略］" in value
+        assert "9018" not in value and "9012" not in value
+    assert entry.actor_organisation == "株式会社 ［数字列省略］"
+    assert (await verify_chain(db, tenant_id)).ok
 
 
 async def test_ids_dates_and_phone_numbers_in_the_detail_are_accepted(db: AsyncSession, tenant_id: uuid.UUID) -> None:

@@ -9,6 +9,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.controllers._common import enrol, enrolment_context, set_password, show_recovery_codes
+from app.auth.controllers._sign_in import sign_in_page_for
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, signed_in_guard
 from app.auth.schemas import CodeForm, NewPasswordForm
@@ -72,17 +73,20 @@ class AccountController(Controller):
         return Redirect(path="/account/security")
 
     @get("/totp", name="account_totp")
-    async def totp_page(self, principal: Principal, db_session: AsyncSession, vault: Vault) -> Template | Redirect:
+    async def totp_page(
+        self, request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession, vault: Vault
+    ) -> Template | Redirect:
         if not principal.stepup_fresh:
             return Redirect(path="/reauth", query_params={"next": "/account/totp"})
         account, _ = await load_account(db_session, principal.tenant_id, principal.account_id)
         if account.totp_enabled:
             return Redirect(path="/account/security")
-        return Template(template_name="auth/enroll.html", context=await enrolment_context(db_session, vault, account))
+        return Template(template_name="auth/enroll.html", context=enrolment_context(request, vault, account))
 
     @post("/totp", name="account_totp_submit")
     async def totp_submit(
         self,
+        request: Request[Any, Any, Any],
         principal: Principal,
         db_session: AsyncSession,
         vault: Vault,
@@ -92,7 +96,7 @@ class AccountController(Controller):
         if not principal.stepup_fresh:
             return Redirect(path="/reauth", query_params={"next": "/account/totp"})
         account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
-        codes = await enrol(db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
+        codes = await enrol(request, db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
         if isinstance(codes, Template):
             return codes
         return show_recovery_codes(codes, "/account/security")
@@ -120,4 +124,4 @@ class AccountController(Controller):
         await sign_out_everywhere(db_session, account=account, tenant=tenant, client=client)
         rotate_session(request)
         request.clear_session()
-        return Redirect(path="/login")
+        return Redirect(path=sign_in_page_for(principal))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,8 +16,8 @@ from app.auth.services import (
     ClientInfo,
     change_password,
     confirm_totp_enrolment,
-    pending_totp_secret,
-    start_totp_enrolment,
+    new_totp_enrolment,
+    open_totp_enrolment,
 )
 from app.auth.totp import provisioning_uri, qr_svg_data_uri
 from app.tenancy import Tenant
@@ -54,25 +55,42 @@ async def set_password(
     return None
 
 
+ENROLMENT_SESSION_KEY = "totp_enrolment"
+
+
 async def enrol(
-    db_session: AsyncSession, vault: Vault, *, account: Account, tenant: Tenant, code: str, client: ClientInfo
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    vault: Vault,
+    *,
+    account: Account,
+    tenant: Tenant,
+    code: str,
+    client: ClientInfo,
 ) -> Template | list[str]:
     """Confirm TOTP enrolment: the recovery codes, or the enrolment page again with the error."""
+    secret = open_totp_enrolment(vault, account, request.session.get(ENROLMENT_SESSION_KEY))
     try:
-        return await confirm_totp_enrolment(db_session, vault, account=account, tenant=tenant, code=code, client=client)
+        codes = await confirm_totp_enrolment(
+            db_session, vault, account=account, tenant=tenant, secret=secret, code=code, client=client
+        )
     except AccountError as exc:
-        context = await enrolment_context(db_session, vault, account)
+        context = enrolment_context(request, vault, account)
         return Template(template_name="auth/enroll.html", context={**context, "error": exc.message}, status_code=400)
+    request.session.pop(ENROLMENT_SESSION_KEY, None)
+    return codes
 
 
 def show_recovery_codes(codes: list[str], continue_to: str) -> Template:
     return Template(template_name="auth/recovery_codes.html", context={"codes": codes, "continue_to": continue_to})
 
 
-async def enrolment_context(db_session: AsyncSession, vault: Vault, account: Account) -> dict[str, Any]:
-    secret = await pending_totp_secret(db_session, vault, account)
+def enrolment_context(request: Request[Any, Any, Any], vault: Vault, account: Account) -> dict[str, Any]:
+    """The QR code and key of the enrolment under way in this session (a new one, kept sealed in the session,
+    when none is): the page can be shown any number of times and writes nothing to the account."""
+    secret = open_totp_enrolment(vault, account, request.session.get(ENROLMENT_SESSION_KEY))
     if secret is None:
-        secret = await start_totp_enrolment(db_session, vault, account)
-        await db_session.commit()
+        secret, sealed = new_totp_enrolment(vault, account)
+        request.session[ENROLMENT_SESSION_KEY] = sealed
     uri = provisioning_uri(secret, account_name=account.login_id)
     return {"secret": secret, "qr": qr_svg_data_uri(uri)}

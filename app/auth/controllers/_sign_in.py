@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.controllers._common import enrol, enrolment_context, set_password, show_recovery_codes
 from app.auth.models import Account, Role
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import principal_of
+from app.auth.principal import Principal, principal_of
 from app.auth.schemas import CodeForm, NewPasswordForm, SignInForm
 from app.auth.services import (
     AccountError,
@@ -50,6 +51,14 @@ def home_for(role: Role) -> str:
     if role is Role.EMPLOYEE:
         return "/me"
     return "/admin"
+
+
+def sign_in_page_for(principal: Principal | None) -> str:
+    """Where a signed-out person signs in again: employees get their company's QR sign-in page (they do not know
+    the 事業者コード), everyone else the plain page."""
+    if principal is not None and principal.role is Role.EMPLOYEE:
+        return f"/t/{quote(principal.tenant_code, safe='')}/login"
+    return "/login"
 
 
 def signin_rate_limit(settings: Settings) -> RateLimitConfig:
@@ -87,10 +96,13 @@ async def _advance(
     next_path: str,
     client: ClientInfo,
 ) -> Redirect:
-    """Move a sign-in to its next step, or finish it: a new session id either way."""
-    rotate_session(request)
+    """Move a sign-in to its next step, or finish it: a new session id either way, handed out only after the
+    sign-in's transaction committed (a failed commit answers 500 with no new session: nothing to tell apart)."""
     if step is NextStep.DONE:
         await complete_sign_in(db_session, account=account, tenant=tenant, client=client)
+    await db_session.commit()
+    rotate_session(request)
+    if step is NextStep.DONE:
         start_authenticated_session(request, account_id=account.id, tenant_id=tenant.id, epoch=account.session_epoch)
         return Redirect(path=safe_next(next_path, home_for(account.role)))
     request.set_session(
@@ -182,7 +194,7 @@ class SignInController(Controller):
                     "form": {"tenant_code": data.tenant_code, "login_id": data.login_id},
                     "next": safe_next(data.next, ""),
                     "error": exc.message,
-                    "fixed_code": False,
+                    "fixed_code": data.fixed_code == "1" and bool(data.tenant_code),
                 },
                 status_code=400,
             )
@@ -256,7 +268,7 @@ class SignInController(Controller):
         if isinstance(pending, Redirect):
             return pending
         account, _, _ = pending
-        return Template(template_name="auth/enroll.html", context=await enrolment_context(db_session, vault, account))
+        return Template(template_name="auth/enroll.html", context=enrolment_context(request, vault, account))
 
     @post("/login/enroll", name="login_enroll_submit")
     async def enroll_submit(
@@ -271,7 +283,7 @@ class SignInController(Controller):
         if isinstance(pending, Redirect):
             return pending
         account, tenant, next_path = pending
-        codes = await enrol(db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
+        codes = await enrol(request, db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
         if isinstance(codes, Template):
             return codes
         await _advance(
@@ -281,6 +293,7 @@ class SignInController(Controller):
 
     @post("/logout", name="logout")
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        principal = principal_of(request)
         rotate_session(request)
         request.clear_session()
-        return Redirect(path="/login")
+        return Redirect(path=sign_in_page_for(principal))

@@ -8,9 +8,11 @@ import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult
 from app.audit.log import record
@@ -20,7 +22,7 @@ from app.auth.services._common import AccountError, ClientInfo, actor_for, log_o
 from app.auth.services._totp import TOTP_PURPOSE, use_recovery_code
 from app.auth.totp import verify_totp
 from app.config import Settings
-from app.db import utcnow
+from app.db import independent_session, utcnow
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.vault import Vault
 
@@ -143,11 +145,46 @@ def totp_required(account: Account, tenant: Tenant) -> bool:
     return account.role.requires_totp or (account.role is Role.EMPLOYEE and tenant.require_totp_for_employees)
 
 
+def _account_row(account: Account) -> Any:
+    return update(Account).where(Account.tenant_id == account.tenant_id, Account.id == account.id)
+
+
 async def _count_failure(session: AsyncSession, account: Account, settings: Settings) -> None:
-    account.failed_attempts += 1
-    if account.failed_attempts >= settings.lockout_threshold:
-        account.locked_until = utcnow() + dt.timedelta(minutes=settings.lockout_minutes)
-        account.failed_attempts = 0
+    """One more failure, counted atomically (parallel guesses all count); the threshold locks the account."""
+    added = _account_row(account).values(failed_attempts=Account.failed_attempts + 1).returning(Account.failed_attempts)
+    failures = int((await session.execute(added.execution_options(synchronize_session=False))).scalar_one())
+    locked_until = account.locked_until
+    if failures >= settings.lockout_threshold:
+        locked_until = utcnow() + dt.timedelta(minutes=settings.lockout_minutes)
+        failures = 0
+        lock = _account_row(account).values(locked_until=locked_until, failed_attempts=0)
+        await session.execute(lock.execution_options(synchronize_session=False))
+    # The request's own copy of the account sees what was committed (without marking it changed).
+    set_committed_value(account, "failed_attempts", failures)
+    set_committed_value(account, "locked_until", locked_until)
+
+
+async def _refuse(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    tenant: Tenant | None,
+    account: Account | None,
+    login_id: str,
+    reason: FailureReason,
+    client: ClientInfo,
+    count: bool,
+    logged_as_locked_once_locked: bool = True,
+) -> None:
+    """Count the failure (when ``count``) and log it in a transaction of its own, committed before the request
+    answers: nothing the request does afterwards (an error, a rollback) can undo a failed attempt or a lockout."""
+    async with independent_session(session) as own:
+        if count and account is not None:
+            await _count_failure(own, account, settings)
+            if logged_as_locked_once_locked and is_locked(account):
+                reason = FailureReason.LOCKED
+        await _record_failure(own, tenant=tenant, account=account, login_id=login_id, reason=reason, client=client)
+        await own.commit()
 
 
 def is_locked(account: Account) -> bool:
@@ -177,7 +214,6 @@ async def sign_in_with_password(
             reason = FailureReason.LOCKED
         elif not check.ok:
             reason = FailureReason.BAD_PASSWORD
-            await _count_failure(session, account, settings)
         elif account.is_disabled:
             reason = FailureReason.DISABLED
         elif tenant.kind is TenantKind.COMPANY and tenant.status in (TenantStatus.SUSPENDED, TenantStatus.ENDED):
@@ -187,8 +223,17 @@ async def sign_in_with_password(
         elif check.needs_rehash:
             account.password_hash = hasher.hash(password)
     if reason is not None:
-        await _record_failure(session, tenant=tenant, account=account, login_id=login_id, reason=reason, client=client)
-        await session.commit()
+        await _refuse(
+            session,
+            settings,
+            tenant=tenant,
+            account=account,
+            login_id=login_id,
+            reason=reason,
+            client=client,
+            count=reason is FailureReason.BAD_PASSWORD,
+            logged_as_locked_once_locked=False,
+        )
         raise AccountError(GENERIC_SIGN_IN_ERROR)
     assert tenant is not None and account is not None
     return SignIn(account=account, tenant=tenant, next_step=next_step_after_password(account, tenant))
@@ -217,7 +262,8 @@ async def check_second_factor(
     code: str,
     client: ClientInfo,
 ) -> None:
-    """Accept a TOTP code (never the same time step twice) or an unused recovery code; count failures."""
+    """Accept a TOTP code (never the same time step twice, even by parallel requests) or an unused recovery code;
+    failures are counted and logged in their own committed transaction."""
     if (
         not is_locked(account)
         and not account.is_disabled
@@ -225,17 +271,17 @@ async def check_second_factor(
     ):
         account.failed_attempts = 0
         return
-    if not is_locked(account):
-        await _count_failure(session, account, settings)
-    await _record_failure(
+    locked = is_locked(account)
+    await _refuse(
         session,
+        settings,
         tenant=tenant,
         account=account,
         login_id=account.login_id,
-        reason=FailureReason.LOCKED if is_locked(account) else FailureReason.BAD_TOTP,
+        reason=FailureReason.LOCKED if locked else FailureReason.BAD_TOTP,
         client=client,
+        count=not locked,
     )
-    await session.commit()
     raise AccountError(
         "確認コードが正しくありません。認証アプリの6桁のコード、またはリカバリーコードを入力してください。"
     )
@@ -252,9 +298,25 @@ async def _second_factor_matches(session: AsyncSession, vault: Vault, account: A
         step = verify_totp(secret, code, last_used_step=account.totp_last_step)
         if step is None:
             return False
-        account.totp_last_step = step
-        return True
+        return await _claim_totp_step(session, account, step)
     return await use_recovery_code(session, account, code)
+
+
+async def _claim_totp_step(session: AsyncSession, account: Account, step: int) -> bool:
+    """Take a time step for this account with one conditional update, committed at once: of parallel requests
+    sending the same code exactly one gets the row (RFC 6238 §5.2: a code is accepted once)."""
+    async with independent_session(session) as own:
+        claim = (
+            _account_row(account)
+            .where((Account.totp_last_step.is_(None)) | (Account.totp_last_step < step))
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = cast(CursorResult[Any], await own.execute(claim)).rowcount == 1
+        await own.commit()
+    if claimed:
+        set_committed_value(account, "totp_last_step", step)
+    return claimed
 
 
 async def complete_sign_in(session: AsyncSession, *, account: Account, tenant: Tenant, client: ClientInfo) -> None:
@@ -277,11 +339,15 @@ async def check_stepup_password(
     """Re-authentication counts towards the lockout like a sign-in: a stolen session cannot guess the password."""
     if not is_locked(account) and account.password_hash and hasher.verify(account.password_hash, password).ok:
         return
-    if not is_locked(account):
-        await _count_failure(session, account, settings)
-    reason = FailureReason.LOCKED if is_locked(account) else FailureReason.BAD_PASSWORD
-    await _record_failure(
-        session, tenant=tenant, account=account, login_id=account.login_id, reason=reason, client=client
+    locked = is_locked(account)
+    await _refuse(
+        session,
+        settings,
+        tenant=tenant,
+        account=account,
+        login_id=account.login_id,
+        reason=FailureReason.LOCKED if locked else FailureReason.BAD_PASSWORD,
+        client=client,
+        count=not locked,
     )
-    await session.commit()
     raise AccountError("パスワードが正しくありません。")
