@@ -189,7 +189,8 @@ async def test_reloading_a_revealed_number_does_not_post_again_and_shows_it_only
     reloaded = await client.get(location, follow_redirects=False)
     assert reloaded.status_code in (302, 303) and reloaded.headers["location"] == path
     asked = await client.get(location)
-    assert shown_numbers(asked.text) == [] and card_html(number) not in asked.text and "もう一度表示するには利用目的を選んでください" in asked.text
+    assert shown_numbers(asked.text) == [] and card_html(number) not in asked.text
+    assert "もう一度表示するには利用目的を選んでください" in asked.text
     assert len(await entries(db, world.tenant.id, AuditAction.REVEAL)) == 1
     # A ticket for one person does not open another.
     await post_form(client, path, {"purpose": PURPOSES[0]})
