@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -373,11 +373,13 @@ class Vault:
 
     @staticmethod
     async def _lock_indexes(session: AsyncSession, tenant_id: uuid.UUID, indexes: Sequence[bytes]) -> None:
-        """PostgreSQL: serialise concurrent stores of the same number in a tenant (transaction advisory locks), so
-        the second one sees the first and is flagged rather than refused by the unique index. SQLite has a single
-        writer already."""
+        """Serialise concurrent stores of the same number in a tenant, so the second one sees the first and is
+        flagged rather than refused by the unique index: transaction advisory locks on PostgreSQL; on SQLite the
+        database write lock, taken before the check (reads alone take none, so both checks would see no holder)."""
         bind = session.get_bind()
         if bind.dialect.name != "postgresql":
+            # A write matching no row begins the write transaction: later stores wait here and then read the first.
+            await session.execute(update(VaultNumber).where(false()).values(flagged=VaultNumber.flagged))
             return
         keys = sorted(
             {int.from_bytes(hmac.digest(tenant_id.bytes, i, "sha256")[:8], "big", signed=True) for i in indexes}

@@ -188,7 +188,7 @@ class NumbersController(Controller):
         data: Annotated[TokenForm, Form],
     ) -> Template | Redirect:
         row = await services.number_row(db_session, vault, principal, person_id)
-        kept = request.session.get(_REVEAL_CONFIRM)
+        kept = request.session.pop(_REVEAL_CONFIRM, None)  # one attempt per display, right or wrong
         try:
             await services.confirm_after_reveal(
                 db_session, vault, principal, row.person, kept if isinstance(kept, dict) else None, data.token

@@ -22,3 +22,10 @@ def confirmation_token(html: str) -> str:
     """The one-time confirmation token carried by the page's confirm form ("" when there is none)."""
     match = re.search(r'name="confirmation" value="([^"]*)"', html)
     return match.group(1) if match else ""
+
+
+def hides(html: str, *numbers: str) -> bool:
+    """True when none of ``numbers`` can be read on the page: neither written in one piece nor split over tags,
+    spaces or hyphens (a 4-4-4 card is ``<span>1234</span><span>5678</span>…``, which a plain ``in`` misses)."""
+    compact = re.sub(r"<[^>]+>|[\s\-]", "", html)
+    return all(number not in html and number not in compact for number in numbers)

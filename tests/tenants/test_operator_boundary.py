@@ -27,6 +27,7 @@ from app.db import utcnow
 from app.vault import Vault
 from tenants.services import OPERATOR_ADMIN_FUNCTION, SEATS_FUNCTION
 from tests.support.audit import entries
+from tests.support.cards import hides
 from tests.support.people import give_number, make_employee, make_payee, valid_my_number
 from tests.support.world import World, post_form, second_device, sign_in
 from tests.tenants.test_operator_console import VALID_TENANT
@@ -197,7 +198,7 @@ async def test_every_operator_route_is_walked_and_none_leads_to_a_number(
             response = await post_form(client, path, _payload(world))  # type: ignore[assignment]
         assert response.status_code < 500, (method, template, response.status_code)
         body = response.text
-        compact = re.sub(r"[\s\-]", "", body)
+        compact = re.sub(r"<[^>]+>|[\s\-]", "", body)  # a 4-4-4 card splits the digits over spans
         for number, mask in zip(numbers, masks, strict=True):
             assert number not in compact, (method, template)
             assert mask not in body, (method, template)
@@ -222,7 +223,7 @@ async def test_every_operator_route_is_walked_and_none_leads_to_a_number(
             response = await client.get(concrete, follow_redirects=False)
             assert response.status_code in (302, 303, 401, 403, 404), (path, response.status_code)
             for number, mask in zip(numbers, masks, strict=True):
-                assert number not in response.text and mask not in response.text, path
+                assert hides(response.text, number) and mask not in response.text, path
 
 
 async def test_a_first_admin_whose_one_time_password_expired_unused_can_be_replaced_on_request(
