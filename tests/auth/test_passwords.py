@@ -152,3 +152,34 @@ def test_the_common_list_holds_exactly_a_thousand_passwords() -> None:
     assert len(passwords) == 1000
     assert {"password", "12345678", "123456", "qwerty"} <= passwords
     assert all(p == p.lower() and not p.startswith("#") for p in passwords)
+
+
+async def test_sign_in_hashing_runs_off_the_event_loop_thread() -> None:
+    import threading
+    from typing import Any
+
+    from app.auth.passwords import PasswordHasher
+
+    hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1)
+    threads: list[int] = []
+    real = hasher._argon2
+
+    class Spy:
+        def __getattr__(self, name: str) -> Any:
+            attribute = getattr(real, name)
+            if name not in ("hash", "verify"):
+                return attribute
+
+            def spied(*args: Any, **kwargs: Any) -> Any:
+                threads.append(threading.get_ident())
+                return attribute(*args, **kwargs)
+
+            return spied
+
+    hasher._argon2 = Spy()  # type: ignore[assignment]
+    stored = await hasher.hash_async("correct horse battery")
+    assert (await hasher.verify_async(stored, "correct horse battery")).ok
+    assert not (await hasher.verify_async(stored, "wrong horse battery")).ok
+    await hasher.verify_dummy_async("anything")
+    assert len(threads) >= 4
+    assert threading.get_ident() not in threads

@@ -38,13 +38,13 @@ async def change_password(
 ) -> None:
     """Set a new password (the current one is required unless this is the forced first change)."""
     if current_password is not None and (
-        account.password_hash is None or not hasher.verify(account.password_hash, current_password).ok
+        account.password_hash is None or not (await hasher.verify_async(account.password_hash, current_password)).ok
     ):
         raise AccountError("現在のパスワードが正しくありません。", "current_password")
     validate_new_password(new_password, confirmation, login_id=account.login_id)
-    if account.password_hash and hasher.verify(account.password_hash, new_password).ok:
+    if account.password_hash and (await hasher.verify_async(account.password_hash, new_password)).ok:
         raise AccountError("現在と同じパスワードは使えません。別のパスワードを入力してください。", "password")
-    account.password_hash = hasher.hash(new_password)
+    account.password_hash = await hasher.hash_async(new_password)
     account.must_change_password = False
     account.password_expires_at = None
     await log_own(

@@ -206,10 +206,10 @@ async def sign_in_with_password(
     account = await find_account(session, tenant.id, login_id) if tenant is not None else None
     reason: FailureReason | None = None
     if tenant is None or account is None or account.password_hash is None:
-        hasher.verify_dummy(password)
+        await hasher.verify_dummy_async(password)
         reason = FailureReason.UNKNOWN_ID
     else:
-        check = hasher.verify(account.password_hash, password)
+        check = await hasher.verify_async(account.password_hash, password)
         if is_locked(account):
             reason = FailureReason.LOCKED
         elif not check.ok:
@@ -221,7 +221,7 @@ async def sign_in_with_password(
         elif account.password_expires_at is not None and account.password_expires_at < utcnow():
             reason = FailureReason.EXPIRED_PASSWORD
         elif check.needs_rehash:
-            account.password_hash = hasher.hash(password)
+            account.password_hash = await hasher.hash_async(password)
     if reason is not None:
         await _refuse(
             session,
@@ -337,7 +337,11 @@ async def check_stepup_password(
     client: ClientInfo,
 ) -> None:
     """Re-authentication counts towards the lockout like a sign-in: a stolen session cannot guess the password."""
-    if not is_locked(account) and account.password_hash and hasher.verify(account.password_hash, password).ok:
+    if (
+        not is_locked(account)
+        and account.password_hash
+        and (await hasher.verify_async(account.password_hash, password)).ok
+    ):
         return
     locked = is_locked(account)
     await _refuse(
