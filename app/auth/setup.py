@@ -29,7 +29,7 @@ async def ensure_operator(session: AsyncSession, vault: Vault, hasher: PasswordH
     if existing.scalars().first() is not None:
         return ["運営者アカウントは作成済みです。"]
     account = Account(tenant_id=tenant.id, login_id=OPERATOR_LOGIN_ID, name="運営者", role=Role.OPERATOR)
-    password = issue_one_time_password(account, hasher, dt.timedelta(days=7))
+    password = await issue_one_time_password(account, hasher, dt.timedelta(days=7))
     session.add(account)
     await session.flush()
     return [

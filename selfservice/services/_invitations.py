@@ -240,7 +240,7 @@ async def issue_invitations(
             session.add(account)
         else:
             account.name, account.email = person.name, person.email
-        password = issue_one_time_password(account, hasher, dt.timedelta(days=settings.invitation_days))
+        password = await issue_one_time_password(account, hasher, dt.timedelta(days=settings.invitation_days))
         await session.flush()
         if person.retirement_date is not None:
             await sync_employee_access(session, person)  # a 退職日 ahead: access ends on that day

@@ -85,7 +85,7 @@ async def new_staff_account(
             }
         )
     account = Account(tenant_id=tenant.id, login_id=login_id, name=name, email=email, role=Role(role))
-    password = issue_one_time_password(account, hasher, valid_for)
+    password = await issue_one_time_password(account, hasher, valid_for)
     session.add(account)
     await session.flush()
     return account, password
@@ -141,7 +141,7 @@ async def reset_staff_password(
 ) -> str:
     """A one-time password the user must change at first sign-in; every session of the account ends."""
     _require_admin(principal)
-    password = issue_one_time_password(account, hasher, RESET_PASSWORD_VALIDITY)
+    password = await issue_one_time_password(account, hasher, RESET_PASSWORD_VALIDITY)
     await _log(session, principal, "パスワードの再発行", {"event": "password_reset", "login_id": account.login_id})
     return password
 

@@ -57,10 +57,10 @@ def new_one_time_password() -> str:
     return "".join(secrets.choice(ONE_TIME_PASSWORD_ALPHABET) for _ in range(12))
 
 
-def issue_one_time_password(account: Account, hasher: PasswordHasher, valid_for: dt.timedelta) -> str:
+async def issue_one_time_password(account: Account, hasher: PasswordHasher, valid_for: dt.timedelta) -> str:
     """Replace the account's password with a one-time one that must be changed at first sign-in."""
     password = new_one_time_password()
-    account.password_hash = hasher.hash(password)
+    account.password_hash = await hasher.hash_async(password)  # off the event loop: bulk invitations hash many
     account.must_change_password = True
     account.password_expires_at = utcnow() + valid_for
     account.failed_attempts = 0
