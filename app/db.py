@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, ForeignKey, ForeignKeyConstraint, MetaData, TypeDecorator, Uuid, event
+from sqlalchemy import DateTime, Enum, ForeignKey, ForeignKeyConstraint, MetaData, TypeDecorator, Uuid, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -121,6 +122,20 @@ async def truncate_wal(engine: AsyncEngine) -> bool:
     async with engine.connect() as connection:
         row = (await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")).first()
     return row is None or int(row[0]) == 0
+
+
+async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> None:
+    """Bring the planner's statistics up to date for these tables, in the caller's connection.
+
+    After bulk writes (and after migrations) the planner otherwise keeps choosing plans made for small tables:
+    PostgreSQL ``ANALYZE`` of each table; SQLite ``PRAGMA optimize`` (which runs ANALYZE where it helps) — on
+    SQLite the table list only documents intent. Table names come from the code, never from input.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        for table in tables:
+            await session.execute(text(f'ANALYZE "{table}"'))
+    else:
+        await session.execute(text("PRAGMA optimize"))
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -10,13 +10,14 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import Date, Index, Integer, String, Text, UniqueConstraint, event, text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import person_search_key
 
+NO_DEPARTMENT = uuid.UUID(int=0)  # people_counts.department_id of people without a department, and of payees
 _JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
@@ -84,6 +85,25 @@ class Department(TenantMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
 
 
+# The masked list's sorts: (section, key, *tail). Sections put missing values last in both directions; the key
+# follows the chosen direction; the tail (the family, the employee before their dependants) is always ascending.
+LIST_TAIL = ("family_id", "family_rank", "id")
+LIST_SORTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "department": ("department_section", "list_department_code", ("list_owner_code", *LIST_TAIL)),
+    "code": ("code_section", "list_owner_code", LIST_TAIL),
+    "registered": ("registered_section", "registered_at", LIST_TAIL),
+}
+
+
+def listing_indexes() -> list[Index]:
+    """``ix_people_list_<sort>_<asc|desc>``: (tenant_id, section, key [DESC], *tail) for each sort."""
+    indexes = []
+    for sort, (section, key, tail) in LIST_SORTS.items():
+        indexes.append(Index(f"ix_people_list_{sort}_asc", "tenant_id", section, key, *tail))
+        indexes.append(Index(f"ix_people_list_{sort}_desc", "tenant_id", section, literal_column(key).desc(), *tail))
+    return indexes
+
+
 class Person(TenantMixin, Base):
     """Anyone whose number the tenant keeps: an employee, an employee's dependant, or a payee."""
 
@@ -95,6 +115,8 @@ class Person(TenantMixin, Base):
         Index("ix_people_tenant_id_kind_status", "tenant_id", "kind", "status"),
         Index("ix_people_tenant_id_employee_id", "tenant_id", "employee_id"),
         Index("ix_people_tenant_id_search_key", "tenant_id", "search_key"),
+        # The masked list's sorts (tenants.listing): one index per sort and direction, so a page is a range read.
+        *listing_indexes(),
     )
 
     kind: Mapped[PersonKind] = mapped_column(str_enum(PersonKind))
@@ -104,7 +126,7 @@ class Person(TenantMixin, Base):
     # Name and kana as searches compare them (app.text.person_search_key), kept in step on every insert/update.
     search_key: Mapped[str] = mapped_column(String(250), default="")
     birth_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
-    department_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(default=None, active_history=True)
     hire_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
     retirement_date: Mapped[dt.date | None] = mapped_column(Date, default=None)
     social_insurance_acquired_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
@@ -121,7 +143,7 @@ class Person(TenantMixin, Base):
     email: Mapped[str] = mapped_column(String(254), default="")
     # Collection
     status: Mapped[CollectionStatus] = mapped_column(
-        str_enum(CollectionStatus), default=CollectionStatus.NOT_REGISTERED
+        str_enum(CollectionStatus), default=CollectionStatus.NOT_REGISTERED, active_history=True
     )
     registered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     self_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -132,6 +154,17 @@ class Person(TenantMixin, Base):
     identity_changed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     notice_acknowledged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     retired_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Where the person stands in the lists, kept by tenants.listing on every write (never set these by hand):
+    # the family (the employee's id for the employee and their dependants), the employee's department and 社員コード
+    # (a dependant is listed under its employee), and a section per sort that puts missing values last.
+    family_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    family_rank: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    list_department_id: Mapped[uuid.UUID | None] = mapped_column(default=None, active_history=True)
+    list_department_code: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    list_owner_code: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    department_section: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    code_section: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    registered_section: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
     @property
     def is_employee(self) -> bool:
@@ -172,6 +205,22 @@ class Person(TenantMixin, Base):
 @event.listens_for(Person, "before_update")
 def _keep_search_key(mapper: Any, connection: Any, person: Person) -> None:
     person.search_key = person_search_key(person.name or "", person.kana or "")
+
+
+class PeopleCount(Base):
+    """How many people of a tenant stand in one (department, kind, status): the source of every count on a page.
+
+    Kept by ``tenants.listing`` in the same transaction as each change; ``department_id`` is the person's list
+    department (a dependant's is its employee's), ``NO_DEPARTMENT`` for none and for payees.
+    """
+
+    __tablename__ = "people_counts"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    department_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[PersonKind] = mapped_column(str_enum(PersonKind), primary_key=True)
+    status: Mapped[CollectionStatus] = mapped_column(str_enum(CollectionStatus), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RequestStatus(enum.StrEnum):
@@ -263,6 +312,7 @@ __all__ = [
     "NumberDuplicate",
     "PayeeLink",
     "PayeeType",
+    "PeopleCount",
     "Person",
     "PersonKind",
     "Relationship",
@@ -271,3 +321,7 @@ __all__ = [
     "TenantKind",
     "TenantStatus",
 ]
+
+
+# The hook that keeps placements and counters is registered with the models, so no session writes people without it.
+import tenants.listing  # noqa: E402, F401
