@@ -7,23 +7,35 @@ Two things are derived from people and kept in the same transaction as every cha
 * the **counters** in ``people_counts`` per (tenant, list department, kind, status), which every count on a page reads.
 
 ORM writes are covered by a ``before_flush`` hook registered at import (every session of the app); bulk writes that
-bypass the ORM use :func:`placement` for the rows they insert and :func:`apply_count_deltas` for what they change.
-:func:`recount` counts from ``people`` itself, for tests and ``mnvault check counts``.
+bypass the ORM use :func:`placement` for the rows they insert, :func:`count_deltas` for what their rows count, and
+:func:`apply_count_deltas` in the same transaction. :func:`recount` counts from ``people`` itself, for tests and
+``mnvault check counts`` (:func:`compare_counts`, :func:`repair_counts`).
+
+Concurrency (the rules the hook follows, and bulk paths must too):
+
+* Every write to a tenant's people first takes the tenant's operation-log chain head (``app.audit.log.hold_head``),
+  the row lock every audited write takes anyway before its entry. Counter rows, dependants moved with their employee
+  and department codes are then only written under it, so two transactions never lock them in opposite orders
+  (a registration logs before it changes the status; a confirmation changes the status before it logs).
+* What a change is counted from is read from the database under that lock (``SELECT ... FOR UPDATE``), not from the
+  session's possibly stale copy, and each counter is moved by adding a delta (``count = count + delta``), never by
+  writing a total: concurrent writers neither lose each other's changes nor count one twice.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, event, func, inspect, select, update
+from sqlalchemy import ColumnElement, RowMapping, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
+from app.audit.log import hold_head
 from app.db import new_id
 from tenants.models import (
     NO_DEPARTMENT,
@@ -47,6 +59,11 @@ PLACEMENT_COLUMNS = (
     "code_section",
     "registered_section",
 )
+# What placement and counters are computed from: a change to any of these places the person again.
+PLACEMENT_INPUTS = ("kind", "status", "employee_code", "department_id", "employee_id", "registered_at")
+# What a dependant takes from its employee.
+FOLLOWED = ("list_department_id", "list_department_code", "list_owner_code", "department_section", "code_section")
+_CHUNK = 1000  # ids per IN list
 
 
 def placement(
@@ -86,8 +103,22 @@ def placement(
 
 
 def count_key(tenant_id: uuid.UUID, list_department_id: uuid.UUID | None, kind: Any, status: Any) -> CountKey:
-    """The counter a person with these values is counted in."""
+    """The counter a person with these values is counted in (``NO_DEPARTMENT`` for none and for payees)."""
     return (tenant_id, list_department_id or NO_DEPARTMENT, PersonKind(kind), CollectionStatus(status))
+
+
+def count_deltas(rows: Iterable[Mapping[str, Any]], sign: int = 1) -> CountDeltas:
+    """What inserting (``sign=1``) or deleting (``sign=-1``) these people rows changes in the counters.
+
+    Each row needs ``tenant_id``, ``list_department_id`` (from :func:`placement`), ``kind`` and ``status`` (a row
+    without ``status`` is 未登録, the column default). For a row whose status changes, add ``-1`` for the old
+    values and ``+1`` for the new ones.
+    """
+    deltas: CountDeltas = Counter()
+    for row in rows:
+        status = row.get("status") or CollectionStatus.NOT_REGISTERED
+        deltas[count_key(row["tenant_id"], row.get("list_department_id"), row["kind"], status)] += sign
+    return deltas
 
 
 # Counters -----------------------------------------------------------------------------------------------------------
@@ -99,22 +130,57 @@ def _upsert(dialect: str, key: CountKey, delta: int) -> Any:
     statement = insert(PeopleCount).values(
         tenant_id=tenant_id, department_id=department_id, kind=kind, status=status, count=delta
     )
+    # A delta, never a total: the row lock makes a concurrent writer add to the value this one wrote.
     return statement.on_conflict_do_update(
         index_elements=["tenant_id", "department_id", "kind", "status"],
         set_={"count": PeopleCount.count + delta},
     )
 
 
+def _normalised(deltas: Mapping[Any, int]) -> CountDeltas:
+    merged: CountDeltas = Counter()
+    for key, delta in deltas.items():
+        merged[count_key(*key)] += delta
+    return merged
+
+
 def _apply_sync(session: Session, deltas: Mapping[CountKey, int]) -> None:
+    """Upsert the non-zero deltas in one fixed order (the caller holds the tenants' chain heads)."""
     dialect = session.get_bind().dialect.name
-    # A fixed order: two transactions moving people between the same counters never wait on each other in a cycle.
-    for key in sorted((k for k, v in deltas.items() if v), key=lambda k: (str(k[0]), str(k[1]), k[2].value, k[3])):
+    for key in sorted((k for k, v in deltas.items() if v), key=lambda k: (k[0], k[1], k[2].value, k[3].value)):
         session.execute(_upsert(dialect, key, deltas[key]))
 
 
-async def apply_count_deltas(session: AsyncSession, deltas: Mapping[CountKey, int]) -> None:
-    """Add these changes to the counters in the caller's transaction (bulk paths that bypass the ORM)."""
-    await session.run_sync(lambda sync: _apply_sync(sync, deltas))
+def _hold_sync(session: Session, tenant_ids: Iterable[uuid.UUID]) -> None:
+    for tenant_id in sorted(set(tenant_ids)):  # the order record_many takes heads in
+        hold_head(session, tenant_id)
+
+
+async def hold_people(session: AsyncSession, tenant_ids: Collection[uuid.UUID]) -> None:
+    """Take what every writer of these tenants' people takes first (their chain heads), to the end of the
+    transaction. Bulk paths call it before they read what placement needs (department codes, employees) and before
+    they write people rows outside the ORM; :func:`apply_count_deltas` takes it too."""
+    await session.run_sync(lambda sync: _hold_sync(sync, tenant_ids))
+
+
+async def apply_count_deltas(session: AsyncSession, deltas: Mapping[Any, int]) -> None:
+    """Add these changes to the counters in the caller's transaction (bulk paths that bypass the ORM).
+
+    ``deltas`` maps ``(tenant_id, list_department_id or None, kind, status)`` to a signed change, e.g. from
+    :func:`count_deltas`; keys are normalised (``None`` → ``NO_DEPARTMENT``, strings → enums) and merged, zeros
+    skipped. Takes the tenants' chain heads first (:func:`hold_people`), then upserts in a fixed order, so it may run
+    beside the ORM hook and other bulk writers without deadlocks. Call it once per transaction with all the
+    changes, after the rows are written and before the commit; it neither commits nor flushes.
+    """
+    merged = _normalised(deltas)
+    if not any(merged.values()):
+        return
+
+    def apply(sync: Session) -> None:
+        _hold_sync(sync, (key[0] for key, delta in merged.items() if delta))
+        _apply_sync(sync, merged)
+
+    await session.run_sync(apply)
 
 
 async def recount(session: AsyncSession, tenant_id: uuid.UUID) -> dict[CountKey, int]:
@@ -138,15 +204,28 @@ async def stored_counts(session: AsyncSession, tenant_id: uuid.UUID) -> dict[Cou
     }
 
 
-async def repair_counts(session: AsyncSession, tenant_id: uuid.UUID) -> dict[CountKey, tuple[int, int]]:
-    """Set the tenant's counters to a full recount; returns ``{key: (kept, counted)}`` for those that differed."""
+async def compare_counts(session: AsyncSession, tenant_id: uuid.UUID) -> dict[CountKey, tuple[int, int]]:
+    """``{key: (kept, counted)}`` for the tenant's counters that differ from a full recount.
+
+    Holds the tenant's people (:func:`hold_people`) to the end of the caller's transaction first, so no writer
+    changes people or counters between the two reads; the caller ends the transaction (commit or rollback).
+    """
+    await hold_people(session, [tenant_id])
     counted = await recount(session, tenant_id)
     kept = await stored_counts(session, tenant_id)
-    wrong = {
+    return {
         key: (kept.get(key, 0), counted.get(key, 0))
         for key in set(counted) | set(kept)
         if kept.get(key, 0) != counted.get(key, 0)
     }
+
+
+async def repair_counts(session: AsyncSession, tenant_id: uuid.UUID) -> dict[CountKey, tuple[int, int]]:
+    """Set the tenant's counters to a full recount; returns ``{key: (kept, counted)}`` for those that differed.
+
+    In the caller's transaction (commit to keep the repair).
+    """
+    wrong = await compare_counts(session, tenant_id)
     if wrong:
         await apply_count_deltas(session, {key: now - was for key, (was, now) in wrong.items()})
     return wrong
@@ -155,47 +234,116 @@ async def repair_counts(session: AsyncSession, tenant_id: uuid.UUID) -> dict[Cou
 # The hook -----------------------------------------------------------------------------------------------------------
 
 
-def _committed(obj: Any, attribute: str) -> Any:
-    """The value in the database before this flush (active_history columns keep it)."""
-    history = inspect(obj).attrs[attribute].history
-    if history.deleted:
-        return history.deleted[0]
-    if history.unchanged:
-        return history.unchanged[0]
-    return getattr(obj, attribute)
+def _changed(obj: Any, attributes: Iterable[str]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in attributes)
 
 
-def _department_code(session: Session, tenant_id: uuid.UUID, department_id: uuid.UUID | None) -> str | None:
-    if department_id is None:
-        return None
-    department = session.get(Department, (tenant_id, department_id))
-    return department.code if department is not None else None
+def _locked_rows(session: Session, people: Sequence[Person]) -> dict[uuid.UUID, RowMapping]:
+    """The rows of these people as the database has them, locked: what their change is counted from."""
+    names = ("tenant_id", "id", *PLACEMENT_INPUTS, *PLACEMENT_COLUMNS)
+    columns = [getattr(Person, name) for name in names]
+    by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for person in people:
+        by_tenant.setdefault(person.tenant_id, []).append(person.id)
+    rows: dict[uuid.UUID, RowMapping] = {}
+    for tenant_id, ids in sorted(by_tenant.items()):
+        ids.sort()
+        for start in range(0, len(ids), _CHUNK):
+            statement = (
+                select(*columns)
+                .where(Person.tenant_id == tenant_id, Person.id.in_(ids[start : start + _CHUNK]))
+                .order_by(Person.id)
+                .with_for_update()
+            )
+            rows.update((row["id"], row) for row in session.execute(statement).mappings())
+    return rows
 
 
-def _place(session: Session, person: Person) -> None:
-    if person.id is None:
-        person.id = new_id()
-    owner = None
-    if person.kind is PersonKind.DEPENDANT and person.employee_id is not None:
-        owner = session.get(Person, (person.tenant_id, person.employee_id))
-    list_department = owner.department_id if owner is not None else person.department_id
-    values = placement(
-        person_id=person.id,
-        kind=PersonKind(person.kind),
-        employee_code=person.employee_code,
-        department_id=person.department_id,
-        registered=person.registered_at is not None,
-        owner_id=person.employee_id,
-        owner_code=owner.employee_code if owner is not None else None,
-        owner_department_id=owner.department_id if owner is not None else None,
-        department_code=_department_code(session, person.tenant_id, list_department),
+class _Placer:
+    """Places the people of one flush: employees first, so their dependants read the new values."""
+
+    def __init__(self, session: Session, departments: Iterable[Department]) -> None:
+        self.session = session
+        self.pending = {(d.tenant_id, d.id): d for d in departments}  # new or changed in this flush
+        self.codes: dict[tuple[uuid.UUID, uuid.UUID], str | None] = {}
+        self.placed: dict[uuid.UUID, dict[str, Any]] = {}
+
+    def department_code(self, tenant_id: uuid.UUID, department_id: uuid.UUID | None) -> str | None:
+        if department_id is None:
+            return None
+        key = (tenant_id, department_id)
+        if key in self.pending:
+            return self.pending[key].code
+        if key not in self.codes:
+            statement = select(Department.code).where(Department.tenant_id == tenant_id, Department.id == department_id)
+            self.codes[key] = self.session.execute(statement).scalar_one_or_none()
+        return self.codes[key]
+
+    def owner(self, tenant_id: uuid.UUID, owner_id: uuid.UUID | None) -> Mapping[str, Any]:
+        """The employee's placement: as placed in this flush, else as the database has it (never a stale copy)."""
+        if owner_id is None:
+            return {}
+        if owner_id in self.placed:
+            return self.placed[owner_id]
+        statement = select(Person.list_department_id, Person.list_department_code, Person.list_owner_code).where(
+            Person.tenant_id == tenant_id, Person.id == owner_id
+        )
+        row = self.session.execute(statement).mappings().first()
+        return row or {}
+
+    def place(self, person: Person, row: RowMapping | None) -> dict[str, Any]:
+        """Set the person's placement; ``row`` is the locked database row of a person already stored."""
+
+        def value(name: str) -> Any:  # what the row will hold: the change in this flush, else the database's
+            return getattr(person, name) if row is None or _changed(person, (name,)) else row[name]
+
+        kind = PersonKind(value("kind"))
+        owner = self.owner(person.tenant_id, value("employee_id")) if kind is PersonKind.DEPENDANT else {}
+        values = placement(
+            person_id=person.id,
+            kind=kind,
+            employee_code=value("employee_code"),
+            department_id=value("department_id"),
+            registered=value("registered_at") is not None,
+            owner_id=value("employee_id"),
+            owner_code=owner.get("list_owner_code"),
+            owner_department_id=owner.get("list_department_id"),
+            department_code=(
+                owner.get("list_department_code")
+                if kind is PersonKind.DEPENDANT
+                else self.department_code(person.tenant_id, value("department_id"))
+            ),
+        )
+        for column, new in values.items():
+            if row is None or new != row[column]:
+                setattr(person, column, new)
+                if row is not None:
+                    flag_modified(person, column)  # written even when the session's copy already showed it
+            elif getattr(person, column) != new:
+                set_committed_value(person, column, new)  # a stale copy: the database is right already
+        values.update(kind=kind, status=CollectionStatus(value("status") or CollectionStatus.NOT_REGISTERED))
+        self.placed[person.id] = values
+        return values
+
+
+def _follow_department_code(session: Session, department: Department) -> None:
+    """A department's code changed: everyone listed under it (dependants included) shows the new one."""
+    session.execute(
+        update(Person)
+        .where(Person.tenant_id == department.tenant_id, Person.list_department_id == department.id)
+        .values(list_department_code=department.code)
+        .execution_options(synchronize_session=False)
     )
-    for column, value in values.items():
-        if getattr(person, column) != value:
-            setattr(person, column, value)
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Person) and obj.tenant_id == department.tenant_id:
+            if inspect(obj).attrs.list_department_id.loaded_value == department.id:
+                set_committed_value(obj, "list_department_code", department.code)
 
 
-def _move_dependants(session: Session, employee: Person, in_flush: set[uuid.UUID], deltas: CountDeltas) -> None:
+def _move_dependants(
+    session: Session, employee: Person, values: Mapping[str, Any], in_flush: set[uuid.UUID], deltas: CountDeltas
+) -> None:
     """An employee's department or code changed: their dependants follow (rows not otherwise in this flush)."""
     family: list[ColumnElement[bool]] = [
         Person.tenant_id == employee.tenant_id,
@@ -204,7 +352,6 @@ def _move_dependants(session: Session, employee: Person, in_flush: set[uuid.UUID
     ]
     if in_flush:
         family.append(Person.id.not_in(in_flush))
-    moved = employee.list_department_id
     counts = session.execute(
         select(Person.list_department_id, Person.status, func.count())
         .where(*family)
@@ -212,38 +359,20 @@ def _move_dependants(session: Session, employee: Person, in_flush: set[uuid.UUID
     ).all()
     for department_id, status, count in counts:
         deltas[count_key(employee.tenant_id, department_id, PersonKind.DEPENDANT, status)] -= count
-        deltas[count_key(employee.tenant_id, moved, PersonKind.DEPENDANT, status)] += count
-    session.execute(
-        update(Person)
-        .where(*family)
-        .values(
-            list_department_id=moved,
-            list_department_code=employee.list_department_code,
-            list_owner_code=employee.list_owner_code,
-            department_section=employee.department_section,
-            code_section=employee.code_section,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    # Dependants loaded in this session must not keep the old values (a later flush counts from them).
-    followed = ("list_department_id", "list_department_code", "list_owner_code", "department_section", "code_section")
+        deltas[count_key(employee.tenant_id, values["list_department_id"], PersonKind.DEPENDANT, status)] += count
+    followed = {column: values[column] for column in FOLLOWED}
+    session.execute(update(Person).where(*family).values(**followed).execution_options(synchronize_session=False))
+    # Dependants loaded in this session must not keep the old values (a later flush places from them).
     for obj in list(session.identity_map.values()):
-        if not isinstance(obj, Person) or obj.id == employee.id or obj.id in in_flush:
-            continue
-        if obj.family_id == employee.id:
-            for column in followed:
-                set_committed_value(obj, column, getattr(employee, column))
-
-
-def _changed(obj: Any, attributes: Iterable[str]) -> bool:
-    state = inspect(obj)
-    return any(state.attrs[name].history.has_changes() for name in attributes)
+        if isinstance(obj, Person) and obj.id != employee.id and obj.id not in in_flush:
+            if obj.tenant_id == employee.tenant_id and inspect(obj).attrs.family_id.loaded_value == employee.id:
+                for column, value in followed.items():
+                    set_committed_value(obj, column, value)
 
 
 @event.listens_for(Session, "before_flush")
 def keep_lists(session: Session, _context: Any, _instances: Any) -> None:
     """Place new and changed people, move dependants with their employee, follow department codes, count."""
-    deltas: CountDeltas = Counter()
     people_new = [o for o in session.new if isinstance(o, Person)]
     people_dirty = [o for o in session.dirty if isinstance(o, Person) and session.is_modified(o)]
     people_deleted = [o for o in session.deleted if isinstance(o, Person)]
@@ -251,38 +380,34 @@ def keep_lists(session: Session, _context: Any, _instances: Any) -> None:
     if not (people_new or people_dirty or people_deleted or departments):
         return
     with session.no_autoflush:
-        in_flush = {p.id for p in people_dirty if p.kind is PersonKind.DEPENDANT}
-        # Employees first: a dependant placed in the same flush reads its employee's new values.
-        people_new.sort(key=lambda p: p.kind is PersonKind.DEPENDANT)
-        people_dirty.sort(key=lambda p: p.kind is PersonKind.DEPENDANT)
+        _hold_sync(session, (o.tenant_id for o in (*people_new, *people_dirty, *people_deleted, *departments)))
+        for department in departments:
+            _follow_department_code(session, department)
+        people_changed = [p for p in people_dirty if _changed(p, PLACEMENT_INPUTS)]
+        rows = _locked_rows(session, [*people_changed, *people_deleted]) if people_changed or people_deleted else {}
+        placer = _Placer(
+            session,
+            [o for o in (*session.new, *session.dirty) if isinstance(o, Department)],
+        )
+        deltas: CountDeltas = Counter()
+        in_flush = {p.id for p in (*people_changed, *people_deleted)}
         for person in people_new:
+            if person.id is None:
+                person.id = new_id()
             if person.status is None:  # the column default, applied here so the counter knows it
                 person.status = CollectionStatus.NOT_REGISTERED
-            _place(session, person)
-            deltas[count_key(person.tenant_id, person.list_department_id, person.kind, person.status)] += 1
-        for person in people_dirty:
-            before = count_key(
-                person.tenant_id, _committed(person, "list_department_id"), person.kind, _committed(person, "status")
-            )
-            _place(session, person)
-            after = count_key(person.tenant_id, person.list_department_id, person.kind, person.status)
-            if before != after:
-                deltas[before] -= 1
-                deltas[after] += 1
-            if person.kind is PersonKind.EMPLOYEE and _changed(
-                person, ("list_department_id", "list_department_code", "list_owner_code")
-            ):
-                _move_dependants(session, person, in_flush, deltas)
+        placing = [(p, None) for p in people_new] + [(p, rows[p.id]) for p in people_changed if p.id in rows]
+        placing.sort(key=lambda item: PersonKind(item[0].kind) is PersonKind.DEPENDANT)  # employees first
+        for person, row in placing:
+            values = placer.place(person, row)
+            if row is not None:
+                deltas[count_key(person.tenant_id, row["list_department_id"], row["kind"], row["status"])] -= 1
+            deltas[count_key(person.tenant_id, values["list_department_id"], values["kind"], values["status"])] += 1
+            moved = row is not None and any(values[column] != row[column] for column in FOLLOWED)
+            if moved and values["kind"] is PersonKind.EMPLOYEE:
+                _move_dependants(session, person, values, in_flush, deltas)
         for person in people_deleted:
-            key = count_key(
-                person.tenant_id, _committed(person, "list_department_id"), person.kind, _committed(person, "status")
-            )
-            deltas[key] -= 1
-        for department in departments:
-            session.execute(
-                update(Person)
-                .where(Person.tenant_id == department.tenant_id, Person.list_department_id == department.id)
-                .values(list_department_code=department.code)
-                .execution_options(synchronize_session=False)
-            )
+            if person.id in rows:
+                row = rows[person.id]
+                deltas[count_key(person.tenant_id, row["list_department_id"], row["kind"], row["status"])] -= 1
         _apply_sync(session, deltas)

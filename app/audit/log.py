@@ -10,6 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.audit.chain import entry_hash, event_row
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult
@@ -28,6 +29,7 @@ __all__ = [
     "AuditKeyError",
     "ChainReport",
     "erase_tenant_log",
+    "hold_head",
     "list_entries",
     "record",
     "record_many",
@@ -87,7 +89,20 @@ async def _take_head(session: AsyncSession, tenant_id: uuid.UUID, count: int) ->
     return int(row.last_seq), str(row.last_hash)
 
 
-def _insert_missing_head(session: AsyncSession, tenant_id: uuid.UUID) -> Any:
+def hold_head(session: Session, tenant_id: uuid.UUID) -> None:
+    """Take the tenant's chain head now and keep it to the end of the caller's transaction (sync, for flush hooks).
+
+    Every audited write takes this lock before its entry, so it already orders a tenant's writers. A writer that
+    must also lock rows others share (the people counters, ``tenants.listing``) takes it first: then no two
+    transactions wait on each other in a cycle. Creates the head of a tenant that has none yet.
+    """
+    touch = head_filter(update(HEADS), tenant_id).values(last_seq=HEADS.c.last_seq)
+    if cast(CursorResult[Any], session.execute(touch)).rowcount == 0:
+        session.execute(_insert_missing_head(session, tenant_id))
+        session.execute(touch)
+
+
+def _insert_missing_head(session: AsyncSession | Session, tenant_id: uuid.UUID) -> Any:
     values = {"tenant_id": tenant_id, "chain": DEFAULT_CHAIN, "last_seq": 0, "last_hash": GENESIS_HASH}
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(HEADS).values(values).on_conflict_do_nothing()
