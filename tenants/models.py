@@ -10,7 +10,19 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event, literal_column, text
+from sqlalchemy import (
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    event,
+    literal_column,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
@@ -201,6 +213,28 @@ class Person(TenantMixin, Base):
         )
 
 
+# The admin home's 要対応 lists read a few rows each, most recent first, from these (never the whole tenant):
+# unconfirmed numbers per status by registration time; declined people and identity changes after confirmation from
+# partial indexes that hold only those people.
+Index("ix_people_tenant_id_status_registered_at", Person.tenant_id, Person.status, Person.registered_at, Person.id)
+Index(
+    "ix_people_declined",
+    Person.tenant_id,
+    Person.declined_at,
+    Person.id,
+    postgresql_where=Person.declined_at.is_not(None),
+    sqlite_where=Person.declined_at.is_not(None),
+)
+Index(
+    "ix_people_identity_changed",
+    Person.tenant_id,
+    Person.identity_changed_at,
+    Person.id,
+    postgresql_where=Person.identity_changed_at.is_not(None),
+    sqlite_where=Person.identity_changed_at.is_not(None),
+)
+
+
 @event.listens_for(Person, "before_insert")
 @event.listens_for(Person, "before_update")
 def _keep_search_key(mapper: Any, connection: Any, person: Person) -> None:
@@ -268,6 +302,18 @@ class PayeeLink(TenantMixin, Base):
     # The confirmation token of the last screen that showed the number in full (SHA-256), and the number it showed.
     confirm_token_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     confirm_number_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+# Links locked after repeated wrong entries and not yet replaced: the admin home lists them (a partial index).
+LOCKED_LINK = (PayeeLink.locked_at.is_not(None), PayeeLink.revoked_at.is_(None), PayeeLink.used_at.is_(None))
+Index(
+    "ix_payee_links_locked",
+    PayeeLink.tenant_id,
+    PayeeLink.locked_at,
+    PayeeLink.id,
+    postgresql_where=and_(*LOCKED_LINK),
+    sqlite_where=and_(*LOCKED_LINK),
+)
 
 
 class DuplicateStatus(enum.StrEnum):

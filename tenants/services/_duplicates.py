@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
@@ -133,8 +133,12 @@ def duplicate_people_condition(tenant_id: uuid.UUID) -> ColumnElement[bool]:
 
 async def count_open_duplicates(session: AsyncSession, principal: Principal) -> int:
     """How many cases wait for an admin (the home page's attention item)."""
-    statement = scoped(NumberDuplicate, principal).where(*open_cases())
-    return len(list((await session.execute(statement)).scalars()))
+    statement = (
+        scoped(NumberDuplicate, principal)
+        .where(*open_cases())
+        .with_only_columns(func.count(), maintain_column_froms=True)
+    )
+    return int((await session.execute(statement)).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

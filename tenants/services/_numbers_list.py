@@ -22,6 +22,7 @@ from app.forms import clean_text
 from app.text import format_date
 from app.vault import NumberInfo, Vault
 from tenants.models import CollectionStatus, Department, Person, PersonKind
+from tenants.services._counts import count_duplicate_people, status_totals
 from tenants.services._departments import list_departments
 from tenants.services._duplicates import duplicate_people_condition, open_duplicate_people
 from tenants.services._people import count_rows, name_matches
@@ -260,16 +261,17 @@ async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal
 
 
 async def status_counts(session: AsyncSession, principal: Principal) -> list[StatusCount]:
-    """How many people stand in each status (the collection progress above the list), 未確認 included."""
-    statement = scoped(Person, principal).with_only_columns(Person.status, func.count()).group_by(Person.status)
-    by_status = {CollectionStatus(status): count for status, count in (await session.execute(statement)).all()}
+    """How many people stand in each status (the chips above the list), 未確認 included.
+
+    From the counters (``tenants.services._counts``), and 重複の疑い from the open cases: no people are counted.
+    """
+    by_status = await status_totals(session, principal.tenant_id)
     counts = []
     for key, label in STATUS_FILTERS.items():
         if key == "unconfirmed":
             count = sum(by_status.get(status, 0) for status in UNCONFIRMED)
         elif key == "duplicate":
-            duplicates = scoped(Person, principal).where(duplicate_people_condition(principal.tenant_id))
-            count = await count_rows(session, duplicates)
+            count = await count_duplicate_people(session, principal.tenant_id)
         else:
             count = by_status.get(CollectionStatus[key.upper()], 0)
         counts.append(StatusCount(key, label, count))

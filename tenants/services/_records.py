@@ -193,6 +193,7 @@ async def confirm_by_admin(
         raise RecordError("確認する番号が登録されていません。")
     person.admin_confirmed_at = utcnow()
     person.admin_confirmed_by = actor.name
+    person.identity_changed_at = None  # the admin checked the number against who the person is now
     person.status = CollectionStatus.ADMIN_CONFIRMED
     await log_person_event(session, actor, person, AuditAction.ADMIN_CONFIRM, "管理者番号確認", detail=detail)
 
