@@ -23,6 +23,7 @@ from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import clean_code, today_in_japan
 from app.vault import Vault
 from app.vault.numbers import InvalidNumber, normalize_corporate_number
+from tenants.models import OPERATOR_ACTS, OPERATOR_ADMIN_FUNCTION, SEATS_FUNCTION
 from tenants.schemas import OperatorAdminForm, StaffForm, TenantForm
 
 STATUS_CHOICES = {s.value: s.label for s in TenantStatus}
@@ -148,10 +149,6 @@ async def set_tenant_status(
     return tenant
 
 
-OPERATOR_ADMIN_FUNCTION = "運営者による管理者の登録"
-SEATS_FUNCTION = "管理者ID数の変更"
-
-
 async def admin_counts(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
     """(active, ever) admin accounts of a tenant: active = not disabled now, and not a first sign-in whose one-time
     password expired unused (such an account can never sign in)."""
@@ -251,7 +248,7 @@ async def operator_acts(session: AsyncSession, principal: Principal, *, limit: i
         select(AuditEntry)
         .where(
             AuditEntry.tenant_id == principal.tenant_id,
-            AuditEntry.function.in_([OPERATOR_ADMIN_FUNCTION, SEATS_FUNCTION]),
+            OPERATOR_ACTS,  # ix_audit_entries_operator_acts
         )
         .order_by(AuditEntry.seq.desc())
         .limit(limit)

@@ -1,4 +1,4 @@
-"""people, payee_links: indexes for the admin home's 要対応 lists; identity changes settled by a confirmation cleared
+"""Indexes for the admin home's lists (people, payee_links, audit_entries); settled identity changes cleared
 
 Revision ID: 0015
 Revises: 0011
@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 DECLINED = "declined_at IS NOT NULL"
 IDENTITY_CHANGED = "identity_changed_at IS NOT NULL"
 LOCKED = "locked_at IS NOT NULL AND revoked_at IS NULL AND used_at IS NULL"
+OPERATOR_ACTS = "function IN ('運営者による管理者の登録', '管理者ID数の変更')"  # tenants.models.OPERATOR_ACTS
 
 
 def _partial(name: str, table: str, columns: list[str], where: str) -> None:
@@ -39,9 +40,11 @@ def upgrade() -> None:
     _partial("ix_people_declined", "people", ["tenant_id", "declined_at", "id"], DECLINED)
     _partial("ix_people_identity_changed", "people", ["tenant_id", "identity_changed_at", "id"], IDENTITY_CHANGED)
     _partial("ix_payee_links_locked", "payee_links", ["tenant_id", "locked_at", "id"], LOCKED)
+    _partial("ix_audit_entries_operator_acts", "audit_entries", ["tenant_id", "seq"], OPERATOR_ACTS)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_entries_operator_acts", table_name="audit_entries")
     op.drop_index("ix_payee_links_locked", table_name="payee_links")
     op.drop_index("ix_people_identity_changed", table_name="people")
     op.drop_index("ix_people_declined", table_name="people")
