@@ -1,4 +1,4 @@
-"""The ``mnvault`` command line: init, migrate, serve, demo, version (and the vault/audit tools)."""
+"""The ``mnvault`` command line: init, migrate, serve, demo, version (and the vault, audit and check tools)."""
 
 from __future__ import annotations
 
@@ -203,6 +203,51 @@ def purge() -> None:
 
     for line in asyncio.run(run_purge(settings)):
         click.echo(line)
+
+
+@main.group(help="データの整合性を確かめるコマンドです。")
+def check() -> None:
+    pass
+
+
+class CheckError(CommandError):
+    """The check could not run (exit status 2: 1 means it found differences)."""
+
+    exit_code = 2
+
+
+@check.command(
+    name="counts",
+    help="画面の件数（部門・種別・状態ごとの人数）を対象者の全件数え直しと照合し、食い違いを表示して修復します。"
+    "終了コード: 0 一致、1 食い違いあり（修復済み、--dry-run では未修復）、2 実行できなかった。",
+)
+@click.option("--tenant", default=None, help="対象テナントのコードか ID")
+@click.option("--all", "all_tenants", is_flag=True, help="すべてのテナントを対象にします")
+@click.option("--dry-run", is_flag=True, help="食い違いを表示するだけで修復しません")
+def check_counts(tenant: str | None, all_tenants: bool, dry_run: bool) -> None:
+    if (tenant is None) == (not all_tenants):
+        raise CheckError("--tenant CODE か --all のどちらか一方を指定してください")
+    try:
+        outcome = _check_counts(tenant, dry_run=dry_run)
+    except CommandError as exc:
+        raise CheckError(exc.message) from None
+    for line in outcome.lines:
+        click.echo(line)
+    if outcome.differed:
+        sys.exit(1)
+
+
+@friendly_errors
+def _check_counts(tenant: str | None, *, dry_run: bool) -> Any:
+    settings = current_settings()
+    import asyncio
+
+    from tenants.cli import UnknownTenant, run_check_counts
+
+    try:
+        return asyncio.run(run_check_counts(settings, tenant, repair=not dry_run))
+    except UnknownTenant as exc:
+        raise CommandError(str(exc)) from None
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m app.cli`
