@@ -290,7 +290,7 @@ class _Placer:
             Person.tenant_id == tenant_id, Person.id == owner_id
         )
         row = self.session.execute(statement).mappings().first()
-        return row or {}
+        return dict(row) if row is not None else {}
 
     def place(self, person: Person, row: RowMapping | None) -> dict[str, Any]:
         """Set the person's placement; ``row`` is the locked database row of a person already stored."""
@@ -380,7 +380,8 @@ def keep_lists(session: Session, _context: Any, _instances: Any) -> None:
     if not (people_new or people_dirty or people_deleted or departments):
         return
     with session.no_autoflush:
-        _hold_sync(session, (o.tenant_id for o in (*people_new, *people_dirty, *people_deleted, *departments)))
+        tenants = {p.tenant_id for p in (*people_new, *people_dirty, *people_deleted)}
+        _hold_sync(session, tenants | {d.tenant_id for d in departments})
         for department in departments:
             _follow_department_code(session, department)
         people_changed = [p for p in people_dirty if _changed(p, PLACEMENT_INPUTS)]
