@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from uuid_utils.compat import uuid7
 
+from app.config import Settings
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -138,16 +140,44 @@ async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> No
         await session.execute(text("PRAGMA optimize"))
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL through asyncpg."""
+DEFAULT_POOL_TIMEOUT_SECONDS = 10.0
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+) -> AsyncEngine:
+    """An async engine: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL through asyncpg.
+
+    ``pool_size`` connections are kept, ``max_overflow`` (default: as many again) more are opened under load, and
+    a caller waits ``pool_timeout`` seconds for one before ``sqlalchemy.exc.TimeoutError`` (the app answers 503).
+    """
+    pool = {
+        "pool_size": pool_size,
+        "max_overflow": pool_size if max_overflow is None else max_overflow,
+        "pool_timeout": pool_timeout,
+    }
     # hide_parameters: a failed statement's error text must never carry the values it was writing.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
+        memory = ":memory:" in url or url.rstrip("/").endswith(":")
+        engine = create_async_engine(
+            url, connect_args={"timeout": 15}, hide_parameters=True, **({} if memory else pool)
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
-    )
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """``make_engine``'s pool arguments (``MNV_DB_POOL_SIZE``, ``MNV_DB_MAX_OVERFLOW``, ``MNV_DB_POOL_TIMEOUT``)."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+    }
 
 
 def independent_session(session: AsyncSession) -> AsyncSession:

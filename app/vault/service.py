@@ -23,7 +23,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.keys import register_key_source
 from app.audit.log import record, record_many
 from app.config import Settings
-from app.db import new_id, utcnow
+from app.db import new_id, pool_options, utcnow
 from app.logs import get_logger
 from app.vault import crypto, maintenance, sealing
 from app.vault._checks import (
@@ -104,7 +104,8 @@ class Vault:
 
         The vault becomes the audit key source of the main database: the log MACs its entries with its keys.
         """
-        vault = cls(LocalKeyProvider.from_settings(settings), KeyStore(settings.effective_keystore_url))
+        keystore = KeyStore(settings.effective_keystore_url, **pool_options(settings))
+        vault = cls(LocalKeyProvider.from_settings(settings), keystore)
         register_key_source(settings.effective_database_url, vault.audit_keys)
         return vault
 
