@@ -34,6 +34,7 @@ from app.vault._checks import (
     conflicts,
     conflicts_within,
     error_code,
+    holders_of,
     live,
     mask,
     normalize,
@@ -392,8 +393,9 @@ class Vault:
         """Which of these blind indexes a live number already has (or a row before it in the same batch)."""
         held: set[bytes] = set()
         for chunk in chunks(list(indexes)):
-            statement = select(VaultNumber.blind_index).where(*live(tenant_id), VaultNumber.blind_index.in_(chunk))
-            held.update(bytes(b) for b in (await session.scalars(statement)) if b is not None)
+            held.update(
+                bytes(b) for b, _ in await session.execute(holders_of(session, tenant_id, chunk)) if b is not None
+            )
         seen: set[bytes] = set()
         for index in indexes:
             if index in seen:
