@@ -9,20 +9,22 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import ensure_sqlite_dir, make_engine
-from app.migrate import upgrade
+from app.db import MAIN_TABLES, ensure_sqlite_dir, make_engine
+from app.migrate import analyze, upgrade
 
 if TYPE_CHECKING:
     from app.vault import Vault
 
 
 def migrate_all(settings: Settings) -> None:
-    """Apply every migration to the main database and to the key store."""
+    """Apply every migration to the main database and to the key store, then refresh the planner's statistics of
+    the main database (new indexes have none; SQLite without any guesses its plans)."""
     from app.vault.keystore import upgrade_keystore
 
     ensure_sqlite_dir(settings.effective_database_url)
     upgrade(settings.effective_database_url)
     upgrade_keystore(settings.effective_keystore_url)
+    analyze(settings.effective_database_url, MAIN_TABLES)
 
 
 def initialize(settings: Settings) -> Iterator[str]:

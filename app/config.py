@@ -52,6 +52,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 1
+    # Database connections per app process (main database; the key store gets the same limits): a request waits at
+    # most db_pool_timeout seconds for a free one, then gets a 503 with Retry-After (never a 500). On PostgreSQL
+    # keep workers × (size + overflow) below max_connections. On SQLite the writes queue on the one write lock
+    # anyway; more connections only serve more concurrent readers.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout: float = 10.0
     # Collection
     invitation_days: int = 14
     payee_link_days: int = 14
@@ -107,6 +114,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 _POSITIVE_FIELDS = {
     "port",
     "workers",
+    "db_pool_size",
     "session_idle_minutes",
     "session_absolute_hours",
     "stepup_minutes",
@@ -152,7 +160,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for field in _POSITIVE_FIELDS:
         if field in values and (not isinstance(values[field], int) or values[field] <= 0):
             raise SettingsError(f"{env_name(field)}={values[field]!r} は正の整数で指定してください")
-    for field in ("maintenance_seconds", "orphan_key_grace_minutes"):
+    if "db_pool_timeout" in values and not (
+        isinstance(values["db_pool_timeout"], int | float) and values["db_pool_timeout"] > 0
+    ):
+        raise SettingsError(f"{env_name('db_pool_timeout')}={values['db_pool_timeout']!r} は正の秒数で指定してください")
+    for field in ("maintenance_seconds", "orphan_key_grace_minutes", "db_max_overflow"):
         if field in values and (not isinstance(values[field], int) or values[field] < 0):
             raise SettingsError(f"{env_name(field)}={values[field]!r} は 0 以上の整数で指定してください")
     if values.get("port", 8000) > 65535:

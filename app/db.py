@@ -8,11 +8,27 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import DateTime, Enum, ForeignKey, ForeignKeyConstraint, MetaData, TypeDecorator, Uuid, event, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    MetaData,
+    TypeDecorator,
+    Uuid,
+    any_,
+    event,
+    literal,
+    text,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, declared_attr, mapped_column
 from uuid_utils.compat import uuid7
+
+from app.config import Settings
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -110,7 +126,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Deleted and overwritten content is zeroed in the file instead of lingering in free pages (erasure).
     cursor.execute("PRAGMA secure_delete=ON")
+    cursor.execute(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}")
     cursor.close()
+
+
+def _sqlite_optimize_on_close(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite's advice for connections: "PRAGMA optimize" just before closing one. It analyzes the tables this
+    # connection queried whose statistics are missing or stale (row count changed tenfold), within analysis_limit.
+    # Best effort: a connection closed outside the async context (garbage collection) cannot run it, and nothing
+    # may keep a connection from closing.
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA optimize")
+        cursor.close()
+    except Exception:  # noqa: S110 - statistics are an optimisation; the close must go on
+        pass
 
 
 async def truncate_wal(engine: AsyncEngine) -> bool:
@@ -124,30 +154,115 @@ async def truncate_wal(engine: AsyncEngine) -> bool:
     return row is None or int(row[0]) == 0
 
 
+# The tables whose size follows the tenants' (statistics refreshed after migrations and by the maintenance task).
+BIG_TABLES = ("people", "people_counts", "vault_numbers", "audit_entries")
+# Every table of the main database (statistics refreshed after migrations).
+MAIN_TABLES = (
+    *BIG_TABLES,
+    "departments",
+    "accounts",
+    "recovery_codes",
+    "tenants",
+    "tenant_keys",
+    "audit_chain_heads",
+    "kv_store",
+    "correction_requests",
+    "payee_links",
+    "number_duplicates",
+)
+# Rows SQLite's ANALYZE reads per index (approximate statistics): milliseconds even on a million-row table. The
+# value SQLite's documentation suggests for PRAGMA optimize on long-lived connections is in this range (100-1000).
+SQLITE_ANALYSIS_LIMIT = 1000
+
+
 async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> None:
     """Bring the planner's statistics up to date for these tables, in the caller's connection.
 
     After bulk writes (and after migrations) the planner otherwise keeps choosing plans made for small tables:
-    PostgreSQL ``ANALYZE`` of each table; SQLite ``PRAGMA optimize`` (which runs ANALYZE where it helps) — on
-    SQLite the table list only documents intent. Table names come from the code, never from input.
+    ``ANALYZE`` of each table on both databases (SQLite: approximate, ``SQLITE_ANALYSIS_LIMIT`` rows per index).
+    SQLite 3.40's ``PRAGMA optimize`` is not enough here: it only analyzes tables that the same connection has
+    queried (checking every table needs 3.46's 0x10000 flag). Table names come from the code, never from input.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        await session.execute(text(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"))
+    for table in tables:
+        await session.execute(text(f'ANALYZE "{table}"'))
+
+
+async def maintain_statistics(session: AsyncSession) -> bool:
+    """The maintenance task's statistics step; True when it analyzed.
+
+    SQLite: ``ANALYZE`` of ``BIG_TABLES`` (approximate, ``SQLITE_ANALYSIS_LIMIT`` rows per index: milliseconds),
+    since nothing else keeps SQLite's statistics and 3.40's ``PRAGMA optimize`` only sees what its own connection
+    queried. PostgreSQL: nothing while autovacuum is on: its auto-analyze re-samples a table in the background once
+    about 10 % of it changed (``autovacuum_analyze_scale_factor``), once for all app processes, while an ANALYZE
+    from every process every few minutes would repeat that work; bulk paths call ``refresh_statistics`` themselves
+    for the minute before autovacuum notices. With autovacuum off, this ANALYZEs ``BIG_TABLES`` instead.
     """
     if session.get_bind().dialect.name == "postgresql":
-        for table in tables:
-            await session.execute(text(f'ANALYZE "{table}"'))
-    else:
-        await session.execute(text("PRAGMA optimize"))
+        autovacuum = (await session.execute(text("SELECT current_setting('autovacuum')"))).scalar()
+        if autovacuum == "on":
+            return False
+    await refresh_statistics(session, BIG_TABLES)
+    return True
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL through asyncpg."""
+def any_of(
+    column: ColumnElement[Any] | InstrumentedAttribute[Any], values: Sequence[Any], *, dialect: str
+) -> ColumnElement[bool]:
+    """``column`` equal to one of ``values``: ``column = ANY(:array)`` on PostgreSQL, ``IN (...)`` elsewhere.
+
+    On PostgreSQL one array parameter gives one statement shape for any number of values, so asyncpg's prepared
+    statement keeps one plan, and its generic plan (used after five executions) is an index scan on ``column``
+    whenever an index leads with the query's equalities and ``column``. An ``IN`` list is one statement per list
+    length, each with its own generic plan. For Uuid and LargeBinary columns (the array's element type is the
+    column's type).
+    """
+    if dialect == "postgresql":
+        return column == any_(literal(list(values), postgresql.ARRAY(column.type)))
+    return column.in_(list(values))
+
+
+DEFAULT_POOL_TIMEOUT_SECONDS = 10.0
+
+
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+) -> AsyncEngine:
+    """An async engine: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL through asyncpg.
+
+    ``pool_size`` connections are kept, ``max_overflow`` (default: as many again) more are opened under load, and
+    a caller waits ``pool_timeout`` seconds for one before ``sqlalchemy.exc.TimeoutError`` (the app answers 503).
+    """
+    pool = {
+        "pool_size": pool_size,
+        "max_overflow": pool_size if max_overflow is None else max_overflow,
+        "pool_timeout": pool_timeout,
+    }
     # hide_parameters: a failed statement's error text must never carry the values it was writing.
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 15}, hide_parameters=True)
+        memory = ":memory:" in url or url.rstrip("/").endswith(":")
+        engine = create_async_engine(
+            url, connect_args={"timeout": 15}, hide_parameters=True, **({} if memory else pool)
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine.pool, "close", _sqlite_optimize_on_close)
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
-    )
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """``make_engine``'s pool arguments (``MNV_DB_POOL_SIZE``, ``MNV_DB_MAX_OVERFLOW``, ``MNV_DB_POOL_TIMEOUT``)."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+    }
 
 
 def independent_session(session: AsyncSession) -> AsyncSession:

@@ -19,8 +19,9 @@ from litestar.exceptions import (
 from litestar.middleware import ASGIMiddleware
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.auth.principal import StepUpRequired
 from app.logs import get_logger
@@ -108,8 +109,17 @@ ERROR_HINTS = {
 }
 
 
-def error_response(request: Request[Any, Any, Any], status: int, error_id: str | None = None) -> Response[Any]:
-    title = ERROR_TITLES.get(status, "エラーが発生しました")
+def error_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    error_id: str | None = None,
+    *,
+    title: str | None = None,
+    hint: str | None = None,
+) -> Response[Any]:
+    """The error page (or JSON) for ``status``; ``title`` and ``hint`` replace the status's usual wording."""
+    title = title or ERROR_TITLES.get(status, "エラーが発生しました")
+    hint = ERROR_HINTS.get(status, "") if hint is None else hint
     if wants_json(request):
         body: dict[str, Any] = {"status_code": status, "detail": title}
         if error_id:
@@ -117,7 +127,7 @@ def error_response(request: Request[Any, Any, Any], status: int, error_id: str |
         return Response(content=body, status_code=status, media_type="application/json")
     return Template(
         template_name="error.html",
-        context={"status": status, "title": title, "hint": ERROR_HINTS.get(status, ""), "error_id": error_id},
+        context={"status": status, "title": title, "hint": hint, "error_id": error_id},
         status_code=status,
     )  # type: ignore[return-value]
 
@@ -166,7 +176,42 @@ def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, error_id)
 
 
+BUSY_RETRY_AFTER_SECONDS = 5
+BUSY_TITLE = "ただいま混み合っています"
+BUSY_HINT = "しばらく待ってから、もう一度お試しください。入力した内容は保存されていません。"
+
+
+def pool_exhausted_handler(request: Request[Any, Any, Any], exc: PoolTimeout) -> Response[Any]:
+    """No database connection came free within ``MNV_DB_POOL_TIMEOUT``: 503 with Retry-After, never a 500.
+
+    Nothing of the request was committed (the transaction is rolled back on any status >= 400). API paths get
+    ``application/problem+json`` (RFC 9457); pages a short Japanese page.
+    """
+    log.warning(
+        "database connection pool exhausted",
+        extra={"path": loggable_path(request), "method": request.method, "error": str(exc).split(" (")[0]},
+    )
+    headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
+    if request.url.path.startswith("/api/"):
+        problem = {
+            "type": "about:blank",
+            "title": BUSY_TITLE,
+            "status": HTTP_503_SERVICE_UNAVAILABLE,
+            "detail": BUSY_HINT,
+        }
+        return Response(
+            content=problem,
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            media_type="application/problem+json",
+            headers=headers,
+        )
+    response = error_response(request, HTTP_503_SERVICE_UNAVAILABLE, title=BUSY_TITLE, hint=BUSY_HINT)
+    response.headers.update(headers)
+    return response
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    PoolTimeout: pool_exhausted_handler,
     NotFoundException: http_exception_handler,
     PermissionDeniedException: http_exception_handler,
     NotAuthorizedException: http_exception_handler,

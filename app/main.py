@@ -30,7 +30,7 @@ from app.auth.principal import PrincipalMiddleware
 from app.auth.sessions import session_config
 from app.clientaddr import ClientAddressMiddleware
 from app.config import Settings
-from app.db import commit_before_response, ensure_sqlite_dir, make_engine
+from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_options
 from app.deps import DEPENDENCIES
 from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, security_headers
 from app.logs import configure_logging
@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> Litestar:
     configure_logging(settings.log_level, settings.log_format)
     vault = Vault.from_settings(settings)
     ensure_sqlite_dir(settings.effective_database_url)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, **pool_options(settings))
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_config=AsyncSessionConfig(expire_on_commit=False),

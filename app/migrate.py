@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +84,22 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str = "base") -> None:
     """Downgrade the database at ``url`` to ``revision``."""
     _in_thread(command.downgrade, alembic_config(url), revision)
+
+
+def analyze(url: str, tables: Sequence[str]) -> None:
+    """Refresh the planner's statistics of ``tables`` in the database at ``url`` (``app.db.refresh_statistics``)."""
+    _in_thread(asyncio.run, _analyze(url, tables))
+
+
+async def _analyze(url: str, tables: Sequence[str]) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from app.db import make_engine, refresh_statistics
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with AsyncSession(engine) as session:
+            await refresh_statistics(session, tables)
+            await session.commit()
+    finally:
+        await engine.dispose()

@@ -127,7 +127,8 @@ class Person(TenantMixin, Base):
         tenant_fk("department_id", "departments", ondelete="RESTRICT"),
         tenant_fk("employee_id", "people", ondelete="RESTRICT"),
         Index("ix_people_tenant_id_kind_status", "tenant_id", "kind", "status"),
-        Index("ix_people_tenant_id_employee_id", "tenant_id", "employee_id"),
+        # An employee's dependants: all three conditions on one index (no plan reads every dependant instead).
+        Index("ix_people_tenant_id_employee_id_kind", "tenant_id", "employee_id", "kind"),
         Index("ix_people_tenant_id_search_key", "tenant_id", "search_key"),
         # The masked list's sorts (tenants.listing): one index per sort and direction, so a page is a range read.
         *listing_indexes(),

@@ -7,22 +7,18 @@ argon2-cffi releases the GIL: call ``hash``/``verify``/``verify_dummy`` from a w
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import os
 import secrets
 import unicodedata
-import weakref
 from dataclasses import dataclass
 from importlib import resources
 
-import anyio.to_thread
-from anyio import CapacityLimiter
 from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.config import Settings
+from app.workers import ARGON2, run_in_worker
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 128
@@ -88,32 +84,20 @@ class PasswordHasher:
     # GIL), so sign-ins hash in worker threads, at most one per core, while other requests go on.
     async def hash_async(self, password: str) -> str:
         """``hash`` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.hash, password, limiter=_argon2_limiter())
+        return await run_in_worker(ARGON2, self.hash, password)
 
     async def verify_async(self, stored_hash: str, password: str) -> PasswordCheck:
         """``verify`` in a worker thread."""
-        return await anyio.to_thread.run_sync(self.verify, stored_hash, password, limiter=_argon2_limiter())
+        return await run_in_worker(ARGON2, self.verify, stored_hash, password)
 
     async def verify_dummy_async(self, password: str) -> None:
         """``verify_dummy`` in a worker thread."""
-        await anyio.to_thread.run_sync(self.verify_dummy, password, limiter=_argon2_limiter())
+        await run_in_worker(ARGON2, self.verify_dummy, password)
 
     def _dummy(self) -> str:
         if self._dummy_hash is None:
             self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(32))
         return self._dummy_hash
-
-
-_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
-
-
-def _argon2_limiter() -> CapacityLimiter:
-    # One limiter per event loop (a limiter belongs to the loop it was made in), as many hashes at once as cores.
-    loop = asyncio.get_running_loop()
-    limiter = _LIMITERS.get(loop)
-    if limiter is None:
-        limiter = _LIMITERS[loop] = CapacityLimiter(os.cpu_count() or 1)
-    return limiter
 
 
 def hasher_from_settings(settings: Settings) -> PasswordHasher:

@@ -150,7 +150,7 @@ class PrincipalMiddleware(ASGIMiddleware):
                     scope["session"] = {}
                 else:
                     scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
-                    data["last_seen"] = sessions.now_ts()
+                    sessions.touch_last_seen(data)
         await next_app(scope, receive, send)
 
 

@@ -1,4 +1,10 @@
-"""Server-side sessions: id rotation at sign-in and privilege change, idle and absolute timeouts."""
+"""Server-side sessions: id rotation at sign-in and privilege change, idle and absolute timeouts.
+
+A session is written back only when its content changed: a signed-in GET that only moves the last-seen time writes
+it at most once a minute (``LAST_SEEN_RESOLUTION_SECONDS``), so reads stay reads (SQLite has one writer). The idle
+timeout therefore counts from a last-seen time up to a minute old: a session ends at most one minute *before*
+``MNV_SESSION_IDLE_MINUTES`` of real inactivity, never after.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,8 @@ _SESSION_ID = re.compile(f"[0-9a-f]{{{SESSION_ID_BYTES * 2}}}")
 NEW_ID_KEY = "mnv_new_session_id"
 _NEW_ID_KEY = NEW_ID_KEY
 _OLD_ID_KEY = "mnv_retired_session_id"
+_LOADED_KEY = "mnv_session_loaded"
+LAST_SEEN_RESOLUTION_SECONDS = 60
 
 
 def valid_session_id(value: str | None) -> bool:
@@ -45,6 +53,7 @@ class RotatingSessionBackend(ServerSideSessionBackend):
     - An id not in the issued format is never looked up: the request has no session.
     - Nothing is stored for an empty session (an anonymous visit leaves no row), and an emptied one is deleted.
     - A 5xx response stores nothing: a sign-in whose transaction failed hands out no new session cookie.
+    - A session left as it was loaded is not written again (no write for a read).
     """
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -64,7 +73,10 @@ class RotatingSessionBackend(ServerSideSessionBackend):
         if session_id is None:
             return {}
         data = await self.get(session_id, store=self.config.get_store_from_app(connection.scope["app"]))
-        return {} if data is None else self.deserialize_data(data)
+        if data is None:
+            return {}
+        connection.scope.setdefault("state", {})[_LOADED_KEY] = data
+        return self.deserialize_data(data)
 
     async def store_in_message(
         self, scope_session: Any, message: Any, connection: ASGIConnection[Any, Any, Any, Any]
@@ -85,7 +97,9 @@ class RotatingSessionBackend(ServerSideSessionBackend):
                 self._set_cookie(message, "null", expires=0)
             return
         session_id = self.get_session_id(connection)
-        await self.set(session_id=session_id, data=self.serialize_data(scope_session, connection.scope), store=store)
+        data = self.serialize_data(scope_session, connection.scope)
+        if session_id != sent_id or data != state.get(_LOADED_KEY):
+            await self.set(session_id=session_id, data=data, store=store)
         self._set_cookie(message, session_id)
 
     def _set_cookie(self, message: Any, value: str, **extra: Any) -> None:
@@ -148,6 +162,14 @@ def start_authenticated_session(
             "stepup_at": now,
         }
     )
+
+
+def touch_last_seen(data: dict[str, Any], now: float | None = None) -> None:
+    """Record activity: move ``last_seen`` to now once it is a minute old (``LAST_SEEN_RESOLUTION_SECONDS``); a
+    newer one is left alone, so the session is not rewritten on every request."""
+    now = now_ts() if now is None else now
+    if now - float(data.get("last_seen", 0)) >= LAST_SEEN_RESOLUTION_SECONDS:
+        data["last_seen"] = now
 
 
 def session_expired(data: dict[str, Any], settings: Settings, now: float | None = None) -> bool:

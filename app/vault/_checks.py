@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Subject
+from app.db import any_of
 from app.vault import crypto
 from app.vault.errors import DuplicateNumber, NumberAlreadyStored, RowError
 from app.vault.models import NumberField, VaultNumber
@@ -69,6 +70,20 @@ def live(tenant_id: uuid.UUID) -> list[Any]:
     return [VaultNumber.tenant_id == tenant_id, VaultNumber.erased_at.is_(None)]
 
 
+def holders_of(
+    session: AsyncSession, tenant_id: uuid.UUID, indexes: Sequence[bytes]
+) -> Select[bytes | None, uuid.UUID]:
+    """The tenant's live numbers holding any of these blind indexes: (blind_index, subject_id).
+
+    The one shape of the duplicate check (imports, registrations, the duplicate rule): tenant equality and
+    ``blind_index = ANY(:array)`` (``app.db.any_of``), which only the index (tenant_id, blind_index) serves. A
+    generic plan (asyncpg prepares statements; PostgreSQL switches to a generic plan after five executions) then
+    cannot pick another index and read the whole tenant (the field trial: 3-4 s per batch of 500).
+    """
+    match = any_of(VaultNumber.blind_index, indexes, dialect=session.get_bind().dialect.name)
+    return select(VaultNumber.blind_index, VaultNumber.subject_id).where(*live(tenant_id), match)
+
+
 def candidate_for(keys: TenantKeys, index: int, subject: Subject, field: NumberField, number: str) -> Candidate:
     """Normalise (InvalidNumber) and blind-index one number."""
     normalized = normalize(field, number)
@@ -99,16 +114,13 @@ async def conflicts(
     owners: dict[bytes, uuid.UUID] = {}
     holders: set[uuid.UUID] = set()
     for chunk in chunks(candidates):
-        same_number = await session.execute(
-            select(VaultNumber.blind_index, VaultNumber.subject_id).where(
-                *live(tenant_id), VaultNumber.blind_index.in_([c.blind_index for c in chunk])
-            )
-        )
+        same_number = await session.execute(holders_of(session, tenant_id, [c.blind_index for c in chunk]))
         owners.update({bytes(b): s for b, s in same_number if b is not None})
+        subjects = any_of(
+            VaultNumber.subject_id, [c.subject_id for c in chunk], dialect=session.get_bind().dialect.name
+        )
         has_number = await session.scalars(
-            select(VaultNumber.subject_id).where(
-                *live(tenant_id), VaultNumber.field == field, VaultNumber.subject_id.in_([c.subject_id for c in chunk])
-            )
+            select(VaultNumber.subject_id).where(*live(tenant_id), VaultNumber.field == field, subjects)
         )
         holders.update(has_number)
     problems: list[tuple[int, Conflict]] = []

@@ -100,10 +100,11 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
 class KeyStore:
     """Reads and writes wrapped number keys; each call is its own short transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, **pool: Any) -> None:
+        """``pool``: ``make_engine``'s pool arguments (``app.db.pool_options``); five connections by default."""
         ensure_sqlite_dir(url)
         self.url = url
-        self.engine: AsyncEngine = make_engine(url, pool_size=5)
+        self.engine: AsyncEngine = make_engine(url, **{"pool_size": 5, **pool})
 
     async def close(self) -> None:
         """Dispose of the engine."""

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.audit.events import Actor, AuditAction, AuditEvent
 from app.audit.log import record, record_many
 from app.audit.tables import TENANTS
-from app.db import truncate_wal, utcnow
+from app.db import any_of, maintain_statistics, truncate_wal, utcnow
 from app.logs import get_logger
 from app.vault.errors import MasterKeyError
 from app.vault.keys import RotatableKeyProvider
@@ -132,11 +132,22 @@ async def purge_keys(vault: Vault, session: AsyncSession, *, older_than: dt.time
 async def _number_states(
     session: AsyncSession, keys: list[tuple[uuid.UUID, uuid.UUID]]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], bool]:
-    """``(tenant_id, number_id) -> erased?`` for the numbers that have a row."""
-    statement = select(VaultNumber.tenant_id, VaultNumber.id, VaultNumber.erased_at).where(
-        VaultNumber.id.in_([number_id for _, number_id in keys])
-    )
-    return {(t, n): erased_at is not None for t, n, erased_at in await session.execute(statement)}
+    """``(tenant_id, number_id) -> erased?`` for the numbers that have a row.
+
+    Looked up per tenant by primary key (tenant_id, id): by id alone no index applies and each page of keys would
+    read the whole table (every maintenance run pages through every key).
+    """
+    by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for tenant_id, number_id in keys:
+        by_tenant.setdefault(tenant_id, []).append(number_id)
+    dialect = session.get_bind().dialect.name
+    states: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}
+    for tenant_id, number_ids in by_tenant.items():
+        statement = select(VaultNumber.id, VaultNumber.erased_at).where(
+            VaultNumber.tenant_id == tenant_id, any_of(VaultNumber.id, number_ids, dialect=dialect)
+        )
+        states.update({(tenant_id, n): erased_at is not None for n, erased_at in await session.execute(statement)})
+    return states
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +158,7 @@ class MaintenanceReport:
     checkpoints: int
     broken_chains: int
     wal_truncated: bool
+    statistics: bool = False  # the planner's statistics were refreshed (app.db.maintain_statistics)
 
     def lines(self) -> list[str]:
         """Japanese lines for the CLI."""
@@ -168,7 +180,8 @@ MAINTENANCE_ACTOR = Actor.system("maintenance")
 async def run_maintenance(
     vault: Vault, sessions: async_sessionmaker[AsyncSession], *, orphan_grace: dt.timedelta, trigger: str
 ) -> MaintenanceReport:
-    """Purge keys, checkpoint every audit chain, truncate the SQLite WALs, and log the counts.
+    """Purge keys, checkpoint every audit chain, refresh the planner's statistics, truncate the SQLite WALs, and
+    log the counts.
 
     The entry goes to the operator tenant's chain: maintenance is an act of the service, not of any tenant (each
     tenant's own chain already holds its 削除 entries), and one entry per run shows the task kept running.
@@ -185,6 +198,8 @@ async def run_maintenance(
         operator_id = await _operator_tenant_id(session)
         if operator_id is not None:
             await record(session, _maintenance_event(operator_id, report, trigger))
+        await session.commit()
+        report = dataclasses.replace(report, statistics=await maintain_statistics(session))
         await session.commit()
         main_engine = session.get_bind().engine
     truncated = await vault.keystore.truncate_wal()

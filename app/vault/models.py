@@ -56,6 +56,9 @@ class VaultNumber(TenantMixin, Base):
             sqlite_where=text("flagged = 0"),
             postgresql_where=text("flagged = false"),
         ),
+        # Finding holders of a number (the duplicate check), flagged ones included: the unique index above is
+        # partial and cannot serve that lookup.
+        Index("ix_vault_numbers_tenant_id_blind_index", "tenant_id", "blind_index"),
         Index(
             "uq_vault_numbers_live_subject_field",
             "tenant_id",

@@ -1,8 +1,9 @@
 """The maintenance task inside the app: every ``MNV_MAINTENANCE_SECONDS`` one run of ``run_maintenance``.
 
 Erasure destroys keys right after the commit; this task is what makes it reliable (a crash, a failed shredding,
-a key from a rolled-back registration), and it writes the audit checkpoints. Each run is one audit entry in the
-operator's chain. ``mnvault purge`` does the same run from cron when the task is off (0).
+a key from a rolled-back registration), it writes the audit checkpoints, and it keeps the planner's statistics
+fresh (``app.db.maintain_statistics``: ANALYZE on SQLite; on PostgreSQL only when autovacuum is off). Each run is
+one audit entry in the operator's chain. ``mnvault purge`` does the same run from cron when the task is off (0).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.keys import register_key_source
 from app.audit.log import record, record_many
 from app.config import Settings
-from app.db import new_id, utcnow
+from app.db import new_id, pool_options, utcnow
 from app.logs import get_logger
 from app.vault import crypto, maintenance, sealing
 from app.vault._checks import (
@@ -34,6 +34,7 @@ from app.vault._checks import (
     conflicts,
     conflicts_within,
     error_code,
+    holders_of,
     live,
     mask,
     normalize,
@@ -104,7 +105,8 @@ class Vault:
 
         The vault becomes the audit key source of the main database: the log MACs its entries with its keys.
         """
-        vault = cls(LocalKeyProvider.from_settings(settings), KeyStore(settings.effective_keystore_url))
+        keystore = KeyStore(settings.effective_keystore_url, **pool_options(settings))
+        vault = cls(LocalKeyProvider.from_settings(settings), keystore)
         register_key_source(settings.effective_database_url, vault.audit_keys)
         return vault
 
@@ -391,8 +393,9 @@ class Vault:
         """Which of these blind indexes a live number already has (or a row before it in the same batch)."""
         held: set[bytes] = set()
         for chunk in chunks(list(indexes)):
-            statement = select(VaultNumber.blind_index).where(*live(tenant_id), VaultNumber.blind_index.in_(chunk))
-            held.update(bytes(b) for b in (await session.scalars(statement)) if b is not None)
+            held.update(
+                bytes(b) for b, _ in await session.execute(holders_of(session, tenant_id, chunk)) if b is not None
+            )
         seen: set[bytes] = set()
         for index in indexes:
             if index in seen:

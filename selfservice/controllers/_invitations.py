@@ -14,6 +14,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, number_handlers, stepup_guard
 from app.config import Settings
 from app.forms import Form, FormInvalid
+from app.workers import DOCUMENTS, run_in_worker
 from selfservice import services
 from selfservice.letters import render_invitation_letters
 from selfservice.schemas import InvitationForm
@@ -60,7 +61,7 @@ class InvitationController(Controller):
         except FormInvalid as exc:
             context = await _invitation_context(db_session, principal, settings, filters, exc.errors, data.person_ids)
             return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
-        pdf = render_invitation_letters([item.letter for item in issued])
+        pdf = await run_in_worker(DOCUMENTS, render_invitation_letters, [item.letter for item in issued])
         await db_session.commit()  # the accounts exist before any mail points to them
         report = await services.send_invitation_mails(settings, issued)
         _flash_issued(request, len(issued), report)

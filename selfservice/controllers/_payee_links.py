@@ -25,6 +25,7 @@ from app.forms import Form
 from app.mail import Mailer, MailError, payee_link_mail
 from app.vault import InvalidNumber, NumberAlreadyStored, Vault
 from app.vault.numbers import is_repeated_digit
+from app.workers import DOCUMENTS, IMAGES, run_in_worker
 from selfservice import payees
 from selfservice.letters import PayeeLinkSheet, contact_line, render_payee_link_sheet
 from tenants.models import PayeeLink, Person
@@ -124,7 +125,7 @@ class PayeeLinkAdminController(Controller):
                 "person": person,
                 "url": issued.url,
                 "token": issued.token,
-                "qr": qr_svg_data_uri(issued.url),
+                "qr": await run_in_worker(IMAGES, qr_svg_data_uri, issued.url),
                 "expires": payees.japan_time_label(issued.link.expires_at),
                 "revoked_previous": issued.revoked_previous,
                 "mail_result": mail_result,
@@ -147,15 +148,14 @@ class PayeeLinkAdminController(Controller):
             flash(request, "このリンクは有効ではありません。新しいリンクを発行してください。", "error")
             return Redirect(path=f"/admin/payees/{person.id}/link")
         tenant = await own_tenant(db_session, principal)
-        pdf = render_payee_link_sheet(
-            payees.link_sheet(
-                tenant=tenant,
-                person=person,
-                url=payees.link_url(settings, tenant.code, data.token),
-                expires_at=link.expires_at,
-                contact=contact_line(principal.name, tenant.phone),
-            )
+        sheet = payees.link_sheet(
+            tenant=tenant,
+            person=person,
+            url=payees.link_url(settings, tenant.code, data.token),
+            expires_at=link.expires_at,
+            contact=contact_line(principal.name, tenant.phone),
         )
+        pdf = await run_in_worker(DOCUMENTS, render_payee_link_sheet, sheet)
         await payees.note_printed(db_session, actor=principal.actor(), person=person)
         return Response(
             content=pdf,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import Account, Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
-from app.db import utcnow
+from app.db import any_of, utcnow
 from app.forms import Checker, FormInvalid
 from app.text import JST, clean_code
 from app.vault import NumberInfo, Vault
@@ -120,7 +120,10 @@ async def _dependant_counts(
     statement = (
         scoped(Person, principal)
         .with_only_columns(Person.employee_id, func.count())
-        .where(Person.kind == PersonKind.DEPENDANT, Person.employee_id.in_(list(employee_ids)))
+        .where(
+            Person.kind == PersonKind.DEPENDANT,
+            any_of(Person.employee_id, employee_ids, dialect=session.get_bind().dialect.name),
+        )
         .group_by(Person.employee_id)
     )
     return counts_by_id(await session.execute(statement))

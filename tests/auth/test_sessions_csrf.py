@@ -3,16 +3,21 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import httpx
 import msgspec
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import sessions
 from app.config import Settings
 from app.main import create_app
-from tests.support.world import PASSWORD, World, post_form, second_device, sign_in
+from tests.support.world import PASSWORD, World, post_form, second_device, sign_in, step_up
 
 
 async def session_rows(db: AsyncSession) -> int:
@@ -114,3 +119,93 @@ async def test_cookies_get_host_prefixed_names_over_tls(settings: Settings, worl
         assert any(c.startswith("__Host-mnv_session=") and "Secure" in c and "Path=/" in c for c in cookies)
         assert not any(c.startswith("mnv_session=") for c in cookies)
         assert (await browser.get("/admin")).status_code == 200
+
+
+class Clock:
+    """``app.auth.sessions.now_ts`` under the test's control."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = time.time()
+        monkeypatch.setattr(sessions, "now_ts", lambda: self.now)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def count_session_writes(app: Litestar, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The session ids written to the session store from now on, one per write."""
+    sessions_store = app.stores.get("sessions")
+    store_class = type(sessions_store)  # slotted: the method is replaced on the class, counting this store only
+    real_set = store_class.set
+    written: list[str] = []
+
+    async def counting_set(self: Any, key: str, *args: Any, **kwargs: Any) -> None:
+        if self is sessions_store:
+            written.append(key)
+        await real_set(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(store_class, "set", counting_set)
+    return written
+
+
+class TestLastSeenIsWrittenAtMostOnceAMinute:
+    async def test_two_reads_within_a_minute_write_the_session_once(
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = Clock(monkeypatch)
+        await sign_in(client, world.viewer)
+        written = count_session_writes(app, monkeypatch)
+        clock.advance(61)
+
+        assert (await client.get("/admin")).status_code == 200
+        clock.advance(30)
+        assert (await client.get("/admin")).status_code == 200
+
+        assert len(written) == 1
+
+    async def test_a_read_a_minute_after_the_last_write_writes_again(
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = Clock(monkeypatch)
+        await sign_in(client, world.viewer)
+        written = count_session_writes(app, monkeypatch)
+
+        for _ in range(3):  # within the minute after sign-in: no write at all
+            clock.advance(15)
+            assert (await client.get("/admin")).status_code == 200
+        assert written == []
+        clock.advance(16)  # 61 s after the sign-in wrote last_seen
+        assert (await client.get("/admin")).status_code == 200
+
+        assert len(written) == 1
+
+    async def test_reads_keep_an_active_session_alive_past_the_idle_timeout(
+        self,
+        app: Litestar,
+        client: AsyncTestClient[Litestar],
+        world: World,
+        settings: Settings,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        clock = Clock(monkeypatch)
+        await sign_in(client, world.viewer)
+        written = count_session_writes(app, monkeypatch)
+        for _ in range(2 * settings.session_idle_minutes):  # one read every 59 s for longer than the idle timeout
+            clock.advance(59)
+            assert (await client.get("/admin", follow_redirects=False)).status_code == 200
+        assert 0 < len(written) <= settings.session_idle_minutes + 1
+
+        clock.advance(settings.session_idle_minutes * 60 + 1)
+        response = await client.get("/admin", follow_redirects=False)
+        assert response.status_code in (302, 303) and response.headers["location"].startswith("/login")
+
+    async def test_a_changed_session_is_written_at_once(
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        Clock(monkeypatch)
+        await sign_in(client, world.admin)
+        written = count_session_writes(app, monkeypatch)
+
+        await step_up(client, world.admin, "/admin")  # stepup_at changes within the minute
+
+        assert len(written) == 1

@@ -81,7 +81,7 @@ class AccountController(Controller):
         account, _ = await load_account(db_session, principal.tenant_id, principal.account_id)
         if account.totp_enabled:
             return Redirect(path="/account/security")
-        return Template(template_name="auth/enroll.html", context=enrolment_context(request, vault, account))
+        return Template(template_name="auth/enroll.html", context=await enrolment_context(request, vault, account))
 
     @post("/totp", name="account_totp_submit")
     async def totp_submit(

@@ -22,6 +22,7 @@ from app.auth.services import (
 from app.auth.totp import provisioning_uri, qr_svg_data_uri
 from app.tenancy import Tenant
 from app.vault import Vault
+from app.workers import IMAGES, run_in_worker
 
 
 async def set_password(
@@ -75,7 +76,7 @@ async def enrol(
             db_session, vault, account=account, tenant=tenant, secret=secret, code=code, client=client
         )
     except AccountError as exc:
-        context = enrolment_context(request, vault, account)
+        context = await enrolment_context(request, vault, account)
         return Template(template_name="auth/enroll.html", context={**context, "error": exc.message}, status_code=400)
     request.session.pop(ENROLMENT_SESSION_KEY, None)
     return codes
@@ -85,7 +86,7 @@ def show_recovery_codes(codes: list[str], continue_to: str) -> Template:
     return Template(template_name="auth/recovery_codes.html", context={"codes": codes, "continue_to": continue_to})
 
 
-def enrolment_context(request: Request[Any, Any, Any], vault: Vault, account: Account) -> dict[str, Any]:
+async def enrolment_context(request: Request[Any, Any, Any], vault: Vault, account: Account) -> dict[str, Any]:
     """The QR code and key of the enrolment under way in this session (a new one, kept sealed in the session,
     when none is): the page can be shown any number of times and writes nothing to the account."""
     secret = open_totp_enrolment(vault, account, request.session.get(ENROLMENT_SESSION_KEY))
@@ -93,4 +94,4 @@ def enrolment_context(request: Request[Any, Any, Any], vault: Vault, account: Ac
         secret, sealed = new_totp_enrolment(vault, account)
         request.session[ENROLMENT_SESSION_KEY] = sealed
     uri = provisioning_uri(secret, account_name=account.login_id)
-    return {"secret": secret, "qr": qr_svg_data_uri(uri)}
+    return {"secret": secret, "qr": await run_in_worker(IMAGES, qr_svg_data_uri, uri)}

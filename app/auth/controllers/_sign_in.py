@@ -268,7 +268,7 @@ class SignInController(Controller):
         if isinstance(pending, Redirect):
             return pending
         account, _, _ = pending
-        return Template(template_name="auth/enroll.html", context=enrolment_context(request, vault, account))
+        return Template(template_name="auth/enroll.html", context=await enrolment_context(request, vault, account))
 
     @post("/login/enroll", name="login_enroll_submit")
     async def enroll_submit(

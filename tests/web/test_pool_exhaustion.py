@@ -1,0 +1,138 @@
+"""Connection pools sized from settings; when no connection comes free in time the answer is a 503 with
+Retry-After (a Japanese page, or problem+json under /api/), logged, never a 500."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import anyio.to_thread
+import msgspec
+import pytest
+from litestar import Litestar, get
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.config import Settings, SettingsError, load_settings
+from app.db import make_engine, pool_options
+from app.main import create_app
+from tests.support.world import World, sign_in
+
+POOL_TIMEOUT = 0.3
+
+
+@get("/api/v1/pool-probe")
+async def pool_probe(db_session: AsyncSession) -> dict[str, int]:
+    return {"one": int((await db_session.execute(text("SELECT 1"))).scalar_one())}
+
+
+@pytest.fixture
+def one_connection(settings: Settings) -> Settings:
+    return msgspec.structs.replace(settings, db_pool_size=1, db_max_overflow=0, db_pool_timeout=POOL_TIMEOUT)
+
+
+@pytest.fixture
+async def busy_client(one_connection: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    app = create_app(one_connection)
+    app.register(pool_probe)
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:
+        yield client
+
+
+def app_engine(client: AsyncTestClient[Litestar]) -> AsyncEngine:
+    engines = [value for value in client.app.state.dict().values() if isinstance(value, AsyncEngine)]
+    assert len(engines) == 1
+    return engines[0]
+
+
+async def _hold(engine: AsyncEngine, held: threading.Event, release: threading.Event) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+        held.set()
+        await anyio.to_thread.run_sync(release.wait, 10)
+
+
+@pytest.fixture
+def held_connection(busy_client: AsyncTestClient[Litestar]) -> Iterator[None]:
+    """The pool's only connection checked out by a task on the app's own event loop until the test ends."""
+    held, release = threading.Event(), threading.Event()
+    future = busy_client.blocking_portal.start_task_soon(_hold, app_engine(busy_client), held, release)
+    assert held.wait(5)
+    try:
+        yield
+    finally:
+        release.set()
+        future.result(timeout=10)
+
+
+def test_the_pool_takes_its_size_overflow_and_timeout_from_settings() -> None:
+    settings = load_settings({"MNV_DB_POOL_SIZE": "3", "MNV_DB_MAX_OVERFLOW": "0", "MNV_DB_POOL_TIMEOUT": "2.5"})
+    engine = make_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none", **pool_options(settings))
+    pool = engine.sync_engine.pool
+    assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 0, 2.5)  # type: ignore[attr-defined]
+    defaults = load_settings({})
+    assert (defaults.db_pool_size, defaults.db_max_overflow, defaults.db_pool_timeout) == (10, 10, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MNV_DB_POOL_SIZE", "0"),
+        ("MNV_DB_MAX_OVERFLOW", "-1"),
+        ("MNV_DB_POOL_TIMEOUT", "0"),
+        ("MNV_DB_POOL_TIMEOUT", "x"),
+    ],
+)
+def test_bad_pool_settings_are_refused_by_name(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        load_settings({variable: value})
+
+
+async def test_a_signed_in_page_gets_a_japanese_503_with_retry_after_when_no_connection_is_free(
+    busy_client: AsyncTestClient[Litestar],
+    world: World,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await sign_in(busy_client, world.viewer)
+    assert (await busy_client.get("/admin")).status_code == 200
+    request.getfixturevalue("held_connection")
+
+    with caplog.at_level(logging.WARNING):
+        response = await busy_client.get("/admin", headers={"accept": "text/html"}, follow_redirects=False)
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "text/html" in response.headers["content-type"]
+    assert "ただいま混み合っています" in response.text
+    assert "Traceback" not in response.text and "QueuePool" not in response.text
+    assert any(r.getMessage() == "database connection pool exhausted" for r in caplog.records)
+
+
+@pytest.mark.usefixtures("held_connection")
+async def test_an_api_path_gets_problem_json(busy_client: AsyncTestClient[Litestar]) -> None:
+    response = await busy_client.get("/api/v1/pool-probe")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == 503 and body["title"] == "ただいま混み合っています"
+
+
+async def test_the_same_request_succeeds_once_the_connection_is_back(
+    busy_client: AsyncTestClient[Litestar],
+) -> None:
+    held, release = threading.Event(), threading.Event()
+    future = busy_client.blocking_portal.start_task_soon(_hold, app_engine(busy_client), held, release)
+    assert held.wait(5)
+    assert (await busy_client.get("/api/v1/pool-probe")).status_code == 503
+    release.set()
+    future.result(timeout=10)
+
+    response = await busy_client.get("/api/v1/pool-probe")
+
+    assert response.status_code == 200
+    assert response.json() == {"one": 1}
