@@ -32,3 +32,13 @@ async def count_people(
     if statuses is not None:
         statement = statement.where(PeopleCount.status.in_(list(statuses)))
     return int((await session.execute(statement)).scalar_one())
+
+
+async def count_people_by_status(session: AsyncSession, tenant_id: uuid.UUID) -> dict[CollectionStatus, int]:
+    """How many people of the tenant stand in each status (statuses with nobody left out); reads the counters."""
+    statement = (
+        select(PeopleCount.status, func.sum(PeopleCount.count))
+        .where(PeopleCount.tenant_id == tenant_id)
+        .group_by(PeopleCount.status)
+    )
+    return {CollectionStatus(status): int(count) for status, count in (await session.execute(statement)).all() if count}

@@ -27,9 +27,10 @@ from app.auth.models import Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import Checker, FormInvalid
-from app.text import clean_code, search_key, today_in_japan
+from app.text import clean_code, today_in_japan
 from tenants.models import Person, PersonKind
 from tenants.services._records import log_person_event, note_identity_change
+from tenants.services._search import name_condition
 
 T = TypeVar("T")
 
@@ -89,8 +90,12 @@ def counts_by_id(rows: Iterable[Any]) -> dict[uuid.UUID, int]:
 
 
 def name_matches(text: str, person: Any = Person) -> ColumnElement[bool]:
-    """Name or kana contains the text, ignoring spaces, kana script and width (``app.text.search_key``)."""
-    return person.search_key.contains(search_key(text), autoescape=True)
+    """The one name filter of every list: name or フリガナ matches the typed text, by index (``_search``).
+
+    Spaces, kana script and width are ignored (``app.text.search_key``); 3+ characters match anywhere, 1–2
+    characters match the start of the name or of the フリガナ (trigrams need 3).
+    """
+    return name_condition(text, person)
 
 
 async def is_taken(
