@@ -227,8 +227,8 @@ class Total:
 
     @property
     def label(self) -> str:
-        """``1,234件`` or ``1,000件以上``."""
-        return f"{self.count:,}件以上" if self.capped else f"{self.count:,}件"
+        """``1,234 件`` or ``1,000 件以上``."""
+        return f"{self.count:,} 件以上" if self.capped else f"{self.count:,} 件"
 
 
 async def capped_count(session: AsyncSession, statement: Select[Any], cap: int = COUNT_CAP) -> Total:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -71,17 +71,6 @@ class Page(Generic[T]):
 async def count_rows(session: AsyncSession, statement: Any) -> int:
     """How many rows a SELECT returns (counted by the database)."""
     return int((await session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one())
-
-
-async def page_bounds(session: AsyncSession, statement: Select[Any], requested: int) -> tuple[int, int]:
-    """``(total, page)``: the rows there are, and the requested page brought within the pages there are."""
-    total = await count_rows(session, statement)
-    return total, min(max(1, requested), max(1, math.ceil(total / PER_PAGE)))
-
-
-def one_page(statement: Select[Any], page: int) -> Select[Any]:
-    """The rows of one page (``PER_PAGE`` a page)."""
-    return statement.limit(PER_PAGE).offset((page - 1) * PER_PAGE)
 
 
 def counts_by_id(rows: Iterable[Any]) -> dict[uuid.UUID, int]:
