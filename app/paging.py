@@ -231,11 +231,29 @@ class Total:
         return f"{self.count:,} 件以上" if self.capped else f"{self.count:,} 件"
 
 
-async def capped_count(session: AsyncSession, statement: Select[Any], cap: int = COUNT_CAP) -> Total:
-    """How many rows a SELECT returns, reading at most ``cap + 1`` of them (select only a key column in it)."""
+async def capped_count(session: AsyncSession, statement: Select[Any], cap: int | None = None) -> Total:
+    """How many rows a SELECT returns, reading at most ``cap + 1`` of them (``COUNT_CAP`` by default; select only
+    a key column in it)."""
+    cap = COUNT_CAP if cap is None else cap
     counted = select(func.count()).select_from(statement.limit(cap + 1).subquery())
     count = int((await session.execute(counted)).scalar_one())
     return Total(cap, capped=True) if count > cap else Total(count)
+
+
+async def narrowed(
+    session: AsyncSession, scope: Select[Any], statement: Select[Any], key: Any, total: Total
+) -> Select[Any]:
+    """The filtered list (``statement``, within ``scope``) as its pages should read it, bounded either way.
+
+    Few rows (the total at most ``COUNT_CAP``): their keys are read once, through whatever index the filter uses
+    (no order, at most ``COUNT_CAP + 1``), and the pages are read from those keys by primary key and sorted (at most
+    ``COUNT_CAP`` rows) — instead of walking the sort's index past every row the filter drops. Many rows: the
+    statement as it is; a page walks the sort's index and meets a matching row every (tenant ÷ total) entries.
+    """
+    if statement is scope or total.capped or total.count > COUNT_CAP:
+        return statement
+    keys = list((await session.execute(statement.with_only_columns(key).limit(COUNT_CAP + 1))).scalars())
+    return statement if len(keys) > COUNT_CAP else scope.where(key.in_(keys))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.db import utcnow
 from app.forms import Checker, FormInvalid
-from app.paging import PageRequest, SortColumn, Total, Window, capped_count, read_window
+from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, narrowed, read_window
 from app.text import JST, clean_code
 from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
@@ -36,10 +36,10 @@ from tenants.services._people import (
     kana_field,
     log_change,
     name_field,
-    name_matches,
     require_writer,
     today,
 )
+from tenants.services._search import name_filter
 
 EMPLOYMENT_CHOICES = {"active": "在籍", "retired": "退職", "all": "すべて"}
 
@@ -74,16 +74,24 @@ class EmployeeDetail:
     numbers: dict[uuid.UUID, NumberInfo]
 
 
-async def _employee_query(
-    session: AsyncSession, principal: Principal, filters: EmployeeFilter
-) -> tuple[Select[Any], list[SortColumn]] | None:
+@dataclass(frozen=True, slots=True)
+class _Employees:
+    scope: Select[Any]  # the tenant's employees
+    statement: Select[Any]  # those the filters keep (``scope`` itself when nothing narrows)
+    ordering: list[SortColumn]
+    many_names: bool = False
+
+
+async def _employee_query(session: AsyncSession, principal: Principal, filters: EmployeeFilter) -> _Employees | None:
     """The filtered employees and their order by 社員コード, read along an index; None when no one can match.
 
     Employees always have a 社員コード (the form and the import require it; it is unique in the tenant), so the order
     is the code alone: on the unique (tenant_id, employee_code) index, or, with a department, on the department
     sort's index pinned to that department (an employee's ``list_owner_code`` is their own code).
     """
-    statement = scoped(Person, principal).where(Person.kind == PersonKind.EMPLOYEE, Person.employee_code.is_not(None))
+    scope = statement = scoped(Person, principal).where(
+        Person.kind == PersonKind.EMPLOYEE, Person.employee_code.is_not(None)
+    )
     ordering = [SortColumn(Person.employee_code, "employee_code")]
     if filters.department_id:
         department = await _listed_department(session, principal, filters.department_id)
@@ -95,8 +103,6 @@ async def _employee_query(
             Person.list_department_id == department.id,
         )
         ordering = [SortColumn(Person.list_owner_code, "list_owner_code")]
-    if filters.name.strip():
-        statement = statement.where(name_matches(filters.name))
     code = clean_code(filters.employee_code)
     if code:
         statement = statement.where(Person.employee_code == code)
@@ -105,7 +111,10 @@ async def _employee_query(
         statement = statement.where(or_(Person.retirement_date.is_(None), Person.retirement_date > day))
     elif filters.employment == "retired":
         statement = statement.where(Person.retirement_date <= day)
-    return statement, ordering
+    if not filters.name.strip():
+        return _Employees(scope, statement, ordering)
+    names = await name_filter(session, principal.tenant_id, filters.name)
+    return _Employees(scope, statement.where(names.condition), ordering, many_names=names.dense)
 
 
 async def _listed_department(session: AsyncSession, principal: Principal, value: str) -> Department | None:
@@ -118,7 +127,7 @@ async def _listed_department(session: AsyncSession, principal: Principal, value:
 
 
 async def _employee_total(
-    session: AsyncSession, principal: Principal, filters: EmployeeFilter, statement: Select[Any]
+    session: AsyncSession, principal: Principal, filters: EmployeeFilter, found: _Employees
 ) -> Total:
     """All employees (of a department): the counters; otherwise (在籍/退職, name, code) counted up to the cap."""
     if filters.employment == "all" and not filters.name.strip() and not clean_code(filters.employee_code):
@@ -126,24 +135,26 @@ async def _employee_total(
         return Total(
             await count_people(session, principal.tenant_id, department_id=department_id, kinds=[PersonKind.EMPLOYEE])
         )
-    return await capped_count(session, statement.with_only_columns(Person.id))
+    if found.many_names and filters.employment == "all" and not filters.department_id:
+        return Total(COUNT_CAP, capped=True)  # known without counting
+    return await capped_count(session, found.statement.with_only_columns(Person.id))
 
 
 async def search_employees(session: AsyncSession, principal: Principal, filters: EmployeeFilter) -> Window[EmployeeRow]:
     """Employees matching the filters, 50 a page, by 社員コード, with their departments and dependant counts."""
-    built = await _employee_query(session, principal, filters)
-    if built is None:
+    found = await _employee_query(session, principal, filters)
+    if found is None:
         return Window(rows=[], page=1, per_page=PER_PAGE, total=Total(0))
-    statement, ordering = built
-    total = await _employee_total(session, principal, filters, statement)
+    total = await _employee_total(session, principal, filters, found)
+    statement = await narrowed(session, found.scope, found.statement, Person.id, total)
     request = PageRequest(page=filters.page, after=filters.after, before=filters.before)
-    window = await read_window(session, statement, ordering, request, per_page=PER_PAGE, total=total)
+    window = await read_window(session, statement, found.ordering, request, per_page=PER_PAGE, total=total)
     people: list[Person] = window.rows
     department_ids = list({p.department_id for p in people if p.department_id is not None})
     departments: dict[uuid.UUID, Department] = {}
     if department_ids:
-        found = await session.execute(scoped(Department, principal).where(Department.id.in_(department_ids)))
-        departments = {d.id: d for d in found.scalars()}
+        loaded = await session.execute(scoped(Department, principal).where(Department.id.in_(department_ids)))
+        departments = {d.id: d for d in loaded.scalars()}
     counts = await _dependant_counts(session, principal, [person.id for person in people])
     rows = [
         EmployeeRow(

@@ -16,22 +16,32 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, select, union, union_all
+from sqlalchemy import Select, and_, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import clean_text
-from app.paging import MAX_CURSOR, PageRequest, SortColumn, Total, Window, capped_count, read_window
+from app.paging import (
+    COUNT_CAP,
+    MAX_CURSOR,
+    PageRequest,
+    SortColumn,
+    Total,
+    Window,
+    capped_count,
+    narrowed,
+    read_window,
+)
 from app.text import format_date
 from app.vault import NumberInfo, Vault
 from tenants.models import LIST_SORTS, CollectionStatus, Department, NumberDuplicate, Person, PersonKind
 from tenants.services._counts import count_people, count_people_by_status
 from tenants.services._departments import list_departments
 from tenants.services._duplicates import open_cases, open_duplicate_people
-from tenants.services._people import name_matches
 from tenants.services._records import PersonContext
+from tenants.services._search import name_filter
 
 UNCONFIRMED = (CollectionStatus.REGISTERED, CollectionStatus.PROXY_REGISTERED, CollectionStatus.SELF_CONFIRMED)
 
@@ -303,19 +313,16 @@ def duplicate_people_ids(tenant_id: uuid.UUID) -> Any:
     )
 
 
-def _named_with_family(tenant_id: uuid.UUID, name: str) -> ColumnElement[bool]:
-    """People whose name matches, and the dependants of matching employees (listed under them): found through the
-    name index, then read by primary key."""
-    matched = aliased(Person)
-    matching = select(matched.id).where(matched.tenant_id == tenant_id, name_matches(name, matched))
-    family = aliased(Person)
-    dependants = select(family.id).where(family.tenant_id == tenant_id, family.employee_id.in_(matching))
-    return Person.id.in_(union_all(matching, dependants))
+@dataclass(frozen=True, slots=True)
+class _Filtered:
+    scope: Select[Any]  # the tenant's people
+    statement: Select[Any]  # the filtered people (``scope`` itself when nothing filters)
+    many_names: bool = False  # the name filter matches more than COUNT_CAP people
 
 
-async def _list_statement(session: AsyncSession, principal: Principal, filters: NumberFilters) -> Select[Any] | None:
+async def _filtered(session: AsyncSession, principal: Principal, filters: NumberFilters) -> _Filtered | None:
     """The filtered people (no order); None when no one can match (a department not of this tenant)."""
-    statement = scoped(Person, principal)
+    scope = statement = scoped(Person, principal)
     if filters.department:
         found = await session.execute(
             scoped(Department, principal).where(Department.id == uuid.UUID(filters.department))
@@ -336,17 +343,22 @@ async def _list_statement(session: AsyncSession, principal: Principal, filters: 
         statement = statement.where(Person.status == statuses[0] if len(statuses) == 1 else Person.status.in_(statuses))
     elif filters.status == "duplicate":
         statement = statement.where(Person.id.in_(duplicate_people_ids(principal.tenant_id)))
-    if filters.name:
-        statement = statement.where(_named_with_family(principal.tenant_id, filters.name))
     if filters.code:
         statement = statement.where(Person.code_section == 0, Person.list_owner_code == filters.code)
-    return statement
+    if not filters.name:
+        return _Filtered(scope, statement)
+    # Dependants of a matching employee are listed too (under their employee).
+    names = await name_filter(session, principal.tenant_id, filters.name, family=True)
+    return _Filtered(scope, statement.where(names.condition), many_names=names.dense)
 
 
-async def _total(session: AsyncSession, principal: Principal, filters: NumberFilters, statement: Select[Any]) -> Total:
+async def _total(session: AsyncSession, principal: Principal, filters: NumberFilters, found: _Filtered) -> Total:
     """From the counters, unless a filter they do not keep is set (name, code, 重複の疑い): then counted, capped."""
+    only_name = not (filters.department or filters.kind or filters.status or filters.code)
+    if found.many_names and only_name:
+        return Total(COUNT_CAP, capped=True)  # known without counting: more people match the name alone
     if filters.name or filters.code or filters.status == "duplicate":
-        return await capped_count(session, statement.with_only_columns(Person.id))
+        return await capped_count(session, found.statement.with_only_columns(Person.id))
     count = await count_people(
         session,
         principal.tenant_id,
@@ -359,10 +371,13 @@ async def _total(session: AsyncSession, principal: Principal, filters: NumberFil
 
 async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal, filters: NumberFilters) -> NumberPage:
     """One page of the masked list (masks from the vault; nothing is decrypted)."""
-    statement = await _list_statement(session, principal, filters)
-    if statement is None:
+    found = await _filtered(session, principal, filters)
+    if found is None:
         return NumberPage(Window(rows=[], page=1, per_page=filters.per_page, total=Total(0)), replace(filters, page=1))
-    total = await _total(session, principal, filters, statement)
+    total = await _total(session, principal, filters, found)
+    if total.count == 0:
+        return NumberPage(Window(rows=[], page=1, per_page=filters.per_page, total=total), replace(filters, page=1))
+    statement = await narrowed(session, found.scope, found.statement, Person.id, total)
     ordering = list_ordering(filters.sort, filters.order)
     window = await read_window(session, statement, ordering, filters.paging, per_page=filters.per_page, total=total)
     rows = await people_rows(session, vault, principal, window.rows)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import Checker
-from app.paging import PageRequest, SortColumn, Total, Window, capped_count, read_window
+from app.paging import PageRequest, SortColumn, Total, Window, capped_count, narrowed, read_window
 from app.vault import NumberInfo, Vault
 from tenants.models import PayeeType, Person, PersonKind
 from tenants.schemas import PayeeForm
@@ -24,10 +24,10 @@ from tenants.services._people import (
     get_of_kind,
     kana_field,
     name_field,
-    name_matches,
     require_writer,
     text_field,
 )
+from tenants.services._search import name_filter
 
 PAYEE_TYPES = {t.value: t.label for t in PayeeType}
 PAYMENT_KINDS = (
@@ -72,10 +72,12 @@ async def list_payees(
 
     The total comes from the counters, or is counted up to ``COUNT_CAP`` with a search.
     """
-    statement = scoped(Person, principal).where(Person.kind == PersonKind.PAYEE)
+    scope = statement = scoped(Person, principal).where(Person.kind == PersonKind.PAYEE)
     if query.strip():
-        statement = statement.where(name_matches(query))
+        names = await name_filter(session, principal.tenant_id, query)
+        statement = statement.where(names.condition)
         total = await capped_count(session, statement.with_only_columns(Person.id))
+        statement = await narrowed(session, scope, statement, Person.id, total)
     else:
         total = Total(await count_people(session, principal.tenant_id, kinds=[PersonKind.PAYEE]))
     request = PageRequest(page=page, after=after, before=before)

@@ -4,23 +4,31 @@ The stored keys (``app.text.search_key``: no spaces, katakana for hiragana, fold
 ``people.search_key`` (name key + separator + kana key) and ``people.kana_key`` (the kana key alone). A query's key of
 
 * **3 characters or more** matches anywhere in the name or the フリガナ, through a trigram index: ``pg_trgm``'s GIN
-  index on PostgreSQL (``LIKE '%…%'``), an FTS5 trigram table on SQLite (``people_search_fts``, kept by triggers,
-  migration 0012) — both rechecked with ``LIKE`` on the row;
+  index on PostgreSQL (``LIKE '%…%'``), an FTS5 trigram table on SQLite (``people_search_fts`` over
+  ``people_search``, kept by triggers, migration 0012; its phrase query is the same substring test);
 * **1 or 2 characters** cannot use trigrams: it matches the *start* of the name key or of the kana key, as two index
   ranges in code-point order (``COLLATE "C"`` on PostgreSQL, SQLite's binary order).
 
-On SQLite the FTS table serves every tenant; the tenant is applied by the caller's query (rows are then read by
-primary key), so the work is the number of matching names, not the size of the tenant.
+On SQLite the FTS table serves every tenant; the tenant is applied to its answer (rows are then read by primary
+key), so the work is the number of matching names, not the size of the tenant.
+
+Lists use :func:`name_filter`: it reads the matching ids through the index first, so a page never depends on the
+planner choosing to start from the name index.
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, Uuid, and_, column, or_, select, table, true
+from sqlalchemy import ColumnElement, Integer, String, Uuid, and_, column, exists, or_, select, table, true
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from app.paging import COUNT_CAP
 from app.text import search_key
 from tenants.models import Person
 
@@ -85,31 +93,81 @@ def _starts_with(text_column: Any, key: str) -> ColumnElement[bool]:
     return and_(ordered >= key, ordered < upper) if upper is not None else ordered >= key
 
 
-def _trigram_hit(person: Any, key: str) -> ColumnElement[bool]:
-    """SQLite: the person's search key is in the FTS5 trigram index's answer; PostgreSQL: true (GIN does it)."""
+def _fts_rows(key: str) -> Any:
+    """SQLite: the ``people_search`` rows whose key contains ``key`` (3+ characters), found by the FTS5 index."""
     phrase = '"' + key.replace('"', '""') + '"'
-    found = select(_people_search.c.person_id).where(
-        _people_search.c.seq.in_(
-            select(_people_search_fts.c.rowid).where(_people_search_fts.c.search_key.match(phrase))
-        )
+    return _people_search.c.seq.in_(
+        select(_people_search_fts.c.rowid).where(_people_search_fts.c.search_key.match(phrase))
     )
-    return _ByDialect(true(), person.id.in_(found))
 
 
 def _escaped(key: str) -> str:
     return key.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%").replace("_", _ESCAPE + "_")
 
 
-def name_condition(text: str, person: Any = Person) -> ColumnElement[bool]:
-    """People (``person``: ``Person`` or an alias) whose name or フリガナ matches the typed text, by index.
+def name_condition(text: str, person: Any = Person, *, indexed: bool = True) -> ColumnElement[bool]:
+    """People (``person``: ``Person`` or an alias) whose name or フリガナ matches the typed text.
 
     3+ characters (after ``search_key``): anywhere in the name or the フリガナ; 1–2 characters: at the start of the
     name or of the フリガナ. Spaces, kana script, width and case are ignored; an empty text matches everyone.
+    ``indexed``: the form a name index answers (trigram or prefix range); otherwise the same test as a plain
+    predicate on the row, for a page that walks another index and meets many matching rows.
     """
     key = search_key(text)
     if not key:
         return true()
     if len(key) >= TRIGRAM:
         anywhere = person.search_key.like(f"%{_escaped(key)}%", escape=_ESCAPE)
-        return and_(_trigram_hit(person, key), anywhere)
+        if not indexed:
+            return anywhere
+        # SQLite: the FTS5 trigram phrase is the same substring test; PostgreSQL: the GIN index answers the LIKE.
+        return _ByDialect(anywhere, person.id.in_(select(_people_search.c.person_id).where(_fts_rows(key))))
+    if not indexed:
+        prefix = f"{_escaped(key)}%"
+        return or_(person.search_key.like(prefix, escape=_ESCAPE), person.kana_key.like(prefix, escape=_ESCAPE))
     return or_(_starts_with(person.search_key, key), _starts_with(person.kana_key, key))
+
+
+async def name_match_ids(session: AsyncSession, tenant_id: uuid.UUID, text: str, limit: int) -> list[uuid.UUID]:
+    """Ids of up to ``limit`` people of the tenant whose name matches, read through the name index alone."""
+    key = search_key(text)
+    if len(key) >= TRIGRAM and session.get_bind().dialect.name != "postgresql":
+        # From the FTS answer (people_search has no index by tenant, so nothing else can drive the read).
+        statement: Any = select(_people_search.c.person_id).where(
+            _fts_rows(key), _people_search.c.tenant_id == tenant_id
+        )
+    else:
+        statement = select(Person.id).where(Person.tenant_id == tenant_id, name_condition(text))
+    return list((await session.execute(statement.limit(limit))).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class NameFilter:
+    """A list's name filter: the condition to add, and whether more than ``COUNT_CAP`` people match."""
+
+    condition: ColumnElement[bool]
+    dense: bool
+
+
+async def name_filter(session: AsyncSession, tenant_id: uuid.UUID, text: str, *, family: bool = False) -> NameFilter:
+    """The name filter of a list page (``Person`` rows), bounded at any tenant size.
+
+    The matching people are read through the name index, up to ``COUNT_CAP``: then the page is those ids (read by
+    primary key, sorted in memory by the database: at most ``COUNT_CAP`` rows). More: the name test becomes a
+    predicate on the rows the page walks along its sort index (many match, so a page is found quickly).
+    ``family``: also the dependants of matching employees (the masked list shows them under their employee).
+    """
+    ids = await name_match_ids(session, tenant_id, text, COUNT_CAP + 1)
+    if len(ids) <= COUNT_CAP:
+        found = Person.id.in_(ids)
+        return NameFilter(or_(found, Person.employee_id.in_(ids)) if family else found, dense=False)
+    match = name_condition(text, indexed=False)
+    if family:
+        owner = aliased(Person)
+        owner_matches = exists().where(
+            owner.tenant_id == Person.tenant_id,
+            owner.id == Person.employee_id,
+            name_condition(text, owner, indexed=False),
+        )
+        match = or_(match, owner_matches)
+    return NameFilter(match, dense=True)

@@ -44,11 +44,11 @@ PEOPLE_TRIGGERS = {
         CREATE TRIGGER people_search_au AFTER UPDATE OF search_key ON people
         WHEN old.search_key IS NOT new.search_key BEGIN
             UPDATE people_search SET search_key = new.search_key
-            WHERE tenant_id = new.tenant_id AND person_id = new.id;
+            WHERE person_id = new.id AND tenant_id = new.tenant_id;
         END""",
     "people_search_ad": """
         CREATE TRIGGER people_search_ad AFTER DELETE ON people BEGIN
-            DELETE FROM people_search WHERE tenant_id = old.tenant_id AND person_id = old.id;
+            DELETE FROM people_search WHERE person_id = old.id AND tenant_id = old.tenant_id;
         END""",
 }
 FTS_TRIGGERS = {
@@ -113,7 +113,9 @@ def _upgrade_sqlite() -> None:
             search_key VARCHAR(250) NOT NULL
         )"""
     )
-    op.execute("CREATE UNIQUE INDEX ix_people_search_person ON people_search (tenant_id, person_id)")
+    # By person first (the triggers' lookups), and deliberately no index leading with tenant_id: a search then
+    # always starts from the FTS index's answer, never from a scan of the tenant's rows.
+    op.execute("CREATE UNIQUE INDEX ix_people_search_person ON people_search (person_id, tenant_id)")
     op.execute(
         "CREATE VIRTUAL TABLE people_search_fts USING fts5("
         "search_key, content='people_search', content_rowid='seq', tokenize='trigram')"
