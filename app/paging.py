@@ -9,6 +9,13 @@ page costs the same at any depth and tenant size.
 
 Cursors are the row's key values as URL-safe text (no secret is in them: they carry sort keys such as 社員コード and
 ids, and every query is still scoped to the signed-in tenant). A cursor that does not decode is treated as absent.
+
+On top of :func:`seek`, :func:`read_window` serves a list page the way every list screen pages: the first
+``NUMBERED_PAGES`` pages by number (a bounded OFFSET on the index), and "前へ/次へ" links with a cursor beyond. Its
+cursors carry only the row's unique key (the last column of the ordering, an id or a 社員コード, never a name): the
+other key values are read back from that row, so no personal data is in the URL and no value of the wrong type
+reaches a query; a cursor whose row is gone (or no longer in the list) shows the first page. Totals come from the
+caller (counters), or from :func:`capped_count`, which stops at ``COUNT_CAP``.
 """
 
 from __future__ import annotations
@@ -16,13 +23,20 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+NUMBERED_PAGES = 5  # pages reachable by number (OFFSET ≤ 4 pages on the index); beyond, 前へ/次へ with a cursor
+COUNT_CAP = 1000  # counts that must read rows stop here: "1,000件以上"
+MAX_CURSOR = 2000  # characters; anything longer is not one of ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,19 +64,26 @@ def _encode_value(value: Any) -> list[Any]:
     return ["s", str(value)]
 
 
+_DECODERS: dict[str, tuple[type, Any]] = {  # tag: (JSON type required, decoder)
+    "i": (int, int),
+    "u": (str, uuid.UUID),
+    "t": (str, dt.datetime.fromisoformat),
+    "d": (str, dt.date.fromisoformat),
+    "s": (str, str),
+}
+
+
 def _decode_value(tagged: Any) -> Any:
-    tag = tagged[0]
-    if tag == "n":
+    """One tagged value; ValueError for anything ``_encode_value`` does not write."""
+    if tagged == ["n"]:
         return None
+    if not isinstance(tagged, list) or len(tagged) != 2 or tagged[0] not in _DECODERS:
+        raise ValueError("not a cursor value")
+    required, decoder = _DECODERS[tagged[0]]
     value = tagged[1]
-    decoders: dict[str, Any] = {
-        "i": int,
-        "u": uuid.UUID,
-        "t": dt.datetime.fromisoformat,
-        "d": dt.date.fromisoformat,
-        "s": str,
-    }
-    return decoders[tag](value)
+    if not isinstance(value, required) or isinstance(value, bool):
+        raise ValueError("not a cursor value")
+    return decoder(value)
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -73,14 +94,15 @@ def encode_cursor(values: Sequence[Any]) -> str:
 
 def decode_cursor(text: str, length: int) -> tuple[Any, ...] | None:
     """The key values of a cursor, or None when it is not one of ours (wrong shape, length or types)."""
-    if not text or len(text) > 2000:
+    if not text or len(text) > MAX_CURSOR:
         return None
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        values = tuple(_decode_value(item) for item in json.loads(raw))
-    except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError):
+        items = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if not isinstance(items, list) or len(items) != length:
+            return None
+        return tuple(_decode_value(item) for item in items)
+    except (ValueError, TypeError, RecursionError):  # binascii.Error and UnicodeDecodeError are ValueErrors
         return None
-    return values if len(values) == length else None
 
 
 def row_cursor(row: Any, ordering: Sequence[SortColumn]) -> str:
@@ -115,7 +137,12 @@ def _beyond(sorts: Sequence[SortColumn], values: Sequence[Any], backwards: bool)
         return None  # NULLs are one group, ordered only by the columns after them
     descending = sorts[0].descending != backwards
     left = sorts[0].column if len(sorts) == 1 else tuple_(*(s.column for s in sorts))
-    right: Any = values[0] if len(sorts) == 1 else tuple_(*values)
+    # Each value bound with its column's type (a row value's members would otherwise be typed from Python values).
+    right: Any = (
+        values[0]
+        if len(sorts) == 1
+        else tuple_(*(literal(v, s.column.type) for s, v in zip(sorts, values, strict=True)))
+    )
     return left < right if descending else left > right
 
 
@@ -135,14 +162,17 @@ async def seek(
     limit: int,
     *,
     backwards: bool = False,
+    offset: int = 0,
 ) -> list[Any]:
     """Up to ``limit`` rows of ``statement`` after the cursor (before it when ``backwards``), in display order.
 
-    ``statement`` carries the filters; the ordering is applied here. With no cursor, the first (or last) page.
-    Returns the result rows (``Row`` objects) in the ordering's direction.
+    ``statement`` carries the filters; the ordering is applied here. With no cursor, the first (or last) page,
+    skipping ``offset`` rows (keep it small: OFFSET reads the rows it skips). Returns the result rows (``Row``
+    objects) in the ordering's direction.
     """
     if cursor is None:
-        rows = list((await session.execute(_ordered(statement, ordering, backwards).limit(limit))).all())
+        query = _ordered(statement, ordering, backwards).limit(limit)
+        rows = list((await session.execute(query.offset(offset) if offset else query)).all())
         return rows[::-1] if backwards else rows
     runs = _runs(ordering, cursor)
     found: list[Any] = []
@@ -158,3 +188,200 @@ async def seek(
         if len(found) >= limit:
             break
     return found[::-1] if backwards else found
+
+
+# Pages of a list screen ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """Which page a list screen asks for: a page number (the first ``NUMBERED_PAGES``), or a cursor.
+
+    ``after`` / ``before``: the cursor of the last / first row of the page the link was on; ``page`` is then only
+    the number shown for the new page (links carry it; nothing is read by it).
+    """
+
+    page: int = 1
+    after: str = ""
+    before: str = ""
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> PageRequest:
+        """``page``, ``after`` and ``before`` from query parameters, leniently (anything odd: the first page)."""
+
+        def text(key: str) -> str:
+            value = params.get(key)
+            return value if isinstance(value, str) and len(value) <= MAX_CURSOR else ""
+
+        page = text("page")
+        number = int(page) if page.isdigit() and len(page) < 7 else 1
+        return cls(page=max(1, number), after=text("after"), before=text("before"))
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    """How many rows a list has: exact, or (``capped``) at least ``count`` when counting stopped at the cap."""
+
+    count: int
+    capped: bool = False
+
+    @property
+    def label(self) -> str:
+        """``1,234 件`` or ``1,000 件以上``."""
+        return f"{self.count:,} 件以上" if self.capped else f"{self.count:,} 件"
+
+
+async def capped_count(session: AsyncSession, statement: Select[Any], cap: int | None = None) -> Total:
+    """How many rows a SELECT returns, reading at most ``cap + 1`` of them (``COUNT_CAP`` by default; select only
+    a key column in it)."""
+    cap = COUNT_CAP if cap is None else cap
+    counted = select(func.count()).select_from(statement.limit(cap + 1).subquery())
+    count = int((await session.execute(counted)).scalar_one())
+    return Total(cap, capped=True) if count > cap else Total(count)
+
+
+async def narrowed(
+    session: AsyncSession, scope: Select[Any], statement: Select[Any], key: Any, total: Total
+) -> Select[Any]:
+    """The filtered list (``statement``, within ``scope``) as its pages should read it, bounded either way.
+
+    Few rows (the total at most ``COUNT_CAP``): their keys are read once, through whatever index the filter uses
+    (no order, at most ``COUNT_CAP + 1``), and the pages are read from those keys by primary key and sorted (at most
+    ``COUNT_CAP`` rows) — instead of walking the sort's index past every row the filter drops. Many rows: the
+    statement as it is; a page walks the sort's index and meets a matching row every (tenant ÷ total) entries.
+    """
+    if statement is scope or total.capped or total.count > COUNT_CAP:
+        return statement
+    keys = list((await session.execute(statement.with_only_columns(key).limit(COUNT_CAP + 1))).scalars())
+    return statement if len(keys) > COUNT_CAP else scope.where(key.in_(keys))
+
+
+@dataclass(frozen=True, slots=True)
+class Window(Generic[T]):
+    """One page of a list: its rows, where it stands, and the cursors of the links to its neighbours."""
+
+    rows: list[T]
+    page: int
+    per_page: int
+    total: Total
+    has_previous: bool = False
+    has_next: bool = False
+    first_cursor: str = ""
+    last_cursor: str = ""
+
+    @property
+    def pages(self) -> int:
+        """How many pages the total makes (at least that many when the total is capped)."""
+        return max(1, math.ceil(self.total.count / self.per_page))
+
+    @property
+    def numbered(self) -> list[int]:
+        """The page numbers offered as links (the first ``NUMBERED_PAGES``)."""
+        return list(range(1, min(self.pages, NUMBERED_PAGES) + 1))
+
+    @property
+    def more_pages(self) -> bool:
+        """Pages beyond the numbered ones exist (reached with 次へ)."""
+        return self.total.capped or self.pages > NUMBERED_PAGES
+
+    @property
+    def first_index(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.rows else 0
+
+    @property
+    def last_index(self) -> int:
+        return (self.page - 1) * self.per_page + len(self.rows)
+
+    def next_page(self) -> dict[str, Any]:
+        """Query parameters of the 次へ link."""
+        return {"after": self.last_cursor, "before": "", "page": self.page + 1}
+
+    def previous_page(self) -> dict[str, Any]:
+        """Query parameters of the 前へ link."""
+        return {"before": self.first_cursor, "after": "", "page": max(1, self.page - 1)}
+
+    def numbered_page(self, number: int) -> dict[str, Any]:
+        """Query parameters of a page number's link."""
+        return {"page": number, "after": "", "before": ""}
+
+
+def _fits(value: Any, column: Any) -> bool:
+    """A decoded cursor value of the column's Python type (so it binds), integers within 64 bits."""
+    try:
+        expected = column.type.python_type
+    except NotImplementedError:
+        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return expected is int and -(2**63) <= value < 2**63
+    return isinstance(value, expected)
+
+
+async def _anchor(
+    session: AsyncSession, statement: Select[Any], ordering: Sequence[SortColumn], text: str
+) -> tuple[Any, ...] | None:
+    """The ordering's values of the row a cursor names (by its unique key), if it is still in the list."""
+    decoded = decode_cursor(text, 1)
+    unique = ordering[-1].column
+    if decoded is None or decoded[0] is None or not _fits(decoded[0], unique):
+        return None
+    found = await session.execute(
+        statement.where(unique == decoded[0]).with_only_columns(*(sort.column for sort in ordering)).limit(1)
+    )
+    row = found.first()
+    return tuple(row) if row is not None else None
+
+
+async def read_window(
+    session: AsyncSession,
+    statement: Select[Any],
+    ordering: Sequence[SortColumn],
+    request: PageRequest,
+    *,
+    per_page: int,
+    total: Total,
+) -> Window[Any]:
+    """The page of ``statement`` (one entity selected, filters applied) that ``request`` asks for.
+
+    ``ordering`` ends with a column unique in the list (the cursor names a row by it). Pages 1 to ``NUMBERED_PAGES``
+    are read with a bounded OFFSET; a cursor page with :func:`seek` after/before the cursor's row. One more row than
+    the page is read to know whether a next (previous) page exists. A bad cursor, or one whose row is gone, reads
+    the first page. Every read is an index range when an index matches the ordering and filters.
+    """
+    unique = ordering[-1].key
+
+    def cursor(entity: Any) -> str:
+        return encode_cursor([getattr(entity, unique)])
+
+    def window(entities: list[Any], page: int, has_previous: bool, has_next: bool) -> Window[Any]:
+        return Window(
+            rows=entities,
+            page=page,
+            per_page=per_page,
+            total=total,
+            has_previous=has_previous and bool(entities),
+            has_next=has_next and bool(entities),
+            first_cursor=cursor(entities[0]) if entities else "",
+            last_cursor=cursor(entities[-1]) if entities else "",
+        )
+
+    by_cursor = bool(request.after or request.before)
+    anchor = await _anchor(session, statement, ordering, request.after or request.before) if by_cursor else None
+    if anchor is not None:
+        backwards = not request.after
+        found = await seek(session, statement, ordering, anchor, per_page + 1, backwards=backwards)
+        rows = [row[0] for row in found]
+        if backwards and len(rows) > per_page:
+            return window(rows[1:], max(2, request.page), True, True)
+        if backwards and rows:  # reached the start of the list
+            return window(rows, 1, False, True)
+        if rows:
+            return window(rows[:per_page], max(2, request.page), True, len(rows) > per_page)
+    # By number; a bad or stale cursor (or nothing left beyond it) reads the first page.
+    pages = max(1, math.ceil(total.count / per_page))
+    page = 1 if by_cursor else min(request.page, pages, NUMBERED_PAGES)
+    rows = [
+        row[0] for row in await seek(session, statement, ordering, None, per_page + 1, offset=(page - 1) * per_page)
+    ]
+    if not rows and page > 1:  # fewer rows than the total said (changed since it was read): the first page
+        page, rows = 1, [row[0] for row in await seek(session, statement, ordering, None, per_page + 1)]
+    return window(rows[:per_page], page, page > 1, len(rows) > per_page)

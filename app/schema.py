@@ -17,3 +17,17 @@ def load_models() -> list[MetaData]:
     import tenants.models  # noqa: F401
 
     return [Base.metadata, app.kvstore.KeyValueItem.metadata]
+
+
+def include_object(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
+    """Whether Alembic's autogenerate compares this object (the main database's environment and the schema test).
+
+    Skipped: advanced-alchemy's store table (dialect-conditional DDL), and the name-search objects a migration
+    creates on one database only (``tenants.models.SEARCH_ONLY_OBJECTS``: trigram indexes, FTS5 tables).
+    """
+    from tenants.models import SEARCH_ONLY_OBJECTS
+
+    table = getattr(obj, "table", obj)
+    if getattr(table, "name", name) == "kv_store":
+        return False
+    return not (name or "").startswith(SEARCH_ONLY_OBJECTS)

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, company_staff, number_handlers
 from app.forms import Form, FormInvalid, scrubbed
+from app.paging import PageRequest
 from app.vault import Vault
 from tenants import services
-from tenants.controllers._people import can_edit, date_text, flash_saved, page_links, page_number
+from tenants.controllers._people import can_edit, date_text, flash_saved, window_link
 from tenants.models import Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
 
@@ -51,11 +52,20 @@ class EmployeeController(Controller):
         department: str = "",
         employment: str = "active",
         page: str = "1",
+        after: str = "",
+        before: str = "",
     ) -> Template:
         if employment not in services.EMPLOYMENT_CHOICES:
             employment = "active"
+        paging = PageRequest.parse({"page": page, "after": after, "before": before})
         filters = services.EmployeeFilter(
-            name=q, employee_code=code, department_id=department, employment=employment, page=page_number(page)
+            name=q,
+            employee_code=code,
+            department_id=department,
+            employment=employment,
+            page=paging.page,
+            after=paging.after,
+            before=paging.before,
         )
         found = await services.search_employees(db_session, principal, filters)
         params = {"q": q, "code": code, "department": department, "employment": employment}
@@ -64,7 +74,7 @@ class EmployeeController(Controller):
             context={
                 "rows": found,
                 "params": params,
-                "page_links": page_links("/admin/people", params, found),
+                "link": window_link("/admin/people", params),
                 "departments": await services.department_choices(db_session, principal),
                 "employment_choices": services.EMPLOYMENT_CHOICES,
                 "can_edit": can_edit(principal),

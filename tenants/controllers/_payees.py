@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, company_staff, number_handlers
 from app.forms import Form, FormInvalid, scrubbed
+from app.paging import PageRequest
 from app.vault import Vault
 from tenants import services
-from tenants.controllers._people import can_edit, flash_saved, page_links, page_number
+from tenants.controllers._people import can_edit, flash_saved, window_link
 from tenants.models import Person
 from tenants.schemas import PayeeForm
 
@@ -36,15 +37,25 @@ class PayeeController(Controller):
 
     @get("/", name="people_payees")
     async def payee_list(
-        self, db_session: AsyncSession, vault: Vault, principal: Principal, q: str = "", page: str = "1"
+        self,
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        q: str = "",
+        page: str = "1",
+        after: str = "",
+        before: str = "",
     ) -> Template:
-        found = await services.list_payees(db_session, vault, principal, query=q, page=page_number(page))
+        paging = PageRequest.parse({"page": page, "after": after, "before": before})
+        found = await services.list_payees(
+            db_session, vault, principal, query=q, page=paging.page, after=paging.after, before=paging.before
+        )
         return Template(
             template_name="tenants/people/payees.html",
             context={
                 "payees": found,
                 "q": q,
-                "page_links": page_links("/admin/payees", {"q": q}, found.page),
+                "link": window_link("/admin/payees", {"q": q}),
                 "can_edit": can_edit(principal),
             },
         )

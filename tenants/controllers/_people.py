@@ -1,5 +1,5 @@
-"""What the people pages share (departments, employees, dependants, payees): who may edit, the pager, the notice
-after a save.
+"""What the people pages share (departments, employees, dependants, payees): who may edit, the pager's links, the
+notice after a save.
 
 Staff (admin, handler, viewer) read the lists; only admins and handlers add, edit or retire.
 """
@@ -7,6 +7,7 @@ Staff (admin, handler, viewer) read the lists; only admins and handlers add, edi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,6 @@ from litestar.plugins.flash import flash
 from app.auth.models import Role
 from app.auth.principal import Principal
 from app.text import format_date
-from tenants import services
 from tenants.models import Person
 
 
@@ -30,15 +30,18 @@ def date_text(value: dt.date | None) -> str:
     return format_date(value)
 
 
-def page_number(text: str) -> int:
-    """The ``page`` query parameter, 1 when it is not a sensible number."""
-    return int(text) if text.isdigit() and 0 < len(text) < 7 else 1
+def window_link(base: str, params: dict[str, str]) -> Callable[..., str]:
+    """``link(**changes)`` for ``partials/pager.html``: the list's URL with its (non-empty) parameters and the page's
+    (``page``, ``after``, ``before`` from ``app.paging.Window``)."""
 
+    def link(**changes: Any) -> str:
+        merged = {**params, **{key: str(value) for key, value in changes.items()}}
+        if merged.get("page") == "1":
+            merged.pop("page")
+        kept = {key: value for key, value in merged.items() if value}
+        return f"{base}?{urlencode(kept)}" if kept else base
 
-def page_links(base: str, params: dict[str, str], page: services.Page[Any]) -> list[tuple[int, str]]:
-    """``(number, url)`` of every page, keeping the list's other (non-empty) parameters."""
-    kept = {key: value for key, value in params.items() if value}
-    return [(n, f"{base}?{urlencode({**kept, 'page': str(n)})}") for n in range(1, page.pages + 1)]
+    return link
 
 
 def flash_saved(request: Request[Any, Any, Any], person: Person, changed: list[str]) -> None:

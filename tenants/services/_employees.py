@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Account, Role
@@ -16,13 +16,15 @@ from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.db import any_of, utcnow
 from app.forms import Checker, FormInvalid
+from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, narrowed, read_window
 from app.text import JST, clean_code
 from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
+from tenants.services._counts import count_people
 from tenants.services._dependants import list_dependants
 from tenants.services._people import (
-    Page,
+    PER_PAGE,
     add_person,
     apply_changes,
     code_field,
@@ -34,25 +36,25 @@ from tenants.services._people import (
     kana_field,
     log_change,
     name_field,
-    name_matches,
-    one_page,
-    page_bounds,
     require_writer,
     today,
 )
+from tenants.services._search import name_filter
 
 EMPLOYMENT_CHOICES = {"active": "在籍", "retired": "退職", "all": "すべて"}
 
 
 @dataclass(frozen=True, slots=True)
 class EmployeeFilter:
-    """The search form of the employee list (氏名・フリガナ partial, 社員コード exact, 部門, 在籍/退職)."""
+    """The employee list's search form (氏名・フリガナ, 社員コード exact, 部門, 在籍/退職) and the page asked for."""
 
     name: str = ""
     employee_code: str = ""
     department_id: str = ""
     employment: str = "active"
     page: int = 1
+    after: str = ""  # cursors of the 次へ / 前へ links (app.paging.read_window)
+    before: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,44 +74,95 @@ class EmployeeDetail:
     numbers: dict[uuid.UUID, NumberInfo]
 
 
-def _employee_query(principal: Principal, filters: EmployeeFilter) -> Select[Any]:
-    statement = scoped(Person, principal).where(Person.kind == PersonKind.EMPLOYEE)
-    if filters.name.strip():
-        statement = statement.where(name_matches(filters.name))
+@dataclass(frozen=True, slots=True)
+class _Employees:
+    scope: Select[Any]  # the tenant's employees
+    statement: Select[Any]  # those the filters keep (``scope`` itself when nothing narrows)
+    ordering: list[SortColumn]
+    many_names: bool = False
+
+
+async def _employee_query(session: AsyncSession, principal: Principal, filters: EmployeeFilter) -> _Employees | None:
+    """The filtered employees and their order by 社員コード, read along an index; None when no one can match.
+
+    Employees always have a 社員コード (the form and the import require it; it is unique in the tenant), so the order
+    is the code alone: on the unique (tenant_id, employee_code) index, or, with a department, on the department
+    sort's index pinned to that department (an employee's ``list_owner_code`` is their own code).
+    """
+    scope = statement = scoped(Person, principal).where(
+        Person.kind == PersonKind.EMPLOYEE, Person.employee_code.is_not(None)
+    )
+    ordering = [SortColumn(Person.employee_code, "employee_code")]
+    if filters.department_id:
+        department = await _listed_department(session, principal, filters.department_id)
+        if department is None:
+            return None
+        statement = statement.where(
+            Person.department_section == 0,
+            Person.list_department_code == department.code,
+            Person.list_department_id == department.id,
+        )
+        ordering = [SortColumn(Person.list_owner_code, "list_owner_code")]
     code = clean_code(filters.employee_code)
     if code:
         statement = statement.where(Person.employee_code == code)
-    if filters.department_id:
-        try:
-            statement = statement.where(Person.department_id == uuid.UUID(filters.department_id))
-        except ValueError:
-            pass
     day = today()
     if filters.employment == "active":
         statement = statement.where(or_(Person.retirement_date.is_(None), Person.retirement_date > day))
     elif filters.employment == "retired":
         statement = statement.where(Person.retirement_date <= day)
-    return statement
+    if not filters.name.strip():
+        return _Employees(scope, statement, ordering)
+    names = await name_filter(session, principal.tenant_id, filters.name)
+    return _Employees(scope, statement.where(names.condition), ordering, many_names=names.dense)
 
 
-async def search_employees(session: AsyncSession, principal: Principal, filters: EmployeeFilter) -> Page[EmployeeRow]:
-    """Employees matching the filters, 50 a page, by 社員コード."""
-    statement = _employee_query(principal, filters)
-    total, page = await page_bounds(session, statement, filters.page)
-    rows = await session.execute(
-        one_page(
-            statement.add_columns(Department)
-            .outerjoin(
-                Department, and_(Department.tenant_id == Person.tenant_id, Department.id == Person.department_id)
-            )
-            .order_by(Person.employee_code, Person.id),
-            page,
+async def _listed_department(session: AsyncSession, principal: Principal, value: str) -> Department | None:
+    try:
+        key = uuid.UUID(value)
+    except ValueError:
+        return None
+    found = await session.execute(scoped(Department, principal).where(Department.id == key))
+    return found.scalar_one_or_none()
+
+
+async def _employee_total(
+    session: AsyncSession, principal: Principal, filters: EmployeeFilter, found: _Employees
+) -> Total:
+    """All employees (of a department): the counters; otherwise (在籍/退職, name, code) counted up to the cap."""
+    if filters.employment == "all" and not filters.name.strip() and not clean_code(filters.employee_code):
+        department_id = uuid.UUID(filters.department_id) if filters.department_id else None
+        return Total(
+            await count_people(session, principal.tenant_id, department_id=department_id, kinds=[PersonKind.EMPLOYEE])
         )
-    )
-    found = [(person, department) for person, department in rows]
-    counts = await _dependant_counts(session, principal, [person.id for person, _ in found])
-    items = [EmployeeRow(person, department, counts.get(person.id, 0)) for person, department in found]
-    return Page(items=items, total=total, page=page)
+    if found.many_names and filters.employment == "all" and not filters.department_id:
+        return Total(COUNT_CAP, capped=True)  # known without counting
+    return await capped_count(session, found.statement.with_only_columns(Person.id))
+
+
+async def search_employees(session: AsyncSession, principal: Principal, filters: EmployeeFilter) -> Window[EmployeeRow]:
+    """Employees matching the filters, 50 a page, by 社員コード, with their departments and dependant counts."""
+    found = await _employee_query(session, principal, filters)
+    if found is None:
+        return Window(rows=[], page=1, per_page=PER_PAGE, total=Total(0))
+    total = await _employee_total(session, principal, filters, found)
+    statement = await narrowed(session, found.scope, found.statement, Person.id, total)
+    request = PageRequest(page=filters.page, after=filters.after, before=filters.before)
+    window = await read_window(session, statement, found.ordering, request, per_page=PER_PAGE, total=total)
+    people: list[Person] = window.rows
+    department_ids = list({p.department_id for p in people if p.department_id is not None})
+    departments: dict[uuid.UUID, Department] = {}
+    if department_ids:
+        loaded = await session.execute(scoped(Department, principal).where(Department.id.in_(department_ids)))
+        departments = {d.id: d for d in loaded.scalars()}
+    counts = await _dependant_counts(session, principal, [person.id for person in people])
+    rows = [
+        EmployeeRow(
+            person, departments.get(person.department_id) if person.department_id else None, counts.get(person.id, 0)
+        )
+        for person in people
+    ]
+    return replace(window, rows=rows)
 
 
 async def _dependant_counts(

@@ -1,32 +1,47 @@
 """The admin's masked number list: filters, sorting, paging and how many people stand in each status.
 
-Lists read masks from the vault (``number_info``) and never decrypt.
+A page costs the same at 100 people and at 100,000: people are sorted by their placement columns
+(``tenants.models.LIST_SORTS``, kept by ``tenants.listing``) along the matching ``ix_people_list_<sort>_<order>``
+index and paged with ``app.paging.read_window`` (numbered pages first, then cursors); owners and departments are
+loaded for the page's rows only; totals and status counts come from the counters (``people_counts``), or are
+counted up to ``COUNT_CAP`` when a name or code filter is set. Lists read masks from the vault (``number_info``)
+and never decrypt.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, and_, case, func, or_
+from sqlalchemy import Select, and_, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import clean_text
+from app.paging import (
+    COUNT_CAP,
+    MAX_CURSOR,
+    PageRequest,
+    SortColumn,
+    Total,
+    Window,
+    capped_count,
+    narrowed,
+    read_window,
+)
 from app.text import format_date
 from app.vault import NumberInfo, Vault
-from tenants.models import CollectionStatus, Department, Person, PersonKind
-from tenants.services._counts import count_duplicate_people, status_totals
+from tenants.models import LIST_SORTS, CollectionStatus, Department, NumberDuplicate, Person, PersonKind
+from tenants.services._counts import count_duplicate_people, count_people, status_totals
 from tenants.services._departments import list_departments
-from tenants.services._duplicates import duplicate_people_condition, open_duplicate_people
-from tenants.services._people import count_rows, name_matches
+from tenants.services._duplicates import open_cases, open_duplicate_people
 from tenants.services._records import PersonContext
+from tenants.services._search import name_filter
 
 UNCONFIRMED = (CollectionStatus.REGISTERED, CollectionStatus.PROXY_REGISTERED, CollectionStatus.SELF_CONFIRMED)
 
@@ -46,7 +61,8 @@ SORTS: dict[str, str] = {"department": "部門", "code": "社員コード", "reg
 ORDERS: dict[str, str] = {"asc": "昇順", "desc": "降順"}
 PER_PAGE_CHOICES: tuple[int, ...] = (20, 50, 100)
 
-# The employee a dependant belongs to: dependants are listed under their employee's department and code.
+# The employee a dependant belongs to, for pages that join it (the home page's lists, one row by id). The masked
+# list itself sorts by the placement columns instead.
 Owner = aliased(Person, name="owner")
 owner_code = func.coalesce(Owner.employee_code, Person.employee_code)
 owner_department_id = func.coalesce(Owner.department_id, Person.department_id)
@@ -69,6 +85,8 @@ class NumberFilters:
     order: str = "asc"
     per_page: int = PER_PAGE_CHOICES[0]
     page: int = 1
+    after: str = ""  # cursors of the 次へ / 前へ links (app.paging.read_window)
+    before: str = ""
 
     @classmethod
     def parse(cls, params: Mapping[str, Any]) -> NumberFilters:
@@ -85,6 +103,7 @@ class NumberFilters:
             department = ""
         defaults = cls()
         per_page = _positive_int(text("per_page"), defaults.per_page)
+        paging = PageRequest.parse(params)
         return cls(
             department=department,
             kind=_known(text("kind"), KIND_FILTERS),
@@ -94,19 +113,40 @@ class NumberFilters:
             sort=_known(text("sort"), SORTS, defaults.sort),
             order=_known(text("order"), ORDERS, defaults.order),
             per_page=per_page if per_page in PER_PAGE_CHOICES else defaults.per_page,
-            page=_positive_int(text("page"), 1),
+            page=paging.page,
+            after=paging.after,
+            before=paging.before,
         )
 
     def query(self, **changes: Any) -> str:
-        """The query string of these filters with some changed (only non-default values are written)."""
-        changed = replace(self, **changes)
+        """The query string of these filters with some changed (only non-default values are written).
+
+        A cursor belongs to the page it was read on: unless given, ``after``/``before`` are left out.
+        """
+        changed = replace(self, **{"after": "", "before": "", **changes})
         defaults = NumberFilters()
         pairs = [
             (name, getattr(changed, name))
-            for name in ("department", "kind", "status", "name", "code", "sort", "order", "per_page", "page")
+            for name in (
+                "department",
+                "kind",
+                "status",
+                "name",
+                "code",
+                "sort",
+                "order",
+                "per_page",
+                "page",
+                "after",
+                "before",
+            )
             if getattr(changed, name) != getattr(defaults, name)
         ]
         return "?" + urlencode(pairs) if pairs else ""
+
+    @property
+    def paging(self) -> PageRequest:
+        return PageRequest(page=self.page, after=self.after[:MAX_CURSOR], before=self.before[:MAX_CURSOR])
 
     def sort_link(self, sort: str) -> str:
         """Sort by this column; a second click on the same column reverses the order."""
@@ -162,23 +202,18 @@ class NumberRow(PersonContext):
 
 @dataclass(frozen=True, slots=True)
 class NumberPage:
-    """A page of the list with the paging figures."""
+    """A page of the list (``window``: rows, position, total, cursors) and the filters it was read with."""
 
-    rows: list[NumberRow]
-    total: int
+    window: Window[NumberRow]
     filters: NumberFilters
 
     @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.filters.per_page))
+    def rows(self) -> list[NumberRow]:
+        return self.window.rows
 
     @property
-    def first_index(self) -> int:
-        return 0 if self.total == 0 else (self.filters.page - 1) * self.filters.per_page + 1
-
-    @property
-    def last_index(self) -> int:
-        return min(self.total, self.filters.page * self.filters.per_page)
+    def total(self) -> Total:
+        return self.window.total
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +224,8 @@ class StatusCount:
 
 
 def joined_people(principal: Principal) -> Any:
-    """People of the principal's tenant with their employee (for dependants) and department."""
+    """People of the principal's tenant with their employee (for dependants) and department (pages that read a few
+    rows by id or by status; the masked list reads :func:`people_rows` instead)."""
     return (
         scoped(Person, principal)
         .add_columns(Owner, Department)
@@ -201,8 +237,41 @@ def joined_people(principal: Principal) -> Any:
 async def number_rows(
     session: AsyncSession, vault: Vault | None, principal: Principal, statement: Any
 ) -> list[NumberRow]:
+    """The rows of a :func:`joined_people` statement, flagged and masked."""
     result = await session.execute(statement)
     rows = [NumberRow(person, owner, department) for person, owner, department in result.all()]
+    return await _flagged_and_masked(session, vault, principal, rows)
+
+
+async def people_rows(
+    session: AsyncSession, vault: Vault | None, principal: Principal, people: list[Person]
+) -> list[NumberRow]:
+    """Rows for these people (a page), their employees and departments read by id for them only."""
+    owner_ids = {p.employee_id for p in people if p.kind is PersonKind.DEPENDANT and p.employee_id is not None}
+    owners = await _by_id(session, scoped(Person, principal), Person.id, owner_ids)
+    department_ids = {p.list_department_id for p in people if p.list_department_id is not None}
+    departments = await _by_id(session, scoped(Department, principal), Department.id, department_ids)
+    rows = [
+        NumberRow(
+            person,
+            owners.get(person.employee_id) if person.kind is PersonKind.DEPENDANT and person.employee_id else None,
+            departments.get(person.list_department_id) if person.list_department_id else None,
+        )
+        for person in people
+    ]
+    return await _flagged_and_masked(session, vault, principal, rows)
+
+
+async def _by_id(session: AsyncSession, statement: Select[Any], id_column: Any, ids: Iterable[Any]) -> dict[Any, Any]:
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    return {row.id: row for row in (await session.execute(statement.where(id_column.in_(wanted)))).scalars()}
+
+
+async def _flagged_and_masked(
+    session: AsyncSession, vault: Vault | None, principal: Principal, rows: list[NumberRow]
+) -> list[NumberRow]:
     if not rows:
         return rows
     flagged = await open_duplicate_people(session, principal.tenant_id, [row.person.id for row in rows])
@@ -213,67 +282,118 @@ async def number_rows(
     return [replace(row, number=infos.get(row.person.id)) for row in rows]
 
 
-def _conditions(filters: NumberFilters, tenant_id: uuid.UUID) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+# The list's query ---------------------------------------------------------------------------------------------
+
+
+def list_ordering(sort: str, order: str) -> list[SortColumn]:
+    """The ordering of a sort: section, key (in the chosen direction), the family tail (ascending), as in the
+    ``ix_people_list_<sort>_<order>`` index."""
+    section, key, tail = LIST_SORTS[sort if sort in LIST_SORTS else "department"]
+
+    def by(name: str, descending: bool = False) -> SortColumn:
+        return SortColumn(getattr(Person, name), name, descending)
+
+    return [by(section), by(key, order == "desc"), *(by(name) for name in tail)]
+
+
+def _statuses(status: str) -> tuple[CollectionStatus, ...] | None:
+    """The statuses a status filter stands for (None: not a filter by status)."""
+    if status == "unconfirmed":
+        return UNCONFIRMED
+    if status and status != "duplicate":
+        return (CollectionStatus[status.upper()],)
+    return None
+
+
+def duplicate_people_ids(tenant_id: uuid.UUID) -> Any:
+    """``SELECT`` of the people on either side of an unsettled 重複の疑い (one IN list: read by primary key)."""
+    return union(
+        select(NumberDuplicate.person_id).where(NumberDuplicate.tenant_id == tenant_id, *open_cases()),
+        select(NumberDuplicate.other_person_id).where(NumberDuplicate.tenant_id == tenant_id, *open_cases()),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Filtered:
+    scope: Select[Any]  # the tenant's people
+    statement: Select[Any]  # the filtered people (``scope`` itself when nothing filters)
+    many_names: bool = False  # the name filter matches more than COUNT_CAP people
+
+
+async def _filtered(session: AsyncSession, principal: Principal, filters: NumberFilters) -> _Filtered | None:
+    """The filtered people (no order); None when no one can match (a department not of this tenant)."""
+    scope = statement = scoped(Person, principal)
     if filters.department:
-        conditions.append(owner_department_id == uuid.UUID(filters.department))
+        found = await session.execute(
+            scoped(Department, principal).where(Department.id == uuid.UUID(filters.department))
+        )
+        department = found.scalar_one_or_none()
+        if department is None:
+            return None
+        # Section and code pinned too: the department sort's index then reads just this department's range.
+        statement = statement.where(
+            Person.department_section == 0,
+            Person.list_department_code == department.code,
+            Person.list_department_id == department.id,
+        )
     if filters.kind:
-        conditions.append(Person.kind == PersonKind(filters.kind))
-    if filters.status == "unconfirmed":
-        conditions.append(Person.status.in_(UNCONFIRMED))
+        statement = statement.where(Person.kind == PersonKind(filters.kind))
+    statuses = _statuses(filters.status)
+    if statuses is not None:
+        statement = statement.where(Person.status == statuses[0] if len(statuses) == 1 else Person.status.in_(statuses))
     elif filters.status == "duplicate":
-        conditions.append(duplicate_people_condition(tenant_id))
-    elif filters.status:
-        conditions.append(Person.status == CollectionStatus[filters.status.upper()])
-    if filters.name:
-        conditions.append(or_(name_matches(filters.name), name_matches(filters.name, Owner)))
+        statement = statement.where(Person.id.in_(duplicate_people_ids(principal.tenant_id)))
     if filters.code:
-        conditions.append(owner_code == filters.code)
-    return conditions
+        statement = statement.where(Person.code_section == 0, Person.list_owner_code == filters.code)
+    if not filters.name:
+        return _Filtered(scope, statement)
+    # Dependants of a matching employee are listed too (under their employee).
+    names = await name_filter(session, principal.tenant_id, filters.name, family=True)
+    return _Filtered(scope, statement.where(names.condition), many_names=names.dense)
 
 
-def _ordering(filters: NumberFilters) -> list[Any]:
-    """Employees with their dependants right under them, payees last; NULLs last on every database."""
-
-    def directed(column: Any) -> Any:
-        return column.desc() if filters.order == "desc" else column.asc()
-
-    by_department = [Department.code.is_(None), directed(Department.code)]
-    by_code = [owner_code.is_(None), directed(owner_code)]
-    # The family key keeps an employee and their dependants together even when codes are missing.
-    family = [func.coalesce(Owner.id, Person.id), dependant_last, Person.created_at, Person.id]
-    if filters.sort == "code":
-        return [*by_code, *family]
-    if filters.sort == "registered":
-        return [Person.registered_at.is_(None), directed(Person.registered_at), *family]
-    return [*by_department, owner_code.is_(None), owner_code, *family]
+async def _total(session: AsyncSession, principal: Principal, filters: NumberFilters, found: _Filtered) -> Total:
+    """From the counters, unless a filter they do not keep is set (name, code, 重複の疑い): then counted, capped."""
+    only_name = not (filters.department or filters.kind or filters.status or filters.code)
+    if found.many_names and only_name:
+        return Total(COUNT_CAP, capped=True)  # known without counting: more people match the name alone
+    if filters.name or filters.code or filters.status == "duplicate":
+        return await capped_count(session, found.statement.with_only_columns(Person.id))
+    count = await count_people(
+        session,
+        principal.tenant_id,
+        department_id=uuid.UUID(filters.department) if filters.department else None,
+        kinds=[PersonKind(filters.kind)] if filters.kind else None,
+        statuses=_statuses(filters.status),
+    )
+    return Total(count)
 
 
 async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal, filters: NumberFilters) -> NumberPage:
     """One page of the masked list (masks from the vault; nothing is decrypted)."""
-    conditions = _conditions(filters, principal.tenant_id)
-    base = joined_people(principal).where(*conditions)
-    total = await count_rows(session, base)
-    pages = max(1, math.ceil(total / filters.per_page))
-    filters = replace(filters, page=min(filters.page, pages))
-    statement = base.order_by(*_ordering(filters)).limit(filters.per_page).offset((filters.page - 1) * filters.per_page)
-    return NumberPage(rows=await number_rows(session, vault, principal, statement), total=total, filters=filters)
+    found = await _filtered(session, principal, filters)
+    if found is None:
+        return NumberPage(Window(rows=[], page=1, per_page=filters.per_page, total=Total(0)), replace(filters, page=1))
+    total = await _total(session, principal, filters, found)
+    if total.count == 0:
+        return NumberPage(Window(rows=[], page=1, per_page=filters.per_page, total=total), replace(filters, page=1))
+    statement = await narrowed(session, found.scope, found.statement, Person.id, total)
+    ordering = list_ordering(filters.sort, filters.order)
+    window = await read_window(session, statement, ordering, filters.paging, per_page=filters.per_page, total=total)
+    rows = await people_rows(session, vault, principal, window.rows)
+    return NumberPage(replace(window, rows=rows), replace(filters, page=window.page))
 
 
 async def status_counts(session: AsyncSession, principal: Principal) -> list[StatusCount]:
-    """How many people stand in each status (the chips above the list), 未確認 included.
-
-    From the counters (``tenants.services._counts``), and 重複の疑い from the open cases: no people are counted.
-    """
+    """How many people stand in each status (the collection progress above the list), 未確認 included; from the
+    counters, and 重複の疑い from the open cases."""
     by_status = await status_totals(session, principal.tenant_id)
     counts = []
     for key, label in STATUS_FILTERS.items():
-        if key == "unconfirmed":
-            count = sum(by_status.get(status, 0) for status in UNCONFIRMED)
-        elif key == "duplicate":
+        if key == "duplicate":
             count = await count_duplicate_people(session, principal.tenant_id)
         else:
-            count = by_status.get(CollectionStatus[key.upper()], 0)
+            count = sum(by_status.get(status, 0) for status in _statuses(key) or ())
         counts.append(StatusCount(key, label, count))
     return counts
 

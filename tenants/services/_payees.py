@@ -11,23 +11,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import Checker
+from app.paging import PageRequest, SortColumn, Total, Window, capped_count, narrowed, read_window
 from app.vault import NumberInfo, Vault
 from tenants.models import PayeeType, Person, PersonKind
 from tenants.schemas import PayeeForm
+from tenants.services._counts import count_people
 from tenants.services._people import (
-    Page,
+    PER_PAGE,
     add_person,
     apply_changes,
     email_field,
     get_of_kind,
     kana_field,
     name_field,
-    name_matches,
-    one_page,
-    page_bounds,
     require_writer,
     text_field,
 )
+from tenants.services._search import name_filter
 
 PAYEE_TYPES = {t.value: t.label for t in PayeeType}
 PAYMENT_KINDS = (
@@ -43,24 +43,47 @@ PAYMENT_KINDS = (
 )
 
 
+# In フリガナ order (payees without フリガナ first), then by name: the payee index (tenant_id, kind, kana_key,
+# search_key, id) read as a range.
+PAYEE_ORDER = [
+    SortColumn(Person.kana_key, "kana_key"),
+    SortColumn(Person.search_key, "search_key"),
+    SortColumn(Person.id, "id"),
+]
+
+
 @dataclass(frozen=True, slots=True)
 class PayeeList:
-    page: Page[Person]
+    page: Window[Person]
     numbers: dict[uuid.UUID, NumberInfo]
 
 
 async def list_payees(
-    session: AsyncSession, vault: Vault, principal: Principal, *, query: str = "", page: int = 1
+    session: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    *,
+    query: str = "",
+    page: int = 1,
+    after: str = "",
+    before: str = "",
 ) -> PayeeList:
-    """Payees (name or kana partial), 50 a page, with their masked numbers."""
-    statement = scoped(Person, principal).where(Person.kind == PersonKind.PAYEE)
+    """Payees (name or フリガナ, ``name_matches``), 50 a page in フリガナ order, with their masked numbers.
+
+    The total comes from the counters, or is counted up to ``COUNT_CAP`` with a search.
+    """
+    scope = statement = scoped(Person, principal).where(Person.kind == PersonKind.PAYEE)
     if query.strip():
-        statement = statement.where(name_matches(query))
-    total, page = await page_bounds(session, statement, page)
-    rows = await session.execute(one_page(statement.order_by(Person.kana, Person.name, Person.id), page))
-    payees = list(rows.scalars())
-    numbers = await vault.number_info(session, principal.tenant_id, [p.id for p in payees])
-    return PayeeList(page=Page(items=payees, total=total, page=page), numbers=numbers)
+        names = await name_filter(session, principal.tenant_id, query)
+        statement = statement.where(names.condition)
+        total = await capped_count(session, statement.with_only_columns(Person.id))
+        statement = await narrowed(session, scope, statement, Person.id, total)
+    else:
+        total = Total(await count_people(session, principal.tenant_id, kinds=[PersonKind.PAYEE]))
+    request = PageRequest(page=page, after=after, before=before)
+    window = await read_window(session, statement, PAYEE_ORDER, request, per_page=PER_PAGE, total=total)
+    numbers = await vault.number_info(session, principal.tenant_id, [p.id for p in window.rows])
+    return PayeeList(page=window, numbers=numbers)
 
 
 async def get_payee(session: AsyncSession, principal: Principal, person_id: str) -> Person:

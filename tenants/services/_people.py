@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -27,9 +27,10 @@ from app.auth.models import Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import Checker, FormInvalid
-from app.text import clean_code, search_key, today_in_japan
+from app.text import clean_code, today_in_japan
 from tenants.models import Person, PersonKind
 from tenants.services._records import log_person_event, note_identity_change
+from tenants.services._search import name_condition
 
 T = TypeVar("T")
 
@@ -72,25 +73,18 @@ async def count_rows(session: AsyncSession, statement: Any) -> int:
     return int((await session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one())
 
 
-async def page_bounds(session: AsyncSession, statement: Select[Any], requested: int) -> tuple[int, int]:
-    """``(total, page)``: the rows there are, and the requested page brought within the pages there are."""
-    total = await count_rows(session, statement)
-    return total, min(max(1, requested), max(1, math.ceil(total / PER_PAGE)))
-
-
-def one_page(statement: Select[Any], page: int) -> Select[Any]:
-    """The rows of one page (``PER_PAGE`` a page)."""
-    return statement.limit(PER_PAGE).offset((page - 1) * PER_PAGE)
-
-
 def counts_by_id(rows: Iterable[Any]) -> dict[uuid.UUID, int]:
     """``{id: count}`` from ``(id, count)`` rows of a GROUP BY."""
     return {row[0]: int(row[1]) for row in rows if row[0] is not None}
 
 
 def name_matches(text: str, person: Any = Person) -> ColumnElement[bool]:
-    """Name or kana contains the text, ignoring spaces, kana script and width (``app.text.search_key``)."""
-    return person.search_key.contains(search_key(text), autoescape=True)
+    """The one name filter of every list: name or フリガナ matches the typed text, by index (``_search``).
+
+    Spaces, kana script and width are ignored (``app.text.search_key``); 3+ characters match anywhere, 1–2
+    characters match the start of the name or of the フリガナ (trigrams need 3).
+    """
+    return name_condition(text, person)
 
 
 async def is_taken(

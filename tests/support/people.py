@@ -36,7 +36,7 @@ async def make_department(db: AsyncSession, tenant_id: object, code: str, name: 
 async def make_employee(
     db: AsyncSession,
     tenant_id: object,
-    code: str,
+    code: str | None,
     name: str,
     *,
     department: Department | None = None,

@@ -199,7 +199,9 @@ async def test_the_list_counts_people_per_status(client: Client, world: World, d
         ("status=declined", {"佐藤一郎"}),
         ("kind=payee", {"講師 山田花子"}),
         ("kind=dependant", {"東野二郎 &gt; 東野順子", "東野二郎 &gt; 東野真奈美"}),
-        ("name=真奈", {"東野二郎 &gt; 東野真奈美"}),
+        ("name=真奈美", {"東野二郎 &gt; 東野真奈美"}),  # 3+ characters: anywhere in the name
+        ("name=真奈", set()),  # 1-2 characters: the start of the name or フリガナ only
+        ("name=東野", {"東野二郎", "東野二郎 &gt; 東野順子", "東野二郎 &gt; 東野真奈美"}),
         ("name=カワイ", {"河合康則"}),
         ("code=104", {"東野二郎", "東野二郎 &gt; 東野順子", "東野二郎 &gt; 東野真奈美"}),
         ("code=10", set()),  # exact, not partial
