@@ -220,13 +220,18 @@ class Vault:
         action: AuditAction = AuditAction.IMPORT,
         purpose: str | None = None,
         allow_duplicates: bool = False,
+        actors: Sequence[Actor] | None = None,
     ) -> list[StoredNumber]:
         """Store many numbers (imports); any bad row refuses the whole batch with NumberBatchError listing each.
 
         Every row is checked before anything is written; the key store and the table get bulk inserts. With
         ``allow_duplicates`` a number held by another person (or repeated in the batch) is stored flagged, and the
-        caller runs the duplicate rule (``tenants.services.flag_duplicates``) on what this returns.
+        caller runs the duplicate rule (``tenants.services.flag_duplicates``) on what this returns. ``actors``
+        (one per entry) names who gave each number when they differ (people registering their own numbers);
+        otherwise every entry is logged as ``actor``'s.
         """
+        if actors is not None and len(actors) != len(entries):
+            raise ValueError("actors: one per entry")
         keys = await self.keyring.current(session, tenant_id)
         candidates: list[Candidate] = []
         errors: list[RowError] = []
@@ -244,7 +249,17 @@ class Vault:
         if errors:
             raise NumberBatchError(sorted(errors, key=lambda e: e.index))
         return await self._write(
-            session, keys, field, candidates, actor, action, function, purpose, {}, allow_duplicate=allow_duplicates
+            session,
+            keys,
+            field,
+            candidates,
+            actor,
+            action,
+            function,
+            purpose,
+            {},
+            allow_duplicate=allow_duplicates,
+            actors=actors,
         )
 
     async def _write(
@@ -260,6 +275,7 @@ class Vault:
         detail: dict[str, Any],
         *,
         allow_duplicate: bool = False,
+        actors: Sequence[Actor] | None = None,
     ) -> list[StoredNumber]:
         now = utcnow()
         held: set[bytes] = set()
@@ -307,7 +323,7 @@ class Vault:
             AuditEvent(
                 tenant_id=keys.tenant_id,
                 action=action,
-                actor=actor,
+                actor=actors[c.index] if actors is not None else actor,
                 function=function,
                 subject=c.subject,
                 purpose=purpose,
