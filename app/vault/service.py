@@ -25,6 +25,7 @@ from app.audit.log import record, record_many
 from app.config import Settings
 from app.db import new_id, utcnow
 from app.logs import get_logger
+from app.offload import off_loop
 from app.vault import crypto, maintenance, sealing
 from app.vault._checks import (
     Candidate,
@@ -233,13 +234,7 @@ class Vault:
         if actors is not None and len(actors) != len(entries):
             raise ValueError("actors: one per entry")
         keys = await self.keyring.current(session, tenant_id)
-        candidates: list[Candidate] = []
-        errors: list[RowError] = []
-        for index, (subject, number) in enumerate(entries):
-            try:
-                candidates.append(candidate_for(keys, index, subject, field, number))
-            except InvalidNumber as exc:
-                errors.append(RowError(index, exc.code, exc.message))
+        candidates, errors = await off_loop(len(entries), _candidates, keys, entries, field)
         errors += [e for e in conflicts_within(candidates) if not (allow_duplicates and e.code == "duplicate_in_batch")]
         errors += [
             RowError(index, error_code(problem), problem.message)
@@ -282,31 +277,7 @@ class Vault:
         if allow_duplicate:
             await self._lock_indexes(session, keys.tenant_id, [c.blind_index for c in candidates])
             held = await self._held(session, keys.tenant_id, [c.blind_index for c in candidates])
-        rows: list[dict[str, Any]] = []
-        wrapped: list[tuple[uuid.UUID, int, bytes]] = []
-        stored: list[StoredNumber] = []
-        for c in candidates:
-            sealed = sealing.seal_number(keys, new_id(), c.subject_id, field, c.normalized)
-            masked = mask(field, c.normalized)
-            wrapped.append((sealed.number_id, keys.version, sealed.wrapped_key))
-            rows.append(
-                {
-                    "tenant_id": keys.tenant_id,
-                    "id": sealed.number_id,
-                    "subject_id": c.subject_id,
-                    "field": field,
-                    "ciphertext": sealed.ciphertext,
-                    "nonce": sealed.nonce,
-                    "tenant_key_version": keys.version,
-                    "blind_index": c.blind_index,
-                    "masked": masked,
-                    "flagged": c.blind_index in held,
-                    "registered_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now, c.blind_index in held))
+        rows, wrapped, stored = await off_loop(len(candidates), _sealed_rows, keys, field, candidates, held, now)
         # The key first: a crash in between leaves an orphan key (purged later), never a row without its key.
         await self.keystore.put_many(keys.tenant_id, wrapped)
         self.shredder.written(session, [(keys.tenant_id, number_id) for number_id, _, _ in wrapped])
@@ -644,3 +615,53 @@ class Vault:
         return await maintenance.rotate_master_key(
             self, sessions, retire_old=retire_old, batch_size=batch_size, max_batches=max_batches
         )
+
+
+def _candidates(
+    keys: TenantKeys, entries: Sequence[tuple[Subject, str]], field: NumberField
+) -> tuple[list[Candidate], list[RowError]]:
+    """Each entry normalised and blind-indexed, or the reason it cannot be (CPU work: run off the loop)."""
+    candidates: list[Candidate] = []
+    errors: list[RowError] = []
+    for index, (subject, number) in enumerate(entries):
+        try:
+            candidates.append(candidate_for(keys, index, subject, field, number))
+        except InvalidNumber as exc:
+            errors.append(RowError(index, exc.code, exc.message))
+    return candidates, errors
+
+
+def _sealed_rows(
+    keys: TenantKeys,
+    field: NumberField,
+    candidates: Sequence[Candidate],
+    held: set[bytes],
+    now: dt.datetime,
+) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, int, bytes]], list[StoredNumber]]:
+    """The table rows, key-store rows and results of sealing each candidate (CPU work: run off the loop)."""
+    rows: list[dict[str, Any]] = []
+    wrapped: list[tuple[uuid.UUID, int, bytes]] = []
+    stored: list[StoredNumber] = []
+    for c in candidates:
+        sealed = sealing.seal_number(keys, new_id(), c.subject_id, field, c.normalized)
+        masked = mask(field, c.normalized)
+        wrapped.append((sealed.number_id, keys.version, sealed.wrapped_key))
+        rows.append(
+            {
+                "tenant_id": keys.tenant_id,
+                "id": sealed.number_id,
+                "subject_id": c.subject_id,
+                "field": field,
+                "ciphertext": sealed.ciphertext,
+                "nonce": sealed.nonce,
+                "tenant_key_version": keys.version,
+                "blind_index": c.blind_index,
+                "masked": masked,
+                "flagged": c.blind_index in held,
+                "registered_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now, c.blind_index in held))
+    return rows, wrapped, stored

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
@@ -32,6 +33,7 @@ from app.audit.log import record_many
 from app.auth.models import Role
 from app.db import new_id, refresh_statistics, utcnow
 from app.forms import Checker, FormInvalid
+from app.offload import off_loop
 from app.tenancy import Tenant
 from app.text import clean_code, person_search_key
 from app.vault import InvalidNumber, NumberBatchError, NumberField, StoredNumber, Vault
@@ -157,6 +159,7 @@ async def write_people(
     async for batch in _batches(people, batch_size):
         await writer.write(batch)
         await asyncio.sleep(0)  # a turn for the requests waiting on this process
+    await writer.finish()
     await refresh_statistics(session, WRITTEN_TABLES)
     return writer.report
 
@@ -164,20 +167,19 @@ async def write_people(
 async def _batches(
     records: Iterable[PersonRecord] | AsyncIterable[PersonRecord], size: int
 ) -> AsyncIterator[list[PersonRecord]]:
-    batch: list[PersonRecord] = []
+    """``size`` records at a time; a plain iterable (a file being parsed...) is read in a worker thread."""
     if isinstance(records, AsyncIterable):
+        batch: list[PersonRecord] = []
         async for item in records:
             batch.append(item)
             if len(batch) >= size:
                 yield batch
                 batch = []
-    else:
-        for item in records:
-            batch.append(item)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-    if batch:
+        if batch:
+            yield batch
+        return
+    iterator = iter(records)
+    while batch := await off_loop(size, lambda: list(itertools.islice(iterator, size))):
         yield batch
 
 
@@ -277,6 +279,25 @@ def _check_record(record: PersonRecord, now: dt.date) -> tuple[dict[str, Any], N
     return values, number_field, number, errors
 
 
+def _check_batch(records: Sequence[PersonRecord], offset: int, now: dt.date) -> tuple[list[_Row], list[RowProblem]]:
+    """The rows that pass the rules, and the problems of those that do not (``offset``: the batch's place)."""
+    rows: list[_Row] = []
+    problems: list[RowProblem] = []
+    codes: set[str] = set()
+    for position, record in enumerate(records):
+        _check_channel(record)
+        values, number_field, number, errors = _check_record(record, now)
+        code = values.get("employee_code") if record.kind is PersonKind.EMPLOYEE else None
+        if code and code in codes:
+            errors.setdefault("employee_code", "同じ社員コードが2回含まれています。")
+        codes.add(code or "")
+        index = offset + position
+        problems += [RowProblem(index, f, m) for f, m in errors.items()]
+        if not errors:
+            rows.append(_Row(index, record, values, number_field, number))
+    return rows, problems
+
+
 def _check_channel(record: PersonRecord) -> None:
     """Programming errors, not input errors: a channel that does not exist for the kind."""
     payee = record.kind is PersonKind.PAYEE
@@ -317,6 +338,7 @@ class _Writer:
         self.log_additions = log_additions
         self.report = BulkReport()
         self.offset = 0
+        self.deltas: CountDeltas = Counter()
         # Departments by code and id: a tenant has tens or hundreds, so they stay in memory.
         self.by_code: dict[str, _Department] = {}
         self.by_id: dict[uuid.UUID, _Department] = {}
@@ -385,41 +407,30 @@ class _Writer:
 
     async def write(self, records: list[PersonRecord]) -> None:
         """Check one batch completely, then write it (BulkRefused listing every refused row of the batch)."""
-        rows = await self._checked(records)
+        rows, problems = await off_loop(len(records), _check_batch, records, self.offset, today())
+        problems += await self._place(rows)
+        if problems:
+            raise BulkRefused(sorted(problems, key=lambda p: p.index))
         self.offset += len(records)
         await self._store_numbers(rows)
         await self._insert(rows)
         await self._flag_duplicates(rows)
         await record_many(self.session, self._events(rows))
-        await apply_counts(self.session, self._deltas(rows))
+        for row in rows:
+            self.deltas[count_key(self.tenant.id, row.list_department_id, row.kind, row.status)] += 1
         self.report.batches += 1
 
-    async def _checked(self, records: list[PersonRecord]) -> list[_Row]:
-        now = today()
-        rows: list[_Row] = []
-        problems: list[RowProblem] = []
-        for position, record in enumerate(records):
-            _check_channel(record)
-            values, number_field, number, errors = _check_record(record, now)
-            index = self.offset + position
-            problems += [RowProblem(index, f, m) for f, m in errors.items()]
-            if not errors:
-                rows.append(_Row(index, record, values, number_field, number))
-        problems += await self._place(rows)
-        if problems:
-            raise BulkRefused(sorted(problems, key=lambda p: p.index))
-        return rows
+    async def finish(self) -> None:
+        """The counters, once for the whole fill (a few dozen keys however many people)."""
+        await apply_counts(self.session, self.deltas)
+        self.deltas.clear()
 
     async def _place(self, rows: list[_Row]) -> list[RowProblem]:
         """Resolve departments, 社員コード and dependants' employees against the batch and the tenant."""
         problems: list[RowProblem] = []
         employees = [r for r in rows if r.kind is PersonKind.EMPLOYEE]
         dependants = [r for r in rows if r.kind is PersonKind.DEPENDANT]
-        in_batch: dict[str, _Row] = {}
-        for row in employees:
-            if row.code in in_batch:
-                problems.append(RowProblem(row.index, "employee_code", "同じ社員コードが2回含まれています。"))
-            in_batch.setdefault(row.code, row)
+        in_batch = {row.code: row for row in employees}
         taken = await self._existing_employees(list(in_batch))
         problems += [
             RowProblem(r.index, "employee_code", "この社員コードは既に使われています。別のコードを入力してください。")
@@ -586,11 +597,13 @@ class _Writer:
         """Employees and payees, then dependants (their employee's row must exist first)."""
         now = utcnow()
         table = _table(Person)
-        first = [self._row_values(r, now) for r in rows if r.kind is not PersonKind.DEPENDANT]
-        then = [self._row_values(r, now) for r in rows if r.kind is PersonKind.DEPENDANT]
-        for values in (first, then):
-            if values:
-                await self.session.execute(insert(table), values)
+        # Employees and payees first: a dependant's row refers to its employee's.
+        ordered = sorted(rows, key=lambda r: r.kind is PersonKind.DEPENDANT)
+        values = await off_loop(len(ordered), lambda: [self._row_values(r, now) for r in ordered])
+        split = sum(1 for r in ordered if r.kind is not PersonKind.DEPENDANT)
+        for part in (values[:split], values[split:]):
+            if part:
+                await self.session.execute(insert(table), part)
         kinds = Counter(r.kind for r in rows)
         self.report.employees += kinds[PersonKind.EMPLOYEE]
         self.report.dependants += kinds[PersonKind.DEPENDANT]
@@ -663,12 +676,6 @@ class _Writer:
             if r.stored is None and r.record.decline_reason.strip()
         ]
         return events
-
-    def _deltas(self, rows: list[_Row]) -> CountDeltas:
-        deltas: CountDeltas = Counter()
-        for row in rows:
-            deltas[count_key(self.tenant.id, row.list_department_id, row.kind, row.status)] += 1
-        return deltas
 
 
 def _table(model: type[Any]) -> Table:
