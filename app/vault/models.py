@@ -56,6 +56,8 @@ class VaultNumber(TenantMixin, Base):
             sqlite_where=text("flagged = 0"),
             postgresql_where=text("flagged = false"),
         ),
+        # Every lookup by blind index (duplicate checks see flagged numbers too, which the index above leaves out).
+        Index("ix_vault_numbers_tenant_id_blind_index", "tenant_id", "blind_index"),
         Index(
             "uq_vault_numbers_live_subject_field",
             "tenant_id",

@@ -52,7 +52,8 @@ from tenants.services._records import Channel
 
 BATCH_SIZE = 1000
 ADMIN_CONFIRM_FUNCTION = "管理者番号確認"
-# What ``app.db.refresh_statistics`` is asked to refresh after a fill.
+# What ``app.db.refresh_statistics`` is asked to refresh during a fill (the tables its queries read) and after it.
+GROWING_TABLES = ("people", "vault_numbers")
 WRITTEN_TABLES = ("people", "people_counts", "departments", "vault_numbers", "number_duplicates", "audit_entries")
 
 DateInput = str | dt.date | None
@@ -339,6 +340,7 @@ class _Writer:
         self.report = BulkReport()
         self.offset = 0
         self.deltas: CountDeltas = Counter()
+        self.refresh_at = 1  # people written when the planner statistics are next refreshed
         # Departments by code and id: a tenant has tens or hundreds, so they stay in memory.
         self.by_code: dict[str, _Department] = {}
         self.by_id: dict[uuid.UUID, _Department] = {}
@@ -419,6 +421,11 @@ class _Writer:
         for row in rows:
             self.deltas[count_key(self.tenant.id, row.list_department_id, row.kind, row.status)] += 1
         self.report.batches += 1
+        if self.report.people >= self.refresh_at:
+            # Plans made while the tables were small (foreign-key checks, the duplicate check by blind index) would
+            # go on scanning them as they grow: quadratic. Refreshed at each doubling, so log2(N) times in all.
+            await refresh_statistics(self.session, GROWING_TABLES)
+            self.refresh_at = 2 * self.report.people
 
     async def finish(self) -> None:
         """The counters, once for the whole fill (a few dozen keys however many people)."""
