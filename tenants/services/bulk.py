@@ -35,12 +35,12 @@ from app.db import new_id, refresh_statistics, utcnow
 from app.forms import Checker, FormInvalid
 from app.offload import off_loop
 from app.tenancy import Tenant
-from app.text import clean_code, person_search_key
+from app.text import clean_code
 from app.vault import InvalidNumber, NumberBatchError, NumberField, StoredNumber, Vault
 from app.vault.numbers import normalize_corporate_number, normalize_my_number
 from tenants.listing import CountDeltas, count_key, placement
 from tenants.listing import apply_count_deltas as apply_counts
-from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind
+from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind, search_columns
 from tenants.schemas import DepartmentForm, DependantForm, EmployeeForm, PayeeForm
 from tenants.services._departments import department_fields
 from tenants.services._dependants import _dependant_values
@@ -571,13 +571,13 @@ class _Writer:
 
     def _row_values(self, row: _Row, now: dt.datetime) -> dict[str, Any]:
         values = {**_EMPTY, **row.values, **self._status(row, now)}
+        values.update(search_columns(values["name"], values["kana"]))
         retirement = values["retirement_date"]
         values.update(
             tenant_id=self.tenant.id,
             id=row.id,
             kind=row.kind,
             employee_code=values["employee_code"] or None,
-            search_key=person_search_key(values["name"], values["kana"]),
             retired_at=now if retirement is not None and access_ends_at(retirement) <= now else None,
             created_at=now,
             updated_at=now,
