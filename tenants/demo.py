@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +20,9 @@ from app.db import utcnow
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.vault import Vault
 from app.vault.numbers import corporate_number_check_digit, my_number_check_digit
-from tenants.models import Department, PayeeType, Person, PersonKind, Relationship
-from tenants.services._records import Channel, confirm_by_admin, confirm_by_self, decline, register_number
+from tenants.models import PayeeType, Person, PersonKind, Relationship
+from tenants.services._records import Channel
+from tenants.services.bulk import DepartmentRecord, PersonRecord, write_people
 
 DEMO_CODE = "demo"
 DEMO_PASSWORD = "demo-password-2026"  # demo data only: printed by `mnvault demo`
@@ -184,6 +187,61 @@ def demo_corporate_number(rng: random.Random) -> str:
     return str(corporate_number_check_digit(twelve)) + twelve
 
 
+def demo_records(rng: random.Random) -> Iterator[PersonRecord]:
+    """30 employees (each followed by their dependants) in every collection status, then 3 payees."""
+    used: set[str] = set()
+    for index in range(30):
+        surname = index % len(SURNAMES)
+        given, given_kana = GIVEN[index % len(GIVEN)]
+        code = f"{index + 1:03d}"
+        outcome = OUTCOMES[index % len(OUTCOMES)] if index else "none"
+        yield PersonRecord(
+            kind=PersonKind.EMPLOYEE,
+            employee_code=code,
+            name=f"{SURNAMES[surname]} {given}",
+            kana=f"{SURNAME_KANA[surname]} {given_kana}",
+            birth_date=dt.date(1960 + index, (index % 12) + 1, (index % 27) + 1),
+            department_code=DEPARTMENTS[index % 3][0],
+            hire_date=dt.date(2005 + index % 18, 4, 1),
+            **outcome_fields(outcome, rng, used),
+        )
+        for dependant_index in range(0 if index % 5 == 4 else 1 + index % 3):
+            name, kana = DEPENDANT_GIVEN[(index + dependant_index) % len(DEPENDANT_GIVEN)]
+            yield PersonRecord(
+                kind=PersonKind.DEPENDANT,
+                employee_code=code,
+                name=f"{SURNAMES[surname]} {name}",
+                kana=f"{SURNAME_KANA[surname]} {kana}",
+                relationship=(Relationship.SPOUSE if dependant_index == 0 else Relationship.CHILD).value,
+                birth_date=dt.date(1990 + index % 20, 6, 1 + dependant_index),
+                **outcome_fields(outcome, rng, used),
+            )
+    for name, payee_type, payment_kind in PAYEES:
+        corporate = payee_type is PayeeType.CORPORATION
+        yield PersonRecord(
+            kind=PersonKind.PAYEE,
+            name=name,
+            payee_type=payee_type.value,
+            payment_kind=payment_kind,
+            address="兵庫県宝塚市",
+            number=demo_corporate_number(rng) if corporate else "",
+        )
+
+
+def outcome_fields(outcome: str, rng: random.Random, used: set[str]) -> dict[str, Any]:
+    """How far one demo person's number has come, as the pages would have brought it there."""
+    if outcome == "none":
+        return {}
+    if outcome == "declined":
+        return {"decline_reason": "家族の同意が得られていないため"}
+    return {
+        "number": demo_number(rng, used),
+        "channel": Channel.PROXY if outcome == "proxy" else Channel.SELF,
+        "self_confirmed": outcome in ("self_confirmed", "admin_confirmed"),
+        "admin_confirmed": outcome == "admin_confirmed",
+    }
+
+
 async def ensure_demo_people(session: AsyncSession, vault: Vault, tenant: Tenant) -> bool:
     """3 departments, 30 employees with dependants in every collection status, 3 payees. Created once."""
     exists = await session.execute(
@@ -191,93 +249,13 @@ async def ensure_demo_people(session: AsyncSession, vault: Vault, tenant: Tenant
     )
     if exists.first() is not None:
         return False
-    rng = random.Random(20261122)
-    used: set[str] = set()
     admin = Actor(user_id=None, login_id="admin", name="岡 昌平", role="管理者", organisation=tenant.name)
-    departments = [Department(tenant_id=tenant.id, code=c, name=n) for c, n in DEPARTMENTS]
-    session.add_all(departments)
-    await session.flush()
-    for index in range(30):
-        surname = index % len(SURNAMES)
-        given, given_kana = GIVEN[index % len(GIVEN)]
-        employee = Person(
-            tenant_id=tenant.id,
-            kind=PersonKind.EMPLOYEE,
-            employee_code=f"{index + 1:03d}",
-            name=f"{SURNAMES[surname]} {given}",
-            kana=f"{SURNAME_KANA[surname]} {given_kana}",
-            birth_date=dt.date(1960 + index, (index % 12) + 1, (index % 27) + 1),
-            department_id=departments[index % 3].id,
-            hire_date=dt.date(2005 + index % 18, 4, 1),
-        )
-        session.add(employee)
-        await session.flush()
-        employee_actor = Actor(
-            user_id=None,
-            login_id=employee.employee_code or "",
-            name=employee.name,
-            role="従業員",
-            organisation=tenant.name,
-        )
-        outcome = OUTCOMES[index % len(OUTCOMES)] if index else "none"
-        members = [employee]
-        for dependant_index in range(0 if index % 5 == 4 else 1 + index % 3):
-            name, kana = DEPENDANT_GIVEN[(index + dependant_index) % len(DEPENDANT_GIVEN)]
-            dependant = Person(
-                tenant_id=tenant.id,
-                kind=PersonKind.DEPENDANT,
-                employee_id=employee.id,
-                name=f"{SURNAMES[surname]} {name}",
-                kana=f"{SURNAME_KANA[surname]} {kana}",
-                relationship=Relationship.SPOUSE if dependant_index == 0 else Relationship.CHILD,
-                birth_date=dt.date(1990 + index % 20, 6, 1 + dependant_index),
-            )
-            session.add(dependant)
-            members.append(dependant)
-        await session.flush()
-        for person in members:
-            await apply_outcome(session, vault, person, outcome, rng, used, admin=admin, employee=employee_actor)
-    for name, payee_type, payment_kind in PAYEES:
-        payee = Person(
-            tenant_id=tenant.id,
-            kind=PersonKind.PAYEE,
-            name=name,
-            payee_type=payee_type,
-            payment_kind=payment_kind,
-            address="兵庫県宝塚市",
-        )
-        session.add(payee)
-        await session.flush()
-        if payee_type is PayeeType.CORPORATION:
-            await register_number(
-                session, vault, actor=admin, person=payee, number=demo_corporate_number(rng), channel=Channel.PROXY
-            )
+    await write_people(
+        session,
+        vault,
+        tenant_id=tenant.id,
+        actor=admin,
+        departments=[DepartmentRecord(code=code, name=name) for code, name in DEPARTMENTS],
+        people=demo_records(random.Random(20261122)),
+    )
     return True
-
-
-async def apply_outcome(
-    session: AsyncSession,
-    vault: Vault,
-    person: Person,
-    outcome: str,
-    rng: random.Random,
-    used: set[str],
-    *,
-    admin: Actor,
-    employee: Actor,
-) -> None:
-    """Bring one demo person to a collection status through the same rules the pages use."""
-    if outcome == "none":
-        return
-    if outcome == "declined":
-        await decline(
-            session, actor=employee, person=person, reason="家族の同意が得られていないため", function="じぶんで登録"
-        )
-        return
-    channel = Channel.PROXY if outcome == "proxy" else Channel.SELF
-    actor = admin if channel is Channel.PROXY else employee
-    await register_number(session, vault, actor=actor, person=person, number=demo_number(rng, used), channel=channel)
-    if outcome in ("self_confirmed", "admin_confirmed"):
-        await confirm_by_self(session, actor=employee, person=person, function="じぶんで登録")
-    if outcome == "admin_confirmed":
-        await confirm_by_admin(session, actor=admin, person=person)

@@ -246,11 +246,17 @@ Index(
 )
 
 
+def search_columns(name: str, kana: str) -> dict[str, str]:
+    """The columns name searches read, derived from name and kana: set by the hook below on every ORM write and
+    by bulk inserts (``tenants.services.bulk``) for the rows they write."""
+    return {"search_key": person_search_key(name, kana), "kana_key": search_key(kana)}
+
+
 @event.listens_for(Person, "before_insert")
 @event.listens_for(Person, "before_update")
 def _keep_search_key(mapper: Any, connection: Any, person: Person) -> None:
-    person.search_key = person_search_key(person.name or "", person.kana or "")
-    person.kana_key = search_key(person.kana or "")
+    for column, value in search_columns(person.name or "", person.kana or "").items():
+        setattr(person, column, value)
 
 
 class PeopleCount(Base):

@@ -20,6 +20,7 @@ from app.audit.models import DEFAULT_CHAIN, GENESIS_HASH, AuditEntry
 from app.audit.tables import ENTRIES, HEADS, TENANTS, head_filter
 from app.audit.verify import ChainReport, verify_all, verify_chain
 from app.db import utcnow
+from app.workers import off_loop
 
 __all__ = [
     "ENTRIES",
@@ -48,9 +49,7 @@ async def record(session: AsyncSession, event: AuditEvent) -> None:
 
 async def record_many(session: AsyncSession, events: Sequence[AuditEvent]) -> None:
     """Append many entries: one chain-head update and bulk inserts per tenant, in the caller's transaction."""
-    by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for event in events:
-        by_tenant.setdefault(event.tenant_id, []).append(event_row(event))
+    by_tenant = await off_loop(len(events), _rows_by_tenant, events)
     if not by_tenant:
         return
     # The keys come first (from memory after the first use), so no key-store read happens under the head lock.
@@ -62,14 +61,30 @@ async def record_many(session: AsyncSession, events: Sequence[AuditEvent]) -> No
         await _append(session, tenant_id, by_tenant[tenant_id], version, keys[tenant_id])
 
 
+def _rows_by_tenant(events: Sequence[AuditEvent]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for event in events:
+        by_tenant.setdefault(event.tenant_id, []).append(event_row(event))
+    return by_tenant
+
+
+def _chain(
+    rows: list[dict[str, Any]], first_seq: int, prev_hash: str, occurred_at: dt.datetime, version: int, key: bytes
+) -> str:
+    """Number and hash the rows in order from the chain's head; returns the new head hash."""
+    for seq, row in enumerate(rows, start=first_seq):
+        row.update(seq=seq, occurred_at=occurred_at, prev_hash=prev_hash, key_version=version)
+        prev_hash = row["hash"] = entry_hash(row, key)
+    return prev_hash
+
+
 async def _append(
     session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]], version: int, key: bytes
 ) -> None:
     last_seq, prev_hash = await _take_head(session, tenant_id, len(rows))
     occurred_at = utcnow()  # taken under the head lock, so time never runs backwards along a chain
-    for seq, row in enumerate(rows, start=last_seq - len(rows) + 1):
-        row.update(seq=seq, occurred_at=occurred_at, prev_hash=prev_hash, key_version=version)
-        prev_hash = row["hash"] = entry_hash(row, key)
+    first = last_seq - len(rows) + 1
+    prev_hash = await off_loop(len(rows), _chain, rows, first, prev_hash, occurred_at, version, key)
     for chunk in _chunks(rows, INSERT_CHUNK):
         await session.execute(insert(ENTRIES), chunk)
     await session.execute(head_filter(update(HEADS), tenant_id).values(last_hash=prev_hash))

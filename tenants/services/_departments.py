@@ -49,12 +49,18 @@ async def get_department(session: AsyncSession, principal: Principal, department
     return await get_scoped(session, Department, principal, department_id)
 
 
+def department_fields(check: Checker, form: DepartmentForm) -> tuple[str, str]:
+    """``(code, name)`` of the department form by the shared rules (whether the code is free needs the database)."""
+    return code_field(check, "code", form.code, "部門コード"), text_field(
+        check, "name", form.name, "部門名", required=True
+    )
+
+
 async def _department_values(
     session: AsyncSession, principal: Principal, form: DepartmentForm, current: Department | None
 ) -> dict[str, Any]:
     check = Checker()
-    code = code_field(check, "code", form.code, "部門コード")
-    name = text_field(check, "name", form.name, "部門名", required=True)
+    code, name = department_fields(check, form)
     if code and "code" not in check.errors and await is_taken(session, principal, Department.code, code, current):
         check.fail("code", "この部門コードは既に使われています。別のコードを入力してください。")
     check.done()
