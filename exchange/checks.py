@@ -1,0 +1,480 @@
+"""Checking an import file before anything is written: one report line per problem, per row and column, in Japanese.
+
+Every value goes through the rules every other path uses: names, フリガナ, codes and dates through
+``app.forms.Checker`` (``app.text``: clean_name, clean_kana, parse_date) and ``tenants.services.code_field`` /
+``name_field`` (no 12-digit run in a code or a name); numbers through ``app.vault.numbers`` (length, letters, check
+digit). On top of those, what only a file has: a number Excel turned into ``1.23457E+11`` (unrecoverable) or whose
+leading zero it dropped (11 digits), invisible characters pasted in, the same number twice in the file, a
+dependant's row without its employee's row above it, an empty 社員コード, a 社員コード used by two employees.
+
+``FileChecker`` is fed the rows in file order (it keeps what later rows need: the numbers seen, as keyed
+digests, the employee codes, the current family) and gives for each a ``CheckedRow``: its entries (the people
+it holds, values cleaned) and its report lines. Nothing is looked up in the database here: the checks that need it
+— 社員コード unknown (``Code.UNKNOWN_CODE``), a number another person holds (``Code.HELD_BY_OTHER``), a name, フリガナ
+or birth date different from the stored person's (``Code.DIFFERS_FROM_STORED``, a warning the user accepts) —
+are the next step's, with ``ReportLine`` as their line too. A message never repeats a number or a cell's value.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from app.forms import Checker
+from app.text import fold_width, strip_invisible
+from app.vault.numbers import (
+    CORPORATE_NUMBER_LENGTH,
+    MY_NUMBER_LENGTH,
+    InvalidNumber,
+    is_repeated_digit,
+    normalize_corporate_number,
+    normalize_my_number,
+)
+from exchange.layouts import NUMBER_KINDS, Column, FullLayout, Kind, Layout, SeedLayout
+from exchange.reading import SKIP_MARKS, SourceRow
+from exchange.records import Entry, Role
+from tenants.services import code_field, name_field
+
+Level = Literal["error", "warning"]
+ERROR: Level = "error"
+WARNING: Level = "warning"
+NO_COLUMN = "（見出しのない列）"
+
+
+class Code(enum.StrEnum):
+    """What a report line is about (for filters and tests; the message says it in Japanese)."""
+
+    INVALID = "invalid"  # a name, フリガナ, code or date the text rules refuse
+    REQUIRED = "required"
+    INVISIBLE = "invisible"  # warning: zero-width and other invisible characters removed
+    SKIP_MARK = "skip_mark"
+    CHOICE = "choice"
+    ORDINAL = "ordinal"
+    EXTRA_CELLS = "extra_cells"
+    EXPONENT = "exponent"  # 1.23457E+11: Excel's display, the number is lost
+    LOST_ZERO = "lost_zero"  # 11 digits (12 for a corporate number): Excel dropped the leading zero
+    LETTERS = "letters"
+    LENGTH = "length"
+    CHECK_DIGIT = "check_digit"
+    REPEATED_DIGIT = "repeated_digit"  # warning: one digit repeated passes the formula but is suspicious
+    DUPLICATE_IN_FILE = "duplicate_in_file"
+    DUPLICATE_CODE = "duplicate_code"
+    ORPHAN = "orphan_dependant"
+    ROLE_MISMATCH = "role_mismatch"
+    NUMBER_NOT_ALLOWED = "number_not_allowed"
+    NO_NUMBER = "no_number"  # warning (seed layout): nothing to register on this row
+    EMPLOYEE_NAME_MISMATCH = "employee_name_mismatch"  # warning: a dependant's 社員名 is not its employee's
+    # Left to the step that reads the database (defined here so that its lines fit the same report):
+    UNKNOWN_CODE = "unknown_code"
+    HELD_BY_OTHER = "held_by_other"
+    DIFFERS_FROM_STORED = "differs_from_stored"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    """One problem: the row number, the column (its header), error or warning, what kind, and the sentence."""
+
+    line: int
+    column: str
+    level: Level
+    code: Code
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRow:
+    """A row checked: the people it holds (values cleaned; a wrong value left empty) and its report lines."""
+
+    line: int
+    skip: bool
+    entries: tuple[Entry, ...]
+    report: tuple[ReportLine, ...]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(line.level == ERROR for line in self.report)
+
+
+@dataclass(slots=True)
+class Summary:
+    """The counts of a check so far (registering and replacing are told apart by the database step)."""
+
+    rows: int = 0
+    skipped: int = 0
+    rows_with_errors: int = 0
+    errors: int = 0
+    warnings: int = 0
+    numbers: int = 0  # numbers on rows that are not skipped
+
+
+@dataclass(slots=True)
+class _Head:
+    code: str
+    name: str
+    line: int
+
+
+_ORDINAL_MAX = 99
+
+
+def _exponent(text: str) -> bool:
+    """Whether the text is a number in Excel's exponent display (``1.23457E+11``, ``1E+11``)."""
+    mantissa, mark, exponent = text.partition("E" if "E" in text else "e")
+    if not mark or not exponent:
+        return False
+    digits = mantissa.replace(".", "", 1)
+    return digits.isdigit() and digits.isascii() and exponent.lstrip("+").isdigit() and exponent.isascii()
+
+
+class FileChecker:
+    """Checks the rows of one file in order; ``summary`` counts what it saw."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.summary = Summary()
+        self._key = secrets.token_bytes(32)  # numbers seen are kept as keyed digests, for this file only
+        self._numbers: dict[bytes, tuple[int, str]] = {}
+        self._codes: dict[str, int] = {}
+        self._head: _Head | None = None
+        self._families = isinstance(layout, SeedLayout | FullLayout)
+
+    # One row --------------------------------------------------------------------------------------------------
+
+    def check(self, row: SourceRow) -> CheckedRow:
+        """The row's entries and report lines (report lines of a skipped row are dropped: it is left alone)."""
+        report: list[ReportLine] = []
+        values = self._values(row, report)
+        entries = self.layout.entries(row.line, values)
+        skip = bool(values.get("skip"))
+        if row.extra:
+            report.append(
+                _line(row.line, NO_COLUMN, Code.EXTRA_CELLS, "見出しのない列に値があります。値を消してください。")
+            )
+        self._entry_rules(row.line, entries, report)
+        self._family_rules(row.line, entries, skip, report)
+        if skip:
+            report = [line for line in report if line.code is Code.SKIP_MARK]
+        else:
+            self._number_rules(entries, report)
+        self._count(skip, entries, report)
+        return CheckedRow(row.line, skip, tuple(entries), tuple(report))
+
+    def _values(self, row: SourceRow, report: list[ReportLine]) -> dict[str, object]:
+        check = Checker()
+        values: dict[str, object] = {}
+        for column, raw in zip(self.layout.columns, row.values, strict=True):
+            if column.informational:
+                values[column.key] = _parse(Checker(), column, raw, [])  # read, never applied: not checked
+                continue
+            problems: list[tuple[Level, Code, str]] = []
+            values[column.key] = _parse(check, column, raw, problems)
+            if column.name in check.errors:
+                problems.append((ERROR, Code.INVALID, check.errors[column.name]))
+            if raw != strip_invisible(raw):
+                problems.append(
+                    (
+                        WARNING,
+                        Code.INVISIBLE,
+                        f"{column.name}に見えない文字（ゼロ幅スペースなど）があったため取り除きました。",
+                    )
+                )
+            report.extend(ReportLine(row.line, column.name, level, code, text) for level, code, text in problems)
+        return values
+
+    # Rules over the people of a row ----------------------------------------------------------------------------
+
+    def _entry_rules(self, line: int, entries: list[Entry], report: list[ReportLine]) -> None:
+        columns = {column.key: column for column in self.layout.columns}
+        for entry in entries:
+            person = entry.person
+            name_column = entry.columns.get("name", "")
+            if not person.name and not _reported(report, name_column):
+                report.append(_line(line, name_column, Code.REQUIRED, f"{name_column}を入力してください。"))
+            if entry.role is not Role.PAYEE and not entry.employee_code:
+                if not _reported(report, "社員コード"):
+                    report.append(_line(line, "社員コード", Code.REQUIRED, "社員コードを入力してください。"))
+            if "corporate_number" in columns:
+                self._payee_rules(line, entry, report)
+            if "role" in columns:
+                self._role_rules(line, entry, report)
+            elif entry.role is Role.DEPENDANT and entry.dependant_no is None and "dependant_no" in columns:
+                if not _reported(report, "扶養No"):
+                    report.append(
+                        _line(line, "扶養No", Code.REQUIRED, "扶養家族の行には扶養No（1, 2 …）を入れてください。")
+                    )
+
+    def _payee_rules(self, line: int, entry: Entry, report: list[ReportLine]) -> None:
+        person = entry.person
+        if entry.role is not Role.PAYEE and person.corporate_number:
+            report.append(
+                _line(line, "法人番号", Code.NUMBER_NOT_ALLOWED, "法人番号は取引先（法人）の行にだけ入力できます。")
+            )
+        if entry.role is Role.PAYEE and person.corporate_number and person.my_number:
+            report.append(
+                _line(
+                    line,
+                    "法人番号",
+                    Code.NUMBER_NOT_ALLOWED,
+                    "取引先の行にはマイナンバーか法人番号のどちらか一方だけを入力してください。",
+                )
+            )
+
+    def _role_rules(self, line: int, entry: Entry, report: list[ReportLine]) -> None:
+        if _reported(report, "区分"):
+            return
+        if entry.role is Role.DEPENDANT and entry.dependant_no is None:
+            report.append(
+                _line(line, "扶養No", Code.ROLE_MISMATCH, "扶養家族の行には扶養No（1, 2 …）を入れてください。")
+            )
+        elif entry.role is not Role.DEPENDANT and entry.dependant_no is not None:
+            report.append(
+                _line(
+                    line,
+                    "扶養No",
+                    Code.ROLE_MISMATCH,
+                    f"扶養Noは扶養家族の行にだけ入れてください（区分: {entry.role.value}）。",
+                )
+            )
+        if entry.role is Role.PAYEE and entry.employee_code:
+            report.append(
+                _line(line, "社員コード", Code.ROLE_MISMATCH, "取引先の行には社員コードを入れないでください。")
+            )
+        if entry.role is not Role.DEPENDANT and entry.person.relationship:
+            report.append(_line(line, "続柄", Code.ROLE_MISMATCH, "続柄は扶養家族の行にだけ入力できます。"))
+
+    # Rules across rows ----------------------------------------------------------------------------------------
+
+    def _family_rules(self, line: int, entries: list[Entry], skip: bool, report: list[ReportLine]) -> None:
+        for entry in entries:
+            if entry.role is Role.DEPENDANT:
+                if self._families:
+                    self._dependant_rules(line, entry, report)
+                continue
+            if entry.role is Role.PAYEE:
+                self._head = None
+                continue
+            code = entry.employee_code
+            first = self._codes.get(code) if code else None
+            if first is not None and not skip:
+                report.append(
+                    _line(
+                        line,
+                        "社員コード",
+                        Code.DUPLICATE_CODE,
+                        f"社員コードが{first}行目の従業員と同じです。従業員は1人1行にしてください"
+                        "（扶養家族の行には扶養Noを入れます）。",
+                    )
+                )
+            elif code and not skip:
+                self._codes[code] = line
+            self._head = _Head(code, entry.person.name, line)
+
+    def _dependant_rules(self, line: int, entry: Entry, report: list[ReportLine]) -> None:
+        head = self._head
+        if head is None or not entry.employee_code or head.code != entry.employee_code:
+            if entry.employee_code:
+                report.append(
+                    _line(
+                        line,
+                        "社員コード",
+                        Code.ORPHAN,
+                        "この扶養家族の従業員の行（同じ社員コードの行）が、すぐ上にありません。"
+                        "扶養家族の行は従業員の行の下に続けて置いてください。",
+                    )
+                )
+            return
+        if entry.employee_name and head.name and entry.employee_name != head.name:
+            report.append(
+                ReportLine(
+                    line,
+                    "社員名",
+                    WARNING,
+                    Code.EMPLOYEE_NAME_MISMATCH,
+                    f"社員名が{head.line}行目の従業員の行と違います（扶養家族は社員コードで従業員に結び付けます）。",
+                )
+            )
+
+    def _number_rules(self, entries: list[Entry], report: list[ReportLine]) -> None:
+        for entry in entries:
+            for key, number in (
+                ("my_number", entry.person.my_number),
+                ("corporate_number", entry.person.corporate_number),
+            ):
+                if not number:
+                    continue
+                column = entry.columns.get(key, "")
+                digest = hashlib.blake2b(number.encode(), key=self._key, digest_size=16).digest()
+                first = self._numbers.get(digest)
+                if first is None:
+                    self._numbers[digest] = (entry.line, column)
+                    continue
+                label = "マイナンバー" if key == "my_number" else "法人番号"
+                report.append(
+                    _line(
+                        entry.line,
+                        column,
+                        Code.DUPLICATE_IN_FILE,
+                        f"この{label}は{first[0]}行目（{first[1]}）と同じです。同じ番号を2人に登録することはできません。",
+                    )
+                )
+        if isinstance(self.layout, SeedLayout):
+            for entry in entries:
+                column = entry.columns.get("my_number", "")
+                if not entry.person.my_number and not _reported(report, column):
+                    report.append(
+                        ReportLine(
+                            entry.line,
+                            column,
+                            WARNING,
+                            Code.NO_NUMBER,
+                            "マイナンバーが空欄のため、この行では何も登録しません"
+                            "（取り込まない行は処理スキップに * を入れます）。",
+                        )
+                    )
+
+    def _count(self, skip: bool, entries: list[Entry], report: list[ReportLine]) -> None:
+        summary = self.summary
+        summary.rows += 1
+        if skip:
+            summary.skipped += 1
+        errors = sum(1 for line in report if line.level == ERROR)
+        summary.errors += errors
+        summary.warnings += len(report) - errors
+        summary.rows_with_errors += 1 if errors else 0
+        if not skip:
+            summary.numbers += sum(1 for e in entries for n in (e.person.my_number, e.person.corporate_number) if n)
+
+
+def check_rows(layout: Layout, rows: Iterable[SourceRow]) -> Iterator[CheckedRow]:
+    """Each row checked, in order (``FileChecker`` for the counts as well)."""
+    checker = FileChecker(layout)
+    for row in rows:
+        yield checker.check(row)
+
+
+def _line(line: int, column: str, code: Code, message: str) -> ReportLine:
+    return ReportLine(line, column, ERROR, code, message)
+
+
+def _reported(report: list[ReportLine], column: str) -> bool:
+    return any(line.column == column and line.level == ERROR for line in report)
+
+
+# One cell ---------------------------------------------------------------------------------------------------------
+
+
+def _parse(check: Checker, column: Column, raw: str, problems: list[tuple[Level, Code, str]]) -> object:
+    """A cell's value by its column's kind; a wrong value gives "" / None and a problem (or a Checker error)."""
+    kind = column.kind
+    if kind is Kind.SKIP:
+        return _skip(raw, problems)
+    if kind is Kind.CODE:
+        return code_field(check, column.name, raw, column.name) if strip_invisible(raw).strip() else ""
+    if kind is Kind.NAME:
+        return name_field(check, column.name, raw, column.name, required=False)
+    if kind is Kind.KANA:
+        return check.kana(column.name, raw, label=column.name)
+    if kind is Kind.TEXT:
+        return check.text(column.name, raw, column.name, max_length=100)
+    if kind in (Kind.DATE, Kind.BIRTH_DATE):
+        return check.date(column.name, raw, column.name, birth=kind is Kind.BIRTH_DATE)
+    if kind is Kind.ORDINAL:
+        return _ordinal(column, raw, problems)
+    if kind is Kind.CHOICE:
+        return _choice(column, raw, problems)
+    if kind in NUMBER_KINDS:
+        return _number(column, raw, problems)
+    raise ValueError(f"no rule for {kind}")
+
+
+def _skip(raw: str, problems: list[tuple[Level, Code, str]]) -> bool:
+    text = strip_invisible(raw).strip()
+    if text in SKIP_MARKS:
+        return True
+    if text:
+        problems.append((ERROR, Code.SKIP_MARK, "処理スキップは「*」（この行を取り込まない）か空欄にしてください。"))
+    return False
+
+
+def _ordinal(column: Column, raw: str, problems: list[tuple[Level, Code, str]]) -> int | None:
+    text = fold_width(strip_invisible(raw)).strip()
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= _ORDINAL_MAX:
+        return int(text)
+    problems.append((ERROR, Code.ORDINAL, f"{column.name}は1〜{_ORDINAL_MAX}の数字にしてください。"))
+    return None
+
+
+def _choice(column: Column, raw: str, problems: list[tuple[Level, Code, str]]) -> str:
+    text = strip_invisible(raw).strip()
+    if not text or text in column.choices:
+        return text
+    listed = "」「".join(column.choices)
+    problems.append((ERROR, Code.CHOICE, f"{column.name}は「{listed}」のどれかにしてください。"))
+    return ""
+
+
+_NUMBER_CODES = {
+    "empty": Code.REQUIRED,
+    "not_digits": Code.LETTERS,
+    "wrong_length": Code.LENGTH,
+    "check_digit": Code.CHECK_DIGIT,
+}
+
+
+def _number(column: Column, raw: str, problems: list[tuple[Level, Code, str]]) -> str:
+    """The number's digits, or "" with the problem: Excel's exponent display, a lost leading zero, the rules."""
+    text = fold_width(strip_invisible(raw)).strip().removeprefix("'")
+    if not text:
+        return ""
+    corporate = column.kind is Kind.CORPORATE_NUMBER
+    length = CORPORATE_NUMBER_LENGTH if corporate else MY_NUMBER_LENGTH
+    if _exponent(text):
+        problems.append(
+            (
+                ERROR,
+                Code.EXPONENT,
+                f"{column.name}が Excel の指数表示（1.23457E+11 の形）になっていて、元の番号はこのファイルからは"
+                "復元できません。Excel で列の書式を「文字列」にして、番号を入力し直してください。",
+            )
+        )
+        return ""
+    try:
+        number = normalize_corporate_number(text) if corporate else normalize_my_number(text)
+    except InvalidNumber as exc:
+        digits = "".join(c for c in text if c.isdigit())
+        if exc.code == "wrong_length" and digits.isascii() and len(digits) == length - 1 and digits == text:
+            problems.append(
+                (
+                    ERROR,
+                    Code.LOST_ZERO,
+                    f"{column.name}が{length - 1}桁です。Excel で先頭の 0 が消えた可能性があります。"
+                    "列の書式を「文字列」にして、先頭の 0 を付けて入力し直してください。",
+                )
+            )
+        else:
+            problems.append((ERROR, _NUMBER_CODES[exc.code], f"{column.name}: {exc.message}"))
+        return ""
+    if is_repeated_digit(number):
+        problems.append(
+            (WARNING, Code.REPEATED_DIGIT, f"{column.name}が同じ数字の繰り返しです。番号を確かめてください。")
+        )
+    return number
+
+
+__all__ = [
+    "ERROR",
+    "WARNING",
+    "CheckedRow",
+    "Code",
+    "FileChecker",
+    "Level",
+    "ReportLine",
+    "Summary",
+    "check_rows",
+]
