@@ -28,9 +28,9 @@ and a CJK compatibility ideograph cp932 lacks is written as its canonical twin w
 and fixed words are never touched. A cell that starts with ``'`` gets one too, so ``unneutralise`` (used by
 ``exchange.reading``) gives back exactly the text: ``-太郎`` → ``'-太郎`` → ``-太郎``.
 
-**xlsx**: openpyxl's write-only worksheet, whose row writer (normally a temporary file) streams into the zip entry
-of the sheet as rows arrive; openpyxl then writes the workbook's other parts. Every cell is a text cell (inline
-string) with the text format ``@``, so leading zeros survive and a cell edited in Excel stays text.
+**xlsx**: openpyxl's write-only workbook makes every part of the file; the rows stream into the sheet's zip entry
+as they arrive (see ``write_xlsx``). Every cell is a string cell with the text format ``@``, so leading zeros
+survive and a cell edited in Excel stays text.
 """
 
 from __future__ import annotations
@@ -275,10 +275,22 @@ def scan_cp932(
 # CSV ----------------------------------------------------------------------------------------------------------
 
 
-def _written(columns: Sequence[Column], cells: Sequence[str]) -> list[str]:
-    if len(cells) != len(columns):
-        raise ValueError(f"a row has {len(cells)} cells for {len(columns)} columns")
-    return [neutralise(text) if column.typed else text for column, text in zip(columns, cells, strict=True)]
+class _Neutraliser:
+    """``neutralise`` applied to the typed cells of each row (a row is checked against the column count)."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.width = len(columns)
+        self.typed = [index for index, column in enumerate(columns) if column.typed]
+
+    def __call__(self, cells: Sequence[str]) -> list[str]:
+        if len(cells) != self.width:
+            raise ValueError(f"a row has {len(cells)} cells for {self.width} columns")
+        row = list(cells)
+        for index in self.typed:
+            text = row[index]
+            if text and (text[0] in FORMULA_STARTS or text[0] == QUOTE):
+                row[index] = QUOTE + text
+        return row
 
 
 def _batches(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:
@@ -354,8 +366,9 @@ def write_csv(
     else:
         yield encode_cp932(_csv_text([header]))
     line = 2
+    written = _Neutraliser(columns)
     for batch in _batches(rows, batch_rows):
-        cells = [_written(columns, row) for row in batch]
+        cells = [written(row) for row in batch]
         if encoding is Encoding.UTF8_BOM:
             yield _csv_text(cells).encode("utf-8")
         else:
@@ -371,6 +384,7 @@ _EMPTY_SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>\s*</sheetData>")
 # XML 1.0 cannot carry these at all; the text rules refuse them at input, so meeting one is a bug upstream.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_XML_SPECIAL = re.compile("[&<>\r]")
 
 
 class _Chunks:
@@ -439,9 +453,12 @@ class _Sheet:
     cell_style: int
 
 
-def _sheet(workbook: Workbook, columns: Sequence[Column], title: str) -> _Sheet:
+def _sheet(workbook: Workbook, columns: Sequence[Column], title: str, row_count: int | None) -> _Sheet:
     """A write-only worksheet set up (widths, text format, frozen header) and written empty by openpyxl."""
     sheet = workbook.create_sheet(title)
+    if row_count is not None:  # openpyxl writes a <dimension> for a sheet that can tell its size
+        size = f"A1:{get_column_letter(len(columns))}{row_count + 1}"
+        sheet.calculate_dimension = lambda: size
     for index, column in enumerate(columns, start=1):
         dimension = sheet.column_dimensions[get_column_letter(index)]
         dimension.width = _column_width(column)
@@ -464,50 +481,72 @@ def _sheet(workbook: Workbook, columns: Sequence[Column], title: str) -> _Sheet:
     return _Sheet(xml[: found[0].start()], xml[found[0].end() :], header.style_id, cell.style_id)
 
 
-def _row_xml(number: int, letters: Sequence[str], style: int, cells: Sequence[str]) -> str:
-    """One ``<row>`` of inline-string cells (empty cells left out), as openpyxl writes them."""
-    parts = [f'<row r="{number}">']
-    for letter, text in zip(letters, cells, strict=True):
-        if not text:
-            continue
-        if _NOT_XML.search(text):
-            raise ValueError(f"row {number}: a character XML cannot carry")
-        space = ' xml:space="preserve"' if text != text.strip() else ""
-        escaped = text.translate(_XML_ESCAPES)
-        parts.append(f'<c r="{letter}{number}" s="{style}" t="inlineStr"><is><t{space}>{escaped}</t></is></c>')
-    parts.append("</row>")
-    return "".join(parts)
+class _RowWriter:
+    """Rows as ``<row>`` elements of string cells (``t="str"``, the value in ``<v>``; empty cells left out).
+
+    ``t="str"`` rather than openpyxl's inline strings: Excel and LibreOffice read both (SheetJS writes ``t="str"``
+    by default), and openpyxl's read-only mode reads it as fast as a number, where each inline string costs it a
+    rich-text object (about 8 times slower: 100,000 rows of 17 columns would take over 30 s to import).
+    """
+
+    def __init__(self, columns: Sequence[Column], style: int) -> None:
+        self.starts = [f'<c r="{get_column_letter(index)}' for index in range(1, len(columns) + 1)]
+        self.style = style
+
+    def __call__(self, number: int, cells: Sequence[str]) -> str:
+        middle = f'{number}" s="{self.style}" t="str"><v>'
+        parts = [f'<row r="{number}">']
+        for start, text in zip(self.starts, cells, strict=True):
+            if not text:
+                continue
+            if _XML_SPECIAL.search(text):
+                text = text.translate(_XML_ESCAPES)
+            parts.append(f"{start}{middle}{text}</v></c>")
+        parts.append("</row>")
+        return "".join(parts)
 
 
 def write_xlsx(
-    columns: Sequence[Column], rows: Iterable[Sequence[str]], *, title: str = "マイナンバー"
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[str]],
+    *,
+    title: str = "マイナンバー",
+    row_count: int | None = None,
 ) -> Iterator[bytes]:
     """An .xlsx workbook of one sheet (header in bold, frozen), every cell text, as chunks of bytes.
 
+    ``row_count`` (the number of rows, when the caller knows it) writes the sheet's size at its top, which spares
+    a reader like openpyxl's read-only mode a first pass over the whole sheet to measure it; a different number
+    of rows raises ValueError at the end (the file is then cut short, never wrong).
+
     openpyxl's write-only workbook makes every part (workbook, styles, the sheet's properties, views, columns and
-    tail); the rows are serialised here into the sheet's deflated zip entry as they come, as openpyxl writes
-    them (inline strings with the text style): openpyxl's own cell objects cost about 30 µs a cell (5,000 rows/s
-    for 7 columns), too slow for 100,000 rows of 17 columns. Typed cells are neutralised as in CSV.
+    tail: openpyxl writes the empty sheet, in memory, never to its usual temporary file); the rows are serialised
+    here into the sheet's deflated zip entry as they come (``_RowWriter``): openpyxl's own cell objects cost about
+    30 µs a cell (5,000 rows/s for 7 columns), too slow for 100,000 rows of 17 columns. Typed cells are
+    neutralised as in CSV.
     """
     sink = _Chunks()
     archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
     workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, columns, title)
-    letters = [get_column_letter(index) for index in range(1, len(columns) + 1)]
+    sheet = _sheet(workbook, columns, title, row_count)
     part_info = zipfile.ZipInfo(SHEET_PART, date_time=time.localtime()[:6])
     part_info.compress_type = zipfile.ZIP_DEFLATED
     with archive.open(part_info, "w") as part:
         part.write(sheet.head + b"<sheetData>")
-        part.write(_row_xml(1, letters, sheet.header_style, [column.name for column in columns]).encode())
+        part.write(_RowWriter(columns, sheet.header_style)(1, [column.name for column in columns]).encode())
+        row_xml = _RowWriter(columns, sheet.cell_style)
+        written = _Neutraliser(columns)
         number = 2
         for batch in _batches(rows, BATCH_ROWS // 4):
-            xml = [
-                _row_xml(n, letters, sheet.cell_style, _written(columns, row)) for n, row in enumerate(batch, number)
-            ]
-            part.write("".join(xml).encode())
+            xml = "".join([row_xml(n, written(cells)) for n, cells in enumerate(batch, number)])
+            if _NOT_XML.search(xml):
+                raise ValueError(f"rows {number}-{number + len(batch) - 1}: a character XML cannot carry")
+            part.write(xml.encode())
             number += len(batch)
             if sink.size >= CHUNK_BYTES:
                 yield sink.take()
+        if row_count is not None and number - 2 != row_count:
+            raise ValueError(f"{number - 2} rows written, {row_count} announced")
         part.write(b"</sheetData>" + sheet.tail)
     yield sink.take()
     ExcelWriter(workbook, _Archive(archive)).write_data()
@@ -523,8 +562,9 @@ def write_file(
     unencodable: Unencodable = Unencodable.REFUSE,
     report: list[CharacterIssue] | None = None,
     title: str = "マイナンバー",
+    row_count: int | None = None,
 ) -> Iterator[bytes]:
-    """The file in ``encoding``: ``write_csv`` for cp932 and UTF-8, ``write_xlsx`` for xlsx."""
+    """The file in ``encoding``: ``write_csv`` for cp932 and UTF-8, ``write_xlsx`` for xlsx (``row_count`` there)."""
     if encoding is Encoding.XLSX:
-        return write_xlsx(columns, rows, title=title)
+        return write_xlsx(columns, rows, title=title, row_count=row_count)
     return write_csv(columns, rows, encoding=encoding, unencodable=unencodable, report=report)

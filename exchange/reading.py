@@ -138,26 +138,38 @@ def open_rows(source: bytes | IO[bytes], layout: Layout) -> OpenedFile:
     stream = _as_binary(source)
     if detect_kind(stream) == XLSX:
         workbook = load_workbook(stream, read_only=True, data_only=True)
-        sheet_rows = (_cells(row) for row in workbook.worksheets[0].iter_rows(values_only=True))
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()  # read the rows once, without a first pass to measure a sheet that says no size
+        sheet_rows = (_cells(row) for row in sheet.iter_rows(values_only=True))
         return OpenedFile(XLSX, "", _rows(layout, enumerate(sheet_rows, start=1), workbook.close))
     encoding = detect_encoding(stream)
-    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
-    return OpenedFile(CSV, encoding, _rows(layout, _csv_records(text, encoding), lambda: None))
+    return OpenedFile(CSV, encoding, _rows(layout, _csv_records(_lines(stream, encoding)), lambda: None))
 
 
-def _csv_records(text: io.TextIOWrapper, encoding: str) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(text, strict=True)
+def _lines(stream: IO[bytes], encoding: str) -> Iterator[str]:
+    """The file's lines decoded one by one, so that bytes the encoding cannot read are told with their line.
+
+    Splitting the bytes at LF is safe in both encodings: 0x0A is never part of a cp932 or UTF-8 character.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    for number, raw in enumerate(stream, start=1):
+        try:
+            yield decoder.decode(raw)
+        except UnicodeDecodeError:
+            name = "cp932（Shift_JIS）" if encoding == "cp932" else "UTF-8"
+            raise FileRejected(
+                f"{number}行目に{name}として読めない文字があります。"
+                "CSV は cp932（Shift_JIS）か UTF-8 で保存してください。"
+            ) from None
+
+
+def _csv_records(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(lines, strict=True)
     start = 1
     try:
         for record in reader:
             yield start, record
             start = reader.line_num + 1
-    except UnicodeDecodeError:
-        name = "cp932（Shift_JIS）" if encoding == "cp932" else "UTF-8"
-        raise FileRejected(
-            f"{start}行目あたりに{name}として読めない文字があります。"
-            "CSV は cp932（Shift_JIS）か UTF-8 で保存してください。"
-        ) from None
     except csv.Error as exc:
         raise FileRejected(f'{start}行目あたりが CSV として読めません（引用符「"」の閉じ忘れなど）。') from exc
 
