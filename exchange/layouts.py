@@ -260,7 +260,7 @@ class FullLayout(Layout):
             name=_text(values, name_column.key),
             kana=_text(values, "kana"),
             birth_date=_date_or_none(values.get("birth_date")),
-            relationship=_text(values, "relationship") if role is Role.DEPENDANT else "",
+            relationship=_text(values, "relationship"),
             my_number=_text(values, "my_number"),
             number_issued_on=_date_or_none(values.get("number_issued_on")),
             corporate_number=_text(values, "corporate_number"),
