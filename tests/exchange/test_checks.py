@@ -94,7 +94,7 @@ def test_the_messages_say_what_happened_without_repeating_a_number() -> None:
     assert "チェックデジット" in messages[(8, Code.CHECK_DIGIT)]
     assert "2行目" in messages[(3, Code.DUPLICATE_IN_FILE)]
     assert "すぐ上にありません" in messages[(11, Code.ORPHAN)]
-    assert "社員コードを入力してください。" == messages[(10, Code.REQUIRED)]
+    assert messages[(10, Code.REQUIRED)] == "社員コードを入力してください。"
     assert not [text for text in messages.values() if contains_digit_run(text)]
 
 
