@@ -17,20 +17,25 @@ are the next step's, with ``ReportLine`` as their line too. A message never repe
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import hashlib
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from app.forms import Checker
-from app.text import fold_width, strip_invisible
+from app.text import INVISIBLE, fold_width, strip_invisible, today_in_japan
 from app.vault.numbers import (
     CORPORATE_NUMBER_LENGTH,
     MY_NUMBER_LENGTH,
     InvalidNumber,
+    corporate_number_check_digit,
     is_repeated_digit,
+    my_number_check_digit,
     normalize_corporate_number,
     normalize_my_number,
 )
@@ -43,6 +48,8 @@ Level = Literal["error", "warning"]
 ERROR: Level = "error"
 WARNING: Level = "warning"
 NO_COLUMN = "（見出しのない列）"
+_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+_INVISIBLE_REMOVED = "に見えない文字（ゼロ幅スペースなど）があったため取り除きました。"
 
 
 class Code(enum.StrEnum):
@@ -141,6 +148,7 @@ class FileChecker:
         self._codes: dict[str, int] = {}
         self._head: _Head | None = None
         self._families = isinstance(layout, SeedLayout | FullLayout)
+        self._today = today_in_japan()  # birth dates are checked against one day for the whole file
 
     # One row --------------------------------------------------------------------------------------------------
 
@@ -164,25 +172,19 @@ class FileChecker:
         return CheckedRow(row.line, skip, tuple(entries), tuple(report))
 
     def _values(self, row: SourceRow, report: list[ReportLine]) -> dict[str, object]:
-        check = Checker()
         values: dict[str, object] = {}
+        problems: list[tuple[Level, Code, str]] = []
+        invisible = _INVISIBLE.search("".join(row.values)) is not None
         for column, raw in zip(self.layout.columns, row.values, strict=True):
-            if column.informational:
-                values[column.key] = _parse(Checker(), column, raw, [])  # read, never applied: not checked
+            values[column.key] = _parse(column, raw, problems, self._today)
+            if column.informational:  # read, never applied: not checked
+                problems.clear()
                 continue
-            problems: list[tuple[Level, Code, str]] = []
-            values[column.key] = _parse(check, column, raw, problems)
-            if column.name in check.errors:
-                problems.append((ERROR, Code.INVALID, check.errors[column.name]))
-            if raw != strip_invisible(raw):
-                problems.append(
-                    (
-                        WARNING,
-                        Code.INVISIBLE,
-                        f"{column.name}に見えない文字（ゼロ幅スペースなど）があったため取り除きました。",
-                    )
-                )
-            report.extend(ReportLine(row.line, column.name, level, code, text) for level, code, text in problems)
+            if invisible and _INVISIBLE.search(raw):
+                problems.append((WARNING, Code.INVISIBLE, f"{column.name}{_INVISIBLE_REMOVED}"))
+            if problems:
+                report.extend(ReportLine(row.line, column.name, level, code, text) for level, code, text in problems)
+                problems.clear()
         return values
 
     # Rules over the people of a row ----------------------------------------------------------------------------
@@ -341,12 +343,14 @@ class FileChecker:
         summary.rows += 1
         if skip:
             summary.skipped += 1
-        errors = sum(1 for line in report if line.level == ERROR)
-        summary.errors += errors
-        summary.warnings += len(report) - errors
-        summary.rows_with_errors += 1 if errors else 0
+        if report:
+            errors = sum(1 for line in report if line.level == ERROR)
+            summary.errors += errors
+            summary.warnings += len(report) - errors
+            summary.rows_with_errors += 1 if errors else 0
         if not skip:
-            summary.numbers += sum(1 for e in entries for n in (e.person.my_number, e.person.corporate_number) if n)
+            for entry in entries:
+                summary.numbers += bool(entry.person.my_number) + bool(entry.person.corporate_number)
 
 
 def check_rows(layout: Layout, rows: Iterable[SourceRow]) -> Iterator[CheckedRow]:
@@ -367,21 +371,27 @@ def _reported(report: list[ReportLine], column: str) -> bool:
 # One cell ---------------------------------------------------------------------------------------------------------
 
 
-def _parse(check: Checker, column: Column, raw: str, problems: list[tuple[Level, Code, str]]) -> object:
-    """A cell's value by its column's kind; a wrong value gives "" / None and a problem (or a Checker error)."""
+_EMPTY: dict[Kind, object] = {
+    Kind.SKIP: False,
+    Kind.ORDINAL: None,
+    Kind.DATE: None,
+    Kind.BIRTH_DATE: None,
+}
+_TEXT_RULE_KINDS = frozenset({Kind.CODE, Kind.NAME, Kind.KANA, Kind.TEXT, Kind.DATE, Kind.BIRTH_DATE})
+
+
+def _parse(column: Column, raw: str, problems: list[tuple[Level, Code, str]], today: dt.date) -> object:
+    """A cell's value by its column's kind; a wrong value gives "" / None and a problem."""
     kind = column.kind
+    if not raw:
+        return _EMPTY.get(kind, "")
+    if kind in _TEXT_RULE_KINDS:
+        value, error = _by_text_rules(kind, column.name, raw, today)
+        if error is not None:
+            problems.append((ERROR, Code.INVALID, error))
+        return value
     if kind is Kind.SKIP:
         return _skip(raw, problems)
-    if kind is Kind.CODE:
-        return code_field(check, column.name, raw, column.name) if strip_invisible(raw).strip() else ""
-    if kind is Kind.NAME:
-        return name_field(check, column.name, raw, column.name, required=False)
-    if kind is Kind.KANA:
-        return check.kana(column.name, raw, label=column.name)
-    if kind is Kind.TEXT:
-        return check.text(column.name, raw, column.name, max_length=100)
-    if kind in (Kind.DATE, Kind.BIRTH_DATE):
-        return check.date(column.name, raw, column.name, birth=kind is Kind.BIRTH_DATE)
     if kind is Kind.ORDINAL:
         return _ordinal(column, raw, problems)
     if kind is Kind.CHOICE:
@@ -389,6 +399,28 @@ def _parse(check: Checker, column: Column, raw: str, problems: list[tuple[Level,
     if kind in NUMBER_KINDS:
         return _number(column, raw, problems)
     raise ValueError(f"no rule for {kind}")
+
+
+@lru_cache(maxsize=4096)
+def _by_text_rules(kind: Kind, label: str, raw: str, today: dt.date) -> tuple[object, str | None]:
+    """A name, フリガナ, code, department or date by the shared rules, and the error if any.
+
+    Cached: a file repeats its employees' names and codes on every dependant's row, and its dates. Numbers never
+    come here (a cache must not keep them).
+    """
+    check = Checker()
+    value: object
+    if kind is Kind.CODE:
+        value = code_field(check, label, raw, label) if strip_invisible(raw).strip() else ""
+    elif kind is Kind.NAME:
+        value = name_field(check, label, raw, label, required=False)
+    elif kind is Kind.KANA:
+        value = check.kana(label, raw, label=label)
+    elif kind is Kind.TEXT:
+        value = check.text(label, raw, label, max_length=100)
+    else:
+        value = check.date(label, raw, label, birth=kind is Kind.BIRTH_DATE, today=today)
+    return value, check.errors.get(label)
 
 
 def _skip(raw: str, problems: list[tuple[Level, Code, str]]) -> bool:
@@ -429,11 +461,13 @@ _NUMBER_CODES = {
 
 def _number(column: Column, raw: str, problems: list[tuple[Level, Code, str]]) -> str:
     """The number's digits, or "" with the problem: Excel's exponent display, a lost leading zero, the rules."""
+    corporate = column.kind is Kind.CORPORATE_NUMBER
+    length = CORPORATE_NUMBER_LENGTH if corporate else MY_NUMBER_LENGTH
+    if len(raw) == length and raw.isdigit() and raw.isascii() and _check_digit_fits(raw, corporate):
+        return _warn_repeated(column, raw, problems)  # the common case, without the typing rules' work
     text = fold_width(strip_invisible(raw)).strip().removeprefix("'")
     if not text:
         return ""
-    corporate = column.kind is Kind.CORPORATE_NUMBER
-    length = CORPORATE_NUMBER_LENGTH if corporate else MY_NUMBER_LENGTH
     if _exponent(text):
         problems.append(
             (
@@ -460,6 +494,16 @@ def _number(column: Column, raw: str, problems: list[tuple[Level, Code, str]]) -
         else:
             problems.append((ERROR, _NUMBER_CODES[exc.code], f"{column.name}: {exc.message}"))
         return ""
+    return _warn_repeated(column, number, problems)
+
+
+def _check_digit_fits(digits: str, corporate: bool) -> bool:
+    if corporate:
+        return corporate_number_check_digit(digits[1:]) == int(digits[0])
+    return my_number_check_digit(digits[:11]) == int(digits[11])
+
+
+def _warn_repeated(column: Column, number: str, problems: list[tuple[Level, Code, str]]) -> str:
     if is_repeated_digit(number):
         problems.append(
             (WARNING, Code.REPEATED_DIGIT, f"{column.name}が同じ数字の繰り返しです。番号を確かめてください。")

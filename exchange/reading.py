@@ -25,7 +25,7 @@ from typing import IO
 
 from openpyxl import load_workbook
 
-from exchange.encoding import unneutralise
+from exchange.encoding import QUOTE, unneutralise
 from exchange.layouts import SKIP_MARK, Kind, Layout
 
 XLSX = "xlsx"
@@ -210,23 +210,26 @@ def _rows(layout: Layout, records: Iterator[tuple[int, list[str]]], close: Calla
 def _data_rows(
     layout: Layout, records: Iterator[tuple[int, list[str]]], positions: tuple[int, ...], close: Callable[[], None]
 ) -> Iterator[SourceRow]:
-    typed = [column.typed for column in layout.columns]
+    typed = [index for index, column in enumerate(layout.columns) if column.typed]
     skip_index = next((i for i, column in enumerate(layout.columns) if column.kind is Kind.SKIP), None)
+    width = len(positions)
+    in_order = positions == tuple(range(width))
     known = set(positions)
     try:
         for line, record in records:
-            if not any(cell.strip() for cell in record):
+            if not "".join(record).strip():
                 continue
-            values = tuple(
-                _value(record, position, is_typed) for position, is_typed in zip(positions, typed, strict=True)
-            )
-            extra = tuple(cell for i, cell in enumerate(record) if i not in known and cell.strip())
+            if in_order and len(record) >= width:
+                values = record[:width]
+            else:
+                values = [record[position] if position < len(record) else "" for position in positions]
+            for index in typed:
+                if values[index].startswith(QUOTE):
+                    values[index] = unneutralise(values[index])
+            extra: tuple[str, ...] = ()
+            if len(record) > width:
+                extra = tuple(cell for i, cell in enumerate(record) if i not in known and cell.strip())
             skip = skip_index is not None and values[skip_index].strip() in SKIP_MARKS
-            yield SourceRow(line, values, skip, extra)
+            yield SourceRow(line, tuple(values), skip, extra)
     finally:
         close()
-
-
-def _value(record: Sequence[str], position: int, typed: bool) -> str:
-    text = record[position] if position < len(record) else ""
-    return unneutralise(text) if typed else text
