@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := app tenants selfservice verification billing partners
+PACKAGES := app tenants selfservice verification billing partners exchange
 export MNV_TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 .PHONY: run test lint typecheck test-sqlite test-postgres bench clean

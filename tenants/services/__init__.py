@@ -89,7 +89,7 @@ from tenants.services._payees import (
     list_payees,
     update_payee,
 )
-from tenants.services._people import PER_PAGE, Page, get_person, today
+from tenants.services._people import PER_PAGE, Page, code_field, get_person, name_field, today
 from tenants.services._progress import Attention, Progress, ProgressReport, collection_progress, needs_attention
 from tenants.services._staff import (
     STAFF_ROLES,
@@ -145,6 +145,7 @@ __all__ = [
     "add_staff",
     "admin_counts",
     "check_reveal",
+    "code_field",
     "collection_progress",
     "confirm_after_reveal",
     "confirm_number",
@@ -176,6 +177,7 @@ __all__ = [
     "list_payees",
     "list_staff",
     "list_tenants",
+    "name_field",
     "needs_attention",
     "number_row",
     "open_duplicate_people",
