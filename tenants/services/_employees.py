@@ -16,7 +16,7 @@ from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.db import utcnow
 from app.forms import Checker, FormInvalid
-from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, narrowed, read_window
+from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, read_window
 from app.text import JST, clean_code
 from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
@@ -146,9 +146,10 @@ async def search_employees(session: AsyncSession, principal: Principal, filters:
     if found is None:
         return Window(rows=[], page=1, per_page=PER_PAGE, total=Total(0))
     total = await _employee_total(session, principal, filters, found)
-    statement = await narrowed(session, found.scope, found.statement, Person.id, total)
     request = PageRequest(page=filters.page, after=filters.after, before=filters.before)
-    window = await read_window(session, statement, found.ordering, request, per_page=PER_PAGE, total=total)
+    window = await read_window(
+        session, found.statement, found.ordering, request, per_page=PER_PAGE, total=total, scope=found.scope
+    )
     people: list[Person] = window.rows
     department_ids = list({p.department_id for p in people if p.department_id is not None})
     departments: dict[uuid.UUID, Department] = {}

@@ -123,7 +123,9 @@ def _upgrade_sqlite() -> None:
     for statement in FTS_TRIGGERS.values():
         op.execute(statement)
     create_people_triggers()
-    op.execute("INSERT INTO people_search (tenant_id, person_id, search_key) SELECT tenant_id, id, search_key FROM people")
+    op.execute(
+        "INSERT INTO people_search (tenant_id, person_id, search_key) SELECT tenant_id, id, search_key FROM people"
+    )
 
 
 def downgrade() -> None:
