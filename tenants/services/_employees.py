@@ -87,7 +87,8 @@ async def _employee_query(session: AsyncSession, principal: Principal, filters: 
 
     Employees always have a 社員コード (the form and the import require it; it is unique in the tenant), so the order
     is the code alone: on the unique (tenant_id, employee_code) index, or, with a department, on the department
-    sort's index pinned to that department (an employee's ``list_owner_code`` is their own code).
+    sort's index pinned to that department's section and code (codes are unique in the tenant; an employee's
+    ``list_owner_code`` is their own code).
     """
     scope = statement = scoped(Person, principal).where(
         Person.kind == PersonKind.EMPLOYEE, Person.employee_code.is_not(None)
@@ -97,11 +98,7 @@ async def _employee_query(session: AsyncSession, principal: Principal, filters: 
         department = await _listed_department(session, principal, filters.department_id)
         if department is None:
             return None
-        statement = statement.where(
-            Person.department_section == 0,
-            Person.list_department_code == department.code,
-            Person.list_department_id == department.id,
-        )
+        statement = statement.where(Person.department_section == 0, Person.list_department_code == department.code)
         ordering = [SortColumn(Person.list_owner_code, "list_owner_code")]
     code = clean_code(filters.employee_code)
     if code:

@@ -329,12 +329,9 @@ async def _filtered(session: AsyncSession, principal: Principal, filters: Number
         department = found.scalar_one_or_none()
         if department is None:
             return None
-        # Section and code pinned too: the department sort's index then reads just this department's range.
-        statement = statement.where(
-            Person.department_section == 0,
-            Person.list_department_code == department.code,
-            Person.list_department_id == department.id,
-        )
+        # By section and code (unique in the tenant; people carry their list department's code): the department
+        # sort's index reads just this department's range, and no redundant column skews PostgreSQL's estimate.
+        statement = statement.where(Person.department_section == 0, Person.list_department_code == department.code)
     if filters.kind:
         statement = statement.where(Person.kind == PersonKind(filters.kind))
     statuses = _statuses(filters.status)
