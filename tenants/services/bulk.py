@@ -51,6 +51,7 @@ from tenants.services._people import today
 from tenants.services._records import Channel
 
 BATCH_SIZE = 1000
+INSERT_SLICE = 250  # people rows per INSERT statement
 ADMIN_CONFIRM_FUNCTION = "管理者番号確認"
 # What ``app.db.refresh_statistics`` is asked to refresh during a fill (the tables its queries read) and after it.
 GROWING_TABLES = ("people", "vault_numbers")
@@ -609,8 +610,9 @@ class _Writer:
         values = await off_loop(len(ordered), lambda: [self._row_values(r, now) for r in ordered])
         split = sum(1 for r in ordered if r.kind is not PersonKind.DEPENDANT)
         for part in (values[:split], values[split:]):
-            if part:
-                await self.session.execute(insert(table), part)
+            # In slices: the driver's parameters are prepared on the event loop, a slice at a time.
+            for start in range(0, len(part), INSERT_SLICE):
+                await self.session.execute(insert(table), part[start : start + INSERT_SLICE])
         kinds = Counter(r.kind for r in rows)
         self.report.employees += kinds[PersonKind.EMPLOYEE]
         self.report.dependants += kinds[PersonKind.DEPENDANT]
