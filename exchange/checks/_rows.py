@@ -74,6 +74,7 @@ class FileChecker:
         self._codes: dict[str, int] = {}
         self._head: _Head | None = None
         self._families = isinstance(layout, SeedLayout | FullLayout)
+        self._keys = frozenset(column.key for column in layout.columns)
         self._today = today_in_japan()  # birth dates are checked against one day for the whole file
 
     # One row --------------------------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ class FileChecker:
     # Rules over the people of a row ----------------------------------------------------------------------------
 
     def _entry_rules(self, line: int, entries: list[Entry], report: list[ReportLine]) -> None:
-        columns = {column.key: column for column in self.layout.columns}
+        columns = self._keys
         for entry in entries:
             person = entry.person
             name_column = entry.columns.get("name", "")

@@ -6,6 +6,7 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from app.text import format_date
 from exchange.records import Entry, FamilyRecord, PersonRecord, Role
@@ -134,8 +135,9 @@ REGISTERED_ON = Column("登録日", Kind.DATE, "registered_on", informational=Tr
 ADMIN_CONFIRMED_ON = Column("管理者確認日", Kind.DATE, "admin_confirmed_on", informational=True)
 
 
-def columns_of(entry_columns: Iterable[Column]) -> dict[str, str]:
-    return {column.key: column.name for column in entry_columns}
+def columns_of(entry_columns: Iterable[Column], *, name: Column) -> Mapping[str, str]:
+    """An entry's value keys mapped to their headers (``name`` is the column holding the person's name)."""
+    return MappingProxyType({**{column.key: column.name for column in entry_columns}, "name": name.name})
 
 
 def text_of(values: Mapping[str, object], key: str) -> str:

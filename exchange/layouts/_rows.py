@@ -69,9 +69,16 @@ class SeedLayout(Layout):
                 employee_code=text_of(values, "employee_code"),
                 employee_name=text_of(values, "employee_name") if is_dependant else "",
                 dependant_no=dependant_no,
-                columns={**columns_of((EMPLOYEE_CODE, ISSUED_ON, MY_NUMBER, DEPENDANT_NO)), "name": name_column.name},
+                columns=_SEED_COLUMNS[is_dependant],
             )
         ]
+
+
+# Where each entry's values come from, by whether the row is a dependant's (shared, never changed).
+_SEED_COLUMNS = {
+    dependant: columns_of((EMPLOYEE_CODE, ISSUED_ON, MY_NUMBER, DEPENDANT_NO), name=name)
+    for dependant, name in ((False, EMPLOYEE_NAME), (True, DEPENDANT_NAME))
+}
 
 
 def _number_values(person: PersonRecord) -> dict[str, object]:
@@ -144,18 +151,6 @@ class FullLayout(Layout):
             admin_confirmed_on=date_or_none(values.get("admin_confirmed_on")),
             skip=bool(values.get("skip")),
         )
-        person_columns = (
-            ROLE,
-            DEPARTMENT_CODE,
-            EMPLOYEE_CODE,
-            DEPENDANT_NO,
-            KANA,
-            BIRTH_DATE,
-            RELATIONSHIP,
-            ISSUED_ON,
-            MY_NUMBER,
-            CORPORATE_NUMBER,
-        )
         return [
             Entry(
                 line=line,
@@ -166,9 +161,27 @@ class FullLayout(Layout):
                 dependant_no=dependant_no,
                 department_code=text_of(values, "department_code"),
                 department_name=text_of(values, "department_name"),
-                columns={**columns_of(person_columns), "name": name_column.name},
+                columns=_FULL_COLUMNS[role is Role.DEPENDANT],
             )
         ]
+
+
+_FULL_ENTRY_COLUMNS = (
+    ROLE,
+    DEPARTMENT_CODE,
+    EMPLOYEE_CODE,
+    DEPENDANT_NO,
+    KANA,
+    BIRTH_DATE,
+    RELATIONSHIP,
+    ISSUED_ON,
+    MY_NUMBER,
+    CORPORATE_NUMBER,
+)
+_FULL_COLUMNS = {
+    dependant: columns_of(_FULL_ENTRY_COLUMNS, name=name)
+    for dependant, name in ((False, EMPLOYEE_NAME), (True, DEPENDANT_NAME))
+}
 
 
 def _person_values(person: PersonRecord) -> dict[str, object]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from exchange.layouts._base import EMPLOYEE_CODE, SKIP, Column, Kind, Layout, date_or_none, text_of
 from exchange.records import Entry, FamilyRecord, PersonRecord, Role
@@ -115,8 +116,7 @@ class WithholdingLayout(Layout):
             my_number=text_of(values, "my_number"),
             skip=skip,
         )
-        head_columns = {column.key: column.name for column in self.columns[1:6]}
-        entries = [Entry(line=line, role=Role.EMPLOYEE, person=head, employee_code=code, columns=head_columns)]
+        entries = [Entry(line=line, role=Role.EMPLOYEE, person=head, employee_code=code, columns=_HEAD_COLUMNS)]
         for slot in self.slots:
             texts = {key: text_of(values, f"{slot}.{key}") for key, _label, _kind in SLOT_FIELDS}
             if not any(texts.values()):
@@ -128,7 +128,6 @@ class WithholdingLayout(Layout):
                 relationship=Relationship.SPOUSE.value if slot == SPOUSE_SLOT else "",
                 skip=skip,
             )
-            columns = {key: f"{slot} {label}" for key, label, _kind in SLOT_FIELDS}
             entries.append(
                 Entry(
                     line=line,
@@ -137,7 +136,14 @@ class WithholdingLayout(Layout):
                     employee_code=code,
                     employee_name=head.name,
                     slot=slot,
-                    columns=columns,
+                    columns=_SLOT_COLUMNS[slot],
                 )
             )
         return entries
+
+
+_HEAD_COLUMNS = MappingProxyType({column.key: column.name for column in WithholdingLayout.columns[1:6]})
+_SLOT_COLUMNS = {
+    slot: MappingProxyType({key: f"{slot} {label}" for key, label, _kind in SLOT_FIELDS})
+    for slot in WithholdingLayout.slots
+}
