@@ -19,12 +19,16 @@ What is here (nothing touches the database, the vault or HTTP; numbers are plain
 - ``exchange.checks``: ``FileChecker`` / ``check_rows``: per-row, per-column ``ReportLine``s in Japanese (error or
   warning) and the cleaned entries; ``Summary`` counts.
 
-What is left for the next round (issue 10): choosing the families (list filters or ticked rows; payees only in
-the full layout; ``Layout.unplaced`` shown for the withholding layout), the database checks (社員コード unknown, a number held by another
-person, name / kana / birth date different from the stored person: ``checks.Code`` has their codes), reading
-families and numbers from the vault for an export (step-up, purpose, one CSV出力 audit entry per person), the
-commit of an import in one transaction (代理登録 with one audit entry each), background jobs with progress for
-big files and every .xlsx, the export and import pages, and the JSON API (``/api/v1``) with scoped tokens.
+What is left for the next round (issue 10):
+
+- choosing the families (the list's filters or ticked rows; payees only in the full layout; ``Layout.unplaced``
+  shown for the withholding layout) and reading their numbers from the vault for an export (step-up, purpose,
+  one CSV出力 audit entry per person, in the transaction that completes the export);
+- the checks that need the database (社員コード unknown, a number held by another person, name / kana / birth date
+  different from the stored person: ``checks.Code`` has their codes, ``Entry.columns`` the cells to point at);
+- the commit of an import in one transaction (代理登録 with one audit entry each, people created or updated);
+- background jobs with progress for big files and every .xlsx, the export and import pages, and the JSON API
+  (``/api/v1``) with scoped tokens.
 
 A round trip in four lines::
 
