@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from functools import lru_cache
 from typing import Literal
 
 from app.forms import Checker
@@ -81,47 +80,62 @@ _EMPTY: dict[Kind, object] = {
 _TEXT_RULE_KINDS = frozenset({Kind.CODE, Kind.NAME, Kind.KANA, Kind.TEXT, Kind.DATE, Kind.BIRTH_DATE})
 
 
-def parse_cell(column: Column, raw: str, problems: list[Problem], today: dt.date) -> object:
-    """A cell's value by its column's kind; a wrong value gives "" / None and a problem."""
-    kind = column.kind
-    if not raw:
-        return _EMPTY.get(kind, "")
-    if kind in _TEXT_RULE_KINDS:
-        value, error = _by_text_rules(kind, column.name, raw, today)
-        if error is not None:
-            problems.append((ERROR, Code.INVALID, error))
-        return value
-    if kind is Kind.SKIP:
-        return _skip(raw, problems)
-    if kind is Kind.ORDINAL:
-        return _ordinal(column, raw, problems)
-    if kind is Kind.CHOICE:
-        return _choice(column, raw, problems)
-    if kind in NUMBER_KINDS:
-        return _number(column, raw, problems)
-    raise ValueError(f"no rule for {kind}")
+_CACHE_SIZE = 4096
 
 
-@lru_cache(maxsize=4096)
-def _by_text_rules(kind: Kind, label: str, raw: str, today: dt.date) -> tuple[object, str | None]:
-    """A name, フリガナ, code, department or date by the shared rules, and the error if any.
+class CellReader:
+    """Reads the cells of one file by their column's kind; a wrong value gives "" / None and a problem.
 
-    Cached: a file repeats its employees' names and codes on every dependant's row, and its dates. Numbers never
-    come here (a cache must not keep them).
+    The shared text rules' result is kept per distinct value (a file repeats its employees' names and codes on
+    every dependant's row, and its dates) for as long as the file's check: the reader dies with it, so no name
+    outlives the import in memory. Numbers are never kept. Birth dates are checked against ``today`` (one day for
+    the whole file).
     """
-    check = Checker()
-    value: object
-    if kind is Kind.CODE:
-        value = code_field(check, label, raw, label) if strip_invisible(raw).strip() else ""
-    elif kind is Kind.NAME:
-        value = name_field(check, label, raw, label, required=False)
-    elif kind is Kind.KANA:
-        value = check.kana(label, raw, label=label)
-    elif kind is Kind.TEXT:
-        value = check.text(label, raw, label, max_length=100)
-    else:
-        value = check.date(label, raw, label, birth=kind is Kind.BIRTH_DATE, today=today)
-    return value, check.errors.get(label)
+
+    def __init__(self, today: dt.date) -> None:
+        self.today = today
+        self._texts: dict[tuple[Kind, str, str], tuple[object, str | None]] = {}
+
+    def parse(self, column: Column, raw: str, problems: list[Problem]) -> object:
+        kind = column.kind
+        if not raw:
+            return _EMPTY.get(kind, "")
+        if kind in _TEXT_RULE_KINDS:
+            value, error = self._by_text_rules(kind, column.name, raw)
+            if error is not None:
+                problems.append((ERROR, Code.INVALID, error))
+            return value
+        if kind is Kind.SKIP:
+            return _skip(raw, problems)
+        if kind is Kind.ORDINAL:
+            return _ordinal(column, raw, problems)
+        if kind is Kind.CHOICE:
+            return _choice(column, raw, problems)
+        if kind in NUMBER_KINDS:
+            return _number(column, raw, problems)
+        raise ValueError(f"no rule for {kind}")
+
+    def _by_text_rules(self, kind: Kind, label: str, raw: str) -> tuple[object, str | None]:
+        """A name, フリガナ, code, department or date by the shared rules, and the error if any."""
+        key = (kind, label, raw)
+        if (known := self._texts.get(key)) is not None:
+            return known
+        check = Checker()
+        value: object
+        if kind is Kind.CODE:
+            value = code_field(check, label, raw, label) if strip_invisible(raw).strip() else ""
+        elif kind is Kind.NAME:
+            value = name_field(check, label, raw, label, required=False)
+        elif kind is Kind.KANA:
+            value = check.kana(label, raw, label=label)
+        elif kind is Kind.TEXT:
+            value = check.text(label, raw, label, max_length=100)
+        else:
+            value = check.date(label, raw, label, birth=kind is Kind.BIRTH_DATE, today=self.today)
+        if len(self._texts) >= _CACHE_SIZE:
+            self._texts.clear()
+        self._texts[key] = result = (value, check.errors.get(label))
+        return result
 
 
 def _skip(raw: str, problems: list[Problem]) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from app.text import INVISIBLE, today_in_japan
-from exchange.checks._cells import ERROR, WARNING, Code, Level, Problem, parse_cell
+from exchange.checks._cells import ERROR, WARNING, CellReader, Code, Level, Problem
 from exchange.layouts import FullLayout, Layout, SeedLayout
 from exchange.reading import SourceRow
 from exchange.records import Entry, Role
@@ -75,7 +75,7 @@ class FileChecker:
         self._head: _Head | None = None
         self._families = isinstance(layout, SeedLayout | FullLayout)
         self._keys = frozenset(column.key for column in layout.columns)
-        self._today = today_in_japan()  # birth dates are checked against one day for the whole file
+        self._cells = CellReader(today_in_japan())
 
     # One row --------------------------------------------------------------------------------------------------
 
@@ -103,7 +103,7 @@ class FileChecker:
         problems: list[Problem] = []
         invisible = _INVISIBLE.search("".join(row.values)) is not None
         for column, raw in zip(self.layout.columns, row.values, strict=True):
-            values[column.key] = parse_cell(column, raw, problems, self._today)
+            values[column.key] = self._cells.parse(column, raw, problems)
             if column.informational:  # read, never applied: not checked
                 problems.clear()
                 continue
