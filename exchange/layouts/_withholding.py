@@ -47,7 +47,19 @@ class WithholdingLayout(Layout):
     the dependant whose 続柄 is 配偶者; the others go by age on 31 December of ``year`` into the 16歳未満 slots or the
     控除対象扶養親族 slots (a dependant without a birth date into the latter), in the family's order. Those beyond
     the four slots of their kind are returned by ``unplaced`` for the user to see; they are not written.
-    On import the slots read back as the employee's dependants (the spouse slot's with 続柄 配偶者).
+    On import the slots read back as the employee's dependants (the spouse slot's with 続柄 配偶者). 処理スキップ
+    leads the row as in the other layouts, so that every layout imports the same way.
+
+    Sources (read for this layout): 国税庁「令和6年分 給与所得の源泉徴収票等の法定調書の作成と提出の手引」
+    (備考) 欄 — https://www.nta.go.jp/publication/pamph/hotei/tebikihtml/2-2-23.htm; the 給与支払報告書
+    光ディスク等提出データ仕様書 (record 315, 項目 1–11 …) as municipalities publish it (網走市, 小田原市, 浦安市);
+    マネーフォワード クラウド給与「eLTAX取込み用の給与支払報告書・源泉徴収票CSV」(the 総務省通知形式 CSV, numbers
+    optional) — https://support.biz.moneyforward.com/payroll/guide/adjustment03/adjus17.html; SmartHR
+    「マイナンバー情報を一括登録する」 (本人 / 家族 CSV keyed by 社員番号) —
+    https://support.smarthr.jp/ja/help/articles/360026264273 and its 家族情報 CSV legend (「配偶者 姓」…);
+    弥生給与「マイナンバーのインポート」 — https://support.yayoi-kk.co.jp/subcontents.html?page_id=24300.
+    The exact column positions of the e-Tax record were not in the material reachable here: this layout carries
+    the record's number fields by name, for the payroll software's import mapping, not the record itself.
     """
 
     name = "withholding"
