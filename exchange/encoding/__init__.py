@@ -49,7 +49,7 @@ from exchange.encoding._cp932 import (
     scan_cp932,
 )
 from exchange.encoding._csv import UTF8_BOM, write_csv
-from exchange.encoding._xlsx import SHEET_PART, TEXT_FORMAT, write_xlsx
+from exchange.encoding._xlsx import EXCEL_MAX_ROWS, SHEET_PART, TEXT_FORMAT, write_xlsx
 from exchange.layouts import Column
 
 
@@ -72,6 +72,7 @@ def write_file(
 __all__ = [
     "BATCH_ROWS",
     "CHUNK_BYTES",
+    "EXCEL_MAX_ROWS",
     "FORMULA_STARTS",
     "GETA",
     "QUOTE",

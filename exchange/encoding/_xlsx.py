@@ -22,6 +22,7 @@ from exchange.layouts import Column
 
 SHEET_PART = "xl/worksheets/sheet1.xml"
 TEXT_FORMAT = "@"
+EXCEL_MAX_ROWS = 1_048_576  # the caller offers CSV beyond this (Excel would cut the sheet)
 _EMPTY_SHEET_DATA = re.compile(rb"<sheetData\s*/>|<sheetData>\s*</sheetData>")
 # XML 1.0 cannot carry these at all; the text rules refuse them at input, so meeting one is a bug upstream.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -98,6 +99,8 @@ class _Sheet:
 def _sheet(workbook: Workbook, columns: Sequence[Column], title: str, row_count: int | None) -> _Sheet:
     """A write-only worksheet set up (widths, text format, frozen header) and written empty by openpyxl."""
     sheet = workbook.create_sheet(title)
+    if row_count is not None and row_count + 1 > EXCEL_MAX_ROWS:
+        raise ValueError(f"an Excel sheet holds {EXCEL_MAX_ROWS:,} rows (header included)")
     if row_count is not None:  # openpyxl writes a <dimension> for a sheet that can tell its size
         size = f"A1:{get_column_letter(len(columns))}{row_count + 1}"
         sheet.calculate_dimension = lambda: size
@@ -185,6 +188,8 @@ def write_xlsx(
                 raise ValueError(f"rows {number}-{number + len(batch) - 1}: a character XML cannot carry")
             part.write(xml.encode())
             number += len(batch)
+            if number - 1 > EXCEL_MAX_ROWS:
+                raise ValueError(f"an Excel sheet holds {EXCEL_MAX_ROWS:,} rows (header included)")
             if sink.size >= CHUNK_BYTES:
                 yield sink.take()
         if row_count is not None and number - 2 != row_count:
