@@ -240,22 +240,6 @@ async def capped_count(session: AsyncSession, statement: Select[Any], cap: int |
     return Total(cap, capped=True) if count > cap else Total(count)
 
 
-async def narrowed(
-    session: AsyncSession, scope: Select[Any], statement: Select[Any], key: Any, total: Total
-) -> Select[Any]:
-    """The filtered list (``statement``, within ``scope``) as its pages should read it, bounded either way.
-
-    Few rows (the total at most ``COUNT_CAP``): their keys are read once, through whatever index the filter uses
-    (no order, at most ``COUNT_CAP + 1``), and the pages are read from those keys by primary key and sorted (at most
-    ``COUNT_CAP`` rows) — instead of walking the sort's index past every row the filter drops. Many rows: the
-    statement as it is; a page walks the sort's index and meets a matching row every (tenant ÷ total) entries.
-    """
-    if statement is scope or total.capped or total.count > COUNT_CAP:
-        return statement
-    keys = list((await session.execute(statement.with_only_columns(key).limit(COUNT_CAP + 1))).scalars())
-    return statement if len(keys) > COUNT_CAP else scope.where(key.in_(keys))
-
-
 @dataclass(frozen=True, slots=True)
 class Window(Generic[T]):
     """One page of a list: its rows, where it stands, and the cursors of the links to its neighbours."""
@@ -339,31 +323,69 @@ async def read_window(
     *,
     per_page: int,
     total: Total,
+    scope: Select[Any] | None = None,
+    keys_from: Select[Any] | None = None,
 ) -> Window[Any]:
     """The page of ``statement`` (one entity selected, filters applied) that ``request`` asks for.
 
     ``ordering`` ends with a column unique in the list (the cursor names a row by it). Pages 1 to ``NUMBERED_PAGES``
-    are read with a bounded OFFSET; a cursor page with :func:`seek` after/before the cursor's row. One more row than
-    the page is read to know whether a next (previous) page exists. A bad cursor, or one whose row is gone, reads
-    the first page. Every read is an index range when an index matches the ordering and filters.
+    are read with a bounded OFFSET; a cursor page with :func:`seek` after/before the cursor's row, along the index
+    that matches the ordering. One more row than the page is read to know whether a next (previous) page exists. A
+    bad cursor, or one whose row is gone, reads the first page.
+
+    ``scope``: the unfiltered list (``statement`` is ``scope`` when nothing filters). When filters leave at most
+    ``COUNT_CAP`` rows (by ``total``), their ordering values are read once, without ORDER BY, through whatever
+    index the filters use (``keys_from``: the same rows written so that an index answers them), the page is cut
+    from them in memory and its rows are read by key: no walk along the sort's index past every row the filters
+    drop, whatever plan the database would choose for an ORDER BY. Otherwise (many rows) a page walks the sort's
+    index and meets a matching row every (list ÷ total) entries.
     """
+    if scope is not None and statement is not scope and not total.capped and total.count <= COUNT_CAP:
+        source = statement if keys_from is None else keys_from
+        columns = [sort.column for sort in ordering]
+        found = await session.execute(source.with_only_columns(*columns).limit(COUNT_CAP + 1))
+        values = [tuple(row) for row in found.all()]
+        if len(values) <= COUNT_CAP:
+            return await _window_in_memory(session, scope, ordering, values, request, per_page=per_page)
+    return await _window_by_index(session, statement, ordering, request, per_page=per_page, total=total)
+
+
+def _window(
+    entities: list[Any],
+    ordering: Sequence[SortColumn],
+    page: int,
+    per_page: int,
+    total: Total,
+    *,
+    previous: bool,
+    more: bool,
+) -> Window[Any]:
     unique = ordering[-1].key
 
     def cursor(entity: Any) -> str:
         return encode_cursor([getattr(entity, unique)])
 
-    def window(entities: list[Any], page: int, has_previous: bool, has_next: bool) -> Window[Any]:
-        return Window(
-            rows=entities,
-            page=page,
-            per_page=per_page,
-            total=total,
-            has_previous=has_previous and bool(entities),
-            has_next=has_next and bool(entities),
-            first_cursor=cursor(entities[0]) if entities else "",
-            last_cursor=cursor(entities[-1]) if entities else "",
-        )
+    return Window(
+        rows=entities,
+        page=page,
+        per_page=per_page,
+        total=total,
+        has_previous=previous and bool(entities),
+        has_next=more and bool(entities),
+        first_cursor=cursor(entities[0]) if entities else "",
+        last_cursor=cursor(entities[-1]) if entities else "",
+    )
 
+
+async def _window_by_index(
+    session: AsyncSession,
+    statement: Select[Any],
+    ordering: Sequence[SortColumn],
+    request: PageRequest,
+    *,
+    per_page: int,
+    total: Total,
+) -> Window[Any]:
     by_cursor = bool(request.after or request.before)
     anchor = await _anchor(session, statement, ordering, request.after or request.before) if by_cursor else None
     if anchor is not None:
@@ -371,11 +393,12 @@ async def read_window(
         found = await seek(session, statement, ordering, anchor, per_page + 1, backwards=backwards)
         rows = [row[0] for row in found]
         if backwards and len(rows) > per_page:
-            return window(rows[1:], max(2, request.page), True, True)
+            return _window(rows[1:], ordering, max(2, request.page), per_page, total, previous=True, more=True)
         if backwards and rows:  # reached the start of the list
-            return window(rows, 1, False, True)
+            return _window(rows, ordering, 1, per_page, total, previous=False, more=True)
         if rows:
-            return window(rows[:per_page], max(2, request.page), True, len(rows) > per_page)
+            page = max(2, request.page)
+            return _window(rows[:per_page], ordering, page, per_page, total, previous=True, more=len(rows) > per_page)
     # By number; a bad or stale cursor (or nothing left beyond it) reads the first page.
     pages = max(1, math.ceil(total.count / per_page))
     page = 1 if by_cursor else min(request.page, pages, NUMBERED_PAGES)
@@ -384,4 +407,56 @@ async def read_window(
     ]
     if not rows and page > 1:  # fewer rows than the total said (changed since it was read): the first page
         page, rows = 1, [row[0] for row in await seek(session, statement, ordering, None, per_page + 1)]
-    return window(rows[:per_page], page, page > 1, len(rows) > per_page)
+    return _window(rows[:per_page], ordering, page, per_page, total, previous=page > 1, more=len(rows) > per_page)
+
+
+def _sorted_in_memory(values: list[tuple[Any, ...]], ordering: Sequence[SortColumn]) -> list[tuple[Any, ...]]:
+    """The rows' ordering values in the ordering's order (code-point order for text, as SQLite and a "C" collation
+    compare; NULLs last — the list sorts give NULL keys a section of their own)."""
+    ordered = list(values)
+    for index in range(len(ordering) - 1, -1, -1):  # stable sorts, last column first
+        ordered.sort(key=lambda row: (row[index] is None, row[index] if row[index] is not None else 0))
+        if ordering[index].descending:
+            ordered = _reverse_keeping_ties(ordered, index)
+    return ordered
+
+
+def _reverse_keeping_ties(rows: list[tuple[Any, ...]], index: int) -> list[tuple[Any, ...]]:
+    """Descending on column ``index``, NULLs still last, rows with equal values kept in their (tail) order."""
+    present = [row for row in rows if row[index] is not None]
+    present.sort(key=lambda row: row[index], reverse=True)  # Python's sort stays stable when reversed
+    return present + [row for row in rows if row[index] is None]
+
+
+async def _window_in_memory(
+    session: AsyncSession,
+    scope: Select[Any],
+    ordering: Sequence[SortColumn],
+    values: list[tuple[Any, ...]],
+    request: PageRequest,
+    *,
+    per_page: int,
+) -> Window[Any]:
+    """A page cut from at most ``COUNT_CAP`` rows' ordering values; its rows then read by their unique key."""
+    ordered = _sorted_in_memory(values, ordering)
+    keys = [row[-1] for row in ordered]
+    total = Total(len(keys))
+    decoded = decode_cursor(request.after or request.before, 1) if (request.after or request.before) else None
+    position = keys.index(decoded[0]) if decoded is not None and decoded[0] in keys else None
+    if position is not None and request.after and position + 1 < len(keys):
+        start, end, page = position + 1, position + 1 + per_page, max(2, request.page)
+    elif position is not None and request.before and position > 0:
+        start, end = max(0, position - per_page), position
+        page = max(2, request.page) if start > 0 else 1
+    else:  # by number; a bad or stale cursor (or nothing beyond it) reads the first page
+        by_cursor = bool(request.after or request.before)
+        pages = max(1, math.ceil(len(keys) / per_page))
+        page = 1 if by_cursor else min(request.page, pages, NUMBERED_PAGES)
+        start, end = (page - 1) * per_page, page * per_page
+    end = min(end, len(keys))
+    chosen = keys[start:end]
+    unique = ordering[-1].column
+    found = await session.execute(scope.where(unique.in_(chosen))) if chosen else None
+    by_key = {getattr(entity, ordering[-1].key): entity for entity in (found.scalars() if found else [])}
+    entities = [by_key[key] for key in chosen if key in by_key]
+    return _window(entities, ordering, page, per_page, total, previous=start > 0, more=end < len(keys))

@@ -28,11 +28,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.audit.models import DEFAULT_CHAIN, AuditChainHead, AuditEntry
+from app.audit.models import AuditChainHead, AuditEntry
 from app.auth.models import Role
 from app.auth.principal import Principal
 from app.bootstrap import migrate_all
@@ -212,10 +212,9 @@ async def _fill(sessions: async_sessionmaker[AsyncSession], employees: int) -> P
         log = _log_rows(tenant.id, people)
         for start in range(0, len(log), CHUNK):
             await session.execute(insert(AuditEntry), log[start : start + CHUNK])
+        # apply_count_deltas made the chain head (it holds it); it now points past the entries written above
         await session.execute(
-            insert(AuditChainHead).values(
-                tenant_id=tenant.id, chain=DEFAULT_CHAIN, last_seq=len(log), last_hash="0" * 64
-            )
+            update(AuditChainHead).where(AuditChainHead.tenant_id == tenant.id).values(last_seq=len(log))
         )
         await session.commit()
         await refresh_statistics(

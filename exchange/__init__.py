@@ -9,20 +9,26 @@ What is here (nothing touches the database, the vault or HTTP; numbers are plain
   ``Layout.rows(family)`` for export, ``Layout.entries(line, values)`` and ``group_families`` for import,
   ``Layout.unplaced(family)`` for dependants a withholding row has no slot for; ``layout_named(name, year=)``.
 - ``exchange.encoding``: ``write_csv`` (cp932 + CRLF by default, or UTF-8 with BOM) and ``write_xlsx``
-  (openpyxl write-only), streamed as bytes chunks in constant memory with no temporary file; ``scan_cp932``
-  lists the characters cp932 cannot hold before writing (refuse, 〓, variation selectors dropped — all reported
-  as ``CharacterIssue``); ``neutralise`` against CSV injection; ``cp932_form`` for comparing names read back.
+  (openpyxl write-only workbook; pass ``row_count`` when known), streamed as bytes chunks in constant memory with
+  no temporary file; ``scan_cp932`` lists the characters cp932 cannot hold before writing (refuse, 〓, variation
+  selectors dropped — all reported as ``CharacterIssue``); ``neutralise`` against CSV injection; ``cp932_form``
+  for comparing a name read back from cp932 with the stored one (〜 comes back as ～).
 - ``exchange.reading``: ``open_rows(bytes_or_stream, layout)``: .xlsx or CSV by content, cp932 / UTF-8 by
   decoding, header matched exactly (``FileRejected`` with one Japanese sentence), ``SourceRow``s streamed with
   their row numbers and the ``*`` of 処理スキップ.
 - ``exchange.checks``: ``FileChecker`` / ``check_rows``: per-row, per-column ``ReportLine``s in Japanese (error or
   warning) and the cleaned entries; ``Summary`` counts.
 
-What is left for the next round (issue 10): the database checks (社員コード unknown, a number held by another
-person, name / kana / birth date different from the stored person: ``checks.Code`` has their codes), reading
-families and numbers from the vault for an export (step-up, purpose, one CSV出力 audit entry per person), the
-commit of an import in one transaction (代理登録 with one audit entry each), background jobs with progress for
-big files and every .xlsx, the export and import pages, and the JSON API (``/api/v1``) with scoped tokens.
+What is left for the next round (issue 10):
+
+- choosing the families (the list's filters or ticked rows; payees only in the full layout; ``Layout.unplaced``
+  shown for the withholding layout) and reading their numbers from the vault for an export (step-up, purpose,
+  one CSV出力 audit entry per person, in the transaction that completes the export);
+- the checks that need the database (社員コード unknown, a number held by another person, name / kana / birth date
+  different from the stored person: ``checks.Code`` has their codes, ``Entry.columns`` the cells to point at);
+- the commit of an import in one transaction (代理登録 with one audit entry each, people created or updated);
+- background jobs with progress for big files and every .xlsx, the export and import pages, and the JSON API
+  (``/api/v1``) with scoped tokens.
 
 A round trip in four lines::
 

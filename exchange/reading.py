@@ -21,7 +21,7 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from openpyxl import load_workbook
 
@@ -52,6 +52,9 @@ class SourceRow:
     values: tuple[str, ...]
     skip: bool = False
     extra: tuple[str, ...] = ()  # non-empty cells in columns without a header (the checks report them)
+
+    def __repr__(self) -> str:  # a row in a traceback or a log line never shows its cells (numbers among them)
+        return f"SourceRow(line={self.line}, {len(self.values)} cells, skip={self.skip})"
 
 
 @dataclass(slots=True)
@@ -137,11 +140,13 @@ def open_rows(source: bytes | IO[bytes], layout: Layout) -> OpenedFile:
     """The file's rows as ``layout`` (header checked now: FileRejected); a seekable binary stream or bytes."""
     stream = _as_binary(source)
     if detect_kind(stream) == XLSX:
-        workbook = load_workbook(stream, read_only=True, data_only=True)
+        try:
+            workbook = load_workbook(stream, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many kinds for a damaged file; the user needs one sentence
+            raise FileRejected(_DAMAGED_XLSX) from exc
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # read the rows once, without a first pass to measure a sheet that says no size
-        sheet_rows = (_cells(row) for row in sheet.iter_rows(values_only=True))
-        return OpenedFile(XLSX, "", _rows(layout, enumerate(sheet_rows, start=1), workbook.close))
+        return OpenedFile(XLSX, "", _rows(layout, _sheet_records(sheet), workbook.close))
     encoding = detect_encoding(stream)
     return OpenedFile(CSV, encoding, _rows(layout, _csv_records(_lines(stream, encoding)), lambda: None))
 
@@ -172,6 +177,19 @@ def _csv_records(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
             start = reader.line_num + 1
     except csv.Error as exc:
         raise FileRejected(f'{start}行目あたりが CSV として読めません（引用符「"」の閉じ忘れなど）。') from exc
+
+
+_DAMAGED_HINT = "ファイルが壊れていないか確かめ、Excel で開いて保存し直してください。"
+_DAMAGED_XLSX = "Excel ブック（.xlsx）として読めません。" + _DAMAGED_HINT
+
+
+def _sheet_records(sheet: Any) -> Iterator[tuple[int, list[str]]]:
+    line = 0
+    try:
+        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield line, _cells(values)
+    except Exception as exc:  # a damaged sheet part: told with the row reached
+        raise FileRejected(f"Excel ブックの{line + 1}行目あたりが読めません。{_DAMAGED_HINT}") from exc
 
 
 def _cells(values: Sequence[object]) -> list[str]:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 
 class Role(enum.StrEnum):
@@ -82,4 +84,4 @@ class Entry:
     slot: str = ""
     department_code: str = ""
     department_name: str = ""
-    columns: dict[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))

@@ -54,7 +54,7 @@ async def fresh_demo_payee_link(session: AsyncSession, settings: Settings, tenan
             Person.payee_type == PayeeType.INDIVIDUAL,
             Person.registered_at.is_(None),
         )
-        .order_by(Person.created_at)
+        .order_by(Person.created_at, Person.id)  # ids are time-ordered: the order of creation
     )
     payee = payees.scalars().first()
     if payee is None:

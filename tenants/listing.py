@@ -268,6 +268,7 @@ class _Placer:
         self.pending = {(d.tenant_id, d.id): d for d in departments}  # new or changed in this flush
         self.codes: dict[tuple[uuid.UUID, uuid.UUID], str | None] = {}
         self.placed: dict[uuid.UUID, dict[str, Any]] = {}
+        self.owners: dict[uuid.UUID, dict[str, Any]] = {}  # employees not in this flush, as the database has them
 
     def department_code(self, tenant_id: uuid.UUID, department_id: uuid.UUID | None) -> str | None:
         if department_id is None:
@@ -286,11 +287,13 @@ class _Placer:
             return {}
         if owner_id in self.placed:
             return self.placed[owner_id]
-        statement = select(Person.list_department_id, Person.list_department_code, Person.list_owner_code).where(
-            Person.tenant_id == tenant_id, Person.id == owner_id
-        )
-        row = self.session.execute(statement).mappings().first()
-        return dict(row) if row is not None else {}
+        if owner_id not in self.owners:
+            statement = select(Person.list_department_id, Person.list_department_code, Person.list_owner_code).where(
+                Person.tenant_id == tenant_id, Person.id == owner_id
+            )
+            row = self.session.execute(statement).mappings().first()
+            self.owners[owner_id] = dict(row) if row is not None else {}
+        return self.owners[owner_id]
 
     def place(self, person: Person, row: RowMapping | None) -> dict[str, Any]:
         """Set the person's placement; ``row`` is the locked database row of a person already stored."""

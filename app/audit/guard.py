@@ -73,7 +73,9 @@ def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> 
     """
     if text is None:
         return None
-    text = "".join(c if c.isprintable() or c == " " else " " for c in text[: limit * 4])
+    text = text[: limit * 4]
+    if not text.isprintable():  # the common case (all printable) skips the per-character pass
+        text = "".join(c if c.isprintable() or c == " " else " " for c in text)
     if contains_digit_run(text):
         folded = unicodedata.normalize("NFKC", text)
         text = _DIGIT_GROUP.sub(_redact_group, folded)

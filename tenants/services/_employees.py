@@ -16,7 +16,7 @@ from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.db import any_of, utcnow
 from app.forms import Checker, FormInvalid
-from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, narrowed, read_window
+from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, read_window
 from app.text import JST, clean_code
 from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
@@ -87,7 +87,8 @@ async def _employee_query(session: AsyncSession, principal: Principal, filters: 
 
     Employees always have a 社員コード (the form and the import require it; it is unique in the tenant), so the order
     is the code alone: on the unique (tenant_id, employee_code) index, or, with a department, on the department
-    sort's index pinned to that department (an employee's ``list_owner_code`` is their own code).
+    sort's index pinned to that department's section and code (codes are unique in the tenant; an employee's
+    ``list_owner_code`` is their own code).
     """
     scope = statement = scoped(Person, principal).where(
         Person.kind == PersonKind.EMPLOYEE, Person.employee_code.is_not(None)
@@ -97,11 +98,7 @@ async def _employee_query(session: AsyncSession, principal: Principal, filters: 
         department = await _listed_department(session, principal, filters.department_id)
         if department is None:
             return None
-        statement = statement.where(
-            Person.department_section == 0,
-            Person.list_department_code == department.code,
-            Person.list_department_id == department.id,
-        )
+        statement = statement.where(Person.department_section == 0, Person.list_department_code == department.code)
         ordering = [SortColumn(Person.list_owner_code, "list_owner_code")]
     code = clean_code(filters.employee_code)
     if code:
@@ -146,9 +143,10 @@ async def search_employees(session: AsyncSession, principal: Principal, filters:
     if found is None:
         return Window(rows=[], page=1, per_page=PER_PAGE, total=Total(0))
     total = await _employee_total(session, principal, filters, found)
-    statement = await narrowed(session, found.scope, found.statement, Person.id, total)
     request = PageRequest(page=filters.page, after=filters.after, before=filters.before)
-    window = await read_window(session, statement, found.ordering, request, per_page=PER_PAGE, total=total)
+    window = await read_window(
+        session, found.statement, found.ordering, request, per_page=PER_PAGE, total=total, scope=found.scope
+    )
     people: list[Person] = window.rows
     department_ids = list({p.department_id for p in people if p.department_id is not None})
     departments: dict[uuid.UUID, Department] = {}

@@ -31,7 +31,6 @@ from app.paging import (
     Total,
     Window,
     capped_count,
-    narrowed,
     read_window,
 )
 from app.text import format_date
@@ -330,12 +329,9 @@ async def _filtered(session: AsyncSession, principal: Principal, filters: Number
         department = found.scalar_one_or_none()
         if department is None:
             return None
-        # Section and code pinned too: the department sort's index then reads just this department's range.
-        statement = statement.where(
-            Person.department_section == 0,
-            Person.list_department_code == department.code,
-            Person.list_department_id == department.id,
-        )
+        # By section and code (unique in the tenant; people carry their list department's code): the department
+        # sort's index reads just this department's range, and no redundant column skews PostgreSQL's estimate.
+        statement = statement.where(Person.department_section == 0, Person.list_department_code == department.code)
     if filters.kind:
         statement = statement.where(Person.kind == PersonKind(filters.kind))
     statuses = _statuses(filters.status)
@@ -377,9 +373,20 @@ async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal
     total = await _total(session, principal, filters, found)
     if total.count == 0:
         return NumberPage(Window(rows=[], page=1, per_page=filters.per_page, total=total), replace(filters, page=1))
-    statement = await narrowed(session, found.scope, found.statement, Person.id, total)
+    keys_from = found.statement
+    if filters.status and not filters.kind:  # the (tenant, kind, status) index then serves the status alone
+        keys_from = keys_from.where(Person.kind.in_(list(PersonKind)))
     ordering = list_ordering(filters.sort, filters.order)
-    window = await read_window(session, statement, ordering, filters.paging, per_page=filters.per_page, total=total)
+    window = await read_window(
+        session,
+        found.statement,
+        ordering,
+        filters.paging,
+        per_page=filters.per_page,
+        total=total,
+        scope=found.scope,
+        keys_from=keys_from,
+    )
     rows = await people_rows(session, vault, principal, window.rows)
     return NumberPage(replace(window, rows=rows), replace(filters, page=window.page))
 

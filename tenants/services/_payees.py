@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import Checker
-from app.paging import PageRequest, SortColumn, Total, Window, capped_count, narrowed, read_window
+from app.paging import PageRequest, SortColumn, Total, Window, capped_count, read_window
 from app.vault import NumberInfo, Vault
 from tenants.models import PayeeType, Person, PersonKind
 from tenants.schemas import PayeeForm
@@ -77,11 +77,10 @@ async def list_payees(
         names = await name_filter(session, principal.tenant_id, query)
         statement = statement.where(names.condition)
         total = await capped_count(session, statement.with_only_columns(Person.id))
-        statement = await narrowed(session, scope, statement, Person.id, total)
     else:
         total = Total(await count_people(session, principal.tenant_id, kinds=[PersonKind.PAYEE]))
     request = PageRequest(page=page, after=after, before=before)
-    window = await read_window(session, statement, PAYEE_ORDER, request, per_page=PER_PAGE, total=total)
+    window = await read_window(session, statement, PAYEE_ORDER, request, per_page=PER_PAGE, total=total, scope=scope)
     numbers = await vault.number_info(session, principal.tenant_id, [p.id for p in window.rows])
     return PayeeList(page=window, numbers=numbers)
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -26,7 +26,7 @@ from tenants.models import (
     PersonKind,
     RequestStatus,
 )
-from tenants.services._counts import count_people, counters
+from tenants.services._counts import counters, status_totals
 from tenants.services._departments import list_departments
 from tenants.services._duplicates import count_open_duplicates
 from tenants.services._numbers import CorrectionRow
@@ -115,7 +115,8 @@ class Attention:
 
 
 # Each list below is a range read of an index that holds only what it lists (tenants.models): a few rows, whatever
-# the size of the tenant. The totals come from the counters, or count the same bounded index ranges.
+# the size of the tenant. The totals come from the counters, or count the same bounded index ranges. Pending
+# corrections are read through ix_correction_requests_tenant_id_status: bounded by the requests waiting for an admin.
 _IDENTITY_CHANGED = (
     Person.identity_changed_at.is_not(None),  # ix_people_identity_changed (partial)
     Person.admin_confirmed_at.is_not(None),
@@ -126,65 +127,75 @@ _DECLINED = (Person.declined_at.is_not(None), Person.status == CollectionStatus.
 
 async def needs_attention(session: AsyncSession, principal: Principal, *, limit: int = 10) -> Attention:
     """Unconfirmed numbers, identity changes after confirmation, declined people, locked payee links and pending
-    corrections: ``limit`` rows of each and their totals, in a bounded number of index-range reads."""
-    tenant_id = principal.tenant_id
+    corrections: ``limit`` rows of each and their totals, in a fixed number of bounded reads (about a dozen)."""
+    unconfirmed_ids = await _recently_registered(session, principal, UNCONFIRMED, limit)
     identity_ids = await _ids(
         session,
         scoped(Person, principal)
+        .with_only_columns(Person.id)
         .where(*_IDENTITY_CHANGED)
-        .order_by(Person.identity_changed_at.desc(), Person.id.desc()),
-        limit,
+        .order_by(Person.identity_changed_at.desc(), Person.id.desc())
+        .limit(limit),
     )
     declined_ids = await _ids(
         session,
-        scoped(Person, principal).where(*_DECLINED).order_by(Person.declined_at.desc(), Person.id.desc()),
-        limit,
+        scoped(Person, principal)
+        .with_only_columns(Person.id)
+        .where(*_DECLINED)
+        .order_by(Person.declined_at.desc(), Person.id.desc())
+        .limit(limit),
     )
-    locked = (
-        scoped(PayeeLink, principal)
-        .where(*LOCKED_LINK)
-        .with_only_columns(PayeeLink.person_id)
-        .order_by(PayeeLink.locked_at.desc(), PayeeLink.id.desc())
-        .limit(limit)
+    locked = scoped(PayeeLink, principal).with_only_columns(PayeeLink.person_id).where(*LOCKED_LINK)
+    locked_ids = list(
+        dict.fromkeys(
+            await _ids(session, locked.order_by(PayeeLink.locked_at.desc(), PayeeLink.id.desc()).limit(limit))
+        )
     )
-    locked_ids = list(dict.fromkeys((await session.execute(locked)).scalars()))
-    corrections, corrections_total = await _pending_corrections(session, principal, limit)
+    pending = scoped(CorrectionRequest, principal).where(CorrectionRequest.status == RequestStatus.PENDING)
+    requests = list(
+        (await session.execute(pending.order_by(CorrectionRequest.created_at, CorrectionRequest.id).limit(limit)))
+        .scalars()
+        .all()
+    )
+    rows = await _rows(
+        session,
+        principal,
+        {*unconfirmed_ids, *identity_ids, *declined_ids, *locked_ids, *(r.person_id for r in requests)},
+    )
+    totals = await status_totals(session, principal.tenant_id)
     return Attention(
-        unconfirmed=await _rows(session, principal, await _recently_registered(session, principal, UNCONFIRMED, limit)),
-        unconfirmed_total=await count_people(session, tenant_id, statuses=UNCONFIRMED),
-        identity_changed=await _rows(session, principal, identity_ids),
+        unconfirmed=_in_order(rows, unconfirmed_ids),
+        unconfirmed_total=sum(totals.get(status, 0) for status in UNCONFIRMED),
+        identity_changed=_in_order(rows, identity_ids),
         identity_changed_total=await _count(
             session, scoped(Person, principal).with_only_columns(Person.id).where(*_IDENTITY_CHANGED)
         ),
-        declined=await _rows(session, principal, declined_ids),
-        declined_total=await count_people(session, tenant_id, statuses=[CollectionStatus.DECLINED]),
-        corrections=corrections,
-        corrections_total=corrections_total,
+        declined=_in_order(rows, declined_ids),
+        declined_total=totals.get(CollectionStatus.DECLINED, 0),
+        corrections=[CorrectionRow(r, rows[r.person_id]) for r in requests if r.person_id in rows],
+        corrections_total=await _count(session, pending.with_only_columns(CorrectionRequest.id)),
         duplicates_total=await count_open_duplicates(session, principal),
-        locked_links=tuple(await _rows(session, principal, locked_ids)),
-        locked_links_total=await _count(
-            session, scoped(PayeeLink, principal).where(*LOCKED_LINK).with_only_columns(PayeeLink.person_id).distinct()
-        ),
+        locked_links=tuple(_in_order(rows, locked_ids)),
+        locked_links_total=await _count(session, locked.distinct()),
     )
 
 
 async def _recently_registered(
     session: AsyncSession, principal: Principal, statuses: Sequence[CollectionStatus], limit: int
 ) -> list[uuid.UUID]:
-    """The ``limit`` people registered last among these statuses: ``limit`` rows per status from
-    ``ix_people_tenant_id_status_registered_at``, merged."""
-    found: list[tuple[dt.datetime, uuid.UUID]] = []
-    for status in statuses:
-        statement = (
-            scoped(Person, principal)
-            .with_only_columns(Person.registered_at, Person.id)
-            .where(Person.status == status)
-            .order_by(Person.registered_at.desc(), Person.id.desc())
-            .limit(limit)
-        )
-        found.extend(
-            (registered_at or _NEVER, person_id) for registered_at, person_id in await session.execute(statement)
-        )
+    """The ``limit`` people registered last among these statuses: ``limit`` rows per status, each a backward range
+    of ``ix_people_tenant_id_status_registered_at``, in one statement; merged here."""
+    per_status = [
+        scoped(Person, principal)
+        .with_only_columns(Person.registered_at, Person.id)
+        .where(Person.status == status)
+        .order_by(Person.registered_at.desc(), Person.id.desc())
+        .limit(limit)
+        .subquery()
+        for status in statuses
+    ]
+    statement = union_all(*(select(part.c.registered_at, part.c.id) for part in per_status))
+    found = [(registered_at or _NEVER, person_id) for registered_at, person_id in await session.execute(statement)]
     found.sort(reverse=True)
     return [person_id for _, person_id in found[:limit]]
 
@@ -192,35 +203,21 @@ async def _recently_registered(
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
-async def _ids(session: AsyncSession, statement: Select[Any], limit: int) -> list[uuid.UUID]:
-    return list((await session.execute(statement.with_only_columns(Person.id).limit(limit))).scalars())
+async def _ids(session: AsyncSession, statement: Select[Any]) -> list[uuid.UUID]:
+    return list((await session.execute(statement)).scalars())
 
 
 async def _count(session: AsyncSession, statement: Select[Any]) -> int:
     return int((await session.execute(select(func.count()).select_from(statement.subquery()))).scalar_one())
 
 
-async def _rows(session: AsyncSession, principal: Principal, ids: Sequence[uuid.UUID]) -> list[NumberRow]:
-    """These people as the lists show them, in this order (primary-key reads)."""
+async def _rows(session: AsyncSession, principal: Principal, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, NumberRow]:
+    """These people as the lists show them, by id (primary-key reads)."""
     if not ids:
-        return []
+        return {}
     rows = await number_rows(session, None, principal, joined_people(principal).where(Person.id.in_(list(ids))))
-    by_id = {row.person.id: row for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
+    return {row.person.id: row for row in rows}
 
 
-async def _pending_corrections(
-    session: AsyncSession, principal: Principal, limit: int
-) -> tuple[list[CorrectionRow], int]:
-    """The oldest ``limit`` pending correction requests with their people, and how many are pending (both read
-    through ``ix_correction_requests_tenant_id_status``: bounded by the requests waiting for an admin)."""
-    pending = scoped(CorrectionRequest, principal).where(CorrectionRequest.status == RequestStatus.PENDING)
-    total = await _count(session, pending.with_only_columns(CorrectionRequest.id))
-    requests = list(
-        (await session.execute(pending.order_by(CorrectionRequest.created_at, CorrectionRequest.id).limit(limit)))
-        .scalars()
-        .all()
-    )
-    people = {row.person.id: row for row in await _rows(session, principal, [r.person_id for r in requests])}
-    rows = [CorrectionRow(request, people[request.person_id]) for request in requests if request.person_id in people]
-    return rows, total
+def _in_order(rows: Mapping[uuid.UUID, NumberRow], ids: Sequence[uuid.UUID]) -> list[NumberRow]:
+    return [rows[i] for i in ids if i in rows]

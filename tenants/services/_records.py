@@ -57,6 +57,8 @@ class Channel(enum.StrEnum):
         return {"self": "じぶんで登録", "proxy": "代理登録", "payee": "取引先登録"}[self.value]
 
 
+ADMIN_CONFIRM_FUNCTION = "管理者番号確認"
+
 CORRECTION_REASONS = {
     "mistake": "入力誤り",
     "reissued": "番号が変わった（再発行）",
@@ -195,7 +197,7 @@ async def confirm_by_admin(
     person.admin_confirmed_by = actor.name
     person.identity_changed_at = None  # the admin checked the number against who the person is now
     person.status = CollectionStatus.ADMIN_CONFIRMED
-    await log_person_event(session, actor, person, AuditAction.ADMIN_CONFIRM, "管理者番号確認", detail=detail)
+    await log_person_event(session, actor, person, AuditAction.ADMIN_CONFIRM, ADMIN_CONFIRM_FUNCTION, detail=detail)
 
 
 async def decline(session: AsyncSession, *, actor: Actor, person: Person, reason: str, function: str) -> None:

@@ -159,8 +159,10 @@ async def name_filter(session: AsyncSession, tenant_id: uuid.UUID, text: str, *,
     """
     ids = await name_match_ids(session, tenant_id, text, COUNT_CAP + 1)
     if len(ids) <= COUNT_CAP:
-        found = Person.id.in_(ids)
-        return NameFilter(or_(found, Person.employee_id.in_(ids)) if family else found, dense=False)
+        if family and ids:  # one IN list (an OR of two would not be read by index on SQLite)
+            dependants = select(Person.id).where(Person.tenant_id == tenant_id, Person.employee_id.in_(ids))
+            ids += list((await session.execute(dependants)).scalars())
+        return NameFilter(Person.id.in_(ids), dense=False)
     match = name_condition(text, indexed=False)
     if family:
         owner = aliased(Person)

@@ -48,10 +48,10 @@ from tenants.services._duplicates import flag_duplicates
 from tenants.services._employees import access_ends_at, employee_fields
 from tenants.services._payees import _payee_values
 from tenants.services._people import today
-from tenants.services._records import Channel
+from tenants.services._records import ADMIN_CONFIRM_FUNCTION, Channel
 
 BATCH_SIZE = 1000
-ADMIN_CONFIRM_FUNCTION = "管理者番号確認"
+INSERT_SLICE = 250  # people rows per INSERT statement
 # What ``app.db.refresh_statistics`` is asked to refresh during a fill (the tables its queries read) and after it.
 GROWING_TABLES = ("people", "vault_numbers")
 WRITTEN_TABLES = ("people", "people_counts", "departments", "vault_numbers", "number_duplicates", "audit_entries")
@@ -149,8 +149,12 @@ async def write_people(
     """Create the departments, then the people batch by batch with their numbers; the caller commits.
 
     ``actor`` is the admin the log names for 代理登録, 管理者番号確認 and (with ``log_additions``, as the add forms
-    do) each department and person added. BulkRefused when a row breaks a rule: roll back. Ends with
-    ``refresh_statistics`` so the planner knows the new sizes.
+    do) each department and person added. ``people`` may be an async iterable, or a plain one, which is then read in
+    a worker thread (it must not use the event loop or this session). BulkRefused when a row breaks a rule: roll
+    back. Ends with ``refresh_statistics`` so the planner knows the new sizes.
+
+    Memory stays flat in the number of people, except the vault's list of keys written in this transaction (to
+    destroy them on a rollback): split very large fills over several transactions.
     """
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
@@ -409,6 +413,12 @@ class _Writer:
 
     async def write(self, records: list[PersonRecord]) -> None:
         """Check one batch completely, then write it (BulkRefused listing every refused row of the batch)."""
+        if self.report.people >= self.refresh_at:
+            # Plans made while the tables were small (foreign-key checks, the duplicate check by blind index) would
+            # go on scanning them as they grow: quadratic. Refreshed before the second batch and at each doubling
+            # after it, so log2(N) times in all.
+            await refresh_statistics(self.session, GROWING_TABLES)
+            self.refresh_at = 2 * self.report.people
         rows, problems = await off_loop(len(records), _check_batch, records, self.offset, today())
         problems += await self._place(rows)
         if problems:
@@ -421,11 +431,6 @@ class _Writer:
         for row in rows:
             self.deltas[count_key(self.tenant.id, row.list_department_id, row.kind, row.status)] += 1
         self.report.batches += 1
-        if self.report.people >= self.refresh_at:
-            # Plans made while the tables were small (foreign-key checks, the duplicate check by blind index) would
-            # go on scanning them as they grow: quadratic. Refreshed at each doubling, so log2(N) times in all.
-            await refresh_statistics(self.session, GROWING_TABLES)
-            self.refresh_at = 2 * self.report.people
 
     async def finish(self) -> None:
         """The counters, once for the whole fill (a few dozen keys however many people)."""
@@ -609,8 +614,9 @@ class _Writer:
         values = await off_loop(len(ordered), lambda: [self._row_values(r, now) for r in ordered])
         split = sum(1 for r in ordered if r.kind is not PersonKind.DEPENDANT)
         for part in (values[:split], values[split:]):
-            if part:
-                await self.session.execute(insert(table), part)
+            # In slices: the driver's parameters are prepared on the event loop, a slice at a time.
+            for start in range(0, len(part), INSERT_SLICE):
+                await self.session.execute(insert(table), part[start : start + INSERT_SLICE])
         kinds = Counter(r.kind for r in rows)
         self.report.employees += kinds[PersonKind.EMPLOYEE]
         self.report.dependants += kinds[PersonKind.DEPENDANT]

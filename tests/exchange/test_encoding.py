@@ -259,3 +259,8 @@ def test_the_xlsx_cells_are_text_formatted_and_the_header_frozen() -> None:
     assert sheet["C2"].number_format == "@" and sheet["C2"].data_type == "s"
     assert sheet["A1"].font.bold
     assert sheet.title == "マイナンバー"
+
+
+def test_an_xlsx_larger_than_an_excel_sheet_is_refused_before_anything_is_sent() -> None:
+    with pytest.raises(ValueError):
+        next(write_xlsx(SEED.columns, [], row_count=1_048_576))

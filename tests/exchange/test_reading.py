@@ -161,3 +161,25 @@ def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
 
     with pytest.raises(FileRejected):
         open_rows(out.getvalue(), SEED)
+
+
+def test_a_damaged_workbook_is_one_sentence() -> None:
+    data = _workbook([list(SEED.header), ["", "1", "山田", "", "", "", number(1)]])
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as damaged:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = content[: len(content) // 2]  # cut in the middle of the rows
+            damaged.writestr(item, content)
+
+    with pytest.raises(FileRejected) as rejected:
+        list(open_rows(out.getvalue(), SEED).rows)
+
+    assert "読めません" in rejected.value.message
+
+
+def test_a_row_never_shows_its_cells_in_a_traceback() -> None:
+    [row] = list(open_rows(_csv(f"{HEADER}\n,1,山田,,,,{number(1)}\n", "utf-8"), SEED).rows)
+
+    assert number(1) not in repr(row) and "山田" not in repr(row)

@@ -22,7 +22,12 @@ from tenants.listing import CountDeltas, apply_count_deltas, count_key, placemen
 from tenants.models import CollectionStatus, Department, Person, PersonKind
 from tests.support.world import Persona
 
-SURNAMES = [("山田", "やまだ"), ("佐藤", "さとう"), ("鈴木", "すずき"), ("高橋", "たかはし"), ("田中", "たなか")]
+SURNAMES = [
+    ("山田", "やまだ"), ("佐藤", "さとう"), ("鈴木", "すずき"), ("高橋", "たかはし"), ("田中", "たなか"),
+    ("伊藤", "いとう"), ("渡辺", "わたなべ"), ("中村", "なかむら"), ("小林", "こばやし"), ("加藤", "かとう"),
+    ("吉田", "よしだ"), ("山口", "やまぐち"), ("松本", "まつもと"), ("井上", "いのうえ"), ("木村", "きむら"),
+    ("清水", "しみず"), ("森", "もり"), ("池田", "いけだ"), ("橋本", "はしもと"), ("石川", "いしかわ"),
+]  # fmt: skip
 GIVEN = [("太郎", "たろう"), ("花子", "はなこ"), ("一郎", "いちろう"), ("美咲", "みさき"), ("健太", "けんた")]
 
 
