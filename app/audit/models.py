@@ -41,8 +41,11 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_entries"
     __table_args__ = (
-        Index("ix_audit_entries_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+        # seq included: a date filter becomes a range of seq with one probe (time never runs backwards in a chain).
+        Index("ix_audit_entries_tenant_id_occurred_at", "tenant_id", "occurred_at", "seq"),
         Index("ix_audit_entries_tenant_id_subject_person_id", "tenant_id", "subject_person_id"),
+        # The log page's filters: an action and a result pick one range, newest first (app.audit.log.log_page).
+        Index("ix_audit_entries_tenant_id_action_result_seq", "tenant_id", "action", "result", "seq"),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_column()
