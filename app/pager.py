@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.paging import SortColumn, decode_cursor, row_cursor, seek_union
@@ -36,9 +36,19 @@ class Count:
         return self.value > 0
 
 
-async def capped_count(session: AsyncSession, statement: Select[Any], cap: int = COUNT_CAP) -> Count:
-    """The rows of ``statement``, counting at most ``cap + 1`` of them (the count of a large set stops early)."""
-    limited = statement.with_only_columns(literal(1)).order_by(None).limit(cap + 1).subquery()
+async def capped_count(
+    session: AsyncSession, statements: Select[Any] | Sequence[Select[Any]], cap: int = COUNT_CAP
+) -> Count:
+    """The rows of ``statements`` (one, or a union of index ranges), counting at most ``cap + 1`` of them: the
+    count of a large set stops early, and each range reads at most ``cap + 1`` index entries that match."""
+    parts = [statements] if isinstance(statements, Select) else list(statements)
+    if not parts:
+        return Count(0)
+    arms = [part.with_only_columns(literal(1).label("one")).order_by(None).limit(cap + 1) for part in parts]
+    if len(arms) == 1:
+        limited = arms[0].subquery()
+    else:
+        limited = union_all(*(select(arm.subquery().c.one) for arm in arms)).limit(cap + 1).subquery()
     found = int((await session.execute(select(func.count()).select_from(limited))).scalar_one())
     return Count(cap, capped=True) if found > cap else Count(found)
 

@@ -352,5 +352,5 @@ __all__ = [
 
 
 # The hook that keeps placements and counters is registered with the models, so no session writes people without it.
+import tenants.account_listing  # noqa: E402
 import tenants.listing  # noqa: E402, F401
-import tenants.account_listing  # noqa: E402, F401, I001

@@ -2,6 +2,7 @@
 
 from app.text import JST, to_katakana
 from tenants.services._confirmations import confirmation_matches, issue_confirmation
+from tenants.services._counts import count_people
 from tenants.services._departments import (
     add_department,
     department_headcounts,
@@ -150,6 +151,7 @@ __all__ = [
     "confirm_number",
     "confirmation_matches",
     "count_open_duplicates",
+    "count_people",
     "create_first_admin",
     "create_tenant",
     "decide_correction",

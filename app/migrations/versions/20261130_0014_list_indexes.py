@@ -73,7 +73,10 @@ def upgrade() -> None:
 def _backfill_account_state() -> None:
     """0 none, 1 one-time password, 2 in use, 3 access end set (tenants.account_listing.account_state)."""
     people = sa.table(
-        "people", sa.column("tenant_id", sa.Uuid()), sa.column("id", sa.Uuid()), sa.column("account_state", sa.Integer())
+        "people",
+        sa.column("tenant_id", sa.Uuid()),
+        sa.column("id", sa.Uuid()),
+        sa.column("account_state", sa.Integer()),
     )
     accounts = sa.table(
         "accounts",
