@@ -146,8 +146,10 @@ class PageLink:
     rel: str = ""
 
 
-def page_links(page: KeysetPage, total: Count | None, url: Callable[[dict[str, str]], str]) -> list[PageLink]:
-    """The pager: 前へ, the numbered pages (up to ``NUMBERED_PAGES``), 次へ.
+def page_links(
+    page: KeysetPage, total: Count | None, url: Callable[[dict[str, str]], str], *, numbers: bool = True
+) -> list[PageLink]:
+    """The pager: 前へ, the numbered pages (up to ``NUMBERED_PAGES``; without ``numbers``, none), 次へ.
 
     ``url`` turns page parameters (``page``, ``after``, ``before``) into a link that keeps the list's filters.
     """
@@ -156,9 +158,10 @@ def page_links(page: KeysetPage, total: Count | None, url: Callable[[dict[str, s
     links: list[PageLink] = []
     if page.has_previous:
         links.append(PageLink("前へ", url(_towards(page, -1, numbered)), "prev"))
-    for n in range(1, numbered + 1):
-        links.append(PageLink(str(n), None if n == page.number else url({"page": str(n)})))
-    if page.number is not None and page.number > numbered:
+    if numbers:
+        for n in range(1, numbered + 1):
+            links.append(PageLink(str(n), None if n == page.number else url({"page": str(n)})))
+    if page.number is not None and (page.number > numbered or not numbers):
         links.append(PageLink(str(page.number), None))
     if page.has_next:
         links.append(PageLink("次へ", url(_towards(page, 1, numbered)), "next"))

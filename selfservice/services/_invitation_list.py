@@ -222,8 +222,10 @@ async def _listing(
     base = (scoped(Person, principal) if everyone else _joined(principal)).where(Person.kind == PersonKind.EMPLOYEE)
     matching = or_(*(state_condition(state, now) for state in states))
     if InvitationState.RETIRED in states:  # retired people are in every account state: walk all employees
+        # Employees only (family_rank 0, read off the index); "< 1", not "== 0": SQLite drops an equality-bound
+        # column from the ORDER BY and then sorts what follows it instead of reading the index in order.
         if department is None:
-            walks = [base.where(Person.code_section == section, Person.family_rank == 0) for section in (0, 1)]
+            walks = [base.where(Person.code_section == section, Person.family_rank < 1) for section in (0, 1)]
         else:
             walks = [
                 base.where(
@@ -231,7 +233,7 @@ async def _listing(
                     Person.list_department_code == department.code,
                     Person.list_department_id == department.id,
                     Person.department_id == department.id,
-                    Person.family_rank == 0,
+                    Person.family_rank < 1,
                 )
             ]
         if everyone:

@@ -1,0 +1,95 @@
+"""Query plans of what a service call runs (SQLite ``EXPLAIN QUERY PLAN``), to prove a page reads index ranges."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from tests.support.world import Persona
+
+
+def principal_of(persona: Persona) -> Principal:
+    """The principal a signed-in persona acts as (for calling services directly)."""
+    account, tenant = persona.account, persona.tenant
+    return Principal(
+        account_id=account.id,
+        tenant_id=tenant.id,
+        tenant_code=tenant.code,
+        tenant_name=tenant.name,
+        tenant_kind=tenant.kind,
+        login_id=account.login_id,
+        name=account.name,
+        role=account.role,
+        totp_enabled=False,
+        person_id=account.person_id,
+        stepup_fresh=True,
+    )
+
+
+@dataclass
+class Plan:
+    """One SELECT that ran and its plan lines (id, parent, detail)."""
+
+    sql: str
+    lines: list[tuple[int, int, str]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(detail for _, _, detail in self.lines)
+
+    def full_scans(self, tables: set[str]) -> list[str]:
+        """Lines reading a whole table (``SCAN people``), as opposed to an index range (``SEARCH people USING``)."""
+        found = []
+        for _, _, detail in self.lines:
+            match = re.match(r"SCAN (\w+)", detail)
+            if match and match.group(1) in tables:
+                found.append(detail)
+        return found
+
+    def table_sorts(self, tables: set[str], allowed: Callable[[str], bool] = lambda _: False) -> list[str]:
+        """Temporary B-trees that sort rows read from one of ``tables`` (sorting the merged rows of subqueries, at most
+        a page per range, is fine); ``allowed`` accepts a read (and the join under it) whose sort is known to be small."""
+        bad = []
+        for node, parent, detail in self.lines:
+            if "TEMP B-TREE" not in detail:
+                continue
+            siblings = [d for n, p, d in self.lines if p == parent and n != node and "TEMP B-TREE" not in d]
+            reads = [d for d in siblings if (m := re.match(r"(?:SEARCH|SCAN) (\w+)", d)) and m.group(1) in tables]
+            if reads and not any(allowed(d) for d in reads):
+                bad.append(f"{detail} over {reads}")
+        return bad
+
+
+@contextmanager
+def _captured(session: AsyncSession) -> Iterator[list[tuple[str, Any]]]:
+    statements: list[tuple[str, Any]] = []
+    engine = session.bind.sync_engine  # type: ignore[union-attr]
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+async def plans_of(session: AsyncSession, call: Callable[[], Awaitable[Any]]) -> tuple[Any, list[Plan]]:
+    """Run ``call`` and return its result with the SQLite plan of every SELECT it ran."""
+    with _captured(session) as statements:
+        result = await call()
+    connection = await session.connection()
+    plans = []
+    for sql, parameters in statements:
+        rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+        plans.append(Plan(sql, [(int(r[0]), int(r[1]), str(r[3])) for r in rows.all()]))
+    return result, plans
