@@ -54,8 +54,8 @@ class Plan:
         return found
 
     def table_sorts(self, tables: set[str], allowed: Callable[[str], bool] = lambda _: False) -> list[str]:
-        """Temporary B-trees that sort rows read from one of ``tables`` (sorting the merged rows of subqueries, at most
-        a page per range, is fine); ``allowed`` accepts a read (and the join under it) whose sort is known to be small."""
+        """Temporary B-trees that sort rows read from one of ``tables`` (sorting the merged rows of subqueries, at
+        most a page per range, is fine); ``allowed`` accepts a read (and the join under it) known to be small."""
         bad = []
         for node, parent, detail in self.lines:
             if "TEMP B-TREE" not in detail:
