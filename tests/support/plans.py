@@ -7,11 +7,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
+from app.pager import PageRequest, page_links
 from tests.support.world import Persona
 
 
@@ -93,3 +95,20 @@ async def plans_of(session: AsyncSession, call: Callable[[], Awaitable[Any]]) ->
         rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
         plans.append(Plan(sql, [(int(r[0]), int(r[1]), str(r[3])) for r in rows.all()]))
     return result, plans
+
+
+async def walk_pages(read: Callable[[PageRequest], Awaitable[Any]], start: PageRequest, rel: str) -> list[Any]:
+    """Every page from ``start`` on, following the pager's 次へ (``next``) or 前へ (``prev``) links as a browser would;
+    ``read`` returns a page with ``window`` (and ``total`` when the list counts)."""
+    pages: list[Any] = []
+    request = start
+    while True:
+        page = await read(request)
+        pages.append(page)
+        links = page_links(page.window, getattr(page, "total", None), lambda params: "/?" + urlencode(params))
+        step = [link for link in links if link.rel == rel]
+        if not step:
+            return pages
+        query = {key: values[0] for key, values in parse_qs(urlsplit(step[0].url or "").query).items()}
+        request = PageRequest.parse(query.get("page", "1"), query.get("after", ""), query.get("before", ""))
+        assert len(pages) < 500, "the pager does not end"
