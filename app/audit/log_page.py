@@ -1,7 +1,7 @@
 """The operation log as the 操作履歴 page reads it: newest first, a page at a time by index ranges.
 
-Filters by 操作 and 結果 pick ranges of ``ix_audit_entries_tenant_id_action_result_seq``: both given, one range; one
-of them, one range per value of the other (3 results, or each action), merged by the database. A date range becomes
+Filters by 操作 and 結果 pick ranges of ``ix_audit_entries_tenant_id_action_result_seq`` (an action alone: one range
+per result, merged by the database) or ``ix_audit_entries_tenant_id_result_seq`` (a result alone). A date range becomes
 a range of ``seq`` with two probes of ``ix_audit_entries_tenant_id_occurred_at`` (entries are appended under the
 chain head's lock with the time taken there, so time never runs backwards along a chain). No page counts the log.
 """
@@ -45,8 +45,8 @@ async def log_page(
 ) -> LogPage:
     """One page of one tenant's entries, newest first, narrowed by ``filters``.
 
-    Costs a bounded number of index-range reads whatever the size of the log: at most ``len(AuditAction)`` ranges
-    (a result without an action), each reading at most ``NUMBERED_PAGES * per_page`` entries.
+    Costs a bounded number of index-range reads whatever the size of the log: at most ``len(AuditResult)`` ranges
+    (an action without a result), each reading at most ``NUMBERED_PAGES * per_page`` entries.
     """
     ranges = await _ranges(session, tenant_id, filters)
     window = await read_page(session, ranges, NEWEST_FIRST, request, per_page=per_page)
@@ -70,18 +70,13 @@ async def _ranges(session: AsyncSession, tenant_id: uuid.UUID, filters: LogFilte
         if last is None:
             return []
         base = base.where(AuditEntry.seq <= last, AuditEntry.occurred_at < filters.until)
-    actions = [filters.action] if filters.action is not None else list(AuditAction) if filters.result else [None]
-    results = [filters.result] if filters.result is not None else list(AuditResult) if filters.action else [None]
-    ranges = []
-    for action in actions:
-        for result in results:
-            statement = base
-            if action is not None:
-                statement = statement.where(AuditEntry.action == action)
-            if result is not None:
-                statement = statement.where(AuditEntry.result == result)
-            ranges.append(statement)
-    return ranges
+    if filters.action is not None:
+        base = base.where(AuditEntry.action == filters.action)
+    if filters.result is not None:
+        return [base.where(AuditEntry.result == filters.result)]
+    if filters.action is not None:  # one range per result of the action's index, merged newest first
+        return [base.where(AuditEntry.result == result) for result in AuditResult]
+    return [base]
 
 
 async def _seq_at(session: AsyncSession, tenant_id: uuid.UUID, moment: dt.datetime, *, first: bool) -> int | None:

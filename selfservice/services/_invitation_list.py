@@ -220,7 +220,6 @@ async def _listing(
     assert department is None or isinstance(department, Department)
     everyone = states == frozenset(InvitationState)
     base = (scoped(Person, principal) if everyone else _joined(principal)).where(Person.kind == PersonKind.EMPLOYEE)
-    matching = or_(*(state_condition(state, now) for state in states))
     if InvitationState.RETIRED in states:  # retired people are in every account state: walk all employees
         # Employees only (family_rank 0, read off the index); "< 1", not "== 0": SQLite drops an equality-bound
         # column from the ORDER BY and then sorts what follows it instead of reading the index in order.
@@ -241,13 +240,18 @@ async def _listing(
             department_id = department.id if department is not None else None
             counted = await count_people(session, principal.tenant_id, department_id=department_id, kinds=kinds)
             return _Listing(walks, _WALK_ORDER, counted)
+        matching = or_(*(state_condition(state, now) for state in states))
         return _Listing([walk.where(matching) for walk in walks], _WALK_ORDER)
     today = now.astimezone(JST).date()
     if department is not None:
         base = base.where(Person.department_id == department.id)
-    account_states = sorted({value for state in states for value in _ACCOUNT_STATES[state]})
     ranges = []
-    for value in account_states:
+    for value in ACCOUNT_STATES:
+        # Each range carries only the states a person with this account state can be in.
+        possible = [state for state in states if value in _ACCOUNT_STATES[state]]
+        if not possible:
+            continue
+        matching = or_(*(state_condition(state, now) for state in possible))
         for leaving in (Person.retirement_date.is_(None), Person.retirement_date > today):
             ranges.append(base.where(Person.account_state == value, leaving, matching))
     return _Listing(ranges, _STATE_ORDER)
@@ -316,12 +320,9 @@ async def invitation_rows(
     if not person_ids:
         return []
     now = now or utcnow()
-    found = await session.execute(
-        _joined(principal)
-        .add_columns(Account)
-        .where(Person.id.in_(list(person_ids)), Person.kind == PersonKind.EMPLOYEE)
-    )
-    pairs = {person.id: (person, account) for person, account in found.all()}
+    # By primary key only: a condition on kind here lets SQLite prefer a (tenant_id, kind) range over the ids.
+    found = await session.execute(_joined(principal).add_columns(Account).where(Person.id.in_(list(person_ids))))
+    pairs = {person.id: (person, account) for person, account in found.all() if person.is_employee}
     people = [pairs[i] for i in person_ids if i in pairs]
     departments = await departments_of(session, principal, [person for person, _ in people])
     free = await free_login_ids(session, principal.tenant_id, [person for person, account in people if account is None])
@@ -354,8 +355,9 @@ async def employee_accounts(
     """The employee accounts of these people (one per person: ``ix_accounts_tenant_id_person_id`` is unique)."""
     if not person_ids:
         return {}
-    statement = scoped(Account, principal).where(Account.role == Role.EMPLOYEE, Account.person_id.in_(list(person_ids)))
-    return {a.person_id: a for a in (await session.execute(statement)).scalars() if a.person_id is not None}
+    statement = scoped(Account, principal).where(Account.person_id.in_(list(person_ids)))  # role checked below
+    found = (await session.execute(statement)).scalars()
+    return {a.person_id: a for a in found if a.person_id is not None and a.role is Role.EMPLOYEE}
 
 
 async def free_login_ids(

@@ -143,8 +143,8 @@ async def _employees_by_id(
         except ValueError:
             if strict:
                 raise NotFoundException() from None
-    statement = scoped(Person, principal).where(Person.kind == PersonKind.EMPLOYEE, Person.id.in_(keys))
-    found = {p.id: p for p in (await session.execute(statement)).scalars()}
+    statement = scoped(Person, principal).where(Person.id.in_(keys))  # by primary key; the kind is checked here
+    found = {p.id: p for p in (await session.execute(statement)).scalars() if p.kind is PersonKind.EMPLOYEE}
     if strict and len(found) != len(set(keys)):
         raise NotFoundException()
     return [found[key] for key in keys if key in found]

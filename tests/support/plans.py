@@ -55,6 +55,19 @@ class Plan:
                 found.append(detail)
         return found
 
+    def tenant_wide(self, tables: set[str]) -> list[str]:
+        """Index reads of one of ``tables`` bounded only by the tenant (and a kind, role or section), in a query
+        without LIMIT: they read every such row of the tenant (a keyset read stops at its LIMIT instead)."""
+        if re.search(r"\bLIMIT\b", self.sql):
+            return []
+        wide = r"\(tenant_id=\?(?: AND (?:kind|role|code_section|department_section)=\?)*\)"
+        return [
+            detail
+            for _, _, detail in self.lines
+            if (m := re.match(r"SEARCH (\w+) USING (?:COVERING )?INDEX \w+ " + wide + "$", detail))
+            and m.group(1) in tables
+        ]
+
     def table_sorts(self, tables: set[str], allowed: Callable[[str], bool] = lambda _: False) -> list[str]:
         """Temporary B-trees that sort rows read from one of ``tables`` (sorting the merged rows of subqueries, at
         most a page per range, is fine); ``allowed`` accepts a read (and the join under it) known to be small."""
@@ -93,7 +106,8 @@ async def plans_of(session: AsyncSession, call: Callable[[], Awaitable[Any]]) ->
     plans = []
     for sql, parameters in statements:
         rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
-        plans.append(Plan(sql, [(int(r[0]), int(r[1]), str(r[3])) for r in rows.all()]))
+        lines = [tuple(row) for row in rows.all()]
+        plans.append(Plan(sql, [(int(line[0]), int(line[1]), str(line[3])) for line in lines]))
     return result, plans
 
 

@@ -56,6 +56,7 @@ def assert_index_ranges(plans: list[Plan], tables: set[str]) -> None:
     assert plans
     for plan in plans:
         assert not plan.full_scans(tables), plan.sql + "\n" + plan.text
+        assert not plan.tenant_wide(tables), plan.sql + "\n" + plan.text
         assert not plan.table_sorts(tables), plan.sql + "\n" + plan.text
 
 
@@ -340,6 +341,14 @@ async def test_the_log_reads_index_ranges(db: AsyncSession, world: World, log: l
     cursor = PageRequest(number=2, after=first.window.last_cursor or "x")
     _, more = await plans_of(db, lambda: log_page(db, world.tenant.id, narrowed, cursor, per_page=4))
     assert_index_ranges(plans + more, {"audit_entries"})
+    keys = [plan for plan in plans + more if plan.sql.lstrip().startswith("SELECT keyset.seq") or "LIMIT" in plan.sql]
+    used = "\n".join(plan.text for plan in keys)
+    if narrowed.action is not None:
+        assert "ix_audit_entries_tenant_id_action_result_seq (tenant_id=? AND action=? AND result=?" in used, used
+    elif narrowed.result is not None:
+        assert "ix_audit_entries_tenant_id_result_seq (tenant_id=? AND result=?" in used, used
+    if narrowed.since is not None or narrowed.until is not None:
+        assert "seq>?" in used or "seq<?" in used or "seq=?" in used or not first.entries, used
 
 
 # Staff accounts (a small list: the plan's seats and the accounts disabled since) --------------------------------

@@ -32,6 +32,7 @@ NEW_INDEXES: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "ix_accounts_tenant_id_person_id": ("accounts", ("tenant_id", "person_id"), True),
     "ix_accounts_tenant_id_role_login_id": ("accounts", ("tenant_id", "role", "login_id"), False),
     "ix_audit_entries_tenant_id_action_result_seq": ("audit_entries", ("tenant_id", "action", "result", "seq"), False),
+    "ix_audit_entries_tenant_id_result_seq": ("audit_entries", ("tenant_id", "result", "seq"), False),
     "ix_correction_requests_tenant_id_status_created_at": (
         "correction_requests",
         ("tenant_id", "status", "created_at", "id"),
