@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
@@ -174,16 +174,9 @@ async def seek(
         query = _ordered(statement, ordering, backwards).limit(limit)
         rows = list((await session.execute(query.offset(offset) if offset else query)).all())
         return rows[::-1] if backwards else rows
-    runs = _runs(ordering, cursor)
     found: list[Any] = []
-    # Nearest range first: equal on every run but the last one, beyond on that one; then one run shorter...
-    for run_index in range(len(runs) - 1, -1, -1):
-        start, end = runs[run_index]
-        condition = _beyond(ordering[start:end], cursor[start:end], backwards)
-        if condition is None:
-            continue
-        prefix = [_equal(ordering[i], cursor[i]) for i in range(start)]
-        query = _ordered(statement.where(and_(*prefix, condition)), ordering, backwards).limit(limit - len(found))
+    for condition in _range_conditions(ordering, cursor, backwards):
+        query = _ordered(statement.where(condition), ordering, backwards).limit(limit - len(found))
         found.extend((await session.execute(query)).all())
         if len(found) >= limit:
             break
@@ -460,3 +453,54 @@ async def _window_in_memory(
     by_key = {getattr(entity, ordering[-1].key): entity for entity in (found.scalars() if found else [])}
     entities = [by_key[key] for key in chosen if key in by_key]
     return _window(entities, ordering, page, per_page, total, previous=start > 0, more=end < len(keys))
+
+
+def _range_conditions(ordering: Sequence[SortColumn], cursor: Sequence[Any], backwards: bool) -> list[Any]:
+    """The ranges after (or before) the cursor, nearest first: equal on every run but the last one and beyond on
+    that one; then one run shorter..."""
+    runs = _runs(ordering, cursor)
+    conditions = []
+    for run_index in range(len(runs) - 1, -1, -1):
+        start, end = runs[run_index]
+        condition = _beyond(ordering[start:end], cursor[start:end], backwards)
+        if condition is not None:
+            conditions.append(and_(*(_equal(ordering[i], cursor[i]) for i in range(start)), condition))
+    return conditions
+
+
+async def seek_union(
+    session: AsyncSession,
+    statements: Sequence[Select[Any]],
+    ordering: Sequence[SortColumn],
+    cursor: Sequence[Any] | None,
+    limit: int,
+    *,
+    backwards: bool = False,
+    offset: int = 0,
+) -> list[Any]:
+    """The ordering keys of up to ``limit`` rows after the cursor in the union of ``statements``, in one query.
+
+    For a filter that is a union of index ranges (a status among several, a department and several states), each
+    statement is one such range: every (statement, cursor range) pair is read as an ordered, limited subquery, and
+    the database merges at most ``limit + offset`` rows of each. ``offset`` (without a cursor) serves the first
+    numbered pages. Returns rows with one attribute per ``SortColumn.key``, in display order; the caller reads the
+    rows themselves by key (a primary-key lookup per row).
+    """
+    keys = [sort.column.label(sort.key) for sort in ordering]
+    conditions: list[Any] = [None] if cursor is None else _range_conditions(ordering, cursor, backwards)
+    arms = []
+    for statement in statements:
+        narrowed = statement.with_only_columns(*keys)
+        for condition in conditions:
+            arm = narrowed if condition is None else narrowed.where(condition)
+            arms.append(_ordered(arm, ordering, backwards).limit(limit + offset))
+    if not arms:
+        return []
+    if len(arms) == 1:
+        query = arms[0].limit(limit).offset(offset) if offset else arms[0]
+    else:
+        merged = union_all(*(select(*arm.subquery().c) for arm in arms)).subquery("keyset")
+        outer = [SortColumn(merged.c[sort.key], sort.key, sort.descending) for sort in ordering]
+        query = _ordered(select(*merged.c), outer, backwards).limit(limit).offset(offset)
+    rows = list((await session.execute(query)).all())
+    return rows[::-1] if backwards else rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Boolean, Date, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, GlobalMixin, str_enum
@@ -31,6 +31,8 @@ class Tenant(GlobalMixin, Base):
     """A company using the service, or (kind=operator) the organisation that runs it."""
 
     __tablename__ = "tenants"
+    # The operator's list: companies newest first, one index range per page.
+    __table_args__ = (Index("ix_tenants_kind_created_at", "kind", "created_at", "id"),)
 
     code: Mapped[str] = mapped_column(String(32), unique=True)
     kind: Mapped[TenantKind] = mapped_column(str_enum(TenantKind), default=TenantKind.COMPANY)

@@ -10,10 +10,12 @@ class InvitationForm(msgspec.Struct, kw_only=True):
     person_id: list[str] | str = ""
     # Which button: the ticked ones, everyone not yet invited on this page, or everyone matching the filter.
     scope: str = "selected"
-    # The filter and page the form was shown with (hidden fields).
+    # The filter and page the form was shown with (hidden fields; a page past the numbered ones by its cursor).
     department: str = ""
     status: str = ""
     page: str = "1"
+    after: str = ""
+    before: str = ""
 
     @property
     def person_ids(self) -> list[str]:

@@ -138,6 +138,27 @@ class Person(TenantMixin, Base):
         # The payee list's order (フリガナ, name, id) and the employee list's 在籍/退職 filter.
         Index("ix_people_list_payees", "tenant_id", "kind", "kana_key", "search_key", "id"),
         Index("ix_people_tenant_id_retirement_date", "tenant_id", "retirement_date"),
+        # The invitation list (selfservice): employees by account state, still in service (no 退職日), by 社員コード;
+        # with and without a department (tenants.account_listing keeps ``account_state``).
+        Index(
+            "ix_people_invitations",
+            "tenant_id",
+            "kind",
+            "account_state",
+            "retirement_date",
+            "list_owner_code",
+            "id",
+        ),
+        Index(
+            "ix_people_invitations_department",
+            "tenant_id",
+            "kind",
+            "department_id",
+            "account_state",
+            "retirement_date",
+            "list_owner_code",
+            "id",
+        ),
     )
 
     kind: Mapped[PersonKind] = mapped_column(str_enum(PersonKind))
@@ -188,6 +209,9 @@ class Person(TenantMixin, Base):
     department_section: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     code_section: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     registered_section: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # The employee's sign-in account as the invitation list reads it (tenants.account_listing, kept on every ORM
+    # write of an account; never set by hand): 0 none, 1 one-time password issued, 2 in use, 3 access end set.
+    account_state: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     @property
     def is_employee(self) -> bool:
@@ -287,7 +311,9 @@ class CorrectionRequest(TenantMixin, Base):
     __tablename__ = "correction_requests"
     __table_args__ = (
         tenant_fk("person_id", "people", ondelete="CASCADE"),
-        Index("ix_correction_requests_tenant_id_status", "tenant_id", "status"),
+        # Pending requests oldest first, decided ones newest first: each list is one index range.
+        Index("ix_correction_requests_tenant_id_status_created_at", "tenant_id", "status", "created_at", "id"),
+        Index("ix_correction_requests_tenant_id_decided_at", "tenant_id", "decided_at", "id"),
     )
 
     person_id: Mapped[uuid.UUID] = mapped_column()
@@ -354,7 +380,9 @@ class NumberDuplicate(TenantMixin, Base):
     __table_args__ = (
         tenant_fk("person_id", "people", ondelete="CASCADE"),
         tenant_fk("other_person_id", "people", ondelete="CASCADE"),
-        Index("ix_number_duplicates_tenant_id_status", "tenant_id", "status"),
+        # Open cases oldest first, settled ones newest first: each list is one index range.
+        Index("ix_number_duplicates_tenant_id_status_created_at", "tenant_id", "status", "created_at", "id"),
+        Index("ix_number_duplicates_tenant_id_resolved_at", "tenant_id", "resolved_at", "id"),
     )
 
     person_id: Mapped[uuid.UUID] = mapped_column()
@@ -405,4 +433,5 @@ __all__ = [
 
 
 # The hook that keeps placements and counters is registered with the models, so no session writes people without it.
+import tenants.account_listing  # noqa: E402
 import tenants.listing  # noqa: E402, F401

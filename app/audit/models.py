@@ -41,8 +41,13 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_entries"
     __table_args__ = (
-        Index("ix_audit_entries_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+        # seq included: a date filter becomes a range of seq with one probe (time never runs backwards in a chain).
+        Index("ix_audit_entries_tenant_id_occurred_at", "tenant_id", "occurred_at", "seq"),
         Index("ix_audit_entries_tenant_id_subject_person_id", "tenant_id", "subject_person_id"),
+        # The log page's filters pick one range each, newest first (app.audit.log_page): an action (and a result),
+        # or a result alone.
+        Index("ix_audit_entries_tenant_id_action_result_seq", "tenant_id", "action", "result", "seq"),
+        Index("ix_audit_entries_tenant_id_result_seq", "tenant_id", "result", "seq"),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_column()

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Boolean, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
@@ -46,7 +46,12 @@ class Account(TenantMixin, Base):
     """A sign-in identity inside one organisation; login ids are unique per tenant."""
 
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("tenant_id", "login_id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "login_id"),
+        # One account per employee (the invitation list joins it), and the staff list reads only staff accounts.
+        Index("ix_accounts_tenant_id_person_id", "tenant_id", "person_id", unique=True),
+        Index("ix_accounts_tenant_id_role_login_id", "tenant_id", "role", "login_id"),
+    )
 
     login_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(100))

@@ -14,6 +14,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, number_handlers, stepup_guard
 from app.config import Settings
 from app.forms import Form, FormInvalid
+from app.pager import PageRequest, page_links
 from app.workers import DOCUMENTS, run_in_worker
 from selfservice import services
 from selfservice.letters import render_invitation_letters
@@ -37,8 +38,10 @@ class InvitationController(Controller):
         department: str = "",
         status: str = "",
         page: str = "1",
+        after: str = "",
+        before: str = "",
     ) -> Template:
-        filters = _filters(department, status, page)
+        filters = _filters(department, status, page, after, before)
         return Template(
             template_name="selfservice/invitations.html",
             context=await _invitation_context(db_session, principal, settings, filters, {}),
@@ -54,10 +57,11 @@ class InvitationController(Controller):
         hasher: PasswordHasher,
         data: Annotated[InvitationForm, Form],
     ) -> Response[bytes] | Template:
-        filters = _filters(data.department, data.status, data.page)
+        filters = _filters(data.department, data.status, data.page, data.after, data.before)
         try:
-            person_ids = await services.selected_person_ids(db_session, principal, data.scope, data.person_ids, filters)
-            issued = await services.issue_invitations(db_session, settings, hasher, principal, person_ids)
+            issued = await services.issue_for_scope(
+                db_session, settings, hasher, principal, data.scope, data.person_ids, filters
+            )
         except FormInvalid as exc:
             context = await _invitation_context(db_session, principal, settings, filters, exc.errors, data.person_ids)
             return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
@@ -74,12 +78,14 @@ class InvitationController(Controller):
         )
 
 
-def _filters(department: str, status: str, page: str) -> services.InvitationFilter:
-    number = int(page) if page.isdigit() and 0 < len(page) < 7 else 1
+def _filters(department: str, status: str, page: str, after: str, before: str) -> services.InvitationFilter:
+    request = PageRequest.parse(page, after, before)
     return services.InvitationFilter(
         department_id=department.strip(),
         state=status if status in services.STATE_FILTERS else "",
-        page=number,
+        page=request.number,
+        after=request.after,
+        before=request.before,
     )
 
 
@@ -100,9 +106,9 @@ async def _invitation_context(
         "filters": filters,
         "departments": await list_departments(db_session, principal),
         "state_filters": [(key, label) for key, (label, _) in services.STATE_FILTERS.items()],
-        "page_links": [
-            (n, f"/admin/invitations?{urlencode({**kept, 'page': str(n)})}") for n in range(1, found.pages + 1)
-        ],
+        "pager": page_links(
+            found.window, found.total, lambda params: f"/admin/invitations?{urlencode({**kept, **params})}"
+        ),
         "sign_in_url": services.sign_in_url(settings, principal.tenant_code),
         "tenant_code": principal.tenant_code,
         "invitation_days": settings.invitation_days,

@@ -12,20 +12,26 @@ from selfservice.services._family import (
     own_person,
     person_cards,
 )
-from selfservice.services._invitations import (
+from selfservice.services._invitation_list import (
+    BULK_STATES,
     INVITATIONS_PER_PAGE,
-    INVITE_FUNCTION,
     SCOPES,
     STATE_FILTERS,
     InvitationFilter,
     InvitationPage,
     InvitationRow,
     InvitationState,
-    IssuedInvitation,
-    MailReport,
     invitation_page,
     invitation_rows,
     invitation_state,
+    state_condition,
+)
+from selfservice.services._invitations import (
+    INVITE_FUNCTION,
+    ISSUE_BATCH,
+    IssuedInvitation,
+    MailReport,
+    issue_for_scope,
     issue_invitations,
     selected_person_ids,
     send_invitation_mails,
@@ -51,9 +57,11 @@ from selfservice.services._registration import (
 from tenants.services import JST
 
 __all__ = [
+    "BULK_STATES",
     "CONFIRM_PURPOSE",
     "INVITATIONS_PER_PAGE",
     "INVITE_FUNCTION",
+    "ISSUE_BATCH",
     "JST",
     "NOTICE_FUNCTION",
     "NUMBER_LIKE",
@@ -79,6 +87,7 @@ __all__ = [
     "invitation_rows",
     "invitation_state",
     "is_retired",
+    "issue_for_scope",
     "issue_invitations",
     "notice_pending",
     "own_employee",
@@ -92,6 +101,7 @@ __all__ = [
     "send_invitation_mails",
     "show_for_confirmation",
     "sign_in_url",
+    "state_condition",
     "update_dependant",
     "withdraw_decline",
 ]

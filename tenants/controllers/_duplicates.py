@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, number_handlers, stepup_guard
 from app.forms import Form
+from app.pager import PageRequest, page_links
 from app.vault import Vault
 from tenants import services
 from tenants.services._records import RecordError
@@ -32,11 +34,22 @@ class DuplicatesController(Controller):
     include_in_schema = False
 
     @get("/", name="duplicates_list")
-    async def duplicate_list(self, db_session: AsyncSession, vault: Vault, principal: Principal) -> Template:
+    async def duplicate_list(
+        self,
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        page: str = "1",
+        after: str = "",
+        before: str = "",
+    ) -> Template:
+        found = await services.duplicate_page(db_session, vault, principal, PageRequest.parse(page, after, before))
         return Template(
             template_name="tenants/numbers/duplicates.html",
             context={
-                "open": await services.list_duplicates(db_session, vault, principal),
+                "open": found.rows,
+                "total": found.total,
+                "pager": page_links(found.window, found.total, lambda params: f"{DUPLICATES_PATH}?{urlencode(params)}"),
                 "settled": await services.list_duplicates(db_session, None, principal, settled=True, limit=20),
             },
         )

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, get
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction, AuditResult
-from app.audit.log import list_entries
+from app.audit.log_page import LogFilter
+from app.audit.log_page import log_page as read_log_page
 from app.auth.principal import Principal, company_staff
 from app.http import PageNumber
+from app.pager import PageRequest, page_links
 from app.text import DateRejected, parse_date
 from tenants.services import JST
 
@@ -45,32 +47,35 @@ class OperationLogController(Controller):
         since: str = "",
         until: str = "",
         page: PageNumber = 1,
+        after: str = "",
+        before: str = "",
     ) -> Template:
         chosen_action = AuditAction(action) if action in AuditAction._value2member_map_ else None
         chosen_result = AuditResult(result) if result in AuditResult._value2member_map_ else None
         since_day, until_day = _day(since), _day(until)
-        rows = await list_entries(
-            db_session,
-            principal.tenant_id,
-            limit=PER_PAGE + 1,
-            offset=(page - 1) * PER_PAGE,
+        narrowed = LogFilter(
             action=chosen_action,
             result=chosen_result,
             since=_start_of(since_day),
             until=_start_of(until_day + dt.timedelta(days=1)) if until_day else None,
         )
-        filters: dict[str, Any] = {
+        found = await read_log_page(
+            db_session, principal.tenant_id, narrowed, PageRequest.parse(page, after, before), per_page=PER_PAGE
+        )
+        filters: dict[str, str] = {
             "action": chosen_action.value if chosen_action else "",
             "result": chosen_result.value if chosen_result else "",
             "since": since_day.isoformat() if since_day else "",
             "until": until_day.isoformat() if until_day else "",
         }
+        kept = {key: value for key, value in filters.items() if value}
         return Template(
             template_name="tenants/log.html",
             context={
-                "entries": rows[:PER_PAGE],
-                "has_next": len(rows) > PER_PAGE,
-                "page": page,
+                "entries": found.entries,
+                "pager": page_links(
+                    found.window, None, lambda params: f"/admin/log?{urlencode({**kept, **params})}", numbers=False
+                ),
                 "filters": filters,
                 "actions": [a.value for a in AuditAction],
                 "results": [r.value for r in AuditResult],

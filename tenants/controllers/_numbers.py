@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, company_staff, number_handlers, stepup_guard
 from app.forms import Form, FormInvalid
+from app.pager import PageRequest, page_links
 from app.vault import NumberField, Vault
 from tenants import services
 from tenants.services._records import RecordError, number_field
@@ -278,17 +280,33 @@ class NumbersController(Controller):
         )
 
 
+CORRECTIONS_PATH = "/admin/corrections"
+
+
 class CorrectionsController(Controller):
     path = "/admin/corrections"
     guards = [number_handlers]
     include_in_schema = False
 
     @get("/", name="corrections_list")
-    async def correction_list(self, db_session: AsyncSession, vault: Vault, principal: Principal) -> Template:
+    async def correction_list(
+        self,
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        page: str = "1",
+        after: str = "",
+        before: str = "",
+    ) -> Template:
+        found = await services.correction_page(db_session, vault, principal, PageRequest.parse(page, after, before))
         return Template(
             template_name="tenants/numbers/corrections.html",
             context={
-                "pending": await services.list_corrections(db_session, vault, principal),
+                "pending": found.rows,
+                "total": found.total,
+                "pager": page_links(
+                    found.window, found.total, lambda params: f"/admin/corrections?{urlencode(params)}"
+                ),
                 "decided": await services.recent_decisions(db_session, principal),
             },
         )

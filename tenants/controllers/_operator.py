@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.plugins.flash import flash
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, operator_only
 from app.forms import Form, FormInvalid
+from app.pager import PageRequest, page_links
 from app.tenancy import TenantStatus
 from app.text import format_date
 from app.vault import Vault
@@ -43,9 +45,29 @@ class OperatorController(Controller):
     include_in_schema = False
 
     @get("/tenants", name="operator_tenants")
-    async def tenant_list(self, db_session: AsyncSession, principal: Principal, q: str = "") -> Template:
-        tenants = await services.list_tenants(db_session, principal, query=q.strip())
-        return Template(template_name="tenants/operator/list.html", context={"tenants": tenants, "q": q})
+    async def tenant_list(
+        self,
+        db_session: AsyncSession,
+        principal: Principal,
+        q: str = "",
+        page: str = "1",
+        after: str = "",
+        before: str = "",
+    ) -> Template:
+        query = q.strip()[:100]
+        found = await services.tenant_page(db_session, principal, PageRequest.parse(page, after, before), query=query)
+        kept = {"q": query} if query else {}
+        return Template(
+            template_name="tenants/operator/list.html",
+            context={
+                "tenants": found.tenants,
+                "total": found.total,
+                "pager": page_links(
+                    found.window, found.total, lambda params: f"/operator/tenants?{urlencode({**kept, **params})}"
+                ),
+                "q": q,
+            },
+        )
 
     @get("/tenants/new", name="operator_tenant_new")
     async def tenant_new(self) -> Template:

@@ -2,6 +2,7 @@
 
 from app.text import JST, to_katakana
 from tenants.services._confirmations import confirmation_matches, issue_confirmation
+from tenants.services._counts import count_people
 from tenants.services._departments import (
     add_department,
     department_headcounts,
@@ -35,13 +36,18 @@ from tenants.services._employees import (
 )
 from tenants.services._numbers import (
     ConfirmationRefused,
+    CorrectionPage,
     CorrectionRow,
+    DuplicatePage,
     DuplicateRow,
     Registration,
     check_reveal,
     confirm_after_reveal,
     confirm_number,
+    correction_page,
+    count_corrections,
     decide_correction,
+    duplicate_page,
     list_corrections,
     list_duplicates,
     number_row,
@@ -74,10 +80,10 @@ from tenants.services._organisations import (
     create_first_admin,
     create_tenant,
     get_tenant,
-    list_tenants,
     operator_acts,
     own_tenant,
     set_tenant_status,
+    tenant_page,
     update_tenant,
 )
 from tenants.services._payees import (
@@ -121,7 +127,9 @@ __all__ = [
     "STATUS_FILTERS",
     "Attention",
     "ConfirmationRefused",
+    "CorrectionPage",
     "CorrectionRow",
+    "DuplicatePage",
     "DuplicateResolution",
     "DuplicateRow",
     "EmployeeDetail",
@@ -150,13 +158,17 @@ __all__ = [
     "confirm_after_reveal",
     "confirm_number",
     "confirmation_matches",
+    "correction_page",
+    "count_corrections",
     "count_open_duplicates",
+    "count_people",
     "create_first_admin",
     "create_tenant",
     "decide_correction",
     "department_choices",
     "department_headcounts",
     "disable_staff",
+    "duplicate_page",
     "employee_detail",
     "enable_staff",
     "flag_duplicates",
@@ -197,6 +209,7 @@ __all__ = [
     "staff_seats",
     "status_counts",
     "sync_employee_access",
+    "tenant_page",
     "to_katakana",
     "today",
     "update_department",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, scoped
+from app.auth.scoping import get_scoped
 from app.db import utcnow
 from app.vault import StoredNumber, Vault
 from tenants.models import DuplicateStatus, NumberDuplicate, Person
@@ -132,12 +132,10 @@ def duplicate_people_condition(tenant_id: uuid.UUID) -> ColumnElement[bool]:
 
 
 async def count_open_duplicates(session: AsyncSession, principal: Principal) -> int:
-    """How many cases wait for an admin (the home page's attention item)."""
-    statement = (
-        scoped(NumberDuplicate, principal)
-        .where(*open_cases())
-        .with_only_columns(func.count(), maintain_column_froms=True)
-    )
+    """How many cases wait for an admin (the home page's attention item): counted in the database over the open
+    range of ``ix_number_duplicates_tenant_id_status_created_at`` (a small set: what is left to settle)."""
+    statement = select(func.count()).select_from(NumberDuplicate)
+    statement = statement.where(NumberDuplicate.tenant_id == principal.tenant_id, *open_cases())
     return int((await session.execute(statement)).scalar_one())
 
 

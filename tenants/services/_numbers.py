@@ -8,13 +8,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction, AuditResult
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import FormInvalid
+from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
+from app.paging import SortColumn
 from app.text import format_date
 from app.vault import InvalidNumber, NumberAlreadyStored, Vault
 from app.vault.numbers import is_repeated_digit
@@ -178,18 +182,50 @@ class DuplicateRow:
         return format_date(self.case.resolved_at, time="minutes")
 
 
+DUPLICATES_PER_PAGE = 20
+_OLDEST_FIRST_CASES = [SortColumn(NumberDuplicate.created_at, "created_at"), SortColumn(NumberDuplicate.id, "id")]
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatePage:
+    """One page of unsettled cases (oldest first) and how many there are (counted up to ``COUNT_CAP``)."""
+
+    rows: list[DuplicateRow]
+    total: Count
+    window: KeysetPage
+
+
+async def duplicate_page(
+    session: AsyncSession, vault: Vault | None, principal: Principal, request: PageRequest
+) -> DuplicatePage:
+    """Unsettled cases oldest first, ``DUPLICATES_PER_PAGE`` a page (``ix_number_duplicates_tenant_id_status_...``)."""
+    statement = scoped(NumberDuplicate, principal).where(*open_cases())
+    total = await capped_count(session, statement)
+    window = await read_page(
+        session, [statement], _OLDEST_FIRST_CASES, request, per_page=DUPLICATES_PER_PAGE, total=total
+    )
+    cases = await _by_id(session, principal, NumberDuplicate, [key.id for key in window.keys])
+    return DuplicatePage(await _duplicate_rows(session, vault, principal, cases), total, window)
+
+
 async def list_duplicates(
     session: AsyncSession, vault: Vault | None, principal: Principal, *, settled: bool = False, limit: int = 200
 ) -> list[DuplicateRow]:
-    """Open cases oldest first (or the latest settled ones), each with both people."""
+    """Open cases oldest first (or the latest settled ones), each with both people; at most ``limit``."""
     statement = scoped(NumberDuplicate, principal)
-    if settled:
-        statement = statement.where(NumberDuplicate.status != DuplicateStatus.OPEN).order_by(
-            NumberDuplicate.resolved_at.desc(), NumberDuplicate.id.desc()
-        )
+    if settled:  # every settled case carries resolved_at: one range of ix_number_duplicates_tenant_id_resolved_at
+        statement = statement.where(
+            NumberDuplicate.resolved_at.is_not(None), NumberDuplicate.status != DuplicateStatus.OPEN
+        ).order_by(NumberDuplicate.resolved_at.desc(), NumberDuplicate.id.desc())
     else:
         statement = statement.where(*open_cases()).order_by(NumberDuplicate.created_at, NumberDuplicate.id)
     cases = list((await session.execute(statement.limit(limit))).scalars())
+    return await _duplicate_rows(session, vault, principal, cases)
+
+
+async def _duplicate_rows(
+    session: AsyncSession, vault: Vault | None, principal: Principal, cases: Sequence[NumberDuplicate]
+) -> list[DuplicateRow]:
     ids = {c.person_id for c in cases} | {c.other_person_id for c in cases}
     people = await _people_rows(session, vault, principal, list(ids))
     return [
@@ -197,6 +233,16 @@ async def list_duplicates(
         for c in cases
         if c.person_id in people and c.other_person_id in people
     ]
+
+
+async def _by_id(session: AsyncSession, principal: Principal, model: Any, ids: Sequence[uuid.UUID]) -> list[Any]:
+    """Rows of the principal's tenant by id, in the order of ``ids`` (one page: a primary-key lookup each)."""
+    if not ids:
+        return []
+    found = {
+        row.id: row for row in (await session.execute(scoped(model, principal).where(model.id.in_(ids)))).scalars()
+    }
+    return [found[i] for i in ids if i in found]
 
 
 # Correction requests ------------------------------------------------------------------------------------------
@@ -222,25 +268,75 @@ class CorrectionRow:
         return format_date(self.request.decided_at, time="minutes")
 
 
-async def list_corrections(
-    session: AsyncSession, vault: Vault | None, principal: Principal, *, status: RequestStatus = RequestStatus.PENDING
-) -> list[CorrectionRow]:
-    """Correction requests in a status (oldest first), each with its person and, given the vault, the mask."""
-    statement = (
-        scoped(CorrectionRequest, principal)
-        .where(CorrectionRequest.status == status)
-        .order_by(CorrectionRequest.created_at, CorrectionRequest.id)
+CORRECTIONS_PER_PAGE = 50
+_OLDEST_FIRST_REQUESTS = [
+    SortColumn(CorrectionRequest.created_at, "created_at"),
+    SortColumn(CorrectionRequest.id, "id"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionPage:
+    """One page of pending requests (oldest first) and how many there are (counted up to ``COUNT_CAP``)."""
+
+    rows: list[CorrectionRow]
+    total: Count
+    window: KeysetPage
+
+
+def _in_status(principal: Principal, status: RequestStatus) -> Select[Any]:
+    return scoped(CorrectionRequest, principal).where(CorrectionRequest.status == status)
+
+
+async def correction_page(
+    session: AsyncSession,
+    vault: Vault | None,
+    principal: Principal,
+    request: PageRequest,
+    *,
+    status: RequestStatus = RequestStatus.PENDING,
+) -> CorrectionPage:
+    """Requests in a status, oldest first, ``CORRECTIONS_PER_PAGE`` a page, each with its person and (given the
+    vault) the mask; one range of ``ix_correction_requests_tenant_id_status_created_at`` per page."""
+    statement = _in_status(principal, status)
+    total = await capped_count(session, statement)
+    window = await read_page(
+        session, [statement], _OLDEST_FIRST_REQUESTS, request, per_page=CORRECTIONS_PER_PAGE, total=total
     )
-    requests = list((await session.execute(statement)).scalars())
+    requests = await _by_id(session, principal, CorrectionRequest, [key.id for key in window.keys])
+    people = await _people_rows(session, vault, principal, [r.person_id for r in requests])
+    rows = [CorrectionRow(request, people[request.person_id]) for request in requests if request.person_id in people]
+    return CorrectionPage(rows, total, window)
+
+
+async def count_corrections(
+    session: AsyncSession, principal: Principal, *, status: RequestStatus = RequestStatus.PENDING
+) -> Count:
+    """How many requests are in a status, counted up to ``COUNT_CAP`` (「1,000件以上」 beyond)."""
+    return await capped_count(session, _in_status(principal, status))
+
+
+async def list_corrections(
+    session: AsyncSession,
+    vault: Vault | None,
+    principal: Principal,
+    *,
+    status: RequestStatus = RequestStatus.PENDING,
+    limit: int | None = None,
+) -> list[CorrectionRow]:
+    """Correction requests in a status (oldest first; the first ``limit``), each with its person and, given the
+    vault, the mask. Pages read :func:`correction_page` and counts :func:`count_corrections`."""
+    statement = _in_status(principal, status).order_by(CorrectionRequest.created_at, CorrectionRequest.id)
+    requests = list((await session.execute(statement.limit(limit))).scalars())
     people = await _people_rows(session, vault, principal, [r.person_id for r in requests])
     return [CorrectionRow(request, people[request.person_id]) for request in requests if request.person_id in people]
 
 
 async def recent_decisions(session: AsyncSession, principal: Principal, *, limit: int = 20) -> list[CorrectionRow]:
-    """The latest approved or rejected requests, newest first."""
+    """The latest approved or rejected requests, newest first (one range of ``..._tenant_id_decided_at``)."""
     statement = (
         scoped(CorrectionRequest, principal)
-        .where(CorrectionRequest.status != RequestStatus.PENDING)
+        .where(CorrectionRequest.decided_at.is_not(None), CorrectionRequest.status != RequestStatus.PENDING)
         .order_by(CorrectionRequest.decided_at.desc(), CorrectionRequest.id.desc())
         .limit(limit)
     )

@@ -19,6 +19,8 @@ from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
+from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
+from app.paging import SortColumn
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import clean_code, today_in_japan
 from app.vault import Vault
@@ -64,13 +66,41 @@ def validate_tenant_form(form: TenantForm, *, creating: bool) -> dict[str, objec
     return values
 
 
-async def list_tenants(session: AsyncSession, principal: Principal, *, query: str = "") -> list[Tenant]:
+TENANTS_PER_PAGE = 50
+_NEWEST_FIRST = [
+    SortColumn(Tenant.created_at, "created_at", descending=True),
+    SortColumn(Tenant.id, "id", descending=True),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantPage:
+    """One page of the operator's company list, newest first, and how many match (counted up to ``COUNT_CAP``)."""
+
+    tenants: list[Tenant]
+    total: Count
+    window: KeysetPage
+
+
+async def tenant_page(
+    session: AsyncSession, principal: Principal, request: PageRequest, *, query: str = ""
+) -> TenantPage:
+    """Companies newest first, ``TENANTS_PER_PAGE`` a page (one range of ``ix_tenants_kind_created_at``).
+
+    ``query`` narrows by a part of the name or the code: a condition on the rows walked, so a page stops reading
+    once it is full (the walk is over the server's companies, never over any tenant's people).
+    """
     _require_operator(principal)
-    statement = select(Tenant).where(Tenant.kind == TenantKind.COMPANY).order_by(Tenant.created_at.desc())
+    statement = select(Tenant).where(Tenant.kind == TenantKind.COMPANY)
     if query:
-        like = f"%{query}%"
-        statement = statement.where(Tenant.name.ilike(like) | Tenant.code.ilike(like))
-    return list((await session.execute(statement)).scalars())
+        statement = statement.where(
+            Tenant.name.icontains(query, autoescape=True) | Tenant.code.icontains(query, autoescape=True)
+        )
+    total = await capped_count(session, statement)
+    window = await read_page(session, [statement], _NEWEST_FIRST, request, per_page=TENANTS_PER_PAGE, total=total)
+    ids = [key.id for key in window.keys]
+    found = {t.id: t for t in (await session.execute(select(Tenant).where(Tenant.id.in_(ids)))).scalars()}
+    return TenantPage([found[i] for i in ids if i in found], total, window)
 
 
 async def own_tenant(session: AsyncSession, principal: Principal) -> Tenant:
@@ -285,14 +315,16 @@ __all__ = [
     "OPERATOR_ADMIN_FUNCTION",
     "SEATS_FUNCTION",
     "STATUS_CHOICES",
+    "TENANTS_PER_PAGE",
     "OperatorAct",
+    "TenantPage",
     "admin_counts",
     "create_first_admin",
     "create_tenant",
     "get_tenant",
-    "list_tenants",
     "operator_acts",
     "set_tenant_status",
+    "tenant_page",
     "update_tenant",
     "validate_tenant_form",
 ]
