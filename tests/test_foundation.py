@@ -269,3 +269,15 @@ async def test_database_errors_never_carry_the_values_being_written(tmp_path: Pa
     finally:
         await engine.dispose()
     assert "123456789018" not in str(excinfo.value)
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="the search triggers are SQLite's (PostgreSQL indexes the column)")
+def test_the_name_search_triggers_survive_every_later_migration(tmp_path: Path) -> None:
+    """A batch rebuild of ``people`` in a later revision would silently drop them (and the search would go stale)."""
+    import sqlite3
+
+    path = tmp_path / "head.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    with sqlite3.connect(path) as connection:
+        triggers = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    assert {"people_search_ai", "people_search_au", "people_search_ad"} <= triggers

@@ -60,8 +60,8 @@ REPLACED: dict[str, tuple[str, tuple[str, ...], tuple[str, ...] | None]] = {
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("people") as batch:
-        batch.add_column(sa.Column("account_state", sa.Integer(), nullable=False, server_default=sa.text("0")))
+    # A plain ADD COLUMN: a batch rebuild of people on SQLite would drop 0012's search triggers with the old table.
+    op.add_column("people", sa.Column("account_state", sa.Integer(), nullable=False, server_default=sa.text("0")))
     _backfill_account_state()
     for name, (table, _old, new) in REPLACED.items():
         op.drop_index(name, table_name=table)
@@ -112,5 +112,5 @@ def downgrade() -> None:
         if new is not None:
             op.drop_index(name, table_name=table)
         op.create_index(name, table, list(old))
-    with op.batch_alter_table("people") as batch:
-        batch.drop_column("account_state")
+    # A plain DROP COLUMN (SQLite ≥ 3.35): a batch rebuild of people would drop 0012's search triggers with it.
+    op.drop_column("people", "account_state")
