@@ -218,4 +218,4 @@ def test_the_migration_indexes_the_people_already_there(tmp_path: Path) -> None:
         assert asyncio.run(_search(url, "かわ")) == (["カワイヤスノリ"], 1)
     finally:
         if names:
-            asyncio.run(databases.drop_postgres_databases(admin, names))
+            asyncio.run(databases.drop_postgres_databases(admin, tuple(names)))
