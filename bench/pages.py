@@ -14,8 +14,9 @@ links), the admin home, the log, and ``/healthz``. Then 50 employees register at
 in → notice → number → confirm, Argon2 at the production cost) while ``/healthz`` is probed.
 
 Clients come through a trusted proxy address with their own ``X-Forwarded-For``, so the per-address sign-in limit
-applies as in production. The server logs at WARNING. A full run (both databases, 1k/10k/100k) takes about an hour
-on a busy 2-core machine, most of it filling; ``--quick`` (1,000 and 5,000 people, SQLite, 3 s loads) a few minutes.
+applies as in production. The server logs at WARNING. A full run (both databases, 1k/10k/100k) takes 1–1.5 hours on
+this 2-core machine when it is busy (about half of it filling 250,000 people per database through the bulk path, the
+rest waiting on slow pages); ``--quick`` (1,000 and 5,000 people, SQLite, 3 s loads) takes 5–8 minutes.
 
 The last line: ``RESULT list_growth=<largest/smallest> list_ms_100k=<ms> list_rps_share=<list rps / healthz rps>
 home_ms_100k=<ms> healthz_p99_during_signins_ms=<ms>`` (the "100k" figures are the largest size of the run; with
