@@ -2,9 +2,9 @@
 
 Run: ``.venv/bin/python -m bench.audit_verify [--entries N]`` (default 100,000). Fills one tenant's chain with N
 realistic entries through the log's bulk append (``record_many``, 5,000 a transaction), then times
-``verify_chain`` over it (the same code ``audit verify`` runs) and prints entries per second and the peak memory
-the process's peak resident memory grew while verifying (it reads in constant-size pages). PostgreSQL at ``MNV_TEST_POSTGRES_URL`` is used when reachable (its own databases,
-dropped after).
+``verify_chain`` over it (the same code ``audit verify`` runs) and prints entries per second, CPU seconds, and how
+much the process's peak resident memory grew while verifying (it reads constant-size pages). PostgreSQL at
+``MNV_TEST_POSTGRES_URL`` is used when reachable (its own databases, dropped after).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import argparse
 import asyncio
 import base64
 import os
+import resource
 import secrets
 import tempfile
 import time
-import resource
 import uuid
 from pathlib import Path
 
@@ -63,16 +63,17 @@ async def measure(name: str, settings: Settings, entries: int) -> None:
         filled = time.perf_counter() - started
         print(f"{name}: {entries:,} entries appended in {filled:.1f} s ({entries / filled:,.0f} /s)", flush=True)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         async with sessions() as session:
             report = await verify_chain(session, tenant_id)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
         if not report.ok or report.entries != entries:
             raise RuntimeError(f"verify failed: {report}")
         print(
-            f"{name}: verified {report.entries:,} entries in {seconds:.2f} s = {report.entries / seconds:,.0f} entries/s"
-            f" (peak RSS grew {grown / 1024:.1f} MiB)",
+            f"{name}: verified {report.entries:,} entries in {seconds:.2f} s = {report.entries / seconds:,.0f} "
+            f"entries/s ({cpu:.2f} CPU s in this process = {report.entries / cpu:,.0f} entries per CPU second; "
+            f"peak RSS grew {grown / 1024:.1f} MiB)",
             flush=True,
         )
     finally:
