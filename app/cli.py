@@ -136,7 +136,9 @@ def audit_verify(tenant: str | None, checkpoint_file: Path | None) -> None:
     from app.audit.cli import UnknownTenant, run_verify
 
     try:
-        outcome = asyncio.run(run_verify(settings, tenant, checkpoint_file))
+        outcome = asyncio.run(
+            run_verify(settings, tenant, checkpoint_file, progress=lambda line: click.echo(line, err=True))
+        )
     except (UnknownTenant, CheckpointFileError) as exc:
         raise CommandError(str(exc)) from None
     for line in outcome.lines:

@@ -96,6 +96,29 @@ def _timestamp(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def timestamp_text(stored: dt.datetime | str) -> str:
+    """The hashed form of ``occurred_at`` from what the database returns without type processing: PostgreSQL a
+    datetime; SQLite the text SQLAlchemy wrote (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC), rewritten without
+    parsing. Text in any other shape is parsed like SQLAlchemy would (ValueError when it cannot be)."""
+    if isinstance(stored, str):
+        if len(stored) == 26 and stored[10] == " " and stored[19] == ".":
+            return f"{stored[:10]}T{stored[11:]}Z"
+        stored = dt.datetime.fromisoformat(stored).replace(tzinfo=dt.UTC)
+    return _timestamp(stored)
+
+
+@functools.lru_cache(maxsize=4096)  # the same actors and people recur along a chain
+def id_text(stored: object) -> str | None:
+    """The hashed form of an id from what the database returns without type processing (PostgreSQL: a UUID;
+    SQLite: 32 hex digits): the canonical ``str(uuid.UUID)`` form."""
+    if stored is None:
+        return None
+    text = str(stored).lower()
+    if len(text) == 32:
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return text
+
+
 def entry_hash(row: Mapping[str, Any], key: bytes | None = None) -> str:
     """The entry's link: HMAC-SHA256 under the chain ``key`` (v2), or bare SHA-256 without one (legacy v1).
 
@@ -105,11 +128,18 @@ def entry_hash(row: Mapping[str, Any], key: bytes | None = None) -> str:
     for field in _ID_FIELDS:
         payload[field] = None if row[field] is None else str(row[field])
     payload["occurred_at"] = _timestamp(row["occurred_at"])
+    return payload_hash(payload, None if key is None else int(row["key_version"]), key)
+
+
+def payload_hash(payload: dict[str, Any], key_version: int | None, key: bytes | None) -> str:
+    """The MAC (or legacy hash) of an entry already in its hashed form: ``HASHED_FIELDS`` with ids as text and the
+    time as ``timestamp_text`` gives it (``entry_hash`` for rows, ``app.audit.verify`` for raw pages). Adds the
+    version fields to ``payload``."""
     if key is None:
         payload["v"] = LEGACY_HASH_VERSION
     else:
         payload["v"] = HASH_VERSION
-        payload["k"] = int(row["key_version"])
+        payload["k"] = key_version
     encoded = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
     if key is None:
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,22 +54,43 @@ async def _with_session(settings: Settings, work: Callable[[AsyncSession], Await
         await vault.close()
 
 
-async def run_verify(settings: Settings, tenant: str | None, checkpoint_file: Path | None = None) -> VerifyOutcome:
+async def run_verify(
+    settings: Settings,
+    tenant: str | None,
+    checkpoint_file: Path | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> VerifyOutcome:
     """Verify one tenant (id or code) or all tenants, against the key store's checkpoints and a checkpoint file.
 
-    CheckpointFileError when the file is unreadable or not signed by this deployment.
+    ``progress`` receives a line every ``PROGRESS_EVERY`` entries of a chain (the CLI prints it to stderr); the
+    outcome ends with the total and the rate. CheckpointFileError when the file is unreadable or not signed by
+    this deployment.
     """
 
     async def work(session: AsyncSession) -> VerifyOutcome:
         extra: list[Checkpoint] = []
         if checkpoint_file is not None:
             extra = await read_checkpoint_file(key_source(session), checkpoint_file)
+        codes = await _tenant_codes(session)
+
+        def report_progress(tenant_id: uuid.UUID, entries: int) -> None:
+            if progress is not None:
+                progress(f"… {codes.get(tenant_id, tenant_id)}: {entries:,} 件を確認しました")
+
+        started = time.perf_counter()
         if tenant is None:
-            reports = await verify_all(session, extra_checkpoints=extra)
+            reports = await verify_all(session, extra_checkpoints=extra, progress=report_progress)
         else:
             found = await _find_tenant(session, tenant)
-            reports = [await verify_chain(session, found, extra_checkpoints=extra)]
-        outcome = _outcome(reports, await _tenant_codes(session))
+            reports = [await verify_chain(session, found, extra_checkpoints=extra, progress=report_progress)]
+        seconds = time.perf_counter() - started
+        outcome = _outcome(reports, codes)
+        total = sum(r.entries for r in reports)
+        if total:
+            outcome.lines.append(
+                f"合計 {total:,} 件を {seconds:.1f} 秒で確認しました（{total / max(seconds, 1e-9):,.0f} 件/秒）"
+            )
         if checkpoint_file is not None:
             outcome.lines.append(
                 f"チェックポイントファイル {checkpoint_file}: {len(extra)} テナント分の署名を確認しました"

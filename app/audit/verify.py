@@ -7,21 +7,25 @@ entry follows a keyed one or is not anchored by a checkpoint (unkeyed entries ar
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, String, select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import NullType
 
-from app.audit.chain import entry_hash
+from app.audit.chain import HASHED_FIELDS, id_text, payload_hash, timestamp_text
 from app.audit.keys import AuditKeyError, AuditKeySource, Checkpoint, key_source
 from app.audit.models import GENESIS_HASH
 from app.audit.tables import ENTRIES, HEADS, head_filter
 
 VERIFY_PAGE = 5000
+PROGRESS_EVERY = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,17 @@ class ChainReport:
     checkpoint_seq: int | None = None
 
 
+Progress = Callable[[uuid.UUID, int], None]
+
+
 class ChainScan:
-    """Walks a chain in sequence order from ``after_seq`` (whose MAC is ``prev_hash``), remembering the first break."""
+    """Walks a chain in sequence order from ``after_seq`` (whose MAC is ``prev_hash``), remembering the first break.
+
+    Pages of ``VERIFY_PAGE`` rows by keyset (seq), read without type processing (ids, time, enums and detail as
+    the database returns them) and turned straight into the hashed form: constant memory, and per entry only
+    what cannot be shared (one JSON parse of the detail, one canonical encoding, one HMAC). ``progress`` is told
+    the running count every ``PROGRESS_EVERY`` entries.
+    """
 
     def __init__(
         self,
@@ -53,6 +66,7 @@ class ChainScan:
         prev_hash: str = GENESIS_HASH,
         legacy_until: int = 0,
         watch: Iterable[int] = (),
+        progress: Progress | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.source = source
@@ -60,6 +74,7 @@ class ChainScan:
         self.last_hash = prev_hash
         self.legacy_until = legacy_until
         self.watch = set(watch)
+        self.progress = progress
         self.macs: dict[int, str] = {}
         self.count = 0
         self.legacy = 0
@@ -67,69 +82,136 @@ class ChainScan:
         self.keyed_seen = False
         self.bad: tuple[int, str] | None = None
         self._keys: dict[int, bytes | None] = {}
+        self._tenant_text = str(tenant_id)
 
     async def read(self, session: AsyncSession) -> None:
-        """Check every row after the last one seen."""
-        while True:
-            rows = (await session.execute(_page(self.tenant_id, self.last_seq))).all()
-            for row in rows:
-                await self._check(row)
-            if len(rows) < VERIFY_PAGE:
-                return
+        """Check every row after the last one seen.
 
-    async def _check(self, row: Row[Any]) -> None:
+        The next page is fetched while this one is checked (the driver's thread or the server works meanwhile).
+        """
+        rows = await self._fetch(session, self.last_seq)
+        while rows:
+            await self._load_keys({row[3] for row in rows if row[3] is not None})
+            following = None
+            if len(rows) == VERIFY_PAGE:  # nothing else uses the session until it is awaited below
+                following = asyncio.ensure_future(self._fetch(session, rows[-1][0]))
+            try:
+                self._check_page(rows)
+            except BaseException:
+                if following is not None:
+                    following.cancel()
+                    with contextlib.suppress(BaseException):
+                        await following
+                raise
+            rows = [] if following is None else await following
+
+    async def _fetch(self, session: AsyncSession, after_seq: int) -> list[Any]:
+        return list((await session.execute(_page(self.tenant_id, after_seq))).all())
+
+    def _check_page(self, rows: list[Any]) -> None:
+        reported = self.count // PROGRESS_EVERY
+        for row in rows:
+            self._check(row)
+        if self.progress is not None and self.count // PROGRESS_EVERY > reported:
+            self.progress(self.tenant_id, self.count)
+
+    def _check(self, row: Any) -> None:
+        seq, mac = row[0], row[2]
         if self.bad is None:
-            self.bad = await self._problem(row)
-        if row.seq in self.watch:
-            self.macs[row.seq] = row.hash
-        self.last_seq, self.last_hash = row.seq, row.hash
+            self.bad = self._problem(row)
+        if seq in self.watch:
+            self.macs[seq] = mac
+        self.last_seq, self.last_hash = seq, mac
         self.count += 1
 
-    async def _key(self, version: int) -> bytes | None:
-        if version not in self._keys:
+    async def _load_keys(self, versions: set[int]) -> None:
+        for version in versions - self._keys.keys():
             try:
-                self._keys[version] = await self.source.chain_key(version, self.tenant_id)
+                self._keys[version] = await self.source.chain_key(int(version), self.tenant_id)
             except AuditKeyError:
                 self._keys[version] = None
-        return self._keys[version]
 
-    async def _problem(self, row: Row[Any]) -> tuple[int, str] | None:
+    def _problem(self, row: Any) -> tuple[int, str] | None:
+        seq, prev_hash, mac, key_version, detail_text, occurred, actor_id, subject_id = row[:_TEXT_START]
         expected_seq = self.last_seq + 1
-        if row.seq != expected_seq:
+        if seq != expected_seq:
             return expected_seq, f"番号 {expected_seq} の記録が欠けています"
-        if row.prev_hash != self.last_hash:
-            return row.seq, "直前の記録とのつながり（prev_hash）が一致しません"
-        values = dict(row._mapping)
+        if prev_hash != self.last_hash:
+            return seq, "直前の記録とのつながり（prev_hash）が一致しません"
         try:
-            values["detail"] = json.loads(values["detail"])
+            detail = json.loads(detail_text)
         except (TypeError, ValueError):
-            return row.seq, "詳細（detail）が JSON として読めません"
-        if row.key_version is None:
+            return seq, "詳細（detail）が JSON として読めません"
+        try:
+            occurred_at = timestamp_text(occurred)
+        except (TypeError, ValueError):
+            return seq, "日時（occurred_at）が読めません"
+        if key_version is None:
             if self.keyed_seen:
-                return row.seq, "鍵付きの記録の後に鍵のない旧形式の記録があります（鍵なしで再計算された疑い）"
-            if row.seq > self.legacy_until:
-                return row.seq, (
-                    "鍵のない旧形式の記録で、チェックポイントで固定されていません（鍵なしで再計算された疑い）"
-                )
+                return seq, "鍵付きの記録の後に鍵のない旧形式の記録があります（鍵なしで再計算された疑い）"
+            if seq > self.legacy_until:
+                return seq, "鍵のない旧形式の記録で、チェックポイントで固定されていません（鍵なしで再計算された疑い）"
             self.legacy += 1
-            self.first_legacy_seq = self.first_legacy_seq or row.seq
+            self.first_legacy_seq = self.first_legacy_seq or seq
             key = None
         else:
             self.keyed_seen = True
-            key = await self._key(int(row.key_version))
+            key = self._keys[key_version]
             if key is None:
-                return row.seq, f"記録の鍵（版 {row.key_version}）が鍵ストアにありません"
-        if entry_hash(values, key) != row.hash:
-            return row.seq, "記録の内容が MAC と一致しません（改ざんの疑い）"
+                return seq, f"記録の鍵（版 {key_version}）が鍵ストアにありません"
+        # The row in its hashed form (app.audit.chain): ids and time as text, the detail parsed. The tenant id is
+        # the one the page was selected by (equal to the stored one by the query's condition).
+        payload = dict(zip(_TEXT_FIELDS, row[_TEXT_START:], strict=True))
+        payload.update(
+            seq=seq,
+            prev_hash=prev_hash,
+            detail=detail,
+            occurred_at=occurred_at,
+            tenant_id=self._tenant_text,
+            actor_user_id=id_text(actor_id),
+            subject_person_id=id_text(subject_id),
+        )
+        try:
+            matches = payload_hash(payload, key_version, key) == mac
+        except (TypeError, ValueError):  # e.g. NaN in a tampered detail: not encodable, so not what was hashed
+            matches = False
+        if not matches:
+            return seq, "記録の内容が MAC と一致しません（改ざんの疑い）"
         return None
 
 
+# A page's columns, by position: the chain fields first, then the plain text fields. Read as the database returns
+# them (no type processing): ids (SQLite: hex text; PostgreSQL: UUID) and the time (SQLite: text; PostgreSQL:
+# datetime), the enums and the detail as text (a tampered value is reported instead of crashing the reader).
+_CHAIN_FIELDS = (
+    "seq",
+    "prev_hash",
+    "hash",
+    "key_version",
+    "detail",
+    "occurred_at",
+    "actor_user_id",
+    "subject_person_id",
+)
+_TEXT_START = len(_CHAIN_FIELDS)
+_TEXT_FIELDS = tuple(f for f in HASHED_FIELDS if f not in (*_CHAIN_FIELDS, "tenant_id"))
+
+
+def _raw_column(name: str) -> Any:
+    column = ENTRIES.c[name]
+    if name in ("action", "result", "detail"):
+        return column.cast(String()).label(name)
+    if name in ("occurred_at", "actor_user_id", "subject_person_id"):
+        return type_coerce(column, NullType()).label(name)
+    return column
+
+
+_PAGE_COLUMNS = [_raw_column(name) for name in (*_CHAIN_FIELDS, *_TEXT_FIELDS)]
+
+
 def _page(tenant_id: uuid.UUID, after_seq: int) -> Any:
-    # action, result and detail are read as raw text: a tampered value must be reported, not crash the reader.
-    raw = {"action", "result", "detail"}
-    columns = [c.cast(String()).label(c.name) if c.name in raw else c for c in ENTRIES.c]
     return (
-        select(*columns)
+        select(*_PAGE_COLUMNS)
         .where(ENTRIES.c.tenant_id == tenant_id, ENTRIES.c.seq > after_seq)
         .order_by(ENTRIES.c.seq)
         .limit(VERIFY_PAGE)
@@ -174,19 +256,24 @@ def _checkpoint_problems(scan: ChainScan, checkpoints: Sequence[Checkpoint]) -> 
 
 
 async def verify_chain(
-    session: AsyncSession, tenant_id: uuid.UUID, *, extra_checkpoints: Sequence[Checkpoint] = ()
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    extra_checkpoints: Sequence[Checkpoint] = (),
+    progress: Progress | None = None,
 ) -> ChainReport:
     """Recompute one tenant's chain against its head and checkpoints (the key store's and ``extra_checkpoints``).
 
-    Safe while writers append (rows past the head are re-checked against a newer head). AuditKeyError when no
-    key source is registered for the database.
+    Safe while writers append (rows past the head are re-checked against a newer head). ``progress(tenant_id,
+    entries)`` is called every ``PROGRESS_EVERY`` entries. AuditKeyError when no key source is registered for the
+    database.
     """
     source = key_source(session)
     checkpoints = [*await source.checkpoints(tenant_id), *(c for c in extra_checkpoints if c.tenant_id == tenant_id)]
     checkpoints.sort(key=lambda c: c.seq)
     anchored = max((c.seq for c in checkpoints if c.authentic), default=0)
     head = await read_head(session, tenant_id)
-    scan = ChainScan(tenant_id, source, legacy_until=anchored, watch=[c.seq for c in checkpoints])
+    scan = ChainScan(tenant_id, source, legacy_until=anchored, watch=[c.seq for c in checkpoints], progress=progress)
     await scan.read(session)
     for _ in range(10):
         if scan.last_seq <= head[0]:
@@ -219,7 +306,9 @@ def _as_uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-async def verify_all(session: AsyncSession, *, extra_checkpoints: Sequence[Checkpoint] = ()) -> list[ChainReport]:
+async def verify_all(
+    session: AsyncSession, *, extra_checkpoints: Sequence[Checkpoint] = (), progress: Progress | None = None
+) -> list[ChainReport]:
     """Verify every tenant that has entries, a chain head or a checkpoint (so a wholly deleted chain shows)."""
     source = key_source(session)
     tenants = select(ENTRIES.c.tenant_id).distinct().union(select(HEADS.c.tenant_id))
@@ -228,5 +317,6 @@ async def verify_all(session: AsyncSession, *, extra_checkpoints: Sequence[Check
     tenant_ids |= {c.tenant_id for c in await source.checkpoints()}
     tenant_ids |= {c.tenant_id for c in extra_checkpoints}
     return [
-        await verify_chain(session, tenant_id, extra_checkpoints=extra_checkpoints) for tenant_id in sorted(tenant_ids)
+        await verify_chain(session, tenant_id, extra_checkpoints=extra_checkpoints, progress=progress)
+        for tenant_id in sorted(tenant_ids)
     ]

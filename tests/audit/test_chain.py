@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit import verify as verify_module
 from app.audit.chain import entry_hash
 from app.audit.keys import key_source
 from app.audit.log import ENTRIES, record, record_many, verify_all, verify_chain
@@ -159,3 +160,60 @@ async def test_tampering_with_one_tenant_leaves_the_others_verified(db: AsyncSes
     reports = {r.tenant_id: r for r in await verify_all(db)}
     assert [t for t, r in reports.items() if not r.ok] == [victim]
     assert reports[victim].first_bad_seq == 2 and reports[victim].entries == 4
+
+
+class TestVerifyingInPages:
+    """The chain is read in keyset pages; a break on either side of a page boundary is named all the same."""
+
+    @pytest.fixture(autouse=True)
+    def small_pages(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(verify_module, "VERIFY_PAGE", 4)
+        monkeypatch.setattr(verify_module, "PROGRESS_EVERY", 10)
+
+    async def chain_of(self, db: AsyncSession, tenant_id: uuid.UUID, entries: int) -> None:
+        await record_many(db, [make_event(tenant_id, n) for n in range(entries)])
+        await db.commit()
+
+    async def test_an_honest_chain_of_many_pages_verifies_and_reports_progress(
+        self, db: AsyncSession, tenant_id: uuid.UUID
+    ) -> None:
+        await self.chain_of(db, tenant_id, 25)
+        seen: list[tuple[uuid.UUID, int]] = []
+
+        report = await verify_chain(db, tenant_id, progress=lambda t, n: seen.append((t, n)))
+
+        assert (report.ok, report.entries) == (True, 25)
+        assert seen == [(tenant_id, 12), (tenant_id, 20)]  # after the page that crossed 10, then 20
+
+    @pytest.mark.parametrize("seq", [4, 5, 8, 9, 13])
+    async def test_an_edit_next_to_a_page_boundary_is_named(
+        self, db: AsyncSession, tenant_id: uuid.UUID, seq: int
+    ) -> None:
+        await self.chain_of(db, tenant_id, 14)
+        await tamper(db, f"UPDATE audit_entries SET purpose = '雇用保険' WHERE seq = {seq}")
+
+        report = await verify_chain(db, tenant_id)
+
+        assert (report.ok, report.first_bad_seq, report.entries) == (False, seq, 14)
+
+    async def test_a_row_missing_at_a_page_boundary_is_named(self, db: AsyncSession, tenant_id: uuid.UUID) -> None:
+        await self.chain_of(db, tenant_id, 14)
+        await tamper(db, "DELETE FROM audit_entries WHERE seq = 9")
+
+        report = await verify_chain(db, tenant_id)
+
+        assert (report.ok, report.first_bad_seq) == (False, 9)
+
+    async def test_unreadable_values_are_reported_not_raised(self, db: AsyncSession, tenant_id: uuid.UUID) -> None:
+        await self.chain_of(db, tenant_id, 6)
+        if db.get_bind().dialect.name == "sqlite":
+            await tamper(db, "UPDATE audit_entries SET occurred_at = 'yesterday' WHERE seq = 5")
+            expected = "日時"
+        else:  # PostgreSQL only stores valid JSON and times; a number JSON allows but no encoder writes back
+            await tamper(db, """UPDATE audit_entries SET detail = '{"n": 1e999}' WHERE seq = 5""")
+            expected = "MAC"
+
+        report = await verify_chain(db, tenant_id)
+
+        assert (report.ok, report.first_bad_seq) == (False, 5)
+        assert expected in report.reason

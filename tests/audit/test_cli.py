@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -130,3 +131,20 @@ def test_verify_refuses_a_forged_checkpoint_file(settings: Settings, tmp_path: P
     path.write_text(path.read_text(encoding="utf-8").replace('"seq": 5', '"seq": 2'), encoding="utf-8")
     result = run_cli(settings, "--checkpoint", str(path))
     assert result.exit_code == 1 and "署名が一致しません" in result.stderr
+
+
+def test_verify_reports_progress_on_stderr_and_the_total_at_the_end(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.audit import verify
+
+    monkeypatch.setattr(verify, "VERIFY_PAGE", 2)
+    monkeypatch.setattr(verify, "PROGRESS_EVERY", 4)
+    asyncio.run(arrange(settings))
+
+    result = run_cli(settings)
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == ["… alpha: 4 件を確認しました", "… beta: 4 件を確認しました"]
+    assert "合計 10 件を" in result.stdout.splitlines()[-1]
+    assert "件を確認しました" not in result.stdout.replace("合計", "")

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, new_id
+from app.forms import FormInvalid
 from app.vault import Vault
 from selfservice import services as selfservice
 from selfservice.schemas import CorrectionForm, DeclineForm
@@ -41,6 +42,7 @@ from tenants.models import (
 )
 from tenants.schemas import DepartmentForm, DependantForm, EmployeeForm, PayeeForm, RetireForm
 from tenants.services import _records
+from tenants.services._people import add_person
 from tests.support.people import ACTOR, make_department, make_dependant, make_employee, valid_my_number
 from tests.support.principals import principal_of
 from tests.support.world import World
@@ -405,3 +407,15 @@ async def test_another_tenants_counters_are_left_alone(db: AsyncSession, world: 
     assert await counted(db, world.other_tenant.id) == {(NO_DEPARTMENT, K.EMPLOYEE, S.NOT_REGISTERED): 1}
     total = (await db.execute(text("SELECT sum(count) FROM people_counts"))).scalar_one()
     assert total == 3
+
+
+async def test_a_refused_insert_counts_nothing(db: AsyncSession, world: World) -> None:
+    """The 社員コード taken at the same moment: the insert fails inside its savepoint, and so does its count."""
+    sales, _, employee, _ = await family(db, world)
+    admin = principal_of(world.admin)
+    values = {"employee_code": "E100", "name": "後から 登録", "department_id": sales.id}
+    with pytest.raises(FormInvalid):
+        await add_person(db, admin, K.EMPLOYEE, values, "従業員の登録")
+    await db.commit()
+    assert (await counted(db, world.tenant.id))[(sales.id, K.EMPLOYEE, S.NOT_REGISTERED)] == 1
+    assert employee.employee_code == "E100"

@@ -262,9 +262,9 @@ async def test_employees_walk_by_code_every_filter(
             shown += [row.person.id for row in window.rows]
             if not window.has_next:
                 break
-            request = window.next_page()
+            following = window.next_page()
             window = await search_employees(
-                db, principal, replace(filters, after=request["after"], page=request["page"])
+                db, principal, replace(filters, after=following["after"], page=following["page"])
             )
         assert shown == [p.id for p in want], case
 

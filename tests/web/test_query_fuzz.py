@@ -38,7 +38,10 @@ async def state_digest(db: AsyncSession) -> dict[str, list[str]]:
 
 INJECTED = {"request", "db_session", "db_engine", "vault", "principal", "settings", "client", "hasher", "state", "data"}
 # Names read from ``request.query_params`` by handlers that do not declare them.
-COMMON = ("page", "q", "next", "code", "status", "department", "employment", "sort", "purpose", "filter")
+COMMON = (
+    "page", "q", "next", "code", "status", "department", "employment", "sort", "purpose", "filter",
+    "after", "before", "name", "order", "kind", "per_page",
+)  # fmt: skip
 EXAMPLES = 12
 MAX_URL = 16_000
 
