@@ -1,11 +1,12 @@
-"""Keyset ("seek") paging: a page is read as index ranges after (or before) the last row shown, never by OFFSET.
+"""Keyset ("seek") paging: a page is read as index ranges after (or before) the last row shown, not by a deep OFFSET.
 
 An ordering is a list of columns, each ascending or descending, ending in a unique column. A page after a cursor is
 "rows whose key tuple comes after the cursor's", which for mixed directions is a union of ranges: for each prefix
 of columns equal to the cursor's values, the next column strictly after it. Columns of one direction next to each
 other are compared as one row value. Each range is read as its own query with ``LIMIT`` (first the range nearest to
 the cursor), so with an index whose column directions match the ordering, every query is one index range read and a
-page costs the same at any depth and tenant size.
+page costs the same at any depth and tenant size. A filter that is a union of such ranges (several states, each an
+index range) is read by :func:`seek_union` as one query whose ordered, limited subqueries the database merges.
 
 Cursors are the row's key values as URL-safe text (no secret is in them: they carry sort keys such as 社員コード and
 ids, and every query is still scoped to the signed-in tenant). A cursor that does not decode is treated as absent.

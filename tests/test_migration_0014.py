@@ -82,11 +82,12 @@ async def _states(url: str) -> dict[str, int]:
 
 def test_0014_fills_the_account_state_of_existing_employees(tmp_path: Path) -> None:
     admin = os.environ.get("MNV_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    names: tuple[str, ...] = ()
     if BACKEND == "postgres":
         names = asyncio.run(databases.create_postgres_databases(admin))
         url = databases.with_database(admin, names[0])
     else:
-        names, url = (), f"sqlite+aiosqlite:///{tmp_path / 'm14.db'}"
+        url = f"sqlite+aiosqlite:///{tmp_path / 'm14.db'}"
     try:
         upgrade(url, "0011")
         asyncio.run(_arrange(url))
