@@ -38,7 +38,7 @@ from app.text import clean_code
 from app.vault import InvalidNumber, NumberBatchError, NumberField, StoredNumber, Vault
 from app.vault.numbers import normalize_corporate_number, normalize_my_number
 from app.workers import off_loop
-from tenants.listing import CountDeltas, count_key, placement
+from tenants.listing import CountDeltas, count_key, hold_people, placement
 from tenants.listing import apply_count_deltas as apply_counts
 from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind, search_columns
 from tenants.schemas import DepartmentForm, DependantForm, EmployeeForm, PayeeForm
@@ -159,6 +159,9 @@ async def write_people(
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise ValueError(f"no tenant {tenant_id}")
+    # What every writer of the tenant's people takes first (its chain head): the fill then never waits in a cycle
+    # with a page that changes a status and logs it, and it reads department codes and employees nobody is moving.
+    await hold_people(session, [tenant_id])
     writer = _Writer(session, vault, tenant, actor, log_additions)
     await writer.add_departments(list(departments))
     async for batch in _batches(people, batch_size):
