@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenants.listing import recount, stored_counts
-from tenants.models import NO_DEPARTMENT, CollectionStatus, PersonKind
+from tenants.models import NO_DEPARTMENT, CollectionStatus, Person, PersonKind, Relationship
 from tests.support.people import make_department, make_dependant, make_employee, make_payee
 from tests.support.world import World
 
@@ -48,3 +51,34 @@ async def test_placement_and_counts_follow_moves(db: AsyncSession, world: World)
     await db.delete(child)
     await db.commit()
     assert await stored_counts(db, tenant_id) == await recount(db, tenant_id)
+
+
+async def test_a_dependant_added_in_the_same_flush_as_its_employee_is_listed_under_them(
+    db: AsyncSession, world: World
+) -> None:
+    tenant_id = world.tenant.id
+    sales = await make_department(db, tenant_id, "S07", "営業")
+    employee = Person(
+        id=uuid.uuid4(),
+        tenant_id=tenant_id,
+        kind=PersonKind.EMPLOYEE,
+        employee_code="E700",
+        name="山田 太郎",
+        department_id=sales.id,
+        hire_date=dt.date(2020, 4, 1),
+    )
+    child = Person(
+        tenant_id=tenant_id,
+        kind=PersonKind.DEPENDANT,
+        employee_id=employee.id,
+        name="山田 花子",
+        relationship=Relationship.CHILD,
+        birth_date=dt.date(2015, 1, 1),
+    )
+    db.add_all([child, employee])  # the dependant first: the hook must still place it from its employee
+    await db.commit()
+    assert (child.family_id, child.list_department_id) == (employee.id, sales.id)
+    assert (child.list_department_code, child.list_owner_code) == ("S07", "E700")
+    counts = await stored_counts(db, tenant_id)
+    assert counts == await recount(db, tenant_id)
+    assert counts[(tenant_id, sales.id, PersonKind.DEPENDANT, CollectionStatus.NOT_REGISTERED)] == 1
