@@ -139,7 +139,8 @@ def create_app(settings: Settings) -> Litestar:
 
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
+    from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES]

@@ -1,0 +1,5 @@
+"""The JSON API for payroll software, `/api/v1`, with scoped tokens (issue 10)."""
+
+from typing import Any
+
+ROUTES: list[Any] = []
