@@ -10,6 +10,7 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
     SQLAlchemyPlugin,
 )
+from jinja2 import Environment, FileSystemLoader
 from litestar import Litestar, Router
 from litestar.config.compression import CompressionConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
@@ -71,7 +72,9 @@ def create_app(settings: Settings) -> Litestar:
         "sessions": _build_store(settings, db_config, "sessions"),
         "rate_limit": _build_store(settings, db_config, "rate_limit"),
     }
-    template_config = TemplateConfig(engine=JinjaTemplateEngine(directory=TEMPLATES_DIR))
+    # Templates are read once per process: checking each file's mtime on every render cost ~4 % of a list page.
+    templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, auto_reload=False)
+    template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates))
     template_config.engine_instance.engine.globals["reveal_seconds"] = settings.reveal_seconds
     # The one display of dates and times (YYYY/MM/DD, JST): {{ value|ymd }}, {{ value|ymd(time="minutes") }}.
     template_config.engine_instance.engine.filters["ymd"] = format_date
@@ -104,7 +107,8 @@ def create_app(settings: Settings) -> Litestar:
         dependencies=DEPENDENCIES,
         template_config=template_config,
         stores=stores,
-        compression_config=CompressionConfig(backend="gzip", exclude_opt_key="no_compression"),
+        # zlib's default level: level 9 (Litestar's default) cost ~10 % of a list page for ~1 % smaller bodies.
+        compression_config=CompressionConfig(backend="gzip", exclude_opt_key="no_compression", gzip_compress_level=6),
         middleware=[
             RefuseOddRequestsMiddleware(),
             ClientAddressMiddleware(settings.trusted_proxy_networks),

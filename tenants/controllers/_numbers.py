@@ -103,8 +103,8 @@ class NumbersController(Controller):
             context={
                 "page": page,
                 "filters": page.filters,
-                "counts": await services.status_counts(db_session, principal),
-                "departments": await services.department_choices(db_session, principal),
+                "counts": page.counts,
+                "departments": page.departments,
                 "kinds": services.KIND_FILTERS,
                 "statuses": services.STATUS_FILTERS,
                 "sorts": services.SORTS,

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
@@ -112,16 +112,15 @@ async def settle_superseded(session: AsyncSession, vault: Vault, person: Person)
 async def open_duplicate_people(
     session: AsyncSession, tenant_id: uuid.UUID, person_ids: Sequence[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Which of these people are on either side of an unsettled case (the list's 重複の疑い flag)."""
+    """Which of these people are on either side of an unsettled case (the list's 重複の疑い flag); one query."""
     if not person_ids:
         return set()
-    found: set[uuid.UUID] = set()
-    for column in (NumberDuplicate.person_id, NumberDuplicate.other_person_id):
-        statement = select(column).where(
-            NumberDuplicate.tenant_id == tenant_id, *open_cases(), column.in_(list(person_ids))
-        )
-        found.update((await session.execute(statement)).scalars())
-    return found
+    wanted = list(person_ids)
+    sides = [
+        select(column).where(NumberDuplicate.tenant_id == tenant_id, *open_cases(), column.in_(wanted))
+        for column in (NumberDuplicate.person_id, NumberDuplicate.other_person_id)
+    ]
+    return set((await session.execute(union_all(*sides))).scalars())
 
 
 def duplicate_people_condition(tenant_id: uuid.UUID) -> ColumnElement[bool]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -205,6 +205,8 @@ class NumberPage:
 
     window: Window[NumberRow]
     filters: NumberFilters
+    counts: list[StatusCount] = field(default_factory=list)  # the status chips
+    departments: list[tuple[str, str]] = field(default_factory=list)  # the department filter's choices
 
     @property
     def rows(self) -> list[NumberRow]:
@@ -243,13 +245,19 @@ async def number_rows(
 
 
 async def people_rows(
-    session: AsyncSession, vault: Vault | None, principal: Principal, people: list[Person]
+    session: AsyncSession,
+    vault: Vault | None,
+    principal: Principal,
+    people: list[Person],
+    departments: Mapping[uuid.UUID, Department] | None = None,
 ) -> list[NumberRow]:
-    """Rows for these people (a page), their employees and departments read by id for them only."""
+    """Rows for these people (a page), their employees (and departments, unless the caller has the tenant's
+    departments already) read by id for them only."""
     owner_ids = {p.employee_id for p in people if p.kind is PersonKind.DEPENDANT and p.employee_id is not None}
     owners = await _by_id(session, scoped(Person, principal), Person.id, owner_ids)
-    department_ids = {p.list_department_id for p in people if p.list_department_id is not None}
-    departments = await _by_id(session, scoped(Department, principal), Department.id, department_ids)
+    if departments is None:
+        department_ids = {p.list_department_id for p in people if p.list_department_id is not None}
+        departments = await _by_id(session, scoped(Department, principal), Department.id, department_ids)
     rows = [
         NumberRow(
             person,
@@ -319,14 +327,13 @@ class _Filtered:
     many_names: bool = False  # the name filter matches more than COUNT_CAP people
 
 
-async def _filtered(session: AsyncSession, principal: Principal, filters: NumberFilters) -> _Filtered | None:
+async def _filtered(
+    session: AsyncSession, principal: Principal, filters: NumberFilters, departments: Mapping[uuid.UUID, Department]
+) -> _Filtered | None:
     """The filtered people (no order); None when no one can match (a department not of this tenant)."""
     scope = statement = scoped(Person, principal)
     if filters.department:
-        found = await session.execute(
-            scoped(Department, principal).where(Department.id == uuid.UUID(filters.department))
-        )
-        department = found.scalar_one_or_none()
+        department = departments.get(uuid.UUID(filters.department))
         if department is None:
             return None
         # By section and code (unique in the tenant; people carry their list department's code): the department
@@ -348,13 +355,23 @@ async def _filtered(session: AsyncSession, principal: Principal, filters: Number
     return _Filtered(scope, statement.where(names.condition), many_names=names.dense)
 
 
-async def _total(session: AsyncSession, principal: Principal, filters: NumberFilters, found: _Filtered) -> Total:
-    """From the counters, unless a filter they do not keep is set (name, code, 重複の疑い): then counted, capped."""
+async def _total(
+    session: AsyncSession,
+    principal: Principal,
+    filters: NumberFilters,
+    found: _Filtered,
+    by_status: Mapping[CollectionStatus, int],
+) -> Total:
+    """From the counters (``by_status``, the tenant's totals per status, when only a status or nothing filters),
+    unless a filter they do not keep is set (name, code, 重複の疑い): then counted, capped."""
     only_name = not (filters.department or filters.kind or filters.status or filters.code)
     if found.many_names and only_name:
         return Total(COUNT_CAP, capped=True)  # known without counting: more people match the name alone
     if filters.name or filters.code or filters.status == "duplicate":
         return await capped_count(session, found.statement.with_only_columns(Person.id))
+    if not (filters.department or filters.kind):
+        statuses = _statuses(filters.status)
+        return Total(sum(count for status, count in by_status.items() if statuses is None or status in statuses))
     count = await count_people(
         session,
         principal.tenant_id,
@@ -366,13 +383,21 @@ async def _total(session: AsyncSession, principal: Principal, filters: NumberFil
 
 
 async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal, filters: NumberFilters) -> NumberPage:
-    """One page of the masked list (masks from the vault; nothing is decrypted)."""
-    found = await _filtered(session, principal, filters)
+    """One page of the masked list with the status chips and the department choices (masks from the vault;
+    nothing is decrypted). The tenant's departments and status totals are read once and serve the filter, the
+    rows, the chips and the total."""
+    departments = await list_departments(session, principal)
+    by_id = {department.id: department for department in departments}
+    by_status = await status_totals(session, principal.tenant_id)
+    counts = await status_counts(session, principal, by_status)
+    choices = _department_choices(departments)
+    found = await _filtered(session, principal, filters, by_id)
+    empty: Window[NumberRow] = Window(rows=[], page=1, per_page=filters.per_page, total=Total(0))
     if found is None:
-        return NumberPage(Window(rows=[], page=1, per_page=filters.per_page, total=Total(0)), replace(filters, page=1))
-    total = await _total(session, principal, filters, found)
+        return NumberPage(empty, replace(filters, page=1), counts, choices)
+    total = await _total(session, principal, filters, found, by_status)
     if total.count == 0:
-        return NumberPage(Window(rows=[], page=1, per_page=filters.per_page, total=total), replace(filters, page=1))
+        return NumberPage(replace(empty, total=total), replace(filters, page=1), counts, choices)
     keys_from = found.statement
     if filters.status and not filters.kind:  # the (tenant, kind, status) index then serves the status alone
         keys_from = keys_from.where(Person.kind.in_(list(PersonKind)))
@@ -387,14 +412,17 @@ async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal
         scope=found.scope,
         keys_from=keys_from,
     )
-    rows = await people_rows(session, vault, principal, window.rows)
-    return NumberPage(replace(window, rows=rows), replace(filters, page=window.page))
+    rows = await people_rows(session, vault, principal, window.rows, by_id)
+    return NumberPage(replace(window, rows=rows), replace(filters, page=window.page), counts, choices)
 
 
-async def status_counts(session: AsyncSession, principal: Principal) -> list[StatusCount]:
+async def status_counts(
+    session: AsyncSession, principal: Principal, by_status: Mapping[CollectionStatus, int] | None = None
+) -> list[StatusCount]:
     """How many people stand in each status (the collection progress above the list), 未確認 included; from the
-    counters, and 重複の疑い from the open cases."""
-    by_status = await status_totals(session, principal.tenant_id)
+    counters (``by_status`` when the caller read them already), and 重複の疑い from the open cases."""
+    if by_status is None:
+        by_status = await status_totals(session, principal.tenant_id)
     counts = []
     for key, label in STATUS_FILTERS.items():
         if key == "duplicate":
@@ -407,4 +435,8 @@ async def status_counts(session: AsyncSession, principal: Principal) -> list[Sta
 
 async def department_choices(session: AsyncSession, principal: Principal) -> list[tuple[str, str]]:
     """``(id, "code name")`` of the tenant's departments, for the list's filter."""
-    return [(str(d.id), f"{d.code} {d.name}") for d in await list_departments(session, principal)]
+    return _department_choices(await list_departments(session, principal))
+
+
+def _department_choices(departments: Iterable[Department]) -> list[tuple[str, str]]:
+    return [(str(d.id), f"{d.code} {d.name}") for d in departments]
