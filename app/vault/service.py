@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +88,26 @@ class NumberInfo:
     field: NumberField
     masked: str
     registered_at: dt.datetime
+
+
+# Advisory locks are taken per bucket of blind indexes, not per number: a transaction holds at most this many, however
+# many numbers it stores (an import of 100,000 numbers in one transaction would otherwise need 100,000 lock slots,
+# far beyond PostgreSQL's max_locks_per_transaction × max_connections, and fail with "out of shared memory").
+INDEX_LOCK_BUCKETS = 64
+
+
+def index_lock_keys(tenant_id: uuid.UUID, indexes: Iterable[bytes]) -> list[int]:
+    """The sorted advisory-lock keys (signed 64-bit) that serialise stores of these blind indexes in the tenant.
+
+    The same number always maps to the same key, so two stores of it wait for each other; at most
+    ``INDEX_LOCK_BUCKETS`` keys per tenant, whatever the batch size.
+    """
+    buckets = {int.from_bytes(hmac.digest(tenant_id.bytes, index, "sha256")[:4], "big") % INDEX_LOCK_BUCKETS
+               for index in indexes}  # fmt: skip
+    return sorted(
+        int.from_bytes(hmac.digest(tenant_id.bytes, b"vault-index-lock:%d" % bucket, "sha256")[:8], "big", signed=True)
+        for bucket in buckets
+    )
 
 
 class Vault:
@@ -370,9 +390,7 @@ class Vault:
             # A write matching no row begins the write transaction: later stores wait here and then read the first.
             await session.execute(update(VaultNumber).where(false()).values(flagged=VaultNumber.flagged))
             return
-        keys = sorted(
-            {int.from_bytes(hmac.digest(tenant_id.bytes, i, "sha256")[:8], "big", signed=True) for i in indexes}
-        )
+        keys = index_lock_keys(tenant_id, indexes)
         # One statement for the whole batch (a round trip per key made a 1,000-number batch wait on 1,000 of them);
         # unnest yields the sorted keys in order, so every writer takes them in the same order.
         statement = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS t(k)")

@@ -22,6 +22,7 @@ from app.vault import (
 )
 from app.vault.keystore import NumberKey
 from app.vault.models import VaultNumber
+from app.vault.service import INDEX_LOCK_BUCKETS, index_lock_keys
 from tests.support.audit import entries
 from tests.vault.helpers import ADMIN, corporate_number, count, make_tenant, my_number, person
 from tests.vault.test_sealing import reveal
@@ -394,3 +395,31 @@ async def break_audit_log(db: AsyncSession) -> AsyncIterator[Callable[[], Awaita
         if postgres:
             await db.execute(text("DROP FUNCTION refuse_audit()"))
         await db.commit()
+
+
+def test_index_locks_are_bounded_per_transaction_and_the_same_number_shares_its_key() -> None:
+    tenant, other = uuid.uuid4(), uuid.uuid4()
+    indexes = [uuid.uuid4().bytes * 2 for _ in range(10_000)]
+    keys = index_lock_keys(tenant, indexes)
+    assert len(keys) <= INDEX_LOCK_BUCKETS and keys == sorted(keys)
+    assert index_lock_keys(tenant, [indexes[7]]) == index_lock_keys(tenant, [indexes[7], indexes[7]])
+    assert set(index_lock_keys(tenant, [indexes[7]])) <= set(keys)
+    assert index_lock_keys(other, [indexes[7]]) != index_lock_keys(tenant, [indexes[7]])
+
+
+async def test_a_batch_of_many_numbers_holds_a_bounded_number_of_locks(
+    db: AsyncSession, vault: Vault, tenant_id: uuid.UUID
+) -> None:
+    """PostgreSQL: one advisory lock per number made a 10,000-employee transaction fail ("out of shared memory")."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    rows = [(person(f"社員{i}"), my_number()) for i in range(400)]
+    await vault.store_many(
+        db, tenant_id=tenant_id, entries=rows, field=NumberField.MY_NUMBER, actor=ADMIN, function="取込",
+        allow_duplicates=True,
+    )  # fmt: skip
+    held = (
+        await db.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"))
+    ).scalar_one()
+    assert 0 < held <= INDEX_LOCK_BUCKETS
+    await vault.commit(db)
