@@ -70,6 +70,8 @@ def create_app(settings: Settings) -> Litestar:
     stores: dict[str, Store] = {
         "sessions": _build_store(settings, db_config, "sessions"),
         "rate_limit": _build_store(settings, db_config, "rate_limit"),
+        # Import files between their check and their commit, sealed by the vault (exchange.services._uploads).
+        "imports": _build_store(settings, db_config, "imports"),
     }
     template_config = TemplateConfig(engine=JinjaTemplateEngine(directory=TEMPLATES_DIR))
     template_config.engine_instance.engine.globals["reveal_seconds"] = settings.reveal_seconds
