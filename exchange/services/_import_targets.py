@@ -422,6 +422,10 @@ class Resolver:
             column = columns.get(key, NO_COLUMN)
             if plan.has_error_in(column):
                 continue
+            if not getattr(stored, key):  # nothing stored to differ from: the full layout fills it in
+                if self.adds_people:
+                    target.changes[key] = value
+                continue
             plan.add(
                 column,
                 Code.DIFFERS_FROM_STORED,
