@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from litestar import Litestar
 from sqlalchemy import func, select
@@ -102,3 +103,8 @@ async def snapshot(db: AsyncSession, tenant_id: uuid.UUID) -> Snapshot:
 async def counters_match(db: AsyncSession, tenant_id: uuid.UUID) -> bool:
     """Whether the kept counters equal a full recount of the tenant's people."""
     return {k: v for k, v in (await recount(db, tenant_id)).items() if v} == await stored_counts(db, tenant_id)
+
+
+def files_holding(directory: Path, numbers: list[str]) -> list[str]:
+    """Database files (main, key store, their WAL) in which any of the numbers appears in clear."""
+    return [path.name for path in sorted(directory.glob("*.db*")) for n in numbers if n.encode() in path.read_bytes()]

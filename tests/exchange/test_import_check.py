@@ -9,8 +9,8 @@ from app.audit.guard import contains_digit_run
 from exchange.checks import ERROR, WARNING, Code
 from exchange.layouts import FULL, SEED, WithholdingLayout
 from exchange.services import check_import
-from tests.exchange.samples import corporate_number
 from tests.exchange.importing import N, admin, arrange, csv_file, snapshot, vault_of
+from tests.exchange.samples import corporate_number
 from tests.support.world import World
 
 LOST_ZERO = N[12][1:]
@@ -28,7 +28,7 @@ SEED_FILE = [
     f",005,伊藤 吾郎,,,,{N[9]}",  # 8: the number of row 7 again, and another name than 005's
     f",B900,山本 太郎,,,,{N[5]}",  # 9: tenant B's 社員コード
     f",B900,山本 太郎,1,山本 花子,,{N[6]}",  # 10: a dependant whose employee is not registered
-    f",006,田中 三郎,,,,12345678901X",  # 11: letters (and an unknown code)
+    ",006,田中 三郎,,,,12345678901X",  # 11: letters (and an unknown code)
     f",001,河合 康則,1,河合 花子,,{WRONG_CHECK_DIGIT}",  # 12: a dependant under another employee: not above
     f",002,山田 一郎,,,,{N[14][:6]}\u200b{N[14][6:]}",  # 13: the code of row 3 again, an invisible character
     f"*,002,山田 一郎,,,,{N[15]}",  # 14: skipped
@@ -87,20 +87,54 @@ def full_row(**values: str) -> str:
 
 FULL_FILE = [
     # 2: 001 as stored (the department's code, the same name written without its space): unchanged
-    full_row(role="従業員", department_code="101", employee_code="001", employee_name="河合康則", kana="カワイ ヤスノリ",
-             birth_date="1970/04/01", my_number=N[1]),
+    full_row(
+        role="従業員",
+        department_code="101",
+        employee_code="001",
+        employee_name="河合康則",
+        kana="カワイ ヤスノリ",
+        birth_date="1970/04/01",
+        my_number=N[1],
+    ),
     # 3: 002 with another フリガナ and 生年月日: warnings, then updated; and a number to register
-    full_row(role="従業員", employee_code="002", employee_name="山田 一郎", kana="ヤマダ カズオ", birth_date="1980/01/02",
-             my_number=N[3]),
+    full_row(
+        role="従業員",
+        employee_code="002",
+        employee_name="山田 一郎",
+        kana="ヤマダ カズオ",
+        birth_date="1980/01/02",
+        my_number=N[3],
+    ),
     # 4: a new dependant of 002 (full adds people)
-    full_row(role="扶養家族", employee_code="002", employee_name="山田 一郎", dependant_no="1", dependant_name="山田 花子",
-             kana="ヤマダ ハナコ", relationship="配偶者", my_number=N[4]),
+    full_row(
+        role="扶養家族",
+        employee_code="002",
+        employee_name="山田 一郎",
+        dependant_no="1",
+        dependant_name="山田 花子",
+        kana="ヤマダ ハナコ",
+        relationship="配偶者",
+        my_number=N[4],
+    ),
     # 5: a new dependant without 続柄: the add form's rule
-    full_row(role="扶養家族", employee_code="002", employee_name="山田 一郎", dependant_no="2", dependant_name="山田 次郎",
-             my_number=N[5]),
+    full_row(
+        role="扶養家族",
+        employee_code="002",
+        employee_name="山田 一郎",
+        dependant_no="2",
+        dependant_name="山田 次郎",
+        my_number=N[5],
+    ),
     # 6: a new employee in a new department named in 部門
-    full_row(role="従業員", department_code="900", department_name="新部門", employee_code="010", employee_name="新井 一",
-             kana="アライ ハジメ", my_number=N[6]),
+    full_row(
+        role="従業員",
+        department_code="900",
+        department_name="新部門",
+        employee_code="010",
+        employee_name="新井 一",
+        kana="アライ ハジメ",
+        my_number=N[6],
+    ),
     # 7: a new employee in an unknown department without its name
     full_row(role="従業員", department_code="901", employee_code="011", employee_name="新井 二", kana="アライ ジ"),
     # 8: a new employee without フリガナ (required to add an employee)
@@ -157,9 +191,17 @@ async def test_the_withholding_layout_matches_the_slots_by_name_under_the_employ
     slot = "控除対象扶養親族1"
     lines = [
         ",".join(
-            {"employee_code": "003", "name": "佐藤 花子", "kana": "サトウ ハナコ", "my_number": N[20],
-             f"{slot}.name": "佐藤 太郎", f"{slot}.kana": "サトウ タロ", f"{slot}.my_number": N[21],
-             "控除対象扶養親族2.name": "佐藤 次郎", "控除対象扶養親族2.my_number": N[22]}.get(key, "")
+            {
+                "employee_code": "003",
+                "name": "佐藤 花子",
+                "kana": "サトウ ハナコ",
+                "my_number": N[20],
+                f"{slot}.name": "佐藤 太郎",
+                f"{slot}.kana": "サトウ タロ",
+                f"{slot}.my_number": N[21],
+                "控除対象扶養親族2.name": "佐藤 次郎",
+                "控除対象扶養親族2.my_number": N[22],
+            }.get(key, "")
             for key in keys
         ),
         ",".join({"employee_code": "B900", "name": "山本 太郎", "my_number": N[23]}.get(key, "") for key in keys),

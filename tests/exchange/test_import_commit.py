@@ -20,7 +20,7 @@ from exchange.services import ImportRefused, check_import, commit_import
 from exchange.services import _import as importing
 from exchange.services._import_apply import Applier
 from tenants.models import CollectionStatus, Department, DuplicateStatus, NumberDuplicate, PayeeType, Person, PersonKind
-from tests.exchange.importing import N, admin, arrange, counters_match, csv_file, snapshot, vault_of
+from tests.exchange.importing import N, admin, arrange, counters_match, csv_file, files_holding, snapshot, vault_of
 from tests.exchange.samples import corporate_number
 from tests.exchange.test_import_check import SEED_FILE, full_row
 from tests.support.audit import details, entries
@@ -96,16 +96,39 @@ async def test_the_full_layout_adds_departments_and_people_and_updates_the_store
     stranger = (people.stranger.tenant_id, people.stranger.id)
     lines = [
         full_row(role="従業員", employee_code="002", employee_name="山田 一郎", kana="ヤマダ カズオ", my_number=N[3]),
-        full_row(role="扶養家族", employee_code="002", employee_name="山田 一郎", dependant_no="1",
-                 dependant_name="山田 花子", kana="ヤマダ ハナコ", relationship="配偶者", birth_date="1982/03/04",
-                 my_number=N[4]),
-        full_row(role="従業員", department_code="900", department_name="新部門", employee_code="010",
-                 employee_name="新井 一", kana="アライ ハジメ", my_number=N[6]),
-        full_row(role="扶養家族", employee_code="010", employee_name="新井 一", dependant_no="1",
-                 dependant_name="新井 花", relationship="子", my_number=N[7]),
+        full_row(
+            role="扶養家族",
+            employee_code="002",
+            employee_name="山田 一郎",
+            dependant_no="1",
+            dependant_name="山田 花子",
+            kana="ヤマダ ハナコ",
+            relationship="配偶者",
+            birth_date="1982/03/04",
+            my_number=N[4],
+        ),
+        full_row(
+            role="従業員",
+            department_code="900",
+            department_name="新部門",
+            employee_code="010",
+            employee_name="新井 一",
+            kana="アライ ハジメ",
+            my_number=N[6],
+        ),
+        full_row(
+            role="扶養家族",
+            employee_code="010",
+            employee_name="新井 一",
+            dependant_no="1",
+            dependant_name="新井 花",
+            relationship="子",
+            my_number=N[7],
+        ),
         full_row(role="従業員", department_code="101", employee_code="003", employee_name="佐藤 花子"),
-        full_row(role="従業員", employee_code="B900", employee_name="山本 太郎", kana="ヤマモト タロウ",
-                 my_number=N[8]),
+        full_row(
+            role="従業員", employee_code="B900", employee_name="山本 太郎", kana="ヤマモト タロウ", my_number=N[8]
+        ),
         full_row(role="取引先", employee_name="株式会社 講師派遣", kana="コウシハケン", corporate_number=CORPORATE),
         full_row(role="取引先", employee_name="税理士 山田 一", kana="ヤマダ ハジメ", my_number=N[14]),
     ]
@@ -128,9 +151,12 @@ async def test_the_full_layout_adds_departments_and_people_and_updates_the_store
     added = {
         p.name: p
         for p in (
-            await db.execute(select(Person).where(Person.tenant_id == tenant_id, Person.name.in_(
-                ["山田 花子", "新井 一", "新井 花", "山本 太郎", "株式会社 講師派遣"]
-            )))
+            await db.execute(
+                select(Person).where(
+                    Person.tenant_id == tenant_id,
+                    Person.name.in_(["山田 花子", "新井 一", "新井 花", "山本 太郎", "株式会社 講師派遣"]),
+                )
+            )
         ).scalars()
     }
     assert added["山田 花子"].employee_id == people.yamada.id and added["山田 花子"].kind is PersonKind.DEPENDANT
@@ -140,7 +166,9 @@ async def test_the_full_layout_adds_departments_and_people_and_updates_the_store
     assert await holds(db, vault, added["株式会社 講師派遣"], CORPORATE)
     assert await holds(db, vault, added["山本 太郎"], N[8])  # tenant B's 社員コード: a new employee of tenant A
     assert await holds(db, vault, people.payee, N[14])
-    assert (await db.execute(select(Person.name).where(Person.tenant_id == stranger[0], Person.id == stranger[1]))).all()
+    assert (
+        await db.execute(select(Person.name).where(Person.tenant_id == stranger[0], Person.id == stranger[1]))
+    ).all()
     logged = await entries(db, tenant_id)
     assert sum(1 for e in logged if e.action == "代理登録") == 7 + 3  # the arranged numbers were proxy ones too
     assert [e.subject_name for e in logged if e.function == "従業員情報の修正"] == ["山田 一郎", "佐藤 花子"]
@@ -172,7 +200,6 @@ async def test_a_number_another_person_holds_is_stored_flagged_once_the_warning_
     vault = vault_of(app)
     people = await arrange(db, vault, world)
     principal = admin(world)
-    tenant_id = principal.tenant_id
     data = csv_file(SEED, [f",002,山田 一郎,,,,{N[9]}"])  # 005's
 
     with pytest.raises(ImportRefused):
@@ -183,7 +210,11 @@ async def test_a_number_another_person_holds_is_stored_flagged_once_the_warning_
 
     assert outcome.flagged == 1
     (case,) = (await db.execute(select(NumberDuplicate))).scalars()
-    assert (case.person_id, case.other_person_id, case.status) == (people.yamada.id, people.ito.id, DuplicateStatus.OPEN)
+    assert (case.person_id, case.other_person_id, case.status) == (
+        people.yamada.id,
+        people.ito.id,
+        DuplicateStatus.OPEN,
+    )
     assert await holds(db, vault, people.yamada, N[9]) and await holds(db, vault, people.ito, N[9])
 
 
@@ -200,8 +231,15 @@ async def test_a_failure_in_the_middle_of_a_commit_leaves_nothing_written(
         lines = GOOD_SEED
     else:
         lines = [
-            full_row(role="従業員", department_code="9" + f"{k:02d}", department_name=f"部門{k}",
-                     employee_code=f"1{k:02d}", employee_name=f"新井 {k}", kana="アライ", my_number=N[20 + k])
+            full_row(
+                role="従業員",
+                department_code="9" + f"{k:02d}",
+                department_name=f"部門{k}",
+                employee_code=f"1{k:02d}",
+                employee_name=f"新井 {k}",
+                kana="アライ",
+                my_number=N[20 + k],
+            )
             for k in range(6)
         ]
     data = csv_file(SEED if layout == "seed" else FULL, lines)
@@ -247,10 +285,4 @@ async def test_the_numbers_never_reach_the_database_in_clear_nor_a_log_line(
         assert number not in caplog.text
         assert number not in json.dumps(details(await entries(db, tenant_id)), ensure_ascii=False)
     if settings.is_sqlite:
-        found = [
-            path.name
-            for path in sorted(Path(settings.data_dir).glob("*.db*"))
-            for number in numbers
-            if number.encode() in path.read_bytes()
-        ]
-        assert found == []
+        assert files_holding(Path(settings.data_dir), numbers) == []
