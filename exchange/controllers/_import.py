@@ -216,9 +216,11 @@ class ImportController(Controller):
             outcome = await commit_import(
                 db_session, vault, principal, principal.actor(), content, upload.layout, accepted
             )
-        except ImportRefused as exc:  # the people changed since the check: the answer is a 400, so nothing stays
+        except ImportRefused as exc:  # the people changed since the check: nothing of it may stay
+            await db_session.rollback()  # before the store writes (on SQLite it would wait on this transaction)
             upload = await save_report(store, principal, upload, exc.report)
             return _report_page(upload, error=exc.message, status_code=400)
+        await vault.commit(db_session)  # the import, then the erased numbers' keys; then the store may write
         await drop_upload(store, principal, upload)
         parts = [f"{outcome.registered:,}件の番号を代理登録しました"]
         if outcome.replaced:

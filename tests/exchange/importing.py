@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from litestar import Litestar
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,11 +23,6 @@ from tests.support.principals import principal_of
 from tests.support.world import World
 
 N = [number(k) for k in range(40)]  # valid My Numbers, each starting with 0
-
-
-def vault_of(app: Litestar) -> Vault:
-    vault: Vault = app.state["vault"]
-    return vault
 
 
 def admin(world: World) -> Principal:

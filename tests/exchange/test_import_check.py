@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.guard import contains_digit_run
+from app.vault import Vault
 from exchange.checks import ERROR, WARNING, Code
 from exchange.layouts import FULL, SEED, WithholdingLayout
 from exchange.services import check_import
-from tests.exchange.importing import N, admin, arrange, csv_file, snapshot, vault_of
+from tests.exchange.importing import N, admin, arrange, csv_file, snapshot
 from tests.exchange.samples import corporate_number
 from tests.support.world import World
 
@@ -36,9 +36,8 @@ SEED_FILE = [
 
 
 async def test_every_kind_of_problem_in_a_seed_file_gives_its_line_and_nothing_is_written(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     await arrange(db, vault, world)
     before = await snapshot(db, world.tenant.id)
 
@@ -151,9 +150,8 @@ FULL_FILE = [
 
 
 async def test_the_full_layout_adds_and_updates_people_and_says_so_before_anything_is_written(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     await arrange(db, vault, world)
     before = await snapshot(db, world.tenant.id)
 
@@ -181,9 +179,8 @@ async def test_the_full_layout_adds_and_updates_people_and_says_so_before_anythi
 
 
 async def test_the_withholding_layout_matches_the_slots_by_name_under_the_employee(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     await arrange(db, vault, world)
     layout = WithholdingLayout()
     keys = [column.key for column in layout.columns]
@@ -217,8 +214,7 @@ async def test_the_withholding_layout_matches_the_slots_by_name_under_the_employ
     assert report.counts.rows == 2
 
 
-async def test_a_file_that_is_not_the_layout_is_one_sentence(app: Litestar, db: AsyncSession, world: World) -> None:
-    vault = vault_of(app)
+async def test_a_file_that_is_not_the_layout_is_one_sentence(vault: Vault, db: AsyncSession, world: World) -> None:
     data = csv_file(FULL, [full_row(employee_code="001")])
 
     report = await check_import(db, vault, admin(world), data, "seed")

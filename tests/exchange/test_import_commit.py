@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +19,7 @@ from exchange.services import ImportRefused, check_import, commit_import
 from exchange.services import _import as importing
 from exchange.services._import_apply import Applier
 from tenants.models import CollectionStatus, Department, DuplicateStatus, NumberDuplicate, PayeeType, Person, PersonKind
-from tests.exchange.importing import N, admin, arrange, counters_match, csv_file, files_holding, snapshot, vault_of
+from tests.exchange.importing import N, admin, arrange, counters_match, csv_file, files_holding, snapshot
 from tests.exchange.samples import corporate_number
 from tests.exchange.test_import_check import SEED_FILE, full_row
 from tests.support.audit import details, entries
@@ -50,9 +49,8 @@ async def holds(db: AsyncSession, vault: Vault, person: Person, number: str) -> 
 
 
 async def test_a_seed_file_registers_each_number_as_a_proxy_registration_with_one_entry_each(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     people = await arrange(db, vault, world)
     principal = admin(world)
     tenant_id = principal.tenant_id
@@ -87,9 +85,8 @@ async def test_a_seed_file_registers_each_number_as_a_proxy_registration_with_on
 
 
 async def test_the_full_layout_adds_departments_and_people_and_updates_the_stored_ones(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     people = await arrange(db, vault, world)
     principal = admin(world)
     tenant_id = principal.tenant_id
@@ -177,9 +174,8 @@ async def test_the_full_layout_adds_departments_and_people_and_updates_the_store
 
 
 async def test_a_file_with_errors_is_refused_and_nothing_is_written(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     await arrange(db, vault, world)
     principal = admin(world)
     tenant_id = principal.tenant_id
@@ -195,9 +191,8 @@ async def test_a_file_with_errors_is_refused_and_nothing_is_written(
 
 
 async def test_a_number_another_person_holds_is_stored_flagged_once_the_warning_is_accepted(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     people = await arrange(db, vault, world)
     principal = admin(world)
     data = csv_file(SEED, [f",002,山田 一郎,,,,{N[9]}"])  # 005's
@@ -220,9 +215,8 @@ async def test_a_number_another_person_holds_is_stored_flagged_once_the_warning_
 
 @pytest.mark.parametrize("layout", ["seed", "full"])
 async def test_a_failure_in_the_middle_of_a_commit_leaves_nothing_written(
-    app: Litestar, db: AsyncSession, world: World, monkeypatch: pytest.MonkeyPatch, layout: str
+    vault: Vault, db: AsyncSession, world: World, monkeypatch: pytest.MonkeyPatch, layout: str
 ) -> None:
-    vault = vault_of(app)
     await arrange(db, vault, world)
     principal = admin(world)
     tenant_id = principal.tenant_id
@@ -268,10 +262,9 @@ async def test_a_failure_in_the_middle_of_a_commit_leaves_nothing_written(
 
 
 async def test_the_numbers_never_reach_the_database_in_clear_nor_a_log_line(
-    app: Litestar, db: AsyncSession, world: World, settings: Settings, caplog: pytest.LogCaptureFixture
+    vault: Vault, db: AsyncSession, world: World, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    vault = vault_of(app)
     await arrange(db, vault, world)
     principal = admin(world)
     tenant_id = principal.tenant_id

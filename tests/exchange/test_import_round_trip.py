@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from litestar import Litestar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.vault import Vault
 from exchange import Encoding, FamilyRecord, PersonRecord, Role, write_file
 from exchange.checks import Code
 from exchange.layouts import FULL, SEED, Layout, WithholdingLayout
 from exchange.services import check_import
 from tenants.models import Department, Person, PersonKind
-from tests.exchange.importing import N, admin, arrange, csv_file, vault_of
+from tests.exchange.importing import N, admin, arrange, csv_file
 from tests.support.people import give_number, make_employee
 from tests.support.world import World
 
@@ -56,9 +56,8 @@ async def families_of(db: AsyncSession, tenant_id: uuid.UUID, numbers: dict[uuid
 @pytest.mark.parametrize("encoding", list(Encoding))
 @pytest.mark.parametrize("name", list(LAYOUTS))
 async def test_an_exported_file_checks_back_as_unchanged(
-    app: Litestar, db: AsyncSession, world: World, name: str, encoding: Encoding
+    vault: Vault, db: AsyncSession, world: World, name: str, encoding: Encoding
 ) -> None:
-    vault = vault_of(app)
     people = await arrange(db, vault, world)
     principal = admin(world)
     variant = await make_employee(db, principal.tenant_id, "006", "葛\U000e0100城 髙﨑", kana="カツラギ タカサキ")
@@ -87,9 +86,8 @@ async def test_an_exported_file_checks_back_as_unchanged(
 
 
 async def test_a_cp932_file_typed_by_hand_matches_names_written_with_other_spaces_and_widths(
-    app: Litestar, db: AsyncSession, world: World
+    vault: Vault, db: AsyncSession, world: World
 ) -> None:
-    vault = vault_of(app)
     await arrange(db, vault, world)
     data = csv_file(SEED, [f",001,河合　康則,,,,{N[1]}", f",004,ｽｽﾞｷ ｼﾞﾛｳ,,,,{N[2]}"], "cp932")
 
