@@ -15,6 +15,7 @@ from exchange.services._import import (
     estimated_rows,
     require_importer,
 )
+from exchange.services._import_plan import NumberAction
 from exchange.services._import_report import (
     MAX_REPORT_LINES,
     REPORT_PER_PAGE,
@@ -24,7 +25,6 @@ from exchange.services._import_report import (
     ImportReport,
     decode_report,
 )
-from exchange.services._import_targets import NumberAction
 from exchange.services._uploads import (
     IMPORT_STORE,
     UPLOAD_SECONDS,

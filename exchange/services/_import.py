@@ -35,8 +35,9 @@ from exchange.checks import ERROR, CheckedRow, FileChecker
 from exchange.layouts import Layout, layout_named
 from exchange.reading import XLSX, FileRejected, OpenedFile, SourceRow, detect_kind, open_rows
 from exchange.services._import_apply import Applier, ApplyFailed
+from exchange.services._import_plan import NumberAction, RowPlan
 from exchange.services._import_report import ImportOutcome, ImportRefused, ImportReport
-from exchange.services._import_targets import NumberAction, Resolver, RowPlan
+from exchange.services._import_targets import Resolver
 from tenants.services import bulk
 
 BATCH_ROWS = 1000  # rows read, looked up and written together

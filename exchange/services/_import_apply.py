@@ -24,7 +24,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent
 from app.audit.log import record_many
 from app.vault import NumberField, StoredNumber, Vault
 from exchange.checks import NO_COLUMN, Code, ReportLine
-from exchange.services._import_targets import NumberAction, RowPlan, Target
+from exchange.services._import_plan import NumberAction, RowPlan, Target
 from tenants.models import Department, Person, PersonKind
 from tenants.services import (
     Channel,

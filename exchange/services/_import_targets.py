@@ -22,8 +22,6 @@ the signed-in tenant: another tenant's 社員コード is simply unknown.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,111 +33,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.text import person_search_key, search_key
 from app.vault import NumberField, Vault
-from exchange.checks import ERROR, NO_COLUMN, WARNING, CheckedRow, Code, Level, ReportLine
+from exchange.checks import NO_COLUMN, WARNING, CheckedRow, Code
 from exchange.encoding import cp932_form
 from exchange.layouts import FullLayout, Layout
 from exchange.records import Entry, Role
+from exchange.services._import_plan import STORED_COLUMNS, NumberAction, RowPlan, Stored, Target, stored_from
 from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind, Relationship
 from tenants.services import bulk
 
 QUERY_CHUNK = 500  # values per IN list
 _EMPLOYEE_CODE = "社員コード"
-
-
-class NumberAction(enum.StrEnum):
-    """What a commit does with an entry's number."""
-
-    NONE = "none"  # no number on the row
-    REGISTER = "register"  # the person has none: 代理登録
-    REPLACE = "replace"  # the person has another one: erased, then 代理登録
-    UNCHANGED = "unchanged"  # the person has this one already
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """A person as the database has them: what the check compares and the commit updates."""
-
-    id: uuid.UUID
-    kind: PersonKind
-    employee_code: str | None
-    name: str
-    kana: str
-    birth_date: dt.date | None
-    status: CollectionStatus
-    relationship: Relationship | None
-    payee_type: PayeeType | None
-    department_id: uuid.UUID | None
-    employee_id: uuid.UUID | None
-
-
-_STORED_COLUMNS = (
-    Person.id,
-    Person.kind,
-    Person.employee_code,
-    Person.name,
-    Person.kana,
-    Person.birth_date,
-    Person.status,
-    Person.relationship,
-    Person.payee_type,
-    Person.department_id,
-    Person.employee_id,
-)
-
-
-def _stored(row: Any) -> Stored:
-    return Stored(
-        row.id,
-        PersonKind(row.kind),
-        row.employee_code,
-        row.name,
-        row.kana or "",
-        row.birth_date,
-        CollectionStatus(row.status),
-        row.relationship,
-        row.payee_type,
-        row.department_id,
-        row.employee_id,
-    )
-
-
-@dataclass(slots=True)
-class Target:
-    """One entry of a row matched: a stored person (``stored``) or one to add (``record``), and what to write."""
-
-    entry: Entry
-    stored: Stored | None = None
-    record: bulk.PersonRecord | None = None  # a person the commit adds (full layout)
-    field: NumberField = NumberField.MY_NUMBER
-    number: str = ""
-    action: NumberAction = NumberAction.NONE
-    changes: dict[str, Any] = _field(default_factory=dict)  # stored fields the commit updates (full layout)
-    department_code: str = ""  # an employee's 部門コード to place them in (new, or changed)
-
-    @property
-    def number_column(self) -> str:
-        key = "corporate_number" if self.field is NumberField.CORPORATE_NUMBER else "my_number"
-        return self.entry.columns.get(key, NO_COLUMN)
-
-
-@dataclass(slots=True)
-class RowPlan:
-    """A row after both steps: the people it holds and every report line (the file's, then the database's)."""
-
-    line: int
-    skip: bool
-    targets: list[Target]
-    report: list[ReportLine]
-
-    @property
-    def has_errors(self) -> bool:
-        return any(line.level == ERROR for line in self.report)
-
-    def add(self, column: str, code: Code, message: str, level: Level = ERROR) -> None:
-        self.report.append(ReportLine(self.line, column, level, code, message))
-
-    def has_error_in(self, column: str) -> bool:
-        return any(line.column == column and line.level == ERROR for line in self.report)
 
 
 @dataclass(slots=True)
@@ -174,6 +77,7 @@ class Resolver:
         self.departments: dict[str, uuid.UUID] = {}  # 部門コード → id, the tenant's (tens or hundreds: kept)
         self.department_codes: dict[uuid.UUID, str] = {}
         self.new_departments: dict[str, str] = {}  # 部門コード → 部門 of the departments the file adds
+        self._dependants: dict[uuid.UUID, list[Stored]] = {}  # the batch's employees' stored dependants
 
     # One batch ---------------------------------------------------------------------------------------------
 
@@ -203,8 +107,8 @@ class Resolver:
     # Looking people up ---------------------------------------------------------------------------------------
 
     async def _select(self, *conditions: Any) -> list[Stored]:
-        statement = select(*_STORED_COLUMNS).where(Person.tenant_id == self.tenant_id, *conditions)
-        return [_stored(row) for row in await self.session.execute(statement)]
+        statement = select(*STORED_COLUMNS).where(Person.tenant_id == self.tenant_id, *conditions)
+        return [stored_from(row) for row in await self.session.execute(statement)]
 
     async def _employees(self, codes: set[str]) -> dict[str, Stored]:
         found: dict[str, Stored] = {}
@@ -222,7 +126,8 @@ class Resolver:
         self._dependants = {employee_id: [] for employee_id in wanted}
         for chunk in _chunks(sorted(wanted)):
             for person in await self._select(Person.kind == PersonKind.DEPENDANT, Person.employee_id.in_(chunk)):
-                self._dependants[person.employee_id].append(person)  # type: ignore[index]
+                if person.employee_id is not None:
+                    self._dependants[person.employee_id].append(person)
         if family is not None and family.employee is not None and family.dependants is None:
             family.dependants = self._dependants.get(family.employee.id, [])
 
@@ -230,11 +135,11 @@ class Resolver:
         keys = sorted({person_search_key(e.person.name, e.person.kana) for e in entries if e.person.name})
         found: dict[str, list[Stored]] = {}
         for chunk in _chunks(keys):
-            statement = select(*_STORED_COLUMNS, Person.search_key).where(
+            statement = select(*STORED_COLUMNS, Person.search_key).where(
                 Person.tenant_id == self.tenant_id, Person.kind == PersonKind.PAYEE, Person.search_key.in_(chunk)
             )
             for row in await self.session.execute(statement):
-                found.setdefault(row.search_key, []).append(_stored(row))
+                found.setdefault(row.search_key, []).append(stored_from(row))
         return found
 
     # Matching one entry -------------------------------------------------------------------------------------
@@ -257,7 +162,7 @@ class Resolver:
         stored = employees.get(code)
         self.family = _Family(code, stored, new=stored is None and self.adds_people, skipped=plan.skip)
         if stored is not None:
-            self.family.dependants = getattr(self, "_dependants", {}).get(stored.id)
+            self.family.dependants = self._dependants.get(stored.id)
             target = self._target_for(entry, stored)
             if not plan.skip:
                 self._compare(target, plan, name=True)
