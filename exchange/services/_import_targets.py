@@ -22,6 +22,7 @@ the signed-in tenant: another tenant's 社員コード is simply unknown.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.text import person_search_key, search_key
 from app.vault import NumberField, Vault
+from app.workers import off_loop
 from exchange.checks import NO_COLUMN, WARNING, CheckedRow, Code
 from exchange.encoding import cp932_form
 from exchange.layouts import FullLayout, Layout
@@ -100,8 +102,7 @@ class Resolver:
             plans.append(plan)
         await self._numbers(plans)
         await self._departments(plans)
-        for plan in plans:
-            self._new_people_rules(plan)
+        await self._new_people_rules(plans)
         return plans
 
     # Looking people up ---------------------------------------------------------------------------------------
@@ -432,15 +433,22 @@ class Resolver:
 
     # People to add ----------------------------------------------------------------------------------------------
 
-    def _new_people_rules(self, plan: RowPlan) -> None:
+    async def _new_people_rules(self, plans: list[RowPlan]) -> None:
         """A person the full layout adds must pass the add form's rules (フリガナ of an employee, 続柄 …)."""
-        for target in plan.targets:
-            record = target.record
-            if record is None:
-                continue
-            kind = PersonKind(record.kind).label
-            for key, message in bulk.check_person(record, self.today).items():
+        adding = [(plan, target) for plan in plans for target in plan.targets if target.record is not None]
+        if not adding:
+            return
+        records = [target.record for _, target in adding if target.record is not None]
+        found = await off_loop(len(records), _form_errors, records, self.today)
+        for (plan, target), errors in zip(adding, found, strict=True):
+            kind = PersonKind(target.record.kind).label if target.record is not None else ""
+            for key, message in errors.items():
                 column = target.number_column if key == "number" else target.entry.columns.get(key)
                 column = column or target.entry.columns.get("name", NO_COLUMN)
                 if not plan.has_error_in(column):
                     plan.add(column, Code.INVALID, f"（追加する{kind}）{message}")
+
+
+def _form_errors(records: Sequence[bulk.PersonRecord], today: dt.date) -> list[dict[str, str]]:
+    """The add forms' errors of each record (CPU work: run off the loop)."""
+    return [bulk.check_person(record, today) for record in records]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor
 from app.config import Settings
+from app.jobs import JobCancelled
 from app.vault import NumberField, Vault
 from exchange.layouts import FULL, SEED
 from exchange.services import ImportRefused, check_import, commit_import
@@ -279,3 +280,30 @@ async def test_the_numbers_never_reach_the_database_in_clear_nor_a_log_line(
         assert number not in json.dumps(details(await entries(db, tenant_id)), ensure_ascii=False)
     if settings.is_sqlite:
         assert files_holding(Path(settings.data_dir), numbers) == []
+
+
+async def test_a_job_is_told_its_progress_and_a_cancelled_commit_leaves_nothing_written(
+    vault: Vault, db: AsyncSession, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await arrange(db, vault, world)
+    principal = admin(world)
+    monkeypatch.setattr(importing, "BATCH_ROWS", 2)
+    data = csv_file(SEED, GOOD_SEED)
+    seen: list[tuple[int, int]] = []
+
+    async def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    async def cancelled_after_two_batches(done: int, total: int) -> None:
+        if done >= 4:
+            raise JobCancelled()
+
+    await check_import(db, vault, principal, data, "seed", progress)
+    assert seen == [(2, 6), (4, 6), (6, 6), (6, 6)]
+    before = await snapshot(db, principal.tenant_id)
+    with pytest.raises(JobCancelled):
+        await commit_import(db, vault, principal, ACTOR, data, "seed", False, cancelled_after_two_batches)
+    await db.rollback()
+
+    assert await snapshot(db, principal.tenant_id) == before
+    assert await counters_match(db, principal.tenant_id)
