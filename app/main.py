@@ -71,6 +71,8 @@ def create_app(settings: Settings) -> Litestar:
     stores: dict[str, Store] = {
         "sessions": _build_store(settings, db_config, "sessions"),
         "rate_limit": _build_store(settings, db_config, "rate_limit"),
+        # Import files between their check and their commit, sealed by the vault (exchange.services._uploads).
+        "imports": _build_store(settings, db_config, "imports"),
     }
     # Templates are read once per process: checking each file's mtime on every render cost ~4 % of a list page.
     templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, auto_reload=False)

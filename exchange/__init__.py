@@ -24,9 +24,7 @@ What is left for the next round (issue 10):
 - choosing the families (the list's filters or ticked rows; payees only in the full layout; ``Layout.unplaced``
   shown for the withholding layout) and reading their numbers from the vault for an export (step-up, purpose,
   one CSV出力 audit entry per person, in the transaction that completes the export);
-- the checks that need the database (社員コード unknown, a number held by another person, name / kana / birth date
-  different from the stored person: ``checks.Code`` has their codes, ``Entry.columns`` the cells to point at);
-- the commit of an import in one transaction (代理登録 with one audit entry each, people created or updated);
+- (done in ``exchange.services``: the import's database checks and its commit in one transaction;)
 - background jobs with progress for big files and every .xlsx, the export and import pages, and the JSON API
   (``/api/v1``) with scoped tokens.
 

@@ -54,6 +54,14 @@ class Code(enum.StrEnum):
     UNKNOWN_CODE = "unknown_code"
     HELD_BY_OTHER = "held_by_other"
     DIFFERS_FROM_STORED = "differs_from_stored"
+    # Also the database step's (exchange.services): what only the tenant's people can tell.
+    UNKNOWN_DEPENDANT = "unknown_dependant"  # no dependant of that name under the employee (layouts that add none)
+    SAME_PERSON_TWICE = "same_person_twice"  # two rows for one stored person (or one new one)
+    AMBIGUOUS = "ambiguous"  # two stored people fit the row
+    NUMBER_KIND = "number_kind"  # a corporate number for an individual payee, or the reverse
+    UNKNOWN_DEPARTMENT = "unknown_department"
+    REPLACES_CONFIRMED = "replaces_confirmed"  # warning: the number replaced was checked by an admin
+    SKIPPED_EMPLOYEE = "skipped_employee"  # a dependant to add under an employee row that is skipped
 
 
 Problem = tuple[Level, Code, str]  # one problem of a cell: level, kind, message

@@ -18,6 +18,7 @@ from tenants.services._duplicates import (
     get_duplicate,
     open_duplicate_people,
     resolve_duplicate,
+    settle_superseded_many,
 )
 from tenants.services._employees import (
     EMPLOYMENT_CHOICES,
@@ -97,6 +98,13 @@ from tenants.services._payees import (
 )
 from tenants.services._people import PER_PAGE, Page, code_field, get_person, name_field, today
 from tenants.services._progress import Attention, Progress, ProgressReport, collection_progress, needs_attention
+from tenants.services._records import (
+    Channel,
+    PersonContext,
+    mark_registered,
+    note_identity_change,
+    number_field,
+)
 from tenants.services._staff import (
     STAFF_ROLES,
     add_staff,
@@ -126,6 +134,7 @@ __all__ = [
     "STATUS_CHOICES",
     "STATUS_FILTERS",
     "Attention",
+    "Channel",
     "ConfirmationRefused",
     "CorrectionPage",
     "CorrectionRow",
@@ -141,6 +150,7 @@ __all__ = [
     "OperatorAct",
     "Page",
     "PayeeList",
+    "PersonContext",
     "Progress",
     "ProgressReport",
     "Registration",
@@ -189,8 +199,11 @@ __all__ = [
     "list_payees",
     "list_staff",
     "list_tenants",
+    "mark_registered",
     "name_field",
     "needs_attention",
+    "note_identity_change",
+    "number_field",
     "number_row",
     "open_duplicate_people",
     "operator_acts",
@@ -206,6 +219,7 @@ __all__ = [
     "reveal_for_purpose",
     "search_employees",
     "set_tenant_status",
+    "settle_superseded_many",
     "staff_seats",
     "status_counts",
     "sync_employee_access",

@@ -26,6 +26,7 @@ from tenants.services import _records
 FUNCTION = "重複の疑い"
 RESOLVE_FUNCTION = "重複の確認"
 MISTAKE_REASON = "重複登録の誤り"
+_CHUNK = 500  # ids per IN list
 
 
 def open_cases() -> tuple[ColumnElement[bool], ...]:
@@ -103,6 +104,35 @@ async def settle_superseded(session: AsyncSession, vault: Vault, person: Person)
         if case.number_id not in live or case.other_number_id not in live:
             case.status = DuplicateStatus.SUPERSEDED
             case.resolved_at = utcnow()
+            case.resolved_by = "システム"
+            closed += 1
+    await session.flush()
+    return closed
+
+
+async def settle_superseded_many(
+    session: AsyncSession, vault: Vault, tenant_id: uuid.UUID, person_ids: Sequence[uuid.UUID]
+) -> int:
+    """:func:`settle_superseded` for many people at once (an import replacing numbers), a chunk of ids a query."""
+    ids = list(dict.fromkeys(person_ids))
+    cases: dict[uuid.UUID, NumberDuplicate] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        for column in (NumberDuplicate.person_id, NumberDuplicate.other_person_id):
+            statement = select(NumberDuplicate).where(
+                NumberDuplicate.tenant_id == tenant_id, *open_cases(), column.in_(chunk)
+            )
+            cases.update((case.id, case) for case in (await session.execute(statement)).scalars())
+    if not cases:
+        return 0
+    people = {c.person_id for c in cases.values()} | {c.other_person_id for c in cases.values()}
+    live = {info.id for info in (await vault.number_info(session, tenant_id, list(people))).values()}
+    closed = 0
+    now = utcnow()
+    for case in cases.values():
+        if case.number_id not in live or case.other_number_id not in live:
+            case.status = DuplicateStatus.SUPERSEDED
+            case.resolved_at = now
             case.resolved_by = "システム"
             closed += 1
     await session.flush()

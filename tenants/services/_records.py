@@ -162,6 +162,16 @@ async def register_number(
         stored = await vault.replace_number(session, **arguments)  # type: ignore[arg-type]
     else:
         stored = await vault.store_number(session, **arguments)  # type: ignore[arg-type]
+    mark_registered(person, stored, channel)
+    await _duplicates.settle_superseded(session, vault, person)
+    await _duplicates.flag_duplicates(
+        session, vault, actor=actor, entries=[(person, stored)], function=channel.function
+    )
+    return stored
+
+
+def mark_registered(person: Person, stored: StoredNumber, channel: Channel) -> None:
+    """The status a newly stored number leaves: 登録済 (or 代理登録済), every earlier confirmation and decline gone."""
     person.status = CollectionStatus.PROXY_REGISTERED if channel is Channel.PROXY else CollectionStatus.REGISTERED
     person.registered_at = stored.registered_at
     person.self_confirmed_at = None
@@ -170,11 +180,6 @@ async def register_number(
     person.declined_at = None
     person.decline_reason = ""
     person.identity_changed_at = None
-    await _duplicates.settle_superseded(session, vault, person)
-    await _duplicates.flag_duplicates(
-        session, vault, actor=actor, entries=[(person, stored)], function=channel.function
-    )
-    return stored
 
 
 async def confirm_by_self(session: AsyncSession, *, actor: Actor, person: Person, function: str) -> None:

@@ -156,20 +156,68 @@ async def write_people(
     Memory stays flat in the number of people, except the vault's list of keys written in this transaction (to
     destroy them on a rollback): split very large fills over several transactions.
     """
+    fill = await start_fill(session, vault, tenant_id=tenant_id, actor=actor, log_additions=log_additions)
+    await fill.add_departments(list(departments))
+    async for batch in _batches(people, batch_size):
+        await fill.write(batch)
+        await asyncio.sleep(0)  # a turn for the requests waiting on this process
+    return await fill.finish()
+
+
+class Fill:
+    """A fill in progress (:func:`start_fill`): departments and batches of people written in the caller's
+    transaction, for a caller that makes its batches itself (an import writes new people beside its updates)."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self._writer = writer
+
+    @property
+    def report(self) -> BulkReport:
+        """What was written so far."""
+        return self._writer.report
+
+    @property
+    def written(self) -> int:
+        """How many people records were accepted so far: ``RowProblem.index`` counts from here for the next batch."""
+        return self._writer.offset
+
+    async def add_departments(self, records: Sequence[DepartmentRecord]) -> None:
+        """Create the departments whose codes are new (BulkRefused for a bad code or name)."""
+        await self._writer.add_departments(list(records))
+
+    async def write(self, records: Sequence[PersonRecord]) -> None:
+        """Check one batch completely, then write it (BulkRefused listing every refused row of the batch).
+
+        A dependant's ``employee_code`` may name an employee of this batch, of an earlier one, or of the tenant.
+        """
+        await self._writer.write(list(records))
+
+    async def finish(self) -> BulkReport:
+        """The counters (once for the whole fill) and the planner's statistics; returns the report."""
+        await self._writer.finish()
+        await refresh_statistics(self._writer.session, WRITTEN_TABLES)
+        return self._writer.report
+
+
+async def start_fill(
+    session: AsyncSession, vault: Vault, *, tenant_id: uuid.UUID, actor: Actor, log_additions: bool = False
+) -> Fill:
+    """Begin a fill of the tenant's people in the caller's transaction (its chain head taken first, as every
+    writer of its people does); write batches with :meth:`Fill.write`, end with :meth:`Fill.finish`."""
     tenant = await session.get(Tenant, tenant_id)
     if tenant is None:
         raise ValueError(f"no tenant {tenant_id}")
     # What every writer of the tenant's people takes first (its chain head): the fill then never waits in a cycle
     # with a page that changes a status and logs it, and it reads department codes and employees nobody is moving.
     await hold_people(session, [tenant_id])
-    writer = _Writer(session, vault, tenant, actor, log_additions)
-    await writer.add_departments(list(departments))
-    async for batch in _batches(people, batch_size):
-        await writer.write(batch)
-        await asyncio.sleep(0)  # a turn for the requests waiting on this process
-    await writer.finish()
-    await refresh_statistics(session, WRITTEN_TABLES)
-    return writer.report
+    return Fill(_Writer(session, vault, tenant, actor, log_additions))
+
+
+def check_person(record: PersonRecord, now: dt.date | None = None) -> dict[str, str]:
+    """The errors (by field: ``name``, ``kana``, ``relationship``, ``number`` …) the fill would refuse this record
+    for by the forms' rules, before anything of the database is looked at (an import's check)."""
+    _check_channel(record)
+    return _check_record(record, now or today())[3]
 
 
 async def _batches(

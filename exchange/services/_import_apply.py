@@ -1,0 +1,254 @@
+"""The commit of an import, a batch of planned rows at a time, in the caller's transaction (nothing committed here).
+
+- Departments and people the file adds go through the one bulk path (``tenants.services.bulk``: core INSERTs with
+  ids from the application, counters by delta, numbers by ``Vault.store_many``, one audit entry each in bulk).
+- Stored people are loaded a batch at a time; their changes (full layout) are set on the ORM objects, whose flush
+  keeps the list placement and the counters (``tenants.listing``), and logged as one 修正 entry each, in bulk.
+- Their numbers: the replaced ones erased together (``Vault.erase_many``, one 削除 entry each), then every new
+  number stored together (``Vault.store_many``: 代理登録, one entry each), the status set as a proxy registration
+  sets it (``tenants.services.mark_registered``), cases settled (``settle_superseded_many``) and the duplicate
+  rule run on what another person held (``flag_duplicates``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.events import Actor, AuditAction, AuditEvent
+from app.audit.log import record_many
+from app.vault import NumberField, StoredNumber, Vault
+from exchange.checks import NO_COLUMN, Code, ReportLine
+from exchange.services._import_plan import NumberAction, RowPlan, Target
+from tenants.models import Department, Person, PersonKind
+from tenants.services import (
+    Channel,
+    PersonContext,
+    bulk,
+    flag_duplicates,
+    mark_registered,
+    note_identity_change,
+    settle_superseded_many,
+)
+
+QUERY_CHUNK = 500
+REPLACE_REASON = "番号の変更"  # what a proxy registration over a number writes in its 削除 entry
+_UPDATED = {
+    PersonKind.EMPLOYEE: "従業員情報の修正",
+    PersonKind.DEPENDANT: "扶養家族情報の修正",
+    PersonKind.PAYEE: "取引先情報の修正",
+}
+
+
+class ApplyFailed(Exception):
+    """A batch could not be written although its check passed (the database changed meanwhile): roll back.
+
+    ``lines`` are report lines for the rows refused, when the bulk path named them.
+    """
+
+    def __init__(self, lines: Sequence[ReportLine]) -> None:
+        super().__init__(f"{len(lines)} row(s) refused while writing")
+        self.lines = list(lines)
+
+
+@dataclass(slots=True)
+class Applied:
+    """What the commit wrote so far."""
+
+    registered: int = 0
+    replaced: int = 0
+    people_updated: int = 0
+    flagged: int = 0
+
+
+class Applier:
+    """Writes the planned rows of one file, batch after batch, through ``fill`` and the vault."""
+
+    def __init__(self, session: AsyncSession, vault: Vault, tenant_id: uuid.UUID, actor: Actor, fill: bulk.Fill):
+        self.session = session
+        self.vault = vault
+        self.tenant_id = tenant_id
+        self.actor = actor
+        self.fill = fill
+        self.applied = Applied()
+        self.departments_added: set[str] = set()
+        self._departments: dict[uuid.UUID, Department] = {}
+        self._department_ids: dict[str, uuid.UUID] = {}
+
+    async def apply(self, plans: Sequence[RowPlan], new_departments: dict[str, str]) -> None:
+        """Write one batch: new departments, new people (with their numbers), then the stored people's changes."""
+        fresh = [
+            bulk.DepartmentRecord(code=code, name=name)
+            for code, name in new_departments.items()
+            if code not in self.departments_added
+        ]
+        if fresh:
+            await self.fill.add_departments(fresh)
+            self.departments_added.update(record.code for record in fresh)
+        targets = [target for plan in plans for target in plan.targets]
+        await self._add_people([target for target in targets if target.record is not None])
+        stored = [
+            target
+            for target in targets
+            if target.stored is not None
+            and (target.changes or target.action in (NumberAction.REGISTER, NumberAction.REPLACE))
+        ]
+        if stored:
+            await self._update_stored(stored)
+
+    async def _add_people(self, targets: list[Target]) -> None:
+        if not targets:
+            return
+        start = self.fill.written
+        try:
+            await self.fill.write([target.record for target in targets if target.record is not None])
+        except bulk.BulkRefused as exc:
+            lines = []
+            for problem in exc.problems:
+                if problem.departments or not 0 <= problem.index - start < len(targets):
+                    continue
+                target = targets[problem.index - start]
+                column = target.entry.columns.get("name", NO_COLUMN)
+                lines.append(ReportLine(target.entry.line, column, "error", Code.INVALID, problem.message))
+            raise ApplyFailed(lines) from None
+
+    # Stored people ---------------------------------------------------------------------------------------------
+
+    async def _update_stored(self, targets: list[Target]) -> None:
+        ids = {t.stored.id for t in targets if t.stored is not None}
+        ids |= {t.stored.employee_id for t in targets if t.stored is not None and t.stored.employee_id}
+        people = await self._people(ids)
+        await self._apply_changes(targets, people)
+        await self._load_departments({p.department_id for p in people.values() if p.department_id})
+        await self._numbers(targets, people)
+
+    async def _people(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, Person]:
+        found: dict[uuid.UUID, Person] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), QUERY_CHUNK):
+            statement = select(Person).where(
+                Person.tenant_id == self.tenant_id, Person.id.in_(ordered[start : start + QUERY_CHUNK])
+            )
+            found.update((person.id, person) for person in (await self.session.execute(statement)).scalars())
+        return found
+
+    async def _load_departments(self, ids: set[uuid.UUID]) -> None:
+        wanted = sorted(i for i in ids if i not in self._departments)
+        for start in range(0, len(wanted), QUERY_CHUNK):
+            statement = select(Department).where(
+                Department.tenant_id == self.tenant_id, Department.id.in_(wanted[start : start + QUERY_CHUNK])
+            )
+            for department in (await self.session.execute(statement)).scalars():
+                self._departments[department.id] = department
+
+    async def _department_id(self, code: str) -> uuid.UUID:
+        if code not in self._department_ids:
+            statement = select(Department.id).where(Department.tenant_id == self.tenant_id, Department.code == code)
+            self._department_ids[code] = (await self.session.execute(statement)).scalar_one()
+        return self._department_ids[code]
+
+    def _subject_of(self, person: Person, people: dict[uuid.UUID, Person]) -> Any:
+        """The person named as the lists and the log name them (a dependant under their employee)."""
+        employee = people.get(person.employee_id) if person.employee_id else None
+        owner = employee or person
+        department = self._departments.get(owner.department_id) if owner.department_id else None
+        return PersonContext(person=person, employee=employee, department=department).subject
+
+    async def _apply_changes(self, targets: list[Target], people: dict[uuid.UUID, Person]) -> None:
+        """The full layout's updates, as the edit forms make them (a confirmed number flagged when who changed)."""
+        changed_people: list[tuple[Person, list[str], bool]] = []
+        for target in targets:
+            if not target.changes or target.stored is None:
+                continue
+            person = people[target.stored.id]
+            values = dict(target.changes)
+            if "department_code" in values:
+                values["department_id"] = await self._department_id(values.pop("department_code"))
+            changed = [name for name, value in values.items() if getattr(person, name) != value]
+            if not changed:
+                continue
+            identity = note_identity_change(
+                person,
+                name=values.get("name", person.name),
+                kana=values.get("kana", person.kana),
+                birth_date=values.get("birth_date", person.birth_date),
+            )
+            for name in changed:
+                setattr(person, name, values[name])
+            changed_people.append((person, changed, identity and person.identity_warning))
+        if not changed_people:
+            return
+        await self.session.flush()  # placement and counters follow (tenants.listing's hook)
+        await self._load_departments({p.department_id for p, _, _ in changed_people if p.department_id})
+        events = []
+        for person, changed, warning in changed_people:
+            detail: dict[str, object] = {"event": "person_updated", "fields": changed, "source": "import"}
+            if warning:
+                detail["identity_warning"] = True
+            events.append(
+                AuditEvent(
+                    tenant_id=self.tenant_id,
+                    action=AuditAction.UPDATE,
+                    actor=self.actor,
+                    function=_UPDATED[person.kind],
+                    subject=self._subject_of(person, people),
+                    detail=detail,
+                )
+            )
+        await record_many(self.session, events)
+        self.applied.people_updated += len(changed_people)
+
+    async def _numbers(self, targets: list[Target], people: dict[uuid.UUID, Person]) -> None:
+        """Replaced numbers erased, then every number of the batch stored as 代理登録 (one entry each)."""
+        by_field: dict[NumberField, list[Target]] = {}
+        for target in targets:
+            if target.action in (NumberAction.REGISTER, NumberAction.REPLACE):
+                by_field.setdefault(target.field, []).append(target)
+        flagged: list[tuple[Person, StoredNumber]] = []
+        replaced: list[uuid.UUID] = []
+        channel = Channel.PROXY
+        for number_field, members in by_field.items():
+            subjects = {t.stored.id: self._subject_of(people[t.stored.id], people) for t in members if t.stored}
+            replacing = [t.stored.id for t in members if t.stored and t.action is NumberAction.REPLACE]
+            if replacing:
+                await self.vault.erase_many(
+                    self.session,
+                    tenant_id=self.tenant_id,
+                    subjects=[subjects[i] for i in replacing],
+                    actor=self.actor,
+                    function=channel.function,
+                    reason=REPLACE_REASON,
+                    field=number_field,
+                )
+                replaced += replacing
+            stored_numbers = await self.vault.store_many(
+                self.session,
+                tenant_id=self.tenant_id,
+                entries=[(subjects[t.stored.id], t.number) for t in members if t.stored],
+                field=number_field,
+                actor=self.actor,
+                action=channel.action,
+                function=channel.function,
+                allow_duplicates=True,
+            )
+            for target, number in zip(members, stored_numbers, strict=True):
+                assert target.stored is not None
+                person = people[target.stored.id]
+                mark_registered(person, number, channel)
+                if number.flagged:
+                    flagged.append((person, number))
+            self.applied.registered += len(members) - len(replacing)
+            self.applied.replaced += len(replacing)
+        await self.session.flush()  # the statuses: placement and counters follow
+        if replaced:
+            await settle_superseded_many(self.session, self.vault, self.tenant_id, replaced)
+        if flagged:
+            await flag_duplicates(
+                self.session, self.vault, actor=self.actor, entries=flagged, function=channel.function
+            )
+            self.applied.flagged += len(flagged)
