@@ -286,7 +286,9 @@ async def make_company(sessions: async_sessionmaker[AsyncSession], vault: Vault,
         return Company(tenant.id, principal, principal.actor())
 
 
-async def fill(sessions: async_sessionmaker[AsyncSession], vault: Vault, company: Company, population: list[Family]) -> None:
+async def fill(
+    sessions: async_sessionmaker[AsyncSession], vault: Vault, company: Company, population: list[Family]
+) -> None:
     """The people without numbers, through the bulk path, ``FILL_CHUNK`` people a transaction."""
     start = 0
     first = True
@@ -368,9 +370,11 @@ async def export_chunks(session: AsyncSession, vault: Vault, company: Company, e
                 return
             last = heads[-1].employee_code or ""
             ids = [h.id for h in heads]
-            statement = select(Person).where(
-                Person.tenant_id == company.tenant_id, Person.employee_id.in_(ids)
-            ).order_by(Person.employee_id, Person.name)
+            statement = (
+                select(Person)
+                .where(Person.tenant_id == company.tenant_id, Person.employee_id.in_(ids))
+                .order_by(Person.employee_id, Person.name)
+            )
             dependants: dict[uuid.UUID, list[Person]] = {}
             for person in (await session.execute(statement)).scalars():
                 dependants.setdefault(person.employee_id, []).append(person)  # type: ignore[arg-type]
@@ -502,7 +506,9 @@ def batched(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
         yield batch
 
 
-def floor_rows(keys: FloorKeys, batch: list[tuple[str, str, str]], now: dt.datetime) -> tuple[list[Any], list[Any], list[Any]]:
+def floor_rows(
+    keys: FloorKeys, batch: list[tuple[str, str, str]], now: dt.datetime
+) -> tuple[list[Any], list[Any], list[Any]]:
     """The number, key and audit rows of a batch (as dicts; each driver adapts the values)."""
     numbers, stored_keys, entries = [], [], []
     for code, name, number in batch:
@@ -547,7 +553,9 @@ def sqlite_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple
     keystore = sqlite_connect(sqlite_path(settings.effective_keystore_url))
     keys = FloorKeys(tenant_id)
     hex_tenant = tenant_id.hex
-    numbers_sql = f"INSERT INTO vault_numbers ({','.join(NUMBER_COLUMNS)}) VALUES ({','.join('?' * len(NUMBER_COLUMNS))})"
+    numbers_sql = (
+        f"INSERT INTO vault_numbers ({','.join(NUMBER_COLUMNS)}) VALUES ({','.join('?' * len(NUMBER_COLUMNS))})"
+    )
     keys_sql = f"INSERT INTO number_keys ({','.join(KEY_COLUMNS)}) VALUES ({','.join('?' * len(KEY_COLUMNS))})"
     audit_sql = f"INSERT INTO audit_entries ({','.join(AUDIT_COLUMNS)}) VALUES ({','.join('?' * len(AUDIT_COLUMNS))})"
 

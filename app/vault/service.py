@@ -13,9 +13,9 @@ import hmac
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import false, insert, select, text, update
+from sqlalchemy import Table, false, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,7 +23,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.keys import register_key_source
 from app.audit.log import record, record_many
 from app.config import Settings
-from app.db import new_id, pool_options, utcnow
+from app.db import insert_many, new_id, pool_options, utcnow
 from app.logs import get_logger
 from app.vault import crypto, maintenance, sealing
 from app.vault._checks import (
@@ -58,6 +58,8 @@ from app.vault.tenant_keys import TenantKeyring, TenantKeys
 from app.workers import off_loop
 
 log = get_logger("vault")
+_NUMBERS = cast(Table, VaultNumber.__table__)
+_NOBODY: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +260,11 @@ class Vault:
         keys = await self.keyring.current(session, tenant_id)
         candidates, errors = await off_loop(len(entries), _candidates, keys, entries, field)
         errors += [e for e in conflicts_within(candidates) if not (allow_duplicates and e.code == "duplicate_in_batch")]
+        # With duplicates allowed, only a person who already has a number is refused: the holders of each number are
+        # read once, under the lock, by ``_write``.
         errors += [
             RowError(index, error_code(problem), problem.message)
-            for index, problem in await conflicts(session, tenant_id, field, candidates)
-            if not (allow_duplicates and isinstance(problem, DuplicateNumber))
+            for index, problem in await conflicts(session, tenant_id, field, candidates, numbers=not allow_duplicates)
         ]
         if errors:
             raise NumberBatchError(sorted(errors, key=lambda e: e.index))
@@ -304,8 +307,7 @@ class Vault:
         await self.keystore.put_many(keys.tenant_id, wrapped)
         self.shredder.written(session, [(keys.tenant_id, number_id) for number_id, _, _ in wrapped])
         try:
-            for chunk in chunks(rows):
-                await session.execute(insert(VaultNumber), list(chunk))
+            await insert_many(session, _NUMBERS, rows)
         except IntegrityError as exc:
             if "subject" in str(exc.orig):
                 raise NumberAlreadyStored("a live number appeared concurrently for this subject") from None
@@ -359,7 +361,8 @@ class Vault:
             for index, subject_id in await session.execute(holders_of(session, tenant_id, chunk)):
                 if index is not None:
                     found.setdefault(bytes(index), set()).add(subject_id)
-        return [frozenset(found.get(index, ())) for index in indexes]
+        held = {index: frozenset(subjects) for index, subjects in found.items()}
+        return [held.get(index, _NOBODY) for index in indexes]
 
     async def other_holders(
         self, session: AsyncSession, tenant_id: uuid.UUID, number_ids: Sequence[uuid.UUID]

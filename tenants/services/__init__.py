@@ -102,8 +102,10 @@ from tenants.services._records import (
     Channel,
     PersonContext,
     mark_registered,
+    mark_registered_many,
     note_identity_change,
     number_field,
+    person_subject,
 )
 from tenants.services._staff import (
     STAFF_ROLES,
@@ -200,6 +202,7 @@ __all__ = [
     "list_staff",
     "list_tenants",
     "mark_registered",
+    "mark_registered_many",
     "name_field",
     "needs_attention",
     "note_identity_change",
@@ -209,6 +212,7 @@ __all__ = [
     "operator_acts",
     "own_tenant",
     "pending_correction_row",
+    "person_subject",
     "proxy_register",
     "purposes_for",
     "recent_decisions",

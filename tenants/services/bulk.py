@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.log import record_many
 from app.auth.models import Role
-from app.db import new_id, refresh_statistics, utcnow
+from app.db import insert_many, new_id, refresh_statistics, utcnow
 from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
 from app.text import clean_code
@@ -667,7 +667,7 @@ class _Writer:
         for part in (values[:split], values[split:]):
             # In slices: the driver's parameters are prepared on the event loop, a slice at a time.
             for start in range(0, len(part), INSERT_SLICE):
-                await self.session.execute(insert(table), part[start : start + INSERT_SLICE])
+                await insert_many(self.session, table, part[start : start + INSERT_SLICE])
         kinds = Counter(r.kind for r in rows)
         self.report.employees += kinds[PersonKind.EMPLOYEE]
         self.report.dependants += kinds[PersonKind.DEPENDANT]
