@@ -42,6 +42,7 @@ from tenants.services import (
 )
 
 QUERY_CHUNK = 500
+NUMBER_TABLES = ("vault_numbers",)  # what registering numbers grows (and the duplicate checks read)
 # What naming a stored person takes (``tenants.services.person_subject``): read as plain rows, not ORM objects.
 _NAMED = (Person.id, Person.kind, Person.name, Person.employee_code, Person.department_id, Person.employee_id)
 REPLACE_REASON = "番号の変更"  # what a proxy registration over a number writes in its 削除 entry
@@ -86,6 +87,7 @@ class Applier:
         self.departments_added: set[str] = set()
         self._departments: dict[uuid.UUID, Department] = {}
         self.deltas: CountDeltas = Counter()
+        self.growth = bulk.Growth(NUMBER_TABLES)  # the numbers table's statistics, as the file's numbers fill it
         self._department_ids: dict[str, uuid.UUID] = {}
 
     async def apply(self, plans: Sequence[RowPlan], new_departments: dict[str, str]) -> None:
@@ -135,7 +137,9 @@ class Applier:
             await self._apply_changes(changed, await self._people(ids))
         numbered = [t for t in targets if t.action in (NumberAction.REGISTER, NumberAction.REPLACE)]
         if numbered:
-            await self._numbers(numbered)
+            await self.growth.before_batch(self.session)
+            await self._numbers(numbered, await self._subjects(numbered, changed=bool(changed)))
+            self.growth.wrote(len(numbered))
 
     async def _people(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, Person]:
         """The stored people the full layout changes (and their employees), as ORM objects: their flush keeps the
@@ -150,9 +154,18 @@ class Applier:
         await self._load_departments({p.department_id for p in found.values() if p.department_id})
         return found
 
-    async def _subjects(self, targets: list[Target]) -> dict[uuid.UUID, Subject]:
-        """The targets' people named as the lists name them, read as they stand now (after this batch's changes),
-        a chunk of ids a query, without loading them as ORM objects."""
+    async def _subjects(self, targets: list[Target], changed: bool) -> dict[uuid.UUID, Subject]:
+        """The targets' people named as the lists name them, without loading them as ORM objects: as the check
+        read them (in this transaction, the tenant's people held), or when the batch ``changed`` some stored people
+        (a name, a department…) read again as they stand now, a chunk of ids a query."""
+        if not changed:
+            owners = [t.owner or t.stored for t in targets if t.stored is not None]
+            await self._load_departments({o.department_id for o in owners if o.department_id})
+            return {
+                t.stored.id: self._named(t.stored, t.owner if t.stored.kind is PersonKind.DEPENDANT else None)
+                for t in targets
+                if t.stored is not None
+            }
         ids = {t.stored.id for t in targets if t.stored is not None}
         ids |= {t.stored.employee_id for t in targets if t.stored is not None and t.stored.employee_id}
         ordered = sorted(ids)
@@ -168,11 +181,14 @@ class Applier:
             if target.stored is None:
                 continue
             row = rows[target.stored.id]
-            employee = rows.get(row.employee_id) if row.employee_id else None
-            owner = employee or row
-            department = self._departments.get(owner.department_id) if owner.department_id else None
-            subjects[row.id] = person_subject(row, employee, department)
+            subjects[row.id] = self._named(row, rows.get(row.employee_id) if row.employee_id else None)
         return subjects
+
+    def _named(self, person: Any, employee: Any) -> Subject:
+        """A person (and a dependant's employee) as rows with the columns of ``_NAMED``, named for the log."""
+        owner = employee or person
+        department = self._departments.get(owner.department_id) if owner.department_id else None
+        return person_subject(person, employee, department)
 
     async def _load_departments(self, ids: set[uuid.UUID]) -> None:
         wanted = sorted(i for i in ids if i not in self._departments)
@@ -240,10 +256,9 @@ class Applier:
         await record_many(self.session, events)
         self.applied.people_updated += len(changed_people)
 
-    async def _numbers(self, targets: list[Target]) -> None:
+    async def _numbers(self, targets: list[Target], subjects: dict[uuid.UUID, Subject]) -> None:
         """Replaced numbers erased, then every number of the batch stored as 代理登録 (one entry each), the people's
         statuses set as a proxy registration sets them (``mark_registered_many``: counters summed for ``finish``)."""
-        subjects = await self._subjects(targets)
         by_field: dict[NumberField, list[Target]] = {}
         for target in targets:
             by_field.setdefault(target.field, []).append(target)

@@ -233,6 +233,7 @@ class Resolver:
             return None
         if matches:
             target = self._target_for(entry, matches[0])
+            target.owner = family.employee
             self._compare(target, plan, name=False)
             return target
         if not self.adds_people:
