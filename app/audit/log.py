@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from app.audit.chain import entry_hash, event_row
+from app.audit.chain import entry_hash, event_rows
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult
 from app.audit.guard import AuditContentError
 from app.audit.keys import AuditKeyError, key_source
@@ -62,8 +62,8 @@ async def record_many(session: AsyncSession, events: Sequence[AuditEvent]) -> No
 
 def _rows_by_tenant(events: Sequence[AuditEvent]) -> dict[uuid.UUID, list[dict[str, Any]]]:
     by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for event in events:
-        by_tenant.setdefault(event.tenant_id, []).append(event_row(event))
+    for event, row in zip(events, event_rows(events), strict=True):
+        by_tenant.setdefault(event.tenant_id, []).append(row)
     return by_tenant
 
 
