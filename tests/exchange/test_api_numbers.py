@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar
@@ -13,8 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
+from app.config import Settings
 from app.logs import JsonFormatter
 from app.tenancy import Tenant
+from app.vault import Vault
 from tenants.models import CollectionStatus, NumberDuplicate, PayeeType
 from tests.exchange.test_api_auth import assert_problem
 from tests.support.api import bearer, make_token
@@ -28,6 +31,14 @@ PURPOSE = "源泉徴収票作成事務"
 
 def register_path(person_id: object) -> str:
     return f"/api/v1/people/{person_id}/number"
+
+
+@pytest.fixture
+async def vault(settings: Settings) -> AsyncIterator[Vault]:
+    """A vault of the test's own for arranging numbers (the app's engines belong to the app's event loop)."""
+    opened = Vault.from_settings(settings)
+    yield opened
+    await opened.close()
 
 
 async def _token(app: Litestar, db: AsyncSession, world: World, *scopes: str) -> dict[str, str]:
@@ -59,9 +70,8 @@ class TestRegister:
         assert entry.subject_person_id == person.id
 
     async def test_a_number_another_person_holds_is_flagged_by_the_duplicate_rule(
-        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
     ) -> None:
-        vault = app.state["vault"]
         first = await make_employee(db, world.tenant.id, "A001", "山田 太郎", kana="ヤマダ タロウ")
         second = await make_employee(db, world.tenant.id, "A002", "山田 次郎", kana="ヤマダ ジロウ")
         number = valid_my_number(12)
@@ -105,9 +115,8 @@ class TestRegister:
 
 class TestRead:
     async def test_numbers_come_back_with_one_view_entry_per_number_returned(
-        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
     ) -> None:
-        vault = app.state["vault"]
         taro = await make_employee(db, world.tenant.id, "A001", "山田 太郎", kana="ヤマダ タロウ")
         hanako = await make_dependant(db, taro, "山田 花子")
         nobody = await make_employee(db, world.tenant.id, "A002", "未登録 三郎", kana="ミトウロク サブロウ")
@@ -135,9 +144,8 @@ class TestRead:
         assert viewed[0].subject_name in ("山田 太郎", "山田 太郎 > 山田 花子")
 
     async def test_the_purpose_is_required_and_must_be_notified_to_the_persons_kind(
-        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
     ) -> None:
-        vault = app.state["vault"]
         taro = await make_employee(db, world.tenant.id, "A001", "山田 太郎", kana="ヤマダ タロウ")
         lecturer = await make_payee(db, world.tenant.id, "講師 一郎", PayeeType.INDIVIDUAL)
         await give_number(db, vault, taro, valid_my_number(31))
@@ -160,9 +168,8 @@ class TestRead:
         assert await entries(db, world.tenant.id, AuditAction.VIEW) == []
 
     async def test_another_tenants_ids_are_a_404_and_nothing_is_read(
-        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
     ) -> None:
-        vault = app.state["vault"]
         ours = await make_employee(db, world.tenant.id, "A001", "山田 太郎", kana="ヤマダ タロウ")
         theirs = await make_employee(db, world.other_tenant.id, "A001", "よその 人", kana="ヨソノ ヒト")
         their_number = valid_my_number(41)

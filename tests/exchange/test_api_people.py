@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -11,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
 from app.audit.models import AuditEntry
+from app.config import Settings
+from app.vault import Vault
 from tenants.models import Person, PersonKind
 from tests.exchange.test_api_auth import assert_problem
 from tests.support.api import bearer, make_token
@@ -19,6 +23,14 @@ from tests.support.people import give_number, make_department, make_dependant, m
 from tests.support.world import World
 
 PEOPLE = "/api/v1/people"
+
+
+@pytest.fixture
+async def vault(settings: Settings) -> AsyncIterator[Vault]:
+    """A vault of the test's own for arranging numbers (the app's engines belong to the app's event loop)."""
+    opened = Vault.from_settings(settings)
+    yield opened
+    await opened.close()
 
 
 async def _token(app: Litestar, db: AsyncSession, world: World, *scopes: str) -> dict[str, str]:
@@ -32,9 +44,8 @@ async def _people_count(db: AsyncSession, tenant_id: uuid.UUID) -> int:
 
 class TestList:
     async def test_the_list_pages_by_cursor_through_everyone_once_with_masks_only(
-        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
     ) -> None:
-        vault = app.state["vault"]
         numbers = []
         for index in range(7):
             person = await make_employee(db, world.tenant.id, f"E{index:03}", f"社員 {index}号", kana="シャイン")
@@ -63,9 +74,8 @@ class TestList:
         assert seen == [f"E{index:03}" for index in range(7)]
 
     async def test_the_lists_filters_apply(
-        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
     ) -> None:
-        vault = app.state["vault"]
         sales = await make_department(db, world.tenant.id, "D01", "営業部")
         taro = await make_employee(db, world.tenant.id, "A001", "山田 太郎", kana="ヤマダ タロウ", department=sales)
         await make_dependant(db, taro, "山田 花子")
@@ -98,11 +108,11 @@ class TestList:
 
 class TestOne:
     async def test_one_person_with_the_mask_and_status(
-        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
     ) -> None:
         person = await make_employee(db, world.tenant.id, "A001", "山田 太郎", kana="ヤマダ タロウ")
         number = valid_my_number(3)
-        await give_number(db, app.state["vault"], person, number)
+        await give_number(db, vault, person, number)
         await db.commit()
         response = await client.get(f"{PEOPLE}/{person.id}", headers=await _token(app, db, world, "people:read"))
         assert response.status_code == 200
