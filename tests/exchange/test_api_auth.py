@@ -273,3 +273,21 @@ async def test_the_openapi_description_documents_the_api(client: AsyncTestClient
     request = schema["components"]["schemas"]["NumbersReadRequest"]
     assert "源泉徴収票作成事務" in request["properties"]["purpose"]["enum"]
     assert not any(path.startswith("/admin") for path in paths)
+
+
+async def test_a_server_error_on_an_api_path_is_a_problem_with_an_error_id_and_no_trace(
+    app: Litestar, caplog: pytest.LogCaptureFixture
+) -> None:
+    from litestar import get
+
+    @get("/api/v1/boom", sync_to_thread=False)
+    def boom() -> str:
+        raise RuntimeError("internal detail that must not be shown")
+
+    app.register(boom)
+    with caplog.at_level(logging.ERROR):
+        async with AsyncTestClient(app=app) as client:
+            response = await client.get("/api/v1/boom")
+    body = assert_problem(response, 500)
+    assert "internal detail" not in response.text and "Traceback" not in response.text
+    assert any(getattr(r, "error_id", None) == body["error_id"] for r in caplog.records)
