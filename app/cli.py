@@ -252,6 +252,57 @@ def _check_counts(tenant: str | None, *, dry_run: bool) -> Any:
         raise CommandError(str(exc)) from None
 
 
+@main.group(help="給与ソフトなどが API を呼び出すための APIトークンを管理します。")
+def tokens() -> None:
+    pass
+
+
+@tokens.command(
+    name="create",
+    help="APIトークンを発行します。トークンは最後の行に一度だけ表示されます（保存されるのはハッシュだけです）。",
+)
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--name", required=True, help="トークンの名前（操作履歴に記録されます。失効していないものと重複不可）")
+@click.option(
+    "--scopes",
+    required=True,
+    help="権限をカンマ区切りで: people:read, people:write, numbers:read, numbers:write",
+)
+@click.option("--days", type=int, default=None, help="有効期間の日数（1〜365、省略時 90）")
+@click.option("--allow", multiple=True, help="許可する接続元の IP アドレスか CIDR（繰り返し指定可。省略時は制限なし）")
+def tokens_create(tenant_code: str, name: str, scopes: str, days: int | None, allow: tuple[str, ...]) -> None:
+    _print_token_lines("run_create", tenant_code, name, scopes, days, allow)
+
+
+@tokens.command(name="revoke", help="APIトークンを失効させます（名前か ID で指定）。")
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--name", default=None, help="失効させるトークンの名前")
+@click.option("--id", "token_id", default=None, help="失効させるトークンの ID")
+def tokens_revoke(tenant_code: str, name: str | None, token_id: str | None) -> None:
+    _print_token_lines("run_revoke", tenant_code, name=name, token_id=token_id)
+
+
+@tokens.command(name="list", help="事業者の APIトークンを新しい順に表示します（状態・最終利用日時つき）。")
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+def tokens_list(tenant_code: str) -> None:
+    _print_token_lines("run_list", tenant_code)
+
+
+@friendly_errors
+def _print_token_lines(command: str, *args: Any, **kwargs: Any) -> None:
+    settings = current_settings()
+    import asyncio
+
+    from exchange import cli
+
+    try:
+        lines = asyncio.run(getattr(cli, command)(settings, *args, **kwargs))
+    except cli.TokenCommandError as exc:
+        raise CommandError(str(exc)) from None
+    for line in lines:
+        click.echo(line)
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m app.cli`
     sys.exit(main())
 

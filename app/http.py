@@ -25,6 +25,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.auth.principal import StepUpRequired
 from app.logs import get_logger
+from app.problems import is_api_path, problem_for_exception, problem_response
 
 log = get_logger("http")
 
@@ -146,6 +147,8 @@ def safe_next(value: str | None, default: str = "/") -> str:
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if is_api_path(request.url.path):  # the JSON API answers with RFC 9457 problems (app.problems)
+        return problem_for_exception(exc)
     if isinstance(exc, StepUpRequired) and not wants_json(request):
         return Redirect(path="/reauth", query_params={"next": return_path(request)})  # type: ignore[return-value]
     if isinstance(exc, NotAuthorizedException) and not wants_json(request):
@@ -173,6 +176,8 @@ def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         exc_info=exc,
         extra={"error_id": error_id, "path": loggable_path(request), "method": request.method},
     )
+    if is_api_path(request.url.path):
+        return problem_for_exception(exc, error_id=error_id)
     return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, error_id)
 
 
@@ -192,19 +197,8 @@ def pool_exhausted_handler(request: Request[Any, Any, Any], exc: PoolTimeout) ->
         extra={"path": loggable_path(request), "method": request.method, "error": str(exc).split(" (")[0]},
     )
     headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
-    if request.url.path.startswith("/api/"):
-        problem = {
-            "type": "about:blank",
-            "title": BUSY_TITLE,
-            "status": HTTP_503_SERVICE_UNAVAILABLE,
-            "detail": BUSY_HINT,
-        }
-        return Response(
-            content=problem,
-            status_code=HTTP_503_SERVICE_UNAVAILABLE,
-            media_type="application/problem+json",
-            headers=headers,
-        )
+    if is_api_path(request.url.path):
+        return problem_response(HTTP_503_SERVICE_UNAVAILABLE, BUSY_HINT, title=BUSY_TITLE, headers=headers)
     response = error_response(request, HTTP_503_SERVICE_UNAVAILABLE, title=BUSY_TITLE, hint=BUSY_HINT)
     response.headers.update(headers)
     return response

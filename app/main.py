@@ -17,6 +17,7 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
@@ -35,6 +36,7 @@ from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_
 from app.deps import DEPENDENCIES
 from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, security_headers
 from app.logs import configure_logging
+from app.problems import BEARER_SCHEME
 from app.text import format_date
 from app.vault import Vault
 from app.vault.periodic import PeriodicMaintenance
@@ -55,6 +57,13 @@ def _build_store(settings: Settings, db_config: SQLAlchemyAsyncConfig, namespace
     from app.kvstore import KeyValueItem
 
     return SQLAlchemyStore(db_config, model=KeyValueItem, namespace=namespace)
+
+
+API_DESCRIPTION = (
+    "給与ソフト連携 API（/api/v1）。APIトークン（Bearer）で認証し、トークンの権限（scope）の範囲で呼び出せます。"
+    "エラーは RFC 9457 の application/problem+json（detail は日本語、項目ごとの誤りは errors）で返します。"
+    "番号を返す・受け取る呼び出しは操作履歴に記録されます。"
+)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -128,6 +137,18 @@ def create_app(settings: Settings) -> Litestar:
             version=__version__,
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
+            description=API_DESCRIPTION,
+            components=Components(
+                security_schemes={
+                    BEARER_SCHEME: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="mnv_<事業者と鍵のID 64桁の16進数>_<秘密 43文字>",
+                        description="管理画面の「設定 > APIトークン」か mnvault tokens create で発行したトークン。"
+                        "Authorization: Bearer <トークン> で送ります。",
+                    )
+                }
+            ),
         ),
         on_startup=[maintenance.start],
         on_shutdown=[maintenance.stop, close_resources],

@@ -6,5 +6,6 @@ from exchange.controllers._api import ROUTES as API_ROUTES
 from exchange.controllers._export import ROUTES as EXPORT_ROUTES
 from exchange.controllers._import import ROUTES as IMPORT_ROUTES
 from exchange.controllers._jobs import ROUTES as JOB_ROUTES
+from exchange.controllers._tokens import ApiTokensController
 
-ROUTES: list[Any] = [*EXPORT_ROUTES, *IMPORT_ROUTES, *JOB_ROUTES, *API_ROUTES]
+ROUTES: list[Any] = [*EXPORT_ROUTES, *IMPORT_ROUTES, *JOB_ROUTES, *API_ROUTES, ApiTokensController]

@@ -10,7 +10,14 @@ from tenants.services._departments import (
     list_departments,
     update_department,
 )
-from tenants.services._dependants import RELATIONSHIPS, add_dependant, get_dependant, list_dependants, update_dependant
+from tenants.services._dependants import (
+    RELATIONSHIPS,
+    add_dependant,
+    dependant_form,
+    get_dependant,
+    list_dependants,
+    update_dependant,
+)
 from tenants.services._duplicates import (
     DuplicateResolution,
     count_open_duplicates,
@@ -28,6 +35,7 @@ from tenants.services._employees import (
     access_ends_at,
     add_employee,
     employee_detail,
+    employee_form,
     get_employee,
     reinstate_employee,
     retire_employee,
@@ -94,6 +102,7 @@ from tenants.services._payees import (
     add_payee,
     get_payee,
     list_payees,
+    payee_form,
     update_payee,
 )
 from tenants.services._people import PER_PAGE, Page, code_field, get_person, name_field, today
@@ -105,6 +114,7 @@ from tenants.services._records import (
     note_identity_change,
     number_field,
 )
+from tenants.services._reveal import MAX_REVEAL_BATCH, PeopleNotFound, RevealedBatch, RevealedNumber, reveal_numbers
 from tenants.services._staff import (
     STAFF_ROLES,
     add_staff,
@@ -121,6 +131,7 @@ __all__ = [
     "EMPLOYMENT_CHOICES",
     "JST",
     "KIND_FILTERS",
+    "MAX_REVEAL_BATCH",
     "OPERATOR_ADMIN_FUNCTION",
     "ORDERS",
     "PAYEE_TYPES",
@@ -150,10 +161,13 @@ __all__ = [
     "OperatorAct",
     "Page",
     "PayeeList",
+    "PeopleNotFound",
     "PersonContext",
     "Progress",
     "ProgressReport",
     "Registration",
+    "RevealedBatch",
+    "RevealedNumber",
     "StatusCount",
     "access_ends_at",
     "add_department",
@@ -177,9 +191,11 @@ __all__ = [
     "decide_correction",
     "department_choices",
     "department_headcounts",
+    "dependant_form",
     "disable_staff",
     "duplicate_page",
     "employee_detail",
+    "employee_form",
     "enable_staff",
     "flag_duplicates",
     "get_department",
@@ -208,6 +224,7 @@ __all__ = [
     "open_duplicate_people",
     "operator_acts",
     "own_tenant",
+    "payee_form",
     "pending_correction_row",
     "proxy_register",
     "purposes_for",
@@ -217,6 +234,7 @@ __all__ = [
     "resolve_duplicate",
     "retire_employee",
     "reveal_for_purpose",
+    "reveal_numbers",
     "search_employees",
     "set_tenant_status",
     "settle_superseded_many",
