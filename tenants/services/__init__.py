@@ -69,6 +69,8 @@ from tenants.services._numbers_list import (
     StatusCount,
     department_choices,
     list_numbers,
+    list_ordering,
+    selected_people,
     status_counts,
 )
 from tenants.services._organisations import (
@@ -186,6 +188,7 @@ __all__ = [
     "list_dependants",
     "list_duplicates",
     "list_numbers",
+    "list_ordering",
     "list_payees",
     "list_staff",
     "list_tenants",
@@ -205,6 +208,7 @@ __all__ = [
     "retire_employee",
     "reveal_for_purpose",
     "search_employees",
+    "selected_people",
     "set_tenant_status",
     "staff_seats",
     "status_counts",
