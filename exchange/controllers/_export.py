@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
+from litestar.plugins.flash import flash
 from litestar.response import Redirect, Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -129,9 +130,15 @@ class ExportController(Controller):
     @get("/", name="export_form")
     async def export_form(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
-    ) -> Template:
-        """The choices for the selection the list sent; unreadable values fall back to the defaults, shown as errors."""
+    ) -> Template | Redirect:
+        """The choices for the selection the list sent; unreadable values fall back to the defaults, shown as errors.
+
+        「選択した行を出力」 with no row ticked goes back to the list (never silently to everyone).
+        """
         single, ids = _params(request.query_params)
+        if single.get("ticked") and not ids:
+            flash(request, "出力する行を一覧で選択してから「選択した行を出力」を押してください。", "error")
+            return Redirect(path=LIST_PATH)
         try:
             export = ExportRequest.from_params(single, ids)
         except FormInvalid as exc:

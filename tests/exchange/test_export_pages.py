@@ -75,10 +75,14 @@ async def test_the_list_offers_csv_export_with_its_filters_and_ticks_for_rows(
     query = parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query)
     assert query == {"department": [str(department)], "kind": ["employee"]}
     assert '<form id="export-selected" method="get" action="/admin/exports"' in page.text
+    assert '<input type="hidden" name="ticked" value="1">' in page.text
     assert f'name="person" value="{office["ihara"].id}" form="export-selected"' in page.text
     assert "選択した行を出力" in page.text
 
-    chosen = await client.get(f"/admin/exports?person={office['ihara'].id}&person={office['kawai'].id}")
+    nothing = await client.get("/admin/exports?ticked=1", follow_redirects=False)
+    assert nothing.status_code in (302, 303) and nothing.headers["location"] == "/admin/numbers"
+    assert "出力する行を一覧で選択してから" in (await client.get("/admin/numbers")).text
+    chosen = await client.get(f"/admin/exports?ticked=1&person={office['ihara'].id}&person={office['kawai'].id}")
     assert chosen.status_code == 200 and "一覧で選択した 2 人" in chosen.text
     assert chosen.text.count(f'name="person" value="{office["ihara"].id}"') == 1
     filtered = await client.get(link.group(1).replace("&amp;", "&"))
