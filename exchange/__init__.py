@@ -10,8 +10,9 @@ What is here (nothing touches the database, the vault or HTTP; numbers are plain
   ``Layout.unplaced(family)`` for dependants a withholding row has no slot for; ``layout_named(name, year=)``.
 - ``exchange.encoding``: ``write_csv`` (cp932 + CRLF by default, or UTF-8 with BOM) and ``write_xlsx``
   (openpyxl write-only workbook; pass ``row_count`` when known), streamed as bytes chunks in constant memory with
-  no temporary file (``CsvWriter`` / ``XlsxWriter`` / ``file_writer``: the same, fed a batch at a time); ``scan_cp932`` lists the characters cp932 cannot hold before writing (refuse, 〓, variation
-  selectors dropped — all reported as ``CharacterIssue``); ``neutralise`` against CSV injection; ``cp932_form``
+  no temporary file (``CsvWriter`` / ``XlsxWriter`` / ``file_writer``: the same, fed a batch at a time);
+  ``scan_cp932`` lists the characters cp932 cannot hold before writing (refuse, 〓, variation selectors
+  dropped — all reported as ``CharacterIssue``); ``neutralise`` against CSV injection; ``cp932_form``
   for comparing a name read back from cp932 with the stored one (〜 comes back as ～).
 - ``exchange.reading``: ``open_rows(bytes_or_stream, layout)``: .xlsx or CSV by content, cp932 / UTF-8 by
   decoding, header matched exactly (``FileRejected`` with one Japanese sentence), ``SourceRow``s streamed with

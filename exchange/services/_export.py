@@ -54,6 +54,7 @@ from exchange.records import FamilyRecord
 from exchange.services._request import (
     LAYOUT_SHORT,
     MAX_LISTED,
+    MAX_PERSON_IDS,
     ExportPlan,
     ExportRequest,
     ExportSelection,
@@ -122,7 +123,10 @@ class SelectionSummary:
 async def describe_selection(
     session: AsyncSession, principal: Principal, selection: ExportSelection
 ) -> SelectionSummary:
-    """The selection in words; NotFoundException for an id or department not of the principal's tenant."""
+    """The selection in words; NotFoundException for an id or department not of the principal's tenant (more
+    than ``MAX_PERSON_IDS`` ids are counted, not read: ``plan_export`` refuses them)."""
+    if len(selection.person_ids) > MAX_PERSON_IDS:
+        return SelectionSummary(ticked=len(selection.person_ids))
     if selection.person_ids:
         await _selection_statement(session, principal, selection, strict=True)
         return SelectionSummary(ticked=len(_ids(selection.person_ids, strict=True)))

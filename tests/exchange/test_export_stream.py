@@ -16,6 +16,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import exchange.services._export as export_module
+from app.audit.log import verify_chain
 from app.auth.principal import StepUpRequired
 from app.config import Settings
 from app.forms import FormInvalid
@@ -120,6 +121,7 @@ async def test_an_abandoned_stream_logs_nothing_and_lets_the_next_one_through(
     again = stream_export(db, vault, principal, principal.actor(), plan, batch_size=2)
     await collect(again)  # SQLite: waits 15 s and fails if the first transaction still held the write lock
     assert len(await exports_logged(db, world)) == 8
+    assert (await verify_chain(db, world.tenant.id)).ok  # the rolled-back batches left no gap in the chain
 
 
 async def test_a_client_gone_mid_download_rolls_the_export_back(
