@@ -360,3 +360,18 @@ def database_files(directory: Path) -> bytes:
     """The main database and the key store, with their WAL and shared-memory files."""
     files = [p for p in directory.iterdir() if p.name.startswith(("mnvault.db", "keystore.db"))]
     return b"".join(p.read_bytes() for p in files)
+
+
+async def test_bad_choices_show_the_form_again_with_what_to_fix(client: Client, world: World, office: Office) -> None:
+    await as_admin(client, world)
+    odd = await client.get("/admin/exports?layout=payroll&encoding=sjis&kind=employee")
+    assert odd.status_code == 400
+    assert "出力形式を一覧から選択してください" in odd.text
+    assert "文字コード・ファイル形式を一覧から選択してください" in odd.text
+    assert 'name="kind" value="employee"' in odd.text  # the selection is kept
+    year = await download(client, params(layout="withholding", year=1999))
+    assert year.status_code == 400 and "年分は2016年から" in year.text
+    kind = await client.get(confirm_path(params(kind="robot")))
+    assert kind.status_code == 400 and "種別を一覧から選択してください" in kind.text
+    replace = await download(client, params(encoding="utf-8-sig", replace=True))
+    assert replace.status_code == 400 and "cp932（Shift_JIS）の CSV だけで指定できます" in replace.text
