@@ -7,6 +7,7 @@ tokens, and the JSON API's people and numbers.
   a background job.
 - ``keep_upload`` … ``drop_upload``: a checked file kept sealed until its commit.
 - API tokens (``create_token`` … ``authenticate``) and the API's people and numbers services.
+- ``plan_export`` / ``stream_export``: the export (``ExportRequest``, ``ExportPlan``, ``ExportStream``).
 """
 
 from exchange.services._api_people import (
@@ -48,6 +49,15 @@ from exchange.services._api_tokens import (
     token_state,
     token_text,
 )
+from exchange.services._export import (
+    BATCH_PEOPLE,
+    ExportStream,
+    SelectionSummary,
+    describe_selection,
+    export_purposes,
+    plan_export,
+    stream_export,
+)
 from exchange.services._import import (
     BATCH_ROWS,
     IMPORT_FUNCTION,
@@ -66,6 +76,20 @@ from exchange.services._import_report import (
     ImportReport,
     decode_report,
 )
+from exchange.services._request import (
+    ENCODING_LABELS,
+    LAYOUT_LABELS,
+    MAX_LISTED,
+    MAX_PERSON_IDS,
+    ExportPlan,
+    ExportRefused,
+    ExportRequest,
+    ExportSelection,
+    Outcome,
+    UnencodableCharacters,
+    UnplacedDependant,
+    default_withholding_year,
+)
 from exchange.services._uploads import (
     IMPORT_STORE,
     UPLOAD_SECONDS,
@@ -83,13 +107,18 @@ SYNC_MAX_ROWS = 2000
 
 __all__ = [
     "ACTOR_ROLE",
+    "BATCH_PEOPLE",
     "BATCH_ROWS",
     "DEFAULT_DAYS",
     "DEFAULT_LIMIT",
+    "ENCODING_LABELS",
     "IMPORT_FUNCTION",
     "IMPORT_STORE",
+    "LAYOUT_LABELS",
     "MAX_DAYS",
     "MAX_LIMIT",
+    "MAX_LISTED",
+    "MAX_PERSON_IDS",
     "MAX_REPORT_LINES",
     "READ_FUNCTION",
     "REFUSALS",
@@ -100,16 +129,25 @@ __all__ = [
     "UPLOAD_SECONDS",
     "ApiPrincipal",
     "CursorInvalid",
+    "ExportPlan",
+    "ExportRefused",
+    "ExportRequest",
+    "ExportSelection",
+    "ExportStream",
     "ImportCounts",
     "ImportOutcome",
     "ImportRefused",
     "ImportReport",
     "IssuedToken",
     "NumberAction",
+    "Outcome",
     "PeopleQuery",
+    "SelectionSummary",
     "TokenPage",
     "TokenRefused",
     "TokenRequest",
+    "UnencodableCharacters",
+    "UnplacedDependant",
     "Upload",
     "active_token_named",
     "authenticate",
@@ -119,8 +157,11 @@ __all__ = [
     "create_person",
     "create_token",
     "decode_report",
+    "default_withholding_year",
+    "describe_selection",
     "drop_upload",
     "estimated_rows",
+    "export_purposes",
     "get_token",
     "keep_upload",
     "load_upload",
@@ -128,6 +169,7 @@ __all__ = [
     "parse_token",
     "people_page",
     "person_read",
+    "plan_export",
     "read_numbers",
     "read_person",
     "register_number",
@@ -136,6 +178,7 @@ __all__ = [
     "save_report",
     "secret_hash",
     "status_key",
+    "stream_export",
     "token_page",
     "token_state",
     "token_text",

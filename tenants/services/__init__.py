@@ -78,6 +78,8 @@ from tenants.services._numbers_list import (
     StatusCount,
     department_choices,
     list_numbers,
+    list_ordering,
+    selected_people,
     status_counts,
 )
 from tenants.services._organisations import (
@@ -212,6 +214,7 @@ __all__ = [
     "list_dependants",
     "list_duplicates",
     "list_numbers",
+    "list_ordering",
     "list_payees",
     "list_staff",
     "list_tenants",
@@ -236,6 +239,7 @@ __all__ = [
     "reveal_for_purpose",
     "reveal_numbers",
     "search_employees",
+    "selected_people",
     "set_tenant_status",
     "settle_superseded_many",
     "staff_seats",
