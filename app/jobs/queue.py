@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
@@ -59,10 +60,12 @@ class SaqDispatcher:
         self.queue = make_queue(settings)
         self.database_url = database_url
         self._pending: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Connect to the queue and listen for committed jobs."""
         await self.queue.connect()
+        self._loop = asyncio.get_running_loop()
         register_dispatcher(self.database_url, self)
 
     async def stop(self) -> None:
@@ -73,7 +76,11 @@ class SaqDispatcher:
         await self.queue.disconnect()
 
     def announce(self, jobs: list[JobKey]) -> None:
-        """Enqueue in the background (called after a commit, on the event loop)."""
+        """Enqueue in the background, on the loop the queue's connections belong to (callable from any thread)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._schedule, list(jobs))
+
+    def _schedule(self, jobs: list[JobKey]) -> None:
         task = asyncio.get_running_loop().create_task(self.enqueue(jobs))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -122,19 +129,23 @@ async def run_saq_worker(runner: JobRunner, settings: Settings, stop: asyncio.Ev
 
 
 async def _sweep_loop(runner: JobRunner, queue: Queue, settings: Settings) -> None:
-    """Fail interrupted jobs (at once at start-up, then every interval) and re-enqueue forgotten queued ones."""
-    interval = max(settings.job_poll_seconds, min(60.0, settings.job_stale_seconds / 4))
+    """Every ``MNV_JOB_POLL_SECONDS``: re-enqueue queued jobs the queue may have missed; now and then (and at once
+    at start-up): fail interrupted jobs."""
+    sweep_every = max(settings.job_poll_seconds, min(60.0, settings.job_stale_seconds / 4))
+    grace = dt.timedelta(seconds=max(1.0, 2 * settings.job_poll_seconds))  # the app's own enqueue comes first
+    next_sweep = 0.0
     at_startup = True
     while True:
         try:
-            await runner.fail_interrupted(at_startup=at_startup)
-            at_startup = False
-            moment = utcnow() - dt.timedelta(seconds=max(5.0, 2 * settings.job_poll_seconds))
-            for tenant_id, job_id in await runner.queued_before(moment):
+            if time.monotonic() >= next_sweep:
+                await runner.fail_interrupted(at_startup=at_startup)
+                at_startup = False
+                next_sweep = time.monotonic() + sweep_every
+            for tenant_id, job_id in await runner.queued_before(utcnow() - grace):
                 if await enqueue_job(queue, tenant_id, job_id):
                     log.info("queued job put back on the queue", extra={"job_id": str(job_id)})
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the next round tries again
             log.error("job sweep failed", extra={"error": type(exc).__name__})
-        await asyncio.sleep(interval)
+        await asyncio.sleep(settings.job_poll_seconds)

@@ -43,18 +43,21 @@ class EmbeddedRunner:
         self.poll = settings.job_poll_seconds
         self.sweep_every = max(self.poll, min(60.0, settings.job_stale_seconds / 4))
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._jobs: dict[uuid.UUID, asyncio.Task[None]] = {}
 
     def announce(self, jobs: list[JobKey]) -> None:
-        """A commit submitted jobs: look now rather than at the next poll."""
-        self._wake.set()
+        """A commit submitted jobs: look now rather than at the next poll (callable from any thread)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def start(self) -> None:
         """Start the loop (its first round fails the jobs a previous life of this process left running)."""
         if self._loop_task is None:
+            self._loop = asyncio.get_running_loop()
             register_dispatcher(self.runner.engine.url, self)
-            self._loop_task = asyncio.get_running_loop().create_task(self._loop())
+            self._loop_task = self._loop.create_task(self._run_loop())
 
     async def stop(self) -> None:
         """Stop taking jobs; cancel the running ones (each records itself failed) and wait for them."""
@@ -75,7 +78,7 @@ class EmbeddedRunner:
         """How many jobs this process runs now."""
         return len(self._jobs)
 
-    async def _loop(self) -> None:
+    async def _run_loop(self) -> None:
         next_sweep = 0.0
         at_startup = True
         while True:

@@ -22,6 +22,7 @@ from app.vault import Vault
 from tenants.models import Department
 from tests.support.world import make_tenant
 
+POLL = 0.05
 SUBMITTER = Actor(user_id=None, login_id="tester", name="試験 太郎", role="管理者", organisation="アクメ")
 
 
@@ -86,16 +87,23 @@ async def shown(db: AsyncSession, job_id: uuid.UUID) -> dict[str, object]:
     return job_status(await job_row(db, job_id), live_progress(job_id))
 
 
-async def wait_for(db: AsyncSession, job_id: uuid.UUID, *states: JobState, timeout: float = 30.0) -> Job:
-    """Poll until the job is in one of ``states``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+async def wait_for(db: AsyncSession, job_id: uuid.UUID, *states: JobState, within: float = 30.0) -> Job:
+    """Poll until the job is in one of ``states`` (AssertionError after ``within`` seconds)."""
+    for _ in range(int(within / POLL)):
         job = await job_row(db, job_id)
         if job.state in states:
             return job
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"job still {job.state} after {timeout}s (waiting for {states})")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(POLL)
+    raise AssertionError(f"job still {job.state} after {within}s (waiting for {states})")
+
+
+async def wait_for_done(db: AsyncSession, job_id: uuid.UUID, done: int, within: float = 30.0) -> None:
+    """Poll until the job's page shows ``done`` rows done."""
+    for _ in range(int(within / POLL)):
+        if (await shown(db, job_id))["done"] == done:
+            return
+        await asyncio.sleep(POLL)
+    raise AssertionError(f"job never showed {done} rows done")
 
 
 async def department_count(db: AsyncSession, tenant_id: uuid.UUID) -> int:

@@ -22,11 +22,16 @@ from tests.jobs.conftest import (
     department_count,
     department_lines,
     job_row,
-    shown,
     submit,
     wait_for,
+    wait_for_done,
 )
 from tests.support.people import valid_my_number
+
+
+def main_database_bytes(directory: Path) -> bytes:
+    """The main database file with its WAL and shared-memory files."""
+    return b"".join(p.read_bytes() for p in directory.iterdir() if p.name.startswith("mnvault.db"))
 
 
 async def run_next(runner: JobRunner) -> JobState:
@@ -77,8 +82,7 @@ async def test_a_cancel_before_the_commit_leaves_nothing_written(
     job_id = await submit(db, vault, tenant.id, kinds.DEPARTMENTS, department_lines(3), hold=20)
     task = asyncio.create_task(run_next(runner))
     await wait_for(db, job_id, JobState.RUNNING)
-    while (await shown(db, job_id))["done"] != 3:  # every row is written (uncommitted) when the cancel comes
-        await asyncio.sleep(0.05)
+    await wait_for_done(db, job_id, 3)
     job = await job_row(db, job_id)
     # PostgreSQL: the flag is set and the job sees it at its next report. SQLite: the flag waits for the write
     # lock the job holds, while the job hears of the cancel in this process, stops and rolls back first.
@@ -137,8 +141,9 @@ async def test_two_runners_never_take_the_same_job(
 ) -> None:
     first, second = (JobRunner(engine, vault, settings) for _ in range(2))  # type: ignore[arg-type]
     job_id = await submit(db, vault, tenant.id, kinds.ECHO, b"hello")
-    claims = await asyncio.gather(first.claim_next(), second.claim_next(), first.claim(tenant.id, job_id))
-    assert [c for c in claims if c] == [(tenant.id, job_id)]
+    claims = await asyncio.gather(first.claim_next(), second.claim_next(), second.claim(tenant.id, job_id))
+    assert len([c for c in claims if c]) == 1, claims  # whichever came first, it alone has the job
+    assert (await job_row(db, job_id)).runner in (first.identity, second.identity)
 
 
 async def test_the_input_and_the_report_are_sealed_in_the_database(
@@ -159,8 +164,7 @@ async def test_the_input_and_the_report_are_sealed_in_the_database(
         assert number.encode() not in stored
     if settings.is_sqlite:
         await db.close()
-        files = [p for p in Path(settings.data_dir).iterdir() if p.name.startswith("mnvault.db")]
-        content = b"".join(p.read_bytes() for p in files)
+        content = main_database_bytes(Path(settings.data_dir))
         assert b"echo.txt" in content  # the scan reads the jobs rows
         for number in numbers:
             assert number.encode() not in content
