@@ -6,6 +6,10 @@ commits both together (``Vault.commit``), so a cancel, a failure or a crash befo
 written. It reports progress with ``await ctx.progress(done, total)``, which raises ``JobCancelled`` once the
 job's owner cancelled it; it fails with a Japanese sentence by raising ``JobFailed``. Any other exception fails the
 job with a generic sentence and an error id (the exception is logged, never shown).
+
+On SQLite the work transaction holds the database's write lock from its first write until the commit, and every
+other writer of the service (a sign-in too) waits for it: read and check first, then write everything at the end.
+The input (``ctx.payload``) is the sealed payload opened in memory; never write it to a file or a log.
 """
 
 from __future__ import annotations
