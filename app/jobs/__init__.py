@@ -4,6 +4,17 @@ A job kind's long work takes a ``Progress`` callback and calls it as it goes (``
 rows done and rows in all). The runner stores the figures for the progress page and raises ``JobCancelled``
 from inside the callback once the job's owner has cancelled it; work that has not committed yet must then
 roll back and leave nothing written.
+
+The rest of the package (re-exported here):
+
+- ``job_kind(name, report_once=False)`` / ``register_job_kind``: a kind is ``async def run(ctx: JobContext) ->
+  JobResult`` (``app.jobs.kinds``: what the context holds, how the work transaction is committed); ``JobFailed``
+  fails it with a Japanese sentence.
+- ``submit_job(session, vault, *, kind, title, payload=b"", params=None, principal=None, tenant_id=None,
+  actor=None) -> Job`` in the caller's transaction (``app.jobs.services``), and the pages' reads: ``get_job``,
+  ``job_page``, ``job_status``, ``request_cancel``, ``take_report``; ``expire_reports`` for the maintenance.
+- Runners: ``app.jobs.runner`` (claim, run, sweep), ``app.jobs.worker`` (in the app, ``mnvault worker``),
+  ``app.jobs.queue`` (SAQ on Redis).
 """
 
 from __future__ import annotations
