@@ -1,4 +1,4 @@
-"""The ``mnvault`` command line: init, migrate, serve, demo, version (and the vault, audit and check tools)."""
+"""The ``mnvault`` command line: init, migrate, serve, worker, demo, version (and the vault, audit and check tools)."""
 
 from __future__ import annotations
 
@@ -201,10 +201,41 @@ def purge() -> None:
     settings = current_settings()
     import asyncio
 
+    from app.jobs.worker import run_expire
     from app.vault.cli import run_purge
 
     for line in asyncio.run(run_purge(settings)):
         click.echo(line)
+    click.echo(f"保存期間を過ぎた処理結果レポートを削除しました: {asyncio.run(run_expire(settings))} 件")
+
+
+@main.command(
+    help="バックグラウンド処理（ファイルの取込など）を実行するワーカーを起動します。MNV_JOB_QUEUE_URL があれば"
+    "そのキュー（SAQ / Redis）から、なければデータベースから処理を受け取ります。SIGINT / SIGTERM で停止します"
+    "（実行中の処理は中断され、内容は保存されません）。"
+)
+@click.option("--concurrency", default=None, type=int, help="同時に実行する処理の数 (MNV_JOB_CONCURRENCY)")
+@friendly_errors
+def worker(concurrency: int | None) -> None:
+    settings = current_settings()
+    if concurrency is not None:
+        if concurrency <= 0:
+            raise CommandError("--concurrency は正の整数で指定してください")
+        settings = load_settings(job_concurrency=concurrency)
+    import asyncio
+
+    from app.bootstrap import check_ready
+    from app.jobs.worker import run_worker_until_signalled
+    from app.logs import configure_logging
+    from app.main import load_job_kinds
+
+    check_ready(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    load_job_kinds()
+    queue = "SAQ" if settings.job_queue_url else "データベース"
+    click.echo(f"ワーカーを起動しました（{queue}、同時実行 {settings.job_concurrency}）。")
+    asyncio.run(run_worker_until_signalled(settings))
+    click.echo("ワーカーを停止しました。")
 
 
 @main.group(help="データの整合性を確かめるコマンドです。")

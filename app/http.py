@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
@@ -144,6 +146,16 @@ def safe_next(value: str | None, default: str = "/") -> str:
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
         return default
     return value
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` for a download named ``filename`` (Japanese kept through RFC 6266's
+    ``filename*``; an ASCII fallback for old clients; quotes, separators and controls removed)."""
+    cleaned = "".join(c for c in filename if c.isprintable() and c not in '"\\/').strip() or "download"
+    fallback = unicodedata.normalize("NFKD", cleaned).encode("ascii", "ignore").decode().strip() or "download"
+    if "." in cleaned and "." not in fallback.lstrip("."):
+        fallback = f"download.{cleaned.rsplit('.', 1)[1]}".encode("ascii", "ignore").decode()
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -35,6 +35,8 @@ from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_options
 from app.deps import DEPENDENCIES
 from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, security_headers
+from app.jobs import expire_reports
+from app.jobs.worker import JobSystem
 from app.logs import configure_logging
 from app.problems import BEARER_SCHEME
 from app.text import format_date
@@ -106,7 +108,10 @@ def create_app(settings: Settings) -> Litestar:
         *feature_routes(),
     ]
     sessions = session_config(settings)
-    maintenance = PeriodicMaintenance(vault, async_sessionmaker(engine, expire_on_commit=False), settings)
+    maintenance = PeriodicMaintenance(
+        vault, async_sessionmaker(engine, expire_on_commit=False), settings, steps=[expire_reports]
+    )
+    jobs = JobSystem(engine, vault, settings)
 
     async def close_resources() -> None:
         await engine.dispose()
@@ -150,8 +155,8 @@ def create_app(settings: Settings) -> Litestar:
                 }
             ),
         ),
-        on_startup=[maintenance.start],
-        on_shutdown=[maintenance.stop, close_resources],
+        on_startup=[maintenance.start, jobs.start],
+        on_shutdown=[jobs.stop, maintenance.stop, close_resources],
         debug=False,
         state=State(
             {
@@ -159,9 +164,16 @@ def create_app(settings: Settings) -> Litestar:
                 "vault": vault,
                 "hasher": hasher_from_settings(settings),
                 "maintenance": maintenance,
+                "jobs": jobs,
             }
         ),
     )
+
+
+def load_job_kinds() -> None:
+    """Register every package's job kinds (``app.jobs.job_kind``) in a process without the app (``mnvault
+    worker``): a package's kinds are registered when its controllers are imported, as in the app."""
+    feature_routes()
 
 
 def feature_routes() -> list[Any]:
