@@ -1,4 +1,4 @@
-"""The ``mnvault`` command line: init, migrate, serve, demo, version (and the vault, audit and check tools)."""
+"""The ``mnvault`` command line: init, migrate, serve, worker, demo, version (and the vault, audit and check tools)."""
 
 from __future__ import annotations
 
@@ -201,10 +201,41 @@ def purge() -> None:
     settings = current_settings()
     import asyncio
 
+    from app.jobs.worker import run_expire
     from app.vault.cli import run_purge
 
     for line in asyncio.run(run_purge(settings)):
         click.echo(line)
+    click.echo(f"保存期間を過ぎた処理結果レポートを削除しました: {asyncio.run(run_expire(settings))} 件")
+
+
+@main.command(
+    help="バックグラウンド処理（ファイルの取込など）を実行するワーカーを起動します。MNV_JOB_QUEUE_URL があれば"
+    "そのキュー（SAQ / Redis）から、なければデータベースから処理を受け取ります。SIGINT / SIGTERM で停止します"
+    "（実行中の処理は中断され、内容は保存されません）。"
+)
+@click.option("--concurrency", default=None, type=int, help="同時に実行する処理の数 (MNV_JOB_CONCURRENCY)")
+@friendly_errors
+def worker(concurrency: int | None) -> None:
+    settings = current_settings()
+    if concurrency is not None:
+        if concurrency <= 0:
+            raise CommandError("--concurrency は正の整数で指定してください")
+        settings = load_settings(job_concurrency=concurrency)
+    import asyncio
+
+    from app.bootstrap import check_ready
+    from app.jobs.worker import run_worker_until_signalled
+    from app.logs import configure_logging
+    from app.main import load_job_kinds
+
+    check_ready(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    load_job_kinds()
+    queue = "SAQ" if settings.job_queue_url else "データベース"
+    click.echo(f"ワーカーを起動しました（{queue}、同時実行 {settings.job_concurrency}）。")
+    asyncio.run(run_worker_until_signalled(settings))
+    click.echo("ワーカーを停止しました。")
 
 
 @main.group(help="データの整合性を確かめるコマンドです。")
@@ -250,6 +281,57 @@ def _check_counts(tenant: str | None, *, dry_run: bool) -> Any:
         return asyncio.run(run_check_counts(settings, tenant, repair=not dry_run))
     except UnknownTenant as exc:
         raise CommandError(str(exc)) from None
+
+
+@main.group(help="給与ソフトなどが API を呼び出すための APIトークンを管理します。")
+def tokens() -> None:
+    pass
+
+
+@tokens.command(
+    name="create",
+    help="APIトークンを発行します。トークンは最後の行に一度だけ表示されます（保存されるのはハッシュだけです）。",
+)
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--name", required=True, help="トークンの名前（操作履歴に記録されます。失効していないものと重複不可）")
+@click.option(
+    "--scopes",
+    required=True,
+    help="権限をカンマ区切りで: people:read, people:write, numbers:read, numbers:write",
+)
+@click.option("--days", type=int, default=None, help="有効期間の日数（1〜365、省略時 90）")
+@click.option("--allow", multiple=True, help="許可する接続元の IP アドレスか CIDR（繰り返し指定可。省略時は制限なし）")
+def tokens_create(tenant_code: str, name: str, scopes: str, days: int | None, allow: tuple[str, ...]) -> None:
+    _print_token_lines("run_create", tenant_code, name, scopes, days, allow)
+
+
+@tokens.command(name="revoke", help="APIトークンを失効させます（名前か ID で指定）。")
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--name", default=None, help="失効させるトークンの名前")
+@click.option("--id", "token_id", default=None, help="失効させるトークンの ID")
+def tokens_revoke(tenant_code: str, name: str | None, token_id: str | None) -> None:
+    _print_token_lines("run_revoke", tenant_code, name=name, token_id=token_id)
+
+
+@tokens.command(name="list", help="事業者の APIトークンを新しい順に表示します（状態・最終利用日時つき）。")
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+def tokens_list(tenant_code: str) -> None:
+    _print_token_lines("run_list", tenant_code)
+
+
+@friendly_errors
+def _print_token_lines(command: str, *args: Any, **kwargs: Any) -> None:
+    settings = current_settings()
+    import asyncio
+
+    from exchange import cli
+
+    try:
+        lines = asyncio.run(getattr(cli, command)(settings, *args, **kwargs))
+    except cli.TokenCommandError as exc:
+        raise CommandError(str(exc)) from None
+    for line in lines:
+        click.echo(line)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m app.cli`

@@ -68,6 +68,16 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # SQLite WALs (0 turns the in-app task off: then run `mnvault purge` from cron).
     maintenance_seconds: int = 300
     orphan_key_grace_minutes: int = 10
+    # Background jobs (app.jobs): by default the database is the queue and each app process runs the jobs itself
+    # (jobs_in_app); with job_queue_url (redis://…) the app puts the job's id on a SAQ queue and `mnvault worker`
+    # processes run them. Either way the jobs table is the source of truth.
+    job_queue_url: str = ""
+    job_queue_name: str = "mnvault-jobs"
+    jobs_in_app: bool = True
+    job_concurrency: int = 1  # jobs one process (app or worker) runs at once
+    job_poll_seconds: float = 2.0  # how often an idle runner looks for queued jobs it was not told about
+    job_stale_seconds: int = 120  # a running job without a heartbeat for this long was interrupted: failed
+    job_report_hours: int = 24  # a finished job's report is kept this long (or until downloaded, per kind)
     # Mail (optional; letters and copyable URLs always work without it)
     smtp_host: str = ""
     smtp_port: int = 25
@@ -128,6 +138,9 @@ _POSITIVE_FIELDS = {
     "payee_link_days",
     "reveal_seconds",
     "smtp_port",
+    "job_concurrency",
+    "job_stale_seconds",
+    "job_report_hours",
 }
 
 
@@ -167,6 +180,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for field in ("maintenance_seconds", "orphan_key_grace_minutes", "db_max_overflow"):
         if field in values and (not isinstance(values[field], int) or values[field] < 0):
             raise SettingsError(f"{env_name(field)}={values[field]!r} は 0 以上の整数で指定してください")
+    if "job_poll_seconds" in values and not (
+        isinstance(values["job_poll_seconds"], int | float) and 0 < values["job_poll_seconds"] <= 3600
+    ):
+        raise SettingsError(
+            f"{env_name('job_poll_seconds')}={values['job_poll_seconds']!r} は"
+            " 0 より大きく 3600 以下の秒数で指定してください"
+        )
     if values.get("port", 8000) > 65535:
         raise SettingsError(f"{env_name('port')}={values['port']!r} は 1〜65535 で指定してください")
     settings = Settings(**values)
@@ -189,6 +209,10 @@ def _check_urls(settings: Settings) -> None:
         )
     if settings.store == "redis" and not settings.redis_url:
         raise SettingsError(f"{env_name('redis_url')} が未設定です（{env_name('store')}=redis のとき必須）")
+    if settings.job_queue_url and not settings.job_queue_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(
+            f"{env_name('job_queue_url')} は不正です（redis:// か rediss:// で始まる Redis の URL を指定してください）"
+        )
     try:
         settings.trusted_proxy_networks  # noqa: B018 - parsed here so a typo stops the start
     except ValueError:

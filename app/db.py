@@ -173,6 +173,7 @@ MAIN_TABLES = (
     "correction_requests",
     "payee_links",
     "number_duplicates",
+    "jobs",
 )
 # Rows SQLite's ANALYZE reads per index (approximate statistics): milliseconds even on a million-row table. The
 # value SQLite's documentation suggests for PRAGMA optimize on long-lived connections is in this range (100-1000).

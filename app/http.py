@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.datastructures import MutableScopeHeaders
@@ -25,6 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.auth.principal import StepUpRequired
 from app.logs import get_logger
+from app.problems import is_api_path, problem_for_exception, problem_response
 
 log = get_logger("http")
 
@@ -145,7 +148,19 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` for a download named ``filename`` (Japanese kept through RFC 6266's
+    ``filename*``; an ASCII fallback for old clients; quotes, separators and controls removed)."""
+    cleaned = "".join(c for c in filename if c.isprintable() and c not in '"\\/').strip() or "download"
+    fallback = unicodedata.normalize("NFKD", cleaned).encode("ascii", "ignore").decode().strip() or "download"
+    if "." in cleaned and "." not in fallback.lstrip("."):
+        fallback = f"download.{cleaned.rsplit('.', 1)[1]}".encode("ascii", "ignore").decode()
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
+
+
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if is_api_path(request.url.path):  # the JSON API answers with RFC 9457 problems (app.problems)
+        return problem_for_exception(exc)
     if isinstance(exc, StepUpRequired) and not wants_json(request):
         return Redirect(path="/reauth", query_params={"next": return_path(request)})  # type: ignore[return-value]
     if isinstance(exc, NotAuthorizedException) and not wants_json(request):
@@ -173,6 +188,8 @@ def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
         exc_info=exc,
         extra={"error_id": error_id, "path": loggable_path(request), "method": request.method},
     )
+    if is_api_path(request.url.path):
+        return problem_for_exception(exc, error_id=error_id)
     return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, error_id)
 
 
@@ -192,19 +209,8 @@ def pool_exhausted_handler(request: Request[Any, Any, Any], exc: PoolTimeout) ->
         extra={"path": loggable_path(request), "method": request.method, "error": str(exc).split(" (")[0]},
     )
     headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
-    if request.url.path.startswith("/api/"):
-        problem = {
-            "type": "about:blank",
-            "title": BUSY_TITLE,
-            "status": HTTP_503_SERVICE_UNAVAILABLE,
-            "detail": BUSY_HINT,
-        }
-        return Response(
-            content=problem,
-            status_code=HTTP_503_SERVICE_UNAVAILABLE,
-            media_type="application/problem+json",
-            headers=headers,
-        )
+    if is_api_path(request.url.path):
+        return problem_response(HTTP_503_SERVICE_UNAVAILABLE, BUSY_HINT, title=BUSY_TITLE, headers=headers)
     response = error_response(request, HTTP_503_SERVICE_UNAVAILABLE, title=BUSY_TITLE, hint=BUSY_HINT)
     response.headers.update(headers)
     return response

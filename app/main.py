@@ -17,6 +17,7 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import State
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.flash import FlashConfig, FlashPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
@@ -34,7 +35,10 @@ from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_options
 from app.deps import DEPENDENCIES
 from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, security_headers
+from app.jobs import expire_reports
+from app.jobs.worker import JobSystem
 from app.logs import configure_logging
+from app.problems import BEARER_SCHEME
 from app.text import format_date
 from app.vault import Vault
 from app.vault.periodic import PeriodicMaintenance
@@ -55,6 +59,13 @@ def _build_store(settings: Settings, db_config: SQLAlchemyAsyncConfig, namespace
     from app.kvstore import KeyValueItem
 
     return SQLAlchemyStore(db_config, model=KeyValueItem, namespace=namespace)
+
+
+API_DESCRIPTION = (
+    "給与ソフト連携 API（/api/v1）。APIトークン（Bearer）で認証し、トークンの権限（scope）の範囲で呼び出せます。"
+    "エラーは RFC 9457 の application/problem+json（detail は日本語、項目ごとの誤りは errors）で返します。"
+    "番号を返す・受け取る呼び出しは操作履歴に記録されます。"
+)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -97,7 +108,10 @@ def create_app(settings: Settings) -> Litestar:
         *feature_routes(),
     ]
     sessions = session_config(settings)
-    maintenance = PeriodicMaintenance(vault, async_sessionmaker(engine, expire_on_commit=False), settings)
+    maintenance = PeriodicMaintenance(
+        vault, async_sessionmaker(engine, expire_on_commit=False), settings, steps=[expire_reports]
+    )
+    jobs = JobSystem(engine, vault, settings)
 
     async def close_resources() -> None:
         await engine.dispose()
@@ -128,9 +142,21 @@ def create_app(settings: Settings) -> Litestar:
             version=__version__,
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
+            description=API_DESCRIPTION,
+            components=Components(
+                security_schemes={
+                    BEARER_SCHEME: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="mnv_<事業者と鍵のID 64桁の16進数>_<秘密 43文字>",
+                        description="管理画面の「設定 > APIトークン」か mnvault tokens create で発行したトークン。"
+                        "Authorization: Bearer <トークン> で送ります。",
+                    )
+                }
+            ),
         ),
-        on_startup=[maintenance.start],
-        on_shutdown=[maintenance.stop, close_resources],
+        on_startup=[maintenance.start, jobs.start],
+        on_shutdown=[jobs.stop, maintenance.stop, close_resources],
         debug=False,
         state=State(
             {
@@ -138,9 +164,16 @@ def create_app(settings: Settings) -> Litestar:
                 "vault": vault,
                 "hasher": hasher_from_settings(settings),
                 "maintenance": maintenance,
+                "jobs": jobs,
             }
         ),
     )
+
+
+def load_job_kinds() -> None:
+    """Register every package's job kinds (``app.jobs.job_kind``) in a process without the app (``mnvault
+    worker``): a package's kinds are registered when its controllers are imported, as in the app."""
+    feature_routes()
 
 
 def feature_routes() -> list[Any]:

@@ -10,8 +10,9 @@ What is here (nothing touches the database, the vault or HTTP; numbers are plain
   ``Layout.unplaced(family)`` for dependants a withholding row has no slot for; ``layout_named(name, year=)``.
 - ``exchange.encoding``: ``write_csv`` (cp932 + CRLF by default, or UTF-8 with BOM) and ``write_xlsx``
   (openpyxl write-only workbook; pass ``row_count`` when known), streamed as bytes chunks in constant memory with
-  no temporary file; ``scan_cp932`` lists the characters cp932 cannot hold before writing (refuse, 〓, variation
-  selectors dropped — all reported as ``CharacterIssue``); ``neutralise`` against CSV injection; ``cp932_form``
+  no temporary file (``CsvWriter`` / ``XlsxWriter`` / ``file_writer``: the same, fed a batch at a time);
+  ``scan_cp932`` lists the characters cp932 cannot hold before writing (refuse, 〓, variation selectors
+  dropped — all reported as ``CharacterIssue``); ``neutralise`` against CSV injection; ``cp932_form``
   for comparing a name read back from cp932 with the stored one (〜 comes back as ～).
 - ``exchange.reading``: ``open_rows(bytes_or_stream, layout)``: .xlsx or CSV by content, cp932 / UTF-8 by
   decoding, header matched exactly (``FileRejected`` with one Japanese sentence), ``SourceRow``s streamed with
@@ -19,12 +20,16 @@ What is here (nothing touches the database, the vault or HTTP; numbers are plain
 - ``exchange.checks``: ``FileChecker`` / ``check_rows``: per-row, per-column ``ReportLine``s in Japanese (error or
   warning) and the cleaned entries; ``Summary`` counts.
 
+The export (``exchange.services``, with the database and the vault; pages in ``exchange.controllers``):
+``plan_export`` checks a request and surveys the selection (the list's filters or ticked rows) in keyset batches:
+counts, characters cp932 cannot hold, dependants without a 源泉徴収票 slot; ``stream_export`` makes the file as
+it is read, numbers opened in batches by the vault, one CSV出力 entry per person, committed only once the last
+chunk is made; ``exchange.controllers.download_response`` serves it (named, no-store, closed when the client goes).
+
 What is left for the next round (issue 10):
 
-- choosing the families (the list's filters or ticked rows; payees only in the full layout; ``Layout.unplaced``
-  shown for the withholding layout) and reading their numbers from the vault for an export (step-up, purpose,
-  one CSV出力 audit entry per person, in the transaction that completes the export);
-- (done in ``exchange.services``: the import's database checks and its commit in one transaction;)
+- (done in ``exchange.services``: the export, the import's database checks and its commit in one transaction;
+  the API's tokens, people and numbers;)
 - background jobs with progress for big files and every .xlsx, the export and import pages, and the JSON API
   (``/api/v1``) with scoped tokens.
 
@@ -39,10 +44,14 @@ A round trip in four lines::
 from exchange.checks import CheckedRow, Code, FileChecker, ReportLine, Summary, check_rows
 from exchange.encoding import (
     CharacterIssue,
+    CsvWriter,
     Encoding,
+    FileWriter,
     Unencodable,
     UnencodableText,
+    XlsxWriter,
     cp932_form,
+    file_writer,
     neutralise,
     scan_cp932,
     write_csv,
@@ -59,11 +68,13 @@ __all__ = [
     "CheckedRow",
     "Code",
     "Column",
+    "CsvWriter",
     "Encoding",
     "Entry",
     "FamilyRecord",
     "FileChecker",
     "FileRejected",
+    "FileWriter",
     "Kind",
     "Layout",
     "OpenedFile",
@@ -74,8 +85,10 @@ __all__ = [
     "Summary",
     "Unencodable",
     "UnencodableText",
+    "XlsxWriter",
     "check_rows",
     "cp932_form",
+    "file_writer",
     "group_families",
     "layout_named",
     "neutralise",

@@ -94,10 +94,11 @@ async def test_an_unknown_page_gives_a_japanese_404(client: AsyncTestClient[Lite
     assert "text/html" in response.headers["content-type"]
 
 
-async def test_an_unknown_api_route_gives_a_json_404(client: AsyncTestClient[Litestar]) -> None:
+async def test_an_unknown_api_route_gives_a_problem_404(client: AsyncTestClient[Litestar]) -> None:
     response = await client.get("/api/v1/nothing")
     assert response.status_code == 404
-    assert response.json()["status_code"] == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404 and response.json()["title"] == "見つかりません"
 
 
 async def test_a_server_error_shows_an_error_id_and_no_trace(app: Litestar, caplog: pytest.LogCaptureFixture) -> None:

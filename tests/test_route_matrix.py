@@ -1,19 +1,28 @@
-"""Every route × every role: anonymous → sign-in, wrong role → 403, another tenant's id → 404, never data."""
+"""Every route × every role: anonymous → sign-in, wrong role → 403, another tenant's id → 404, never data.
+
+API routes (``/api/``) authenticate by token, never by session: each one × (a session without a token → 401, a token
+of the tenant without the route's scope → 403, another tenant's token on this tenant's ids → 404)."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role
+from exchange.schemas import EXAMPLE_PERSON_ID
+from tests.support.api import ALL_SCOPES, bearer, make_token
+from tests.support.people import make_employee
 from tests.support.world import Persona, World, csrf_token, sign_in
 
 PUBLIC_PREFIXES = ("/static", "/schema", "/healthz")
+API_PREFIX = "/api/"
 # Ends the persona's own sessions, so it runs last (its own test is in tests/auth).
 SIGNS_OUT = "/account/sign-out-everywhere"
 
@@ -28,7 +37,7 @@ class GuardedRoute:
 def guarded_routes(app: Litestar) -> list[GuardedRoute]:
     found = []
     for route in app.routes:
-        if route.path.startswith(PUBLIC_PREFIXES):
+        if route.path.startswith((*PUBLIC_PREFIXES, API_PREFIX)):  # API routes: api_routes below
             continue
         for handler in getattr(route, "route_handlers", []):
             allowed: set[Role] | None = None
@@ -110,3 +119,89 @@ async def test_every_form_post_without_a_csrf_token_is_refused(
         response = await client.post(path, data={}, follow_redirects=False)
         refused[route.path] = response.status_code
     assert {path: status for path, status in refused.items() if status != 403} == {}
+
+
+# API routes ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    path: str
+    method: str
+    scope: str
+    body: Any  # the first example the OpenAPI description gives for the body (None: no body)
+
+
+def api_routes(app: Litestar) -> list[ApiRoute]:
+    """Every API handler, with the scope it declares and its documented body example; each must be token-guarded."""
+    found = []
+    for route in app.routes:
+        if not route.path.startswith(API_PREFIX):
+            continue
+        for handler in getattr(route, "route_handlers", []):
+            methods = handler.http_methods - {"HEAD", "OPTIONS"}
+            if not methods:
+                continue
+            guards = [getattr(guard, "func", guard) for guard in handler.resolve_guards()]
+            assert any(getattr(g, "api_token", False) for g in guards), f"{route.path} is not behind the token guard"
+            scope = handler.opt.get("api_scope")
+            assert scope in ALL_SCOPES, f"{route.path} declares no scope (opt=requires(...))"
+            data = handler.parsed_fn_signature.parameters.get("data")
+            body = None
+            if data is not None:
+                examples = getattr(data.kwarg_definition, "examples", None) or []
+                assert examples, f"{route.path}: document an example body (Body(examples=[...]))"
+                body = examples[0].value
+            for method in sorted(methods):
+                found.append(ApiRoute(route.path, method, scope, body))
+    return found
+
+
+def _with_ids(value: Any, ids: dict[str, str]) -> Any:
+    """The example body with the documented example ids replaced by real ones (of the tenant under test)."""
+    if isinstance(value, dict):
+        return {key: _with_ids(item, ids) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_ids(item, ids) for item in value]
+    return ids.get(value, value) if isinstance(value, str) else value
+
+
+def api_path(template: str, ids: dict[str, str]) -> tuple[str, bool]:
+    """Fill path parameters with real ids of the tenant under test (``ids``: parameter name → id)."""
+    names = re.findall(r"\{(\w+)(?::\w+)?\}", template)
+    for name in names:
+        assert name in ids, f"a new API path parameter must be added to this inventory: {template}"
+    return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: ids[m.group(1)], template), bool(names)
+
+
+async def test_every_api_route_answers_by_token_scope_and_tenant_only(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    routes = api_routes(app)
+    assert len(routes) >= 5
+    vault = app.state["vault"]
+    person = await make_employee(db, world.tenant.id, "M001", "行列 太郎", kana="ギョウレツ タロウ")
+    await db.commit()
+    ids = {"person_id": str(person.id)}
+    without = {
+        scope: await make_token(db, vault, world.tenant, scopes=[s for s in ALL_SCOPES if s != scope], name=scope)
+        for scope in ALL_SCOPES
+    }
+    foreign = await make_token(db, vault, world.other_tenant)  # every scope, but of the other company
+    await sign_in(client, world.admin)  # the admin's session cookie goes with every call: it must never count
+    problems = []
+    for route in routes:
+        path, has_ids = api_path(route.path, ids)
+        body = _with_ids(route.body, {EXAMPLE_PERSON_ID: str(person.id)})
+        names_ids = has_ids or (body is not None and str(person.id) in str(body))
+        for who, headers, expected in (
+            ("session only", {}, {401}),
+            ("without its scope", bearer(without[route.scope]), {403}),
+            ("other tenant", bearer(foreign), {404} if names_ids else set(range(200, 300)) | {400, 409, 422}),
+        ):
+            response = await client.request(route.method, path, json=body, headers=headers, follow_redirects=False)
+            if response.status_code not in expected:
+                problems.append(f"{who} {route.method} {route.path} -> {response.status_code} (expected {expected})")
+            elif response.status_code >= 400 and response.headers["content-type"] != "application/problem+json":
+                problems.append(f"{who} {route.method} {route.path}: not a problem+json error")
+    assert problems == []

@@ -22,7 +22,8 @@ from app.config import Settings
 from app.tenancy import Tenant, TenantKind, TenantStatus
 
 PRINCIPAL_STATE_KEY = "principal"
-_SKIP_PREFIXES = ("/static/", "/healthz", "/schema")
+# The JSON API authenticates by token only (exchange): a session never makes an API principal.
+_SKIP_PREFIXES = ("/static/", "/healthz", "/schema", "/api/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,8 @@ def session_config(settings: Settings) -> RotatingSessionConfig:
         secure=settings.served_over_tls,
         samesite="lax",
         renew_on_access=False,
-        exclude=["/static/", "/healthz", "/schema"],
+        # API calls carry a token, never a session: the cookie is neither read nor set on /api/.
+        exclude=["/static/", "/healthz", "/schema", "^/api/"],
     )
 
 

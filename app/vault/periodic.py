@@ -4,6 +4,7 @@ Erasure destroys keys right after the commit; this task is what makes it reliabl
 a key from a rolled-back registration), it writes the audit checkpoints, and it keeps the planner's statistics
 fresh (``app.db.maintain_statistics``: ANALYZE on SQLite; on PostgreSQL only when autovacuum is off). Each run is
 one audit entry in the operator's chain. ``mnvault purge`` does the same run from cron when the task is off (0).
+Other packages' housekeeping joins as ``steps`` (the composition root passes them: the jobs' report expiry).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,12 +23,22 @@ from app.vault.service import Vault
 
 log = get_logger("vault.periodic")
 
+# One more housekeeping step of each run, given the session factory (its failure is logged, the run goes on).
+MaintenanceStep = Callable[[async_sessionmaker[AsyncSession]], Awaitable[object]]
+
 
 class PeriodicMaintenance:
     """Starts with the app, runs every interval (first run one interval after start), stops with the app."""
 
-    def __init__(self, vault: Vault, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        vault: Vault,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        steps: Sequence[MaintenanceStep] = (),
+    ) -> None:
         self.vault = vault
+        self.steps = tuple(steps)
         self.sessions = sessions
         self.interval = settings.maintenance_seconds
         self.grace = dt.timedelta(minutes=settings.orphan_key_grace_minutes)
@@ -48,7 +60,14 @@ class PeriodicMaintenance:
             self._task = None
 
     async def run_once(self) -> MaintenanceReport:
-        """One run now."""
+        """One run now: the extra steps first (each on its own), then the vault's maintenance."""
+        for step in self.steps:
+            try:
+                await step(self.sessions)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("maintenance step failed", extra={"step": getattr(step, "__name__", ""), "error": repr(exc)})
         report = await self.vault.run_maintenance(self.sessions, orphan_grace=self.grace, trigger="periodic")
         self.runs += 1
         self.last = report

@@ -1,5 +1,86 @@
-"""Background job pages: progress, cancel, report download (issue 10)."""
+"""Background job pages: the tenant's job list, a job's progress (page and JSON), cancel, report download.
+
+For the tenant's admins and handlers. Everything is read from the jobs table, so the page survives a reload and a
+server restart. The progress page refreshes itself through ``/static/job-progress.js`` polling the JSON status;
+without JavaScript it is a plain page with a 「更新」 link (and a meta refresh inside ``<noscript>``).
+"""
+
+from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
-ROUTES: list[Any] = []
+from litestar import Controller, Request, Response, get, post
+from litestar.plugins.flash import flash
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal, number_handlers
+from app.http import PageNumber, attachment
+from app.jobs import JobState, get_job, job_page, job_status, request_cancel, take_report
+from app.jobs.local import live_progress
+from app.pager import PageRequest, page_links
+from app.vault import Vault
+
+PER_PAGE = 30
+
+
+class JobController(Controller):
+    path = "/admin/jobs"
+    guards = [number_handlers]
+    include_in_schema = False
+
+    @get("/", name="job_list")
+    async def job_list(
+        self, db_session: AsyncSession, principal: Principal, page: PageNumber = 1, after: str = "", before: str = ""
+    ) -> Template:
+        found = await job_page(db_session, principal, PageRequest.parse(page, after, before), per_page=PER_PAGE)
+        pager = page_links(found.window, None, lambda params: f"/admin/jobs?{urlencode(params)}", numbers=False)
+        return Template(template_name="exchange/jobs.html", context={"jobs": found.jobs, "pager": pager})
+
+    @get("/{job_id:str}", name="job_detail")
+    async def job_detail(self, db_session: AsyncSession, principal: Principal, job_id: str) -> Template:
+        job = await get_job(db_session, principal, job_id)
+        return Template(
+            template_name="exchange/job.html",
+            context={"job": job, "status": job_status(job, live_progress(job.id))},
+        )
+
+    @get("/{job_id:str}/status", name="job_status")
+    async def job_status_json(
+        self, db_session: AsyncSession, principal: Principal, job_id: str
+    ) -> Response[dict[str, Any]]:
+        job = await get_job(db_session, principal, job_id)
+        return Response(content=job_status(job, live_progress(job.id)), media_type="application/json")
+
+    @post("/{job_id:str}/cancel", name="job_cancel")
+    async def job_cancel(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, job_id: str
+    ) -> Redirect:
+        job = await get_job(db_session, principal, job_id)
+        state = await request_cancel(db_session, job)
+        if state is JobState.CANCELLED:
+            flash(request, "キャンセルしました。内容は保存されていません。", "success")
+        elif state is JobState.RUNNING:
+            flash(request, "キャンセルを受け付けました。確定前であれば取り消され、内容は保存されません。", "success")
+        else:
+            flash(request, "この処理はすでに終了しているため、キャンセルできません。", "error")
+        return Redirect(path=f"/admin/jobs/{job.id}")
+
+    @get("/{job_id:str}/report", name="job_report")
+    async def job_report(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal, job_id: str
+    ) -> Response[bytes] | Redirect:
+        job = await get_job(db_session, principal, job_id)
+        report = await take_report(db_session, vault, job)
+        if report is None:
+            flash(request, "結果レポートはありません（保存期間を過ぎたか、ダウンロード後に削除されました）。", "error")
+            return Redirect(path=f"/admin/jobs/{job.id}")
+        return Response(
+            content=report.content,
+            media_type=report.media_type or "application/octet-stream",
+            headers={"Content-Disposition": attachment(report.filename)},
+        )
+
+
+ROUTES: list[Any] = [JobController]

@@ -36,6 +36,7 @@ survive and a cell edited in Excel stays text.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol
 
 from exchange.encoding._common import BATCH_ROWS, CHUNK_BYTES, FORMULA_STARTS, QUOTE, Encoding, neutralise, unneutralise
 from exchange.encoding._cp932 import (
@@ -48,9 +49,19 @@ from exchange.encoding._cp932 import (
     encode_cp932,
     scan_cp932,
 )
-from exchange.encoding._csv import UTF8_BOM, write_csv
-from exchange.encoding._xlsx import EXCEL_MAX_ROWS, SHEET_PART, TEXT_FORMAT, write_xlsx
+from exchange.encoding._csv import UTF8_BOM, CsvWriter, write_csv
+from exchange.encoding._xlsx import EXCEL_MAX_ROWS, SHEET_PART, TEXT_FORMAT, XlsxWriter, write_xlsx
 from exchange.layouts import Column
+
+
+class FileWriter(Protocol):
+    """A file written batch by batch (``CsvWriter``, ``XlsxWriter``): each call returns the bytes it made ready."""
+
+    def start(self) -> bytes: ...
+
+    def write(self, rows: Sequence[Sequence[str]]) -> bytes: ...
+
+    def finish(self) -> bytes: ...
 
 
 def write_file(
@@ -69,6 +80,21 @@ def write_file(
     return write_csv(columns, rows, encoding=encoding, unencodable=unencodable, report=report)
 
 
+def file_writer(
+    columns: Sequence[Column],
+    encoding: Encoding,
+    *,
+    unencodable: Unencodable = Unencodable.REFUSE,
+    report: list[CharacterIssue] | None = None,
+    title: str = "マイナンバー",
+    row_count: int | None = None,
+) -> FileWriter:
+    """``write_file``'s writer for callers with batches: ``XlsxWriter`` for xlsx, ``CsvWriter`` otherwise."""
+    if encoding is Encoding.XLSX:
+        return XlsxWriter(columns, title=title, row_count=row_count)
+    return CsvWriter(columns, encoding=encoding, unencodable=unencodable, report=report)
+
+
 __all__ = [
     "BATCH_ROWS",
     "CHUNK_BYTES",
@@ -81,11 +107,15 @@ __all__ = [
     "UTF8_BOM",
     "Action",
     "CharacterIssue",
+    "CsvWriter",
     "Encoding",
+    "FileWriter",
     "Unencodable",
     "UnencodableText",
+    "XlsxWriter",
     "cp932_form",
     "encode_cp932",
+    "file_writer",
     "neutralise",
     "scan_cp932",
     "unneutralise",

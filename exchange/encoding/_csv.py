@@ -62,6 +62,53 @@ def _cp932_batch(
     return encode_cp932(_csv_text(fixed))
 
 
+class CsvWriter:
+    """A CSV file written batch by batch: ``start()`` (the header), ``write(rows)`` for each batch, ``finish()``.
+
+    Each call returns that part's bytes, so a caller can encode its batches one at a time (in a worker thread,
+    say) between reads from the database; ``write_csv`` is the same writer driven by an iterable. ``encoding``,
+    ``unencodable`` and ``report``: see ``write_csv``. Calls must come one after the other, never at once.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        encoding: Encoding = Encoding.CP932,
+        unencodable: Unencodable = Unencodable.REFUSE,
+        report: list[CharacterIssue] | None = None,
+    ) -> None:
+        if encoding is Encoding.XLSX:
+            raise ValueError("CsvWriter writes CSV; use XlsxWriter")
+        self.columns = columns
+        self.encoding = encoding
+        self.unencodable = unencodable
+        self.report = report
+        self.line = 2  # the file's row number of the next row (the header is row 1)
+        self._written = Neutraliser(columns)
+
+    def start(self) -> bytes:
+        """The header row (with the BOM in UTF-8)."""
+        header = _csv_text([[column.name for column in self.columns]])
+        if self.encoding is Encoding.UTF8_BOM:
+            return UTF8_BOM + header.encode("utf-8")
+        return encode_cp932(header)
+
+    def write(self, rows: Sequence[Sequence[str]]) -> bytes:
+        """The rows as CSV lines, typed cells neutralised (``UnencodableText`` in cp932 with ``REFUSE``)."""
+        cells = [self._written(row) for row in rows]
+        if self.encoding is Encoding.UTF8_BOM:
+            data = _csv_text(cells).encode("utf-8")
+        else:
+            data = _cp932_batch(self.columns, cells, self.line, self.unencodable, self.report)
+        self.line += len(rows)
+        return data
+
+    def finish(self) -> bytes:
+        """Nothing more: a CSV file ends with its last line."""
+        return b""
+
+
 def write_csv(
     columns: Sequence[Column],
     rows: Iterable[Sequence[str]],
@@ -76,21 +123,9 @@ def write_csv(
     ``encoding`` is ``Encoding.CP932`` (default) or ``Encoding.UTF8_BOM``. In cp932 a character cp932 cannot hold
     raises ``UnencodableText`` (``Unencodable.REFUSE``: scan with ``scan_cp932`` first, since bytes already sent
     stay sent) or is written as 〓 (``Unencodable.REPLACE``); each change is appended to ``report``. Typed cells
-    are neutralised (``neutralise``).
+    are neutralised (``neutralise``). ``CsvWriter`` is the same writer for callers that have their rows in batches.
     """
-    if encoding is Encoding.XLSX:
-        raise ValueError("write_csv writes CSV; use write_xlsx")
-    header = [column.name for column in columns]
-    if encoding is Encoding.UTF8_BOM:
-        yield UTF8_BOM + _csv_text([header]).encode("utf-8")
-    else:
-        yield encode_cp932(_csv_text([header]))
-    line = 2
-    written = Neutraliser(columns)
+    writer = CsvWriter(columns, encoding=encoding, unencodable=unencodable, report=report)
+    yield writer.start()
     for batch in batches(rows, batch_rows):
-        cells = [written(row) for row in batch]
-        if encoding is Encoding.UTF8_BOM:
-            yield _csv_text(cells).encode("utf-8")
-        else:
-            yield _cp932_batch(columns, cells, line, unencodable, report)
-        line += len(batch)
+        yield writer.write(batch)

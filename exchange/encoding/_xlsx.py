@@ -151,6 +151,69 @@ class _RowWriter:
         return "".join(parts)
 
 
+class XlsxWriter:
+    """An .xlsx workbook written batch by batch: ``start()``, ``write(rows)`` for each batch, ``finish()``.
+
+    Each call returns the bytes ready so far (``write`` returns ``b""`` until ``CHUNK_BYTES`` have gathered), so
+    a caller can encode its batches one at a time (in a worker thread, say) between reads from the database;
+    ``write_xlsx`` is the same writer driven by an iterable. ``row_count``: see ``write_xlsx``. Calls must come
+    one after the other (from any thread), never at once.
+    """
+
+    def __init__(self, columns: Sequence[Column], *, title: str = "マイナンバー", row_count: int | None = None) -> None:
+        self.columns = columns
+        self.title = title
+        self.row_count = row_count
+        self._sink = _Chunks()
+        self._archive = zipfile.ZipFile(self._sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+        self._workbook = Workbook(write_only=True)
+        self._part: Any = None
+        self._row_xml = _RowWriter(columns, 0)
+        self._written = Neutraliser(columns)
+        self._number = 2  # the next row's number (the header is row 1)
+        self._tail = b""
+
+    def start(self) -> bytes:
+        """The workbook's first bytes: the sheet's head and the header row (ValueError for a sheet too long)."""
+        sheet = _sheet(self._workbook, self.columns, self.title, self.row_count)
+        part_info = zipfile.ZipInfo(SHEET_PART, date_time=time.localtime()[:6])
+        part_info.compress_type = zipfile.ZIP_DEFLATED
+        self._part = self._archive.open(part_info, "w")
+        self._part.write(sheet.head + b"<sheetData>")
+        header = [column.name for column in self.columns]
+        self._part.write(_RowWriter(self.columns, sheet.header_style)(1, header).encode())
+        self._row_xml = _RowWriter(self.columns, sheet.cell_style)
+        self._tail = sheet.tail
+        return self._sink.take()
+
+    def write(self, rows: Sequence[Sequence[str]]) -> bytes:
+        """Add rows (typed cells neutralised); the bytes ready once ``CHUNK_BYTES`` have gathered, else ``b""``."""
+        if self._part is None:
+            raise RuntimeError("start() first")
+        for batch in batches(rows, BATCH_ROWS // 4):
+            first = self._number
+            xml = "".join([self._row_xml(n, self._written(cells)) for n, cells in enumerate(batch, first)])
+            if _NOT_XML.search(xml):
+                raise ValueError(f"rows {first}-{first + len(batch) - 1}: a character XML cannot carry")
+            self._part.write(xml.encode())
+            self._number += len(batch)
+            if self._number - 1 > EXCEL_MAX_ROWS:
+                raise ValueError(f"an Excel sheet holds {EXCEL_MAX_ROWS:,} rows (header included)")
+        return self._sink.take() if self._sink.size >= CHUNK_BYTES else b""
+
+    def finish(self) -> bytes:
+        """The rest of the workbook: the sheet's end, then every other part openpyxl makes, and the zip directory."""
+        if self._part is None:
+            raise RuntimeError("start() first")
+        if self.row_count is not None and self._number - 2 != self.row_count:
+            raise ValueError(f"{self._number - 2} rows written, {self.row_count} announced")
+        self._part.write(b"</sheetData>" + self._tail)
+        self._part.close()
+        ExcelWriter(self._workbook, _Archive(self._archive)).write_data()
+        self._archive.close()
+        return self._sink.take()
+
+
 def write_xlsx(
     columns: Sequence[Column],
     rows: Iterable[Sequence[str]],
@@ -168,34 +231,12 @@ def write_xlsx(
     tail: openpyxl writes the empty sheet, in memory, never to its usual temporary file); the rows are serialised
     here into the sheet's deflated zip entry as they come (``_RowWriter``): openpyxl's own cell objects cost about
     30 µs a cell (5,000 rows/s for 7 columns), too slow for 100,000 rows of 17 columns. Typed cells are
-    neutralised as in CSV.
+    neutralised as in CSV. ``XlsxWriter`` is the same writer for callers that have their rows in batches.
     """
-    sink = _Chunks()
-    archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6)
-    workbook = Workbook(write_only=True)
-    sheet = _sheet(workbook, columns, title, row_count)
-    part_info = zipfile.ZipInfo(SHEET_PART, date_time=time.localtime()[:6])
-    part_info.compress_type = zipfile.ZIP_DEFLATED
-    with archive.open(part_info, "w") as part:
-        part.write(sheet.head + b"<sheetData>")
-        part.write(_RowWriter(columns, sheet.header_style)(1, [column.name for column in columns]).encode())
-        row_xml = _RowWriter(columns, sheet.cell_style)
-        written = Neutraliser(columns)
-        number = 2
-        for batch in batches(rows, BATCH_ROWS // 4):
-            xml = "".join([row_xml(n, written(cells)) for n, cells in enumerate(batch, number)])
-            if _NOT_XML.search(xml):
-                raise ValueError(f"rows {number}-{number + len(batch) - 1}: a character XML cannot carry")
-            part.write(xml.encode())
-            number += len(batch)
-            if number - 1 > EXCEL_MAX_ROWS:
-                raise ValueError(f"an Excel sheet holds {EXCEL_MAX_ROWS:,} rows (header included)")
-            if sink.size >= CHUNK_BYTES:
-                yield sink.take()
-        if row_count is not None and number - 2 != row_count:
-            raise ValueError(f"{number - 2} rows written, {row_count} announced")
-        part.write(b"</sheetData>" + sheet.tail)
-    yield sink.take()
-    ExcelWriter(workbook, _Archive(archive)).write_data()
-    archive.close()
-    yield sink.take()
+    writer = XlsxWriter(columns, title=title, row_count=row_count)
+    yield writer.start()
+    for batch in batches(rows, BATCH_ROWS // 4):
+        chunk = writer.write(batch)
+        if chunk:
+            yield chunk
+    yield writer.finish()

@@ -12,18 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal, number_handlers
 from app.forms import Form, FormInvalid, scrubbed
 from tenants import services
-from tenants.controllers._people import date_text, flash_saved
+from tenants.controllers._people import flash_saved
 from tenants.models import Person
 from tenants.schemas import DependantForm
-
-
-def _dependant_form(person: Person) -> DependantForm:
-    return DependantForm(
-        name=person.name,
-        kana=person.kana,
-        relationship=person.relationship.value if person.relationship else "",
-        birth_date=date_text(person.birth_date),
-    )
 
 
 class DependantController(Controller):
@@ -59,7 +50,7 @@ class DependantController(Controller):
     ) -> Template:
         employee = await services.get_employee(db_session, principal, person_id)
         person = await services.get_dependant(db_session, principal, employee, dependant_id)
-        return _dependant_form_page(employee, person, _dependant_form(person), {})
+        return _dependant_form_page(employee, person, services.dependant_form(person), {})
 
     @post("/{dependant_id:str}/edit", name="people_dependant_update")
     async def dependant_update(

@@ -20,23 +20,6 @@ from tenants.models import Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
 
 
-def _employee_form(person: Person) -> EmployeeForm:
-    return EmployeeForm(
-        employee_code=person.employee_code or "",
-        name=person.name,
-        kana=person.kana,
-        birth_date=date_text(person.birth_date),
-        department_id=str(person.department_id) if person.department_id else "",
-        hire_date=date_text(person.hire_date),
-        retirement_date=date_text(person.retirement_date),
-        social_insurance_acquired_on=date_text(person.social_insurance_acquired_on),
-        social_insurance_lost_on=date_text(person.social_insurance_lost_on),
-        employment_insurance_acquired_on=date_text(person.employment_insurance_acquired_on),
-        employment_insurance_lost_on=date_text(person.employment_insurance_lost_on),
-        email=person.email,
-    )
-
-
 class EmployeeController(Controller):
     path = "/admin/people"
     guards = [company_staff]
@@ -140,7 +123,7 @@ class EmployeeController(Controller):
             return Redirect(path=f"/admin/people/{person.employee_id}/dependants/{person.id}/edit")
         if person.kind is PersonKind.PAYEE:
             return Redirect(path=f"/admin/payees/{person.id}/edit")
-        return await self._form_page(db_session, principal, _employee_form(person), {}, person)
+        return await self._form_page(db_session, principal, services.employee_form(person), {}, person)
 
     @post("/{person_id:str}/edit", name="people_employee_update", guards=[number_handlers])
     async def employee_update(

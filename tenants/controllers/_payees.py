@@ -19,17 +19,6 @@ from tenants.models import Person
 from tenants.schemas import PayeeForm
 
 
-def _payee_form(person: Person) -> PayeeForm:
-    return PayeeForm(
-        payee_type=person.payee_type.value if person.payee_type else "",
-        name=person.name,
-        kana=person.kana,
-        address=person.address,
-        payment_kind=person.payment_kind,
-        email=person.email,
-    )
-
-
 class PayeeController(Controller):
     path = "/admin/payees"
     guards = [company_staff]
@@ -82,7 +71,7 @@ class PayeeController(Controller):
     @get("/{person_id:str}/edit", name="people_payee_edit", guards=[number_handlers])
     async def payee_edit(self, db_session: AsyncSession, principal: Principal, person_id: str) -> Template:
         person = await services.get_payee(db_session, principal, person_id)
-        return _payee_form_page(person, _payee_form(person), {})
+        return _payee_form_page(person, services.payee_form(person), {})
 
     @post("/{person_id:str}/edit", name="people_payee_update", guards=[number_handlers])
     async def payee_update(

@@ -10,7 +10,14 @@ from tenants.services._departments import (
     list_departments,
     update_department,
 )
-from tenants.services._dependants import RELATIONSHIPS, add_dependant, get_dependant, list_dependants, update_dependant
+from tenants.services._dependants import (
+    RELATIONSHIPS,
+    add_dependant,
+    dependant_form,
+    get_dependant,
+    list_dependants,
+    update_dependant,
+)
 from tenants.services._duplicates import (
     DuplicateResolution,
     count_open_duplicates,
@@ -28,6 +35,7 @@ from tenants.services._employees import (
     access_ends_at,
     add_employee,
     employee_detail,
+    employee_form,
     get_employee,
     reinstate_employee,
     retire_employee,
@@ -70,6 +78,8 @@ from tenants.services._numbers_list import (
     StatusCount,
     department_choices,
     list_numbers,
+    list_ordering,
+    selected_people,
     status_counts,
 )
 from tenants.services._organisations import (
@@ -94,6 +104,7 @@ from tenants.services._payees import (
     add_payee,
     get_payee,
     list_payees,
+    payee_form,
     update_payee,
 )
 from tenants.services._people import PER_PAGE, Page, code_field, get_person, name_field, today
@@ -107,6 +118,7 @@ from tenants.services._records import (
     number_field,
     person_subject,
 )
+from tenants.services._reveal import MAX_REVEAL_BATCH, PeopleNotFound, RevealedBatch, RevealedNumber, reveal_numbers
 from tenants.services._staff import (
     STAFF_ROLES,
     add_staff,
@@ -123,6 +135,7 @@ __all__ = [
     "EMPLOYMENT_CHOICES",
     "JST",
     "KIND_FILTERS",
+    "MAX_REVEAL_BATCH",
     "OPERATOR_ADMIN_FUNCTION",
     "ORDERS",
     "PAYEE_TYPES",
@@ -152,10 +165,13 @@ __all__ = [
     "OperatorAct",
     "Page",
     "PayeeList",
+    "PeopleNotFound",
     "PersonContext",
     "Progress",
     "ProgressReport",
     "Registration",
+    "RevealedBatch",
+    "RevealedNumber",
     "StatusCount",
     "access_ends_at",
     "add_department",
@@ -179,9 +195,11 @@ __all__ = [
     "decide_correction",
     "department_choices",
     "department_headcounts",
+    "dependant_form",
     "disable_staff",
     "duplicate_page",
     "employee_detail",
+    "employee_form",
     "enable_staff",
     "flag_duplicates",
     "get_department",
@@ -198,6 +216,7 @@ __all__ = [
     "list_dependants",
     "list_duplicates",
     "list_numbers",
+    "list_ordering",
     "list_payees",
     "list_staff",
     "list_tenants",
@@ -211,6 +230,7 @@ __all__ = [
     "open_duplicate_people",
     "operator_acts",
     "own_tenant",
+    "payee_form",
     "pending_correction_row",
     "person_subject",
     "proxy_register",
@@ -221,7 +241,9 @@ __all__ = [
     "resolve_duplicate",
     "retire_employee",
     "reveal_for_purpose",
+    "reveal_numbers",
     "search_employees",
+    "selected_people",
     "set_tenant_status",
     "settle_superseded_many",
     "staff_seats",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import Checker
+from app.text import format_date
 from tenants.models import Person, PersonKind, Relationship
 from tenants.schemas import DependantForm
 from tenants.services._people import (
@@ -41,6 +42,16 @@ async def get_dependant(session: AsyncSession, principal: Principal, employee: P
     if person.employee_id != employee.id:
         raise NotFoundException()
     return person
+
+
+def dependant_form(person: Person) -> DependantForm:
+    """The dependant form filled from a stored dependant (the edit page and partial updates start from it)."""
+    return DependantForm(
+        name=person.name,
+        kana=person.kana,
+        relationship=person.relationship.value if person.relationship else "",
+        birth_date=format_date(person.birth_date),
+    )
 
 
 def _dependant_values(form: DependantForm) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from app.auth.scoping import get_scoped, scoped
 from app.db import any_of, utcnow
 from app.forms import Checker, FormInvalid
 from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, read_window
-from app.text import JST, clean_code
+from app.text import JST, clean_code, format_date
 from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
@@ -243,6 +243,25 @@ def employee_fields(check: Checker, form: EmployeeForm, now: dt.date) -> dict[st
         "雇用保険の喪失日は取得日以降の日付を入力してください。",
     )
     return values
+
+
+def employee_form(person: Person) -> EmployeeForm:
+    """The employee form filled from a stored employee (dates as YYYY/MM/DD): the edit page and partial updates
+    start from it."""
+    return EmployeeForm(
+        employee_code=person.employee_code or "",
+        name=person.name,
+        kana=person.kana,
+        birth_date=format_date(person.birth_date),
+        department_id=str(person.department_id) if person.department_id else "",
+        hire_date=format_date(person.hire_date),
+        retirement_date=format_date(person.retirement_date),
+        social_insurance_acquired_on=format_date(person.social_insurance_acquired_on),
+        social_insurance_lost_on=format_date(person.social_insurance_lost_on),
+        employment_insurance_acquired_on=format_date(person.employment_insurance_acquired_on),
+        employment_insurance_lost_on=format_date(person.employment_insurance_lost_on),
+        email=person.email,
+    )
 
 
 async def _employee_values(

@@ -355,6 +355,18 @@ async def _filtered(
     return _Filtered(scope, statement.where(names.condition), many_names=names.dense)
 
 
+async def selected_people(session: AsyncSession, principal: Principal, filters: NumberFilters) -> Select[Any] | None:
+    """``SELECT Person`` of the people the list's filters select, scoped to the principal's tenant, unordered.
+
+    The same selection as the masked list (department, kind, status — 未確認 and 重複の疑い included — name,
+    code); order it with :func:`list_ordering` to read it along the list's indexes (exports read it in keyset
+    batches). None when no one can match (a department of another tenant, or none at all).
+    """
+    departments = {department.id: department for department in await list_departments(session, principal)}
+    found = await _filtered(session, principal, filters, departments)
+    return None if found is None else found.statement
+
+
 async def _total(
     session: AsyncSession,
     principal: Principal,

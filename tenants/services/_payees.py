@@ -90,6 +90,18 @@ async def get_payee(session: AsyncSession, principal: Principal, person_id: str)
     return await get_of_kind(session, principal, person_id, PersonKind.PAYEE)
 
 
+def payee_form(person: Person) -> PayeeForm:
+    """The payee form filled from a stored payee (the edit page and partial updates start from it)."""
+    return PayeeForm(
+        payee_type=person.payee_type.value if person.payee_type else "",
+        name=person.name,
+        kana=person.kana,
+        address=person.address,
+        payment_kind=person.payment_kind,
+        email=person.email,
+    )
+
+
 def _payee_values(form: PayeeForm, current: Person | None) -> dict[str, Any]:
     check = Checker()
     values: dict[str, Any] = {
