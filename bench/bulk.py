@@ -60,26 +60,26 @@ from typing import Any
 
 import asyncpg
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.audit.events import Actor, AuditAction
+from app.audit.events import Actor
 from app.auth.models import Role
 from app.auth.principal import Principal
 from app.bootstrap import migrate_all
 from app.config import Settings, load_settings
 from app.db import make_engine, new_id, utcnow
 from app.tenancy import Tenant, TenantKind, TenantStatus
-from app.vault import NumberField, Vault, sealing
+from app.vault import Vault, sealing
 from app.vault.numbers import my_number_check_digit
 from app.vault.tenant_keys import TenantKeys
 from bench.vault import DEFAULT_POSTGRES, _dsn, drop_databases, postgres_databases
 from exchange import Encoding, FamilyRecord, write_file
 from exchange import PersonRecord as FilePerson
+from exchange.encoding import file_writer
 from exchange.layouts import SEED
-from exchange.services import check_import, commit_import
-from tenants.models import Person, PersonKind
+from exchange.services import ExportRequest, check_import, commit_import, export_purposes, plan_export, stream_export
+from tenants.models import PersonKind
 from tenants.services.bulk import DepartmentRecord, PersonRecord, write_people
 
 DEFAULT_PEOPLE = 100_000
@@ -209,10 +209,12 @@ class Figures:
     import_floor: float = 0.0
     xlsx_check: float = 0.0
     xlsx_imported: float = 0.0
+    export_plan: float = 0.0
     exported: float = 0.0
     export_floor: float = 0.0
+    xlsx_export_plan: float = 0.0
     xlsx_exported: float = 0.0
-    export_how: str = ""
+    service_peak: float = 0.0
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -238,8 +240,11 @@ class Figures:
             row("CSV import (commit_import + commit)", self.imported, self.import_floor),
             row("xlsx check", self.xlsx_check),
             row("xlsx import (commit_import + commit)", self.xlsx_imported),
-            row(f"CSV export ({self.export_how})", self.exported, self.export_floor),
-            row(f"xlsx export ({self.export_how})", self.xlsx_exported),
+            row("CSV export plan (plan_export)", self.export_plan),
+            row("CSV export (stream_export, read to the end)", self.exported, self.export_floor),
+            row("xlsx export plan", self.xlsx_export_plan),
+            row("xlsx export (stream_export)", self.xlsx_exported),
+            f"  {'peak RSS of the CSV export in a child process':<46} {self.service_peak:8.0f} MB",
         ]
         return "\n".join(lines + [f"  note: {note}" for note in self.notes])
 
@@ -270,20 +275,25 @@ async def make_company(sessions: async_sessionmaker[AsyncSession], vault: Vault,
         await session.flush()
         await vault.create_tenant_keys(session, tenant.id)
         await session.commit()
-        principal = Principal(
-            account_id=uuid.uuid4(),
-            tenant_id=tenant.id,
-            tenant_code=code,
-            tenant_name=tenant.name,
-            tenant_kind=TenantKind.COMPANY,
-            login_id="admin",
-            name="ベンチ 管理者",
-            role=Role.ADMIN,
-            totp_enabled=True,
-            person_id=None,
-            stepup_fresh=True,
-        )
-        return Company(tenant.id, principal, principal.actor())
+        return company_of(tenant)
+
+
+def company_of(tenant: Tenant) -> Company:
+    """The tenant with an admin principal (step-up fresh) as a page would build it; the account is not stored."""
+    principal = Principal(
+        account_id=uuid.UUID(int=1),
+        tenant_id=tenant.id,
+        tenant_code=tenant.code,
+        tenant_name=tenant.name,
+        tenant_kind=TenantKind.COMPANY,
+        login_id="admin",
+        name="ベンチ 管理者",
+        role=Role.ADMIN,
+        totp_enabled=True,
+        person_id=None,
+        stepup_fresh=True,
+    )
+    return Company(tenant.id, principal, principal.actor())
 
 
 async def fill(
@@ -337,83 +347,28 @@ async def real_import(
 
 async def real_export(
     sessions: async_sessionmaker[AsyncSession], vault: Vault, company: Company, encoding: Encoding, people: int
-) -> tuple[float, int]:
-    """Seconds and bytes of one export of every number of the tenant, read to the end."""
+) -> tuple[float, float, int]:
+    """(plan seconds, stream seconds, bytes) of the tenant's numbers in the seed layout through the export service:
+    ``plan_export`` (the page's preview: selection read, characters scanned) then ``stream_export`` read to the
+    end as a download is (unseal, write, one CSV出力 entry per person, committed after the last chunk)."""
     async with sessions() as session:
-        with Clock() as clock:
-            size = 0
-            async for chunk in export_chunks(session, vault, company, encoding):
+        principal = company.principal
+        request = ExportRequest(
+            layout="seed",
+            encoding=encoding,
+            with_numbers=True,
+            purpose=(await export_purposes(session, principal))[0],
+        )
+        with Clock() as planned:
+            plan = await plan_export(session, principal, request)
+        await session.commit()
+        if people >= 0 and plan.people != people:
+            raise SystemExit(f"export plan: {plan.people} people of {people}")
+        size = 0
+        with Clock() as streamed:
+            async for chunk in stream_export(session, vault, principal, company.actor, plan):
                 size += len(chunk)
-    return clock.seconds, size
-
-
-async def export_chunks(session: AsyncSession, vault: Vault, company: Company, encoding: Encoding) -> Any:
-    """The export's bytes: the vault's batch reveal (one CSV出力 entry each) and the export's writers, in one
-    transaction committed after the last batch (until ``exchange.services`` has its export service)."""
-    from exchange.encoding import write_file as writer
-
-    async def families_of() -> Any:
-        last = ""
-        while True:
-            statement = (
-                select(Person)
-                .where(
-                    Person.tenant_id == company.tenant_id,
-                    Person.kind == PersonKind.EMPLOYEE,
-                    Person.employee_code > last,
-                )
-                .order_by(Person.employee_code)
-                .limit(400)
-            )
-            heads = list((await session.execute(statement)).scalars())
-            if not heads:
-                return
-            last = heads[-1].employee_code or ""
-            ids = [h.id for h in heads]
-            statement = (
-                select(Person)
-                .where(Person.tenant_id == company.tenant_id, Person.employee_id.in_(ids))
-                .order_by(Person.employee_id, Person.name)
-            )
-            dependants: dict[uuid.UUID, list[Person]] = {}
-            for person in (await session.execute(statement)).scalars():
-                dependants.setdefault(person.employee_id, []).append(person)  # type: ignore[arg-type]
-            everyone = heads + [d for h in heads for d in dependants.get(h.id, [])]
-            from app.audit.events import Subject
-
-            numbers = await vault.reveal_many(
-                session,
-                tenant_id=company.tenant_id,
-                subjects=[Subject(person_id=p.id, name=p.name) for p in everyone],
-                field=NumberField.MY_NUMBER,
-                actor=company.actor,
-                purpose=PURPOSE,
-                function=EXPORT_FUNCTION,
-                action=AuditAction.CSV_EXPORT,
-            )
-            rows = []
-            for head in heads:
-                record = FamilyRecord(
-                    FilePerson(head.name, my_number=numbers.get(head.id, "")),
-                    employee_code=head.employee_code or "",
-                    dependants=tuple(
-                        FilePerson(d.name, my_number=numbers.get(d.id, "")) for d in dependants.get(head.id, [])
-                    ),
-                )
-                rows.extend(SEED.rows(record))
-            session.expunge_all()
-            yield rows
-
-    async def rows_async() -> Any:
-        async for rows in families_of():
-            yield rows
-
-    collected: list[list[str]] = []
-    async for rows in rows_async():
-        collected.extend(rows)
-    for chunk in writer(SEED.columns, collected, encoding, row_count=len(collected)):
-        yield chunk
-    await vault.commit(session)
+    return planned.seconds, streamed.seconds, size
 
 
 # Floors -------------------------------------------------------------------------------------------------------
@@ -561,8 +516,9 @@ def sqlite_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple
 
     def audit_values(entries: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return [
-            (hex_tenant, e["seq"], stamp, None, *[e[c] for c in AUDIT_COLUMNS[4:12]], e["subject_person_id"].replace("-", ""),
-             *[e[c] for c in AUDIT_COLUMNS[13:19]], json.dumps(e["detail"]), e["prev_hash"], e["hash"], 1)
+            (hex_tenant, e["seq"], stamp, None, *[e[c] for c in AUDIT_COLUMNS[4:12]],
+             e["subject_person_id"].replace("-", ""), *[e[c] for c in AUDIT_COLUMNS[13:19]], json.dumps(e["detail"]),
+             e["prev_hash"], e["hash"], 1)
             for e in entries
         ]  # fmt: skip
 
@@ -578,8 +534,8 @@ def sqlite_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple
                 keystore.executemany(keys_sql, [(hex_tenant, n.hex, 1, w, stamp) for n, w in stored_keys])
                 main.executemany(
                     numbers_sql,
-                    [(hex_tenant, n.hex, s.hex, "my_number", ct, nonce, 1, bi, masked, 0, stamp, None, None, stamp, stamp)
-                     for n, s, ct, nonce, bi, masked in numbers],
+                    [(hex_tenant, n.hex, s.hex, "my_number", ct, nonce, 1, bi, masked, 0, stamp, None, None, stamp,
+                      stamp) for n, s, ct, nonce, bi, masked in numbers],
                 )  # fmt: skip
                 main.executemany(audit_sql, audit_values(entries))
                 for (_, s, *_rest), (code, name, _number) in zip(numbers, batch, strict=True):
@@ -618,14 +574,18 @@ def sqlite_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple
         keystore.close()
 
 
+def dollars(count: int) -> str:
+    return ",".join(f"${i + 1}" for i in range(count))
+
+
 async def postgres_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple[float, float]:
     """(import seconds, export seconds) with asyncpg in the app's own databases."""
     main = await asyncpg.connect(_dsn(settings.effective_database_url))
     keystore = await asyncpg.connect(_dsn(settings.effective_keystore_url))
     keys = FloorKeys(tenant_id)
-    numbers_sql = f"INSERT INTO vault_numbers ({','.join(NUMBER_COLUMNS)}) VALUES ({','.join(f'${i + 1}' for i in range(len(NUMBER_COLUMNS)))})"
+    numbers_sql = f"INSERT INTO vault_numbers ({','.join(NUMBER_COLUMNS)}) VALUES ({dollars(len(NUMBER_COLUMNS))})"
     keys_sql = f"INSERT INTO number_keys ({','.join(KEY_COLUMNS)}) VALUES ($1, $2, $3, $4, $5)"
-    audit_sql = f"INSERT INTO audit_entries ({','.join(AUDIT_COLUMNS)}) VALUES ({','.join(f'${i + 1}' for i in range(len(AUDIT_COLUMNS)))})"
+    audit_sql = f"INSERT INTO audit_entries ({','.join(AUDIT_COLUMNS)}) VALUES ({dollars(len(AUDIT_COLUMNS))})"
 
     def audit_values(entries: list[dict[str, Any]], now: dt.datetime) -> list[tuple[Any, ...]]:
         return [
@@ -659,14 +619,14 @@ async def postgres_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) 
                     tenant_id,
                     prefetch=FLOOR_BATCH,
                 )
-                batch: list[Any] = []
+                read: list[Any] = []
                 async for record in cursor:
-                    batch.append(tuple(record))
-                    if len(batch) == FLOOR_BATCH:
-                        await _postgres_export_batch(main, keystore, keys, batch, now, names, audit_sql, audit_values)
-                        batch = []
-                if batch:
-                    await _postgres_export_batch(main, keystore, keys, batch, now, names, audit_sql, audit_values)
+                    read.append(tuple(record))
+                    if len(read) == FLOOR_BATCH:
+                        await _postgres_export_batch(main, keystore, keys, read, now, names, audit_sql, audit_values)
+                        read = []
+                if read:
+                    await _postgres_export_batch(main, keystore, keys, read, now, names, audit_sql, audit_values)
         return imported.seconds, exported.seconds
     finally:
         await main.close()
@@ -698,55 +658,97 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def peak_child(rows: int) -> None:
-    """In the child: stream ``rows`` rows (synthetic families, sealed and opened per batch, written as cp932),
-    then print the peak RSS in MB."""
-    baseline = peak_rss_mb()
+def synthetic_batches(rows: int) -> Iterator[list[list[str]]]:
+    """Batches of about 1,000 seed-layout rows of made-up families, each number sealed and opened again by the
+    vault's primitives (a fresh key, wrapped, unwrapped: what the export's reveal does per number)."""
     keys = TenantKeys(uuid.uuid4(), 1, secrets.token_bytes(32), secrets.token_bytes(32))
-
-    def source() -> Iterator[list[str]]:
-        serial = 0
-        made = 0
-        while made < rows:
-            batch = families(min(1000, rows - made), seed=made)
-            records = []
-            for family in batch:
-                members = [family.head, *family.dependants]
-                opened_numbers = []
-                for member in members:
-                    serial += 1
-                    s = sealing.seal_number(keys, new_id(), uuid.UUID(int=serial), "my_number", member.number)
-                    opened_numbers.append(sealing.open_number(keys, s.number_id, uuid.UUID(int=serial), "my_number",
-                                                              s.nonce, s.ciphertext, s.wrapped_key))  # fmt: skip
-                records.append(
-                    FamilyRecord(
-                        FilePerson(family.head.name, my_number=opened_numbers[0]),
-                        employee_code=f"{made + len(records):07d}",
-                        dependants=tuple(
-                            FilePerson(m.name, my_number=n)
-                            for m, n in zip(family.dependants, opened_numbers[1:], strict=True)
-                        ),
-                    )
+    made = 0
+    while made < rows:
+        batch = families(min(1000, rows - made), seed=made)
+        records: list[FamilyRecord] = []
+        for family in batch:
+            opened_numbers = []
+            for member in (family.head, *family.dependants):
+                subject = new_id()
+                s = sealing.seal_number(keys, new_id(), subject, "my_number", member.number)
+                opened_numbers.append(
+                    sealing.open_number(keys, s.number_id, subject, "my_number", s.nonce, s.ciphertext, s.wrapped_key)
                 )
-            for record in records:
-                yield from SEED.rows(record)
-            made += sum(f.size for f in batch)
+            records.append(
+                FamilyRecord(
+                    FilePerson(family.head.name, my_number=opened_numbers[0]),
+                    employee_code=f"{made + len(records):07d}",
+                    dependants=tuple(
+                        FilePerson(m.name, my_number=n)
+                        for m, n in zip(family.dependants, opened_numbers[1:], strict=True)
+                    ),
+                )
+            )
+        yield list(SEED.table(records))
+        made += sum(f.size for f in batch)
 
-    size = 0
-    for chunk in write_file(SEED.columns, source(), Encoding.CP932):
-        size += len(chunk)
-    peak = peak_rss_mb()
-    print(f"PEAK rows={rows} bytes={size} baseline_mb={baseline:.1f} peak_mb={peak:.1f}")
+
+def peak_child(rows: int) -> None:
+    """In the child: ``rows`` synthetic rows through the export's cp932 writer a batch at a time (as
+    ``stream_export`` drives it), the bytes dropped as a client reads them; prints the peak RSS."""
+    baseline = peak_rss_mb()
+    writer = file_writer(SEED.columns, Encoding.CP932)
+    size = len(writer.start())
+    for batch in synthetic_batches(rows):
+        size += len(writer.write(batch))
+    size += len(writer.finish())
+    print(f"PEAK rows={rows} bytes={size} baseline_mb={baseline:.1f} peak_mb={peak_rss_mb():.1f}")
+
+
+async def service_child(tenant_id: uuid.UUID) -> None:
+    """In the child: the tenant's numbers streamed by the real export service (settings from the environment);
+    prints the peak RSS."""
+    settings = load_settings(dict(os.environ))
+    engine = make_engine(settings.effective_database_url, pool_size=2)
+    vault = Vault.from_settings(settings)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with sessions() as session:
+            tenant = await session.get(Tenant, tenant_id)
+            assert tenant is not None
+            company = company_of(tenant)
+        baseline = peak_rss_mb()
+        _plan, _seconds, size = await real_export(sessions, vault, company, Encoding.CP932, -1)
+        print(f"PEAK bytes={size} baseline_mb={baseline:.1f} peak_mb={peak_rss_mb():.1f}")
+    finally:
+        await vault.close()
+        await engine.dispose()
+
+
+def _child(arguments: list[str], environment: dict[str, str] | None = None) -> dict[str, str]:
+    output = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "bench.bulk", *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=environment,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("PEAK "))
+    return dict(part.split("=") for part in line.split()[1:])
 
 
 def measure_peak(rows: int) -> tuple[float, float]:
-    """(peak RSS MB, baseline MB) of the child process."""
-    output = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "bench.bulk", "--peak-child", str(rows)], check=True, capture_output=True, text=True
-    ).stdout
-    line = next(line for line in output.splitlines() if line.startswith("PEAK "))
-    values = dict(part.split("=") for part in line.split()[1:])
+    """(peak RSS MB, baseline MB) of a child process streaming ``rows`` synthetic rows."""
+    values = _child(["--peak-child", str(rows)])
     return float(values["peak_mb"]), float(values["baseline_mb"])
+
+
+def measure_service_peak(settings: Settings, tenant_id: uuid.UUID) -> float:
+    """Peak RSS (MB) of a child process streaming the tenant's export through the real service."""
+    environment = {
+        **os.environ,
+        "MNV_DATA_DIR": settings.data_dir,
+        "MNV_DATABASE_URL": settings.effective_database_url,
+        "MNV_KEYSTORE_URL": settings.effective_keystore_url,
+        "MNV_MASTER_KEY": settings.master_key or "",
+        "MNV_LOG_LEVEL": "WARNING",
+    }
+    return float(_child(["--service-child", str(tenant_id)], environment)["peak_mb"])
 
 
 # One database ----------------------------------------------------------------------------------------------------
@@ -779,10 +781,13 @@ async def measure(name: str, settings: Settings, people: int, postgres: bool) ->
         print(f"  CSV: check {figures.check:.2f} s, import {figures.imported:.2f} s", flush=True)
         figures.xlsx_check, figures.xlsx_imported = await real_import(sessions, vault, b, xlsx_data, people)
         print(f"  xlsx: check {figures.xlsx_check:.2f} s, import {figures.xlsx_imported:.2f} s", flush=True)
-        figures.export_how = "reveal_many + writers"
-        figures.exported, _ = await real_export(sessions, vault, a, Encoding.CP932, people)
-        figures.xlsx_exported, _ = await real_export(sessions, vault, b, Encoding.XLSX, people)
+        figures.export_plan, figures.exported, _ = await real_export(sessions, vault, a, Encoding.CP932, people)
+        figures.xlsx_export_plan, figures.xlsx_exported, _ = await real_export(
+            sessions, vault, b, Encoding.XLSX, people
+        )
         print(f"  export: CSV {figures.exported:.2f} s, xlsx {figures.xlsx_exported:.2f} s", flush=True)
+        figures.service_peak = await asyncio.to_thread(measure_service_peak, settings, a.tenant_id)
+        print(f"  export service in a child process: peak RSS {figures.service_peak:.0f} MB", flush=True)
     finally:
         await vault.close()
         await engine.dispose()
@@ -854,9 +859,13 @@ def run() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--peak-rows", type=int, default=PEAK_ROWS, help="rows of the streamed export measured")
     parser.add_argument("--peak-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--service-child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_child:
         peak_child(args.peak_child)
+        return
+    if args.service_child:
+        asyncio.run(service_child(uuid.UUID(args.service_child)))
         return
     asyncio.run(main(args.people, args.database, args.peak_rows))
 
