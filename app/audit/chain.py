@@ -17,7 +17,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.audit.events import AuditEvent
-from app.audit.guard import check_texts_many, normalized_details, redact_client_fields
+from app.audit.guard import (
+    CLIENT_FIELDS,
+    check_texts_many,
+    normalized_details,
+    redact_client_fields,
+    redact_client_texts,
+)
 from app.audit.models import TEXT_LENGTHS
 
 HASH_VERSION = 2
@@ -63,9 +69,13 @@ def event_row(event: AuditEvent) -> dict[str, Any]:
 def event_rows(events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
     """:func:`event_row` of many events (a bulk append): the same guard, its checks made over the whole batch at
     once and each distinct client text redacted once (a batch repeats its actor on every entry)."""
-    known: dict[str | None, str | None] = {}
-    texts = [redact_client_fields(_texts(event), known) for event in events]
-    check_texts_many(texts)
+    raw = [_texts(event) for event in events]
+    known = redact_client_texts(value for fields in raw for key, value in fields.items() if key in CLIENT_FIELDS)
+    texts = [redact_client_fields(fields, known) for fields in raw]
+    # The fields the application composes are checked; the client's were just redacted, which leaves no run in
+    # them. A batch repeats its role, function and purpose: each different set is checked once.
+    composed = {tuple((key, value) for key, value in fields.items() if key not in CLIENT_FIELDS) for fields in texts}
+    check_texts_many([dict(fields) for fields in composed])
     details = normalized_details([event.detail for event in events])
     rows: list[dict[str, Any]] = []
     for event, fields, detail in zip(events, texts, details, strict=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MAX_DETAIL_CHARS = 8000
@@ -73,15 +73,31 @@ def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> 
     """
     if text is None:
         return None
-    text = text[: limit * 4]
-    if not text.isprintable():  # the common case (all printable) skips the per-character pass
-        text = "".join(c if c.isprintable() or c == " " else " " for c in text)
+    text = _printable(text[: limit * 4])
     if contains_digit_run(text):
         folded = unicodedata.normalize("NFKC", text)
         text = _DIGIT_GROUP.sub(_redact_group, folded)
         if contains_digit_run(text):  # runs split by something the group pattern does not join: drop every digit
             text = re.sub(r"\d", "＊", text)
     return text[:limit]
+
+
+def redact_client_texts(values: Iterable[str | None]) -> dict[str | None, str | None]:
+    """:func:`redact_client_text` of many values (a batch of entries), each distinct value once: their digit runs
+    looked for in all of them together, each alone only when that finds one."""
+    capped = {value: _printable(value[: MAX_CLIENT_TEXT_CHARS * 4]) for value in set(values) if value is not None}
+    if contains_digit_run(_APART.join(text for text in capped.values() if text)):
+        redacted: dict[str | None, str | None] = {value: redact_client_text(value) for value in capped}
+    else:
+        redacted = {value: text[:MAX_CLIENT_TEXT_CHARS] for value, text in capped.items()}
+    redacted[None] = None
+    return redacted
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():  # the common case (all printable) skips the per-character pass
+        return text
+    return "".join(c if c.isprintable() or c == " " else " " for c in text)
 
 
 def _redact_group(match: re.Match[str]) -> str:
