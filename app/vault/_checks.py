@@ -18,7 +18,7 @@ from app.vault.models import NumberField, VaultNumber
 from app.vault.numbers import mask_my_number, mask_number, normalize_corporate_number, normalize_my_number
 from app.vault.tenant_keys import TenantKeys
 
-QUERY_CHUNK = 500
+QUERY_CHUNK = 1000  # values per IN list (or array): a bulk batch of 1,000 in one statement
 
 _NORMALIZERS: dict[NumberField, Callable[[str], str]] = {
     NumberField.MY_NUMBER: normalize_my_number,

@@ -33,12 +33,21 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.db import NAMING_CONVENTION, UTCDateTime, ensure_sqlite_dir, insert_many, make_engine, truncate_wal, utcnow
+from app.db import (
+    NAMING_CONVENTION,
+    UTCDateTime,
+    any_of,
+    ensure_sqlite_dir,
+    insert_many,
+    make_engine,
+    truncate_wal,
+    utcnow,
+)
 from app.migrate import _in_thread, alembic_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "keystore_migrations"
 VERSION_TABLE = "alembic_version_keystore"
-CHUNK = 500
+CHUNK = 1000  # keys per IN list: an import's or an export's batch in one statement
 
 T = TypeVar("T")
 
@@ -129,10 +138,11 @@ class KeyStore:
         """The wrapped keys of these numbers (missing ones are simply absent)."""
         found: dict[uuid.UUID, StoredKey] = {}
         async with self.engine.connect() as connection:
+            dialect = connection.dialect.name
             for chunk in _chunks(list(number_ids)):
                 result = await connection.execute(
                     select(NumberKey.number_id, NumberKey.tenant_key_version, NumberKey.wrapped_key).where(
-                        NumberKey.tenant_id == tenant_id, NumberKey.number_id.in_(chunk)
+                        NumberKey.tenant_id == tenant_id, any_of(NumberKey.number_id, chunk, dialect=dialect)
                     )
                 )
                 for number_id, version, wrapped in result:

@@ -23,7 +23,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.keys import register_key_source
 from app.audit.log import record, record_many
 from app.config import Settings
-from app.db import insert_many, new_id, pool_options, utcnow
+from app.db import any_of, insert_many, new_id, pool_options, utcnow
 from app.logs import get_logger
 from app.vault import crypto, maintenance, sealing
 from app.vault._checks import (
@@ -526,6 +526,7 @@ class Vault:
     ) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
         """``subject_id -> (number_id, number)`` for the live numbers of these people."""
         rows: list[Any] = []
+        dialect = session.get_bind().dialect.name
         for chunk in chunks(list(subject_ids)):
             statement = select(
                 VaultNumber.id,
@@ -533,7 +534,9 @@ class Vault:
                 VaultNumber.ciphertext,
                 VaultNumber.nonce,
                 VaultNumber.tenant_key_version,
-            ).where(*live(tenant_id), VaultNumber.field == field, VaultNumber.subject_id.in_(chunk))
+            ).where(
+                *live(tenant_id), VaultNumber.field == field, any_of(VaultNumber.subject_id, chunk, dialect=dialect)
+            )
             rows += (await session.execute(statement)).all()
         if not rows:
             return {}

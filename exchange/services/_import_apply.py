@@ -41,7 +41,7 @@ from tenants.services import (
     settle_superseded_many,
 )
 
-QUERY_CHUNK = 500
+QUERY_CHUNK = 1000  # values per IN list: a batch of rows in one statement
 NUMBER_TABLES = ("vault_numbers",)  # what registering numbers grows (and the duplicate checks read)
 # What naming a stored person takes (``tenants.services.person_subject``): read as plain rows, not ORM objects.
 _NAMED = (Person.id, Person.kind, Person.name, Person.employee_code, Person.department_id, Person.employee_id)

@@ -43,7 +43,7 @@ from exchange.services._import_plan import STORED_COLUMNS, NumberAction, RowPlan
 from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind, Relationship
 from tenants.services import bulk
 
-QUERY_CHUNK = 500  # values per IN list
+QUERY_CHUNK = 1000  # values per IN list: a batch of rows in one statement
 _EMPLOYEE_CODE = "社員コード"
 
 
