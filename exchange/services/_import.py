@@ -4,8 +4,8 @@ Both steps take the file's bytes and a ``Progress`` (``app.jobs``), so a page ru
 small CSV and the job runner in the background for the rest. The file is read a batch of ``BATCH_ROWS`` rows at
 a time: decoding, parsing and the file's checks (``exchange.reading``, ``exchange.checks``) in a ``BULK`` worker
 thread, then the database step (``Resolver``: lookups by chunk, blind indexes by the vault) and, for a commit, the
-writes (``Applier``); the next batch's file checks run in the worker meanwhile — memory stays that of two batches.
-The rules of what each layout may do are in ``exchange.services._import_targets``.
+writes (``Applier``) — memory stays that of a batch. The rules of what each layout may do are in
+``exchange.services._import_targets``.
 
 A commit checks each batch before writing it and stops writing at the first error (or warning, unless accepted);
 it reads on to the end so the report is whole, then raises ``ImportRefused``: the caller rolls back, and nothing of
@@ -14,14 +14,12 @@ the file stays (the vault destroys the keys it wrote on a rollback). The caller 
 
 from __future__ import annotations
 
-import asyncio
 import io
 import itertools
 import re
 import uuid
 import zipfile
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from litestar.exceptions import PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,13 +163,6 @@ def _checked(rows: Iterator[SourceRow], checker: FileChecker, size: int) -> list
     return [checker.check(row) for row in itertools.islice(rows, size)]
 
 
-async def _settled(future: asyncio.Future[Any]) -> None:
-    """Wait until a read ahead is over (its thread reads the file), its outcome dropped: the reading stopped."""
-    await asyncio.wait([future])
-    if not future.cancelled():
-        future.exception()  # retrieved: a rejection after the reading stopped is nobody's concern
-
-
 class _Run:
     """One reading of a file: the report as it grows, and (for a commit) the batches written."""
 
@@ -199,37 +190,26 @@ class _Run:
         resolver = Resolver(self.session, self.vault, self.tenant_id, self.layout, opened.encoding)
         writing = applier is not None
         done = 0
-
-        def next_rows() -> asyncio.Future[list[CheckedRow]]:
-            return asyncio.ensure_future(run_in_worker(BULK, _checked, opened.rows, checker, BATCH_ROWS))
-
-        # The file's own checks of the next batch (a worker thread, no database) run while this batch is looked up
-        # and written: they fill the time the database takes. One batch ahead at most, always in file order.
-        pending = next_rows()
-        try:
-            while True:
+        while True:
+            try:
+                rows = await run_in_worker(BULK, _checked, opened.rows, checker, BATCH_ROWS)
+            except FileRejected as exc:
+                self.report.rejected = exc.message
+                break
+            if not rows:
+                break
+            plans = await resolver.resolve(rows)
+            self._count(plans)
+            writing = writing and self.report.committable(accepted_warnings)
+            if writing and applier is not None:
                 try:
-                    rows = await pending
-                except FileRejected as exc:
-                    self.report.rejected = exc.message
-                    break
-                if not rows:
-                    break
-                pending = next_rows()
-                plans = await resolver.resolve(rows)
-                self._count(plans)
-                writing = writing and self.report.committable(accepted_warnings)
-                if writing and applier is not None:
-                    try:
-                        await applier.apply(plans, resolver.new_departments)
-                    except ApplyFailed as exc:
-                        self.apply_failed, writing = True, False
-                        for line in exc.lines:
-                            self.report.add(line)
-                done += len(rows)
-                await self.progress(done, max(total, done))
-        finally:
-            await _settled(pending)
+                    await applier.apply(plans, resolver.new_departments)
+                except ApplyFailed as exc:
+                    self.apply_failed, writing = True, False
+                    for line in exc.lines:
+                        self.report.add(line)
+            done += len(rows)
+            await self.progress(done, max(total, done))
         await self.progress(done, done)
 
     def _count(self, plans: Sequence[RowPlan]) -> None:
