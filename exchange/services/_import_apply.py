@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.log import record_many
+from app.db import any_of
 from app.vault import NumberField, StoredNumber, Vault
 from exchange.checks import NO_COLUMN, Code, ReportLine
 from exchange.services._import_plan import NumberAction, RowPlan, Target
@@ -146,9 +147,11 @@ class Applier:
         list placement and the counters (``tenants.listing``)."""
         found: dict[uuid.UUID, Person] = {}
         ordered = sorted(ids)
+        dialect = self.session.get_bind().dialect.name
         for start in range(0, len(ordered), QUERY_CHUNK):
             statement = select(Person).where(
-                Person.tenant_id == self.tenant_id, Person.id.in_(ordered[start : start + QUERY_CHUNK])
+                Person.tenant_id == self.tenant_id,
+                any_of(Person.id, ordered[start : start + QUERY_CHUNK], dialect=dialect),
             )
             found.update((person.id, person) for person in (await self.session.execute(statement)).scalars())
         await self._load_departments({p.department_id for p in found.values() if p.department_id})
@@ -169,10 +172,12 @@ class Applier:
         ids = {t.stored.id for t in targets if t.stored is not None}
         ids |= {t.stored.employee_id for t in targets if t.stored is not None and t.stored.employee_id}
         ordered = sorted(ids)
+        dialect = self.session.get_bind().dialect.name
         rows: dict[uuid.UUID, Any] = {}
         for start in range(0, len(ordered), QUERY_CHUNK):
             statement = select(*_NAMED).where(
-                Person.tenant_id == self.tenant_id, Person.id.in_(ordered[start : start + QUERY_CHUNK])
+                Person.tenant_id == self.tenant_id,
+                any_of(Person.id, ordered[start : start + QUERY_CHUNK], dialect=dialect),
             )
             rows.update((row.id, row) for row in await self.session.execute(statement))
         await self._load_departments({row.department_id for row in rows.values() if row.department_id})

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import any_of
 from app.text import person_search_key, search_key
 from app.vault import NumberField, Vault
 from app.workers import off_loop
@@ -118,6 +119,10 @@ class Resolver:
 
     # Looking people up ---------------------------------------------------------------------------------------
 
+    def _any(self, column: Any, values: Sequence[Any]) -> Any:
+        """``column`` in ``values``: one array parameter on PostgreSQL (one prepared statement whatever the count)."""
+        return any_of(column, values, dialect=self.session.get_bind().dialect.name)
+
     async def _select(self, *conditions: Any) -> list[Stored]:
         statement = select(*STORED_COLUMNS).where(Person.tenant_id == self.tenant_id, *conditions)
         return [stored_from(row) for row in await self.session.execute(statement)]
@@ -125,7 +130,9 @@ class Resolver:
     async def _employees(self, codes: set[str]) -> dict[str, Stored]:
         found: dict[str, Stored] = {}
         for chunk in _chunks(sorted(codes)):
-            for person in await self._select(Person.kind == PersonKind.EMPLOYEE, Person.employee_code.in_(chunk)):
+            for person in await self._select(
+                Person.kind == PersonKind.EMPLOYEE, self._any(Person.employee_code, chunk)
+            ):
                 found[person.employee_code or ""] = person
         return found
 
@@ -137,7 +144,7 @@ class Resolver:
             wanted.add(family.employee.id)
         self._dependants = {employee_id: [] for employee_id in wanted}
         for chunk in _chunks(sorted(wanted)):
-            for person in await self._select(Person.kind == PersonKind.DEPENDANT, Person.employee_id.in_(chunk)):
+            for person in await self._select(Person.kind == PersonKind.DEPENDANT, self._any(Person.employee_id, chunk)):
                 if person.employee_id is not None:
                     self._dependants[person.employee_id].append(person)
         if family is not None and family.employee is not None and family.dependants is None:
@@ -148,7 +155,7 @@ class Resolver:
         found: dict[str, list[Stored]] = {}
         for chunk in _chunks(keys):
             statement = select(*STORED_COLUMNS, Person.search_key).where(
-                Person.tenant_id == self.tenant_id, Person.kind == PersonKind.PAYEE, Person.search_key.in_(chunk)
+                Person.tenant_id == self.tenant_id, Person.kind == PersonKind.PAYEE, self._any(Person.search_key, chunk)
             )
             for row in await self.session.execute(statement):
                 found.setdefault(row.search_key, []).append(stored_from(row))

@@ -21,7 +21,7 @@ from sqlalchemy.orm.util import identity_key
 
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult, Subject
 from app.audit.log import record
-from app.db import utcnow
+from app.db import any_of, utcnow
 from app.vault import NumberField, StoredNumber, Vault
 from app.vault.numbers import normalize_corporate_number, normalize_my_number
 from tenants.listing import CountDeltas, apply_count_deltas, count_key, hold_people, registered_section
@@ -265,12 +265,13 @@ async def mark_registered_many(
     changes: CountDeltas = Counter()
     now = utcnow()
     identities = session.sync_session.identity_map
+    dialect = session.get_bind().dialect.name
     for stored_at, ids in by_time.items():
         values = _registered_values(stored_at, channel)
         placed = {**values, "registered_section": registered_section(True)}
         for start in range(0, len(ids), _MARK_CHUNK):
             chunk = ids[start : start + _MARK_CHUNK]
-            these = (table.c.tenant_id == tenant_id, table.c.id.in_(chunk))
+            these = (table.c.tenant_id == tenant_id, any_of(table.c.id, chunk, dialect=dialect))
             counted = select(table.c.list_department_id, table.c.kind, table.c.status).where(*these)
             for department_id, kind, status in await session.execute(counted):
                 changes[count_key(tenant_id, department_id, kind, status)] -= 1

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.log import record_many
 from app.auth.models import Role
-from app.db import insert_many, new_id, refresh_statistics, utcnow
+from app.db import any_of, insert_many, new_id, refresh_statistics, utcnow
 from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
 from app.text import clean_code
@@ -555,11 +555,12 @@ class _Writer:
     async def _existing_employees(self, codes: Sequence[str]) -> dict[str, _Owner]:
         """The tenant's employees with these codes (written by earlier batches too: same transaction)."""
         found: dict[str, _Owner] = {}
+        dialect = self.session.get_bind().dialect.name
         for start in range(0, len(codes), 500):
             statement = select(Person.id, Person.employee_code, Person.name, Person.department_id).where(
                 Person.tenant_id == self.tenant.id,
                 Person.kind == PersonKind.EMPLOYEE,
-                Person.employee_code.in_(codes[start : start + 500]),
+                any_of(Person.employee_code, codes[start : start + 500], dialect=dialect),
             )
             for row in await self.session.execute(statement):
                 found[row.employee_code] = _Owner(row.id, row.employee_code, row.name, row.department_id)
