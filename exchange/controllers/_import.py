@@ -217,7 +217,8 @@ async def _commit_in_background(
     )
     await vault.commit(db_session)
     await drop_upload(_store(request), principal, upload)
-    flash(request, "取込を開始しました。確定する前であればキャンセルできます（何も登録されません）。", "info")
+    # No flash message: on SQLite the job's work transaction holds the write lock, and reading a flash message
+    # writes the session; the job's page says what is going on.
     return Redirect(path=f"{JOBS_PATH}/{job.id}")
 
 
