@@ -250,4 +250,4 @@ def keep_uploads_in_memory() -> None:
     CSRF middleware's alike. The parser names the class at module level, so replacing that one name covers both;
     the size of what is held is bounded by each route's ``request_max_body_size``.
     """
-    _multipart.UploadFile = InMemoryUploadFile  # type: ignore[attr-defined]
+    _multipart.UploadFile = InMemoryUploadFile  # type: ignore[misc]
