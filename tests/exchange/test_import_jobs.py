@@ -225,3 +225,26 @@ async def test_an_upload_over_two_megabytes_stays_in_memory_and_is_imported(
     assert made == [] and list(private.iterdir()) == []
     job = await wait_for(db, job_id, JobState.SUCCEEDED, within=120)
     assert job.summary is not None and job.summary["行数"] == 110_000 and job.summary["処理スキップ"] == 110_000
+
+
+async def test_the_lists_answer_while_an_import_job_holds_its_written_rows(
+    client: Client, vault: Vault, db: AsyncSession, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9: the employee and payee pages stay usable while an import runs in the same process (the job's
+    work yields to the event loop; reads never wait for its write transaction)."""
+    await arrange(db, vault, world)
+    await sign_in(client, world.admin)
+    _, report_path = await checked(client, db, csv_file(SEED, GOOD))
+    monkeypatch.setattr(import_jobs, "commit_import", holding(import_jobs.commit_import))
+    await step_up(client, world.admin)
+    commit_id = job_of(await post(client, f"{report_path}/commit"))
+    await wait_for_done(db, commit_id, 99)  # every row written in the job's open transaction
+
+    loop = asyncio.get_running_loop()
+    for path in ("/admin/numbers", "/admin/people", "/admin/payees", "/admin", "/healthz"):
+        started = loop.time()
+        page = await client.get(path)
+        assert page.status_code == 200, (path, page.status_code)
+        assert loop.time() - started < 5, path  # not behind the job (SQLite's busy timeout is 15 s)
+    await post(client, f"/admin/jobs/{commit_id}/cancel")
+    await wait_for(db, commit_id, JobState.CANCELLED)
