@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from litestar import Request, Response
-from litestar.datastructures import MutableScopeHeaders
+from litestar import Request, Response, _multipart
+from litestar.datastructures import MutableScopeHeaders, UploadFile
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -224,3 +224,30 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_exception_handler,
     Exception: server_error_handler,
 }
+
+
+class InMemoryUploadFile(UploadFile):
+    """An ``UploadFile`` whose spool never rolls over to a temporary file (``max_size=0`` never rolls)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        content_type: str,
+        filename: str,
+        file_data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        max_spool_size: int = 0,
+    ) -> None:
+        super().__init__(content_type, filename, file_data, headers, max_spool_size=0)
+
+
+def keep_uploads_in_memory() -> None:
+    """Make Litestar's multipart parser keep every uploaded file in memory (idempotent; ``create_app`` calls it).
+
+    Why: an uploaded import file holds My Numbers in clear, and ``UploadFile``'s ``SpooledTemporaryFile`` rolls
+    over to a temporary file on disk above 1 MiB (its ``max_spool_size``), for the handler's parse and for the
+    CSRF middleware's alike. The parser names the class at module level, so replacing that one name covers both;
+    the size of what is held is bounded by each route's ``request_max_body_size``.
+    """
+    _multipart.UploadFile = InMemoryUploadFile  # type: ignore[misc]

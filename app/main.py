@@ -34,7 +34,7 @@ from app.clientaddr import ClientAddressMiddleware
 from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_options
 from app.deps import DEPENDENCIES
-from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, security_headers
+from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, keep_uploads_in_memory, security_headers
 from app.jobs import expire_reports
 from app.jobs.worker import JobSystem
 from app.logs import configure_logging
@@ -71,6 +71,8 @@ API_DESCRIPTION = (
 def create_app(settings: Settings) -> Litestar:
     """Build the application from explicit settings (nothing is read from the environment here)."""
     configure_logging(settings.log_level, settings.log_format)
+    # Uploaded files (import files: My Numbers in clear) never spill to a temporary file on disk.
+    keep_uploads_in_memory()
     vault = Vault.from_settings(settings)
     ensure_sqlite_dir(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url, **pool_options(settings))

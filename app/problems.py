@@ -191,6 +191,18 @@ def _validation_errors(extra: Any) -> list[FieldError]:
     return found
 
 
+_MISSING = re.compile(r"Missing required (?:query|header|cookie|path) parameter '([A-Za-z_][A-Za-z0-9_-]{0,40})'")
+
+
+def _missing_parameter(message: str) -> list[FieldError]:
+    """The field error of a missing required parameter (Litestar names it in its message; nothing else is kept)."""
+    found = _MISSING.search(message)
+    if found is None:
+        return []
+    name = found.group(1)
+    return [FieldError(field=name, pointer=name, detail="必須の項目です。指定してください。")]
+
+
 def problem_for_exception(exc: Exception, *, error_id: str | None = None) -> Response[Any]:
     """The problem answering an exception raised on an API path (HTTP errors, validation, or a server error)."""
     if isinstance(exc, ApiProblem):
@@ -204,7 +216,7 @@ def problem_for_exception(exc: Exception, *, error_id: str | None = None) -> Res
             extensions=exc.extensions,
         )
     if isinstance(exc, ValidationException):
-        errors = _validation_errors(exc.extra)
+        errors = _validation_errors(exc.extra) or _missing_parameter(str(exc.detail))
         detail = "リクエストの内容に誤りがあります。errors の項目を直してください。" if errors else None
         if not errors and "JSON" in str(exc.detail):
             detail = "本文を JSON として読めません。JSON の書き方をご確認ください。"

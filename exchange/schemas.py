@@ -222,6 +222,68 @@ class NumbersRead(msgspec.Struct, kw_only=True):
     without_number: Annotated[list[uuid.UUID], described("番号が登録されていない対象者の ID")]
 
 
+# Files: export and import -----------------------------------------------------------------------------------------
+
+
+class UnencodableCharacter(msgspec.Struct, kw_only=True):
+    """A character cp932 cannot hold, in whose row and which column (never the cell's value, never a number)."""
+
+    person_id: Annotated[str, described("その行の対象者の ID（源泉徴収票形式では従業員の ID）", EXAMPLE_PERSON_ID)]
+    line: Annotated[int, described("ファイルの行番号（見出しが1行目）", 2)]
+    column: Annotated[str, described("列の見出し", "社員名")]
+    character: Annotated[str, described("文字（異体字セレクタ付きの字はその組み合わせ）", "𠮷")]
+    code_points: Annotated[str, described("文字のコードポイント", "U+20BB7")]
+
+
+class ImportLine(msgspec.Struct, kw_only=True):
+    """One problem of the file: row, column, error or warning, its kind and a Japanese sentence (never a value)."""
+
+    line: Annotated[int, described("行番号（見出しが1行目）", 3)]
+    column: Annotated[str, described("列の見出し", "マイナンバー")]
+    level: Annotated[Literal["error", "warning"], described("error（取り込めない）か warning（確認して受け入れる）")]
+    code: Annotated[str, described("指摘の種類", "check_digit")]
+    message: Annotated[str, described("直し方（日本語）", "マイナンバーのチェックデジットが正しくありません。")]
+
+
+class ImportCountsRead(msgspec.Struct, kw_only=True):
+    """The figures of a check: rows read, what a commit does, the problems found."""
+
+    rows: int
+    skipped: int
+    to_register: int
+    to_replace: int
+    unchanged: int
+    people_to_add: int
+    people_to_update: int
+    errors: int
+    warnings: int
+    rows_with_errors: int
+
+
+class ImportWritten(msgspec.Struct, kw_only=True):
+    """What a commit wrote (``commit=true`` only)."""
+
+    registered: int
+    replaced: int
+    people_added: int
+    people_updated: int
+    departments_added: int
+    flagged: Annotated[int, described("別の人にも登録されている番号（重複の疑いとして記録）", 0)]
+
+
+class ImportResult(msgspec.Struct, kw_only=True):
+    """The report of a check (``commit=false``) or of an applied commit (``commit=true``, with ``written``)."""
+
+    layout: str
+    committed: Annotated[bool, described("取り込んだか（commit=true で成功したときだけ true）", False)]
+    committable: Annotated[bool, described("エラーがなく、警告があれば accept_warnings=true で取り込めるか", True)]
+    rejected: Annotated[str, described("ファイルとして読めないときの理由（日本語）。読めたときは空文字", "")]
+    counts: ImportCountsRead
+    lines: Annotated[list[ImportLine], described("指摘（ファイルの順に最大 lines_limit 件）")]
+    omitted_lines: Annotated[int, described("lines に入りきらなかった指摘の件数", 0)]
+    written: ImportWritten | None = None
+
+
 # The settings page ------------------------------------------------------------------------------------------------
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, Update, select, tuple_, update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.audit.guard import contains_digit_run
 from app.config import Settings
@@ -93,6 +93,18 @@ def _process_gone(runner: str | None, own: str) -> bool:
     except OSError:
         return False  # alive, owned by someone else
     return False
+
+
+async def _restore_busy_timeout(connection: AsyncConnection) -> None:
+    """Give a SQLite connection its busy timeout back before the pool has it again. A cancellation in the middle of
+    the UPDATE leaves its transaction to roll back first; a connection that cannot be restored is discarded (one
+    with no busy timeout would fail its next user at once), and this never replaces the exception under way."""
+    try:
+        await connection.rollback()
+        await connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    except Exception:
+        with contextlib.suppress(Exception):
+            await connection.invalidate()
 
 
 class _Progress:
@@ -391,7 +403,7 @@ class JobRunner:
                 return False, None
             finally:
                 if sqlite:
-                    await connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+                    await _restore_busy_timeout(connection)
 
     # Sweeping -------------------------------------------------------------------------------------------------
 

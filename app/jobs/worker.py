@@ -56,6 +56,7 @@ class EmbeddedRunner:
         """Start the loop (its first round fails the jobs a previous life of this process left running)."""
         if self._loop_task is None:
             self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()  # an Event belongs to the loop it first waited in: a new one per start
             register_dispatcher(self.runner.engine.url, self)
             self._loop_task = self._loop.create_task(self._run_loop())
 

@@ -19,6 +19,7 @@ from app.problems import ApiProblem, FieldError
 from app.vault import Vault
 from exchange import services
 from exchange.controllers._api_auth import api_router, problems, requires
+from exchange.controllers._api_files import ROUTES as FILE_ROUTES
 from exchange.schemas import (
     EXAMPLE_DEPARTMENT_ID,
     EXAMPLE_PERSON_ID,
@@ -245,4 +246,4 @@ class NumbersApi(Controller):
             ) from None
 
 
-ROUTES: list[Any] = [api_router([PeopleApi, NumbersApi])]
+ROUTES: list[Any] = [api_router([PeopleApi, NumbersApi, *FILE_ROUTES])]

@@ -1,17 +1,20 @@
 """Import pages: upload a file and its layout, read the check's report, then commit (issue 10).
 
 Admins and handlers (事務取扱担当者) only; committing numbers asks for a recent re-authentication, as revealing
-one does. A small CSV (``SYNC_MAX_ROWS`` rows, ``MAX_UPLOAD_BYTES``) is checked and committed inside the request;
-between the two steps the file waits sealed by the vault (``exchange.services.keep_upload``), never in clear.
-Bigger files and every .xlsx are the background jobs' (``needs_job``).
+one does. A small CSV (``SYNC_MAX_ROWS`` rows) is checked and committed inside the request; bigger files and every
+.xlsx (``needs_job``) by background jobs (``exchange.services.IMPORT_CHECK`` then ``IMPORT_COMMIT``), whose
+progress page is ``/admin/jobs/{id}``; the check job's report is read from the job by the same report page.
+Between the two steps the file waits sealed by the vault (``exchange.services.keep_upload``), never in clear.
 
-The request body of an upload is capped below the size at which Litestar's multipart parser would spool a file to
-a temporary file on disk (``UploadFile``'s one-megabyte spool): an uploaded file stays in memory.
+An upload is at most ``MAX_UPLOAD_BYTES`` (20 MB: 100,000 rows of the full layout in cp932 take about 15 MB) and
+stays in memory: ``app.http.keep_uploads_in_memory`` stops Litestar's multipart parser from spooling it to a
+temporary file.
 """
 
 from __future__ import annotations
 
 import io
+import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -25,12 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, number_handlers, stepup_guard
 from app.forms import Form, checkbox
+from app.jobs import JobState, get_job, submit_job, take_report
 from app.pager import PageLink
 from app.vault import Vault
 from exchange.encoding import Encoding
 from exchange.layouts import FULL, SEED, WithholdingLayout
 from exchange.reading import XLSX, FileRejected, detect_kind
 from exchange.services import (
+    IMPORT_CHECK,
+    IMPORT_COMMIT,
     IMPORT_STORE,
     REPORT_PER_PAGE,
     SYNC_MAX_ROWS,
@@ -39,6 +45,7 @@ from exchange.services import (
     Upload,
     check_import,
     commit_import,
+    decode_report,
     drop_upload,
     estimated_rows,
     keep_upload,
@@ -48,13 +55,11 @@ from exchange.services import (
 )
 
 IMPORT_PATH = "/admin/imports"
-MAX_UPLOAD_BYTES = 1_000_000  # below Litestar's 1 MiB spool: an upload never lands in a temporary file
+JOBS_PATH = "/admin/jobs"
+MAX_UPLOAD_BYTES = 20_000_000  # 100,000 rows of the full layout in cp932 (about 15 MB), held in memory
 LAYOUT_CHOICES = [(layout.name, layout.title) for layout in (SEED, FULL, WithholdingLayout())]
 LAYOUT_TITLES = dict(LAYOUT_CHOICES)
-_NEEDS_JOB = (
-    f"Excel ブック（.xlsx）と{SYNC_MAX_ROWS:,}行を超えるファイルは、この画面では取り込めません"
-    f"（バックグラウンド処理で取り込みます）。CSV で保存し直すか、{SYNC_MAX_ROWS:,}行ずつに分けて読み込んでください。"
-)
+_REPORT_GONE = "確認結果の保存期間が過ぎました。お手数ですが、ファイルをもう一度読み込んでください。"
 
 
 class CommitForm(msgspec.Struct, kw_only=True):
@@ -131,6 +136,92 @@ def _store(request: Request[Any, Any, Any]) -> Store:
     return request.app.stores.get(IMPORT_STORE)
 
 
+def _job_title(verb: str, filename: str) -> str:
+    return f"ファイルの{verb}（{filename or '名前のないファイル'}）"
+
+
+async def _check_in_background(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    data: bytes,
+    layout: str,
+    filename: str,
+) -> Redirect:
+    """Submit the check job of a big file or a workbook and keep the file sealed for its commit; to its page."""
+    upload_id = uuid.uuid4()
+    job = await submit_job(
+        db_session,
+        vault,
+        kind=IMPORT_CHECK,
+        title=_job_title("取込の確認", filename),
+        payload=data,
+        params={"layout": layout, "upload_id": str(upload_id)},
+        principal=principal,
+    )
+    await vault.commit(db_session)  # the job, before the store writes (on SQLite it would wait on this transaction)
+    await keep_upload(
+        _store(request),
+        db_session,
+        vault,
+        principal,
+        data=data,
+        layout=layout,
+        filename=filename,
+        report=ImportReport(layout=layout),
+        upload_id=upload_id,
+        check_job=str(job.id),
+    )
+    flash(request, "ファイルを受け付けました。確認が終わると、確認結果を見て取り込めます。", "info")
+    return Redirect(path=f"{JOBS_PATH}/{job.id}")
+
+
+async def _checked(
+    request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal, upload_id: str
+) -> Upload | Redirect:
+    """The principal's upload with its check's report: its own, or (a big file) its check job's; a check job not
+    succeeded yet sends to the job's page."""
+    upload = await load_upload(_store(request), principal, upload_id)
+    if not upload.check_job:
+        return upload
+    job = await get_job(db_session, principal, upload.check_job)
+    if job.state is not JobState.SUCCEEDED:
+        return Redirect(path=f"{JOBS_PATH}/{job.id}")
+    kept = await take_report(db_session, vault, job)
+    if kept is None:
+        flash(request, _REPORT_GONE, "error")
+        return Redirect(path=IMPORT_PATH)
+    upload.report = decode_report(kept.content)
+    return upload
+
+
+async def _commit_in_background(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    upload: Upload,
+    content: bytes,
+    accepted: bool,
+) -> Redirect:
+    """Submit the commit job of a checked big file (the file goes sealed into the job); to its page."""
+    job = await submit_job(
+        db_session,
+        vault,
+        kind=IMPORT_COMMIT,
+        title=_job_title("取込", upload.filename),
+        payload=content,
+        params={"layout": upload.layout, "accepted": accepted},
+        principal=principal,
+    )
+    await vault.commit(db_session)
+    await drop_upload(_store(request), principal, upload)
+    # No flash message: on SQLite the job's work transaction holds the write lock, and reading a flash message
+    # writes the session; the job's page says what is going on.
+    return Redirect(path=f"{JOBS_PATH}/{job.id}")
+
+
 class ImportController(Controller):
     path = IMPORT_PATH
     guards = [number_handlers]
@@ -150,30 +241,46 @@ class ImportController(Controller):
             errors["layout"] = "ファイルの形式を選択してください。"
         data = await file.read() if file is not None else b""
         if not data:
-            errors["file"] = "取り込む CSV ファイルを選択してください。"
-        elif needs_job(data):
-            errors["file"] = _NEEDS_JOB
+            errors["file"] = "取り込むファイル（CSV か Excel ブック）を選択してください。"
         if errors:
             return _form_page(errors, layout, status_code=400)
+        filename = file.filename if file is not None else ""
+        if needs_job(data):
+            return await _check_in_background(request, db_session, vault, principal, data, layout, filename)
         report = await check_import(db_session, vault, principal, data, layout)
         if report.rejected:
             return _form_page({"file": report.rejected}, layout, status_code=400)
-        filename = file.filename if file is not None else ""
         upload = await keep_upload(
             _store(request), db_session, vault, principal, data=data, layout=layout, filename=filename, report=report
         )
         return Redirect(path=f"{IMPORT_PATH}/{upload.id}")
 
     @get("/{upload_id:str}", name="imports_report")
-    async def report(self, request: Request[Any, Any, Any], principal: Principal, upload_id: str) -> Template:
-        upload = await load_upload(_store(request), principal, upload_id)
+    async def report(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        upload_id: str,
+    ) -> Template | Redirect:
+        upload = await _checked(request, db_session, vault, principal, upload_id)
+        if isinstance(upload, Redirect):
+            return upload
         return _report_page(upload, request.query_params.get("page", "1"))
 
     @get("/{upload_id:str}/report.csv", name="imports_report_csv")
     async def report_csv(
-        self, request: Request[Any, Any, Any], principal: Principal, upload_id: str
-    ) -> Response[bytes]:
-        upload = await load_upload(_store(request), principal, upload_id)
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        upload_id: str,
+    ) -> Response[bytes] | Redirect:
+        upload = await _checked(request, db_session, vault, principal, upload_id)
+        if isinstance(upload, Redirect):
+            return upload
         encoding = Encoding.UTF8_BOM if request.query_params.get("encoding") == "utf-8" else Encoding.CP932
         name = f"取込チェック結果_{upload.layout}.csv"
         return Response(
@@ -201,7 +308,9 @@ class ImportController(Controller):
         data: Annotated[CommitForm, Form],
     ) -> Template | Redirect:
         store = _store(request)
-        upload = await load_upload(store, principal, upload_id)
+        upload = await _checked(request, db_session, vault, principal, upload_id)
+        if isinstance(upload, Redirect):
+            return upload
         accepted = checkbox(data.accepted)
         report: ImportReport = upload.report
         if not report.committable(accepted):
@@ -212,6 +321,8 @@ class ImportController(Controller):
             )
             return _report_page(upload, error=message, status_code=400)
         content = await open_upload(db_session, vault, principal, upload)
+        if upload.check_job:
+            return await _commit_in_background(request, db_session, vault, principal, upload, content, accepted)
         try:
             outcome = await commit_import(
                 db_session, vault, principal, principal.actor(), content, upload.layout, accepted

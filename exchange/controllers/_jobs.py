@@ -17,12 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, number_handlers
 from app.http import PageNumber, attachment
-from app.jobs import JobState, get_job, job_page, job_status, request_cancel, take_report
+from app.jobs import Job, JobState, get_job, job_page, job_status, request_cancel, take_report
 from app.jobs.local import live_progress
 from app.pager import PageRequest, page_links
 from app.vault import Vault
+from exchange.encoding import Encoding
+from exchange.services import IMPORT_CHECK, REPORT_MEDIA_TYPE, decode_report
 
 PER_PAGE = 30
+
+
+def follow_up(job: Job) -> str:
+    """Where a finished job's owner goes next (an import's check: its report page, to commit), or ""."""
+    upload_id = str((job.params or {}).get("upload_id", ""))
+    if job.kind == IMPORT_CHECK and job.state is JobState.SUCCEEDED and upload_id:
+        return f"/admin/imports/{upload_id}"
+    return ""
 
 
 class JobController(Controller):
@@ -43,7 +53,7 @@ class JobController(Controller):
         job = await get_job(db_session, principal, job_id)
         return Template(
             template_name="exchange/job.html",
-            context={"job": job, "status": job_status(job, live_progress(job.id))},
+            context={"job": job, "status": job_status(job, live_progress(job.id)), "follow_up": follow_up(job)},
         )
 
     @get("/{job_id:str}/status", name="job_status")
@@ -76,10 +86,11 @@ class JobController(Controller):
         if report is None:
             flash(request, "結果レポートはありません（保存期間を過ぎたか、ダウンロード後に削除されました）。", "error")
             return Redirect(path=f"/admin/jobs/{job.id}")
+        content, media_type = report.content, report.media_type or "application/octet-stream"
+        if media_type == REPORT_MEDIA_TYPE:  # an import check's report, kept whole for its page: as CSV here
+            content, media_type = b"".join(decode_report(content).csv()), Encoding.CP932.media_type
         return Response(
-            content=report.content,
-            media_type=report.media_type or "application/octet-stream",
-            headers={"Content-Disposition": attachment(report.filename)},
+            content=content, media_type=media_type, headers={"Content-Disposition": attachment(report.filename)}
         )
 
 

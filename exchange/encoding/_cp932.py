@@ -41,6 +41,7 @@ class CharacterIssue:
     action: Action
     replacement: str = ""
     text: str = ""  # the whole cell, to show which name it is ("" for number columns)
+    person_id: str = ""  # whose row it is (set by the export's survey; the API lists it, never a number)
 
     @property
     def code_points(self) -> str:

@@ -4,7 +4,7 @@ tokens, and the JSON API's people and numbers.
 - ``check_import`` / ``commit_import``: the two steps of an import (bytes and a ``Progress`` in, so a page or the
   job runner calls them), ``ImportReport`` (counts and report lines; msgspec-serialisable, CSV, pages),
   ``ImportOutcome``, ``ImportRefused``; ``estimated_rows`` and ``SYNC_MAX_ROWS`` to choose between the request and
-  a background job.
+  a background job, whose kinds ``IMPORT_CHECK`` / ``IMPORT_COMMIT`` are registered here (``_import_jobs``).
 - ``keep_upload`` … ``drop_upload``: a checked file kept sealed until its commit.
 - API tokens (``create_token`` … ``authenticate``) and the API's people and numbers services.
 - ``plan_export`` / ``stream_export``: the export (``ExportRequest``, ``ExportPlan``, ``ExportStream``).
@@ -66,6 +66,7 @@ from exchange.services._import import (
     estimated_rows,
     require_importer,
 )
+from exchange.services._import_jobs import IMPORT_CHECK, IMPORT_COMMIT, REPORT_MEDIA_TYPE
 from exchange.services._import_plan import NumberAction
 from exchange.services._import_report import (
     MAX_REPORT_LINES,
@@ -112,6 +113,8 @@ __all__ = [
     "DEFAULT_DAYS",
     "DEFAULT_LIMIT",
     "ENCODING_LABELS",
+    "IMPORT_CHECK",
+    "IMPORT_COMMIT",
     "IMPORT_FUNCTION",
     "IMPORT_STORE",
     "LAYOUT_LABELS",
@@ -122,6 +125,7 @@ __all__ = [
     "MAX_REPORT_LINES",
     "READ_FUNCTION",
     "REFUSALS",
+    "REPORT_MEDIA_TYPE",
     "REPORT_PER_PAGE",
     "SCOPES",
     "SYNC_MAX_ROWS",

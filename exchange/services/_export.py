@@ -22,6 +22,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_issue
 from typing import Any
 
 from anyio import CancelScope
@@ -204,6 +205,7 @@ def _survey_batch(
 ) -> None:
     """Count and check one batch of families (CPU work: run off the loop)."""
     rows: list[list[str]] = []
+    owners: list[str] = []  # the person id of each row (a 源泉徴収票 row: its employee's)
     for family in families:
         if family.role not in layout.roles:
             survey.payees_left_out += len(family.selected)
@@ -217,9 +219,18 @@ def _survey_batch(
         survey.heads += 0 if family.head.selected else 1
         if isinstance(layout, WithholdingLayout):
             survey.add_unplaced(family, base, layout)
-        rows.extend(layout.rows(base))
+        family_rows = layout.rows(base)
+        members = (family.head, *family.dependants)
+        heads = [family.head] * len(family_rows)
+        owners.extend(str(m.id) for m in (members if len(family_rows) == len(members) else heads))
+        rows.extend(family_rows)
     if scan and rows:
-        survey.add_issues(scan_cp932(layout.columns, rows, first_line=survey.rows + 2), replace)
+        first = survey.rows + 2
+        issues = [
+            replace_issue(issue, person_id=owners[issue.line - first])
+            for issue in scan_cp932(layout.columns, rows, first_line=first)
+        ]
+        survey.add_issues(issues, replace)
     survey.rows += len(rows)
 
 

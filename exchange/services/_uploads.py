@@ -37,7 +37,8 @@ class Upload(msgspec.Struct, kw_only=True):
     size: int
     uploaded_at: float
     sealed: bytes
-    report: ImportReport
+    report: ImportReport  # the check's (empty while a background check job makes it: ``check_job``)
+    check_job: str = ""  # the id of the job checking a big file or a workbook (its report is kept with the job)
 
 
 def _key(tenant_id: uuid.UUID, upload_id: uuid.UUID) -> str:
@@ -54,9 +55,15 @@ async def keep_upload(
     layout: str,
     filename: str,
     report: ImportReport,
+    upload_id: uuid.UUID | None = None,
+    check_job: str = "",
 ) -> Upload:
-    """Seal the file and keep it with its report for ``UPLOAD_SECONDS``; returns what was kept."""
-    upload_id = uuid.uuid4()
+    """Seal the file and keep it with its report for ``UPLOAD_SECONDS``; returns what was kept.
+
+    ``upload_id``: an id chosen beforehand (a check job names its upload); ``check_job``: the job checking the file
+    (then ``report`` is a placeholder and the job keeps the real one).
+    """
+    upload_id = upload_id or uuid.uuid4()
     sealed = await vault.seal_secret(session, principal.tenant_id, upload_id, UPLOAD_PURPOSE, data)
     upload = Upload(
         id=str(upload_id),
@@ -68,6 +75,7 @@ async def keep_upload(
         uploaded_at=time.time(),
         sealed=sealed,
         report=report,
+        check_job=check_job,
     )
     await store.set(_key(principal.tenant_id, upload_id), msgspec.msgpack.encode(upload), expires_in=UPLOAD_SECONDS)
     return upload

@@ -202,3 +202,29 @@ async def test_submitting_refuses_an_unknown_kind_and_keeps_numbers_out_of_the_u
     )
     assert job.title == "［数字列省略］.csv の取込"
     assert job.params == {"file": "［数字列省略］.csv", "rows": [1, 2]}
+
+
+async def test_a_stop_in_the_middle_of_a_progress_write_stays_a_stop(
+    db: AsyncSession, vault: Vault, engine: object, settings: Settings, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopping while a progress UPDATE ran got PendingRollbackError from restoring SQLite's busy timeout,
+    which replaced the cancellation: the job was recorded as an error instead of 中断."""
+    import aiosqlite
+    from sqlalchemy import update
+
+    if not settings.is_sqlite:
+        pytest.skip("the busy timeout is SQLite's")
+    runner = JobRunner(engine, vault, settings)  # type: ignore[arg-type]
+    real = aiosqlite.Cursor.execute
+
+    async def cancelled_in_the_driver(self: aiosqlite.Cursor, sql: str, *args: object) -> object:
+        if sql.lstrip().upper().startswith("UPDATE"):
+            raise asyncio.CancelledError  # as a worker's stop arrives while the driver runs the statement
+        return await real(self, sql, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aiosqlite.Cursor, "execute", cancelled_in_the_driver)
+    with pytest.raises(asyncio.CancelledError):
+        await runner._write_now(update(Job).where(Job.tenant_id == tenant.id).values(done=1))
+    monkeypatch.undo()
+    written, _ = await runner._write_now(update(Job).where(Job.tenant_id == tenant.id).values(done=2))
+    assert written
