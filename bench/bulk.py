@@ -21,15 +21,21 @@ then measures:
   1,000 at a time in one transaction per database; for export: select the rows and their keys, unwrap, open,
   write cp932 CSV rows, insert one audit row per number.
 
-Then, in a child process (its peak RSS, ``VmHWM``, is the figure: the honest one), a streamed export of
+Peak memory, each in a child process (its peak RSS, ``VmHWM``: the honest figure; about 100 MB of it is the
+interpreter and the app's modules): the real CSV export of tenant A's ``N`` numbers, and a streamed export of
 ``--peak-rows`` rows (default 1,000,000) from a **synthetic source** (filling a tenant with a million people would
-take most of the run): families made in batches, each batch's numbers sealed and opened by the vault's primitives
-(``app.vault.sealing``) and written through the export's cp932 writer, the bytes thrown away as a client reads them.
+take most of the run): families made in batches, each number sealed and opened by the vault's primitives
+(``app.vault.sealing``), written through the export's cp932 writer a batch at a time, the bytes dropped as a
+client reads them.
 
-Prints a table per database and, as its last line, ``RESULT import_ratio=<x> export_ratio=<y> import_s=<s>
-export_s=<s> xlsx_import_s=<s> xlsx_export_s=<s> peak_mb=<m>`` (the worse of the databases; import = commit,
-export = the whole stream; ratio = real ÷ floor). Goals (issue 10): import ≤ 4× floor and < 10 s, export ≤ 4×
-floor and < 4 s, xlsx < 30 s each, peak < 300 MB.
+Prints a table per database (wall-clock seconds, rate, and the process's CPU seconds: every thread, SQLite's work
+included, PostgreSQL's server not; the steadier figure on a shared machine) and, as its last line,
+``RESULT import_ratio=<x> export_ratio=<y> import_s=<s> export_s=<s> xlsx_import_s=<s> xlsx_export_s=<s>
+peak_mb=<m>``: wall clock, the worse of the databases; import = ``commit_import`` and the commit (it checks the
+file again: the check alone is its own row), export = the stream read to its end (the plan is its own row), ratio
+= real ÷ floor, peak = the synthetic million rows. Goals (issue 10): import ≤ 4× floor and < 10 s, export ≤ 4×
+floor and < 4 s, xlsx < 30 s each, peak < 300 MB. Both databases take 6–8 minutes (most of it filling 400,000
+people), or over 13 minutes before the bulk paths were reworked.
 """
 
 from __future__ import annotations
@@ -215,7 +221,7 @@ class Figures:
     xlsx_export_plan: float = 0.0
     xlsx_exported: float = 0.0
     service_peak: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of each measurement, by its field's name
 
     @property
     def import_ratio(self) -> float:
@@ -228,34 +234,47 @@ class Figures:
     def table(self) -> str:
         n = self.people
 
-        def row(label: str, seconds: float, floor: float = 0.0) -> str:
-            text = f"  {label:<46} {seconds:8.2f} s {n / seconds:>10,.0f} /s"
+        def row(label: str, name: str, floor: str = "") -> str:
+            seconds = getattr(self, name)
+            text = f"  {label:<44} {seconds:7.2f} s {n / seconds:>8,.0f} /s  cpu {self.cpu.get(name, 0):6.2f} s"
             if floor:
-                text += f"   floor {floor:6.2f} s   ratio {seconds / floor:5.1f}"
+                wall = getattr(self, floor)
+                text += f"   floor {wall:5.2f} s (cpu {self.cpu.get(floor, 0):5.2f} s)   ratio {seconds / wall:4.1f}"
             return text
 
-        lines = [
-            f"{self.name}: {n:,} numbers",
-            row("CSV check (check_import)", self.check),
-            row("CSV import (commit_import + commit)", self.imported, self.import_floor),
-            row("xlsx check", self.xlsx_check),
-            row("xlsx import (commit_import + commit)", self.xlsx_imported),
-            row("CSV export plan (plan_export)", self.export_plan),
-            row("CSV export (stream_export, read to the end)", self.exported, self.export_floor),
-            row("xlsx export plan", self.xlsx_export_plan),
-            row("xlsx export (stream_export)", self.xlsx_exported),
-            f"  {'peak RSS of the CSV export in a child process':<46} {self.service_peak:8.0f} MB",
-        ]
-        return "\n".join(lines + [f"  note: {note}" for note in self.notes])
+        return "\n".join(
+            [
+                f"{self.name}: {n:,} numbers",
+                row("CSV check (check_import)", "check"),
+                row("CSV import (commit_import + commit)", "imported", "import_floor"),
+                row("xlsx check", "xlsx_check"),
+                row("xlsx import (commit_import + commit)", "xlsx_imported"),
+                row("CSV export plan (plan_export)", "export_plan"),
+                row("CSV export (stream_export, read to the end)", "exported", "export_floor"),
+                row("xlsx export plan", "xlsx_export_plan"),
+                row("xlsx export (stream_export)", "xlsx_exported"),
+                f"  {'peak RSS of the CSV export in a child process':<44} {self.service_peak:7.0f} MB",
+            ]
+        )
+
+    def record(self, **clocks: Clock) -> None:
+        """Keep each clock's wall seconds in its field and its CPU seconds in ``cpu``."""
+        for name, clock in clocks.items():
+            setattr(self, name, clock.seconds)
+            self.cpu[name] = clock.cpu
 
 
 class Clock:
+    """Wall-clock seconds of a block, and the CPU seconds of this process in it (every thread: the worker threads,
+    SQLite's; not PostgreSQL's server), the steadier figure on a machine others share."""
+
     def __enter__(self) -> Clock:
-        self.started = time.perf_counter()
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.seconds = time.perf_counter() - self.started
+        self.cpu = time.process_time() - self.cpu_started
 
 
 # Tenants and the fill -----------------------------------------------------------------------------------------
@@ -327,8 +346,8 @@ async def fill(
 
 async def real_import(
     sessions: async_sessionmaker[AsyncSession], vault: Vault, company: Company, data: bytes, people: int
-) -> tuple[float, float]:
-    """(check seconds, commit seconds) of one file."""
+) -> tuple[Clock, Clock]:
+    """The clocks of the check and of the commit of one file."""
     async with sessions() as session:
         with Clock() as checked:
             report = await check_import(session, vault, company.principal, data, "seed")
@@ -342,13 +361,13 @@ async def real_import(
             await vault.commit(session)
     if outcome.registered != people:
         raise SystemExit(f"import registered {outcome.registered} of {people}")
-    return checked.seconds, committed.seconds
+    return checked, committed
 
 
 async def real_export(
     sessions: async_sessionmaker[AsyncSession], vault: Vault, company: Company, encoding: Encoding, people: int
-) -> tuple[float, float, int]:
-    """(plan seconds, stream seconds, bytes) of the tenant's numbers in the seed layout through the export service:
+) -> tuple[Clock, Clock, int]:
+    """(plan clock, stream clock, bytes) of the tenant's numbers in the seed layout through the export service:
     ``plan_export`` (the page's preview: selection read, characters scanned) then ``stream_export`` read to the
     end as a download is (unseal, write, one CSV出力 entry per person, committed after the last chunk)."""
     async with sessions() as session:
@@ -368,7 +387,7 @@ async def real_export(
         with Clock() as streamed:
             async for chunk in stream_export(session, vault, principal, company.actor, plan):
                 size += len(chunk)
-    return planned.seconds, streamed.seconds, size
+    return planned, streamed, size
 
 
 # Floors -------------------------------------------------------------------------------------------------------
@@ -502,8 +521,8 @@ def sqlite_connect(path: str) -> sqlite3.Connection:
     return connection
 
 
-def sqlite_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple[float, float]:
-    """(import seconds, export seconds) with stdlib sqlite3 in the app's own database files."""
+def sqlite_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple[Clock, Clock]:
+    """(import clock, export clock) with stdlib sqlite3 in the app's own database files."""
     main = sqlite_connect(sqlite_path(settings.effective_database_url))
     keystore = sqlite_connect(sqlite_path(settings.effective_keystore_url))
     keys = FloorKeys(tenant_id)
@@ -568,7 +587,7 @@ def sqlite_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple
                 size += len(chunk)
                 main.executemany(audit_sql, audit_values(entries))
             main.execute("COMMIT")
-        return imported.seconds, exported.seconds
+        return imported, exported
     finally:
         main.close()
         keystore.close()
@@ -578,8 +597,8 @@ def dollars(count: int) -> str:
     return ",".join(f"${i + 1}" for i in range(count))
 
 
-async def postgres_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple[float, float]:
-    """(import seconds, export seconds) with asyncpg in the app's own databases."""
+async def postgres_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple[Clock, Clock]:
+    """(import clock, export clock) with asyncpg in the app's own databases."""
     main = await asyncpg.connect(_dsn(settings.effective_database_url))
     keystore = await asyncpg.connect(_dsn(settings.effective_keystore_url))
     keys = FloorKeys(tenant_id)
@@ -627,7 +646,7 @@ async def postgres_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) 
                         read = []
                 if read:
                     await _postgres_export_batch(main, keystore, keys, read, now, names, audit_sql, audit_values)
-        return imported.seconds, exported.seconds
+        return imported, exported
     finally:
         await main.close()
         await keystore.close()
@@ -771,20 +790,21 @@ async def measure(name: str, settings: Settings, people: int, postgres: bool) ->
             await fill(sessions, vault, b, population)
         print(f"  filled 2 × {people:,} people in {filled.seconds:.0f} s", flush=True)
         if postgres:
-            figures.import_floor, figures.export_floor = await postgres_floor(settings, c.tenant_id, csv_data)
+            floors = await postgres_floor(settings, c.tenant_id, csv_data)
         else:
-            figures.import_floor, figures.export_floor = await asyncio.to_thread(
-                sqlite_floor, settings, c.tenant_id, csv_data
-            )
+            floors = await asyncio.to_thread(sqlite_floor, settings, c.tenant_id, csv_data)
+        figures.record(import_floor=floors[0], export_floor=floors[1])
         print(f"  floor: import {figures.import_floor:.2f} s, export {figures.export_floor:.2f} s", flush=True)
-        figures.check, figures.imported = await real_import(sessions, vault, a, csv_data, people)
+        checked, committed = await real_import(sessions, vault, a, csv_data, people)
+        figures.record(check=checked, imported=committed)
         print(f"  CSV: check {figures.check:.2f} s, import {figures.imported:.2f} s", flush=True)
-        figures.xlsx_check, figures.xlsx_imported = await real_import(sessions, vault, b, xlsx_data, people)
+        checked, committed = await real_import(sessions, vault, b, xlsx_data, people)
+        figures.record(xlsx_check=checked, xlsx_imported=committed)
         print(f"  xlsx: check {figures.xlsx_check:.2f} s, import {figures.xlsx_imported:.2f} s", flush=True)
-        figures.export_plan, figures.exported, _ = await real_export(sessions, vault, a, Encoding.CP932, people)
-        figures.xlsx_export_plan, figures.xlsx_exported, _ = await real_export(
-            sessions, vault, b, Encoding.XLSX, people
-        )
+        planned, streamed, _ = await real_export(sessions, vault, a, Encoding.CP932, people)
+        figures.record(export_plan=planned, exported=streamed)
+        planned, streamed, _ = await real_export(sessions, vault, b, Encoding.XLSX, people)
+        figures.record(xlsx_export_plan=planned, xlsx_exported=streamed)
         print(f"  export: CSV {figures.exported:.2f} s, xlsx {figures.xlsx_exported:.2f} s", flush=True)
         figures.service_peak = await asyncio.to_thread(measure_service_peak, settings, a.tenant_id)
         print(f"  export service in a child process: peak RSS {figures.service_peak:.0f} MB", flush=True)
