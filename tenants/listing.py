@@ -98,8 +98,13 @@ def placement(
         "list_owner_code": code or "",
         "department_section": 2 if payee else (0 if list_department else 1),
         "code_section": 2 if payee else (0 if code else 1),
-        "registered_section": 0 if registered else 1,
+        "registered_section": registered_section(registered),
     }
+
+
+def registered_section(registered: bool) -> int:
+    """The placement's registered section: 0 for a person with a registration time (a number given), 1 without."""
+    return 0 if registered else 1
 
 
 def count_key(tenant_id: uuid.UUID, list_department_id: uuid.UUID | None, kind: Any, status: Any) -> CountKey:

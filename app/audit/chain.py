@@ -13,11 +13,17 @@ import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.audit.events import AuditEvent
-from app.audit.guard import check_texts, normalized_detail, redact_client_fields
+from app.audit.guard import (
+    CLIENT_FIELDS,
+    check_texts_many,
+    normalized_details,
+    redact_client_fields,
+    redact_client_texts,
+)
 from app.audit.models import TEXT_LENGTHS
 
 HASH_VERSION = 2
@@ -57,8 +63,39 @@ def event_row(event: AuditEvent) -> dict[str, Any]:
     Client-chosen fields (who and whom: names, login ids, addresses, user agent) are redacted; the fields the
     application composes (role, function, purpose, detail) raise AuditContentError on a digit run.
     """
+    return event_rows([event])[0]
+
+
+def event_rows(events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
+    """:func:`event_row` of many events (a bulk append): the same guard, its checks made over the whole batch at
+    once and each distinct client text redacted once (a batch repeats its actor on every entry)."""
+    raw = [_texts(event) for event in events]
+    known = redact_client_texts(value for fields in raw for key, value in fields.items() if key in CLIENT_FIELDS)
+    texts = [redact_client_fields(fields, known) for fields in raw]
+    # The fields the application composes are checked; the client's were just redacted, which leaves no run in
+    # them. A batch repeats its role, function and purpose: each different set is checked once.
+    composed = {tuple((key, value) for key, value in fields.items() if key not in CLIENT_FIELDS) for fields in texts}
+    check_texts_many([dict(fields) for fields in composed])
+    details = normalized_details([event.detail for event in events])
+    rows: list[dict[str, Any]] = []
+    for event, fields, detail in zip(events, texts, details, strict=True):
+        row: dict[str, Any] = {field: _clip(field, value) for field, value in fields.items()}
+        subject = event.subject
+        row.update(
+            tenant_id=event.tenant_id,
+            actor_user_id=event.actor.user_id,
+            subject_person_id=subject.person_id if subject else None,
+            action=event.action,
+            result=event.result,
+            detail=detail,
+        )
+        rows.append(row)
+    return rows
+
+
+def _texts(event: AuditEvent) -> dict[str, str | None]:
     actor, subject = event.actor, event.subject
-    texts = {
+    return {
         "actor_login_id": actor.login_id,
         "actor_name": actor.name,
         "actor_role": actor.role,
@@ -72,18 +109,6 @@ def event_row(event: AuditEvent) -> dict[str, Any]:
         "subject_employee_code": subject.employee_code if subject else "",
         "purpose": event.purpose,
     }
-    texts = redact_client_fields(texts)
-    check_texts(texts)
-    row: dict[str, Any] = {field: _clip(field, value) for field, value in texts.items()}
-    row.update(
-        tenant_id=event.tenant_id,
-        actor_user_id=actor.user_id,
-        subject_person_id=subject.person_id if subject else None,
-        action=event.action,
-        result=event.result,
-        detail=normalized_detail(event.detail),
-    )
-    return row
 
 
 def _clip(field: str, value: str | None) -> str | None:

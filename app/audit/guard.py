@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MAX_DETAIL_CHARS = 8000
@@ -73,9 +73,7 @@ def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> 
     """
     if text is None:
         return None
-    text = text[: limit * 4]
-    if not text.isprintable():  # the common case (all printable) skips the per-character pass
-        text = "".join(c if c.isprintable() or c == " " else " " for c in text)
+    text = _printable(text[: limit * 4])
     if contains_digit_run(text):
         folded = unicodedata.normalize("NFKC", text)
         text = _DIGIT_GROUP.sub(_redact_group, folded)
@@ -84,22 +82,65 @@ def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> 
     return text[:limit]
 
 
+def redact_client_texts(values: Iterable[str | None]) -> dict[str | None, str | None]:
+    """:func:`redact_client_text` of many values (a batch of entries), each distinct value once: their digit runs
+    looked for in all of them together, each alone only when that finds one."""
+    capped = {value: _printable(value[: MAX_CLIENT_TEXT_CHARS * 4]) for value in set(values) if value is not None}
+    if contains_digit_run(_APART.join(text for text in capped.values() if text)):
+        redacted: dict[str | None, str | None] = {value: redact_client_text(value) for value in capped}
+    else:
+        redacted = {value: text[:MAX_CLIENT_TEXT_CHARS] for value, text in capped.items()}
+    redacted[None] = None
+    return redacted
+
+
+def _printable(text: str) -> str:
+    if text.isprintable():  # the common case (all printable) skips the per-character pass
+        return text
+    return "".join(c if c.isprintable() or c == " " else " " for c in text)
+
+
 def _redact_group(match: re.Match[str]) -> str:
     digits = sum(c.isdigit() for c in match.group(0))
     return REDACTED_DIGITS if digits >= 12 else match.group(0)
 
 
-def redact_client_fields(fields: Mapping[str, str | None]) -> dict[str, str | None]:
-    """The client-chosen fields of an entry redacted (see :data:`CLIENT_FIELDS`); other fields unchanged."""
-    return {field: redact_client_text(value) if field in CLIENT_FIELDS else value for field, value in fields.items()}
+def redact_client_fields(
+    fields: Mapping[str, str | None], known: dict[str | None, str | None] | None = None
+) -> dict[str, str | None]:
+    """The client-chosen fields of an entry redacted (see :data:`CLIENT_FIELDS`); other fields unchanged.
+
+    ``known``: redactions already made (a batch of entries repeats its actor), added to as it goes.
+    """
+    if known is None:
+        known = {}
+    redacted: dict[str, str | None] = {}
+    for field, value in fields.items():
+        if field in CLIENT_FIELDS:
+            if value not in known:
+                known[value] = redact_client_text(value)
+            value = known[value]
+        redacted[field] = value
+    return redacted
+
+
+# Between the texts checked together: no run spans it (neither a digit nor removed), and NFKC never joins across it.
+_APART = "\n#\n"
 
 
 def check_texts(fields: Mapping[str, str | None]) -> None:
     """Refuse text fields that could carry a My Number (checked together; the culprit is named on a hit)."""
-    if contains_digit_run("\n#\n".join(value for value in fields.values() if value)):
-        for field, value in fields.items():
-            if value and contains_digit_run(value):
-                raise AuditContentError(field)
+    check_texts_many([fields])
+
+
+def check_texts_many(entries: Sequence[Mapping[str, str | None]]) -> None:
+    """:func:`check_texts` for many entries: all their texts in one pass, each field alone only on a hit (to name
+    it, for the first entry that has one)."""
+    if contains_digit_run(_APART.join(value for fields in entries for value in fields.values() if value)):
+        for fields in entries:
+            for field, value in fields.items():
+                if value and contains_digit_run(value):
+                    raise AuditContentError(field)
         raise AuditContentError("text")
 
 
@@ -121,7 +162,18 @@ def normalized_detail(detail: dict[str, Any]) -> dict[str, Any]:
 
     Text values under :data:`CLIENT_DETAIL_KEYS` (a login id, a code or a name someone typed) are redacted first.
     """
-    detail = _redact_detail(detail)
+    return normalized_details([detail])[0]
+
+
+def normalized_details(details: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`normalized_detail` of many entries' details, their digit runs looked for in one pass."""
+    encoded = [_encoded_detail(_redact_detail(detail)) for detail in details]
+    if contains_digit_run(_APART.join(encoded)):
+        raise AuditContentError("detail")
+    return [json.loads(text) for text in encoded]
+
+
+def _encoded_detail(detail: Any) -> str:
     try:
         encoded = json.dumps(
             detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str
@@ -130,7 +182,4 @@ def normalized_detail(detail: dict[str, Any]) -> dict[str, Any]:
         raise AuditContentError("detail", "JSON にできない値は記録できません") from None
     if len(encoded) > MAX_DETAIL_CHARS:
         raise AuditContentError("detail", f"{MAX_DETAIL_CHARS} 文字を超える内容は記録できません")
-    if contains_digit_run(encoded):
-        raise AuditContentError("detail")
-    loaded: dict[str, Any] = json.loads(encoded)
-    return loaded
+    return encoded

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, insert, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from app.audit.chain import entry_hash, event_row
+from app.audit.chain import entry_hash, event_rows
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult
 from app.audit.guard import AuditContentError
 from app.audit.keys import AuditKeyError, key_source
 from app.audit.models import DEFAULT_CHAIN, GENESIS_HASH, AuditEntry
 from app.audit.tables import ENTRIES, HEADS, TENANTS, head_filter
 from app.audit.verify import ChainReport, verify_all, verify_chain
-from app.db import utcnow
+from app.db import insert_many, utcnow
 from app.workers import off_loop
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "verify_chain",
 ]
 
-INSERT_CHUNK = 5000
 ERASE_SETTING = "mnv.audit_erase"
 
 
@@ -63,8 +62,8 @@ async def record_many(session: AsyncSession, events: Sequence[AuditEvent]) -> No
 
 def _rows_by_tenant(events: Sequence[AuditEvent]) -> dict[uuid.UUID, list[dict[str, Any]]]:
     by_tenant: dict[uuid.UUID, list[dict[str, Any]]] = {}
-    for event in events:
-        by_tenant.setdefault(event.tenant_id, []).append(event_row(event))
+    for event, row in zip(events, event_rows(events), strict=True):
+        by_tenant.setdefault(event.tenant_id, []).append(row)
     return by_tenant
 
 
@@ -85,8 +84,7 @@ async def _append(
     occurred_at = utcnow()  # taken under the head lock, so time never runs backwards along a chain
     first = last_seq - len(rows) + 1
     prev_hash = await off_loop(len(rows), _chain, rows, first, prev_hash, occurred_at, version, key)
-    for chunk in _chunks(rows, INSERT_CHUNK):
-        await session.execute(insert(ENTRIES), chunk)
+    await insert_many(session, ENTRIES, rows)
     await session.execute(head_filter(update(HEADS), tenant_id).values(last_hash=prev_hash))
 
 
@@ -121,11 +119,6 @@ def _insert_missing_head(session: AsyncSession | Session, tenant_id: uuid.UUID) 
     values = {"tenant_id": tenant_id, "chain": DEFAULT_CHAIN, "last_seq": 0, "last_hash": GENESIS_HASH}
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(HEADS).values(values).on_conflict_do_nothing()
-
-
-def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 async def list_entries(

@@ -27,7 +27,14 @@ KATAKANA = re.compile(f"[{_KATAKANA_LETTERS}]+(?: [{_KATAKANA_LETTERS}]+)*")
 KANA_MESSAGE = "はカタカナ（またはひらがな）で入力してください。ローマ字や漢字は使えません。"
 
 
+_HALF_WIDTH_TABLE = str.maketrans(_HALF_WIDTH)
+_HIRAGANA_TABLE = {code: code + 0x60 for code in (*range(0x3041, 0x3097), 0x309D, 0x309E)}
+_MARKS = frozenset("\u309b\u309c\u3099\u309a")  # what _compose_marks acts on
+
+
 def _compose_marks(text: str) -> str:
+    if _MARKS.isdisjoint(text):
+        return text
     out: list[str] = []
     for char in text:
         mark = _VOICED.get(char, char)
@@ -44,8 +51,7 @@ def _compose_marks(text: str) -> str:
 
 
 def _convert(text: str, *, strict: bool) -> str:
-    text = "".join(_HALF_WIDTH.get(c, c) for c in strip_invisible(text))
-    text = "".join(chr(ord(c) + 0x60) if "\u3041" <= c <= "\u3096" or c in "\u309d\u309e" else c for c in text)
+    text = strip_invisible(text).translate(_HALF_WIDTH_TABLE).translate(_HIRAGANA_TABLE)
     try:
         text = _compose_marks(text)
     except TextRejected:

@@ -18,7 +18,7 @@ from app.vault.models import NumberField, VaultNumber
 from app.vault.numbers import mask_my_number, mask_number, normalize_corporate_number, normalize_my_number
 from app.vault.tenant_keys import TenantKeys
 
-QUERY_CHUNK = 500
+QUERY_CHUNK = 1000  # values per IN list (or array): a bulk batch of 1,000 in one statement
 
 _NORMALIZERS: dict[NumberField, Callable[[str], str]] = {
     NumberField.MY_NUMBER: normalize_my_number,
@@ -108,14 +108,23 @@ def conflicts_within(candidates: Sequence[Candidate]) -> list[RowError]:
 
 
 async def conflicts(
-    session: AsyncSession, tenant_id: uuid.UUID, field: NumberField, candidates: Sequence[Candidate]
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    field: NumberField,
+    candidates: Sequence[Candidate],
+    *,
+    numbers: bool = True,
 ) -> list[tuple[int, Conflict]]:
-    """Live numbers that collide: the same number on another person, or a person who already has one."""
+    """Live numbers that collide: the same number on another person, or a person who already has one.
+
+    ``numbers=False`` checks only the people (a caller that stores duplicates flagged reads the holders itself).
+    """
     owners: dict[bytes, uuid.UUID] = {}
     holders: set[uuid.UUID] = set()
     for chunk in chunks(candidates):
-        same_number = await session.execute(holders_of(session, tenant_id, [c.blind_index for c in chunk]))
-        owners.update({bytes(b): s for b, s in same_number if b is not None})
+        if numbers:
+            same_number = await session.execute(holders_of(session, tenant_id, [c.blind_index for c in chunk]))
+            owners.update({bytes(b): s for b, s in same_number if b is not None})
         subjects = any_of(
             VaultNumber.subject_id, [c.subject_id for c in chunk], dialect=session.get_bind().dialect.name
         )

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -22,10 +22,10 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Uuid,
     delete,
     func,
-    insert,
     select,
     tuple_,
     update,
@@ -33,12 +33,21 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.db import NAMING_CONVENTION, UTCDateTime, ensure_sqlite_dir, make_engine, truncate_wal, utcnow
+from app.db import (
+    NAMING_CONVENTION,
+    UTCDateTime,
+    any_of,
+    ensure_sqlite_dir,
+    insert_many,
+    make_engine,
+    truncate_wal,
+    utcnow,
+)
 from app.migrate import _in_thread, alembic_config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "keystore_migrations"
 VERSION_TABLE = "alembic_version_keystore"
-CHUNK = 500
+CHUNK = 1000  # keys per IN list: an import's or an export's batch in one statement
 
 T = TypeVar("T")
 
@@ -86,6 +95,9 @@ class AuditCheckpointRow(KeystoreBase):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+_NUMBER_KEYS = cast(Table, NumberKey.__table__)
+
+
 @dataclass(frozen=True, slots=True)
 class StoredKey:
     tenant_key_version: int
@@ -120,17 +132,17 @@ class KeyStore:
         if not rows:
             return
         async with self.engine.begin() as connection:
-            for chunk in _chunks(rows):
-                await connection.execute(insert(NumberKey), list(chunk))
+            await insert_many(connection, _NUMBER_KEYS, rows)
 
     async def get_many(self, tenant_id: uuid.UUID, number_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredKey]:
         """The wrapped keys of these numbers (missing ones are simply absent)."""
         found: dict[uuid.UUID, StoredKey] = {}
         async with self.engine.connect() as connection:
+            dialect = connection.dialect.name
             for chunk in _chunks(list(number_ids)):
                 result = await connection.execute(
                     select(NumberKey.number_id, NumberKey.tenant_key_version, NumberKey.wrapped_key).where(
-                        NumberKey.tenant_id == tenant_id, NumberKey.number_id.in_(chunk)
+                        NumberKey.tenant_id == tenant_id, any_of(NumberKey.number_id, chunk, dialect=dialect)
                     )
                 )
                 for number_id, version, wrapped in result:

@@ -5,6 +5,7 @@ Pure functions, used by every form, import and API. Error messages say what to f
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Literal
 
@@ -15,6 +16,7 @@ InvalidCode = Literal["empty", "not_digits", "wrong_length", "check_digit"]
 # 総務省令第85号 第五条: weights for the first 11 digits, left to right (Qn = n+1 / n-5 from the right).
 MY_NUMBER_WEIGHTS = (6, 5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
 MY_NUMBER_LENGTH = 12
+_MY_NUMBER_ZERO = ord("0") * sum(MY_NUMBER_WEIGHTS)
 CORPORATE_NUMBER_LENGTH = 13
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
@@ -65,7 +67,8 @@ def _require_digits(value: str, length: int) -> None:
 def my_number_check_digit(first_eleven: str) -> int:
     """The check digit of a My Number from its first 11 digits: 11 − (Σ weight × digit mod 11), 0 for 0 or 1."""
     _require_digits(first_eleven, MY_NUMBER_LENGTH - 1)
-    remainder = sum(w * int(d) for w, d in zip(MY_NUMBER_WEIGHTS, first_eleven, strict=True)) % 11
+    # On the digits' byte values (ASCII: digit + 48), less 48 × Σ weights: the same sum without an int() per digit.
+    remainder = (sum(map(operator.mul, first_eleven.encode(), MY_NUMBER_WEIGHTS)) - _MY_NUMBER_ZERO) % 11
     return 0 if remainder <= 1 else 11 - remainder
 
 

@@ -13,9 +13,9 @@ import hmac
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import false, insert, select, text, update
+from sqlalchemy import Table, false, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,7 +23,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.keys import register_key_source
 from app.audit.log import record, record_many
 from app.config import Settings
-from app.db import new_id, pool_options, utcnow
+from app.db import any_of, insert_many, new_id, pool_options, utcnow
 from app.logs import get_logger
 from app.vault import crypto, maintenance, sealing
 from app.vault._checks import (
@@ -51,13 +51,15 @@ from app.vault.errors import (
     VaultIntegrityError,
 )
 from app.vault.keys import KeyProvider, LocalKeyProvider
-from app.vault.keystore import KeyStore, zeros_like
+from app.vault.keystore import KeyStore, StoredKey, zeros_like
 from app.vault.models import NumberField, VaultNumber
 from app.vault.numbers import InvalidNumber
 from app.vault.tenant_keys import TenantKeyring, TenantKeys
 from app.workers import off_loop
 
 log = get_logger("vault")
+_NUMBERS = cast(Table, VaultNumber.__table__)
+_NOBODY: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +260,11 @@ class Vault:
         keys = await self.keyring.current(session, tenant_id)
         candidates, errors = await off_loop(len(entries), _candidates, keys, entries, field)
         errors += [e for e in conflicts_within(candidates) if not (allow_duplicates and e.code == "duplicate_in_batch")]
+        # With duplicates allowed, only a person who already has a number is refused: the holders of each number are
+        # read once, under the lock, by ``_write``.
         errors += [
             RowError(index, error_code(problem), problem.message)
-            for index, problem in await conflicts(session, tenant_id, field, candidates)
-            if not (allow_duplicates and isinstance(problem, DuplicateNumber))
+            for index, problem in await conflicts(session, tenant_id, field, candidates, numbers=not allow_duplicates)
         ]
         if errors:
             raise NumberBatchError(sorted(errors, key=lambda e: e.index))
@@ -304,8 +307,7 @@ class Vault:
         await self.keystore.put_many(keys.tenant_id, wrapped)
         self.shredder.written(session, [(keys.tenant_id, number_id) for number_id, _, _ in wrapped])
         try:
-            for chunk in chunks(rows):
-                await session.execute(insert(VaultNumber), list(chunk))
+            await insert_many(session, _NUMBERS, rows)
         except IntegrityError as exc:
             if "subject" in str(exc.orig):
                 raise NumberAlreadyStored("a live number appeared concurrently for this subject") from None
@@ -359,7 +361,8 @@ class Vault:
             for index, subject_id in await session.execute(holders_of(session, tenant_id, chunk)):
                 if index is not None:
                     found.setdefault(bytes(index), set()).add(subject_id)
-        return [frozenset(found.get(index, ())) for index in indexes]
+        held = {index: frozenset(subjects) for index, subjects in found.items()}
+        return [held.get(index, _NOBODY) for index in indexes]
 
     async def other_holders(
         self, session: AsyncSession, tenant_id: uuid.UUID, number_ids: Sequence[uuid.UUID]
@@ -523,6 +526,7 @@ class Vault:
     ) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
         """``subject_id -> (number_id, number)`` for the live numbers of these people."""
         rows: list[Any] = []
+        dialect = session.get_bind().dialect.name
         for chunk in chunks(list(subject_ids)):
             statement = select(
                 VaultNumber.id,
@@ -530,33 +534,26 @@ class Vault:
                 VaultNumber.ciphertext,
                 VaultNumber.nonce,
                 VaultNumber.tenant_key_version,
-            ).where(*live(tenant_id), VaultNumber.field == field, VaultNumber.subject_id.in_(chunk))
+            ).where(
+                *live(tenant_id), VaultNumber.field == field, any_of(VaultNumber.subject_id, chunk, dialect=dialect)
+            )
             rows += (await session.execute(statement)).all()
         if not rows:
             return {}
         stored_keys = await self.keystore.get_many(tenant_id, [row.id for row in rows])
-        opened: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
         generations: dict[int, TenantKeys] = {}
         for row in rows:
-            try:
-                if row.tenant_key_version not in generations:
+            if row.tenant_key_version not in generations:
+                try:
                     generations[row.tenant_key_version] = await self.keyring.get(
                         session, tenant_id, row.tenant_key_version
                     )
-                stored = stored_keys.get(row.id)
-                if stored is None or row.ciphertext is None or row.nonce is None:
-                    raise VaultIntegrityError(f"key of number {row.id} is missing from the key store")
-                keys = generations[row.tenant_key_version]
-                number = sealing.open_number(
-                    keys, row.id, row.subject_id, field, row.nonce, row.ciphertext, stored.wrapped_key
-                )
-            except VaultIntegrityError as exc:
-                log.error(
-                    "vault integrity failure",
-                    extra={"tenant_id": str(tenant_id), "number_id": str(row.id), "error": str(exc)},
-                )
-                raise VaultIntegrityError(f"number {row.id} of tenant {tenant_id}: {exc}") from None
-            opened[row.subject_id] = (row.id, number)
+                except VaultIntegrityError as exc:
+                    raise _integrity_failure(tenant_id, row.id, exc) from None
+        # The decryption of a batch (two AES-GCM openings a number) in a worker thread, off the event loop.
+        opened, failure = await off_loop(len(rows), _opened_rows, generations, stored_keys, rows, field)
+        if failure is not None:
+            raise _integrity_failure(tenant_id, *failure) from None
         return opened
 
     # Erasing ------------------------------------------------------------------------------------------------
@@ -733,6 +730,41 @@ def _candidates(
         except InvalidNumber as exc:
             errors.append(RowError(index, exc.code, exc.message))
     return candidates, errors
+
+
+def _opened_rows(
+    generations: dict[int, TenantKeys], stored_keys: dict[uuid.UUID, StoredKey], rows: Sequence[Any], field: NumberField
+) -> tuple[dict[uuid.UUID, tuple[uuid.UUID, str]], tuple[uuid.UUID, VaultIntegrityError] | None]:
+    """``subject_id -> (number_id, number)`` of the rows opened, and the first that fails (its id and why), where
+    the opening stops (CPU work: run off the loop)."""
+    opened: dict[uuid.UUID, tuple[uuid.UUID, str]] = {}
+    for row in rows:
+        try:
+            stored = stored_keys.get(row.id)
+            if stored is None or row.ciphertext is None or row.nonce is None:
+                raise VaultIntegrityError(f"key of number {row.id} is missing from the key store")
+            number = sealing.open_number(
+                generations[row.tenant_key_version],
+                row.id,
+                row.subject_id,
+                field,
+                row.nonce,
+                row.ciphertext,
+                stored.wrapped_key,
+            )
+        except VaultIntegrityError as exc:
+            return opened, (row.id, exc)
+        opened[row.subject_id] = (row.id, number)
+    return opened, None
+
+
+def _integrity_failure(tenant_id: uuid.UUID, number_id: uuid.UUID, exc: VaultIntegrityError) -> VaultIntegrityError:
+    """Log a number that failed to open (never its contents) and the error to raise."""
+    log.error(
+        "vault integrity failure",
+        extra={"tenant_id": str(tenant_id), "number_id": str(number_id), "error": str(exc)},
+    )
+    return VaultIntegrityError(f"number {number_id} of tenant {tenant_id}: {exc}")
 
 
 def _blind_indexes(keys: TenantKeys, field: NumberField, numbers: Sequence[str]) -> list[bytes]:

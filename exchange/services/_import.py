@@ -103,6 +103,7 @@ async def commit_import(
     report = run.report
     if not report.committable(accepted_warnings) or run.apply_failed:
         raise ImportRefused(report, REFUSED_ERRORS if report.has_errors or run.apply_failed else REFUSED_WARNINGS)
+    await applier.finish()
     written = await fill.finish()
     applied = applier.applied
     outcome = ImportOutcome(

@@ -86,6 +86,7 @@ class Target:
     action: NumberAction = NumberAction.NONE
     changes: dict[str, Any] = _field(default_factory=dict)  # stored fields the commit updates (full layout)
     department_code: str = ""  # an employee's 部門コード to place them in (new, or changed)
+    owner: Stored | None = None  # a stored dependant's employee, as stored (how the lists and the log name them)
 
     @property
     def number_column(self) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as _field
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import any_of
 from app.text import person_search_key, search_key
 from app.vault import NumberField, Vault
 from app.workers import off_loop
@@ -43,7 +44,7 @@ from exchange.services._import_plan import STORED_COLUMNS, NumberAction, RowPlan
 from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind, Relationship
 from tenants.services import bulk
 
-QUERY_CHUNK = 500  # values per IN list
+QUERY_CHUNK = 1000  # values per IN list: a batch of rows in one statement
 _EMPLOYEE_CODE = "社員コード"
 
 
@@ -57,6 +58,15 @@ class _Family:
     skipped: bool = False
     dependants: list[Stored] | None = None  # the stored ones, loaded when a dependant's row needs them
     seen: set[str] = _field(default_factory=set)  # name keys of the dependants matched or added so far
+    keyed: dict[str, list[Stored]] | None = None  # the stored dependants by name key (made on first use)
+
+    def matching(self, key: str, key_of: Callable[[str], str]) -> list[Stored]:
+        """The stored dependants whose name has this search key."""
+        if self.keyed is None:
+            self.keyed = {}
+            for dependant in self.dependants or []:
+                self.keyed.setdefault(key_of(dependant.name), []).append(dependant)
+        return self.keyed.get(key, [])
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -80,11 +90,13 @@ class Resolver:
         self.department_codes: dict[uuid.UUID, str] = {}
         self.new_departments: dict[str, str] = {}  # 部門コード → 部門 of the departments the file adds
         self._dependants: dict[uuid.UUID, list[Stored]] = {}  # the batch's employees' stored dependants
+        self._keys: dict[str, str] = {}  # search keys of the batch's names (``_key``)
 
     # One batch ---------------------------------------------------------------------------------------------
 
     async def resolve(self, rows: Sequence[CheckedRow]) -> list[RowPlan]:
         """The rows' plans, in order (skipped rows carry no targets and no database lines)."""
+        self._keys.clear()
         entries = [entry for row in rows for entry in row.entries]
         employees = await self._employees(
             {e.employee_code for e in entries if e.role is Role.EMPLOYEE and e.employee_code}
@@ -107,6 +119,10 @@ class Resolver:
 
     # Looking people up ---------------------------------------------------------------------------------------
 
+    def _any(self, column: Any, values: Sequence[Any]) -> Any:
+        """``column`` in ``values``: one array parameter on PostgreSQL (one prepared statement whatever the count)."""
+        return any_of(column, values, dialect=self.session.get_bind().dialect.name)
+
     async def _select(self, *conditions: Any) -> list[Stored]:
         statement = select(*STORED_COLUMNS).where(Person.tenant_id == self.tenant_id, *conditions)
         return [stored_from(row) for row in await self.session.execute(statement)]
@@ -114,7 +130,9 @@ class Resolver:
     async def _employees(self, codes: set[str]) -> dict[str, Stored]:
         found: dict[str, Stored] = {}
         for chunk in _chunks(sorted(codes)):
-            for person in await self._select(Person.kind == PersonKind.EMPLOYEE, Person.employee_code.in_(chunk)):
+            for person in await self._select(
+                Person.kind == PersonKind.EMPLOYEE, self._any(Person.employee_code, chunk)
+            ):
                 found[person.employee_code or ""] = person
         return found
 
@@ -126,7 +144,7 @@ class Resolver:
             wanted.add(family.employee.id)
         self._dependants = {employee_id: [] for employee_id in wanted}
         for chunk in _chunks(sorted(wanted)):
-            for person in await self._select(Person.kind == PersonKind.DEPENDANT, Person.employee_id.in_(chunk)):
+            for person in await self._select(Person.kind == PersonKind.DEPENDANT, self._any(Person.employee_id, chunk)):
                 if person.employee_id is not None:
                     self._dependants[person.employee_id].append(person)
         if family is not None and family.employee is not None and family.dependants is None:
@@ -137,7 +155,7 @@ class Resolver:
         found: dict[str, list[Stored]] = {}
         for chunk in _chunks(keys):
             statement = select(*STORED_COLUMNS, Person.search_key).where(
-                Person.tenant_id == self.tenant_id, Person.kind == PersonKind.PAYEE, Person.search_key.in_(chunk)
+                Person.tenant_id == self.tenant_id, Person.kind == PersonKind.PAYEE, self._any(Person.search_key, chunk)
             )
             for row in await self.session.execute(statement):
                 found.setdefault(row.search_key, []).append(stored_from(row))
@@ -196,7 +214,7 @@ class Resolver:
 
     def _dependant(self, entry: Entry, plan: RowPlan) -> Target | None:
         family = self.family
-        key = search_key(entry.person.name)
+        key = self._key(entry.person.name)
         if family is None or family.code != entry.employee_code or not key:
             return None  # the file's check reported the row (no employee row above it, or no name)
         if family.employee is None and not family.new:
@@ -211,7 +229,7 @@ class Resolver:
             plan.add(name_column, Code.SAME_PERSON_TWICE, "同じ扶養家族の行がこの従業員の下に2回あります。")
             return None
         family.seen.add(key)
-        matches = [] if family.new else [d for d in family.dependants or [] if search_key(d.name) == key]
+        matches = [] if family.new else family.matching(key, self._key)
         if len(matches) > 1:
             plan.add(
                 name_column,
@@ -222,6 +240,7 @@ class Resolver:
             return None
         if matches:
             target = self._target_for(entry, matches[0])
+            target.owner = family.employee
             self._compare(target, plan, name=False)
             return target
         if not self.adds_people:
@@ -303,12 +322,20 @@ class Resolver:
 
     # Comparing with the stored person -----------------------------------------------------------------------
 
+    def _key(self, text: str) -> str:
+        """``search_key`` of a name or フリガナ, kept for the batch (a file repeats names: employees on their
+        dependants' rows, surnames across a family; the keys go with the batch, no name outlives the import)."""
+        key = self._keys.get(text)
+        if key is None:
+            key = self._keys[text] = search_key(text)
+        return key
+
     def _same_text(self, typed: str, stored: str) -> bool:
         """Whether the file's text is the stored one, as searches compare (and as a cp932 file can carry it)."""
-        key = search_key(typed)
-        if key == search_key(stored):
+        key = self._key(typed)
+        if key == self._key(stored):
             return True
-        return self.cp932 and key == search_key(cp932_form(stored))
+        return self.cp932 and key == self._key(cp932_form(stored))
 
     def _compare(self, target: Target, plan: RowPlan, *, name: bool) -> None:
         """A warning for each of 氏名, フリガナ, 生年月日 the file gives differently; the full layout updates them."""

@@ -113,8 +113,10 @@ from tenants.services._records import (
     Channel,
     PersonContext,
     mark_registered,
+    mark_registered_many,
     note_identity_change,
     number_field,
+    person_subject,
 )
 from tenants.services._reveal import MAX_REVEAL_BATCH, PeopleNotFound, RevealedBatch, RevealedNumber, reveal_numbers
 from tenants.services._staff import (
@@ -219,6 +221,7 @@ __all__ = [
     "list_staff",
     "list_tenants",
     "mark_registered",
+    "mark_registered_many",
     "name_field",
     "needs_attention",
     "note_identity_change",
@@ -229,6 +232,7 @@ __all__ = [
     "own_tenant",
     "payee_form",
     "pending_correction_row",
+    "person_subject",
     "proxy_register",
     "purposes_for",
     "recent_decisions",

@@ -6,19 +6,25 @@ page and later imports all follow the same path. Numbers go through the vault, w
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult, Subject
 from app.audit.log import record
-from app.db import utcnow
+from app.db import any_of, utcnow
 from app.vault import NumberField, StoredNumber, Vault
 from app.vault.numbers import normalize_corporate_number, normalize_my_number
+from tenants.listing import CountDeltas, apply_count_deltas, count_key, hold_people, registered_section
 from tenants.models import (
     CollectionStatus,
     CorrectionRequest,
@@ -80,6 +86,52 @@ def normalize_for(person: Person, text: str) -> str:
     return normalize_my_number(text)
 
 
+class NamedPerson(Protocol):
+    """What naming a person takes: a ``Person``, or a row of these columns (bulk paths)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def kind(self) -> PersonKind: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def employee_code(self) -> str | None: ...
+
+
+class NamedDepartment(Protocol):
+    """What naming a person's department takes: a ``Department``, or a row of these columns."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def display_name(person: NamedPerson, employee: NamedPerson | None) -> str:
+    """The person as lists and the log show them: a dependant under their employee (``employee > dependant``)."""
+    if person.kind is PersonKind.DEPENDANT and employee is not None:
+        return f"{employee.name} > {person.name}"
+    return person.name
+
+
+def person_subject(person: NamedPerson, employee: NamedPerson | None, department: NamedDepartment | None) -> Subject:
+    """The audit subject of a person, named as the lists name them (``employee``: a dependant's; ``department``:
+    the one they are listed under, their employee's for a dependant)."""
+    owner = employee if person.kind is PersonKind.DEPENDANT and employee else person
+    return Subject(
+        person_id=person.id,
+        name=display_name(person, employee),
+        department_code=department.code if department else "",
+        department_name=department.name if department else "",
+        employee_code=owner.employee_code or "",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PersonContext:
     """A person with the employee (for dependants) and department that name them in lists and the log."""
@@ -90,9 +142,7 @@ class PersonContext:
 
     @property
     def display_name(self) -> str:
-        if self.person.kind is PersonKind.DEPENDANT and self.employee is not None:
-            return f"{self.employee.name} > {self.person.name}"
-        return self.person.name
+        return display_name(self.person, self.employee)
 
     @property
     def employee_code(self) -> str:
@@ -102,13 +152,7 @@ class PersonContext:
 
     @property
     def subject(self) -> Subject:
-        return Subject(
-            person_id=self.person.id,
-            name=self.display_name,
-            department_code=self.department.code if self.department else "",
-            department_name=self.department.name if self.department else "",
-            employee_code=self.employee_code,
-        )
+        return person_subject(self.person, self.employee, self.department)
 
 
 async def context_of(session: AsyncSession, person: Person) -> PersonContext:
@@ -170,16 +214,78 @@ async def register_number(
     return stored
 
 
+def _registered_values(stored_at: dt.datetime, channel: Channel) -> dict[str, Any]:
+    """What a new number leaves on the person: 登録済 (or 代理登録済), earlier confirmations and decline gone."""
+    return {
+        "status": CollectionStatus.PROXY_REGISTERED if channel is Channel.PROXY else CollectionStatus.REGISTERED,
+        "registered_at": stored_at,
+        "self_confirmed_at": None,
+        "admin_confirmed_at": None,
+        "admin_confirmed_by": "",
+        "declined_at": None,
+        "decline_reason": "",
+        "identity_changed_at": None,
+    }
+
+
 def mark_registered(person: Person, stored: StoredNumber, channel: Channel) -> None:
     """The status a newly stored number leaves: 登録済 (or 代理登録済), every earlier confirmation and decline gone."""
-    person.status = CollectionStatus.PROXY_REGISTERED if channel is Channel.PROXY else CollectionStatus.REGISTERED
-    person.registered_at = stored.registered_at
-    person.self_confirmed_at = None
-    person.admin_confirmed_at = None
-    person.admin_confirmed_by = ""
-    person.declined_at = None
-    person.decline_reason = ""
-    person.identity_changed_at = None
+    for name, value in _registered_values(stored.registered_at, channel).items():
+        setattr(person, name, value)
+
+
+_MARK_CHUNK = 1000  # ids per statement
+
+
+async def mark_registered_many(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    numbers: Sequence[StoredNumber],
+    channel: Channel,
+    *,
+    deltas: CountDeltas | None = None,
+) -> None:
+    """:func:`mark_registered` for the people of many stored numbers (an import's batch), without loading them.
+
+    One UPDATE per chunk of people: the values ``mark_registered`` sets and the placement they change (the
+    registered section: the person had no registration time or keeps one), as the flush hook of ``tenants.listing``
+    would. What each person is counted under is read from the database after the tenant's people are held
+    (``hold_people``: every writer of them takes that first), and their counters move from the old status to the
+    new one: added to ``deltas`` for the caller to apply once (``apply_count_deltas``, before the commit), or
+    applied now without it. People already loaded in the session get the new values as committed ones. Nothing is
+    logged here: the vault logged each number.
+    """
+    if not numbers:
+        return
+    await hold_people(session, [tenant_id])
+    table = cast(Table, Person.__table__)
+    by_time: dict[dt.datetime, list[uuid.UUID]] = {}
+    for stored in numbers:
+        by_time.setdefault(stored.registered_at, []).append(stored.subject_id)
+    changes: CountDeltas = Counter()
+    now = utcnow()
+    identities = session.sync_session.identity_map
+    dialect = session.get_bind().dialect.name
+    for stored_at, ids in by_time.items():
+        values = _registered_values(stored_at, channel)
+        placed = {**values, "registered_section": registered_section(True)}
+        for start in range(0, len(ids), _MARK_CHUNK):
+            chunk = ids[start : start + _MARK_CHUNK]
+            these = (table.c.tenant_id == tenant_id, any_of(table.c.id, chunk, dialect=dialect))
+            counted = select(table.c.list_department_id, table.c.kind, table.c.status).where(*these)
+            for department_id, kind, status in await session.execute(counted):
+                changes[count_key(tenant_id, department_id, kind, status)] -= 1
+                changes[count_key(tenant_id, department_id, kind, values["status"])] += 1
+            await session.execute(update(table).where(*these).values(**placed, updated_at=now))
+            for person_id in chunk:
+                loaded = identities.get(identity_key(Person, (tenant_id, person_id)))
+                if loaded is not None:
+                    for name, value in placed.items():
+                        set_committed_value(loaded, name, value)
+    if deltas is None:
+        await apply_count_deltas(session, changes)
+    else:
+        deltas.update(changes)
 
 
 async def confirm_by_self(session: AsyncSession, *, actor: Actor, person: Person, function: str) -> None:
