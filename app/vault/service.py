@@ -587,25 +587,7 @@ class Vault:
         # Overwritten with zeros of the same length first, then cleared: with secure_delete on, no page of the
         # database keeps the ciphertext (the WAL is truncated after the commit, see Shredder).
         dialect = session.get_bind().dialect.name
-        await session.execute(
-            update(VaultNumber)
-            .where(*these)
-            .values(
-                ciphertext=zeros_like(VaultNumber.ciphertext, dialect), nonce=zeros_like(VaultNumber.nonce, dialect)
-            )
-        )
-        await session.execute(
-            update(VaultNumber)
-            .where(*these)
-            .values(
-                erased_at=now,
-                erase_reason=reason[:200],
-                ciphertext=None,
-                nonce=None,
-                blind_index=None,
-                updated_at=now,
-            )
-        )
+        await _clear_sealed(session, these, now, reason, dialect)
         events = [
             AuditEvent(
                 tenant_id=tenant_id,
@@ -647,27 +629,7 @@ class Vault:
         dialect = session.get_bind().dialect.name
         for chunk in chunks([row.id for row in rows]):
             these = (VaultNumber.tenant_id == tenant_id, VaultNumber.id.in_(chunk))
-            # As in erase: zeros of the same length first, then cleared.
-            await session.execute(
-                update(VaultNumber)
-                .where(*these)
-                .values(
-                    ciphertext=zeros_like(VaultNumber.ciphertext, dialect),
-                    nonce=zeros_like(VaultNumber.nonce, dialect),
-                )
-            )
-            await session.execute(
-                update(VaultNumber)
-                .where(*these)
-                .values(
-                    erased_at=now,
-                    erase_reason=reason[:200],
-                    ciphertext=None,
-                    nonce=None,
-                    blind_index=None,
-                    updated_at=now,
-                )
-            )
+            await _clear_sealed(session, these, now, reason, dialect)
         events = [
             AuditEvent(
                 tenant_id=tenant_id,
@@ -806,3 +768,20 @@ def _sealed_rows(
         )
         stored.append(StoredNumber(sealed.number_id, c.subject_id, field, masked, now, c.blind_index in held))
     return rows, wrapped, stored
+
+
+async def _clear_sealed(
+    session: AsyncSession, these: Sequence[Any], now: dt.datetime, reason: str, dialect: str
+) -> None:
+    """Mark these number rows erased: ciphertext and nonce overwritten with zeros of the same length first (so
+    SQLite's secure_delete pages hold no copy), then cleared with the blind index (erase and erase_many)."""
+    await session.execute(
+        update(VaultNumber)
+        .where(*these)
+        .values(ciphertext=zeros_like(VaultNumber.ciphertext, dialect), nonce=zeros_like(VaultNumber.nonce, dialect))
+    )
+    await session.execute(
+        update(VaultNumber)
+        .where(*these)
+        .values(erased_at=now, erase_reason=reason[:200], ciphertext=None, nonce=None, blind_index=None, updated_at=now)
+    )
