@@ -198,6 +198,10 @@ class Person(TenantMixin, Base):
     identity_changed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     notice_acknowledged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     retired_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # 削除予定日 (issue 11): the earliest JST date the number may be erased; unset while employed. Proposed from the
+    # tenant's retention rule when a retirement date (a payee's end of business) is entered; editable, cancellable.
+    deletion_due_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    deletion_due_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Where the person stands in the lists, kept by tenants.listing on every write (never set these by hand):
     # the family (the employee's id for the employee and their dependants), the employee's department and 社員コード
     # (a dependant is listed under its employee), and a section per sort that puts missing values last.
