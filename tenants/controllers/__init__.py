@@ -2,10 +2,12 @@
 
 from typing import Any
 
+from tenants.controllers._deletions import DeletionsController
 from tenants.controllers._departments import DepartmentController
 from tenants.controllers._dependants import DependantController
 from tenants.controllers._duplicates import DuplicatesController
 from tenants.controllers._employees import EmployeeController
+from tenants.controllers._erasure import ErasureController
 from tenants.controllers._home import AdminHomeController
 from tenants.controllers._log import OperationLogController
 from tenants.controllers._numbers import CorrectionsController, NumbersController
@@ -26,4 +28,6 @@ ROUTES: list[Any] = [
     DependantController,
     PayeeController,
     OperationLogController,
+    DeletionsController,
+    ErasureController,
 ]
