@@ -334,6 +334,36 @@ def _print_token_lines(command: str, *args: Any, **kwargs: Any) -> None:
         click.echo(line)
 
 
+@main.group(help="削除証明書を発行します。")
+def certificates() -> None:
+    pass
+
+
+@certificates.command(
+    name="issue", help="期間内の削除記録から削除証明書（PDF）を発行し直します（操作履歴に記録されます）。"
+)
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--from", "start", required=True, help="処理日の開始（YYYY-MM-DD、日本時間）")
+@click.option("--to", "end", required=True, help="処理日の終了（YYYY-MM-DD、日本時間、この日を含む）")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="書き出す PDF")
+def certificates_issue(tenant_code: str, start: str, end: str, output: Path) -> None:
+    for line in _issue_certificate(tenant_code, start, end, output):
+        click.echo(line)
+
+
+@friendly_errors
+def _issue_certificate(tenant_code: str, start: str, end: str, output: Path) -> list[str]:
+    settings = current_settings()
+    import asyncio
+
+    from tenants.cli import CertificateCommandError, run_issue_certificate
+
+    try:
+        return asyncio.run(run_issue_certificate(settings, tenant_code, start, end, output))
+    except CertificateCommandError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m app.cli`
     sys.exit(main())
 

@@ -8,8 +8,11 @@ server is safe: writers of that tenant wait for the recount (a fraction of a sec
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, select
@@ -114,3 +117,73 @@ def _summarised(outcome: CountsOutcome, *, repair: bool) -> CountsOutcome:
         done = "修復しました" if repair else "修復していません（--dry-run）"
         outcome.lines.append(f"{outcome.checked} テナント中 {outcome.differed} テナントで食い違いがあり、{done}。")
     return outcome
+
+
+# ``mnvault certificates issue`` ---------------------------------------------------------------------------------
+
+
+class CertificateCommandError(Exception):
+    """The certificate cannot be issued as asked; the message (Japanese) says what to change."""
+
+
+CERTIFICATE_ACTOR_LOGIN = "mnvault certificates"
+
+
+def parse_command_date(text: str, option: str) -> dt.date:
+    """A ``YYYY-MM-DD`` date of an option (西暦 and 和暦 as the forms accept them); CertificateCommandError."""
+    from app.text import DateRejected, parse_date
+
+    try:
+        day = parse_date(text)
+    except DateRejected as exc:
+        raise CertificateCommandError(f"{option} の日付{exc.message}（例: 2026-04-01）") from None
+    if day is None:
+        raise CertificateCommandError(f"{option} に日付を指定してください（例: 2026-04-01）")
+    return day
+
+
+async def run_issue_certificate(
+    settings: Settings, tenant_code: str, start_text: str, end_text: str, output: Path
+) -> list[str]:
+    """Re-issue the 削除証明書 of a tenant's deletions in a period (JST days, both included) to ``output``.
+
+    The same certificate and 印刷 entry as the records page (the actor is the command line). Returns the lines to
+    print; CertificateCommandError (Japanese) for a bad date, a reversed period, an unknown tenant, no record.
+    """
+    from app.audit.events import Actor
+    from app.forms import FormInvalid
+    from app.tenancy import TenantKind
+    from app.vault import Vault
+    from tenants.certificates import issue_range_certificate
+    from tenants.services import RecordRange
+
+    start = parse_command_date(start_text, "--from")
+    end = parse_command_date(end_text, "--to")
+    if start > end:
+        raise CertificateCommandError("--to は --from と同じ日かそれより後の日付にしてください")
+    vault = Vault.from_settings(settings)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+            statement = select(Tenant).where(Tenant.code == tenant_code, Tenant.kind == TenantKind.COMPANY)
+            tenant = (await session.execute(statement)).scalar_one_or_none()
+            if tenant is None:
+                raise CertificateCommandError(
+                    f"事業者 {tenant_code} が見つかりません（事業者コードを指定してください）"
+                )
+            actor = Actor(
+                user_id=None, login_id=CERTIFICATE_ACTOR_LOGIN, name="コマンドライン", role="system", organisation=""
+            )
+            try:
+                certificate = await issue_range_certificate(session, tenant, actor, RecordRange(start, end))
+            except FormInvalid as exc:
+                raise CertificateCommandError(exc.message) from None
+            await asyncio.to_thread(output.write_bytes, certificate.pdf)
+            await session.commit()  # the 印刷 entry, once the file is written
+    finally:
+        await engine.dispose()
+        await vault.close()
+    return [
+        f"{tenant.code}（{tenant.name}）の削除証明書を発行しました: {output}",
+        f"期間: {start:%Y/%m/%d}〜{end:%Y/%m/%d}、削除記録 {certificate.rows} 件",
+    ]

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -400,6 +401,73 @@ class NumberDuplicate(TenantMixin, Base):
     erased_person_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
+class DeletionResult(enum.StrEnum):
+    """結果 of one erasure as the deletion record and the certificate show it."""
+
+    ERASED = "削除済"
+    FAILED = "失敗"
+
+
+class DeletionRecord(TenantMixin, Base):
+    """削除記録: one number's erasure, kept after the number and the person are gone (seed 000: 削除ログ → 削除証明書).
+
+    Snapshots only (who erased, who approved, why, whom: name, kind, department, 社員コード) and the vault row's id;
+    never the number. ``person_id`` has no foreign key on purpose: the record outlives the person.
+    """
+
+    __tablename__ = "deletion_records"
+    __table_args__ = (
+        # The records page (newest first, a date range) and a range certificate: one index range each.
+        Index("ix_deletion_records_tenant_id_erased_at", "tenant_id", "erased_at", "id"),
+        # One person's certificate.
+        Index("ix_deletion_records_tenant_id_person_id", "tenant_id", "person_id", "erased_at"),
+    )
+
+    erased_at: Mapped[dt.datetime] = mapped_column()
+    person_id: Mapped[uuid.UUID] = mapped_column()
+    number_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # the vault row (its key is destroyed)
+    handler_login_id: Mapped[str] = mapped_column(String(100))
+    handler_name: Mapped[str] = mapped_column(String(100))
+    approver_login_id: Mapped[str] = mapped_column(String(100), default="")
+    approver_name: Mapped[str] = mapped_column(String(100), default="")
+    reason: Mapped[str] = mapped_column(String(20))  # a key of tenants.services.ERASURE_REASONS
+    reason_text: Mapped[str] = mapped_column(String(200), default="")
+    subject_name: Mapped[str] = mapped_column(String(250))  # a dependant as "employee > dependant"
+    subject_kind: Mapped[PersonKind] = mapped_column(str_enum(PersonKind))
+    department_code: Mapped[str] = mapped_column(String(32), default="")
+    department_name: Mapped[str] = mapped_column(String(100), default="")
+    employee_code: Mapped[str] = mapped_column(String(32), default="")
+    result: Mapped[DeletionResult] = mapped_column(str_enum(DeletionResult), default=DeletionResult.ERASED)
+    early_request_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class EarlyDeletionRequest(TenantMixin, Base):
+    """予定日前の削除: an admin asked to erase a number before its 削除予定日; a second admin decides (seed 004:
+    two people together). Approval erases (by the approver, the requester recorded as handler)."""
+
+    __tablename__ = "early_deletion_requests"
+    __table_args__ = (
+        tenant_fk("person_id", "people", ondelete="CASCADE"),
+        # Pending requests oldest first, decided ones newest first: each list is one index range.
+        Index("ix_early_deletion_requests_tenant_id_status_created_at", "tenant_id", "status", "created_at", "id"),
+        Index("ix_early_deletion_requests_tenant_id_person_id", "tenant_id", "person_id", "status"),
+    )
+
+    person_id: Mapped[uuid.UUID] = mapped_column()
+    include_dependants: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(20))
+    reason_text: Mapped[str] = mapped_column(String(200), default="")
+    due_on: Mapped[dt.date | None] = mapped_column(Date, default=None)  # the 削除予定日 when asked (None: unset)
+    requested_by: Mapped[uuid.UUID] = mapped_column()  # account id
+    requested_by_login_id: Mapped[str] = mapped_column(String(100))
+    requested_by_name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[RequestStatus] = mapped_column(str_enum(RequestStatus), default=RequestStatus.PENDING)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    decided_by_name: Mapped[str] = mapped_column(String(100), default="")
+    decision_note: Mapped[str] = mapped_column(String(500), default="")
+
+
 # The operator's acts on a tenant, which the tenant's admin home lists: a partial index of the log holds only those
 # entries, so the home never reads the tenant's whole log to find the few there are. The values are rendered in
 # the SQL (SQLite uses a partial index only when the query names the same literals).
@@ -420,8 +488,11 @@ Index(
 __all__ = [
     "CollectionStatus",
     "CorrectionRequest",
+    "DeletionRecord",
+    "DeletionResult",
     "Department",
     "DuplicateStatus",
+    "EarlyDeletionRequest",
     "NumberDuplicate",
     "PayeeLink",
     "PayeeType",

@@ -24,6 +24,7 @@ from app.text._dates import (
     parse_date,
     today_in_japan,
 )
+from app.text._era import format_japanese_era
 from app.text._kana import clean_kana, to_katakana
 from app.text._names import NAME_SEPARATOR, TextRejected, clean_name, clean_text, without_variation_selectors
 from app.text._search import KEY_SEPARATOR, person_search_key, search_key
@@ -51,6 +52,7 @@ __all__ = [
     "compact_number",
     "fold_width",
     "format_date",
+    "format_japanese_era",
     "has_emoji",
     "japan_date",
     "parse_date",

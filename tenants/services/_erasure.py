@@ -1,0 +1,608 @@
+"""Erasing numbers (削除), the two-person rule before the 削除予定日, and the deletion records they leave.
+
+A number is erased only through the vault (``Vault.erase``: the row's ciphertext cleared, one 削除 entry per
+number, the per-number key destroyed once the transaction commits) and the person's status becomes 削除済; the
+people counters follow through the listing hooks on flush. Each erased number leaves a ``DeletionRecord`` (who,
+why, whom, when; never the number) that outlives the number and the person: the 削除証明書 is printed from them.
+
+Rules (seed 000 マイナンバーの廃棄, seed 003 削除予定日, seed 004 two people together):
+- Only admins and handlers erase, after a fresh step-up, with a reason (``ERASURE_REASONS``; その他 needs a text).
+- On or after the 削除予定日 (JST) the number is erased at once. Before it (or with no date set) an admin may tick
+  「予定日前の削除」: that files an ``EarlyDeletionRequest``, and a second, different admin approves (the erasure is
+  performed then, by the approver, the requester recorded as handler) or rejects it, with a reason.
+- An employee's dependants keep their numbers unless the handler asks to erase them too; a dependant's number can
+  be erased alone. A dependant's due date is its own, or else its employee's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.events import Actor, AuditAction
+from app.audit.guard import contains_digit_run
+from app.auth.models import Role
+from app.auth.principal import Principal, StepUpRequired
+from app.auth.scoping import get_scoped, scoped
+from app.db import utcnow
+from app.forms import FormInvalid
+from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
+from app.paging import SortColumn
+from app.text import JST, clean_text, format_date, today_in_japan
+from app.vault import Vault
+from tenants.models import (
+    CollectionStatus,
+    DeletionRecord,
+    DeletionResult,
+    EarlyDeletionRequest,
+    Person,
+    PersonKind,
+    RequestStatus,
+)
+from tenants.services import _duplicates, _records
+from tenants.services._numbers_list import NumberRow, people_rows
+
+ERASURE_REASONS: dict[str, str] = {
+    "retired": "退職のため",
+    "retention": "保存期間経過",
+    "request": "本人の申出",
+    "mistake": "誤登録",
+    "other": "その他",
+}
+ERASE_FUNCTION = "番号の削除"
+EARLY_REQUEST_FUNCTION = "予定日前削除の申請"
+EARLY_APPROVE_FUNCTION = "予定日前削除の承認"
+EARLY_REJECT_FUNCTION = "予定日前削除の却下"
+MAX_ERASURE_BATCH = 100  # people per confirmation (a page of the deletion list)
+NUMBER_ROLES = (Role.ADMIN, Role.HANDLER)
+
+
+class ErasureRefused(Exception):
+    """A rule refused the erasure or decision; ``message`` is Japanese and says what to do instead."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def reason_label(code: str, text: str = "") -> str:
+    """The reason as the record and the certificate print it: the label, or その他's text (``その他（…）``)."""
+    label = ERASURE_REASONS.get(code, code)
+    if code == "other" and text:
+        return text
+    return f"{label}（{text}）" if text else label
+
+
+def due_on(person: Person, employee: Person | None) -> dt.date | None:
+    """The 削除予定日 that applies to a person: their own, or for a dependant without one, their employee's."""
+    if person.deletion_due_on is not None:
+        return person.deletion_due_on
+    if person.kind is PersonKind.DEPENDANT and employee is not None:
+        return employee.deletion_due_on
+    return None
+
+
+def is_due(day: dt.date | None, today: dt.date) -> bool:
+    """Whether a number may be erased today (JST) without the two-person rule: its 削除予定日 is today or past."""
+    return day is not None and day <= today
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureTarget:
+    """One person chosen for erasure, with the dependants whose numbers could go with theirs."""
+
+    row: NumberRow
+    due_on: dt.date | None
+    due: bool
+    dependants: list[NumberRow] = field(default_factory=list)
+    pending_request: bool = False
+
+    @property
+    def due_label(self) -> str:
+        return format_date(self.due_on) if self.due_on else "未設定"
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureChoice:
+    """What the confirmation page sent: the reason, its text, dependants too, and the early-deletion override."""
+
+    reason: str = ""
+    reason_text: str = ""
+    include_dependants: bool = False
+    early: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureOutcome:
+    """The deletion records written (numbers erased now) and the early-deletion requests filed."""
+
+    records: list[DeletionRecord]
+    requests: list[EarlyDeletionRequest]
+
+
+def parse_ids(values: Sequence[str]) -> list[uuid.UUID]:
+    """Person ids from a form or a query, in order, without repeats; a malformed id is a 404 (like a missing one).
+
+    FormInvalid when none or more than ``MAX_ERASURE_BATCH``.
+    """
+    ids: list[uuid.UUID] = []
+    for value in values:
+        try:
+            ids.append(uuid.UUID(str(value).strip()))
+        except ValueError:
+            raise NotFoundException() from None
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise FormInvalid({"person_id": "削除する対象者を1人以上選択してください。"})
+    if len(ids) > MAX_ERASURE_BATCH:
+        raise FormInvalid({"person_id": f"一度に削除できるのは{MAX_ERASURE_BATCH}人までです。選択を減らしてください。"})
+    return ids
+
+
+def check_role(principal: Principal) -> None:
+    """Admins and handlers only (403 for a viewer)."""
+    if principal.role not in NUMBER_ROLES:
+        raise PermissionDeniedException("番号の削除は管理者と事務取扱担当者だけが行えます。")
+
+
+async def erasure_targets(
+    session: AsyncSession, vault: Vault, principal: Principal, person_ids: Sequence[uuid.UUID]
+) -> list[ErasureTarget]:
+    """The people to erase (404 when an id is not one of the tenant's people), masked, with their due dates and,
+    for employees, the dependants holding a live number. Reads only these people and their dependants."""
+    found = await session.execute(scoped(Person, principal).where(Person.id.in_(list(person_ids))))
+    people = {person.id: person for person in found.scalars()}
+    if any(person_id not in people for person_id in person_ids):
+        raise NotFoundException()
+    rows = await people_rows(session, vault, principal, [people[person_id] for person_id in person_ids])
+    employee_ids = [row.person.id for row in rows if row.person.kind is PersonKind.EMPLOYEE]
+    dependants: dict[uuid.UUID, list[NumberRow]] = {}
+    if employee_ids:
+        statement = scoped(Person, principal).where(
+            Person.employee_id.in_(employee_ids),
+            Person.kind == PersonKind.DEPENDANT,
+            Person.status.in_([s for s in CollectionStatus if s.has_number]),
+        )
+        family = list((await session.execute(statement.order_by(Person.family_rank, Person.id))).scalars())
+        for row in await people_rows(session, vault, principal, family):
+            if row.number is not None and row.person.employee_id is not None:
+                dependants.setdefault(row.person.employee_id, []).append(row)
+    pending = await _pending_people(session, principal, [row.person.id for row in rows])
+    today = today_in_japan()
+    targets = []
+    for row in rows:
+        day = due_on(row.person, row.employee)
+        targets.append(
+            ErasureTarget(
+                row=row,
+                due_on=day,
+                due=is_due(day, today),
+                dependants=dependants.get(row.person.id, []),
+                pending_request=row.person.id in pending,
+            )
+        )
+    return targets
+
+
+async def _pending_people(
+    session: AsyncSession, principal: Principal, person_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not person_ids:
+        return set()
+    statement = scoped(EarlyDeletionRequest, principal).where(
+        EarlyDeletionRequest.person_id.in_(list(person_ids)), EarlyDeletionRequest.status == RequestStatus.PENDING
+    )
+    return {request.person_id for request in (await session.execute(statement)).scalars()}
+
+
+def check_choice(choice: ErasureChoice) -> ErasureChoice:
+    """The reason and its text, validated (FormInvalid: ``reason``, ``reason_text``); returns the cleaned choice."""
+    errors: dict[str, str] = {}
+    if choice.reason not in ERASURE_REASONS:
+        errors["reason"] = "削除の理由を一覧から選択してください。"
+    try:
+        text = clean_text(choice.reason_text)
+    except ValueError:
+        errors["reason_text"] = "理由の内容に使えない文字が含まれています。"
+        text = ""
+    if choice.reason == "other" and not text:
+        errors["reason_text"] = "「その他」を選んだときは理由の内容を入力してください。"
+    elif len(text) > 200:
+        errors["reason_text"] = "理由の内容は200文字以内で入力してください。"
+    elif contains_digit_run(text):
+        errors["reason_text"] = "理由の内容に番号のような12桁以上の数字は入力できません。"
+    if errors:
+        raise FormInvalid(errors)
+    return ErasureChoice(choice.reason, text, choice.include_dependants, choice.early)
+
+
+async def erase_numbers(
+    session: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    person_ids: Sequence[uuid.UUID],
+    choice: ErasureChoice,
+) -> ErasureOutcome:
+    """Erase the chosen people's numbers (and, if asked, their dependants'), or file early-deletion requests for
+    those not yet due when the override is ticked; everything checked first, then written in the caller's
+    transaction (commit with ``vault.commit`` so the keys are destroyed at once).
+
+    PermissionDeniedException (a viewer), StepUpRequired (no fresh re-authentication), NotFoundException (an id
+    not of the tenant), FormInvalid (``reason``, ``reason_text``, ``person_id``, ``early``: Japanese, what to fix).
+    """
+    check_role(principal)
+    if not principal.stepup_fresh:
+        raise StepUpRequired()
+    choice = check_choice(choice)
+    targets = await erasure_targets(session, vault, principal, person_ids)
+    _check_targets(principal, targets, choice)
+    actor = principal.actor()
+    records: list[DeletionRecord] = []
+    requests: list[EarlyDeletionRequest] = []
+    for target in targets:
+        if target.due:
+            for row in _rows_to_erase(target, choice.include_dependants):
+                records.append(await _erase(session, vault, row, actor, choice.reason, choice.reason_text))
+        else:
+            requests.append(await _file_request(session, principal, target, choice))
+    await session.flush()
+    return ErasureOutcome(records, requests)
+
+
+def _rows_to_erase(target: ErasureTarget, include_dependants: bool) -> list[NumberRow]:
+    rows = [target.row] if target.row.number is not None else []
+    return rows + (target.dependants if include_dependants else [])
+
+
+def _check_targets(principal: Principal, targets: list[ErasureTarget], choice: ErasureChoice) -> None:
+    errors: dict[str, str] = {}
+    for target in targets:
+        name = target.row.display_name
+        if target.row.number is None and not (choice.include_dependants and target.dependants):
+            errors.setdefault("person_id", f"{name} さんの番号は登録されていません（削除済みか未登録です）。")
+        elif target.pending_request:
+            errors.setdefault(
+                "person_id", f"{name} さんには承認待ちの予定日前削除の申請があります。承認か却下をお待ちください。"
+            )
+        elif not target.due and not choice.early:
+            errors.setdefault(
+                "early",
+                f"{name} さんは削除予定日（{target.due_label}）前のため削除できません。"
+                "予定日前に削除するには「予定日前の削除」にチェックを入れてください（別の管理者の承認が必要です）。",
+            )
+        elif not target.due and principal.role is not Role.ADMIN:
+            errors.setdefault("early", "予定日前の削除は管理者だけが申請できます。管理者に依頼してください。")
+    if errors:
+        raise FormInvalid(errors)
+
+
+async def _erase(
+    session: AsyncSession,
+    vault: Vault,
+    row: NumberRow,
+    actor: Actor,
+    reason: str,
+    reason_text: str,
+    *,
+    handler: tuple[str, str] | None = None,
+    request_id: uuid.UUID | None = None,
+) -> DeletionRecord:
+    """One person's number through the vault (削除 entry), the person 削除済, the deletion record added.
+
+    ``handler`` (login id, name) is who asked when it is not ``actor`` (an approved early deletion: ``actor``
+    approved and performed it).
+    """
+    person = row.person
+    number_id = row.number.id if row.number is not None else None
+    erased = await vault.erase(
+        session,
+        tenant_id=person.tenant_id,
+        subject=row.subject,
+        actor=actor,
+        function=ERASE_FUNCTION,
+        reason=reason_label(reason, reason_text),
+        field=_records.number_field(person),
+    )
+    if not erased:
+        raise ErasureRefused(f"{row.display_name} さんの番号はすでに削除されています。")
+    mark_erased(person)
+    await _duplicates.settle_superseded(session, vault, person)
+    handler_login, handler_name = handler or (actor.login_id, actor.name)
+    subject = row.subject
+    record = DeletionRecord(
+        tenant_id=person.tenant_id,
+        erased_at=utcnow(),
+        person_id=person.id,
+        number_id=number_id,
+        handler_login_id=handler_login[:100],
+        handler_name=handler_name[:100],
+        approver_login_id=actor.login_id[:100] if handler else "",
+        approver_name=actor.name[:100] if handler else "",
+        reason=reason,
+        reason_text=reason_text[:200],
+        subject_name=subject.name[:250],
+        subject_kind=person.kind,
+        department_code=subject.department_code[:32],
+        department_name=subject.department_name[:100],
+        employee_code=subject.employee_code[:32],
+        result=DeletionResult.ERASED,
+        early_request_id=request_id,
+    )
+    session.add(record)
+    return record
+
+
+def mark_erased(person: Person) -> None:
+    """削除済: the number is gone, and every confirmation of it with it (the listing hooks move the counters)."""
+    person.status = CollectionStatus.ERASED
+    person.registered_at = None
+    person.self_confirmed_at = None
+    person.admin_confirmed_at = None
+    person.admin_confirmed_by = ""
+    person.identity_changed_at = None
+
+
+async def _file_request(
+    session: AsyncSession, principal: Principal, target: ErasureTarget, choice: ErasureChoice
+) -> EarlyDeletionRequest:
+    person = target.row.person
+    request = EarlyDeletionRequest(
+        tenant_id=person.tenant_id,
+        person_id=person.id,
+        include_dependants=choice.include_dependants and bool(target.dependants),
+        reason=choice.reason,
+        reason_text=choice.reason_text,
+        due_on=target.due_on,
+        requested_by=principal.account_id,
+        requested_by_login_id=principal.login_id[:100],
+        requested_by_name=principal.name[:100],
+        status=RequestStatus.PENDING,
+    )
+    session.add(request)
+    await session.flush()
+    detail: dict[str, object] = {
+        "event": "early_deletion_requested",
+        "request_id": str(request.id),
+        "reason": choice.reason,
+        "due_on": target.due_on.isoformat() if target.due_on else None,
+        "include_dependants": request.include_dependants,
+    }
+    await _records.log_person_event(
+        session, principal.actor(), person, AuditAction.UPDATE, EARLY_REQUEST_FUNCTION, detail=detail
+    )
+    return request
+
+
+# Early-deletion requests: the second admin's decision ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyRequestRow:
+    """A request with the person it is about (masked number, dependants that would go with it)."""
+
+    request: EarlyDeletionRequest
+    target: ErasureTarget
+
+    @property
+    def reason_label(self) -> str:
+        return reason_label(self.request.reason, self.request.reason_text)
+
+    @property
+    def requested_on(self) -> str:
+        return format_date(self.request.created_at, time="minutes")
+
+    @property
+    def decided_on(self) -> str:
+        return format_date(self.request.decided_at, time="minutes")
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyRequestPage:
+    rows: list[EarlyRequestRow]
+    total: Count
+    window: KeysetPage
+
+
+REQUESTS_PER_PAGE = 50
+_OLDEST_FIRST = [SortColumn(EarlyDeletionRequest.created_at, "created_at"), SortColumn(EarlyDeletionRequest.id, "id")]
+
+
+def _requests_in(principal: Principal, status: RequestStatus) -> Select[Any]:
+    return scoped(EarlyDeletionRequest, principal).where(EarlyDeletionRequest.status == status)
+
+
+async def early_request_page(
+    session: AsyncSession, vault: Vault, principal: Principal, page: PageRequest
+) -> EarlyRequestPage:
+    """Pending requests, oldest first, ``REQUESTS_PER_PAGE`` a page (one index range), each with its person."""
+    statement = _requests_in(principal, RequestStatus.PENDING)
+    total = await capped_count(session, statement)
+    window = await read_page(session, [statement], _OLDEST_FIRST, page, per_page=REQUESTS_PER_PAGE, total=total)
+    ids = [key.id for key in window.keys]
+    requests = await _requests_by_id(session, principal, ids)
+    return EarlyRequestPage(await _request_rows(session, vault, principal, requests), total, window)
+
+
+async def recent_early_decisions(
+    session: AsyncSession, principal: Principal, limit: int = 10
+) -> list[EarlyDeletionRequest]:
+    """The last decided requests, newest first (a few rows of the decided_at order)."""
+    statement = (
+        scoped(EarlyDeletionRequest, principal)
+        .where(EarlyDeletionRequest.status != RequestStatus.PENDING)
+        .order_by(EarlyDeletionRequest.decided_at.desc(), EarlyDeletionRequest.id.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def _requests_by_id(
+    session: AsyncSession, principal: Principal, ids: Sequence[uuid.UUID]
+) -> list[EarlyDeletionRequest]:
+    if not ids:
+        return []
+    statement = scoped(EarlyDeletionRequest, principal).where(EarlyDeletionRequest.id.in_(list(ids)))
+    found = {request.id: request for request in (await session.execute(statement)).scalars()}
+    return [found[i] for i in ids if i in found]
+
+
+async def _request_rows(
+    session: AsyncSession, vault: Vault, principal: Principal, requests: list[EarlyDeletionRequest]
+) -> list[EarlyRequestRow]:
+    if not requests:
+        return []
+    targets = await erasure_targets(session, vault, principal, list(dict.fromkeys(r.person_id for r in requests)))
+    by_person = {target.row.person.id: target for target in targets}
+    return [EarlyRequestRow(request, by_person[request.person_id]) for request in requests]
+
+
+async def early_request_row(
+    session: AsyncSession, vault: Vault, principal: Principal, request_id: str
+) -> EarlyRequestRow:
+    """One request of the principal's tenant with its person (404 for anyone else's or a malformed id)."""
+    request = await get_scoped(session, EarlyDeletionRequest, principal, request_id)
+    (row,) = await _request_rows(session, vault, principal, [request])
+    return row
+
+
+async def decide_early_request(
+    session: AsyncSession,
+    vault: Vault,
+    principal: Principal,
+    request_id: str,
+    *,
+    approve: bool,
+    note: str,
+) -> EarlyRequestRow:
+    """A second admin approves (the number, and the dependants' if asked, erased now by the approver, the requester
+    recorded as handler) or rejects a pending request; the decision is logged, with its reason.
+
+    NotFoundException (not the tenant's), PermissionDeniedException (not an admin), StepUpRequired (approval without
+    a fresh step-up), FormInvalid (``note``: the reason missing or too long), ErasureRefused (decided already, the
+    requester deciding their own request, the number gone meanwhile).
+    """
+    row = await early_request_row(session, vault, principal, request_id)
+    if principal.role is not Role.ADMIN:
+        raise PermissionDeniedException("予定日前の削除は管理者だけが承認・却下できます。")
+    request = row.request
+    if request.status is not RequestStatus.PENDING:
+        raise ErasureRefused("この申請はすでに処理されています。")
+    if request.requested_by == principal.account_id:
+        raise ErasureRefused(
+            "ご自身の申請は承認・却下できません。別の管理者が判断してください（二人で確認する決まりです）。"
+        )
+    if approve and not principal.stepup_fresh:
+        raise StepUpRequired()
+    note = _decision_note(note)
+    actor = principal.actor()
+    if approve:
+        rows = _rows_to_erase(row.target, request.include_dependants)
+        if not rows:
+            raise ErasureRefused(
+                f"{row.target.row.display_name} さんの番号はすでに削除されています。この申請は却下してください。"
+            )
+        for erased in rows:
+            await _erase(
+                session,
+                vault,
+                erased,
+                actor,
+                request.reason,
+                request.reason_text,
+                handler=(request.requested_by_login_id, request.requested_by_name),
+                request_id=request.id,
+            )
+    request.status = RequestStatus.APPROVED if approve else RequestStatus.REJECTED
+    request.decided_at = utcnow()
+    request.decided_by = principal.account_id
+    request.decided_by_name = principal.name[:100]
+    request.decision_note = note
+    detail: dict[str, object] = {
+        "event": "early_deletion_approved" if approve else "early_deletion_rejected",
+        "request_id": str(request.id),
+        "requested_by": request.requested_by_login_id,
+        "note": note,
+    }
+    function = EARLY_APPROVE_FUNCTION if approve else EARLY_REJECT_FUNCTION
+    await _records.log_person_event(session, actor, row.target.row.person, AuditAction.UPDATE, function, detail=detail)
+    await session.flush()
+    return row
+
+
+def _decision_note(note: str) -> str:
+    try:
+        text = clean_text(note)
+    except ValueError:
+        raise FormInvalid({"note": "判断の理由に使えない文字が含まれています。"}) from None
+    if not text:
+        raise FormInvalid({"note": "承認・却下の理由を入力してください。"})
+    if len(text) > 500:
+        raise FormInvalid({"note": "理由は500文字以内で入力してください。"})
+    if contains_digit_run(text):
+        raise FormInvalid({"note": "理由に番号のような12桁以上の数字は入力できません。"})
+    return text
+
+
+# Deletion records ----------------------------------------------------------------------------------------------
+
+RECORDS_PER_PAGE = 50
+_NEWEST_FIRST = [
+    SortColumn(DeletionRecord.erased_at, "erased_at", descending=True),
+    SortColumn(DeletionRecord.id, "id", descending=True),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRange:
+    """A period of JST days (both ends included; either open)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    def clauses(self) -> list[Any]:
+        """``erased_at`` bounds in UTC for the JST days."""
+        found: list[Any] = []
+        if self.start is not None:
+            found.append(DeletionRecord.erased_at >= _jst_midnight(self.start))
+        if self.end is not None:
+            found.append(DeletionRecord.erased_at < _jst_midnight(self.end + dt.timedelta(days=1)))
+        return found
+
+
+def _jst_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=JST).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage:
+    rows: list[DeletionRecord]
+    total: Count
+    window: KeysetPage
+
+
+def records_in(principal: Principal, period: RecordRange) -> Select[Any]:
+    """The tenant's deletion records in a period (one range of ``ix_deletion_records_tenant_id_erased_at``)."""
+    return scoped(DeletionRecord, principal).where(*period.clauses())
+
+
+async def deletion_record_page(
+    session: AsyncSession, principal: Principal, period: RecordRange, page: PageRequest
+) -> RecordPage:
+    """Deletion records newest first, ``RECORDS_PER_PAGE`` a page by keyset, counted up to ``COUNT_CAP``."""
+    check_role(principal)
+    statement = records_in(principal, period)
+    total = await capped_count(session, statement)
+    window = await read_page(session, [statement], _NEWEST_FIRST, page, per_page=RECORDS_PER_PAGE, total=total)
+    ids = [key.id for key in window.keys]
+    found: dict[uuid.UUID, DeletionRecord] = {}
+    if ids:
+        statement = scoped(DeletionRecord, principal).where(DeletionRecord.id.in_(ids))
+        found = {record.id: record for record in (await session.execute(statement)).scalars()}
+    return RecordPage([found[i] for i in ids if i in found], total, window)
