@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Annotated, Any
@@ -24,6 +25,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import contains_digit_run
 from app.auth.principal import Principal, admin_only, company_staff, number_handlers
 from app.forms import Form, FormInvalid
 from app.http import attachment
@@ -147,6 +149,8 @@ class ErasureController(Controller):
         try:
             outcome = await services.erase_numbers(db_session, vault, principal, ids, choice)
         except FormInvalid as exc:
+            if contains_digit_run(choice.reason_text):  # what may be a number is never shown back
+                choice = dataclasses.replace(choice, reason_text="")
             return await _confirm_page(
                 db_session, vault, principal, ids, choice=choice, errors=exc.errors, status_code=400
             )
@@ -326,7 +330,7 @@ def _decision_page(
         template_name="tenants/erasure/decision.html",
         context={
             "r": row,
-            "note": note,
+            "note": "" if contains_digit_run(note) else note,  # what may be a number is never shown back
             "errors": errors,
             "own": row.request.requested_by == principal.account_id,
         },
