@@ -95,6 +95,7 @@ def _pdf(certificate: Certificate) -> Response[bytes]:
     """The PDF as a download that no cache keeps."""
     return Response(
         content=certificate.pdf,
+        status_code=200,
         media_type="application/pdf",
         headers={"Content-Disposition": attachment(certificate.filename), "Cache-Control": "no-store"},
     )
