@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, Paragraph, Spacer, Table
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import BaseDocTemplate, Flowable, Paragraph, Spacer, Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +26,7 @@ from app.audit.log import record
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.forms import FormInvalid
-from app.pdf import CONTENT_WIDTH, build_pdf, pdf_text, styles, table_style
+from app.pdf import CONTENT_WIDTH, PAGE_WIDTH, REGULAR, build_pdf, pdf_text, styles, table_style
 from app.tenancy import Tenant
 from app.text import format_date, format_japanese_era, today_in_japan
 from app.workers import DOCUMENTS, run_in_worker
@@ -84,7 +85,17 @@ def render_deletion_certificate(records: Sequence[DeletionRecord], tenant: Tenan
         ("代表者", tenant.representative),
     ):
         story.append(Paragraph(pdf_text(f"{label}　{value}"), style["body"]))
-    return build_pdf(story, title=CERTIFICATE_TITLE, author=tenant.name, subject=CERTIFICATE_STATEMENT)
+    return build_pdf(
+        story, title=CERTIFICATE_TITLE, author=tenant.name, subject=CERTIFICATE_STATEMENT, on_page=_page_number
+    )
+
+
+def _page_number(canvas: Canvas, document: BaseDocTemplate) -> None:
+    """「削除証明書 - n -」 at the foot of every page (a certificate of many rows runs over several)."""
+    canvas.saveState()
+    canvas.setFont(REGULAR, 8)
+    canvas.drawCentredString(PAGE_WIDTH / 2, 8 * mm, f"{CERTIFICATE_TITLE}　- {document.page} -")
+    canvas.restoreState()
 
 
 def certificate_row(row: DeletionRecord) -> tuple[str, str, str, str, str]:

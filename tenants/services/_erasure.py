@@ -246,10 +246,13 @@ async def erase_numbers(
     actor = principal.actor()
     records: list[DeletionRecord] = []
     requests: list[EarlyDeletionRequest] = []
+    erased: set[uuid.UUID] = set()  # a dependant ticked beside their employee (dependants too) goes once
     for target in targets:
         if target.due:
             for row in _rows_to_erase(target, choice.include_dependants):
-                records.append(await _erase(session, vault, row, actor, choice.reason, choice.reason_text))
+                if row.person.id not in erased:
+                    erased.add(row.person.id)
+                    records.append(await _erase(session, vault, row, actor, choice.reason, choice.reason_text))
         else:
             requests.append(await _file_request(session, principal, target, choice))
     await session.flush()
@@ -263,6 +266,7 @@ def _rows_to_erase(target: ErasureTarget, include_dependants: bool) -> list[Numb
 
 def _check_targets(principal: Principal, targets: list[ErasureTarget], choice: ErasureChoice) -> None:
     errors: dict[str, str] = {}
+    today = today_in_japan()
     for target in targets:
         name = target.row.display_name
         if target.row.number is None and not (choice.include_dependants and target.dependants):
@@ -279,6 +283,16 @@ def _check_targets(principal: Principal, targets: list[ErasureTarget], choice: E
             )
         elif not target.due and principal.role is not Role.ADMIN:
             errors.setdefault("early", "予定日前の削除は管理者だけが申請できます。管理者に依頼してください。")
+        elif target.due and choice.include_dependants:
+            for dependant in target.dependants:
+                day = due_on(dependant.person, dependant.employee)
+                if not is_due(day, today):
+                    label = format_date(day) if day else "未設定"
+                    errors.setdefault(
+                        "include_dependants",
+                        f"扶養家族 {dependant.person.name} さんは削除予定日（{label}）前です。"
+                        "「扶養家族の番号も削除する」のチェックを外すか、扶養家族の番号は別に予定日前の削除を申請してください。",
+                    )
     if errors:
         raise FormInvalid(errors)
 

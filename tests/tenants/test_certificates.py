@@ -163,7 +163,10 @@ async def test_many_records_split_across_pages_with_the_header_on_each(
     pages = texts(response.content)
     with_rows = [page for page in pages if "削除済" in page]
     assert len(with_rows) >= 2
-    assert all(page.startswith("処理年月日担当者理由対象者結果") for page in with_rows[1:])  # the header, repeated
+    assert all(
+        page.startswith("削除証明書-") and "処理年月日担当者理由対象者結果令和6年" in page for page in with_rows[1:]
+    )  # the header, repeated
+    assert all(f"削除証明書-{n}-" in page for n, page in enumerate(pages, start=1))  # the page numbers
     joined = "".join(pages)
     assert all(f"対象{i:03d}" in joined for i in range(90))
     assert joined.count("令和6年4月1日（2024/04/01）") == 90

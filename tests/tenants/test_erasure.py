@@ -449,3 +449,31 @@ async def test_an_erased_number_leaves_no_key_no_ciphertext_and_never_its_digits
     assert files_holding(settings, wrapped) == []
     for number in family.numbers.values():
         assert files_holding(settings, number.encode()) == []
+
+
+async def test_a_dependant_ticked_beside_their_employee_is_erased_once(
+    client: Client, world: World, db: AsyncSession, vault: Vault
+) -> None:
+    family = await arrange(db, vault, world)
+    await sign_in(client, world.admin)
+    response = await erase(client, [family.yoshida.id, family.hanako.id], reason="retention", include_dependants="1")
+    assert response.status_code in (302, 303), response.text
+    assert len(await records(db, world.tenant.id)) == 3
+    assert len(await entries(db, world.tenant.id, AuditAction.DELETE)) == 3
+
+
+async def test_a_dependant_with_a_later_due_date_is_not_erased_with_the_employee(
+    client: Client, world: World, db: AsyncSession, vault: Vault
+) -> None:
+    family = await arrange(db, vault, world)
+    family.ryoko.deletion_due_on = today_in_japan() + dt.timedelta(days=30)
+    db.add(family.ryoko)
+    await db.commit()
+    await sign_in(client, world.admin)
+    refused = await erase(client, [family.yoshida.id], reason="retention", include_dependants="1")
+    assert refused.status_code == 400
+    assert "扶養家族 𠮷田良子 さんは削除予定日" in refused.text
+    assert await records(db, world.tenant.id) == []
+    alone = await erase(client, [family.yoshida.id], reason="retention")
+    assert alone.status_code in (302, 303)
+    assert [r.subject_name for r in await records(db, world.tenant.id)] == ["𠮷田太郎"]
