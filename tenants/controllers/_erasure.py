@@ -161,9 +161,9 @@ class ErasureController(Controller):
             )
         await vault.commit(db_session)  # then the erased numbers' keys are destroyed
         if outcome.records:
-            names = "、".join(r.subject_name for r in outcome.records[:5])
-            more = f" ほか{len(outcome.records) - 5}人" if len(outcome.records) > 5 else ""
-            flash(request, f"{names}{more} の番号を削除しました（{len(outcome.records)}件）。", "success")
+            names = "、".join(f"{r.subject_name} さん" for r in outcome.records[:5])
+            more = f"ほか{len(outcome.records) - 5}人" if len(outcome.records) > 5 else ""
+            flash(request, f"{names}{more}の番号を削除しました（{len(outcome.records)}件）。", "success")
         if outcome.requests:
             flash(
                 request,

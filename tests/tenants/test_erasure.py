@@ -24,6 +24,7 @@ from app.text import today_in_japan
 from app.vault import NumberField, Vault
 from app.vault.errors import NumberNotFound
 from app.vault.numbers import mask_my_number
+from tenants.listing import compare_counts
 from tenants.models import (
     CollectionStatus,
     DeletionRecord,
@@ -206,6 +207,8 @@ async def test_dependants_are_erased_too_only_when_asked(
     assert names == sorted(["𠮷田太郎", "𠮷田太郎 > 𠮷田花子", "𠮷田太郎 > 𠮷田良子"])
     assert len(await entries(db, world.tenant.id, AuditAction.DELETE)) == 3
     assert await live_numbers(db, vault, world.tenant.id, family.yoshida, family.hanako, family.ryoko) == set()
+    assert await compare_counts(db, world.tenant.id) == {}  # the counters agree with a recount
+    await db.rollback()
     assert await live_numbers(db, vault, world.tenant.id, family.higashino) == {family.higashino.id}
 
 
