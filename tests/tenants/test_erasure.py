@@ -480,3 +480,36 @@ async def test_a_dependant_with_a_later_due_date_is_not_erased_with_the_employee
     alone = await erase(client, [family.yoshida.id], reason="retention")
     assert alone.status_code in (302, 303)
     assert [r.subject_name for r in await records(db, world.tenant.id)] == ["𠮷田太郎"]
+
+
+async def test_approving_needs_an_admin_and_a_fresh_step_up(
+    client: Client,
+    world: World,
+    db: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    family = await arrange(db, vault, world)
+    inoue = await second_admin(db, settings, world, vault)
+    await sign_in(client, world.admin)
+    await erase(client, [family.higashino.id], reason="mistake", early="1")
+    (request,) = (await db.execute(select(EarlyDeletionRequest))).scalars()
+    client.cookies.clear()
+    await sign_in(client, world.handler)
+    assert (await post(client, f"/admin/erasure/requests/{request.id}/approve", {"note": "x"})).status_code == 403
+    assert (await post(client, f"/admin/erasure/requests/{request.id}/reject", {"note": "x"})).status_code == 403
+    client.cookies.clear()
+    await sign_in(client, inoue)
+    real_now = sessions_module.now_ts
+    monkeypatch.setattr(sessions_module, "now_ts", lambda: real_now() + 6 * 60)
+    stale = await post(client, f"/admin/erasure/requests/{request.id}/approve", {"note": "確認済み"})
+    assert stale.status_code in (302, 303)
+    assert stale.headers["location"].startswith("/reauth?next=")
+    assert await live_numbers(db, vault, world.tenant.id, family.higashino) == {family.higashino.id}
+    no_csrf = await post(client, f"/admin/erasure/requests/{request.id}/reject", {"note": "x"}, csrf=False)
+    assert no_csrf.status_code == 403
+    await step_up(client, inoue, f"/admin/erasure/requests/{request.id}")
+    done = await post(client, f"/admin/erasure/requests/{request.id}/approve", {"note": "確認済み"})
+    assert done.status_code in (302, 303) and done.headers["location"] == "/admin/erasure/requests"
+    assert await live_numbers(db, vault, world.tenant.id, family.higashino) == set()
