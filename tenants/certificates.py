@@ -31,7 +31,8 @@ from app.tenancy import Tenant
 from app.text import format_date, format_japanese_era, today_in_japan
 from app.workers import DOCUMENTS, run_in_worker
 from tenants.models import DeletionRecord
-from tenants.services._erasure import RecordRange, check_role, reason_label
+from tenants.services import RecordRange, reason_label
+from tenants.services._erasure import check_role
 
 CERTIFICATE_TITLE = "削除証明書"
 CERTIFICATE_STATEMENT = "以下のとおり特定個人情報を削除したことを証明します。"

@@ -84,7 +84,8 @@ async def _confirm_page(
     )
 
 
-async def _chosen_ids(request: Request[Any, Any, Any], source: Any) -> list[uuid.UUID] | Template:
+def _chosen_ids(source: Any) -> list[uuid.UUID] | Template:
+    """The ``person_id`` values of a query or form, or the page saying none (or too many) were chosen."""
     try:
         return services.parse_ids([str(v) for v in source.getall("person_id", [])])
     except FormInvalid as exc:
@@ -111,7 +112,7 @@ class ErasureController(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal
     ) -> Template | Redirect:
         """The confirmation page for the people in the query (a row's 「番号を削除」, the way back from /reauth)."""
-        ids = await _chosen_ids(request, request.query_params)
+        ids = _chosen_ids(request.query_params)
         if isinstance(ids, Template):
             return ids
         if not principal.stepup_fresh:
@@ -123,7 +124,7 @@ class ErasureController(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal
     ) -> Template | Redirect:
         """The deletion list's ticked rows: the same page (step-up first when stale, then back with the people)."""
-        ids = await _chosen_ids(request, await request.form())
+        ids = _chosen_ids(await request.form())
         if isinstance(ids, Template):
             return ids
         if not principal.stepup_fresh:
@@ -136,7 +137,7 @@ class ErasureController(Controller):
     ) -> Template | Redirect:
         """Erase (or file the early-deletion requests), all checked first; a stale step-up goes back to confirm."""
         form = await request.form()
-        ids = await _chosen_ids(request, form)
+        ids = _chosen_ids(form)
         if isinstance(ids, Template):
             return ids
         if not principal.stepup_fresh:

@@ -3,6 +3,7 @@
 from app.text import JST, to_katakana
 from tenants.services._confirmations import confirmation_matches, issue_confirmation
 from tenants.services._counts import count_people
+from tenants.services._deletion_records import RecordPage, RecordRange, deletion_record_page
 from tenants.services._departments import (
     add_department,
     department_headcounts,
@@ -27,6 +28,14 @@ from tenants.services._duplicates import (
     resolve_duplicate,
     settle_superseded_many,
 )
+from tenants.services._early_deletions import (
+    EarlyRequestPage,
+    EarlyRequestRow,
+    decide_early_request,
+    early_request_page,
+    early_request_row,
+    recent_early_decisions,
+)
 from tenants.services._employees import (
     EMPLOYMENT_CHOICES,
     EmployeeDetail,
@@ -46,23 +55,14 @@ from tenants.services._employees import (
 from tenants.services._erasure import (
     ERASURE_REASONS,
     MAX_ERASURE_BATCH,
-    EarlyRequestPage,
-    EarlyRequestRow,
     ErasureChoice,
     ErasureOutcome,
     ErasureRefused,
     ErasureTarget,
-    RecordPage,
-    RecordRange,
-    decide_early_request,
-    deletion_record_page,
-    early_request_page,
-    early_request_row,
     erase_numbers,
     erasure_targets,
     parse_ids,
     reason_label,
-    recent_early_decisions,
 )
 from tenants.services._numbers import (
     ConfirmationRefused,
