@@ -256,6 +256,7 @@ async def erase_numbers(
 
 
 def rows_to_erase(target: ErasureTarget, include_dependants: bool) -> list[NumberRow]:
+    """The person's row when it has a live number, then (if asked) the dependants holding one."""
     rows = [target.row] if target.row.number is not None else []
     return rows + (target.dependants if include_dependants else [])
 
