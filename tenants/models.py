@@ -451,6 +451,7 @@ class EarlyDeletionRequest(TenantMixin, Base):
         # Pending requests oldest first, decided ones newest first: each list is one index range.
         Index("ix_early_deletion_requests_tenant_id_status_created_at", "tenant_id", "status", "created_at", "id"),
         Index("ix_early_deletion_requests_tenant_id_person_id", "tenant_id", "person_id", "status"),
+        Index("ix_early_deletion_requests_tenant_id_decided_at", "tenant_id", "decided_at", "id"),
     )
 
     person_id: Mapped[uuid.UUID] = mapped_column()

@@ -91,10 +91,10 @@ async def early_request_page(
 async def recent_early_decisions(
     session: AsyncSession, principal: Principal, limit: int = 10
 ) -> list[EarlyDeletionRequest]:
-    """The last decided requests, newest first (a few rows of the decided_at order)."""
+    """The last decided requests, newest first (a few rows of ``ix_early_deletion_requests_tenant_id_decided_at``)."""
     statement = (
         scoped(EarlyDeletionRequest, principal)
-        .where(EarlyDeletionRequest.status != RequestStatus.PENDING)
+        .where(EarlyDeletionRequest.decided_at.is_not(None))
         .order_by(EarlyDeletionRequest.decided_at.desc(), EarlyDeletionRequest.id.desc())
         .limit(limit)
     )

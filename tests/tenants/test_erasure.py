@@ -355,6 +355,9 @@ async def test_a_second_admin_can_reject_with_a_reason(
     assert await live_numbers(db, vault, world.tenant.id, family.higashino) == {family.higashino.id}
     (logged,) = [e for e in await entries(db, world.tenant.id) if e.function == "予定日前削除の却下"]
     assert logged.actor_login_id == "admin2"
+    listed = await client.get("/admin/erasure/requests")
+    assert "承認待ちの申請はありません。" in listed.text
+    assert "却下" in listed.text and "在職中のため保管する" in listed.text and "井上 通" in listed.text
 
 
 # Step-up and the ladder ---------------------------------------------------------------------------------------

@@ -105,9 +105,15 @@ def upgrade() -> None:
         "early_deletion_requests",
         ["tenant_id", "person_id", "status"],
     )
+    op.create_index(
+        "ix_early_deletion_requests_tenant_id_decided_at",
+        "early_deletion_requests",
+        ["tenant_id", "decided_at", "id"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_early_deletion_requests_tenant_id_decided_at", table_name="early_deletion_requests")
     op.drop_index("ix_early_deletion_requests_tenant_id_person_id", table_name="early_deletion_requests")
     op.drop_index("ix_early_deletion_requests_tenant_id_status_created_at", table_name="early_deletion_requests")
     op.drop_table("early_deletion_requests")
