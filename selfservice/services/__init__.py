@@ -12,6 +12,13 @@ from selfservice.services._family import (
     own_person,
     person_cards,
 )
+from selfservice.services._history import (
+    HISTORY_PER_PAGE,
+    NUMBER_OPERATIONS,
+    HistoryPage,
+    HistoryRow,
+    number_history,
+)
 from selfservice.services._invitation_list import (
     BULK_STATES,
     INVITATIONS_PER_PAGE,
@@ -57,6 +64,11 @@ from selfservice.services._registration import (
 from tenants.services import JST
 
 __all__ = [
+    "HISTORY_PER_PAGE",
+    "NUMBER_OPERATIONS",
+    "HistoryPage",
+    "HistoryRow",
+    "number_history",
     "BULK_STATES",
     "CONFIRM_PURPOSE",
     "INVITATIONS_PER_PAGE",
