@@ -69,7 +69,9 @@ def store_item(namespace: str, key: str, *, expires: dt.timedelta) -> KeyValueIt
     return KeyValueItem(key=key, namespace=namespace, value=b"x", expires_at=NOW + expires)
 
 
-async def invited(db: AsyncSession, settings: Settings, vault: Vault, world: World, login: str, expires: dt.timedelta) -> Account:
+async def invited(
+    db: AsyncSession, settings: Settings, vault: Vault, world: World, login: str, expires: dt.timedelta
+) -> Account:
     persona = await make_persona(db, settings, vault, world.tenant, login, Role.EMPLOYEE)
     persona.account.must_change_password = True
     persona.account.password_expires_at = NOW + expires
@@ -102,14 +104,19 @@ async def arranged(db: AsyncSession, settings: Settings, vault: Vault, world: Wo
     other_payee = await make_payee(db, world.other_tenant.id, "講師 花子")
     links = {
         "long_expired": link(payee, expires=-(PAYEE_LINK_GRACE + dt.timedelta(days=1))),
-        "used_long_ago": link(payee, expires=dt.timedelta(days=3), used=PAYEE_LINK_GRACE + dt.timedelta(days=2)),
+        "used_long_ago": link(
+            payee, expires=-(PAYEE_LINK_GRACE + dt.timedelta(days=1)), used=PAYEE_LINK_GRACE + dt.timedelta(days=10)
+        ),
+        "used_recently": link(payee, expires=-dt.timedelta(days=20), used=dt.timedelta(days=30)),
         "recently_expired": link(payee, expires=-dt.timedelta(days=5)),
         "live": link(payee, expires=dt.timedelta(days=10)),
         "other_long_expired": link(other_payee, expires=-(PAYEE_LINK_GRACE + dt.timedelta(days=3))),
     }
     db.add_all(links.values())
     accounts = {
-        "otp_long_expired": await invited(db, settings, vault, world, "e1", -(ONE_TIME_PASSWORD_GRACE + dt.timedelta(days=1))),
+        "otp_long_expired": await invited(
+            db, settings, vault, world, "e1", -(ONE_TIME_PASSWORD_GRACE + dt.timedelta(days=1))
+        ),
         "otp_just_expired": await invited(db, settings, vault, world, "e2", -dt.timedelta(days=1)),
         "otp_live": await invited(db, settings, vault, world, "e3", dt.timedelta(days=7)),
     }
@@ -145,14 +152,16 @@ class TestRetention:
         assert report.removed["ログインセッション"] == 2
         assert report.removed["取込待ちのファイル"] == 1
         assert report.removed["招待の初期パスワード"] == 1
-        assert await link_ids(db) == {links["recently_expired"].id, links["live"].id}
+        assert await link_ids(db) == {links["recently_expired"].id, links["used_recently"].id, links["live"].id}
         hashes = {
             name: (await db.execute(select(Account.password_hash).where(Account.id == a.id))).scalar_one()
             for name, a in accounts.items()
         }
         assert hashes["otp_long_expired"] is None
         assert hashes["otp_just_expired"] is not None and hashes["otp_live"] is not None
-        expiry = (await db.execute(select(Account.password_expires_at).where(Account.id == accounts["otp_long_expired"].id))).scalar_one()
+        expiry = (
+            await db.execute(select(Account.password_expires_at).where(Account.id == accounts["otp_long_expired"].id))
+        ).scalar_one()
         assert expiry is not None  # the invitation list still says 期限切れ
         left = (await db.execute(select(KeyValueItem.namespace, KeyValueItem.key).order_by(KeyValueItem.key))).all()
         assert [(ns, key[:1]) for ns, key in left if ns == "sessions"] == [("sessions", "c")]
@@ -226,7 +235,7 @@ class TestRetention:
 
         assert report.failed == ["壊れた種類"]
         assert report.removed["取引先用リンク"] == 3
-        assert len(await link_ids(db)) == 2  # the broken kind's delete was rolled back
+        assert len(await link_ids(db)) == 3  # the broken kind's delete was rolled back
 
     async def test_mnvault_purge_runs_them_and_prints_counts(
         self, db: AsyncSession, settings: Settings, arranged: dict[str, object]
@@ -235,5 +244,5 @@ class TestRetention:
 
         assert "保存期間を過ぎた取引先用リンクを削除しました: 3 件" in lines
         assert "保存期間を過ぎたログインセッションを削除しました: 2 件" in lines
-        assert len(await link_ids(db)) == 2
+        assert len(await link_ids(db)) == 3
         assert isinstance(RetentionReport().lines(), list)

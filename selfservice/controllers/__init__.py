@@ -12,7 +12,13 @@ from selfservice.controllers._payee_links import (
     public_router,
 )
 
-ROUTES: list[Any] = [PayeeLinkAdminController, public_router(), InvitationController, SelfServiceController, NumberHistoryController]
+ROUTES: list[Any] = [
+    PayeeLinkAdminController,
+    public_router(),
+    InvitationController,
+    SelfServiceController,
+    NumberHistoryController,
+]
 
 __all__ = [
     "PAYEE_POSTS_PER_MINUTE",

@@ -33,14 +33,14 @@ class NumberHistoryController(Controller):
         employee = await services.own_employee(db_session, principal)
         if employee is None:
             return Redirect(path="/me")
-        found = await services.number_history(
-            db_session, principal, employee, PageRequest.parse(page, after, before)
-        )
+        found = await services.number_history(db_session, principal, employee, PageRequest.parse(page, after, before))
         return Template(
             template_name="selfservice/history.html",
             context={
                 "rows": found.rows,
-                "pager": page_links(found.window, None, lambda params: f"/me/history?{urlencode(params)}", numbers=False),
+                "pager": page_links(
+                    found.window, None, lambda params: f"/me/history?{urlencode(params)}", numbers=False
+                ),
                 "jst": services.JST,
             },
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from litestar import Litestar
@@ -18,7 +19,7 @@ from app.auth.models import Role
 from app.config import Settings
 from app.vault import Vault
 from tenants.models import Person
-from tests.selfservice.test_employee_flow import Me, linked_employee, vault  # noqa: F401 (the fixture)
+from tests.selfservice.test_employee_flow import Me, linked_employee
 from tests.support.people import make_dependant, make_employee
 from tests.support.world import World, make_persona, sign_in
 
@@ -66,6 +67,14 @@ def cards(html: str) -> list[str]:
 
 
 @pytest.fixture
+async def vault(settings: Settings) -> AsyncIterator[Vault]:
+    """The vault for arranging, with its own connections."""
+    arranging = Vault.from_settings(settings)
+    yield arranging
+    await arranging.close()
+
+
+@pytest.fixture
 async def family(db: AsyncSession, settings: Settings, vault: Vault, world: World) -> tuple[Me, Person, Me, Person]:
     """Me (山田 太郎) with a dependant, another employee with the same family name with a dependant."""
     me = await linked_employee(db, settings, vault, world, "1001", "山田 太郎")
@@ -106,7 +115,15 @@ class TestNumberHistory:
         assert "社労 士郎" in shown[1] and "さくら社労士事務所" in shown[1]
         assert "番号表示" in shown[2] and "山田 一郎" in shown[2] and "源泉徴収" in shown[2]
         assert "代理登録" in shown[3] and "岡 昌平（管理者）" in shown[3]
-        for absent in ("他人の印刷", "他人の家族の削除", "山田 花子", "山田 次郎", "ログインは", "203.0.113.77", "SecretBrowser"):
+        for absent in (
+            "他人の印刷",
+            "他人の家族の削除",
+            "山田 花子",
+            "山田 次郎",
+            "ログインは",
+            "203.0.113.77",
+            "SecretBrowser",
+        ):
             assert absent not in page.text
         assert "アクメ商事株式会社" not in "".join(shown)  # the company itself is not repeated on every line
 
@@ -134,7 +151,9 @@ class TestNumberHistory:
         self, client: AsyncTestClient[Litestar], db: AsyncSession, family: tuple[Me, Person, Me, Person]
     ) -> None:
         me, child, other, _ = family
-        await record_many(db, [event(me.person, AuditAction.REVEAL, "太郎の表示"), event(child, AuditAction.PRINT, "一郎の印刷")])
+        await record_many(
+            db, [event(me.person, AuditAction.REVEAL, "太郎の表示"), event(child, AuditAction.PRINT, "一郎の印刷")]
+        )
         await db.commit()
         await sign_in(client, other.persona)
 
