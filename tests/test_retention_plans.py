@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import insert, text
@@ -107,18 +108,28 @@ async def test_finished_payee_links_are_found_by_their_index(
     assert "ix_payee_links_expires_at" in plan and no_full_scan(plan, "payee_links"), plan
 
 
-async def with_subject_seq_index(db: AsyncSession) -> None:
+@pytest.fixture
+async def subject_seq_index(db: AsyncSession) -> AsyncIterator[None]:
     """The (tenant_id, subject_person_id, seq) index migration 0020 adds (issue 11), made here while this branch
-    lacks it, so the test checks the page's query shape against the index it is shaped for."""
+    lacks it (and dropped after: the PostgreSQL test database outlives the test), so the test checks the page's
+    query shape against the index it is shaped for."""
     wanted = ["tenant_id", "subject_person_id", "seq"]
     if any([c.name for c in index.columns] == wanted for index in AuditEntry.__table__.indexes):
+        yield
         return
-    await db.execute(text(f"CREATE INDEX IF NOT EXISTS ix_test_subject_seq ON audit_entries ({', '.join(wanted)})"))
+    await db.execute(text(f"CREATE INDEX ix_test_subject_seq ON audit_entries ({', '.join(wanted)})"))
     await db.commit()
+    try:
+        yield
+    finally:
+        await db.rollback()
+        await db.execute(text("DROP INDEX IF EXISTS ix_test_subject_seq"))
+        await db.commit()
 
 
-async def test_the_history_page_reads_one_index_range_per_person(db: AsyncSession, world: World) -> None:
-    await with_subject_seq_index(db)
+async def test_the_history_page_reads_one_index_range_per_person(
+    db: AsyncSession, world: World, subject_seq_index: None
+) -> None:
     employee = await make_employee(db, world.tenant.id, "1001", "山田 太郎")
     child = await make_dependant(db, employee, "山田 一郎")
     stranger = await make_employee(db, world.tenant.id, "1002", "他人")
