@@ -195,14 +195,20 @@ def expired_store_items(namespace: str, tenant_of_key: Callable[[str], uuid.UUID
         rows = list(found.all())
         if not rows:
             return {}
+        by_owner: dict[uuid.UUID | None, list[Any]] = {}
+        for row in rows:
+            by_owner.setdefault(tenant_of_key(row.key) if tenant_of_key else None, []).append(row.id)
         dialect = session.get_bind().dialect.name
-        await session.execute(
-            delete(KeyValueItem)
-            .where(any_of(KeyValueItem.id, [row.id for row in rows], dialect=dialect))
-            .execution_options(synchronize_session=False)
-        )
-        counts: Counter[uuid.UUID | None] = Counter(tenant_of_key(row.key) if tenant_of_key else None for row in rows)
-        return dict(counts)
+        counts: Removed = {}
+        for owner, ids in by_owner.items():
+            # Counted by what the DELETE removed: a process running the same kind at once counts its own only.
+            result: Any = await session.execute(
+                delete(KeyValueItem)
+                .where(any_of(KeyValueItem.id, ids, dialect=dialect), KeyValueItem.expires_at <= now)
+                .execution_options(synchronize_session=False)
+            )
+            counts[owner] = int(result.rowcount or 0)
+        return counts
 
     return remove
 

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -26,6 +28,7 @@ from app.retention import (
     RETENTION_FUNCTION,
     RetentionReport,
     register_retention,
+    retention_kinds,
     run_retention,
     unregister_retention,
 )
@@ -35,7 +38,7 @@ from app.vault.models import VaultNumber
 from tenants.models import PayeeLink, Person
 from tenants.retention import PAYEE_LINK_GRACE
 from tests.support.people import give_number, make_employee, make_payee, valid_my_number
-from tests.support.world import World, make_persona
+from tests.support.world import World, make_persona, sign_in
 
 NOW = utcnow()
 
@@ -246,3 +249,29 @@ class TestRetention:
         assert "保存期間を過ぎたログインセッションを削除しました: 2 件" in lines
         assert len(await link_ids(db)) == 3
         assert isinstance(RetentionReport().lines(), list)
+
+
+class TestRealSessions:
+    async def test_a_session_lives_until_its_expiry_and_is_removed_after(
+        self,
+        client: AsyncTestClient[Litestar],
+        db: AsyncSession,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        world: World,
+    ) -> None:
+        only_sessions = [kind for kind in retention_kinds() if kind.name == "sessions"]
+        await sign_in(client, world.viewer)
+        assert (await client.get("/admin/log")).status_code == 200
+
+        now = await run_retention(sessions, utcnow(), kinds=only_sessions)
+        assert now.removed == {"ログインセッション": 0}
+        assert (await client.get("/admin/log")).status_code == 200  # still signed in
+
+        later = utcnow() + dt.timedelta(hours=settings.session_absolute_hours, minutes=1)
+        after = await run_retention(sessions, later, kinds=only_sessions)
+
+        assert after.removed["ログインセッション"] >= 1
+        stored = select(KeyValueItem.id).where(KeyValueItem.namespace == "sessions")
+        assert (await db.execute(stored)).first() is None
+        assert (await client.get("/admin/log", follow_redirects=False)).status_code in (302, 303, 401)
