@@ -17,10 +17,13 @@ from app.audit.log import record_many
 from app.audit.models import AuditEntry
 from app.auth.models import Role
 from app.config import Settings
+from app.pager import PageRequest
 from app.vault import Vault
+from selfservice.services import number_history
 from tenants.models import Person
 from tests.selfservice.test_employee_flow import Me, linked_employee
 from tests.support.people import make_dependant, make_employee
+from tests.support.principals import principal_of
 from tests.support.world import World, make_persona, sign_in
 
 STAFF = Actor(
@@ -252,3 +255,44 @@ class TestNumberHistory:
         assert anonymous.status_code in (302, 303, 401)
         await sign_in(client, world.admin)
         assert (await client.get("/me/history")).status_code == 403
+
+
+class TestHistoryPaging:
+    async def test_cursors_walk_past_the_numbered_pages_both_ways(
+        self, db: AsyncSession, family: tuple[Me, Person, Me, Person]
+    ) -> None:
+        me, child, other, _ = family
+        events = []
+        for n in range(70):
+            events.append(event(child if n % 3 else me.person, AuditAction.REVEAL, f"操作{n:03d}"))
+            events.append(event(other.person, AuditAction.REVEAL, "他人"))
+        await record_many(db, events)
+        await db.commit()
+        principal = principal_of(me.persona, person_id=me.person.id)
+
+        seen: list[str] = []
+        first_cursors: list[str] = []
+        request = PageRequest()
+        while True:
+            found = await number_history(db, principal, me.person, request, per_page=3)
+            seen += [row.function for row in found.rows]
+            first_cursors.append(found.window.first_cursor)
+            if not found.window.has_next:
+                break
+            request = PageRequest(after=found.window.last_cursor)
+        back = await number_history(db, principal, me.person, PageRequest(before=first_cursors[-1]), per_page=3)
+
+        assert seen == [f"操作{n:03d}" for n in reversed(range(70))]
+        assert [row.function for row in back.rows] == seen[len(seen) - 1 - 3 : len(seen) - 1]
+
+    async def test_a_malformed_cursor_reads_as_the_first_page(
+        self, client: AsyncTestClient[Litestar], db: AsyncSession, family: tuple[Me, Person, Me, Person]
+    ) -> None:
+        me, *_ = family
+        await record_many(db, [event(me.person, AuditAction.REVEAL, "表示")])
+        await db.commit()
+        await sign_in(client, me.persona)
+
+        page = await client.get("/me/history", params={"after": "not-a-cursor", "before": "!!"})
+
+        assert page.status_code == 200 and len(cards(page.text)) == 1
