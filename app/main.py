@@ -35,10 +35,10 @@ from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_options
 from app.deps import DEPENDENCIES
 from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, keep_uploads_in_memory, security_headers
-from app.jobs import expire_reports
 from app.jobs.worker import JobSystem
 from app.logs import configure_logging
 from app.problems import BEARER_SCHEME
+from app.retention import run_retention
 from app.text import format_date
 from app.vault import Vault
 from app.vault.periodic import PeriodicMaintenance
@@ -110,8 +110,10 @@ def create_app(settings: Settings) -> Litestar:
         *feature_routes(),
     ]
     sessions = session_config(settings)
+    load_retention_kinds()
+    # Retention first (expired links, sessions, uploads, job reports...), then the vault's keys and checkpoints.
     maintenance = PeriodicMaintenance(
-        vault, async_sessionmaker(engine, expire_on_commit=False), settings, steps=[expire_reports]
+        vault, async_sessionmaker(engine, expire_on_commit=False), settings, steps=[run_retention]
     )
     jobs = JobSystem(engine, vault, settings)
 
@@ -176,6 +178,14 @@ def load_job_kinds() -> None:
     """Register every package's job kinds (``app.jobs.job_kind``) in a process without the app (``mnvault
     worker``): a package's kinds are registered when its controllers are imported, as in the app."""
     feature_routes()
+
+
+def load_retention_kinds() -> None:
+    """Register the feature packages' retention kinds (``app.retention``), for the app and ``mnvault purge``."""
+    import importlib
+
+    for module in ("tenants.retention", "exchange.retention"):
+        importlib.import_module(module)
 
 
 def feature_routes() -> list[Any]:

@@ -15,6 +15,7 @@ def load_models() -> list[MetaData]:
     import app.kvstore
     import app.tenancy
     import app.vault.models
+    import exchange.models  # noqa: F401
     import tenants.models  # noqa: F401
 
     return [Base.metadata, app.kvstore.KeyValueItem.metadata]

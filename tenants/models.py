@@ -337,6 +337,8 @@ class PayeeLink(TenantMixin, Base):
     __table_args__ = (
         tenant_fk("person_id", "people", ondelete="CASCADE"),
         UniqueConstraint("tenant_id", "token_hash"),
+        # The retention run's one range across tenants (tenants.retention, migration 0021).
+        Index("ix_payee_links_expires_at", "expires_at"),
     )
 
     person_id: Mapped[uuid.UUID] = mapped_column()

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
@@ -33,6 +33,9 @@ class Role(enum.StrEnum):
         return self in (Role.OPERATOR, Role.ADMIN, Role.HANDLER)
 
 
+# Accounts holding a one-time password (招待・初期パスワード): the retention run reads them by expiry (app.retention).
+ONE_TIME_PASSWORD_SQL = "password_hash IS NOT NULL AND password_expires_at IS NOT NULL"
+
 ROLE_LABELS = {
     Role.OPERATOR: "運営者",
     Role.ADMIN: "管理者",
@@ -51,6 +54,13 @@ class Account(TenantMixin, Base):
         # One account per employee (the invitation list joins it), and the staff list reads only staff accounts.
         Index("ix_accounts_tenant_id_person_id", "tenant_id", "person_id", unique=True),
         Index("ix_accounts_tenant_id_role_login_id", "tenant_id", "role", "login_id"),
+        # The retention run's one range across tenants (migration 0021): only accounts with a one-time password.
+        Index(
+            "ix_accounts_one_time_password_expires_at",
+            "password_expires_at",
+            sqlite_where=text(ONE_TIME_PASSWORD_SQL),
+            postgresql_where=text(ONE_TIME_PASSWORD_SQL),
+        ),
     )
 
     login_id: Mapped[str] = mapped_column(String(64))

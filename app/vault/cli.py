@@ -36,17 +36,22 @@ async def run_rotate(settings: Settings, *, retire_old: bool, batch_size: int = 
 
 
 async def run_purge(settings: Settings, *, older_than_minutes: int | None = None) -> list[str]:
-    """One maintenance run (for cron): destroy keys of erased and never-committed numbers, checkpoint, log it."""
+    """One maintenance run (for cron): remove what has outlived its retention period (``app.retention``: the kinds
+    registered in this process), destroy keys of erased and never-committed numbers, checkpoint, log it."""
+    from app.retention import run_retention
+
     minutes = settings.orphan_key_grace_minutes if older_than_minutes is None else older_than_minutes
     vault = Vault.from_settings(settings)
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        retention = await run_retention(sessions, trigger="cli")
         report = await vault.run_maintenance(
-            async_sessionmaker(engine, expire_on_commit=False),
+            sessions,
             orphan_grace=dt.timedelta(minutes=minutes),
             trigger="cli",
         )
     finally:
         await engine.dispose()
         await vault.close()
-    return report.lines()
+    return retention.lines() + report.lines()

@@ -4,7 +4,8 @@ Erasure destroys keys right after the commit; this task is what makes it reliabl
 a key from a rolled-back registration), it writes the audit checkpoints, and it keeps the planner's statistics
 fresh (``app.db.maintain_statistics``: ANALYZE on SQLite; on PostgreSQL only when autovacuum is off). Each run is
 one audit entry in the operator's chain. ``mnvault purge`` does the same run from cron when the task is off (0).
-Other packages' housekeeping joins as ``steps`` (the composition root passes them: the jobs' report expiry).
+Other housekeeping joins as ``steps`` (the composition root passes ``app.retention.run_retention``: expired
+invitations, payee links, sessions, uploads and job reports).
 """
 
 from __future__ import annotations

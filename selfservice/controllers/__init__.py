@@ -3,6 +3,7 @@ payee's public page (/p)."""
 
 from typing import Any
 
+from selfservice.controllers._history import NumberHistoryController
 from selfservice.controllers._invitations import InvitationController
 from selfservice.controllers._me import SelfServiceController
 from selfservice.controllers._payee_links import (
@@ -11,12 +12,19 @@ from selfservice.controllers._payee_links import (
     public_router,
 )
 
-ROUTES: list[Any] = [PayeeLinkAdminController, public_router(), InvitationController, SelfServiceController]
+ROUTES: list[Any] = [
+    PayeeLinkAdminController,
+    public_router(),
+    InvitationController,
+    SelfServiceController,
+    NumberHistoryController,
+]
 
 __all__ = [
     "PAYEE_POSTS_PER_MINUTE",
     "ROUTES",
     "InvitationController",
+    "NumberHistoryController",
     "PayeeLinkAdminController",
     "SelfServiceController",
 ]

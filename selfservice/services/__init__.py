@@ -12,6 +12,13 @@ from selfservice.services._family import (
     own_person,
     person_cards,
 )
+from selfservice.services._history import (
+    HISTORY_PER_PAGE,
+    NUMBER_OPERATIONS,
+    HistoryPage,
+    HistoryRow,
+    number_history,
+)
 from selfservice.services._invitation_list import (
     BULK_STATES,
     INVITATIONS_PER_PAGE,
@@ -59,17 +66,21 @@ from tenants.services import JST
 __all__ = [
     "BULK_STATES",
     "CONFIRM_PURPOSE",
+    "HISTORY_PER_PAGE",
     "INVITATIONS_PER_PAGE",
     "INVITE_FUNCTION",
     "ISSUE_BATCH",
     "JST",
     "NOTICE_FUNCTION",
     "NUMBER_LIKE",
+    "NUMBER_OPERATIONS",
     "SCOPES",
     "SELF_FUNCTION",
     "STATE_FILTERS",
     "Action",
     "ConfirmationToken",
+    "HistoryPage",
+    "HistoryRow",
     "InvitationFilter",
     "InvitationPage",
     "InvitationRow",
@@ -90,6 +101,7 @@ __all__ = [
     "issue_for_scope",
     "issue_invitations",
     "notice_pending",
+    "number_history",
     "own_employee",
     "own_person",
     "pending_correction",
