@@ -52,3 +52,5 @@ class Tenant(GlobalMixin, Base):
     purpose_notice: Mapped[str | None] = mapped_column(Text, default=None)  # the tenant's own words in the notice
     # 利用目的 notified per audience: {"employee": [...], "payee": [...]} (None: the defaults, tenants.purposes)
     notified_purposes: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, default=None)
+    # 削除予定日の保存期間: the purposes whose retention periods apply (tenants.retention; None: 源泉徴収 7年 only)
+    retention_purposes: Mapped[list[str] | None] = mapped_column(JSON, default=None)

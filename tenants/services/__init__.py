@@ -3,6 +3,23 @@
 from app.text import JST, to_katakana
 from tenants.services._confirmations import confirmation_matches, issue_confirmation
 from tenants.services._counts import count_people
+from tenants.services._deletion_due import (
+    cancel_deletion_due,
+    change_deletion_due,
+    follow_retirement,
+    update_retention_rule,
+)
+from tenants.services._deletions_list import (
+    EXTRACTIONS,
+    DeletionFilters,
+    DeletionPage,
+    DeletionRow,
+    DueLine,
+    PastDue,
+    list_deletions,
+    past_due_lines,
+    past_due_numbers,
+)
 from tenants.services._departments import (
     add_department,
     department_headcounts,
@@ -258,4 +275,18 @@ __all__ = [
     "update_payee",
     "update_tenant",
     "update_tenant_settings",
+    # 削除予定日 (issue 11)
+    "EXTRACTIONS",
+    "DeletionFilters",
+    "DeletionPage",
+    "DeletionRow",
+    "DueLine",
+    "PastDue",
+    "cancel_deletion_due",
+    "change_deletion_due",
+    "follow_retirement",
+    "list_deletions",
+    "past_due_lines",
+    "past_due_numbers",
+    "update_retention_rule",
 ]
