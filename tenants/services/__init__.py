@@ -9,6 +9,7 @@ from tenants.services._deletion_due import (
     follow_retirement,
     update_retention_rule,
 )
+from tenants.services._records import context_of
 from tenants.services._deletions_list import (
     EXTRACTIONS,
     DeletionFilters,
@@ -283,6 +284,7 @@ __all__ = [
     "DueLine",
     "PastDue",
     "cancel_deletion_due",
+    "context_of",
     "change_deletion_due",
     "follow_retirement",
     "list_deletions",
