@@ -57,7 +57,9 @@ class DeletionsController(Controller):
     @get("/{person_id:str}/due", name="deletions_due_form", guards=[number_handlers])
     async def due_form(self, db_session: AsyncSession, principal: Principal, person_id: str) -> Template:
         person = await services.get_person(db_session, principal, person_id)
-        return await _due_page(db_session, principal, person, DeletionDueForm(due_on=format_date(person.deletion_due_on)), {})
+        return await _due_page(
+            db_session, principal, person, DeletionDueForm(due_on=format_date(person.deletion_due_on)), {}
+        )
 
     @post("/{person_id:str}/due", name="deletions_due_change", guards=[number_handlers])
     async def due_change(
@@ -73,7 +75,9 @@ class DeletionsController(Controller):
             await services.change_deletion_due(db_session, principal, person, data.due_on, data.reason)
         except FormInvalid as exc:
             return await _due_page(db_session, principal, person, data, exc.errors, status_code=400)
-        flash(request, f"{person.name} さんの削除予定日を {format_date(person.deletion_due_on)} にしました。", "success")
+        flash(
+            request, f"{person.name} さんの削除予定日を {format_date(person.deletion_due_on)} にしました。", "success"
+        )
         return Redirect(path="/admin/deletions")
 
     @post("/{person_id:str}/due/cancel", name="deletions_due_cancel", guards=[number_handlers])
@@ -91,7 +95,9 @@ class DeletionsController(Controller):
         except FormInvalid as exc:
             errors = {("cancel_" + key): message for key, message in exc.errors.items()}
             form = DeletionDueForm(due_on=format_date(person.deletion_due_on))
-            return await _due_page(db_session, principal, person, form, errors, status_code=400, cancel_reason=data.reason)
+            return await _due_page(
+                db_session, principal, person, form, errors, status_code=400, cancel_reason=data.reason
+            )
         flash(request, f"{person.name} さんの削除予定を解除しました。", "success")
         return Redirect(path="/admin/deletions")
 

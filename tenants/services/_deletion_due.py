@@ -17,7 +17,6 @@ from litestar.exceptions import NotFoundException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import AuditAction
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
@@ -166,7 +165,7 @@ async def update_retention_rule(
         raise FormInvalid({"retention_purposes": "保存期間の対象を1つ以上選んでください。"})
     if any(value not in known for value in values):
         raise FormInvalid({"retention_purposes": "保存期間の対象は一覧から選んでください。"})
-    ordered = [p.value for p in RetentionPurpose if p.value in values]
+    ordered: list[str] = [str(p.value) for p in RetentionPurpose if p.value in values]
     before = [p.value for p in tenant_purposes(tenant)]
     if ordered == before:
         return False

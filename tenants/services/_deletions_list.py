@@ -191,8 +191,11 @@ def past_due_condition(today: dt.date) -> list[Any]:
     return [Person.deletion_due_on.is_not(None), Person.deletion_due_on <= today, Person.status.in_(HOLDING)]
 
 
-def deletion_query(scope: Select[Any], filters: DeletionFilters, today: dt.date) -> tuple[Select[Any], list[SortColumn]]:
+def deletion_query(
+    scope: Select[Any], filters: DeletionFilters, today: dt.date
+) -> tuple[Select[Any], list[SortColumn]]:
     """The filtered people and their order, for one extraction (``scope``: the tenant's people)."""
+    condition: list[Any]
     if filters.filter == "social_insurance":
         condition = [Person.social_insurance_acquired_on.is_not(None), Person.social_insurance_lost_on.is_(None)]
         return scope.where(*condition), _by(*_CODE_ORDER)
@@ -279,10 +282,11 @@ async def past_due_lines(session: AsyncSession, tenant: Tenant, batch: int = 500
         statement = select(Person).where(Person.tenant_id == tenant.id, *past_due_condition(today))
         if cursor is not None:
             statement = statement.where(
-                (Person.deletion_due_on > cursor[0])
-                | ((Person.deletion_due_on == cursor[0]) & (Person.id > cursor[1]))
+                (Person.deletion_due_on > cursor[0]) | ((Person.deletion_due_on == cursor[0]) & (Person.id > cursor[1]))
             )
-        people = list((await session.execute(statement.order_by(Person.deletion_due_on, Person.id).limit(batch))).scalars())
+        people = list(
+            (await session.execute(statement.order_by(Person.deletion_due_on, Person.id).limit(batch))).scalars()
+        )
         if not people:
             return lines
         owner_ids = {p.employee_id for p in people if p.employee_id is not None}

@@ -21,7 +21,19 @@ from tenants.models import Person
 from tests.support.people import give_number, make_department, make_dependant, make_employee, valid_my_number
 from tests.support.world import World, sign_in
 
-COLUMNS = ["削除", "部門コード", "部門", "社員コード", "対象者", "発行日", "マイナンバー", "退職日", "喪失日", "削除予定日", "操作"]
+COLUMNS = [
+    "削除",
+    "部門コード",
+    "部門",
+    "社員コード",
+    "対象者",
+    "発行日",
+    "マイナンバー",
+    "退職日",
+    "喪失日",
+    "削除予定日",
+    "操作",
+]
 
 
 @pytest.fixture
@@ -87,7 +99,7 @@ async def test_the_list_has_the_seeds_columns_masks_and_the_erasure_form(
     row = next(r for r in _rows(page.text.split("<tbody>", 1)[1]) if "社保 加入" in r[4])
     assert [re.sub(r"<[^>]+>", "", c).strip() for c in row[1:4]] == ["101", "社長室", "001"]
     assert "退職 一郎 &gt; 退職 花子" in page.text
-    assert f'/admin/deletions/{people["退職 一郎"].id}/due' in page.text
+    assert f"/admin/deletions/{people['退職 一郎'].id}/due" in page.text
 
 
 @pytest.mark.parametrize(
@@ -126,7 +138,9 @@ async def test_a_bad_retirement_range_is_a_japanese_error(
     assert bad.status_code == 400 and "開始日を正しい日付で入力してください" in bad.text
     missing = await client.get("/admin/deletions", params={"filter": "retired"})
     assert missing.status_code == 400 and "開始日を入力してください" in missing.text
-    months = await client.get("/admin/deletions", params={"filter": "retired", "retired_from": "2014/08/01", "months": "x"})
+    months = await client.get(
+        "/admin/deletions", params={"filter": "retired", "retired_from": "2014/08/01", "months": "x"}
+    )
     assert months.status_code == 400 and "月数は1から120までの数字" in months.text
 
 

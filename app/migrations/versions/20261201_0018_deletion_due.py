@@ -25,9 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table("people") as batch:
         batch.add_column(sa.Column("deletion_due_on", sa.Date(), nullable=True))
         batch.add_column(sa.Column("deletion_due_note", sa.Text(), nullable=False, server_default=""))
-        batch.add_column(
-            sa.Column("deletion_due_proposed", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+        batch.add_column(sa.Column("deletion_due_proposed", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("retention_purposes", sa.JSON(), nullable=True))
     op.create_index(
