@@ -22,10 +22,12 @@ _RETIRED = sa.text("retirement_date IS NOT NULL")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("people") as batch:
-        batch.add_column(sa.Column("deletion_due_on", sa.Date(), nullable=True))
-        batch.add_column(sa.Column("deletion_due_note", sa.Text(), nullable=False, server_default=""))
-        batch.add_column(sa.Column("deletion_due_proposed", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # Plain ADD COLUMN (no batch copy on SQLite: that would drop the name-search triggers of 0012).
+    op.add_column("people", sa.Column("deletion_due_on", sa.Date(), nullable=True))
+    op.add_column("people", sa.Column("deletion_due_note", sa.Text(), nullable=False, server_default=""))
+    op.add_column(
+        "people", sa.Column("deletion_due_proposed", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("retention_purposes", sa.JSON(), nullable=True))
     op.create_index(
@@ -55,7 +57,6 @@ def downgrade() -> None:
     op.drop_index("ix_people_deletion_due", table_name="people")
     with op.batch_alter_table("tenants") as batch:
         batch.drop_column("retention_purposes")
-    with op.batch_alter_table("people") as batch:
-        batch.drop_column("deletion_due_proposed")
-        batch.drop_column("deletion_due_note")
-        batch.drop_column("deletion_due_on")
+    op.drop_column("people", "deletion_due_proposed")
+    op.drop_column("people", "deletion_due_note")
+    op.drop_column("people", "deletion_due_on")
