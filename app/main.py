@@ -111,7 +111,10 @@ def create_app(settings: Settings) -> Litestar:
     ]
     sessions = session_config(settings)
     maintenance = PeriodicMaintenance(
-        vault, async_sessionmaker(engine, expire_on_commit=False), settings, steps=[expire_reports]
+        vault,
+        async_sessionmaker(engine, expire_on_commit=False),
+        settings,
+        steps=[expire_reports, *feature_maintenance(settings)],
     )
     jobs = JobSystem(engine, vault, settings)
 
@@ -176,6 +179,13 @@ def load_job_kinds() -> None:
     """Register every package's job kinds (``app.jobs.job_kind``) in a process without the app (``mnvault
     worker``): a package's kinds are registered when its controllers are imported, as in the app."""
     feature_routes()
+
+
+def feature_maintenance(settings: Settings) -> list[Any]:
+    """Feature packages' steps of the in-app maintenance (the daily 削除予定日 reminder mail, when SMTP is set)."""
+    from tenants.services import deletion_reminder_step
+
+    return [deletion_reminder_step(settings)]
 
 
 def feature_routes() -> list[Any]:

@@ -136,6 +136,7 @@ from tenants.services._records import (
     number_field,
     person_subject,
 )
+from tenants.services._reminders import deletion_reminder_step, send_deletion_reminders
 from tenants.services._reveal import MAX_REVEAL_BATCH, PeopleNotFound, RevealedBatch, RevealedNumber, reveal_numbers
 from tenants.services._staff import (
     STAFF_ROLES,
@@ -220,6 +221,7 @@ __all__ = [
     "create_first_admin",
     "create_tenant",
     "decide_correction",
+    "deletion_reminder_step",
     "department_choices",
     "department_headcounts",
     "dependant_form",
@@ -275,6 +277,7 @@ __all__ = [
     "reveal_numbers",
     "search_employees",
     "selected_people",
+    "send_deletion_reminders",
     "set_tenant_status",
     "settle_superseded_many",
     "staff_seats",

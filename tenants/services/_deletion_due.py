@@ -13,14 +13,14 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from litestar.exceptions import NotFoundException
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.events import AuditAction
+from app.audit.log import record
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
-from app.text import format_date
 from tenants.models import Person, PersonKind
 from tenants.retention import RetentionPurpose, propose_due_date, tenant_purposes
 from tenants.services._people import log_change, require_writer, text_field
@@ -171,16 +171,5 @@ async def update_retention_rule(
         return False
     tenant.retention_purposes = ordered
     detail: dict[str, object] = {"event": "retention_rule_changed", "old": before, "new": ordered}
-    await log_change(session, principal, None, RETENTION_FUNCTION, detail)
+    await record(session, principal.event(AuditAction.SETTINGS_CHANGE, RETENTION_FUNCTION, detail))
     return True
-
-
-def due_label(person: Person) -> str:
-    """The date as the lists show it (YYYY/MM/DD), empty when none."""
-    return format_date(person.deletion_due_on)
-
-
-def require_same_tenant(principal: Principal, person: Person) -> None:
-    """404 for a person of another tenant (callers load people scoped; this is the belt to those braces)."""
-    if person.tenant_id != principal.tenant_id:
-        raise NotFoundException()

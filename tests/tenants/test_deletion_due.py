@@ -286,7 +286,8 @@ async def test_the_admin_chooses_the_retention_purposes_after_step_up(
         await db.execute(select(Tenant).where(Tenant.id == world.tenant.id).execution_options(populate_existing=True))
     ).scalar_one()
     assert tenant.retention_purposes == ["employment_insurance", "health_pension"]
-    [entry] = [e for e in await entries(db, world.tenant.id, AuditAction.UPDATE) if e.function == "保存期間の設定"]
+    changes = await entries(db, world.tenant.id, AuditAction.SETTINGS_CHANGE)
+    [entry] = [e for e in changes if e.function == "保存期間の設定"]
     assert entry.detail["new"] == ["employment_insurance", "health_pension"]
 
 

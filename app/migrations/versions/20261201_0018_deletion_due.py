@@ -25,11 +25,10 @@ def upgrade() -> None:
     # Plain ADD COLUMN (no batch copy on SQLite: that would drop the name-search triggers of 0012).
     op.add_column("people", sa.Column("deletion_due_on", sa.Date(), nullable=True))
     op.add_column("people", sa.Column("deletion_due_note", sa.Text(), nullable=False, server_default=""))
-    op.add_column(
-        "people", sa.Column("deletion_due_proposed", sa.Boolean(), nullable=False, server_default=sa.false())
-    )
+    op.add_column("people", sa.Column("deletion_due_proposed", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("tenants") as batch:
         batch.add_column(sa.Column("retention_purposes", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("deletion_reminder_on", sa.Date(), nullable=True))
     op.create_index(
         "ix_people_deletion_due",
         "people",
@@ -56,6 +55,7 @@ def downgrade() -> None:
     op.drop_index("ix_people_retired", table_name="people")
     op.drop_index("ix_people_deletion_due", table_name="people")
     with op.batch_alter_table("tenants") as batch:
+        batch.drop_column("deletion_reminder_on")
         batch.drop_column("retention_purposes")
     op.drop_column("people", "deletion_due_proposed")
     op.drop_column("people", "deletion_due_note")
