@@ -88,6 +88,7 @@ async def test_the_list_has_the_seeds_columns_masks_and_the_erasure_form(
     assert page.status_code == 200
     header = page.text.split("<thead>", 1)[1].split("</thead>", 1)[0]
     assert re.findall(r"<th>(.*?)</th>", header) == COLUMNS
+    assert "7 件" in page.text  # from the counters (another tenant's people not among them)
     assert '<form method="post" action="/admin/erasure/confirm"' in page.text
     assert 'name="_csrf_token"' in page.text and "選択した番号を削除" in page.text
     boxes = re.findall(r'name="person_id" value="([^"]+)"', page.text)
