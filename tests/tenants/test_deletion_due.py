@@ -334,7 +334,7 @@ async def test_the_command_lists_who_is_past_due_and_never_a_number(
     await past_due_family(db, vault, world)
     lines = await run_deletions_due(settings, "acme")
     assert lines[0] == "社員コード\t対象者\t削除予定日"
-    assert sorted(lines[1:]) == ["301\t退職 太郎 > 退職 花子\t2018/01/01", "301\t退職 太郎\t2018/01/01"]
+    assert sorted(lines[1:]) == sorted(["301\t退職 太郎 > 退職 花子\t2018/01/01", "301\t退職 太郎\t2018/01/01"])
     assert (await run_deletions_due(settings, "other")) == ["other: 削除予定日を過ぎたマイナンバーはありません。"]
     done = mnvault(settings, "deletions", "due", "--tenant", "acme")
     assert done.returncode == 0, done.stderr
