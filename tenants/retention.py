@@ -22,8 +22,10 @@ class RetentionPurpose(enum.StrEnum):
     """A purpose a tenant keeps numbers for, with the retention period of the documents it needs.
 
     - ``WITHHOLDING`` (源泉徴収: 扶養控除等申告書, 源泉徴収簿): 7 years from 1 January of the year after the end
-      date. 所得税法施行規則第76条の3 (申告書の保存: 提出期限の属する年の翌年1月10日の翌日から7年) and
-      国税通則法第70条 / 所得税法第148条 (帳簿: 7年); counted from 1 January, a few days early being the safe side.
+      date, the rule issue 11 specifies. The law's own periods: 所得税法施行規則第76条の3 (申告書: 提出期限の属する
+      年の翌年1月10日の翌日から7年) and 国税通則法第70条 (源泉徴収簿: 法定納期限から7年), which end up to a few
+      weeks after that 1 January; the date is a proposal an admin confirms or moves (削除予定日の変更), and erasing
+      is always an admin's act.
     - ``EMPLOYMENT_INSURANCE`` (雇用保険): 4 years from the day the relationship ended. 雇用保険法施行規則第143条
       (被保険者に関する書類は、その完結の日から4年間).
     - ``HEALTH_PENSION`` (健康保険・厚生年金): 2 years. 健康保険法施行規則第34条, 厚生年金保険法施行規則第28条

@@ -101,6 +101,7 @@ class PayeeForm(msgspec.Struct, kw_only=True):
     address: str = ""
     payment_kind: str = ""
     email: str = ""
+    end_date: str = ""  # 取引終了日, kept as Person.retirement_date (the 削除予定日 rule's end date)
 
 
 class DeletionDueForm(msgspec.Struct, kw_only=True):

@@ -341,3 +341,21 @@ async def test_the_command_lists_who_is_past_due_and_never_a_number(
     assert "退職 太郎" in done.stdout and "まだ 先" not in done.stdout and valid_my_number(7) not in done.stdout
     unknown = mnvault(settings, "deletions", "due", "--tenant", "nope")
     assert unknown.returncode == 1 and "nope" in unknown.stderr
+
+
+async def test_a_payees_end_of_business_proposes_the_date_and_clearing_it_removes_the_proposal(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    await sign_in(client, world.handler)
+    payee = {"payee_type": "individual", "name": "講師 一郎", "kana": "コウシ イチロウ", "end_date": "2024/03/31"}
+    response = await post_form(client, "/admin/payees/new", payee)
+    assert status(response) == 302, response.text[:1000]  # type: ignore[attr-defined]
+    person = await by_name(db, world.tenant.id, "講師 一郎")
+    assert (person.retirement_date, person.deletion_due_on) == (RETIRED, PROPOSED)
+    edit = await client.get(f"/admin/payees/{person.id}/edit")
+    assert 'value="2024/03/31"' in edit.text and "取引終了日" in edit.text
+    bad = await post_form(client, f"/admin/payees/{person.id}/edit", {**payee, "end_date": "2024/13/01"})
+    assert status(bad) == 400 and "取引終了日" in bad.text  # type: ignore[attr-defined]
+    cleared = await post_form(client, f"/admin/payees/{person.id}/edit", {**payee, "end_date": ""})
+    assert status(cleared) == 302
+    assert (await fresh(db, person.id)).deletion_due_on is None
