@@ -285,6 +285,35 @@ def _check_counts(tenant: str | None, *, dry_run: bool) -> Any:
         raise CommandError(str(exc)) from None
 
 
+@main.group(help="マイナンバーの削除予定（削除予定日）を確かめるコマンドです。")
+def deletions() -> None:
+    pass
+
+
+@deletions.command(
+    name="due",
+    help="削除予定日を過ぎた対象者（社員コード・対象者・削除予定日）を表示します。番号は表示しません。"
+    "番号が自動で削除されることはありません。",
+)
+@click.option("--tenant", required=True, help="対象テナントのコードか ID")
+def deletions_due(tenant: str) -> None:
+    for line in _deletions_due(tenant):
+        click.echo(line)
+
+
+@friendly_errors
+def _deletions_due(tenant: str) -> list[str]:
+    settings = current_settings()
+    import asyncio
+
+    from tenants.cli import UnknownTenant, run_deletions_due
+
+    try:
+        return asyncio.run(run_deletions_due(settings, tenant))
+    except UnknownTenant as exc:
+        raise CommandError(str(exc)) from None
+
+
 @main.group(help="給与ソフトなどが API を呼び出すための APIトークンを管理します。")
 def tokens() -> None:
     pass

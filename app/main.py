@@ -113,7 +113,10 @@ def create_app(settings: Settings) -> Litestar:
     load_retention_kinds()
     # Retention first (expired links, sessions, uploads, job reports...), then the vault's keys and checkpoints.
     maintenance = PeriodicMaintenance(
-        vault, async_sessionmaker(engine, expire_on_commit=False), settings, steps=[run_retention]
+        vault,
+        async_sessionmaker(engine, expire_on_commit=False),
+        settings,
+        steps=[run_retention, *feature_maintenance(settings)],
     )
     jobs = JobSystem(engine, vault, settings)
 
@@ -186,6 +189,13 @@ def load_retention_kinds() -> None:
 
     for module in ("tenants.retention", "exchange.retention"):
         importlib.import_module(module)
+
+
+def feature_maintenance(settings: Settings) -> list[Any]:
+    """Feature packages' steps of the in-app maintenance (the daily 削除予定日 reminder mail, when SMTP is set)."""
+    from tenants.services import deletion_reminder_step
+
+    return [deletion_reminder_step(settings)]
 
 
 def feature_routes() -> list[Any]:

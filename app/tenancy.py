@@ -52,3 +52,7 @@ class Tenant(GlobalMixin, Base):
     purpose_notice: Mapped[str | None] = mapped_column(Text, default=None)  # the tenant's own words in the notice
     # 利用目的 notified per audience: {"employee": [...], "payee": [...]} (None: the defaults, tenants.purposes)
     notified_purposes: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, default=None)
+    # 削除予定日の保存期間: the purposes whose retention periods apply (tenants.retention_rule; None: 源泉徴収 7年 only)
+    retention_purposes: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # The JST day the daily 削除予定日 reminder mail last ran for this tenant (tenants.services reminders)
+    deletion_reminder_on: Mapped[dt.date | None] = mapped_column(Date, default=None)

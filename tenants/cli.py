@@ -187,3 +187,25 @@ async def run_issue_certificate(
         f"{tenant.code}（{tenant.name}）の削除証明書を発行しました: {output}",
         f"期間: {start:%Y/%m/%d}〜{end:%Y/%m/%d}、削除記録 {certificate.rows} 件",
     ]
+
+
+async def run_deletions_due(settings: Settings, tenant: str) -> list[str]:
+    """``mnvault deletions due``: the tenant's people past their 削除予定日 (JST), oldest first, as tab-separated
+    lines 社員コード, 対象者, 削除予定日 after a header; never a number. UnknownTenant for an unknown code or id."""
+    from tenants.services import past_due_lines
+
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessions() as session:
+            (found,) = await _tenants(session, tenant)
+            lines = ["社員コード\t対象者\t削除予定日"]
+            lines += [
+                f"{line.employee_code}\t{line.name}\t{line.due_on:%Y/%m/%d}"
+                for line in await past_due_lines(session, found)
+            ]
+            if len(lines) == 1:
+                lines = [f"{found.code}: 削除予定日を過ぎたマイナンバーはありません。"]
+            return lines
+    finally:
+        await engine.dispose()

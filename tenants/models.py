@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     event,
+    false,
     literal,
     literal_column,
     text,
@@ -203,6 +204,9 @@ class Person(TenantMixin, Base):
     # tenant's retention rule when a retirement date (a payee's end of business) is entered; editable, cancellable.
     deletion_due_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     deletion_due_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # True while the date is the rule's proposal (it follows the 退職日, and 退職の取消 clears it); False once an
+    # admin set it by hand (tenants.services.change_deletion_due).
+    deletion_due_proposed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Where the person stands in the lists, kept by tenants.listing on every write (never set these by hand):
     # the family (the employee's id for the employee and their dependants), the employee's department and 社員コード
     # (a dependant is listed under its employee), and a section per sort that puts missing values last.
@@ -272,6 +276,34 @@ Index(
     Person.id,
     postgresql_where=Person.identity_changed_at.is_not(None),
     sqlite_where=Person.identity_changed_at.is_not(None),
+)
+# 削除管理 (issue 11): numbers by due date (the home's reminder, the list's 削除予定日超過 filter) from a partial index
+# holding only people with a due date; retired people by 退職日; people without a number in the code order.
+Index(
+    "ix_people_deletion_due",
+    Person.tenant_id,
+    Person.deletion_due_on,
+    Person.id,
+    postgresql_where=Person.deletion_due_on.is_not(None),
+    sqlite_where=Person.deletion_due_on.is_not(None),
+)
+Index(
+    "ix_people_retired",
+    Person.tenant_id,
+    Person.retirement_date,
+    Person.id,
+    postgresql_where=Person.retirement_date.is_not(None),
+    sqlite_where=Person.retirement_date.is_not(None),
+)
+Index(
+    "ix_people_deletion_status_code",
+    Person.tenant_id,
+    Person.status,
+    Person.code_section,
+    Person.list_owner_code,
+    Person.family_id,
+    Person.family_rank,
+    Person.id,
 )
 
 

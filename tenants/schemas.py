@@ -101,3 +101,22 @@ class PayeeForm(msgspec.Struct, kw_only=True):
     address: str = ""
     payment_kind: str = ""
     email: str = ""
+    end_date: str = ""  # 取引終了日, kept as Person.retirement_date (the 削除予定日 rule's end date)
+
+
+class DeletionDueForm(msgspec.Struct, kw_only=True):
+    """削除予定日の変更 / 予定解除: the new date (西暦 or 和暦; unused when cancelling) and the reason."""
+
+    due_on: str = ""
+    reason: str = ""
+
+
+class RetentionForm(msgspec.Struct, kw_only=True):
+    """保存期間: one checkbox per purpose (``tenants.retention_rule.RetentionPurpose``); one tick: a string."""
+
+    retention_purpose: list[str] | str = ""
+
+    @property
+    def chosen(self) -> list[str]:
+        values = [self.retention_purpose] if isinstance(self.retention_purpose, str) else self.retention_purpose
+        return [v for v in values if v]

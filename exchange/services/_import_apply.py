@@ -36,6 +36,7 @@ from tenants.services import (
     Channel,
     bulk,
     flag_duplicates,
+    follow_retirement,
     mark_registered_many,
     note_identity_change,
     person_subject,
@@ -241,6 +242,8 @@ class Applier:
             changed_people.append((person, changed, identity and person.identity_warning))
         if not changed_people:
             return
+        # 削除予定日 follows a 退職日 the file set or cleared (the rule every path shares).
+        await follow_retirement(self.session, [p for p, changed, _ in changed_people if "retirement_date" in changed])
         await self.session.flush()  # placement and counters follow (tenants.listing's hook)
         await self._load_departments({p.department_id for p, _, _ in changed_people if p.department_id})
         events = []

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tenants.controllers._deletions import DeletionsController
+from tenants.controllers._deletions import DeletionsController, RetentionSettingsController
 from tenants.controllers._departments import DepartmentController
 from tenants.controllers._dependants import DependantController
 from tenants.controllers._duplicates import DuplicatesController
@@ -29,5 +29,6 @@ ROUTES: list[Any] = [
     PayeeController,
     OperationLogController,
     DeletionsController,
+    RetentionSettingsController,
     ErasureController,
 ]

@@ -157,7 +157,8 @@ class EmployeeController(Controller):
             await services.retire_employee(db_session, principal, person, data)
         except FormInvalid as exc:
             return await _detail_page(db_session, vault, principal, person, data, exc.errors, status_code=400)
-        flash(request, f"{person.name} さんを退職にしました。番号は削除するまで保管されます。", "success")
+        due = f"（削除予定日 {date_text(person.deletion_due_on)}）" if person.deletion_due_on else ""
+        flash(request, f"{person.name} さんを退職にしました。番号は削除するまで保管されます{due}。", "success")
         return Redirect(path=f"/admin/people/{person.id}")
 
     @post("/{person_id:str}/reinstate", name="people_employee_reinstate", guards=[number_handlers])

@@ -135,6 +135,7 @@ class AdminHomeController(Controller):
                 "phone_height": (len(report.departments) + 1) * PHONE_ROW_HEIGHT,
                 "counts": await services.status_counts(db_session, principal),
                 "attention": await services.needs_attention(db_session, principal),
+                "past_due": await services.past_due_numbers(db_session, principal),
                 "operator_acts": (
                     await services.operator_acts(db_session, principal) if principal.role is Role.ADMIN else []
                 ),

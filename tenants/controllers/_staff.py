@@ -14,6 +14,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, admin_only, stepup_guard
 from app.forms import Form, FormInvalid
 from tenants import purposes, services
+from tenants.controllers._deletions import retention_choices
 from tenants.schemas import StaffForm, TenantSettingsForm
 
 
@@ -155,4 +156,5 @@ def _settings_context(tenant: Any, errors: dict[str, str], form: TenantSettingsF
         "purpose_groups": groups,
         "employee_notice": purposes.render_notice(tenant, purposes.Audience.EMPLOYEE),
         "payee_notice": purposes.render_notice(tenant, purposes.Audience.PAYEE),
+        "retention": retention_choices(tenant),
     }

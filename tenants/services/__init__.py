@@ -3,7 +3,24 @@
 from app.text import JST, to_katakana
 from tenants.services._confirmations import confirmation_matches, issue_confirmation
 from tenants.services._counts import count_people
+from tenants.services._deletion_due import (
+    cancel_deletion_due,
+    change_deletion_due,
+    follow_retirement,
+    update_retention_rule,
+)
 from tenants.services._deletion_records import RecordPage, RecordRange, deletion_record_page
+from tenants.services._deletions_list import (
+    EXTRACTIONS,
+    DeletionFilters,
+    DeletionPage,
+    DeletionRow,
+    DueLine,
+    PastDue,
+    list_deletions,
+    past_due_lines,
+    past_due_numbers,
+)
 from tenants.services._departments import (
     add_department,
     department_headcounts,
@@ -133,12 +150,14 @@ from tenants.services._progress import Attention, Progress, ProgressReport, coll
 from tenants.services._records import (
     Channel,
     PersonContext,
+    context_of,
     mark_registered,
     mark_registered_many,
     note_identity_change,
     number_field,
     person_subject,
 )
+from tenants.services._reminders import deletion_reminder_step, send_deletion_reminders
 from tenants.services._reveal import MAX_REVEAL_BATCH, PeopleNotFound, RevealedBatch, RevealedNumber, reveal_numbers
 from tenants.services._staff import (
     STAFF_ROLES,
@@ -155,6 +174,7 @@ from tenants.services._staff import (
 __all__ = [
     "EMPLOYMENT_CHOICES",
     "ERASURE_REASONS",
+    "EXTRACTIONS",
     "JST",
     "KIND_FILTERS",
     "MAX_ERASURE_BATCH",
@@ -176,6 +196,10 @@ __all__ = [
     "ConfirmationRefused",
     "CorrectionPage",
     "CorrectionRow",
+    "DeletionFilters",
+    "DeletionPage",
+    "DeletionRow",
+    "DueLine",
     "DuplicatePage",
     "DuplicateResolution",
     "DuplicateRow",
@@ -193,6 +217,7 @@ __all__ = [
     "NumberRow",
     "OperatorAct",
     "Page",
+    "PastDue",
     "PayeeList",
     "PeopleNotFound",
     "PersonContext",
@@ -211,12 +236,15 @@ __all__ = [
     "add_payee",
     "add_staff",
     "admin_counts",
+    "cancel_deletion_due",
+    "change_deletion_due",
     "check_reveal",
     "code_field",
     "collection_progress",
     "confirm_after_reveal",
     "confirm_number",
     "confirmation_matches",
+    "context_of",
     "correction_page",
     "count_corrections",
     "count_open_duplicates",
@@ -226,6 +254,7 @@ __all__ = [
     "decide_correction",
     "decide_early_request",
     "deletion_record_page",
+    "deletion_reminder_step",
     "department_choices",
     "department_headcounts",
     "dependant_form",
@@ -239,6 +268,7 @@ __all__ = [
     "erase_numbers",
     "erasure_targets",
     "flag_duplicates",
+    "follow_retirement",
     "get_department",
     "get_dependant",
     "get_duplicate",
@@ -249,6 +279,7 @@ __all__ = [
     "get_tenant",
     "issue_confirmation",
     "list_corrections",
+    "list_deletions",
     "list_departments",
     "list_dependants",
     "list_duplicates",
@@ -268,6 +299,8 @@ __all__ = [
     "operator_acts",
     "own_tenant",
     "parse_ids",
+    "past_due_lines",
+    "past_due_numbers",
     "payee_form",
     "pending_correction_row",
     "person_subject",
@@ -284,6 +317,7 @@ __all__ = [
     "reveal_numbers",
     "search_employees",
     "selected_people",
+    "send_deletion_reminders",
     "set_tenant_status",
     "settle_superseded_many",
     "staff_seats",
@@ -296,6 +330,7 @@ __all__ = [
     "update_dependant",
     "update_employee",
     "update_payee",
+    "update_retention_rule",
     "update_tenant",
     "update_tenant_settings",
 ]

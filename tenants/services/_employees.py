@@ -22,6 +22,7 @@ from app.vault import NumberInfo, Vault
 from tenants.models import Department, Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
 from tenants.services._counts import count_people
+from tenants.services._deletion_due import follow_retirement
 from tenants.services._dependants import list_dependants
 from tenants.services._people import (
     PER_PAGE,
@@ -293,6 +294,8 @@ async def add_employee(session: AsyncSession, principal: Principal, form: Employ
     values = await _employee_values(session, principal, form, None)
     person = await add_person(session, principal, PersonKind.EMPLOYEE, values, "従業員の追加")
     await sync_employee_access(session, person)
+    if person.retirement_date is not None:
+        await follow_retirement(session, [person])
     return person
 
 
@@ -302,6 +305,7 @@ async def update_employee(session: AsyncSession, principal: Principal, person: P
     values = await _employee_values(session, principal, form, person)
     changed = await apply_changes(session, principal, person, values, "従業員情報の修正")
     if "retirement_date" in changed:
+        await follow_retirement(session, [person])
         await _apply_retirement(session, principal, person)
     return changed
 
@@ -321,7 +325,9 @@ async def retire_employee(session: AsyncSession, principal: Principal, person: P
     check.done()
     assert retirement_date is not None
     person.retirement_date = retirement_date
+    await follow_retirement(session, [person])
     detail = {"event": "retired", "retirement_date": retirement_date.isoformat()}
+    detail["deletion_due_on"] = person.deletion_due_on.isoformat() if person.deletion_due_on else ""
     detail["accounts"] = await _apply_retirement(session, principal, person, log=False)
     await log_change(session, principal, person, "退職処理", detail)
 
@@ -333,6 +339,7 @@ async def reinstate_employee(session: AsyncSession, principal: Principal, person
     if person.retirement_date is None and person.retired_at is None:
         raise FormInvalid({"retirement_date": "この従業員は在籍中です。"})
     person.retirement_date = None
+    await follow_retirement(session, [person])  # a proposed 削除予定日 goes with the 退職日
     accounts = await _apply_retirement(session, principal, person, log=False)
     await log_change(session, principal, person, "退職の取消", {"event": "reinstated", "accounts": accounts})
 
@@ -378,6 +385,7 @@ async def _apply_retirement(session: AsyncSession, principal: Principal, person:
     if log:
         detail: dict[str, object] = {"event": "retirement_date_changed", "accounts": outcome}
         detail["retirement_date"] = person.retirement_date.isoformat() if person.retirement_date else ""
+        detail["deletion_due_on"] = person.deletion_due_on.isoformat() if person.deletion_due_on else ""
         await log_change(session, principal, person, "退職日の変更", detail)
     return outcome
 

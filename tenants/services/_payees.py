@@ -12,10 +12,12 @@ from app.auth.principal import Principal
 from app.auth.scoping import scoped
 from app.forms import Checker
 from app.paging import PageRequest, SortColumn, Total, Window, capped_count, read_window
+from app.text import format_date
 from app.vault import NumberInfo, Vault
 from tenants.models import PayeeType, Person, PersonKind
 from tenants.schemas import PayeeForm
 from tenants.services._counts import count_people
+from tenants.services._deletion_due import follow_retirement
 from tenants.services._people import (
     PER_PAGE,
     add_person,
@@ -99,6 +101,7 @@ def payee_form(person: Person) -> PayeeForm:
         address=person.address,
         payment_kind=person.payment_kind,
         email=person.email,
+        end_date=format_date(person.retirement_date),
     )
 
 
@@ -111,6 +114,8 @@ def _payee_values(form: PayeeForm, current: Person | None) -> dict[str, Any]:
         "address": text_field(check, "address", form.address, "住所・所在地", max_length=300),
         "payment_kind": text_field(check, "payment_kind", form.payment_kind, "支払の種類"),
         "email": email_field(check, form.email),
+        # 取引終了日: a payee's end of the business relationship, in the column the 削除予定日 rule reads
+        "retirement_date": check.date("end_date", form.end_date, "取引終了日"),
     }
     if (
         current is not None
@@ -127,10 +132,16 @@ def _payee_values(form: PayeeForm, current: Person | None) -> dict[str, Any]:
 async def add_payee(session: AsyncSession, principal: Principal, form: PayeeForm) -> Person:
     """Add a payee (an individual gives a My Number, a corporation its corporate number)."""
     require_writer(principal)
-    return await add_person(session, principal, PersonKind.PAYEE, _payee_values(form, None), "取引先の追加")
+    person = await add_person(session, principal, PersonKind.PAYEE, _payee_values(form, None), "取引先の追加")
+    if person.retirement_date is not None:
+        await follow_retirement(session, [person])
+    return person
 
 
 async def update_payee(session: AsyncSession, principal: Principal, person: Person, form: PayeeForm) -> list[str]:
     """Save the edited payee; returns the names of the fields that changed."""
     require_writer(principal)
-    return await apply_changes(session, principal, person, _payee_values(form, person), "取引先情報の修正")
+    changed = await apply_changes(session, principal, person, _payee_values(form, person), "取引先情報の修正")
+    if "retirement_date" in changed:
+        await follow_retirement(session, [person])
+    return changed

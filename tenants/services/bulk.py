@@ -41,6 +41,7 @@ from app.workers import off_loop
 from tenants.listing import CountDeltas, count_key, hold_people, placement
 from tenants.listing import apply_count_deltas as apply_counts
 from tenants.models import CollectionStatus, Department, PayeeType, Person, PersonKind, search_columns
+from tenants.retention_rule import propose_due_date, tenant_purposes
 from tenants.schemas import DepartmentForm, DependantForm, EmployeeForm, PayeeForm
 from tenants.services._departments import department_fields
 from tenants.services._dependants import _dependant_values
@@ -408,6 +409,7 @@ class _Owner:
     code: str
     name: str
     department_id: uuid.UUID | None
+    retirement_date: dt.date | None = None  # a dependant's 削除予定日 follows its employee's
 
 
 class _Writer:
@@ -419,6 +421,7 @@ class _Writer:
         self.tenant = tenant
         self.actor = actor
         self.log_additions = log_additions
+        self.purposes = tenant_purposes(tenant)  # the tenant's retention rule (削除予定日)
         self.report = BulkReport()
         self.offset = 0
         self.deltas: CountDeltas = Counter()
@@ -538,7 +541,9 @@ class _Writer:
             [c for r in dependants if (c := clean_code(r.record.employee_code)) not in in_batch]
         )
         for row in employees:
-            owners[row.code] = _Owner(row.id, row.code, row.values["name"], row.values["department_id"])
+            owners[row.code] = _Owner(
+                row.id, row.code, row.values["name"], row.values["department_id"], row.values["retirement_date"]
+            )
         await self._load_departments(ids=[o.department_id for o in owners.values()])
         for row in dependants:
             code = clean_code(row.record.employee_code)
@@ -557,13 +562,17 @@ class _Writer:
         found: dict[str, _Owner] = {}
         dialect = self.session.get_bind().dialect.name
         for start in range(0, len(codes), 500):
-            statement = select(Person.id, Person.employee_code, Person.name, Person.department_id).where(
+            statement = select(
+                Person.id, Person.employee_code, Person.name, Person.department_id, Person.retirement_date
+            ).where(
                 Person.tenant_id == self.tenant.id,
                 Person.kind == PersonKind.EMPLOYEE,
                 any_of(Person.employee_code, codes[start : start + 500], dialect=dialect),
             )
             for row in await self.session.execute(statement):
-                found[row.employee_code] = _Owner(row.id, row.employee_code, row.name, row.department_id)
+                found[row.employee_code] = _Owner(
+                    row.id, row.employee_code, row.name, row.department_id, row.retirement_date
+                )
         return found
 
     # Numbers ----------------------------------------------------------------------------------------------
@@ -664,6 +673,7 @@ class _Writer:
         )
         owner = row.owner
         department = row.department
+        values.update(self._deletion_due(row, retirement))
         values.update(
             placement(
                 person_id=row.id,
@@ -679,6 +689,13 @@ class _Writer:
         )
         row.status, row.list_department_id = values["status"], values["list_department_id"]
         return values
+
+    def _deletion_due(self, row: _Row, retirement: dt.date | None) -> dict[str, Any]:
+        """削除予定日 as ``follow_retirement`` proposes it: from the 退職日 (a dependant: its employee's)."""
+        if row.kind is PersonKind.DEPENDANT:
+            retirement = row.owner.retirement_date if row.owner else None
+        due = propose_due_date(retirement, self.purposes) if retirement is not None else None
+        return {"deletion_due_on": due, "deletion_due_proposed": due is not None, "deletion_due_note": ""}
 
     async def _insert(self, rows: list[_Row]) -> None:
         """Employees and payees, then dependants (their employee's row must exist first)."""

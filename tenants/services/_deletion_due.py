@@ -1,0 +1,175 @@
+"""削除予定日: proposed from the tenant's retention rule whenever a 退職日 is set, edited or cancelled by an admin.
+
+Every path that sets or clears a 退職日 (the employee form, 退職処理, 退職の取消, the full-layout import, the API)
+calls :func:`follow_retirement` on the people it changed; the bulk path computes the same proposal with
+:func:`tenants.retention_rule.propose_due_date` for the rows it inserts. A dependant follows its employee. A date an
+admin set by hand (:func:`change_deletion_due`) is kept: only a proposal follows the 退職日 and is cleared by
+退職の取消. Nothing here erases a number (seed 000: only an admin does).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.events import AuditAction
+from app.audit.log import record
+from app.auth.principal import Principal
+from app.forms import Checker, FormInvalid
+from app.tenancy import Tenant
+from tenants.models import Person, PersonKind
+from tenants.retention_rule import RetentionPurpose, propose_due_date, tenant_purposes
+from tenants.services._people import log_change, require_writer, text_field
+
+CHANGE_FUNCTION = "削除予定日の変更"
+CANCEL_FUNCTION = "削除予定の解除"
+RETENTION_FUNCTION = "保存期間の設定"
+QUERY_CHUNK = 500
+REASON_MAX = 200
+
+
+async def retention_purposes(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[RetentionPurpose, ...]:
+    """The retention purposes the tenant chose (the default 源泉徴収 when it chose none)."""
+    tenant = await session.get(Tenant, tenant_id)
+    return tenant_purposes(tenant)
+
+
+def _follow(person: Person, proposal: dt.date | None) -> None:
+    """Set a proposal where no date is set (or the set one is a proposal); clear a proposal when there is none."""
+    if proposal is None:
+        if person.deletion_due_proposed:
+            person.deletion_due_on = None
+            person.deletion_due_proposed = False
+        return
+    if person.deletion_due_on is None or person.deletion_due_proposed:
+        person.deletion_due_on = proposal
+        person.deletion_due_proposed = True
+
+
+async def follow_retirement(session: AsyncSession, people: Sequence[Person]) -> None:
+    """Make the 削除予定日 of these employees (and payees) and their dependants follow their 退職日.
+
+    A 退職日 with no date set (or a proposed one): the tenant's rule proposes it (``tenants.retention_rule``). No 退職日
+    (退職の取消): a proposed date is cleared. A date an admin set by hand is never touched. Dependants are read in
+    chunks, one query per ``QUERY_CHUNK`` employees. ``people`` are ORM objects of one or more tenants; the caller's
+    transaction writes them.
+    """
+    by_tenant: dict[uuid.UUID, list[Person]] = {}
+    for person in people:
+        if person.kind is not PersonKind.DEPENDANT:
+            by_tenant.setdefault(person.tenant_id, []).append(person)
+    for tenant_id, members in by_tenant.items():
+        purposes = await retention_purposes(session, tenant_id)
+        proposals: dict[uuid.UUID, dt.date | None] = {}
+        for person in members:
+            proposal = propose_due_date(person.retirement_date, purposes) if person.retirement_date else None
+            _follow(person, proposal)
+            proposals[person.id] = proposal
+        employees = [p.id for p in members if p.kind is PersonKind.EMPLOYEE]
+        for start in range(0, len(employees), QUERY_CHUNK):
+            statement = select(Person).where(
+                Person.tenant_id == tenant_id,
+                Person.kind == PersonKind.DEPENDANT,
+                Person.employee_id.in_(employees[start : start + QUERY_CHUNK]),
+            )
+            for dependant in (await session.execute(statement)).scalars():
+                assert dependant.employee_id is not None
+                _follow(dependant, proposals[dependant.employee_id])
+
+
+async def follow_employee(session: AsyncSession, dependant: Person) -> None:
+    """A dependant added to an employee who has a proposed 削除予定日 gets the same proposal."""
+    if dependant.employee_id is None:
+        return
+    employee = (
+        await session.execute(
+            select(Person).where(Person.tenant_id == dependant.tenant_id, Person.id == dependant.employee_id)
+        )
+    ).scalar_one_or_none()
+    if employee is not None and employee.retirement_date is not None:
+        purposes = await retention_purposes(session, dependant.tenant_id)
+        _follow(dependant, propose_due_date(employee.retirement_date, purposes))
+
+
+def _reason(check: Checker, value: str) -> str:
+    reason = text_field(check, "reason", value, "理由", required=True, max_length=REASON_MAX)
+    return reason
+
+
+async def change_deletion_due(
+    session: AsyncSession, principal: Principal, person: Person, due_on: str, reason: str
+) -> None:
+    """削除予定日の変更: set the date by hand (西暦 or 和暦, JST) with a reason; logged as an 更新 entry with the old
+    and new dates and the reason, in the caller's transaction.
+
+    PermissionDeniedException for viewers; FormInvalid (Japanese, by field ``due_on`` / ``reason``) for a missing
+    or unreadable date, a date equal to the current one, or a missing reason.
+    """
+    require_writer(principal)
+    check = Checker()
+    new = check.date("due_on", due_on, "削除予定日", required=True)
+    note = _reason(check, reason)
+    if new is not None and new == person.deletion_due_on and not person.deletion_due_proposed:
+        check.fail("due_on", "削除予定日が変わっていません。新しい日付を入力してください。")
+    check.done()
+    assert new is not None
+    old = person.deletion_due_on
+    person.deletion_due_on = new
+    person.deletion_due_proposed = False
+    person.deletion_due_note = note
+    detail: dict[str, object] = {
+        "event": "deletion_due_changed",
+        "old": old.isoformat() if old else "",
+        "new": new.isoformat(),
+        "reason": note,
+    }
+    await log_change(session, principal, person, CHANGE_FUNCTION, detail)
+
+
+async def cancel_deletion_due(session: AsyncSession, principal: Principal, person: Person, reason: str) -> None:
+    """予定解除: remove the 削除予定日 with a reason (the number then has no date until one is set again); logged
+    as an 更新 entry with the old date and the reason.
+
+    PermissionDeniedException for viewers; FormInvalid when no date is set or no reason is given.
+    """
+    require_writer(principal)
+    check = Checker()
+    note = _reason(check, reason)
+    if person.deletion_due_on is None:
+        check.fail("due_on", "削除予定日は設定されていません。")
+    check.done()
+    old = person.deletion_due_on
+    assert old is not None
+    person.deletion_due_on = None
+    person.deletion_due_proposed = False
+    person.deletion_due_note = note
+    detail: dict[str, object] = {"event": "deletion_due_cancelled", "old": old.isoformat(), "new": "", "reason": note}
+    await log_change(session, principal, person, CANCEL_FUNCTION, detail)
+
+
+async def update_retention_rule(
+    session: AsyncSession, principal: Principal, tenant: Tenant, chosen: Sequence[str]
+) -> bool:
+    """Save the tenant's retention purposes (admins; the controller's guard checks the role); logged. Returns
+    whether anything changed. FormInvalid when none is chosen or one is unknown.
+
+    Dates already proposed stay as they are (the rule applies to 退職日 entered from now on).
+    """
+    values = list(dict.fromkeys(chosen))
+    known = {p.value for p in RetentionPurpose}
+    if not values:
+        raise FormInvalid({"retention_purposes": "保存期間の対象を1つ以上選んでください。"})
+    if any(value not in known for value in values):
+        raise FormInvalid({"retention_purposes": "保存期間の対象は一覧から選んでください。"})
+    ordered: list[str] = [str(p.value) for p in RetentionPurpose if p.value in values]
+    before = [p.value for p in tenant_purposes(tenant)]
+    if ordered == before:
+        return False
+    tenant.retention_purposes = ordered
+    detail: dict[str, object] = {"event": "retention_rule_changed", "old": before, "new": ordered}
+    await record(session, principal.event(AuditAction.SETTINGS_CHANGE, RETENTION_FUNCTION, detail))
+    return True
