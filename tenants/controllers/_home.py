@@ -136,6 +136,7 @@ class AdminHomeController(Controller):
                 "counts": await services.status_counts(db_session, principal),
                 "attention": await services.needs_attention(db_session, principal),
                 "past_due": await services.past_due_numbers(db_session, principal),
+                "early_requests": await services.pending_early_requests(db_session, principal),
                 "operator_acts": (
                     await services.operator_acts(db_session, principal) if principal.role is Role.ADMIN else []
                 ),

@@ -51,6 +51,7 @@ from tenants.services._early_deletions import (
     decide_early_request,
     early_request_page,
     early_request_row,
+    pending_early_requests,
     recent_early_decisions,
 )
 from tenants.services._employees import (
@@ -303,6 +304,7 @@ __all__ = [
     "past_due_numbers",
     "payee_form",
     "pending_correction_row",
+    "pending_early_requests",
     "person_subject",
     "proxy_register",
     "purposes_for",

@@ -88,6 +88,14 @@ async def early_request_page(
     return EarlyRequestPage(await _request_rows(session, vault, principal, requests), total, window)
 
 
+async def pending_early_requests(session: AsyncSession, principal: Principal) -> Count:
+    """How many early-deletion requests wait for a second admin (counted up to the cap, one index range): the admin
+    home shows it so the other admin finds the request (seed 004's two people)."""
+    return await capped_count(
+        session, _requests_in(principal, RequestStatus.PENDING).with_only_columns(EarlyDeletionRequest.id)
+    )
+
+
 async def recent_early_decisions(
     session: AsyncSession, principal: Principal, limit: int = 10
 ) -> list[EarlyDeletionRequest]:

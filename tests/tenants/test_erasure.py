@@ -311,6 +311,9 @@ async def test_an_early_deletion_needs_a_second_different_admin(
     # A second admin approves, with a reason: the erasure happens now, by the approver, the requester recorded.
     client.cookies.clear()
     await sign_in(client, inoue)
+    home = await client.get("/admin")  # the second admin finds the request from the home and the deletion list
+    assert "予定日前削除の承認待ち" in home.text and 'href="/admin/erasure/requests"' in home.text
+    assert 'href="/admin/erasure/requests"' in (await client.get("/admin/deletions")).text
     page = await client.get(f"/admin/erasure/requests/{request.id}")
     assert page.status_code == 200 and "承認して番号を削除する" in page.text
     missing = await post(client, f"/admin/erasure/requests/{request.id}/approve", {"note": ""})
