@@ -88,7 +88,7 @@ async def _with_session(
     try:
         async with async_sessionmaker(engine, expire_on_commit=False)() as session:
             lines = await work(session, settings, vault)
-            await session.commit()
+            await vault.commit(session)  # commits, then destroys the keys of numbers the work erased
         return lines
     finally:
         await engine.dispose()

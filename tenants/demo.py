@@ -28,6 +28,7 @@ DEMO_CODE = "demo"
 DEMO_PASSWORD = "demo-password-2026"  # demo data only: printed by `mnvault demo`
 DEMO_STAFF = (
     ("admin", "岡 昌平", Role.ADMIN, True),
+    ("admin2", "井上 通", Role.ADMIN, True),  # the second admin who approves an early deletion (seed 004)
     ("handler", "高山 史", Role.HANDLER, True),
     ("viewer", "鈴木 奈々子", Role.VIEWER, False),
 )
@@ -48,10 +49,11 @@ async def ensure_demo_tenant(session: AsyncSession, vault: Vault) -> Tenant:
             is_member=True,
             status=TenantStatus.ACTIVE,
             contract_ends_on=dt.date.today() + dt.timedelta(days=365),
-            admin_seats=3,
+            admin_seats=4,
         )
         session.add(tenant)
         await session.flush()
+    tenant.admin_seats = max(tenant.admin_seats, len(DEMO_STAFF))  # demo tenants made before admin2 existed
     await vault.create_tenant_keys(session, tenant.id)
     return tenant
 
@@ -93,6 +95,7 @@ async def fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> 
     tenant = await ensure_demo_tenant(session, vault)
     staff = await ensure_demo_staff(session, settings, vault, tenant)
     created = await ensure_demo_people(session, vault, tenant)
+    disposal = await ensure_demo_disposal(session, vault, tenant)
     base = settings.effective_base_url
     return [
         f"デモ事業者: {tenant.name}（事業者コード: {tenant.code}）",
@@ -100,6 +103,7 @@ async def fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> 
         *staff,
         "  TOTP シークレットを認証アプリ（または oathtool --totp -b SECRET）に登録してください。",
         "従業員30名・扶養家族・取引先3件を作成しました。" if created else "従業員・取引先のデモデータは作成済みです。",
+        *disposal,
     ]
 
 
@@ -259,3 +263,64 @@ async def ensure_demo_people(session: AsyncSession, vault: Vault, tenant: Tenant
         people=demo_records(random.Random(20261122)),
     )
     return True
+
+
+# 削除管理 of the demo (issue 11): (社員コード, 退職日, how the number ends). The bulk fill proposes each 削除予定日
+# from the retention rule (7 years after 1 January of the year after retirement): 026–028 are past it, 029 is not.
+RETIRED = (
+    ("026", dt.date(2016, 3, 31), "erased"),  # erased, with its deletion record: a 削除証明書 can be issued
+    ("027", dt.date(2017, 3, 31), "past_due"),
+    ("028", dt.date(2018, 9, 30), "past_due"),
+    ("029", dt.date(2025, 3, 31), "early_request"),  # 本人の申出 before the due date: waits for admin2
+)
+
+
+async def ensure_demo_disposal(session: AsyncSession, vault: Vault, tenant: Tenant) -> list[str]:
+    """Retired employees (past their 削除予定日 and not), insurance loss dates, one erased number with its deletion
+    record and one early-deletion request waiting for the second admin. Created once; returns lines to print."""
+    from app.auth.principal import Principal
+    from tenants.models import DeletionRecord
+    from tenants.services import ErasureChoice, erase_numbers, follow_retirement
+
+    done = await session.execute(select(DeletionRecord.id).where(DeletionRecord.tenant_id == tenant.id).limit(1))
+    if done.first() is not None:
+        return ["削除管理のデモデータは作成済みです。"]
+    codes = [code for code, _, _ in RETIRED]
+    found = await session.execute(select(Person).where(Person.tenant_id == tenant.id, Person.employee_code.in_(codes)))
+    people = {person.employee_code: person for person in found.scalars()}
+    if len(people) != len(RETIRED):
+        return []
+    for code, retired_on, _ in RETIRED:
+        person = people[code]
+        person.retirement_date = retired_on
+        person.social_insurance_acquired_on = person.employment_insurance_acquired_on = person.hire_date
+        person.social_insurance_lost_on = person.employment_insurance_lost_on = retired_on + dt.timedelta(days=1)
+    await follow_retirement(session, list(people.values()))
+    await session.flush()
+    admin = (
+        await session.execute(select(Account).where(Account.tenant_id == tenant.id, Account.login_id == "admin"))
+    ).scalar_one()
+    principal = Principal(
+        account_id=admin.id,
+        tenant_id=tenant.id,
+        tenant_code=tenant.code,
+        tenant_name=tenant.name,
+        tenant_kind=tenant.kind,
+        login_id=admin.login_id,
+        name=admin.name,
+        role=admin.role,
+        totp_enabled=admin.totp_enabled,
+        person_id=None,
+        stepup_fresh=True,
+    )
+    by_outcome = {outcome: people[code].id for code, _, outcome in RETIRED}
+    await erase_numbers(
+        session, vault, principal, [by_outcome["erased"]], ErasureChoice(reason="retention", include_dependants=True)
+    )
+    await erase_numbers(
+        session, vault, principal, [by_outcome["early_request"]], ErasureChoice(reason="request", early=True)
+    )
+    return [
+        "削除管理: 退職者4名（削除予定日を過ぎた2名、削除済み1名と削除記録、"
+        "別の管理者 admin2 の承認待ちの予定日前削除1件）を作成しました。",
+    ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from pypdf import PdfReader
 
 from app.config import Settings
 
@@ -36,9 +39,22 @@ def test_init_then_demo_twice_then_the_log_verifies(settings: Settings) -> None:
     first = mnvault(settings, "demo")
     assert first.returncode == 0, first.stderr
     assert "ログインID: admin" in first.stdout and "TOTPシークレット" in first.stdout
+    assert "削除管理: 退職者4名" in first.stdout and "admin2" in first.stdout
     second = mnvault(settings, "demo")
     assert second.returncode == 0, second.stderr
-    assert "作成済み" in second.stdout
+    assert "作成済み" in second.stdout and "削除管理のデモデータは作成済みです。" in second.stdout
+    # 削除管理 can be tried at once: numbers past their due date, and an erased one whose certificate can be issued.
+    due = mnvault(settings, "deletions", "due", "--tenant", "demo")
+    assert due.returncode == 0, due.stderr
+    assert {line.split("\t")[0] for line in due.stdout.splitlines()[1:]} == {"027", "028"}  # with dependants
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))).date().isoformat()
+    pdf = Path(settings.data_dir) / "certificate.pdf"
+    issued = mnvault(
+        settings, "certificates", "issue", "--tenant", "demo", "--from", today, "--to", today, "-o", str(pdf)
+    )
+    assert issued.returncode == 0, issued.stdout + issued.stderr
+    text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
+    assert "削除証明書" in text and "保存期間経過" in text
     verify = mnvault(settings, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "OK  demo" in verify.stdout
