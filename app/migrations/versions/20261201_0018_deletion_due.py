@@ -26,9 +26,8 @@ def upgrade() -> None:
     op.add_column("people", sa.Column("deletion_due_on", sa.Date(), nullable=True))
     op.add_column("people", sa.Column("deletion_due_note", sa.Text(), nullable=False, server_default=""))
     op.add_column("people", sa.Column("deletion_due_proposed", sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table("tenants") as batch:
-        batch.add_column(sa.Column("retention_purposes", sa.JSON(), nullable=True))
-        batch.add_column(sa.Column("deletion_reminder_on", sa.Date(), nullable=True))
+    op.add_column("tenants", sa.Column("retention_purposes", sa.JSON(), nullable=True))
+    op.add_column("tenants", sa.Column("deletion_reminder_on", sa.Date(), nullable=True))
     op.create_index(
         "ix_people_deletion_due",
         "people",
@@ -54,9 +53,9 @@ def downgrade() -> None:
     op.drop_index("ix_people_deletion_status_code", table_name="people")
     op.drop_index("ix_people_retired", table_name="people")
     op.drop_index("ix_people_deletion_due", table_name="people")
-    with op.batch_alter_table("tenants") as batch:
-        batch.drop_column("deletion_reminder_on")
-        batch.drop_column("retention_purposes")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of tenants would fail its foreign keys once people exist.
+    op.drop_column("tenants", "deletion_reminder_on")
+    op.drop_column("tenants", "retention_purposes")
     op.drop_column("people", "deletion_due_proposed")
     op.drop_column("people", "deletion_due_note")
     op.drop_column("people", "deletion_due_on")
