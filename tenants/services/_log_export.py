@@ -34,8 +34,7 @@ from app.pdf import BOLD, CREATOR, REGULAR, pdf_text, register_japanese_fonts, t
 from app.text import JST
 from app.workers import BULK, run_in_worker
 from exchange.encoding import CsvWriter, Encoding, Unencodable
-from exchange.layouts import Column
-from exchange.layouts._base import Kind
+from exchange.layouts import Column, Kind
 from tenants.services._log_search import LogSearch, iter_log
 
 PDF_MAX_ENTRIES = 5000
