@@ -228,6 +228,7 @@ class OperationLogController(Controller):
                 return Response(
                     content,
                     media_type="application/pdf",
+                    status_code=200,
                     headers=_download_headers(f"操作履歴_{stamp}.pdf", f"operation_log_{stamp}.pdf"),
                 )
             await plan_search(db_session, principal.tenant_id, search)  # a name matching too many: refused, not logged
@@ -270,6 +271,7 @@ class OperationLogController(Controller):
         return Response(
             content,
             media_type="application/json",
+            status_code=200,
             headers=_download_headers(f"チェックポイント_{stamp}.json", f"audit_checkpoint_{stamp}.json"),
         )
 
