@@ -107,7 +107,7 @@ def parse_search(values: dict[str, str]) -> tuple[LogSearch, dict[str, str], lis
     employee_code = _text(values, "employee_code", "社員コード", TEXT_LENGTHS["subject_employee_code"], errors)
     name = _text(values, "name", "対象者名", MAX_NAME, errors)
     actor = _text(values, "actor", "操作した人（ユーザID）", TEXT_LENGTHS["actor_login_id"], errors)
-    operation = OPERATION_BY_LABEL.get(values.get("operation", ""))
+    operation = OPERATION_BY_LABEL.get(values.get("operation", "") or values.get("action", ""))  # older links: action
     result_text = values.get("result", "")
     result = AuditResult(result_text) if result_text in AuditResult._value2member_map_ else None
     oldest_first = values.get("order", "") == "old"
@@ -141,7 +141,7 @@ def _per_page(value: str) -> int:
 
 
 def _query(request: Request[Any, Any, Any]) -> dict[str, str]:
-    return {key: str(request.query_params.get(key, "")) for key in (*FILTER_KEYS, "per_page")}
+    return {key: str(request.query_params.get(key, "")) for key in (*FILTER_KEYS, "action", "per_page")}
 
 
 class OperationLogController(Controller):

@@ -225,6 +225,7 @@ async def test_the_checkpoint_file_is_signed_holds_only_this_company_and_is_logg
 ) -> None:
     await note_checkpoint_run(db, await write_checkpoints(db))
     await db.commit()
+    await key_source(db).keystore.engine.dispose()  # type: ignore[attr-defined]  # its connections: this test's loop
     await sign_in(client, world.admin)
     response = await post_form(client, "/admin/log/checkpoint")
     assert response.status_code == 200  # type: ignore[attr-defined]
