@@ -107,9 +107,7 @@ class AuditChainCheck(Base):
 
     __tablename__ = "audit_chain_checks"
 
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid(), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
-    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     checked_at: Mapped[dt.datetime]
     ok: Mapped[bool] = mapped_column(Boolean)
