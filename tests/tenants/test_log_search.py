@@ -22,7 +22,8 @@ from app.audit.log import record_many
 from app.audit.models import AuditEntry
 from app.pager import PageRequest
 from tenants.services._log_search import OPERATION_BY_LABEL, LogSearch, TooManyNames, iter_log, search_log
-from tests.support.page_plans import walk_pages
+from tests.conftest import BACKEND
+from tests.support.page_plans import plans_of, walk_pages
 from tests.support.people import make_employee
 from tests.support.world import World, sign_in
 
@@ -257,3 +258,15 @@ async def test_anonymous_employees_and_the_operator_cannot_read_the_log(client: 
     assert anonymous.status_code in (302, 303, 401)
     await sign_in(client, world.employee)
     assert (await client.get("/admin/log")).status_code == 403
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="EXPLAIN QUERY PLAN is SQLite's")
+@pytest.mark.parametrize("label", list(SEARCHES))
+async def test_every_search_reads_index_ranges(db: AsyncSession, world: World, log: Log, label: str) -> None:
+    search = SEARCHES[label][0]
+    first, plans = await plans_of(db, lambda: search_log(db, world.tenant.id, search, PageRequest(), per_page=4))
+    cursor = PageRequest(number=2, after=first.window.last_cursor or "x")
+    _, more = await plans_of(db, lambda: search_log(db, world.tenant.id, search, cursor, per_page=4))
+    for plan in plans + more:
+        assert not plan.full_scans({"audit_entries"}), plan.sql + "\n" + plan.text
+        assert not plan.table_sorts({"audit_entries"}), plan.sql + "\n" + plan.text
