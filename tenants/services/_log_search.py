@@ -37,6 +37,8 @@ PROBE_CAP = 10_000  # entries counted per candidate driver (index only) to pick 
 DOWNLOAD_BATCH = 1000
 
 ENTRIES = AuditEntry.__table__
+# What the page and the downloads show: not the detail (JSON to parse), nor the chain's hashes.
+SHOWN = [column for column in ENTRIES.c if column.name not in {"detail", "prev_hash", "hash", "key_version"}]
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +282,7 @@ async def _rows(session: AsyncSession, tenant_id: uuid.UUID, seqs: Sequence[int]
     """The entries of these seqs in this order, as plain rows (no ORM identity map to grow in a long download)."""
     if not seqs:
         return []
-    found = await session.execute(select(ENTRIES).where(ENTRIES.c.tenant_id == tenant_id, ENTRIES.c.seq.in_(seqs)))
+    found = await session.execute(select(*SHOWN).where(ENTRIES.c.tenant_id == tenant_id, ENTRIES.c.seq.in_(seqs)))
     by_seq = {row.seq: row for row in found}
     return [by_seq[seq] for seq in seqs if seq in by_seq]
 
