@@ -21,9 +21,10 @@ from app.audit.checkpoints import read_checkpoint_file, write_checkpoints
 from app.audit.events import AuditAction
 from app.audit.keys import key_source
 from app.audit.models import AuditEntry
-from app.jobs.models import Job
+from app.jobs.models import Job, JobState
 from app.text import JST
 from tests.audit.conftest import tamper
+from tests.jobs.conftest import wait_for
 from tests.support.world import World, csrf_token, post_form, sign_in
 from tests.tenants.test_log_search import Log, all_entries
 from tests.tenants.test_log_search import log as log
@@ -218,6 +219,19 @@ async def test_the_verify_button_queues_the_full_check(client: Client, db: Async
     assert response.status_code in (302, 303)  # type: ignore[attr-defined]
     job = (await db.execute(select(Job).where(Job.tenant_id == world.tenant.id, Job.kind == VERIFY_JOB))).scalar_one()
     assert response.headers["location"] == f"/admin/jobs/{job.id}"  # type: ignore[attr-defined]
+
+
+async def test_the_verify_job_keeps_the_full_check_for_the_page(
+    client: Client, db: AsyncSession, world: World, log: Log
+) -> None:
+    await sign_in(client, world.admin)
+    response = await post_form(client, "/admin/log/verify")
+    job_id = uuid.UUID(response.headers["location"].rsplit("/", 1)[1])  # type: ignore[attr-defined]
+    await wait_for(db, job_id, JobState.SUCCEEDED)  # the app's own runner takes it
+    state = await chain_state(db, world.tenant.id)
+    assert state.status == "ok" and state.full_checked_at is not None and state.unchecked == 0
+    page = await client.get("/admin/log")
+    assert "改ざんなし" in page.text and "全件検証: 20" in page.text
 
 
 async def test_the_checkpoint_file_is_signed_holds_only_this_company_and_is_logged(
