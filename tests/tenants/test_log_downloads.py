@@ -224,6 +224,7 @@ async def test_the_verify_button_queues_the_full_check(client: Client, db: Async
 async def test_the_verify_job_keeps_the_full_check_for_the_page(
     client: Client, db: AsyncSession, world: World, log: Log
 ) -> None:
+    await key_source(db).keystore.engine.dispose()  # type: ignore[attr-defined]  # its connections: this test's loop
     await sign_in(client, world.admin)
     response = await post_form(client, "/admin/log/verify")
     job_id = uuid.UUID(response.headers["location"].rsplit("/", 1)[1])  # type: ignore[attr-defined]
