@@ -45,7 +45,7 @@ class AuditEntry(Base):
         Index("ix_audit_entries_tenant_id_occurred_at", "tenant_id", "occurred_at", "seq"),
         # One person's entries newest first (the log's 対象者名 filter; an employee's own page reads several ids).
         Index("ix_audit_entries_tenant_id_subject_person_id_seq", "tenant_id", "subject_person_id", "seq"),
-        # The log search's other filters (tenants.services.log_search): each one range ending in seq.
+        # The log search's other filters (tenants.services._log_search): each one range ending in seq.
         Index("ix_audit_entries_tenant_id_subject_employee_code_seq", "tenant_id", "subject_employee_code", "seq"),
         Index("ix_audit_entries_tenant_id_subject_department_code_seq", "tenant_id", "subject_department_code", "seq"),
         Index("ix_audit_entries_tenant_id_actor_login_id_seq", "tenant_id", "actor_login_id", "seq"),

@@ -19,7 +19,7 @@ down_revision: str | None = "0019"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Each filter of the 操作履歴 search is one index range ending in seq (tenants.services.log_search).
+# Each filter of the 操作履歴 search is one index range ending in seq (tenants.services._log_search).
 NEW_INDEXES = {
     "ix_audit_entries_tenant_id_subject_person_id_seq": ["tenant_id", "subject_person_id", "seq"],
     "ix_audit_entries_tenant_id_subject_employee_code_seq": ["tenant_id", "subject_employee_code", "seq"],
