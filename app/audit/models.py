@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.audit.events import AuditAction, AuditResult
@@ -43,7 +43,12 @@ class AuditEntry(Base):
     __table_args__ = (
         # seq included: a date filter becomes a range of seq with one probe (time never runs backwards in a chain).
         Index("ix_audit_entries_tenant_id_occurred_at", "tenant_id", "occurred_at", "seq"),
-        Index("ix_audit_entries_tenant_id_subject_person_id", "tenant_id", "subject_person_id"),
+        # One person's entries newest first (the log's 対象者名 filter; an employee's own page reads several ids).
+        Index("ix_audit_entries_tenant_id_subject_person_id_seq", "tenant_id", "subject_person_id", "seq"),
+        # The log search's other filters (tenants.services._log_search): each one range ending in seq.
+        Index("ix_audit_entries_tenant_id_subject_employee_code_seq", "tenant_id", "subject_employee_code", "seq"),
+        Index("ix_audit_entries_tenant_id_subject_department_code_seq", "tenant_id", "subject_department_code", "seq"),
+        Index("ix_audit_entries_tenant_id_actor_login_id_seq", "tenant_id", "actor_login_id", "seq"),
         # The log page's filters pick one range each, newest first (app.audit.log_page): an action (and a result),
         # or a result alone.
         Index("ix_audit_entries_tenant_id_action_result_seq", "tenant_id", "action", "result", "seq"),
@@ -88,3 +93,27 @@ class AuditChainHead(Base):
     chain: Mapped[str] = mapped_column(String(16), primary_key=True, default=DEFAULT_CHAIN)
     last_seq: Mapped[int] = mapped_column(BigInteger)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainCheck(Base):
+    """The last check of a tenant's chain of one ``kind``, shown at the top of the 操作履歴 page.
+
+    ``kind`` is ``checkpoint`` (the periodic maintenance verified the entries since the last checkpoint, and wrote a
+    new one when they were intact: app.vault.maintenance) or ``full`` (the whole chain against its head and every
+    checkpoint: the 今すぐ検証 job). ``through_seq`` is the last entry the check read; ``first_bad_seq`` and
+    ``reason`` name the first break when ``ok`` is False. ``checkpoint_at``: when the newest checkpoint was written.
+    Rewritten on every check (it is a cache of the verification, not evidence: the evidence is the chain itself).
+    """
+
+    __tablename__ = "audit_chain_checks"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    checked_at: Mapped[dt.datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    through_seq: Mapped[int] = mapped_column(BigInteger)
+    first_bad_seq: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(300))
+    checkpoint_seq: Mapped[int | None] = mapped_column(BigInteger)
+    checkpoint_at: Mapped[dt.datetime | None]

@@ -187,11 +187,13 @@ async def run_maintenance(
     tenant's own chain already holds its 削除 entries), and one entry per run shows the task kept running.
     ``trigger`` says who ran it (``periodic`` or ``cli``).
     """
+    from app.audit.chain_state import note_checkpoint_run
     from app.audit.checkpoints import write_checkpoints
 
     async with sessions() as session:
         purged = await purge_keys(vault, session, older_than=orphan_grace)
         run = await write_checkpoints(session)
+        await note_checkpoint_run(session, run)  # what the 操作履歴 page shows (改ざんなし / 改ざん検出)
         for tenant_id, (seq, reason) in run.broken.items():
             log.error("audit chain broken", extra={"tenant_id": str(tenant_id), "seq": seq, "reason": reason})
         report = MaintenanceReport(purged, len(run.written), len(run.broken), wal_truncated=True)
