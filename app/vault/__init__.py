@@ -1,6 +1,7 @@
 """The vault: number rules, keys, sealing, per-person erasure, blind index. Nothing else touches a key."""
 
 from app.vault._documents import DocumentKeyGone, SealedDocument
+from app.vault._documents import sealed_size as sealed_document_size
 
 from app.vault.errors import (
     DuplicateNumber,
@@ -34,4 +35,5 @@ __all__ = [
     "Vault",
     "VaultError",
     "VaultIntegrityError",
+    "sealed_document_size",
 ]
