@@ -295,9 +295,7 @@ async def _count(session: AsyncSession, tenant_id: uuid.UUID, size: int, documen
     result: Any = await session.execute(
         update(StorageUsage)
         .where(*conditions)
-        .values(
-            used_bytes=StorageUsage.used_bytes + size, documents=StorageUsage.documents + documents, updated_at=now
-        )
+        .values(used_bytes=StorageUsage.used_bytes + size, documents=StorageUsage.documents + documents, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)
@@ -345,4 +343,3 @@ async def wait_for_cleanup() -> None:
     """Wait for the deletions of rolled-back blobs started so far (tests, shutdown)."""
     if _TASKS:
         await asyncio.gather(*_TASKS, return_exceptions=True)
-

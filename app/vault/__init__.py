@@ -2,7 +2,6 @@
 
 from app.vault._documents import DocumentKeyGone, SealedDocument
 from app.vault._documents import sealed_size as sealed_document_size
-
 from app.vault.errors import (
     DuplicateNumber,
     MasterKeyError,
