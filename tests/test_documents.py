@@ -60,6 +60,10 @@ def store(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(settings.effective_blob_dir)
 
 
+def file_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
 async def register(db: AsyncSession, vault: Vault, tenant_id: uuid.UUID) -> Subject:
     """A person with a live My Number."""
     subject = person()
@@ -131,8 +135,7 @@ async def test_the_database_keeps_only_metadata(
         "tenant_id", "id", "person_id", "key_id", "kind", "size", "sha256", "expires_at", "created_at", "updated_at"
     }  # fmt: skip
     if settings.is_sqlite:
-        main = Path(settings.effective_database_url.split("///", 1)[1]).read_bytes()
-        assert clean[200:264] not in main
+        assert clean[200:264] not in file_bytes(settings.effective_database_url.split("///", 1)[1])
 
 
 async def test_another_tenants_document_id_is_not_found(
@@ -239,7 +242,7 @@ async def test_a_rolled_back_store_leaves_no_blob_no_usage_and_no_key(
         assert (await keystore.execute(select(NumberKey.number_id))).all() == []
 
 
-# Erasure ---------------------------------------------------------------------------------------------------------------
+# Erasure --------------------------------------------------------------------------------------------------------------
 
 
 async def test_erasing_the_persons_number_makes_their_documents_unopenable(
