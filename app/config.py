@@ -251,5 +251,6 @@ def _check_blob_store(settings: Settings) -> None:
         )
     if settings.s3_bucket and not _BUCKET.fullmatch(settings.s3_bucket):
         raise SettingsError(
-            f"{env_name('s3_bucket')}={settings.s3_bucket!r} は不正です（英小文字・数字・ハイフン・ピリオドの 3〜63 文字）"
+            f"{env_name('s3_bucket')}={settings.s3_bucket!r} は不正です"
+            "（英小文字・数字・ハイフン・ピリオドの 3〜63 文字）"
         )
