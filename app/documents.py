@@ -18,14 +18,14 @@ import asyncio
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Uuid, delete, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.blobs import BlobMissing, BlobStore
@@ -268,6 +268,25 @@ async def purge_unopenable(session: AsyncSession, store: BlobStore, *, limit: in
     for tenant_id, document_ids in by_tenant.items():
         purged += await delete_documents(session, store, tenant_id=tenant_id, document_ids=document_ids)
     return purged
+
+
+def purge_step(store: BlobStore) -> Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]:
+    """A step for ``app.vault.periodic.PeriodicMaintenance(steps=[...])``: :func:`purge_unopenable` in committed
+    batches until nothing is left; returns how many documents went."""
+
+    async def purge_unopenable_documents(sessions: async_sessionmaker[AsyncSession]) -> int:
+        total = 0
+        while True:
+            async with sessions() as session:
+                purged = await purge_unopenable(session, store)
+                await session.commit()
+            total += purged
+            if purged < CHUNK:
+                if total:
+                    log.info("unopenable documents purged", extra={"documents": total})
+                return total
+
+    return purge_unopenable_documents
 
 
 async def storage_used(session: AsyncSession, tenant_id: uuid.UUID) -> int:

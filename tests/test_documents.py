@@ -339,3 +339,23 @@ async def test_the_maintenance_purge_keeps_live_document_keys_and_removes_destro
 async def test_document_rows_are_scoped_by_tenant_in_the_index(db: AsyncSession) -> None:
     indexes = {index.name: [c.name for c in index.columns] for index in DocumentBlob.__table__.indexes}  # type: ignore[attr-defined]
     assert all(columns[0] == "tenant_id" for columns in indexes.values())
+
+
+async def test_the_maintenance_step_purges_documents_of_erased_numbers(
+    db: AsyncSession, vault: Vault, store: LocalBlobStore, tenant_id: uuid.UUID, settings: Settings
+) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from app.db import make_engine
+    from app.documents import purge_step
+
+    subject = await register(db, vault, tenant_id)
+    stored = await upload(db, vault, store, tenant_id, subject.person_id, clean_image(phone_jpeg()).jpeg)  # type: ignore[arg-type]
+    await erase(db, vault, tenant_id, subject)
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    try:
+        assert await purge_step(store)(async_sessionmaker(engine, expire_on_commit=False)) == 1
+    finally:
+        await engine.dispose()
+    assert not (settings.effective_blob_dir / "documents" / tenant_id.hex / stored.id.hex).exists()
+    assert await storage_used(db, tenant_id) == 0

@@ -154,3 +154,26 @@ def test_an_empty_file_is_refused() -> None:
     with pytest.raises(ImageRejected) as refused:
         clean_image(b"")
     assert "空です" in refused.value.message
+
+
+async def test_the_pipeline_runs_in_an_image_worker_thread() -> None:
+    import threading
+
+    from verification import pipeline
+
+    seen: list[str] = []
+    original = pipeline.clean_image
+
+    def spy(data: bytes, **limits: int) -> CleanImage:
+        seen.append(threading.current_thread().name)
+        return original(data, **limits)
+
+    pipeline.clean_image = spy  # type: ignore[assignment]
+    try:
+        clean = await pipeline.clean_image_in_worker(encoded(halves(300, 200), "PNG"), long_side=150)
+    finally:
+        pipeline.clean_image = original
+    assert (clean.width, clean.height) == (150, 100)
+    assert seen and seen[0].startswith("mnv-images")
+    with pytest.raises(ImageRejected):
+        await pipeline.clean_image_in_worker(b"not an image")
