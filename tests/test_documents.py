@@ -359,3 +359,48 @@ async def test_the_maintenance_step_purges_documents_of_erased_numbers(
         await engine.dispose()
     assert not (settings.effective_blob_dir / "documents" / tenant_id.hex / stored.id.hex).exists()
     assert await storage_used(db, tenant_id) == 0
+
+
+async def test_two_uploads_at_once_cannot_both_pass_the_quota(
+    db: AsyncSession, vault: Vault, store: LocalBlobStore, tenant_id: uuid.UUID, settings: Settings
+) -> None:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from app.db import make_engine
+
+    clean = clean_image(phone_jpeg()).jpeg
+    quota = sealed_document_size(len(clean)) * 2 + 10  # room for two
+    await upload(db, vault, store, tenant_id, uuid.uuid4(), clean, quota)
+    engine = make_engine(settings.effective_database_url, pool_size=2)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with sessions() as first, sessions() as second:
+            await store_document(
+                first, vault, store, tenant_id=tenant_id, person_id=uuid.uuid4(), kind="passport", data=clean,
+                quota_bytes=quota,
+            )  # fmt: skip
+            racing = asyncio.create_task(
+                store_document(
+                    second,
+                    vault,
+                    store,
+                    tenant_id=tenant_id,
+                    person_id=uuid.uuid4(),
+                    kind="passport",
+                    data=clean,
+                    quota_bytes=quota,
+                )
+            )
+            await asyncio.sleep(0.5)
+            assert not racing.done()  # waits for the first upload's transaction
+            await first.commit()
+            with pytest.raises(QuotaExceeded):
+                await racing
+            await second.rollback()
+    finally:
+        await engine.dispose()
+    await wait_for_cleanup()
+    assert await storage_used(db, tenant_id) == quota - 10
+    assert len(list((settings.effective_blob_dir / "documents" / tenant_id.hex).iterdir())) == 2
