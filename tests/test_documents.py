@@ -404,3 +404,34 @@ async def test_two_uploads_at_once_cannot_both_pass_the_quota(
     await wait_for_cleanup()
     assert await storage_used(db, tenant_id) == quota - 10
     assert len(list((settings.effective_blob_dir / "documents" / tenant_id.hex).iterdir())) == 2
+
+
+async def test_replacing_the_number_also_makes_the_old_documents_unopenable(
+    db: AsyncSession, vault: Vault, store: LocalBlobStore, tenant_id: uuid.UUID
+) -> None:
+    subject = await register(db, vault, tenant_id)
+    stored = await upload(db, vault, store, tenant_id, subject.person_id, clean_image(phone_jpeg()).jpeg)  # type: ignore[arg-type]
+    await vault.replace_number(
+        db, tenant_id=tenant_id, subject=subject, field=NumberField.MY_NUMBER, number=my_number(), actor=ADMIN,
+        action=AuditAction.PROXY_REGISTER, function=FUNCTION,
+    )  # fmt: skip
+    await vault.commit(db)
+    with pytest.raises(DocumentGone):  # the images show the old number: they go with it
+        await open_document(db, vault, store, tenant_id=tenant_id, document_id=stored.id)
+
+
+async def test_erasing_a_corporate_number_leaves_documents_alone(
+    db: AsyncSession, vault: Vault, store: LocalBlobStore, tenant_id: uuid.UUID
+) -> None:
+    from tests.vault.helpers import corporate_number
+
+    subject = person("株式会社テスト")
+    await vault.store_number(
+        db, tenant_id=tenant_id, subject=subject, field=NumberField.CORPORATE_NUMBER, number=corporate_number(),
+        actor=ADMIN, action=AuditAction.PROXY_REGISTER, function=FUNCTION,
+    )  # fmt: skip
+    await vault.commit(db)
+    clean = clean_image(phone_jpeg()).jpeg
+    stored = await upload(db, vault, store, tenant_id, subject.person_id, clean)  # type: ignore[arg-type]
+    await erase(db, vault, tenant_id, subject)
+    assert (await open_document(db, vault, store, tenant_id=tenant_id, document_id=stored.id))[1] == clean
