@@ -32,6 +32,7 @@ from app.documents import (
 from app.vault import NumberField, Vault, VaultIntegrityError, sealed_document_size
 from app.vault.keystore import NumberKey
 from app.vault.models import DocumentKey
+from tests.support.audit import entries
 from tests.vault.helpers import ADMIN, make_tenant, my_number, person
 from tests.verification.images import GPS_TEXT, phone_jpeg
 from verification.pipeline import clean_image
@@ -258,6 +259,8 @@ async def test_erasing_the_persons_number_makes_their_documents_unopenable(
     await erase(db, vault, tenant_id, subject)
     with pytest.raises(DocumentGone):
         await open_document(db, vault, store, tenant_id=tenant_id, document_id=stored.id)
+    (entry,) = await entries(db, tenant_id, AuditAction.DELETE)
+    assert entry.subject_person_id == subject.person_id and entry.detail["images_erased"] is True
     async with vault.keystore.engine.connect() as keystore:
         keys = set((await keystore.execute(select(NumberKey.number_id))).scalars())
     assert key_id not in keys  # the key itself is gone: a copy of the blob and of the database cannot open it
@@ -300,6 +303,7 @@ async def test_erasing_many_numbers_makes_their_documents_unopenable(
         field=NumberField.MY_NUMBER,
     )  # fmt: skip
     await vault.commit(db)
+    assert [e.detail.get("images_erased") for e in await entries(db, tenant_id, AuditAction.DELETE)] == [True, True]
     for document in stored:
         with pytest.raises(DocumentGone):
             await open_document(db, vault, store, tenant_id=tenant_id, document_id=document.id)
@@ -435,3 +439,5 @@ async def test_erasing_a_corporate_number_leaves_documents_alone(
     stored = await upload(db, vault, store, tenant_id, subject.person_id, clean)  # type: ignore[arg-type]
     await erase(db, vault, tenant_id, subject)
     assert (await open_document(db, vault, store, tenant_id=tenant_id, document_id=stored.id))[1] == clean
+    (entry,) = await entries(db, tenant_id, AuditAction.DELETE)
+    assert "images_erased" not in entry.detail

@@ -155,16 +155,20 @@ async def open_document(
 
 async def destroy_document_keys(
     vault: Vault, session: AsyncSession, tenant_id: uuid.UUID, person_ids: Sequence[uuid.UUID]
-) -> int:
-    """Mark these people's live document keys destroyed; the key store loses them when the session commits."""
+) -> set[uuid.UUID]:
+    """Mark these people's live document keys destroyed (the key store loses them when the session commits);
+    returns the people who had one."""
     found: list[uuid.UUID] = []
+    people: set[uuid.UUID] = set()
     for chunk in chunks(list(person_ids)):
-        statement = select(DocumentKey.id).where(
+        statement = select(DocumentKey.id, DocumentKey.person_id).where(
             DocumentKey.tenant_id == tenant_id, DocumentKey.person_id.in_(chunk), DocumentKey.destroyed_at.is_(None)
         )
-        found += list((await session.execute(statement)).scalars())
+        for key_id, person_id in await session.execute(statement):
+            found.append(key_id)
+            people.add(person_id)
     if not found:
-        return 0
+        return people
     now = utcnow()
     for chunk in chunks(found):
         await session.execute(
@@ -173,4 +177,4 @@ async def destroy_document_keys(
             .values(destroyed_at=now, updated_at=now)
         )
     vault.shredder.queue(session, [(tenant_id, key_id) for key_id in found])
-    return len(found)
+    return people

@@ -635,6 +635,10 @@ class Vault:
         # database keeps the ciphertext (the WAL is truncated after the commit, see Shredder).
         dialect = session.get_bind().dialect.name
         await _clear_sealed(session, these, now, reason, dialect)
+        images: set[uuid.UUID] = set()
+        if any(NumberField(row.field) is NumberField.MY_NUMBER for row in rows):
+            # The images of the person's number documents show the number: they go with it (issue 12).
+            images = await _documents.destroy_document_keys(self, session, tenant_id, [subject_id])
         events = [
             AuditEvent(
                 tenant_id=tenant_id,
@@ -642,15 +646,13 @@ class Vault:
                 actor=actor,
                 function=function,
                 subject=subject,
-                detail={"field": NumberField(row.field).value, "number_id": str(row.id), "reason": reason[:200]},
+                detail={"field": NumberField(row.field).value, "number_id": str(row.id), "reason": reason[:200]}
+                | _images_detail(row.field, subject_id, images),
             )
             for row in rows
         ]
         await record_many(session, events)
         self.shredder.queue(session, [(tenant_id, row.id) for row in rows])
-        if any(NumberField(row.field) is NumberField.MY_NUMBER for row in rows):
-            # The images of the person's number documents show the number: they go with it (issue 12).
-            await _documents.destroy_document_keys(self, session, tenant_id, [subject_id])
         return len(rows)
 
     async def erase_many(
@@ -681,6 +683,9 @@ class Vault:
         for chunk in chunks([row.id for row in rows]):
             these = (VaultNumber.tenant_id == tenant_id, VaultNumber.id.in_(chunk))
             await _clear_sealed(session, these, now, reason, dialect)
+        images: set[uuid.UUID] = set()
+        if field == NumberField.MY_NUMBER:
+            images = await _documents.destroy_document_keys(self, session, tenant_id, [row.subject_id for row in rows])
         events = [
             AuditEvent(
                 tenant_id=tenant_id,
@@ -688,14 +693,13 @@ class Vault:
                 actor=actor,
                 function=function,
                 subject=by_id[row.subject_id],
-                detail={"field": field.value, "number_id": str(row.id), "reason": reason[:200]},
+                detail={"field": field.value, "number_id": str(row.id), "reason": reason[:200]}
+                | _images_detail(field, row.subject_id, images),
             )
             for row in rows
         ]
         await record_many(session, events)
         self.shredder.queue(session, [(tenant_id, row.id) for row in rows])
-        if field == NumberField.MY_NUMBER:
-            await _documents.destroy_document_keys(self, session, tenant_id, [row.subject_id for row in rows])
         return len(rows)
 
     async def commit(self, session: AsyncSession) -> None:
@@ -731,6 +735,13 @@ class Vault:
         return await maintenance.rotate_master_key(
             self, sessions, retire_old=retire_old, batch_size=batch_size, max_batches=max_batches
         )
+
+
+def _images_detail(field: str, subject_id: uuid.UUID, images: set[uuid.UUID]) -> dict[str, Any]:
+    """What a 削除 entry adds when the person's ID images became unopenable with their My Number (issue 12)."""
+    if NumberField(field) is NumberField.MY_NUMBER and subject_id in images:
+        return {"images_erased": True}
+    return {}
 
 
 def _candidates(
