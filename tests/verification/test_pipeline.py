@@ -13,6 +13,7 @@ from tests.verification.images import (
     encoded,
     halves,
     jpeg_markers,
+    phone_exif,
     phone_jpeg,
     png_header_only,
 )
@@ -58,6 +59,16 @@ def test_a_phone_jpeg_is_turned_upright_and_loses_its_exif_gps_and_comment() -> 
     assert GPS_TEXT.encode() not in clean.jpeg and MAKER_TEXT.encode() not in clean.jpeg
     assert b"MNV-COMMENT" not in clean.jpeg
     assert not {APP1_EXIF, APP2_ICC, APP13_IPTC, COMMENT} & set(jpeg_markers(clean.jpeg))
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "WEBP", "PNG"])
+def test_other_formats_with_exif_orientation_and_gps_come_out_upright_and_clean(fmt: str) -> None:
+    data = encoded(halves(400, 300), fmt, exif=phone_exif(6).tobytes())
+    clean = clean_image(data)
+    image = opened(clean)
+    assert image.size == (300, 400)
+    assert image.getpixel((150, 50))[0] > 150 and image.getpixel((150, 350))[2] > 150
+    assert GPS_TEXT.encode() not in clean.jpeg and not image.getexif()
 
 
 def test_an_icc_profile_and_xmp_are_dropped() -> None:
