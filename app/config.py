@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -11,6 +12,7 @@ from typing import Any, Literal, get_args
 import msgspec
 
 ENV_PREFIX = "MNV_"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 class SettingsError(Exception):
@@ -78,6 +80,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     job_poll_seconds: float = 2.0  # how often an idle runner looks for queued jobs it was not told about
     job_stale_seconds: int = 120  # a running job without a heartbeat for this long was interrupted: failed
     job_report_hours: int = 24  # a finished job's report is kept this long (or until downloaded, per kind)
+    # ID-document images (issue 12): sealed blobs in a local directory (default: <data dir>/blobs, never under a
+    # static path) or an S3-compatible bucket; credentials for S3 come from the standard AWS environment/config.
+    blob_store: Literal["local", "s3"] = "local"
+    blob_dir: str = ""
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    s3_region: str = ""
+    verification_quota_bytes: int = 1024 * 1024 * 1024  # per tenant, sealed bytes
+    verification_max_image_bytes: int = 10 * 1024 * 1024  # one uploaded image, before the pipeline
     # Mail (optional; letters and copyable URLs always work without it)
     smtp_host: str = ""
     smtp_port: int = 25
@@ -101,6 +112,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def effective_master_key_file(self) -> Path:
         return Path(self.master_key_file) if self.master_key_file else self.data_path / "master.key"
+
+    @property
+    def effective_blob_dir(self) -> Path:
+        return Path(self.blob_dir) if self.blob_dir else self.data_path / "blobs"
 
     @property
     def effective_base_url(self) -> str:
@@ -141,6 +156,8 @@ _POSITIVE_FIELDS = {
     "job_concurrency",
     "job_stale_seconds",
     "job_report_hours",
+    "verification_quota_bytes",
+    "verification_max_image_bytes",
 }
 
 
@@ -213,6 +230,7 @@ def _check_urls(settings: Settings) -> None:
         raise SettingsError(
             f"{env_name('job_queue_url')} は不正です（redis:// か rediss:// で始まる Redis の URL を指定してください）"
         )
+    _check_blob_store(settings)
     try:
         settings.trusted_proxy_networks  # noqa: B018 - parsed here so a typo stops the start
     except ValueError:
@@ -222,3 +240,17 @@ def _check_urls(settings: Settings) -> None:
         ) from None
     if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
         raise SettingsError(f"{env_name('base_url')}={settings.base_url!r} は http:// か https:// で始めてください")
+
+
+def _check_blob_store(settings: Settings) -> None:
+    if settings.blob_store == "s3" and not settings.s3_bucket:
+        raise SettingsError(f"{env_name('s3_bucket')} が未設定です（{env_name('blob_store')}=s3 のとき必須）")
+    if settings.s3_endpoint_url and not settings.s3_endpoint_url.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"{env_name('s3_endpoint_url')}={settings.s3_endpoint_url!r} は http:// か https:// で始めてください"
+        )
+    if settings.s3_bucket and not _BUCKET.fullmatch(settings.s3_bucket):
+        raise SettingsError(
+            f"{env_name('s3_bucket')}={settings.s3_bucket!r} は不正です"
+            "（英小文字・数字・ハイフン・ピリオドの 3〜63 文字）"
+        )

@@ -11,6 +11,7 @@ def load_models() -> list[MetaData]:
     """Import every package's models and return the metadata objects Alembic compares against."""
     import app.audit.models
     import app.auth.models
+    import app.documents
     import app.jobs.models
     import app.kvstore
     import app.tenancy

@@ -1,5 +1,7 @@
 """The vault: number rules, keys, sealing, per-person erasure, blind index. Nothing else touches a key."""
 
+from app.vault._documents import DocumentKeyGone, SealedDocument
+from app.vault._documents import sealed_size as sealed_document_size
 from app.vault.errors import (
     DuplicateNumber,
     MasterKeyError,
@@ -16,6 +18,7 @@ from app.vault.numbers import InvalidNumber
 from app.vault.service import NumberInfo, StoredNumber, Vault
 
 __all__ = [
+    "DocumentKeyGone",
     "DuplicateNumber",
     "InvalidNumber",
     "MasterKeyError",
@@ -26,8 +29,10 @@ __all__ = [
     "NumberNotFound",
     "RotationReport",
     "RowError",
+    "SealedDocument",
     "StoredNumber",
     "Vault",
     "VaultError",
     "VaultIntegrityError",
+    "sealed_document_size",
 ]

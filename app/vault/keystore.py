@@ -60,7 +60,11 @@ class KeystoreBase(DeclarativeBase):
 
 
 class NumberKey(KeystoreBase):
-    """The per-number key of one sealed number (the "per-person key"), wrapped by the tenant data key."""
+    """The per-number key of one sealed number (the "per-person key"), wrapped by the tenant data key.
+
+    A person's document key (issue 12: their ID images, ``app.vault._documents``) is kept here too, under its own
+    id in ``number_id``; the main database's ``document_keys`` row says whose it is.
+    """
 
     __tablename__ = "number_keys"
 

@@ -18,7 +18,7 @@ from app.db import any_of, maintain_statistics, truncate_wal, utcnow
 from app.logs import get_logger
 from app.vault.errors import MasterKeyError
 from app.vault.keys import RotatableKeyProvider
-from app.vault.models import VaultNumber
+from app.vault.models import DocumentKey, VaultNumber
 
 if TYPE_CHECKING:
     from app.vault.service import Vault
@@ -132,7 +132,7 @@ async def purge_keys(vault: Vault, session: AsyncSession, *, older_than: dt.time
 async def _number_states(
     session: AsyncSession, keys: list[tuple[uuid.UUID, uuid.UUID]]
 ) -> dict[tuple[uuid.UUID, uuid.UUID], bool]:
-    """``(tenant_id, number_id) -> erased?`` for the numbers that have a row.
+    """``(tenant_id, number_id) -> erased?`` for the numbers (and people's document keys) that have a row.
 
     Looked up per tenant by primary key (tenant_id, id): by id alone no index applies and each page of keys would
     read the whole table (every maintenance run pages through every key).
@@ -147,6 +147,11 @@ async def _number_states(
             VaultNumber.tenant_id == tenant_id, any_of(VaultNumber.id, number_ids, dialect=dialect)
         )
         states.update({(tenant_id, n): erased_at is not None for n, erased_at in await session.execute(statement)})
+        # A person's document key (issue 12) lives in the same key store table: destroyed with the number.
+        documents = select(DocumentKey.id, DocumentKey.destroyed_at).where(
+            DocumentKey.tenant_id == tenant_id, any_of(DocumentKey.id, number_ids, dialect=dialect)
+        )
+        states.update({(tenant_id, k): destroyed is not None for k, destroyed in await session.execute(documents)})
     return states
 
 

@@ -81,3 +81,29 @@ class VaultNumber(TenantMixin, Base):
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     erase_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class DocumentKey(TenantMixin, Base):
+    """A person's document key (issue 12): every ID-document image of the person is sealed under it.
+
+    The key itself lives only in the key store (``number_keys``, keyed by this row's ``id``), wrapped by the tenant
+    data key of ``tenant_key_version``; this row says whose it is. Erasing the person's My Number marks it
+    ``destroyed_at`` and the key store loses the key once that commits, so every image sealed under it, in the blob
+    store and in any backup, can no longer be opened. One live key per person.
+    """
+
+    __tablename__ = "document_keys"
+    __table_args__ = (
+        Index(
+            "uq_document_keys_live_person",
+            "tenant_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text("destroyed_at IS NULL"),
+            postgresql_where=text("destroyed_at IS NULL"),
+        ),
+    )
+
+    person_id: Mapped[uuid.UUID]
+    tenant_key_version: Mapped[int] = mapped_column(Integer)
+    destroyed_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -25,7 +25,7 @@ from app.audit.log import record, record_many
 from app.config import Settings
 from app.db import any_of, insert_many, new_id, pool_options, utcnow
 from app.logs import get_logger
-from app.vault import crypto, maintenance, sealing
+from app.vault import _documents, crypto, maintenance, sealing
 from app.vault._checks import (
     Candidate,
     candidate_for,
@@ -168,6 +168,51 @@ class Vault:
             raise VaultIntegrityError(f"secret {purpose!r} of {owner_id} is not a sealed token")
         keys = await self.keyring.get(session, tenant_id, version)
         return sealing.open_secret(keys, owner_id, purpose, token)
+
+    # ID-document images (issue 12) -------------------------------------------------------------------------
+
+    async def seal_document(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        person_id: uuid.UUID,
+        document_id: uuid.UUID,
+        data: bytes,
+    ) -> _documents.SealedDocument:
+        """Seal an image of the person under their document key (created on first use, in the key store).
+
+        Returns the key's id (kept with the document's metadata) and the sealed bytes for the blob store. A key
+        created here is destroyed again if the session's transaction rolls back.
+        """
+        return await _documents.seal_document(
+            self, session, tenant_id=tenant_id, person_id=person_id, document_id=document_id, data=data
+        )
+
+    async def open_document(
+        self,
+        session: AsyncSession,
+        *,
+        tenant_id: uuid.UUID,
+        person_id: uuid.UUID,
+        document_id: uuid.UUID,
+        key_id: uuid.UUID,
+        sealed: bytes,
+    ) -> bytes:
+        """Open an image sealed by :meth:`seal_document`.
+
+        DocumentKeyGone once the person's number was erased (their key destroyed); VaultIntegrityError when the
+        bytes were altered or belong to another document, person or tenant.
+        """
+        return await _documents.open_document(
+            self,
+            session,
+            tenant_id=tenant_id,
+            person_id=person_id,
+            document_id=document_id,
+            key_id=key_id,
+            sealed=sealed,
+        )
 
     # Storing ------------------------------------------------------------------------------------------------
 
@@ -571,7 +616,9 @@ class Vault:
     ) -> int:
         """Mark the person's live number(s) erased and log it; returns how many.
 
-        Their keys are destroyed once the transaction commits (see :meth:`commit`).
+        Their keys are destroyed once the transaction commits (see :meth:`commit`); so is the person's document
+        key when their My Number is erased (replaced too: the old number's images show it), which makes every ID
+        image of the person unopenable.
         """
         subject_id = subject_id_of(subject)
         statement = select(VaultNumber.id, VaultNumber.field).where(
@@ -588,6 +635,10 @@ class Vault:
         # database keeps the ciphertext (the WAL is truncated after the commit, see Shredder).
         dialect = session.get_bind().dialect.name
         await _clear_sealed(session, these, now, reason, dialect)
+        images: set[uuid.UUID] = set()
+        if any(NumberField(row.field) is NumberField.MY_NUMBER for row in rows):
+            # The images of the person's number documents show the number: they go with it (issue 12).
+            images = await _documents.destroy_document_keys(self, session, tenant_id, [subject_id])
         events = [
             AuditEvent(
                 tenant_id=tenant_id,
@@ -595,7 +646,8 @@ class Vault:
                 actor=actor,
                 function=function,
                 subject=subject,
-                detail={"field": NumberField(row.field).value, "number_id": str(row.id), "reason": reason[:200]},
+                detail={"field": NumberField(row.field).value, "number_id": str(row.id), "reason": reason[:200]}
+                | _images_detail(row.field, subject_id, images),
             )
             for row in rows
         ]
@@ -615,7 +667,8 @@ class Vault:
         field: NumberField,
     ) -> int:
         """:meth:`erase` for many people at once (an import replacing numbers): their live numbers of ``field``
-        marked erased, one 削除 entry each appended in bulk; returns how many. Keys go when the transaction commits."""
+        marked erased, one 削除 entry each appended in bulk; returns how many. Keys go when the transaction commits,
+        with the people's document keys when ``field`` is the My Number (as in :meth:`erase`)."""
         by_id = {subject_id_of(subject): subject for subject in subjects}
         rows: list[Any] = []
         for chunk in chunks(list(by_id)):
@@ -630,6 +683,9 @@ class Vault:
         for chunk in chunks([row.id for row in rows]):
             these = (VaultNumber.tenant_id == tenant_id, VaultNumber.id.in_(chunk))
             await _clear_sealed(session, these, now, reason, dialect)
+        images: set[uuid.UUID] = set()
+        if field == NumberField.MY_NUMBER:
+            images = await _documents.destroy_document_keys(self, session, tenant_id, [row.subject_id for row in rows])
         events = [
             AuditEvent(
                 tenant_id=tenant_id,
@@ -637,7 +693,8 @@ class Vault:
                 actor=actor,
                 function=function,
                 subject=by_id[row.subject_id],
-                detail={"field": field.value, "number_id": str(row.id), "reason": reason[:200]},
+                detail={"field": field.value, "number_id": str(row.id), "reason": reason[:200]}
+                | _images_detail(field, row.subject_id, images),
             )
             for row in rows
         ]
@@ -678,6 +735,13 @@ class Vault:
         return await maintenance.rotate_master_key(
             self, sessions, retire_old=retire_old, batch_size=batch_size, max_batches=max_batches
         )
+
+
+def _images_detail(field: str, subject_id: uuid.UUID, images: set[uuid.UUID]) -> dict[str, Any]:
+    """What a 削除 entry adds when the person's ID images became unopenable with their My Number (issue 12)."""
+    if NumberField(field) is NumberField.MY_NUMBER and subject_id in images:
+        return {"images_erased": True}
+    return {}
 
 
 def _candidates(
