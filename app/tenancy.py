@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, GlobalMixin, str_enum
@@ -52,3 +52,5 @@ class Tenant(GlobalMixin, Base):
     purpose_notice: Mapped[str | None] = mapped_column(Text, default=None)  # the tenant's own words in the notice
     # 利用目的 notified per audience: {"employee": [...], "payee": [...]} (None: the defaults, tenants.purposes)
     notified_purposes: Mapped[dict[str, list[str]] | None] = mapped_column(JSON, default=None)
+    # 本人確認オプション (verification/): employees may upload ID photos; the operator turns it on.
+    verification_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
