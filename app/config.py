@@ -85,6 +85,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     smtp_password: str = ""
     smtp_from: str = "mnvault@localhost"
     smtp_starttls: bool = False
+    # 本人確認オプション (verification/): images are kept this many days after approval (0: deleted at approval);
+    # one uploaded image is at most this many bytes; a tenant's sealed documents at most this many bytes.
+    verification_keep_days: int = 0
+    verification_image_max_bytes: int = 10 * 1024 * 1024
+    verification_quota_bytes: int = 1024 * 1024 * 1024
 
     @property
     def data_path(self) -> Path:
@@ -128,6 +133,8 @@ _POSITIVE_FIELDS = {
     "session_idle_minutes",
     "session_absolute_hours",
     "stepup_minutes",
+    "verification_image_max_bytes",
+    "verification_quota_bytes",
     "lockout_threshold",
     "lockout_minutes",
     "signin_rate_per_minute",
@@ -177,7 +184,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         isinstance(values["db_pool_timeout"], int | float) and values["db_pool_timeout"] > 0
     ):
         raise SettingsError(f"{env_name('db_pool_timeout')}={values['db_pool_timeout']!r} は正の秒数で指定してください")
-    for field in ("maintenance_seconds", "orphan_key_grace_minutes", "db_max_overflow"):
+    for field in ("maintenance_seconds", "orphan_key_grace_minutes", "db_max_overflow", "verification_keep_days"):
         if field in values and (not isinstance(values[field], int) or values[field] < 0):
             raise SettingsError(f"{env_name(field)}={values[field]!r} は 0 以上の整数で指定してください")
     if "job_poll_seconds" in values and not (

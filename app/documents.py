@@ -21,7 +21,9 @@ _USED: dict[uuid.UUID, dict[uuid.UUID, int]] = {}
 
 
 class QuotaExceeded(Exception):
-    def __init__(self, message: str = "保存容量の上限に達したため、保存できません。会社の担当者にお問い合わせください。") -> None:
+    def __init__(
+        self, message: str = "保存容量の上限に達したため、保存できません。会社の担当者にお問い合わせください。"
+    ) -> None:
         super().__init__(message)
         self.message = message
 
@@ -67,7 +69,12 @@ async def store_document(
         document_id, tenant_id, person_id, kind, len(sealed), hashlib.sha256(sealed).hexdigest(), utcnow(), expires_at
     )
     meta = json.dumps(
-        {"person_id": str(person_id), "kind": kind, "sha256": document.sha256, "created_at": document.created_at.isoformat()}
+        {
+            "person_id": str(person_id),
+            "kind": kind,
+            "sha256": document.sha256,
+            "created_at": document.created_at.isoformat(),
+        }
     ).encode()
     await store.put(_key(tenant_id, document_id), len(meta).to_bytes(4, "big") + meta + sealed)
     used[document_id] = len(sealed)

@@ -183,5 +183,6 @@ def feature_routes() -> list[Any]:
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
+    from verification.controllers import ROUTES as VERIFICATION_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES]

@@ -59,16 +59,16 @@ KINDS: dict[str, DocumentKind] = {
             (_FRONT, _BACK_OPTIONAL),
             "2020年5月25日より前に交付され、氏名・住所などの記載事項に変更がない場合に限ります。",
         ),
-        DocumentKind(
-            "resident_record", "住民票の写し（個人番号の記載があるもの）", Role.NUMBER, (_PAGE1, _PAGE2)
-        ),
+        DocumentKind("resident_record", "住民票の写し（個人番号の記載があるもの）", Role.NUMBER, (_PAGE1, _PAGE2)),
         DocumentKind("drivers_license", "運転免許証", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
         DocumentKind("driving_history", "運転経歴証明書", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
         DocumentKind("passport", "パスポート", Role.PHOTO_ID, (Side("photo", "写真のページ"),)),
         DocumentKind("residence_card", "在留カード", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
         DocumentKind("special_permanent", "特別永住者証明書", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
         DocumentKind("disability_certificate", "身体障害者手帳", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
-        DocumentKind("health_insurance", "健康保険の資格確認書・被保険者証", Role.NON_PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
+        DocumentKind(
+            "health_insurance", "健康保険の資格確認書・被保険者証", Role.NON_PHOTO_ID, (_FRONT, _BACK_OPTIONAL)
+        ),
         DocumentKind("pension_book", "年金手帳・基礎年金番号通知書", Role.NON_PHOTO_ID, (_FRONT,)),
         DocumentKind("pension_certificate", "年金証書", Role.NON_PHOTO_ID, (_FRONT,)),
         DocumentKind("child_allowance", "児童扶養手当証書", Role.NON_PHOTO_ID, (_FRONT,)),

@@ -55,9 +55,7 @@ class Verification(TenantMixin, Base):
     person_id: Mapped[uuid.UUID] = mapped_column()
     submitted_by: Mapped[uuid.UUID] = mapped_column()  # account id
     department_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # the person's, at submission
-    status: Mapped[VerificationStatus] = mapped_column(
-        str_enum(VerificationStatus), default=VerificationStatus.PENDING
-    )
+    status: Mapped[VerificationStatus] = mapped_column(str_enum(VerificationStatus), default=VerificationStatus.PENDING)
     number_document: Mapped[str] = mapped_column(String(32))
     identity_documents: Mapped[list[str]] = mapped_column(JSON, default=list)
     notification_card_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
