@@ -49,8 +49,8 @@ def clean_image(
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning):
         raise ImageRejected("画像として読み取れません。写真（JPEG・PNG・WebP）を選んでください。") from None
-    image = ImageOps.exif_transpose(image).convert("RGB")
-    image.thumbnail((long_side, long_side))
+    upright = ImageOps.exif_transpose(image).convert("RGB")
+    upright.thumbnail((long_side, long_side))
     out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return CleanImage(out.getvalue(), image.width, image.height)
+    upright.save(out, "JPEG", quality=85)
+    return CleanImage(out.getvalue(), upright.width, upright.height)

@@ -207,7 +207,8 @@ async def submit_verification(
     if plan.needs_notification_card_confirmation and not notification_card_confirmed:
         raise FormInvalid(
             {
-                "notification_card_confirmed": "通知カードが使える条件（2020年5月25日より前の交付・記載事項の変更なし）を確かめてチェックしてください。"
+                "notification_card_confirmed": "通知カードが使える条件（2020年5月25日より前の交付・"
+                "記載事項の変更なし）を確かめてチェックしてください。"
             }
         )
     subject = await _subject(session, person)
