@@ -110,8 +110,13 @@ def create_app(settings: Settings) -> Litestar:
         *feature_routes(),
     ]
     sessions = session_config(settings)
+    from verification.services import maintenance_step as verification_purge
+
     maintenance = PeriodicMaintenance(
-        vault, async_sessionmaker(engine, expire_on_commit=False), settings, steps=[expire_reports]
+        vault,
+        async_sessionmaker(engine, expire_on_commit=False),
+        settings,
+        steps=[expire_reports, verification_purge(settings)],  # verification: images due for deletion
     )
     jobs = JobSystem(engine, vault, settings)
 

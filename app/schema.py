@@ -15,7 +15,7 @@ def load_models() -> list[MetaData]:
     import app.kvstore
     import app.tenancy
     import app.vault.models
-    import tenants.models
+    import tenants.models  # noqa: F401
     import verification.models  # noqa: F401
 
     return [Base.metadata, app.kvstore.KeyValueItem.metadata]

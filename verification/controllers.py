@@ -75,11 +75,22 @@ def _choice_page(context: dict[str, Any], *, errors: dict[str, str] | None = Non
 
 
 def _upload_page(
-    plan: DocumentPlan, choice: dict[str, str], *, errors: dict[str, str] | None = None, status_code: int = 200
+    plan: DocumentPlan,
+    choice: dict[str, str],
+    settings: Settings,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
 ) -> Template:
     return Template(
         template_name="verification/upload.html",
-        context={"plan": plan, "choice": choice, "errors": errors or {}, "not_accepted": NOT_ACCEPTED},
+        context={
+            "plan": plan,
+            "choice": choice,
+            "errors": errors or {},
+            "not_accepted": NOT_ACCEPTED,
+            "max_mb": settings.verification_image_max_bytes // (1024 * 1024),
+        },
         status_code=status_code,
     )
 
@@ -123,7 +134,7 @@ class EmployeeVerificationController(Controller):
 
     @get("/upload", name="verification_me_upload")
     async def upload_page(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, settings: Settings
     ) -> Template | Redirect:
         person = await self._ready(db_session, principal)
         if person is None:
@@ -137,7 +148,7 @@ class EmployeeVerificationController(Controller):
             plan = _plan(choice)
         except DocumentChoiceInvalid as exc:
             return _choice_page({**context, "choice": choice}, errors={"documents": exc.message}, status_code=400)
-        return _upload_page(plan, choice)
+        return _upload_page(plan, choice, settings)
 
     @post("/upload", name="verification_me_submit", request_max_body_size=MAX_BODY_BYTES)
     async def submit(
@@ -180,7 +191,7 @@ class EmployeeVerificationController(Controller):
                 settings=settings,
             )
         except FormInvalid as exc:
-            return _upload_page(plan, choice, errors=exc.errors, status_code=400)
+            return _upload_page(plan, choice, settings, errors=exc.errors, status_code=400)
         except services.VerificationRefused as exc:
             flash(request, exc.message, "error")
             return Redirect(path=ME_PATH)
@@ -214,7 +225,9 @@ class VerificationAdminController(Controller):
     include_in_schema = False
 
     @get("/", name="verification_queue")
-    async def queue(self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal) -> Template:
+    async def queue(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, settings: Settings
+    ) -> Template:
         params = {key: str(value) for key, value in request.query_params.items()}
         filters, errors = services.QueueFilters.parse(params)
         found = await services.queue_page(
@@ -228,6 +241,7 @@ class VerificationAdminController(Controller):
             template_name="verification/queue.html",
             context={
                 "enabled": await services.verification_enabled(db_session, principal.tenant_id),
+                "storage": await services.storage_use(db_session, principal.tenant_id, settings),
                 "rows": found.rows,
                 "total": found.total,
                 "filters": filters,

@@ -14,23 +14,30 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from litestar.exceptions import NotFoundException
 from sqlalchemy import Select, delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
 from app.audit.guard import contains_digit_run
 from app.audit.log import record
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
-from app.blobs import BlobStore
+from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
 from app.db import utcnow
-from app.documents import DocumentGone, QuotaExceeded, delete_documents, open_document, store_document
+from app.documents import (
+    DocumentGone,
+    QuotaExceeded,
+    delete_documents,
+    open_document,
+    storage_used,
+    store_document,
+)
 from app.forms import FormInvalid
 from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
@@ -278,6 +285,38 @@ async def submit_verification(
 
 
 # The admin's side -------------------------------------------------------------------------------------------------
+
+QUOTA_WARNING_RATIO = 0.9  # from this share of the quota on, the admin's queue page warns
+
+
+@dataclass(frozen=True, slots=True)
+class StorageUse:
+    """How much of the tenant's storage quota its sealed documents take (bytes)."""
+
+    used: int
+    quota: int
+
+    @property
+    def percent(self) -> int:
+        return min(100, round(100 * self.used / self.quota)) if self.quota else 100
+
+    @property
+    def warning(self) -> str:
+        """The admin's notice ('' when there is room): uploads are refused once the quota is reached."""
+        if self.used >= self.quota:
+            return (
+                "保存容量の上限に達したため、従業員は本人確認書類を提出できません。"
+                "審査を済ませて画像を削除してください。"
+            )
+        if self.used >= self.quota * QUOTA_WARNING_RATIO:
+            return f"保存容量の{self.percent}%を使っています。上限に達すると従業員は書類を提出できなくなります。"
+        return ""
+
+
+async def storage_use(session: AsyncSession, tenant_id: uuid.UUID, settings: Settings) -> StorageUse:
+    """The tenant's use of ``verification_quota_bytes`` (``app.documents.storage_used``)."""
+    return StorageUse(await storage_used(session, tenant_id), settings.verification_quota_bytes)
+
 
 QUEUE_PER_PAGE = 50
 STATUS_CHOICES = [(status.name.lower(), status.value) for status in VerificationStatus]
@@ -757,6 +796,27 @@ async def purge_verification_records(session: AsyncSession) -> int:
     return len(rows)
 
 
+def maintenance_step(settings: Settings) -> Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]:
+    """The periodic maintenance's step (``app.vault.periodic``): purge due images and records of erased numbers,
+    batch by batch, each batch in its own transaction. Returns a step function; it returns how many it purged."""
+    stores: list[BlobStore] = []
+
+    async def purge_verification(sessions: async_sessionmaker[AsyncSession]) -> int:
+        if not stores:
+            stores.append(blob_store_from_settings(settings))
+        total = 0
+        while True:
+            async with sessions() as session:
+                images = await purge_verification_images(session, stores[0], utcnow())
+                records = await purge_verification_records(session)
+                await session.commit()
+            total += images + records
+            if images < PURGE_BATCH and records < PURGE_BATCH:
+                return total
+
+    return purge_verification
+
+
 __all__ = [
     "DOCUMENT_KIND",
     "MANUAL_METHODS",
@@ -767,6 +827,7 @@ __all__ = [
     "QueueFilters",
     "QueuePage",
     "QueueRow",
+    "StorageUse",
     "VerificationRefused",
     "approve_verification",
     "clean_images",
@@ -774,6 +835,7 @@ __all__ = [
     "get_verification",
     "images_of",
     "latest_submission",
+    "maintenance_step",
     "open_image",
     "own_person",
     "purge_verification_images",
@@ -784,6 +846,7 @@ __all__ = [
     "reject_reason_label",
     "reject_verification",
     "set_verification_enabled",
+    "storage_use",
     "submit_verification",
     "verification_enabled",
 ]

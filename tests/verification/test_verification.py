@@ -463,3 +463,41 @@ async def test_the_operator_turns_the_option_on_from_the_tenant_page(
     assert (
         await post_form(client, f"/operator/tenants/{uuid.uuid4()}/verification", {"enabled": "yes"})
     ).status_code == 404  # type: ignore[attr-defined]
+
+
+async def test_the_admin_is_told_when_the_storage_quota_is_nearly_or_fully_used(
+    app: Litestar, client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    assert 'id="storage-warning"' not in (await client.get("/admin/verifications")).text
+    used = (await services.storage_use(db, world.tenant.id, app.state["settings"])).used
+    assert used > 0
+    app.state["settings"] = settings_with(app.state["settings"], verification_quota_bytes=used)
+    page = await client.get("/admin/verifications")
+    assert "保存容量の上限に達したため" in page.text
+
+
+async def test_the_periodic_maintenance_purges_due_images(
+    app: Litestar, client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, world: World, me: Me
+) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    verification = await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    response = await post_form(client, f"/admin/verifications/{verification.id}/reject", {"reason": "blurry"})
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    await db.execute(
+        update(Verification)
+        .where(Verification.id == verification.id)
+        .values(images_expire_at=utcnow() - dt.timedelta(seconds=1))
+    )
+    await db.commit()
+    step = services.maintenance_step(settings)
+    sessions = async_sessionmaker(db.bind, expire_on_commit=False)
+    assert await step(sessions) == 1
+    assert await step(sessions) == 0
+    (verification,) = await submitted(db, me.person_id)
+    assert await images(db, verification) == [] and verification.images_deleted_at is not None
