@@ -501,3 +501,48 @@ async def test_the_periodic_maintenance_purges_due_images(
     assert await step(sessions) == 0
     (verification,) = await submitted(db, me.person_id)
     assert await images(db, verification) == [] and verification.images_deleted_at is not None
+
+
+async def test_approval_is_refused_once_the_number_is_gone_and_nothing_is_recorded(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, world: World, me: Me
+) -> None:
+    verification = await submit_card(client, db, me)
+    await vault.erase(
+        db,
+        tenant_id=world.tenant.id,
+        subject=Subject(person_id=me.person_id),
+        actor=ACTOR,
+        function="削除",
+        reason="誤登録",
+    )
+    await db.commit()
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    response = await post_form(client, f"/admin/verifications/{verification.id}/approve")
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    page = (await client.get(f"/admin/verifications/{verification.id}")).text
+    assert "番号が登録されていないため、承認できません" in page
+    assert "番号を表示して照合" not in page
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.PENDING
+    assert list((await db.execute(select(VerificationRecord))).scalars()) == []
+
+
+async def test_an_employee_without_a_registered_number_is_asked_to_register_it_first(
+    client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, vault: Vault, world: World
+) -> None:
+    await enable(db, world.tenant)
+    person = await make_employee(db, world.tenant.id, "3001", "番号 なし")
+    person.notice_acknowledged_at = utcnow()
+    persona = await make_persona(db, settings, vault, world.tenant, "e3001", Role.EMPLOYEE)
+    persona.account.person_id = person.id
+    await db.commit()
+    await sign_in(client, persona)
+    page = await client.get("/me/verification")
+    assert "先にマイナンバーを登録してから" in page.text
+    assert (
+        await client.get("/me/verification/upload?number_document=mynumber_card", follow_redirects=False)
+    ).status_code == 302
+    response = await upload(client, {"number_document": "mynumber_card"}, CARD)
+    assert response.status_code == 302
+    assert await submitted(db, person.id) == []
