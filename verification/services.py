@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
@@ -502,9 +502,38 @@ async def open_image(
     return data
 
 
+ALREADY_DECIDED = "この提出はすでに審査済みです。"
+
+
 def _require_pending(verification: Verification) -> None:
     if verification.status is not VerificationStatus.PENDING:
-        raise VerificationRefused("この提出はすでに審査済みです。")
+        raise VerificationRefused(ALREADY_DECIDED)
+
+
+async def _decide(
+    session: AsyncSession,
+    principal: Principal,
+    verification: Verification,
+    status: VerificationStatus,
+    now: dt.datetime,
+    **values: Any,
+) -> None:
+    """Move a submission out of 審査中 with one conditional UPDATE, so two reviewers deciding at once cannot both
+    win (the second finds it decided: ``VerificationRefused``); the object is refreshed from the row."""
+    result = await session.execute(
+        update(Verification)
+        .where(
+            Verification.tenant_id == verification.tenant_id,
+            Verification.id == verification.id,
+            Verification.status == VerificationStatus.PENDING,
+        )
+        .values(status=status, reviewed_at=now, reviewed_by=principal.name, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.refresh(verification)
+        raise VerificationRefused(ALREADY_DECIDED)
+    await session.refresh(verification)
 
 
 async def approve_verification(
@@ -544,11 +573,15 @@ async def approve_verification(
         verified_at=now,
         verification_id=verification.id,
     )
+    await _decide(
+        session,
+        principal,
+        verification,
+        VerificationStatus.APPROVED,
+        now,
+        images_expire_at=now + dt.timedelta(days=keep_days),
+    )
     session.add(entry)
-    verification.status = VerificationStatus.APPROVED
-    verification.reviewed_at = now
-    verification.reviewed_by = principal.name
-    verification.images_expire_at = now + dt.timedelta(days=keep_days)
     subject = await _subject(session, person)
     await session.flush()
     await record(
@@ -594,12 +627,16 @@ async def reject_verification(
     if errors:
         raise FormInvalid(errors)
     now = utcnow()
-    verification.status = VerificationStatus.REJECTED
-    verification.reviewed_at = now
-    verification.reviewed_by = principal.name
-    verification.reject_reason = reason
-    verification.reject_note = note
-    verification.images_expire_at = now + dt.timedelta(days=REJECTED_KEEP_DAYS)
+    await _decide(
+        session,
+        principal,
+        verification,
+        VerificationStatus.REJECTED,
+        now,
+        reject_reason=reason,
+        reject_note=note,
+        images_expire_at=now + dt.timedelta(days=REJECTED_KEEP_DAYS),
+    )
     person = await get_scoped(session, Person, principal, verification.person_id)
     await record(
         session,

@@ -546,3 +546,30 @@ async def test_an_employee_without_a_registered_number_is_asked_to_register_it_f
     response = await upload(client, {"number_document": "mynumber_card"}, CARD)
     assert response.status_code == 302
     assert await submitted(db, person.id) == []
+
+
+async def test_two_reviewers_deciding_at_once_make_one_decision_and_one_record(
+    client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, vault: Vault, world: World, me: Me
+) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from tests.support.principals import principal_of
+
+    verification = await submit_card(client, db, me)
+    store = blob_store_from_settings(settings)
+    maker = async_sessionmaker(db.bind, expire_on_commit=False)
+    async with maker() as first, maker() as second:
+        seen_by_first = await services.get_verification(first, principal_of(world.admin), str(verification.id))
+        seen_by_second = await services.get_verification(second, principal_of(world.handler), str(verification.id))
+        await services.approve_verification(
+            second, vault, store, principal_of(world.handler), seen_by_second, keep_days=0
+        )
+        await second.commit()
+        with pytest.raises(services.VerificationRefused):
+            await services.reject_verification(
+                first, principal_of(world.admin), seen_by_first, reason="blurry", note=""
+            )
+        await first.rollback()
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.APPROVED
+    assert len(list((await db.execute(select(VerificationRecord))).scalars())) == 1
