@@ -207,6 +207,9 @@ def purge() -> None:
     for line in asyncio.run(run_purge(settings)):
         click.echo(line)
     click.echo(f"保存期間を過ぎた処理結果レポートを削除しました: {asyncio.run(run_expire(settings))} 件")
+    from verification.cli import run_purge as run_verification_purge
+
+    click.echo(f"本人確認書類の画像・記録を削除しました: {asyncio.run(run_verification_purge(settings))} 件")
 
 
 @main.command(

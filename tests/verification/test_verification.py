@@ -573,3 +573,25 @@ async def test_two_reviewers_deciding_at_once_make_one_decision_and_one_record(
     (verification,) = await submitted(db, me.person_id)
     assert verification.status is VerificationStatus.APPROVED
     assert len(list((await db.execute(select(VerificationRecord))).scalars())) == 1
+
+
+async def test_mnvault_purge_deletes_due_images_too(
+    client: AsyncTestClient[Litestar], db: AsyncSession, settings: Settings, world: World, me: Me
+) -> None:
+    from verification.cli import run_purge
+
+    verification = await submit_card(client, db, me)
+    await db.execute(
+        update(Verification)
+        .where(Verification.id == verification.id)
+        .values(
+            status=VerificationStatus.REJECTED,
+            reject_reason="blurry",
+            images_expire_at=utcnow() - dt.timedelta(minutes=1),
+        )
+    )
+    await db.commit()
+    assert await run_purge(settings) == 1
+    (verification,) = await submitted(db, me.person_id)
+    assert await images(db, verification) == []
+    assert [e.function for e in await entries(db, world.tenant.id, "削除")] == [services.FUNCTION_AUTO_DELETE]
