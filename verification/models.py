@@ -9,7 +9,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
@@ -31,6 +31,9 @@ class VerificationMethod(enum.StrEnum):
     POST = "郵送"
 
 
+PENDING_ONLY = "status = '審査中'"  # the partial unique index's condition (migration 0023 repeats it)
+
+
 class Verification(TenantMixin, Base):
     """One submission of document photos by an employee for a person (themselves), and its review."""
 
@@ -50,6 +53,15 @@ class Verification(TenantMixin, Base):
         Index("ix_verifications_tenant_id_person_id_submitted_at", "tenant_id", "person_id", "submitted_at"),
         # The purge of images past their keeping time, across tenants.
         Index("ix_verifications_images_expire_at", "images_expire_at"),
+        # At most one submission under review per person, whatever two requests do at once.
+        Index(
+            "uq_verifications_pending_person",
+            "tenant_id",
+            "person_id",
+            unique=True,
+            sqlite_where=text(PENDING_ONLY),
+            postgresql_where=text(PENDING_ONLY),
+        ),
     )
 
     person_id: Mapped[uuid.UUID] = mapped_column()

@@ -20,6 +20,7 @@ from typing import Any
 
 from litestar.exceptions import NotFoundException
 from sqlalchemy import Select, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
@@ -218,9 +219,6 @@ async def submit_verification(
                 "記載事項の変更なし）を確かめてチェックしてください。"
             }
         )
-    subject = await _subject(session, person)
-    if previous is not None:
-        await _delete_images(session, store, previous, principal.actor(), subject, FUNCTION_DELETE, utcnow())
     now = utcnow()
     verification = Verification(
         tenant_id=person.tenant_id,
@@ -234,7 +232,14 @@ async def submit_verification(
         submitted_at=now,
     )
     session.add(verification)
-    await session.flush()
+    try:  # the first write of the request: a second submission at the same moment hits the unique index
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()  # nothing else was written yet
+        raise VerificationRefused("提出した書類を確認しています。結果が出るまでお待ちください。") from None
+    subject = await _subject(session, person)
+    if previous is not None:
+        await _delete_images(session, store, previous, principal.actor(), subject, FUNCTION_DELETE, now)
     stored = []
     for position, slot in enumerate(plan.slots):
         image = images.get(slot.field)

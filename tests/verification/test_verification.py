@@ -595,3 +595,18 @@ async def test_mnvault_purge_deletes_due_images_too(
     (verification,) = await submitted(db, me.person_id)
     assert await images(db, verification) == []
     assert [e.function for e in await entries(db, world.tenant.id, "削除")] == [services.FUNCTION_AUTO_DELETE]
+
+
+async def test_two_submissions_at_once_leave_one_under_review(
+    client: AsyncTestClient[Litestar], db: AsyncSession, me: Me, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await submit_card(client, db, me)
+
+    async def none_yet(*_: object) -> None:
+        return None  # as a request that checked before the other one committed
+
+    monkeypatch.setattr(services, "latest_submission", none_yet)
+    response = await upload(client, {"number_document": "mynumber_card"}, CARD)
+    assert response.status_code == 302
+    assert "結果が出るまでお待ちください" in (await client.get("/me/verification")).text
+    assert len(await submitted(db, me.person_id)) == 1

@@ -19,6 +19,8 @@ down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+PENDING_ONLY = "status = '審査中'"  # verification.models.PENDING_ONLY
+
 
 def _tenant_fks(table: str, column: str, target: str) -> list[sa.ForeignKeyConstraint]:
     return [
@@ -84,6 +86,14 @@ def upgrade() -> None:
         "ix_verifications_tenant_id_person_id_submitted_at", "verifications", ["tenant_id", "person_id", "submitted_at"]
     )
     op.create_index("ix_verifications_images_expire_at", "verifications", ["images_expire_at"])
+    op.create_index(
+        "uq_verifications_pending_person",
+        "verifications",
+        ["tenant_id", "person_id"],
+        unique=True,
+        sqlite_where=sa.text(PENDING_ONLY),
+        postgresql_where=sa.text(PENDING_ONLY),
+    )
     op.create_table(
         "verification_images",
         sa.Column("tenant_id", sa.Uuid(), nullable=False),
