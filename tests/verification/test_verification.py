@@ -6,7 +6,9 @@ Each page walks the ladder: anonymous, another tenant, insufficient role, missin
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -287,7 +289,12 @@ async def test_the_queue_filters_by_status_department_and_date_and_pages_by_keys
     assert "山田 太郎" in mine.text and "佐藤" not in mine.text
     first = await client.get(f"/admin/verifications?department={other_department.id}")
     assert first.text.count("佐藤") == 2
-    assert "次へ" in first.text
+    next_link = re.search(r'href="([^"]+)" rel="next"', first.text)
+    assert next_link is not None
+    second = await client.get(html.unescape(next_link.group(1)))
+    assert second.text.count("佐藤") == 1 and "営業課" in second.text
+    names = re.findall(r"佐藤 \w郎", first.text + second.text)
+    assert sorted(names) == ["佐藤 0郎", "佐藤 1郎", "佐藤 2郎"]
     today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=9))).date()
     recent = await client.get(f"/admin/verifications?submitted_from={today.isoformat()}")
     assert "山田 太郎" in recent.text and "佐藤" not in recent.text
