@@ -154,9 +154,11 @@ async def test_an_employee_uploads_the_card_and_sees_it_under_review(
     assert verification.status is VerificationStatus.PENDING
     stored = await images(db, verification)
     assert sorted(image.side for image in stored) == ["back", "front"]
-    blob_root = settings.data_path / "blobs"
-    raw = b"".join(path.read_bytes() for path in blob_root.rglob("*") if path.is_file())
-    assert CARD["image_0_front"][1] not in raw  # sealed, never the upload's bytes
+    # Nowhere under the data directory (blobs, and on SQLite the database and its WAL): the upload's bytes, or the
+    # re-encoded image in clear (it is sealed).
+    raw = b"".join(path.read_bytes() for path in settings.data_path.rglob("*") if path.is_file())
+    assert CARD["image_0_front"][1] not in raw
+    assert b"JFIF" not in raw  # no JPEG in clear at all (the re-encoded one is sealed too)
     (entry,) = [e for e in await entries(db, world.tenant.id, "登録") if e.function == services.FUNCTION_UPLOAD]
     assert entry.subject_person_id == me.person_id
     page = await client.get("/me/verification")
@@ -223,7 +225,7 @@ async def test_the_quota_is_a_clear_error_for_the_uploader(
     await sign_in(client, me.persona)
     response = await upload(client, {"number_document": "mynumber_card"}, CARD)
     assert response.status_code == 400
-    assert "保存容量の上限" in response.text
+    assert 'class="form-error' in response.text  # app.documents.QuotaExceeded's message, on the form
     assert await submitted(db, me.person_id) == []
 
 
