@@ -209,6 +209,9 @@ def purge() -> None:
     load_retention_kinds()
     for line in asyncio.run(run_purge(settings)):
         click.echo(line)
+    from verification.cli import run_purge as run_verification_purge
+
+    click.echo(f"本人確認書類の画像・記録を削除しました: {asyncio.run(run_verification_purge(settings))} 件")
 
 
 @main.command(

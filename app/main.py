@@ -192,10 +192,12 @@ def load_retention_kinds() -> None:
 
 
 def feature_maintenance(settings: Settings) -> list[Any]:
-    """Feature packages' steps of the in-app maintenance (the daily 削除予定日 reminder mail, when SMTP is set)."""
+    """Feature packages' steps of the in-app maintenance: the daily 削除予定日 reminder mail (when SMTP is set), and
+    ID-document images and verification records past their time or made unopenable by an erasure."""
     from tenants.services import deletion_reminder_step
+    from verification.services import maintenance_step as verification_purge
 
-    return [deletion_reminder_step(settings)]
+    return [deletion_reminder_step(settings), verification_purge(settings)]
 
 
 def feature_routes() -> list[Any]:
@@ -203,5 +205,6 @@ def feature_routes() -> list[Any]:
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
+    from verification.controllers import ROUTES as VERIFICATION_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, GlobalMixin, str_enum
@@ -56,3 +56,5 @@ class Tenant(GlobalMixin, Base):
     retention_purposes: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     # The JST day the daily 削除予定日 reminder mail last ran for this tenant (tenants.services reminders)
     deletion_reminder_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # 本人確認オプション (verification/): employees may upload ID photos; the operator turns it on.
+    verification_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -30,6 +30,8 @@ class AuditAction(enum.StrEnum):
     ACCOUNT_CHANGE = "アカウント変更"
     CORRECTION_REQUEST = "修正依頼"
     CORRECTION_APPROVE = "修正承認"
+    VERIFICATION_APPROVE = "本人確認承認"
+    VERIFICATION_REJECT = "本人確認差戻し"
     KEY_ROTATION = "鍵更新"
     LOG_ERASE = "履歴消去"
     MAINTENANCE = "定期保守"

@@ -55,6 +55,8 @@ class SelfServiceController(Controller):
                 "employee": employee,
                 "cards": cards,
                 "retired": services.is_retired(employee, today()),
+                # 本人確認オプション: the link to /me/verification (verification/)
+                "verification": (await own_tenant(db_session, principal)).verification_enabled,
             },
         )
 
