@@ -184,11 +184,11 @@ async def test_an_upload_without_a_csrf_token_is_refused(
         ({"image_0_front": ("front.jpg", jpeg(), "image/jpeg")}, "裏面）の写真を撮影するか"),
         (
             {"image_0_front": ("a.jpg", b"%PDF-1.4 not an image", "image/jpeg"), "image_0_back": CARD["image_0_back"]},
-            "画像として読み取れません",
+            "読み取れませんでした",
         ),
         (
             {"image_0_front": ("a.jpg", jpeg()[:200], "image/jpeg"), "image_0_back": CARD["image_0_back"]},
-            "画像として読み取れません",
+            "読み取れませんでした",
         ),
     ],
 )
