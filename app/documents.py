@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from app.blobs import BlobMissing, BlobStore
 from app.db import Base, TenantMixin, TimestampMixin, new_id, utcnow
 from app.logs import get_logger
-from app.vault import DocumentKeyGone, Vault, sealed_document_size
+from app.vault import DocumentKeyGone, Vault, VaultIntegrityError, sealed_document_size
 from app.vault.models import DocumentKey
 
 log = get_logger("documents")
@@ -97,6 +97,18 @@ class DocumentGone(Exception):
     or its blob is missing."""
 
     message = "この画像は削除されたため表示できません。"
+
+
+class DocumentLost(DocumentGone):
+    """The document's row exists but its sealed bytes are missing from the blob store (lost, not deleted by us)."""
+
+    message = "この画像は保存先から失われたため表示できません。"
+
+
+class DocumentDamaged(DocumentGone):
+    """The sealed bytes fail authentication (altered, truncated or swapped with another document's): never shown."""
+
+    message = "画像が破損しているため表示できません。"
 
 
 class DocumentNotFound(LookupError):
@@ -194,8 +206,9 @@ async def open_document(
     """The document's metadata and its clear image (JPEG bytes): keep them in memory, never on disk.
 
     DocumentNotFound (a LookupError) when the tenant has no such document (another tenant's id included);
-    DocumentGone when the person's number was erased (key destroyed) or the blob is missing; VaultIntegrityError
-    when the stored bytes were altered. The caller writes the 閲覧 audit entry.
+    DocumentGone when the person's number was erased (key destroyed); its subclass DocumentLost when the blob is
+    missing, DocumentDamaged when the stored bytes fail authentication (altered or swapped; logged as a warning
+    with the ids only). The caller writes the 閲覧 audit entry.
     """
     row = await _row(session, tenant_id, document_id)
     try:
@@ -208,8 +221,16 @@ async def open_document(
             key_id=row.key_id,
             sealed=sealed,
         )
-    except (BlobMissing, DocumentKeyGone):
+    except DocumentKeyGone:
         raise DocumentGone(str(document_id)) from None
+    except BlobMissing:
+        log.warning("document blob missing", extra={"tenant_id": str(tenant_id), "document_id": str(document_id)})
+        raise DocumentLost(str(document_id)) from None
+    except VaultIntegrityError:
+        log.warning(
+            "document failed authentication", extra={"tenant_id": str(tenant_id), "document_id": str(document_id)}
+        )
+        raise DocumentDamaged(str(document_id)) from None
     return _stored(row), clear
 
 

@@ -20,6 +20,7 @@ from app.auth.principal import Principal, employees_only, number_handlers, opera
 from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
 from app.forms import Form, FormInvalid
+from app.http import error_response
 from app.pager import PageRequest, page_links
 from app.vault import Vault
 from selfservice.guards import EmployeeOutOfService, employee_in_service, out_of_service_page
@@ -125,21 +126,26 @@ class EmployeeVerificationController(Controller):
         return person
 
     @get("/", name="verification_me")
-    async def status_page(self, db_session: AsyncSession, principal: Principal) -> Template | Redirect:
+    async def status_page(self, db_session: AsyncSession, vault: Vault, principal: Principal) -> Template | Redirect:
         person = await self._ready(db_session, principal)
         if person is None:
             return Redirect(path="/me")
-        latest = await services.latest_submission(db_session, principal.tenant_id, person.id)
+        latest = await _latest(db_session, vault, person)
         return _choice_page(_status_context(person, latest), errors={})
 
     @get("/upload", name="verification_me_upload")
     async def upload_page(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        vault: Vault,
+        principal: Principal,
+        settings: Settings,
     ) -> Template | Redirect:
         person = await self._ready(db_session, principal)
         if person is None:
             return Redirect(path="/me")
-        latest = await services.latest_submission(db_session, principal.tenant_id, person.id)
+        latest = await _latest(db_session, vault, person)
         context = _status_context(person, latest)
         if not context["can_submit"]:
             return Redirect(path=ME_PATH)
@@ -168,7 +174,7 @@ class EmployeeVerificationController(Controller):
         try:
             plan = _plan(choice)
         except DocumentChoiceInvalid as exc:
-            latest = await services.latest_submission(db_session, principal.tenant_id, person.id)
+            latest = await _latest(db_session, vault, person)
             context = {**_status_context(person, latest), "choice": choice}
             return _choice_page(context, errors={"documents": exc.message}, status_code=400)
         files: dict[str, bytes] = {}
@@ -199,6 +205,14 @@ class EmployeeVerificationController(Controller):
         return Redirect(path=ME_PATH)
 
 
+async def _latest(db_session: AsyncSession, vault: Vault, person: Any) -> Any:
+    """The person's newest submission, made void first when its number was erased or replaced."""
+    latest = await services.latest_submission(db_session, person.tenant_id, person.id)
+    if latest is not None:
+        await services.void_if_stale(db_session, vault, latest)
+    return latest
+
+
 def _status_context(person: Any, latest: Any) -> dict[str, Any]:
     status = latest.status if latest is not None else None
     return {
@@ -209,7 +223,9 @@ def _status_context(person: Any, latest: Any) -> dict[str, Any]:
         ),
         "reason": services.reject_reason_label(latest) if latest is not None else "",
         "has_number": person.status.has_number,
-        "can_submit": person.status.has_number and status in (None, VerificationStatus.REJECTED),
+        "can_submit": person.status.has_number
+        and status in (None, VerificationStatus.REJECTED, VerificationStatus.VOID),
+        "void_message": services.VOID_MESSAGE,
         "choice": {"number_document": "", "identity_1": "", "identity_2": ""},
     }
 
@@ -261,6 +277,7 @@ class VerificationAdminController(Controller):
     @get("/{verification_id:str}/images/{image_id:str}", name="verification_image", opt={"no_compression": True})
     async def image(
         self,
+        request: Request[Any, Any, Any],
         db_session: AsyncSession,
         vault: Vault,
         principal: Principal,
@@ -268,11 +285,15 @@ class VerificationAdminController(Controller):
         state: State,
         verification_id: str,
         image_id: str,
-    ) -> Response[bytes]:
+    ) -> Response[Any]:
         verification = await services.get_verification(db_session, principal, verification_id)
-        data = await services.open_image(
-            db_session, vault, blob_store(state, settings), principal, verification, image_id
-        )
+        try:
+            data = await services.open_image(
+                db_session, vault, blob_store(state, settings), principal, verification, image_id
+            )
+        except services.ImageUnavailable as exc:
+            hint = "提出画面から従業員に撮り直して再提出してもらってください。"
+            return error_response(request, exc.status, title=exc.message, hint=hint)
         return Response(
             content=data,
             media_type="image/jpeg",
@@ -318,7 +339,9 @@ class VerificationAdminController(Controller):
     ) -> Template | Redirect:
         verification = await services.get_verification(db_session, principal, verification_id)
         try:
-            await services.reject_verification(db_session, principal, verification, reason=data.reason, note=data.note)
+            await services.reject_verification(
+                db_session, principal, verification, reason=data.reason, note=data.note, vault=vault
+            )
         except FormInvalid as exc:
             return await _review_page(
                 db_session, vault, principal, verification_id, errors=exc.errors, form=data, status_code=400
@@ -404,13 +427,15 @@ async def _review_page(
     status_code: int = 200,
 ) -> Template:
     verification = await services.get_verification(db_session, principal, verification_id)
+    void = await services.void_if_stale(db_session, vault, verification)
     row = await number_row(db_session, vault, principal, str(verification.person_id))
     return Template(
         template_name="verification/review.html",
         context={
             "v": verification,
             "row": row,
-            "images": await services.images_of(db_session, verification),
+            "images": [] if void else await services.images_of(db_session, verification),
+            "void": void,
             "documents": document_labels([verification.number_document, *verification.identity_documents]),
             "reason": services.reject_reason_label(verification),
             "reasons": list(services.REJECT_REASONS.items()),

@@ -21,6 +21,7 @@ class VerificationStatus(enum.StrEnum):
     PENDING = "審査中"
     APPROVED = "承認"
     REJECTED = "差戻し"
+    VOID = "無効"  # the number it was made for was erased or replaced (verification.services.void_if_stale)
 
 
 class VerificationMethod(enum.StrEnum):

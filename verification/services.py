@@ -32,6 +32,8 @@ from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
 from app.db import utcnow
 from app.documents import (
+    DocumentBlob,
+    DocumentDamaged,
     DocumentGone,
     QuotaExceeded,
     delete_documents,
@@ -46,7 +48,7 @@ from app.paging import SortColumn
 from app.tenancy import Tenant
 from app.text import JST, DateRejected, parse_date
 from app.vault import NumberField, Vault
-from app.vault.models import VaultNumber
+from app.vault.models import DocumentKey, VaultNumber
 from app.workers import IMAGES, run_in_worker
 from tenants.models import Department, Person, PersonKind
 from tenants.services import person_subject
@@ -84,6 +86,19 @@ FUNCTION_MANUAL = "本人確認の記録（対面・郵送）"
 FUNCTION_DELETE = "本人確認書類の削除"
 FUNCTION_AUTO_DELETE = "本人確認書類の自動削除"
 OPTION_OFF = "本人確認オプションはご利用いただけません（運営者にお問い合わせください）。"
+
+
+class ImageUnavailable(Exception):
+    """An image of a submission that cannot be shown: ``message`` (Japanese) and the HTTP ``status`` to answer
+    (410 deleted, lost or void; 409 damaged)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+IMAGE_VOID = "この提出は番号が変更・削除されたため無効です。画像は番号とともに失われたため表示できません。"
 
 
 class VerificationRefused(Exception):
@@ -158,6 +173,83 @@ async def _live_number_id(session: AsyncSession, vault: Vault, person: Person) -
     return info.id if info is not None else None
 
 
+OPEN_STATUSES = (VerificationStatus.PENDING, VerificationStatus.REJECTED)  # awaiting a review or a resubmission
+VOID_MESSAGE = "番号が変更・削除されたため無効になりました。もう一度提出してください。"
+VOID_REFUSAL = (
+    "この提出は、従業員の番号が変更・削除されたため無効です。承認・差戻しはできません"
+    "（従業員には再提出をお願いする表示が出ています）。"
+)
+
+
+async def _images_unopenable(session: AsyncSession, verification: Verification) -> bool:
+    """Whether any kept image of the submission lost its document (row gone) or its key (destroyed by an erasure)."""
+    statement = (
+        select(VerificationImage.id)
+        .outerjoin(
+            DocumentBlob,
+            (DocumentBlob.tenant_id == VerificationImage.tenant_id)
+            & (DocumentBlob.id == VerificationImage.document_id),
+        )
+        .outerjoin(
+            DocumentKey, (DocumentKey.tenant_id == DocumentBlob.tenant_id) & (DocumentKey.id == DocumentBlob.key_id)
+        )
+        .where(
+            VerificationImage.tenant_id == verification.tenant_id,
+            VerificationImage.verification_id == verification.id,
+            (DocumentBlob.id.is_(None)) | (DocumentKey.destroyed_at.is_not(None)),
+        )
+        .limit(1)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def submission_is_stale(session: AsyncSession, vault: Vault, verification: Verification) -> bool:
+    """Whether a submission awaiting review or resubmission (``OPEN_STATUSES``) was made for a number the person
+    no longer has: their live My Number is gone or was registered after the submission (replaced, or erased and
+    registered again), or an image can no longer be opened (the erasure destroyed its key). Other statuses: False.
+
+    A submission belongs to the number live when it was made (the photos show that number): approving it for
+    another number would record a check nobody made.
+    """
+    if verification.status not in OPEN_STATUSES:
+        return False
+    found = await vault.number_info(session, verification.tenant_id, [verification.person_id], NumberField.MY_NUMBER)
+    info = found.get(verification.person_id)
+    if info is None or info.registered_at > verification.submitted_at:
+        return True
+    return verification.images_deleted_at is None and await _images_unopenable(session, verification)
+
+
+async def _mark_void(session: AsyncSession, verification: Verification, now: dt.datetime) -> None:
+    """Set 無効 (one conditional UPDATE from an open status); its kept images become due for the purge now."""
+    await session.execute(
+        update(Verification)
+        .where(
+            Verification.tenant_id == verification.tenant_id,
+            Verification.id == verification.id,
+            Verification.status.in_(OPEN_STATUSES),
+        )
+        .values(
+            status=VerificationStatus.VOID,
+            images_expire_at=now if verification.images_deleted_at is None else verification.images_expire_at,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(verification)
+
+
+async def void_if_stale(session: AsyncSession, vault: Vault, verification: Verification) -> bool:
+    """Make a stale submission (:func:`submission_is_stale`) 無効 in the caller's transaction; returns whether the
+    submission is void (now or already). Called wherever a submission is shown or decided, and by the purge."""
+    if verification.status is VerificationStatus.VOID:
+        return True
+    if not await submission_is_stale(session, vault, verification):
+        return False
+    await _mark_void(session, verification, utcnow())
+    return True
+
+
 def _cleaner(settings: Settings) -> Any:
     return functools.partial(clean_image, max_bytes=settings.verification_max_image_bytes)
 
@@ -209,6 +301,8 @@ async def submit_verification(
     if not person.status.has_number:
         raise VerificationRefused("先にマイナンバーを登録してから、本人確認書類を提出してください。")
     previous = await latest_submission(session, person.tenant_id, person.id)
+    if previous is not None:
+        await void_if_stale(session, vault, previous)
     if previous is not None and previous.status is VerificationStatus.PENDING:
         raise VerificationRefused("提出した書類を確認しています。結果が出るまでお待ちください。")
     if previous is not None and previous.status is VerificationStatus.APPROVED:
@@ -482,17 +576,24 @@ async def open_image(
 ) -> bytes:
     """Decrypt one image of the submission for the reviewer and write its 閲覧 entry (same transaction).
 
-    Errors: 404 for an id not of this submission, an image already deleted, or one whose key is destroyed.
+    Errors: 404 for an id not of this submission or an image row already deleted; ``ImageUnavailable`` for a
+    void submission or a document deleted, lost (410) or damaged (409, ``app.documents.DocumentDamaged``).
     """
     image = await get_scoped(session, VerificationImage, principal, image_id)
     if image.verification_id != verification.id:
         raise NotFoundException()
+    if await void_if_stale(session, vault, verification):
+        raise ImageUnavailable(IMAGE_VOID, 410)
     try:
         _, data = await open_document(
             session, vault, store, tenant_id=verification.tenant_id, document_id=image.document_id
         )
-    except (LookupError, DocumentGone):
-        raise NotFoundException() from None
+    except DocumentDamaged as exc:
+        raise ImageUnavailable(exc.message, 409) from None
+    except DocumentGone as exc:
+        raise ImageUnavailable(exc.message, 410) from None
+    except LookupError:
+        raise ImageUnavailable(DocumentGone.message, 410) from None
     person = await get_scoped(session, Person, principal, verification.person_id)
     await record(
         session,
@@ -512,6 +613,8 @@ ALREADY_DECIDED = "この提出はすでに審査済みです。"
 
 
 def _require_pending(verification: Verification) -> None:
+    if verification.status is VerificationStatus.VOID:
+        raise VerificationRefused(VOID_REFUSAL)
     if verification.status is not VerificationStatus.PENDING:
         raise VerificationRefused(ALREADY_DECIDED)
 
@@ -538,6 +641,7 @@ async def _decide(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await session.refresh(verification)
+        _require_pending(verification)
         raise VerificationRefused(ALREADY_DECIDED)
     await session.refresh(verification)
 
@@ -554,9 +658,11 @@ async def approve_verification(
     """承認: write the verification record (checks the documents make, 画像, reviewer, time) for the person's live
     number; the images go now (``keep_days`` 0) or are due for deletion after ``keep_days`` days.
 
-    Errors: ``VerificationRefused`` (already decided; the person has no registered number any more).
+    Errors: ``VerificationRefused`` (already decided; void: the number it was made for was erased or replaced).
     """
     _require_pending(verification)
+    if await void_if_stale(session, vault, verification):
+        raise VerificationRefused(VOID_REFUSAL)
     person = await get_scoped(session, Person, principal, verification.person_id)
     number_id = await _live_number_id(session, vault, person)
     if number_id is None:
@@ -612,14 +718,23 @@ async def approve_verification(
 
 
 async def reject_verification(
-    session: AsyncSession, principal: Principal, verification: Verification, *, reason: str, note: str
+    session: AsyncSession,
+    principal: Principal,
+    verification: Verification,
+    *,
+    reason: str,
+    note: str,
+    vault: Vault | None = None,
 ) -> None:
     """差戻し with a reason from ``REJECT_REASONS`` and an optional note (shown to the employee); the images stay
     for ``REJECTED_KEEP_DAYS`` days or until the resubmission.
 
+    With ``vault``, a submission whose number was erased or replaced is made void and refused.
     Errors: ``FormInvalid`` (no reason, a long note, a note with 12 digits or more), ``VerificationRefused``.
     """
     _require_pending(verification)
+    if vault is not None and await void_if_stale(session, vault, verification):
+        raise VerificationRefused(VOID_REFUSAL)
     note = " ".join(note.split())
     errors = {}
     if reason not in REJECT_REASONS:
@@ -817,6 +932,28 @@ async def purge_verification_images(session: AsyncSession, store: BlobStore, now
     return len(due)
 
 
+async def void_stale_submissions(session: AsyncSession, now: dt.datetime) -> int:
+    """Make 無効 up to ``PURGE_BATCH`` submissions awaiting review or resubmission whose person has no live My Number
+    registered before the submission (erased, or replaced: :func:`submission_is_stale`), in any tenant; their
+    images become due for :func:`purge_verification_images` at once. Returns how many. The caller commits."""
+    kept_number = (
+        select(VaultNumber.id)
+        .where(
+            VaultNumber.tenant_id == Verification.tenant_id,
+            VaultNumber.subject_id == Verification.person_id,
+            VaultNumber.field == NumberField.MY_NUMBER,
+            VaultNumber.erased_at.is_(None),
+            VaultNumber.registered_at <= Verification.submitted_at,
+        )
+        .exists()
+    )
+    statement = select(Verification).where(Verification.status.in_(OPEN_STATUSES), ~kept_number).limit(PURGE_BATCH)
+    stale = list((await session.execute(statement)).scalars())
+    for verification in stale:
+        await _mark_void(session, verification, now)
+    return len(stale)
+
+
 async def purge_verification_records(session: AsyncSession) -> int:
     """Delete verification records whose number was erased (or replaced): a record is kept as long as the
     number it verified. ``PURGE_BATCH`` records a call; returns how many. The caller commits."""
@@ -851,12 +988,13 @@ def maintenance_step(settings: Settings) -> Callable[[async_sessionmaker[AsyncSe
         total = 0
         while True:
             async with sessions() as session:
+                voided = await void_stale_submissions(session, utcnow())
                 images = await purge_verification_images(session, stores[0], utcnow())
                 records = await purge_verification_records(session)
                 unopenable = await purge_unopenable(session, stores[0], limit=PURGE_BATCH)
                 await session.commit()
-            total += images + records + unopenable
-            if max(images, records, unopenable) < PURGE_BATCH:
+            total += voided + images + records + unopenable
+            if max(voided, images, records, unopenable) < PURGE_BATCH:
                 return total
 
     return purge_verification
@@ -865,10 +1003,13 @@ def maintenance_step(settings: Settings) -> Callable[[async_sessionmaker[AsyncSe
 __all__ = [
     "DOCUMENT_KIND",
     "MANUAL_METHODS",
+    "OPEN_STATUSES",
     "QUEUE_PER_PAGE",
     "REJECTED_KEEP_DAYS",
     "REJECT_REASONS",
     "STATUS_CHOICES",
+    "VOID_MESSAGE",
+    "ImageUnavailable",
     "QueueFilters",
     "QueuePage",
     "QueueRow",
@@ -892,6 +1033,9 @@ __all__ = [
     "reject_verification",
     "set_verification_enabled",
     "storage_use",
+    "submission_is_stale",
     "submit_verification",
     "verification_enabled",
+    "void_if_stale",
+    "void_stale_submissions",
 ]

@@ -21,13 +21,14 @@ from PIL import Image
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import Subject
+from app.audit.events import AuditAction, Subject
 from app.auth.models import Role
 from app.blobs import blob_store_from_settings
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant
-from app.vault import Vault
+from app.vault import NumberField, Vault
+from tenants.models import Person
 from tests.support.audit import entries
 from tests.support.people import ACTOR, give_number, make_department, make_employee, valid_my_number
 from tests.support.world import Persona, World, csrf_token, make_persona, post_form, sign_in
@@ -530,10 +531,10 @@ async def test_approval_is_refused_once_the_number_is_gone_and_nothing_is_record
     response = await post_form(client, f"/admin/verifications/{verification.id}/approve")
     assert response.status_code == 302  # type: ignore[attr-defined]
     page = (await client.get(f"/admin/verifications/{verification.id}")).text
-    assert "番号が登録されていないため、承認できません" in page
+    assert "無効です。承認・差戻しはできません" in page
     assert "番号を表示して照合" not in page
     (verification,) = await submitted(db, me.person_id)
-    assert verification.status is VerificationStatus.PENDING
+    assert verification.status is VerificationStatus.VOID
     assert list((await db.execute(select(VerificationRecord))).scalars()) == []
 
 
@@ -619,3 +620,147 @@ async def test_two_submissions_at_once_leave_one_under_review(
     assert response.status_code == 302
     assert "結果が出るまでお待ちください" in (await client.get("/me/verification")).text
     assert len(await submitted(db, me.person_id)) == 1
+
+
+# A submission belongs to the number it was made for (tester's report, issue 12) ----------------------------------
+
+
+async def replace_number(db: AsyncSession, vault: Vault, world: World, me: Me, number: str) -> None:
+    """Route A: the number is replaced after the submission (as /me/number re-entry does, via the vault)."""
+    await vault.replace_number(
+        db,
+        tenant_id=world.tenant.id,
+        subject=Subject(person_id=me.person_id),
+        field=NumberField.MY_NUMBER,
+        number=number,
+        actor=ACTOR,
+        action=AuditAction.REGISTER,
+        function="番号の変更",
+    )
+    await db.commit()
+
+
+async def erase_and_register_again(db: AsyncSession, vault: Vault, world: World, me: Me, number: str) -> None:
+    """Route B: the number is erased (削除管理, early deletion) and registered again."""
+    await vault.erase(
+        db,
+        tenant_id=world.tenant.id,
+        subject=Subject(person_id=me.person_id),
+        actor=ACTOR,
+        function="削除",
+        reason="誤登録",
+    )
+    await db.commit()
+    person = (await db.execute(select(Person).where(Person.id == me.person_id))).scalar_one()
+    await give_number(db, vault, person, number)
+    await db.commit()
+
+
+@pytest.mark.parametrize("route", ["replace", "erase_and_register"])
+async def test_a_pending_submission_is_void_once_its_number_is_replaced_or_erased(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, world: World, me: Me, route: str
+) -> None:
+    verification = await submit_card(client, db, me)
+    (image, *_) = await images(db, verification)
+    if route == "replace":
+        await replace_number(db, vault, world, me, valid_my_number(8))
+    else:
+        await erase_and_register_again(db, vault, world, me, valid_my_number(8))
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    page = await client.get(f"/admin/verifications/{verification.id}")
+    assert page.status_code == 200
+    assert "無効" in page.text and "画像は番号とともに失われた" in page.text
+    assert "/images/" not in page.text and "承認する" not in page.text
+    picture = await client.get(f"/admin/verifications/{verification.id}/images/{image.id}")
+    assert picture.status_code == 410 and "番号が変更・削除されたため無効" in picture.text
+    response = await post_form(client, f"/admin/verifications/{verification.id}/approve")
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    assert "無効です。承認・差戻しはできません" in (await client.get(response.headers["location"])).text  # type: ignore[attr-defined]
+    rejected = await post_form(client, f"/admin/verifications/{verification.id}/reject", {"reason": "blurry"})
+    assert rejected.status_code == 302  # type: ignore[attr-defined]
+    assert list((await db.execute(select(VerificationRecord))).scalars()) == []
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.VOID
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    mine = await client.get("/me/verification")
+    assert services.VOID_MESSAGE in mine.text and 'action="/me/verification/upload"' in mine.text
+    assert (await upload(client, {"number_document": "mynumber_card"}, CARD)).status_code == 302
+    first, second = await submitted(db, me.person_id)
+    assert (first.status, second.status) == (VerificationStatus.VOID, VerificationStatus.PENDING)
+
+
+async def test_an_employee_resubmits_at_once_after_replacing_the_number(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, world: World, me: Me
+) -> None:
+    await submit_card(client, db, me)
+    await replace_number(db, vault, world, me, valid_my_number(9))
+    response = await upload(client, {"number_document": "mynumber_card"}, CARD)  # without opening the page first
+    assert response.status_code == 302
+    first, second = await submitted(db, me.person_id)
+    assert (first.status, second.status) == (VerificationStatus.VOID, VerificationStatus.PENDING)
+
+
+async def test_a_rejected_submission_awaiting_resubmission_is_void_too(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, world: World, me: Me
+) -> None:
+    verification = await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/verifications/{verification.id}/reject", {"reason": "blurry"})
+    await replace_number(db, vault, world, me, valid_my_number(10))
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    assert services.VOID_MESSAGE in (await client.get("/me/verification")).text
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.VOID
+
+
+async def test_the_purge_voids_submissions_of_replaced_numbers_and_deletes_their_images(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, settings: Settings, world: World, me: Me
+) -> None:
+    verification = await submit_card(client, db, me)
+    assert await services.void_stale_submissions(db, utcnow()) == 0
+    await replace_number(db, vault, world, me, valid_my_number(11))
+    assert await services.void_stale_submissions(db, utcnow()) == 1
+    assert await services.purge_verification_images(db, blob_store_from_settings(settings), utcnow()) == 1
+    await db.commit()
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.VOID and await images(db, verification) == []
+
+
+# Damaged or lost images -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("harm", "status", "message"),
+    [("tamper", 409, "画像が破損しているため表示できません。"), ("lose", 410, "保存先から失われた")],
+)
+async def test_a_damaged_or_lost_image_is_a_japanese_page_not_a_500(
+    client: AsyncTestClient[Litestar],
+    db: AsyncSession,
+    settings: Settings,
+    world: World,
+    me: Me,
+    harm: str,
+    status: int,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from app.documents import blob_key
+
+    verification = await submit_card(client, db, me)
+    first, second = await images(db, verification)
+    store = blob_store_from_settings(settings)
+    key = blob_key(world.tenant.id, first.document_id)
+    if harm == "tamper":
+        await store.put(key, await store.get(blob_key(world.tenant.id, second.document_id)))  # swapped blob
+    else:
+        await store.delete(key)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    response = await client.get(f"/admin/verifications/{verification.id}/images/{first.id}")
+    assert response.status_code == status
+    assert message in response.text
+    assert any(record.levelname == "WARNING" and "document" in record.getMessage() for record in caplog.records)

@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("department_id", sa.Uuid(), nullable=True),
         sa.Column(
             "status",
-            sa.Enum("審査中", "承認", "差戻し", name="verificationstatus", native_enum=False, length=24),
+            sa.Enum("審査中", "承認", "差戻し", "無効", name="verificationstatus", native_enum=False, length=24),
             nullable=False,
         ),
         sa.Column("number_document", sa.String(length=32), nullable=False),
