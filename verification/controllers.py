@@ -41,6 +41,7 @@ from verification.documents import (
 from verification.models import VerificationStatus
 from verification.schemas import ManualRecordForm, OptionForm, RejectForm
 
+QUEUE_DATES = services.QUEUE_DATE_FIELDS
 ME_PATH = "/me/verification"
 ADMIN_PATH = "/admin/verifications"
 BLOB_STATE_KEY = "verification_blob_store"
@@ -262,10 +263,12 @@ class VerificationAdminController(Controller):
                 "total": found.total,
                 "filters": filters,
                 "errors": errors,
+                "typed": {field: params.get(field) or params.get(alias, "") for field, alias, _ in QUEUE_DATES},
                 "statuses": services.STATUS_CHOICES,
                 "departments": await services.department_choices(db_session, principal),
                 "pager": page_links(found.window, found.total, lambda p: f"{ADMIN_PATH}?{urlencode({**query, **p})}"),
             },
+            status_code=400 if errors else 200,
         )
 
     @get("/{verification_id:str}", name="verification_review")

@@ -422,6 +422,12 @@ QUEUE_PER_PAGE = 50
 STATUS_CHOICES = [(status.name.lower(), status.value) for status in VerificationStatus]
 
 
+QUEUE_DATE_FIELDS = (
+    ("submitted_from", "date_from", "提出日（から）"),
+    ("submitted_to", "date_to", "提出日（まで）"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class QueueFilters:
     """The queue's filters as typed: status (pending by default), department, submitted from / to (JST dates)."""
@@ -433,24 +439,35 @@ class QueueFilters:
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> tuple[QueueFilters, dict[str, str]]:
-        """The filters from query parameters, and a Japanese error per field typed wrong (that field ignored)."""
+        """The filters from query parameters, and a Japanese error per field typed wrong (that field ignored):
+        an unknown status or department, a date ``app.text.parse_date`` refuses (``date_from``/``date_to`` are
+        read as ``submitted_from``/``submitted_to``), a period that ends before it starts."""
         names = {name: status for name, status in ((s.name.lower(), s) for s in VerificationStatus)}
         errors: dict[str, str] = {}
-        status = names.get(params.get("status", ""), VerificationStatus.PENDING)
+        typed_status = params.get("status", "")
+        status = names.get(typed_status, VerificationStatus.PENDING)
+        if typed_status and typed_status not in names:
+            errors["status"] = "状態は一覧から選んでください。"
         department = params.get("department", "")
         try:
             uuid.UUID(department) if department else None
         except ValueError:
+            errors["department"] = "部門は一覧から選んでください。"
             department = ""
-        dates = {}
-        for field in ("submitted_from", "submitted_to"):
-            text = params.get(field, "")[:20]
+        dates: dict[str, str] = {}
+        days: dict[str, dt.date | None] = {}
+        for field, alias, label in QUEUE_DATE_FIELDS:
+            text = (params.get(field) or params.get(alias) or "").strip()[:20]
             try:
-                parse_date(text)
+                days[field] = parse_date(text)
                 dates[field] = text
-            except DateRejected:
-                errors[field] = "日付は 2024/04/01 や 令和6年4月1日 のように入力してください。"
-                dates[field] = ""
+            except DateRejected as exc:
+                errors[field] = f"{label}{exc.message}"
+                dates[field], days[field] = "", None
+        start, end = days["submitted_from"], days["submitted_to"]
+        if start is not None and end is not None and end < start:
+            errors["submitted_to"] = "提出日（まで）は提出日（から）と同じ日か、それより後の日付を入力してください。"
+            dates["submitted_to"] = ""
         return cls(status, department, dates["submitted_from"], dates["submitted_to"]), errors
 
     def query(self) -> dict[str, str]:

@@ -30,7 +30,7 @@ from app.tenancy import Tenant
 from app.vault import NumberField, Vault
 from tenants.models import Person
 from tests.support.audit import entries
-from tests.support.people import ACTOR, give_number, make_department, make_employee, valid_my_number
+from tests.support.people import ACTOR, give_number, make_department, make_dependant, make_employee, valid_my_number
 from tests.support.world import Persona, World, csrf_token, make_persona, post_form, sign_in
 from verification import services
 from verification.documents import NOT_ACCEPTED
@@ -302,7 +302,7 @@ async def test_the_queue_filters_by_status_department_and_date_and_pages_by_keys
     recent = await client.get(f"/admin/verifications?submitted_from={today.isoformat()}")
     assert "山田 太郎" in recent.text and "佐藤" not in recent.text
     bad = await client.get("/admin/verifications?submitted_from=きのう")
-    assert "日付は" in bad.text
+    assert bad.status_code == 400 and "提出日（から）は2024/04/01" in bad.text
     approved = await client.get("/admin/verifications?status=approved")
     assert "山田 太郎" not in approved.text
 
@@ -764,3 +764,44 @@ async def test_a_damaged_or_lost_image_is_a_japanese_page_not_a_500(
     assert response.status_code == status
     assert message in response.text
     assert any(record.levelname == "WARNING" and "document" in record.getMessage() for record in caplog.records)
+
+
+# Small defects of the forms -----------------------------------------------------------------------------------
+
+
+async def test_recording_a_check_for_a_dependant_names_them_escaped_once(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, world: World, me: Me
+) -> None:
+    employee = (await db.execute(select(Person).where(Person.id == me.person_id))).scalar_one()
+    child = await make_dependant(db, employee, "山田 翔")
+    await give_number(db, vault, child, valid_my_number(12))
+    await db.commit()
+    await sign_in(client, world.admin)
+    path = f"/admin/verifications/people/{child.id}/record"
+    ok = await post_form(
+        client, path, {"method": "対面", "number_document": "notification_card", "identity_1": "drivers_license"}
+    )
+    assert ok.status_code == 302  # type: ignore[attr-defined]
+    page = (await client.get(path)).text
+    assert "山田 太郎 &gt; 山田 翔 さんの本人確認を記録しました" in page
+    assert "&amp;gt;" not in page, page[page.find("flash"):][:400]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("date_from=abc", "提出日（から）は2024/04/01、2024-04-01、令和6年4月1日、R6.4.1 のように入力してください。"),
+        ("submitted_to=2026/13/45", "提出日（まで）は存在しない日付です（2026年13月45日）。"),
+        ("submitted_from=2026/04/02&submitted_to=2026/04/01", "それより後の日付を入力してください"),
+        ("status=bogus", "状態は一覧から選んでください。"),
+        ("department=nope", "部門は一覧から選んでください。"),
+    ],
+)
+async def test_bad_queue_filters_are_a_japanese_field_error_not_silently_dropped(
+    client: AsyncTestClient[Litestar], world: World, query: str, message: str
+) -> None:
+    await sign_in(client, world.admin)
+    response = await client.get(f"/admin/verifications?{query}")
+    assert response.status_code == 400
+    assert message in html.unescape(response.text)
+    assert "has-error" in response.text
