@@ -46,7 +46,7 @@ from app.forms import FormInvalid
 from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
 from app.tenancy import Tenant
-from app.text import JST, DateRejected, parse_date
+from app.text import JST, DateRejected, TextRejected, clean_text, parse_date
 from app.vault import NumberField, Vault
 from app.vault.models import DocumentKey, VaultNumber
 from app.workers import IMAGES, run_in_worker
@@ -747,21 +747,19 @@ async def reject_verification(
     for ``REJECTED_KEEP_DAYS`` days or until the resubmission.
 
     With ``vault``, a submission whose number was erased or replaced is made void and refused.
-    Errors: ``FormInvalid`` (no reason, a long note, a note with 12 digits or more), ``VerificationRefused``.
+    Errors: ``FormInvalid`` (no reason, a note refused by :func:`_free_note`), ``VerificationRefused``.
     """
     _require_pending(verification)
     if vault is not None and await void_if_stale(session, vault, verification):
         raise VerificationRefused(VOID_REFUSAL)
-    note = " ".join(note.split())
+    note, problem = _free_note(note, "コメント")
     errors = {}
     if reason not in REJECT_REASONS:
         errors["reason"] = "差戻しの理由を選んでください。"
-    if reason == "other" and not note:
+    if problem is not None:
+        errors["note"] = problem
+    elif reason == "other" and not note:
         errors["note"] = "「その他」のときは、直してほしい点をコメントに書いてください。"
-    if len(note) > NOTE_MAX:
-        errors["note"] = f"コメントは{NOTE_MAX}文字以内で入力してください。"
-    elif contains_digit_run(note):
-        errors["note"] = "コメントに12桁以上の数字は書けません。マイナンバーは書かないでください。"
     if errors:
         raise FormInvalid(errors)
     now = utcnow()
@@ -787,6 +785,22 @@ async def reject_verification(
             detail={"verification_id": str(verification.id), "reason": REJECT_REASONS[reason]},
         ),
     )
+
+
+def _free_note(note: str, label: str) -> tuple[str, str | None]:
+    """A comment or memo through the project's free-text rules (``app.text.clean_text``): line breaks become
+    spaces, then emoji, control characters, bidi overrides and 外字 are refused; at most ``NOTE_MAX`` characters
+    and no run of 12 digits or more (a number must not be written there). Returns (the text, the Japanese error
+    naming ``label`` or None)."""
+    try:
+        text = clean_text(note.replace("\r\n", " ").replace("\r", " ").replace("\n", " "))
+    except TextRejected as exc:
+        return note, f"{label}{exc.message}"
+    if len(text) > NOTE_MAX:
+        return text, f"{label}は{NOTE_MAX}文字以内で入力してください。"
+    if contains_digit_run(text):
+        return text, f"{label}に12桁以上の数字は書けません。マイナンバーは書かないでください。"
+    return text, None
 
 
 def reject_reason_label(verification: Verification) -> str:
@@ -819,11 +833,9 @@ async def record_manual_check(
         plan = plan_documents(number_document, identity_documents)
     except Exception as exc:  # DocumentChoiceInvalid
         errors["documents"] = getattr(exc, "message", "書類を選んでください。")
-    note = " ".join(note.split())
-    if len(note) > NOTE_MAX:
-        errors["note"] = f"メモは{NOTE_MAX}文字以内で入力してください。"
-    elif contains_digit_run(note):
-        errors["note"] = "メモに12桁以上の数字は書けません。マイナンバーは書かないでください。"
+    note, problem = _free_note(note, "メモ")
+    if problem is not None:
+        errors["note"] = problem
     if errors:
         raise FormInvalid(errors)
     assert plan is not None and chosen is not None

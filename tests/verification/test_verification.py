@@ -784,7 +784,7 @@ async def test_recording_a_check_for_a_dependant_names_them_escaped_once(
     assert ok.status_code == 302  # type: ignore[attr-defined]
     page = (await client.get(path)).text
     assert "山田 太郎 &gt; 山田 翔 さんの本人確認を記録しました" in page
-    assert "&amp;gt;" not in page, page[page.find("flash"):][:400]
+    assert "&amp;gt;" not in page, page[page.find("flash") :][:400]
 
 
 @pytest.mark.parametrize(
@@ -805,3 +805,46 @@ async def test_bad_queue_filters_are_a_japanese_field_error_not_silently_dropped
     assert response.status_code == 400
     assert message in html.unescape(response.text)
     assert "has-error" in response.text
+
+
+@pytest.mark.parametrize(
+    ("note", "message"),
+    [
+        ("撮り直してください😀", "に絵文字は使えません"),
+        ("撮り直して\u202eください", "コメント"),
+        ("撮り直して\x07ください", "コメント"),
+    ],
+)
+async def test_a_reject_comment_follows_the_free_text_rules(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me, note: str, message: str
+) -> None:
+    verification = await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    response = await post_form(
+        client, f"/admin/verifications/{verification.id}/reject", {"reason": "other", "note": note}
+    )
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert f"コメント{message}" in response.text or message in response.text  # type: ignore[attr-defined]
+    assert "has-error" in response.text  # type: ignore[attr-defined]
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.PENDING
+    ok = await post_form(
+        client, f"/admin/verifications/{verification.id}/reject", {"reason": "other", "note": "暗い\r\n撮り直し"}
+    )
+    assert ok.status_code == 302  # type: ignore[attr-defined]
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.reject_note == "暗い 撮り直し"
+
+
+@pytest.mark.parametrize("note", ["対面で確認😀", "対面\u202eで確認", "対面\x1fで確認"])
+async def test_a_manual_check_memo_follows_the_free_text_rules(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me, note: str
+) -> None:
+    await sign_in(client, world.admin)
+    path = f"/admin/verifications/people/{me.person_id}/record"
+    form = {"method": "対面", "number_document": "mynumber_card", "note": note}
+    response = await post_form(client, path, form)
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert "メモに" in response.text or "メモは" in response.text  # type: ignore[attr-defined]
+    assert list((await db.execute(select(VerificationRecord))).scalars()) == []
