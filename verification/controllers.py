@@ -91,6 +91,7 @@ def _upload_page(
             "choice": choice,
             "errors": errors or {},
             "not_accepted": NOT_ACCEPTED,
+            "chosen_suffix": services.CHOSEN_SUFFIX,
             "max_mb": settings.verification_max_image_bytes // (1024 * 1024),
         },
         status_code=status_code,
@@ -180,9 +181,10 @@ class EmployeeVerificationController(Controller):
             return _choice_page(context, errors={"documents": exc.message}, status_code=400)
         files: dict[str, bytes] = {}
         for slot in plan.slots:
-            upload = form.get(slot.field)
-            if isinstance(upload, UploadFile):
-                files[slot.field] = await upload.read()
+            for name in (slot.field, slot.field + services.CHOSEN_SUFFIX):  # the camera's, the chosen photo's
+                upload = form.get(name)
+                if isinstance(upload, UploadFile):
+                    files[name] = await upload.read()
         confirmed = form.get("notification_card_confirmed") == "yes"
         try:
             images = await services.clean_images(plan, files, settings)

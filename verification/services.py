@@ -85,6 +85,7 @@ FUNCTION_REJECT = "本人確認差戻し"
 FUNCTION_MANUAL = "本人確認の記録（対面・郵送）"
 FUNCTION_DELETE = "本人確認書類の削除"
 FUNCTION_AUTO_DELETE = "本人確認書類の自動削除"
+CHOSEN_SUFFIX = "_file"  # the form field of a slot's photo chosen from the phone (the camera's has none)
 OPTION_OFF = "本人確認オプションはご利用いただけません（運営者にお問い合わせください）。"
 
 
@@ -257,14 +258,23 @@ def _cleaner(settings: Settings) -> Any:
 async def clean_images(plan: DocumentPlan, files: Mapping[str, bytes], settings: Settings) -> dict[str, CleanImage]:
     """Run every uploaded image of the plan through the pipeline (worker threads, ``app.workers.IMAGES``).
 
-    ``files``: form field → bytes (empty or missing: not chosen). Returns field → cleaned image.
-    Errors: ``FormInvalid`` naming each field that is missing (when required) or refused by the pipeline.
+    ``files``: form field → bytes (empty or missing: not chosen); each slot has two fields, the camera's
+    (``slot.field``, ``capture``) and the chosen photo's (``slot.field + CHOSEN_SUFFIX``): either one is the image.
+    Returns slot field → cleaned image. Errors: ``FormInvalid`` naming each slot that is missing (when required),
+    has both fields filled (we do not guess which one the employee meant), or is refused by the pipeline.
     """
     errors: dict[str, str] = {}
     cleaned: dict[str, CleanImage] = {}
     cleaner = _cleaner(settings)
     for slot in plan.slots:
-        data = files.get(slot.field, b"")
+        camera, chosen = files.get(slot.field, b""), files.get(slot.field + CHOSEN_SUFFIX, b"")
+        if camera and chosen:
+            errors[slot.field] = (
+                f"{slot.label}：カメラで撮影した写真と選んだ写真の両方が送られました。"
+                "どちらか一方だけを選んで、もう一度提出してください。"
+            )
+            continue
+        data = camera or chosen
         if not data:
             if slot.side.required:
                 errors[slot.field] = f"{slot.label}の写真を撮影するか、画像を選んでください。"
@@ -1030,6 +1040,7 @@ def maintenance_step(settings: Settings) -> Callable[[async_sessionmaker[AsyncSe
 
 
 __all__ = [
+    "CHOSEN_SUFFIX",
     "DOCUMENT_KIND",
     "MANUAL_METHODS",
     "OPEN_STATUSES",

@@ -101,9 +101,10 @@ def test_an_employee_uploads_the_card_from_a_phone_and_sees_the_approval(
     page.get_by_label("個人番号カード（マイナンバーカード）").check()
     page.get_by_role("button", name="次へ（撮影する）").click()
 
-    front = page.locator('input[type="file"]').nth(0)
-    back = page.locator('input[type="file"]').nth(1)
+    front = page.get_by_label("カメラで撮影").nth(0)  # the front from the camera, the back from the photo library
+    back = page.get_by_label("写真・ファイルを選ぶ").nth(1)
     assert front.get_attribute("capture") == "environment" and front.get_attribute("accept") == "image/*"
+    assert back.get_attribute("capture") is None and back.get_attribute("accept") == "image/*"
     check_page(page, "verification-2-upload")
     front.set_input_files(files=[{"name": "front.jpg", "mimeType": "image/jpeg", "buffer": photo("red")}])
     back.set_input_files(files=[{"name": "back.jpg", "mimeType": "image/jpeg", "buffer": photo("blue")}])
@@ -127,7 +128,7 @@ def test_an_admin_reviews_the_images_side_by_side_and_the_employee_sees_the_reje
     phone = phone_page
     sign_in(phone, login)
     phone.goto("/me/verification/upload?number_document=mynumber_card")
-    files = phone.locator('input[type="file"]')
+    files = phone.get_by_label("カメラで撮影")
     files.nth(0).set_input_files(files=[{"name": "f.jpg", "mimeType": "image/jpeg", "buffer": photo("red")}])
     files.nth(1).set_input_files(files=[{"name": "b.jpg", "mimeType": "image/jpeg", "buffer": photo("blue")}])
     phone.get_by_role("button", name="提出する").click()

@@ -848,3 +848,28 @@ async def test_a_manual_check_memo_follows_the_free_text_rules(
     assert response.status_code == 400  # type: ignore[attr-defined]
     assert "メモに" in response.text or "メモは" in response.text  # type: ignore[attr-defined]
     assert list((await db.execute(select(VerificationRecord))).scalars()) == []
+
+
+async def test_each_image_can_come_from_the_camera_or_from_the_photo_library(
+    client: AsyncTestClient[Litestar], db: AsyncSession, me: Me
+) -> None:
+    await sign_in(client, me.persona)
+    page = await client.get("/me/verification/upload?number_document=mynumber_card")
+    assert page.text.count("カメラで撮影</label>") == 2 and page.text.count("写真・ファイルを選ぶ</label>") == 2
+    assert page.text.count('name="image_0_front_file" type="file" accept="image/*" >') == 1  # no capture
+    chosen = {"image_0_front_file": CARD["image_0_front"], "image_0_back": CARD["image_0_back"]}
+    response = await upload(client, {"number_document": "mynumber_card"}, chosen)
+    assert response.status_code == 302
+    (verification,) = await submitted(db, me.person_id)
+    assert len(await images(db, verification)) == 2
+
+
+async def test_a_slot_filled_both_from_the_camera_and_the_library_is_refused_clearly(
+    client: AsyncTestClient[Litestar], db: AsyncSession, me: Me
+) -> None:
+    await sign_in(client, me.persona)
+    both = {**CARD, "image_0_front_file": ("other.jpg", jpeg("green"), "image/jpeg")}
+    response = await upload(client, {"number_document": "mynumber_card"}, both)
+    assert response.status_code == 400
+    assert "カメラで撮影した写真と選んだ写真の両方が送られました" in response.text
+    assert await submitted(db, me.person_id) == []
