@@ -186,6 +186,7 @@ class EmployeeVerificationController(Controller):
                 if isinstance(upload, UploadFile):
                     files[name] = await upload.read()
         confirmed = form.get("notification_card_confirmed") == "yes"
+        person_id = person.id  # still known after a rollback
         try:
             images = await services.clean_images(plan, files, settings)
             await services.submit_verification(
@@ -201,6 +202,12 @@ class EmployeeVerificationController(Controller):
             )
         except FormInvalid as exc:
             return _upload_page(plan, choice, settings, errors=exc.errors, status_code=400)
+        except services.QuotaRefused as exc:
+            # Nothing of the upload is kept; the refusal is logged in its own transaction so the admins see it.
+            await db_session.rollback()
+            await services.record_quota_refusal(db_session, principal, person_id)
+            await db_session.commit()
+            return _upload_page(plan, choice, settings, errors={"_": exc.message}, status_code=400)
         except services.VerificationRefused as exc:
             flash(request, exc.message, "error")
             return Redirect(path=ME_PATH)

@@ -23,9 +23,11 @@ from sqlalchemy import Select, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.audit.events import Actor, AuditAction, AuditEvent, Subject
+from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult, Subject
 from app.audit.guard import contains_digit_run
 from app.audit.log import record
+from app.audit.models import AuditEntry
+from app.auth.models import Role
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, scoped
 from app.blobs import BlobStore, blob_store_from_settings
@@ -46,7 +48,7 @@ from app.forms import FormInvalid
 from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
 from app.tenancy import Tenant
-from app.text import JST, DateRejected, TextRejected, clean_text, parse_date
+from app.text import JST, DateRejected, TextRejected, clean_text, format_date, parse_date
 from app.vault import NumberField, Vault
 from app.vault.models import DocumentKey, VaultNumber
 from app.workers import IMAGES, run_in_worker
@@ -79,6 +81,7 @@ REJECT_REASONS: dict[str, str] = {
 MANUAL_METHODS = (VerificationMethod.IN_PERSON, VerificationMethod.POST)
 NOTE_MAX = 500
 FUNCTION_UPLOAD = "本人確認書類アップロード"
+FUNCTION_QUOTA_REFUSED = "本人確認書類アップロード（容量超過）"
 FUNCTION_VIEW = "本人確認書類閲覧"
 FUNCTION_APPROVE = "本人確認（画像）承認"
 FUNCTION_REJECT = "本人確認差戻し"
@@ -100,6 +103,14 @@ class ImageUnavailable(Exception):
 
 
 IMAGE_VOID = "この提出は番号が変更・削除されたため無効です。画像は番号とともに失われたため表示できません。"
+
+
+class QuotaRefused(Exception):
+    """An upload refused because the tenant's storage quota is full; ``message`` is the uploader's (Japanese)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class VerificationRefused(Exception):
@@ -304,7 +315,8 @@ async def submit_verification(
 
     A previous rejected submission's images are deleted (the resubmission replaces them).
     Errors: ``VerificationRefused`` (option off, no number registered yet, a submission already under review),
-    ``FormInvalid`` (通知カード not confirmed, quota exceeded).
+    ``FormInvalid`` (通知カード not confirmed), ``QuotaRefused`` (the tenant's quota is full: the caller rolls
+    back, then logs it with :func:`record_quota_refusal` in a transaction of its own).
     """
     if not await verification_enabled(session, person.tenant_id):
         raise VerificationRefused(OPTION_OFF)
@@ -362,7 +374,7 @@ async def submit_verification(
                 quota_bytes=settings.verification_quota_bytes,
             )
         except QuotaExceeded as exc:
-            raise FormInvalid({"_": exc.message}) from None
+            raise QuotaRefused(exc.message) from None
         stored.append(document.id)
         session.add(
             VerificationImage(
@@ -399,12 +411,59 @@ async def submit_verification(
 QUOTA_WARNING_RATIO = 0.9  # from this share of the quota on, the admin's queue page warns
 
 
+QUOTA_NOTICE_DAYS = 30  # a refusal for quota is shown to the admins this long
+QUOTA_NOTICE_SCAN = 50  # newest 登録/拒否 entries read to find it (one range of ix_audit_entries_..._action_result_seq)
+
+
+async def record_quota_refusal(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> None:
+    """Log an upload refused for quota (登録, result 拒否, ``FUNCTION_QUOTA_REFUSED``) so the admins see it
+    (:func:`last_quota_refusal`). Called after the refused upload's rollback; the caller commits."""
+    person = (await session.execute(scoped(Person, principal).where(Person.id == person_id))).scalar_one_or_none()
+    await record(
+        session,
+        AuditEvent(
+            tenant_id=principal.tenant_id,
+            action=AuditAction.REGISTER,
+            actor=principal.actor(),
+            function=FUNCTION_QUOTA_REFUSED,
+            result=AuditResult.DENIED,
+            subject=await _subject(session, person) if person is not None else None,
+            detail={"reason": "保存容量の上限"},
+        ),
+    )
+
+
+async def last_quota_refusal(session: AsyncSession, tenant_id: uuid.UUID, now: dt.datetime) -> dt.datetime | None:
+    """When an upload was last refused for quota within ``QUOTA_NOTICE_DAYS`` days (UTC), or None.
+
+    Reads only the newest ``QUOTA_NOTICE_SCAN`` entries of the tenant's 登録/拒否 range (index
+    ``ix_audit_entries_tenant_id_action_result_seq``): constant work whatever the tenant's size.
+    """
+    statement = (
+        select(AuditEntry.function, AuditEntry.occurred_at)
+        .where(
+            AuditEntry.tenant_id == tenant_id,
+            AuditEntry.action == AuditAction.REGISTER,
+            AuditEntry.result == AuditResult.DENIED,
+        )
+        .order_by(AuditEntry.seq.desc())
+        .limit(QUOTA_NOTICE_SCAN)
+    )
+    since = now - dt.timedelta(days=QUOTA_NOTICE_DAYS)
+    for function, occurred_at in await session.execute(statement):
+        if function == FUNCTION_QUOTA_REFUSED and occurred_at >= since:
+            return occurred_at  # type: ignore[no-any-return]
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class StorageUse:
-    """How much of the tenant's storage quota its sealed documents take (bytes)."""
+    """How much of the tenant's storage quota its sealed documents take (bytes), and when an upload was last
+    refused for it (UTC, within ``QUOTA_NOTICE_DAYS`` days; None when not)."""
 
     used: int
     quota: int
+    refused_at: dt.datetime | None = None
 
     @property
     def percent(self) -> int:
@@ -412,11 +471,18 @@ class StorageUse:
 
     @property
     def warning(self) -> str:
-        """The admin's notice ('' when there is room): uploads are refused once the quota is reached."""
+        """The admin's notice ('' when there is room and no recent refusal): uploads are refused once the quota
+        is reached."""
         if self.used >= self.quota:
             return (
                 "保存容量の上限に達したため、従業員は本人確認書類を提出できません。"
                 "審査を済ませて画像を削除してください。"
+            )
+        if self.refused_at is not None:
+            return (
+                f"{format_date(self.refused_at, time='minutes')}に、保存容量の上限のため"
+                "従業員の本人確認書類の提出を断りました"
+                f"（現在 {self.percent}% 使用）。審査を済ませて画像を削除し、従業員に再提出を依頼してください。"
             )
         if self.used >= self.quota * QUOTA_WARNING_RATIO:
             return f"保存容量の{self.percent}%を使っています。上限に達すると従業員は書類を提出できなくなります。"
@@ -424,8 +490,22 @@ class StorageUse:
 
 
 async def storage_use(session: AsyncSession, tenant_id: uuid.UUID, settings: Settings) -> StorageUse:
-    """The tenant's use of ``verification_quota_bytes`` (``app.documents.storage_used``)."""
-    return StorageUse(await storage_used(session, tenant_id), settings.verification_quota_bytes)
+    """The tenant's use of ``verification_quota_bytes`` (``app.documents.storage_used``) and its last refusal."""
+    return StorageUse(
+        await storage_used(session, tenant_id),
+        settings.verification_quota_bytes,
+        await last_quota_refusal(session, tenant_id, utcnow()),
+    )
+
+
+async def storage_notice(session: AsyncSession, principal: Principal, settings: Settings) -> str:
+    """The storage notice of the admin home ('' for roles that do not review, without the option, or with room):
+    :attr:`StorageUse.warning`."""
+    if principal.role not in (Role.ADMIN, Role.HANDLER):
+        return ""
+    if not await verification_enabled(session, principal.tenant_id):
+        return ""
+    return (await storage_use(session, principal.tenant_id, settings)).warning
 
 
 QUEUE_PER_PAGE = 50
@@ -1053,6 +1133,7 @@ __all__ = [
     "QueueFilters",
     "QueuePage",
     "QueueRow",
+    "QuotaRefused",
     "StorageUse",
     "VerificationRefused",
     "approve_verification",
@@ -1060,6 +1141,7 @@ __all__ = [
     "department_choices",
     "get_verification",
     "images_of",
+    "last_quota_refusal",
     "latest_submission",
     "maintenance_step",
     "open_image",
@@ -1068,10 +1150,12 @@ __all__ = [
     "purge_verification_records",
     "queue_page",
     "record_manual_check",
+    "record_quota_refusal",
     "records_of",
     "reject_reason_label",
     "reject_verification",
     "set_verification_enabled",
+    "storage_notice",
     "storage_use",
     "submission_is_stale",
     "submit_verification",

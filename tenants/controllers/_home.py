@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role
 from app.auth.principal import Principal, company_staff
+from app.config import Settings
 from tenants import services
 
 # Geometry of the server-rendered bar chart (SVG user units; the SVG scales to its container).
@@ -122,7 +123,9 @@ class AdminHomeController(Controller):
     include_in_schema = False
 
     @get("/", name="admin_home")
-    async def home(self, db_session: AsyncSession, principal: Principal) -> Template:
+    async def home(self, db_session: AsyncSession, principal: Principal, settings: Settings) -> Template:
+        from verification.services import storage_notice  # the 本人確認オプション's storage notice (issue 12)
+
         report = await services.collection_progress(db_session, principal)
         return Template(
             template_name="tenants/home.html",
@@ -137,6 +140,7 @@ class AdminHomeController(Controller):
                 "attention": await services.needs_attention(db_session, principal),
                 "past_due": await services.past_due_numbers(db_session, principal),
                 "early_requests": await services.pending_early_requests(db_session, principal),
+                "storage_notice": await storage_notice(db_session, principal, settings),
                 "operator_acts": (
                     await services.operator_acts(db_session, principal) if principal.role is Role.ADMIN else []
                 ),

@@ -228,6 +228,51 @@ async def test_the_quota_is_a_clear_error_for_the_uploader(
     assert response.status_code == 400
     assert 'class="form-error' in response.text  # app.documents.QuotaExceeded's message, on the form
     assert await submitted(db, me.person_id) == []
+    assert await images_stored(db) == 0
+
+
+async def images_stored(db: AsyncSession) -> int:
+    return len(list((await db.execute(select(VerificationImage))).scalars()))
+
+
+async def test_a_refusal_for_quota_is_logged_and_shown_to_the_admins(
+    app: Litestar, client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    await sign_in(client, world.admin)
+    assert 'id="storage-warning"' not in (await client.get("/admin")).text
+    client.cookies.clear()
+    app.state["settings"] = settings_with(app.state["settings"], verification_quota_bytes=1000)
+    await sign_in(client, me.persona)
+    assert (await upload(client, {"number_document": "mynumber_card"}, CARD)).status_code == 400
+    (entry,) = [e for e in await entries(db, world.tenant.id, "登録") if e.function == services.FUNCTION_QUOTA_REFUSED]
+    assert entry.result.value == "拒否" and entry.subject_person_id == me.person_id
+    # Usage is below 90 % (nothing was kept), yet the admins are told an upload was refused.
+    app.state["settings"] = settings_with(app.state["settings"], verification_quota_bytes=10**9)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    for path in ("/admin/verifications", "/admin"):
+        page = await client.get(path)
+        assert (
+            'id="storage-warning"' in page.text
+            and "保存容量の上限のため従業員の本人確認書類の提出を断りました" in page.text
+        )
+    client.cookies.clear()
+    await sign_in(client, world.viewer)
+    assert 'id="storage-warning"' not in (await client.get("/admin")).text
+
+
+async def test_a_refusal_for_quota_older_than_30_days_is_no_longer_shown(
+    db: AsyncSession, settings: Settings, world: World, me: Me
+) -> None:
+    from app.audit.models import AuditEntry
+    from tests.support.principals import principal_of
+
+    await services.record_quota_refusal(db, principal_of(world.admin), me.person_id)
+    await db.commit()
+    assert await services.last_quota_refusal(db, world.tenant.id, utcnow()) is not None
+    later = utcnow() + dt.timedelta(days=services.QUOTA_NOTICE_DAYS + 1)
+    assert await services.last_quota_refusal(db, world.tenant.id, later) is None
+    assert (await db.execute(select(AuditEntry).where(AuditEntry.tenant_id == world.tenant.id))).first() is not None
 
 
 def settings_with(settings: Settings, **changes: object) -> Settings:
