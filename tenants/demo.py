@@ -25,6 +25,7 @@ from tenants.services._records import Channel
 from tenants.services.bulk import DepartmentRecord, PersonRecord, write_people
 
 DEMO_CODE = "demo"
+DEMO_PHONE = "0797-12-3456"  # fictional
 DEMO_PASSWORD = "demo-password-2026"  # demo data only: printed by `mnvault demo`
 DEMO_STAFF = (
     ("admin", "岡 昌平", Role.ADMIN, True),
@@ -46,6 +47,7 @@ async def ensure_demo_tenant(session: AsyncSession, vault: Vault) -> Tenant:
             postal_code="665-0845",
             address="兵庫県宝塚市栄町2-1-2",
             representative="河合 康則",
+            phone=DEMO_PHONE,
             is_member=True,
             status=TenantStatus.ACTIVE,
             contract_ends_on=dt.date.today() + dt.timedelta(days=365),
@@ -53,6 +55,7 @@ async def ensure_demo_tenant(session: AsyncSession, vault: Vault) -> Tenant:
         )
         session.add(tenant)
         await session.flush()
+    tenant.phone = tenant.phone or DEMO_PHONE  # printed on the 削除証明書
     tenant.admin_seats = max(tenant.admin_seats, len(DEMO_STAFF))  # demo tenants made before admin2 existed
     await vault.create_tenant_keys(session, tenant.id)
     return tenant
@@ -285,6 +288,13 @@ async def ensure_demo_disposal(session: AsyncSession, vault: Vault, tenant: Tena
     done = await session.execute(select(DeletionRecord.id).where(DeletionRecord.tenant_id == tenant.id).limit(1))
     if done.first() is not None:
         return ["削除管理のデモデータは作成済みです。"]
+    employees = await session.execute(
+        select(Person).where(Person.tenant_id == tenant.id, Person.kind == PersonKind.EMPLOYEE)
+    )
+    for index, employee in enumerate(employees.scalars()):  # insured from hire: 削除管理's 社保/雇保 filters
+        employee.social_insurance_acquired_on = employee.hire_date
+        if index % 4:  # some part-timers outside 雇用保険
+            employee.employment_insurance_acquired_on = employee.hire_date
     codes = [code for code, _, _ in RETIRED]
     found = await session.execute(select(Person).where(Person.tenant_id == tenant.id, Person.employee_code.in_(codes)))
     people = {person.employee_code: person for person in found.scalars()}

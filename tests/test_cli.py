@@ -54,7 +54,7 @@ def test_init_then_demo_twice_then_the_log_verifies(settings: Settings) -> None:
     )
     assert issued.returncode == 0, issued.stdout + issued.stderr
     text = "".join(page.extract_text() for page in PdfReader(pdf).pages)
-    assert "削除証明書" in text and "保存期間経過" in text
+    assert "削除証明書" in text and "保存期間経過" in text and "0797-12-3456" in text
     verify = mnvault(settings, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "OK  demo" in verify.stdout

@@ -170,9 +170,10 @@ async def _verify_job(ctx: JobContext) -> JobResult:
     """The 今すぐ検証 job: the full check of the submitter's tenant, kept for the 操作履歴 page."""
     ok = await verify_and_save(ctx.session, ctx.tenant_id)
     if ok:
-        return JobResult(message="操作履歴を検証しました。改ざんはありません。", summary={"ok": True})
+        return JobResult(message="操作履歴を検証しました。改ざんはありません。", summary={"検証結果": "改ざんなし"})
     return JobResult(
-        message="操作履歴の改ざんを検出しました。操作履歴の画面で確認してください。", summary={"ok": False}
+        message="操作履歴の改ざんを検出しました。操作履歴の画面で確認してください。",
+        summary={"検証結果": "改ざん検出"},
     )
 
 

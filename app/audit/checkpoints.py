@@ -60,8 +60,12 @@ async def write_checkpoints(session: AsyncSession, *, accept_legacy: bool = Fals
         if checkpoint.authentic:
             latest[checkpoint.tenant_id] = checkpoint  # oldest first: the last one wins
     run = CheckpointRun()
+    known_broken = await _known_breaks(session)
     heads = (await session.execute(select(HEADS.c.tenant_id, HEADS.c.last_seq))).all()
     for tenant_id, last_seq in sorted(heads):
+        if tenant_id in known_broken:  # no new checkpoint over a break a full check found (until one finds none)
+            run.broken[tenant_id] = known_broken[tenant_id]
+            continue
         previous = latest.get(tenant_id)
         if previous is not None and previous.seq >= last_seq:
             run.unchanged += 1
@@ -83,6 +87,17 @@ async def write_checkpoints(session: AsyncSession, *, accept_legacy: bool = Fals
             run.written.append(Checkpoint(tenant_id, scan.last_seq, scan.last_hash))
     await source.add_checkpoints(run.written)
     return run
+
+
+async def _known_breaks(session: AsyncSession) -> dict[uuid.UUID, tuple[int, str]]:
+    """Tenants whose last full check (``audit_chain_checks``, kind ``full``) found their chain broken: the first bad
+    entry and why. A break before the last checkpoint is invisible to the incremental scan, so it must stop it."""
+    from app.audit.models import AuditChainCheck
+
+    statement = select(AuditChainCheck.tenant_id, AuditChainCheck.first_bad_seq, AuditChainCheck.reason).where(
+        AuditChainCheck.kind == "full", AuditChainCheck.ok.is_(False)
+    )
+    return {row.tenant_id: (row.first_bad_seq or 0, row.reason) for row in (await session.execute(statement)).all()}
 
 
 def _signing_key(seed: bytes) -> Ed25519PrivateKey:

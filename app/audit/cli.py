@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.audit.chain_state import note_checkpoint_run
 from app.audit.checkpoints import (
     export_checkpoint_file,
     public_key,
@@ -105,6 +106,8 @@ async def run_checkpoint(settings: Settings, out: Path | None, *, accept_legacy:
 
     async def work(session: AsyncSession) -> VerifyOutcome:
         run = await write_checkpoints(session, accept_legacy=accept_legacy)
+        await note_checkpoint_run(session, run)  # what the 操作履歴 page shows, as after the periodic run
+        await session.commit()
         codes = await _tenant_codes(session)
         outcome = VerifyOutcome()
         outcome.lines.append(

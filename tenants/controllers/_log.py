@@ -254,7 +254,14 @@ class OperationLogController(Controller):
     async def checkpoint_file(self, db_session: AsyncSession, principal: Principal) -> Response[bytes]:
         """The signed checkpoint file of this tenant, for an auditor to keep (logged; 管理者 only)."""
         document = await tenant_checkpoint_document(db_session, principal.tenant_id, principal.tenant_code)
-        seq = document["heads"][0]["seq"] if document["heads"] else 0
+        if not document["heads"]:  # an empty signed file proves nothing to an auditor
+            return Response(
+                content=NO_CHECKPOINT.encode(),
+                media_type="text/plain; charset=utf-8",
+                status_code=409,
+                headers={"Cache-Control": "no-store"},
+            )
+        seq = document["heads"][0]["seq"]
         await record(
             db_session,
             AuditEvent(
@@ -274,6 +281,12 @@ class OperationLogController(Controller):
             status_code=200,
             headers=_download_headers(f"チェックポイント_{stamp}.json", f"audit_checkpoint_{stamp}.json"),
         )
+
+
+NO_CHECKPOINT = (
+    "チェックポイントはまだ作成されていません。定期保守（数分おき）が操作履歴を検証して作成した後に"
+    "ダウンロードしてください（運用担当者は mnvault audit checkpoint でも作成できます）。"
+)
 
 
 def _download_headers(filename: str, ascii_filename: str) -> dict[str, str]:

@@ -148,3 +148,24 @@ def test_verify_reports_progress_on_stderr_and_the_total_at_the_end(
     assert result.stderr.splitlines() == ["… alpha: 4 件を確認しました", "… beta: 4 件を確認しました"]
     assert "合計 10 件を" in result.stdout.splitlines()[-1]
     assert "件を確認しました" not in result.stdout.replace("合計", "")
+
+
+def test_a_checkpoint_written_from_the_command_line_shows_on_the_log_page(settings: Settings) -> None:
+    """``mnvault audit checkpoint`` keeps its outcome where the 操作履歴 page reads it (tester's report, issue 11)."""
+    from app.audit.chain_state import chain_state
+
+    ids = asyncio.run(arrange(settings))
+    assert run_cli_command(settings, "audit", "checkpoint").exit_code == 0
+
+    async def state_of(tenant_id: uuid.UUID) -> tuple[str, int | None]:
+        engine = make_engine(settings.effective_database_url, pool_size=1)
+        try:
+            async with async_sessionmaker(engine)() as session:
+                state = await chain_state(session, tenant_id)
+                return state.status, state.checkpoint_seq
+        finally:
+            await engine.dispose()
+
+    for tenant_id in ids.values():
+        status, seq = asyncio.run(state_of(tenant_id))
+        assert status == "ok" and seq is not None and seq > 0

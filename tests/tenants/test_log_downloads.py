@@ -256,3 +256,45 @@ async def test_the_checkpoint_file_is_signed_holds_only_this_company_and_is_logg
         )
     )
     assert len(list(logged.scalars())) == 1
+
+
+async def test_no_checkpoint_is_written_over_a_break_a_full_check_found(
+    db: AsyncSession, world: World, log: Log
+) -> None:
+    """A break before the last checkpoint is invisible to the incremental scan: once a full check has found it, the
+    periodic run reports it and signs no new checkpoint over it (tester's report, issue 11)."""
+    await note_checkpoint_run(db, await write_checkpoints(db))
+    await db.commit()
+    raw = await acme_raw_id(db, world)
+    await tamper(db, "UPDATE audit_entries SET function = 'x' WHERE seq = 5 AND tenant_id = :t", t=raw)
+    assert not await verify_and_save(db, world.tenant.id)
+    await db.commit()
+    from app.audit.events import Actor, AuditEvent
+    from app.audit.log import record
+
+    await record(db, AuditEvent(world.tenant.id, AuditAction.VIEW, Actor.system(), "後から"))
+    await db.commit()
+    before = (await chain_state(db, world.tenant.id)).checkpoint_seq
+    run = await write_checkpoints(db)
+    assert world.tenant.id in run.broken and run.broken[world.tenant.id][0] == 5
+    assert world.tenant.id not in [c.tenant_id for c in run.written]
+    await note_checkpoint_run(db, run)
+    await db.commit()
+    state = await chain_state(db, world.tenant.id)
+    assert (state.status, state.first_bad_seq, state.checkpoint_seq) == ("broken", 5, before)
+
+
+async def test_without_a_checkpoint_the_file_is_refused_in_japanese_and_nothing_is_logged(
+    client: Client, db: AsyncSession, world: World, log: Log
+) -> None:
+    await key_source(db).keystore.engine.dispose()  # type: ignore[attr-defined]  # its connections: this test's loop
+    await sign_in(client, world.admin)
+    response = await post_form(client, "/admin/log/checkpoint")
+    assert response.status_code == 409  # type: ignore[attr-defined]
+    assert "チェックポイントはまだ作成されていません" in response.text  # type: ignore[attr-defined]
+    logged = await db.execute(
+        select(AuditEntry).where(
+            AuditEntry.tenant_id == world.tenant.id, AuditEntry.function == "チェックポイントファイルのダウンロード"
+        )
+    )
+    assert list(logged.scalars()) == []
