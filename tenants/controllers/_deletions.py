@@ -1,8 +1,9 @@
 """削除管理: the deletion list (削除予定日, extraction filters, 予定解除) and the tenant's retention rule (issue 11).
 
 Staff read the list; only admins change or cancel a 削除予定日 (with a reason, logged) and tick rows for
-erasure (seed 000: the admin decides disposal; handlers and viewers get 403), which is posted to ``/admin/erasure/confirm`` (the erasure pages, another controller). Admins choose the
-retention rule on the settings page (after step-up). Another tenant's person id is a 404.
+erasure (seed 000: the admin decides disposal; handlers and viewers get 403), which is posted to
+``/admin/erasure/confirm`` (the erasure pages, another controller). Admins choose the retention rule on the
+settings page (after step-up). Another tenant's person id is a 404.
 """
 
 from __future__ import annotations

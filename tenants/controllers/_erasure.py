@@ -3,12 +3,13 @@
 1. ``POST /admin/erasure/confirm`` (the deletion list's ticked rows, ``person_id`` each, CSRF) or
    ``GET /admin/erasure/confirm?person_id=…`` (「番号を削除」 on a row or a person's page, and the way back from the
    step-up): who, masked numbers, due dates; the reason, dependants too, 「予定日前の削除」. Admins only (seed 000:
-   the admin decides disposal; handlers and viewers get 403), after a fresh step-up (``/reauth`` first, then back here with the same people).
+   the admin decides disposal; handlers and viewers get 403), after a fresh step-up (``/reauth`` first, then
+   back here with the same people).
 2. ``POST /admin/erasure`` (CSRF): checks everything, then erases (or files early-deletion requests) in one
    transaction; the erased numbers' keys are destroyed before the answer (``vault.commit``).
 3. ``/admin/erasure/requests``: pending early-deletion requests; a second admin approves (step-up) or rejects.
-4. ``/admin/erasure/records`` (admins and handlers): deletion records newest first, a period filter, and the 削除証明書 downloads (POST,
-   CSRF: issuing is logged as 印刷).
+4. ``/admin/erasure/records`` (admins and handlers): deletion records newest first, a period filter, and the
+   削除証明書 downloads (POST, CSRF: issuing is logged as 印刷).
 """
 
 from __future__ import annotations

@@ -107,8 +107,9 @@ async def change_deletion_due(
     """削除予定日の変更: set the date by hand (西暦 or 和暦, JST) with a reason; logged as an 更新 entry with the old
     and new dates and the reason, in the caller's transaction.
 
-    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid (Japanese, by field ``due_on`` / ``reason``) for a missing
-    or unreadable date, a date equal to the current one, or a missing reason.
+    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid (Japanese, by
+    field ``due_on`` / ``reason``) for a missing or unreadable date, a date equal to the current one, or a
+    missing reason.
     """
     check_role(principal)
     check = Checker()
@@ -135,7 +136,8 @@ async def cancel_deletion_due(session: AsyncSession, principal: Principal, perso
     """予定解除: remove the 削除予定日 with a reason (the number then has no date until one is set again); logged
     as an 更新 entry with the old date and the reason.
 
-    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid when no date is set or no reason is given.
+    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid when no date is
+    set or no reason is given.
     """
     check_role(principal)
     check = Checker()

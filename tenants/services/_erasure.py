@@ -7,7 +7,8 @@ why, whom, when; never the number) that outlives the number and the person: the 
 
 Rules (seed 000 マイナンバーの廃棄, seed 003 削除予定日, seed 004 two people together):
 - Only a tenant admin erases (single, bulk, dependants), files or decides early deletions and changes or cancels a
-  削除予定日 (seed 000: the admin decides disposal); handlers and viewers read. Erasing needs a fresh step-up, with a reason (``ERASURE_REASONS``; その他 needs a text).
+  削除予定日 (seed 000: the admin decides disposal); handlers and viewers read. Erasing needs a fresh step-up, with a
+  reason (``ERASURE_REASONS``; その他 needs a text).
 - On or after the 削除予定日 (JST) the number is erased at once. Before it (or with no date set) an admin may tick
   「予定日前の削除」: that files an ``EarlyDeletionRequest``, and a second, different admin approves (the erasure is
   performed then, by the approver, the requester recorded as handler) or rejects it, with a reason.
