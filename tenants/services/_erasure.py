@@ -38,13 +38,13 @@ from app.vault import Vault
 from tenants.models import (
     CollectionStatus,
     DeletionRecord,
-    DeletionResult,
     EarlyDeletionRequest,
     Person,
     PersonKind,
     RequestStatus,
 )
 from tenants.services import _duplicates, _records
+from tenants.services._erasure_records import SYSTEM_ERASURE_REASONS, ErasedNumber, deletion_record_values
 from tenants.services._numbers_list import NumberRow, people_rows
 
 ERASURE_REASONS: dict[str, str] = {
@@ -72,8 +72,9 @@ class ErasureRefused(Exception):
 
 
 def reason_label(code: str, text: str = "") -> str:
-    """The reason as the record and the certificate print it: the label, or その他's text (``その他（…）``)."""
-    label = ERASURE_REASONS.get(code, code)
+    """The reason as the record and the certificate print it: the label (of ``ERASURE_REASONS`` or, for an erasure
+    the service recorded by itself, ``SYSTEM_ERASURE_REASONS``), or その他's text (``その他（…）``)."""
+    label = ERASURE_REASONS.get(code) or SYSTEM_ERASURE_REASONS.get(code, code)
     if code == "other" and text:
         return text
     return f"{label}（{text}）" if text else label
@@ -320,7 +321,7 @@ async def erase_row(
     """
     person = row.person
     number_id = row.number.id if row.number is not None else None
-    erased = await vault.erase(
+    erased_ids = await vault.erase(
         session,
         tenant_id=person.tenant_id,
         subject=row.subject,
@@ -329,31 +330,21 @@ async def erase_row(
         reason=reason_label(reason, reason_text),
         field=_records.number_field(person),
     )
-    if not erased:
+    if not erased_ids:
         raise ErasureRefused(f"{row.display_name} さんの番号はすでに削除されています。")
     mark_erased(person)
     await _duplicates.settle_superseded(session, vault, person)
-    handler_login, handler_name = handler or (actor.login_id, actor.name)
-    subject = row.subject
-    record = DeletionRecord(
-        tenant_id=person.tenant_id,
-        erased_at=utcnow(),
-        person_id=person.id,
-        number_id=number_id,
-        handler_login_id=handler_login[:100],
-        handler_name=handler_name[:100],
-        approver_login_id=actor.login_id[:100] if handler else "",
-        approver_name=actor.name[:100] if handler else "",
+    values = deletion_record_values(
+        person.tenant_id,
+        ErasedNumber(row.subject, person.kind, number_id),
+        handler=handler or (actor.login_id, actor.name),
+        approver=(actor.login_id, actor.name) if handler else ("", ""),
         reason=reason,
-        reason_text=reason_text[:200],
-        subject_name=subject.name[:250],
-        subject_kind=person.kind,
-        department_code=subject.department_code[:32],
-        department_name=subject.department_name[:100],
-        employee_code=subject.employee_code[:32],
-        result=DeletionResult.ERASED,
-        early_request_id=request_id,
+        reason_text=reason_text,
+        erased_at=utcnow(),
+        request_id=request_id,
     )
+    record = DeletionRecord(**values)
     session.add(record)
     return record
 
