@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, admin_only, company_staff, stepup_guard
-from app.forms import Form, FormInvalid
+from app.forms import Form, FormInvalid, scrubbed
 from app.text import format_date
 from app.vault import Vault
 from tenants import services
@@ -75,7 +75,7 @@ class DeletionsController(Controller):
         try:
             await services.change_deletion_due(db_session, principal, person, data.due_on, data.reason)
         except FormInvalid as exc:
-            return await _due_page(db_session, principal, person, data, exc.errors, status_code=400)
+            return await _due_page(db_session, principal, person, scrubbed(data), exc.errors, status_code=400)
         flash(
             request, f"{person.name} さんの削除予定日を {format_date(person.deletion_due_on)} にしました。", "success"
         )
@@ -97,7 +97,7 @@ class DeletionsController(Controller):
             errors = {("cancel_" + key): message for key, message in exc.errors.items()}
             form = DeletionDueForm(due_on=format_date(person.deletion_due_on))
             return await _due_page(
-                db_session, principal, person, form, errors, status_code=400, cancel_reason=data.reason
+                db_session, principal, person, form, errors, status_code=400, cancel_reason=scrubbed(data).reason
             )
         flash(request, f"{person.name} さんの削除予定を解除しました。", "success")
         return Redirect(path="/admin/deletions")

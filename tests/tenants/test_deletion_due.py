@@ -257,6 +257,10 @@ async def test_the_due_date_pages_walk_the_ladder(
     assert status(no_csrf) == 403
     bad_date = await post_form(client, path, {"due_on": "2030/02/30", "reason": "理由"})
     assert status(bad_date) == 400 and "存在しない日付" in bad_date.text  # type: ignore[attr-defined]
+    kanji = await post_form(client, path, {"due_on": "2030/01/01", "reason": "番号一二三四五六七八九〇一八"})
+    assert status(kanji) == 400 and "番号一二三四五六七八九〇一八" not in kanji.text  # type: ignore[attr-defined]
+    ascii_digits = await post_form(client, f"{path}/cancel", {"reason": "番号 1234 5678 9018"})
+    assert status(ascii_digits) == 400 and "1234 5678 9018" not in ascii_digits.text  # type: ignore[attr-defined]
     no_reason = await post_form(client, path, {"due_on": "2030/01/01", "reason": ""})
     assert status(no_reason) == 400 and "理由" in no_reason.text  # type: ignore[attr-defined]
     nothing_to_cancel = await post_form(client, f"{path}/cancel", {"reason": "取消"})

@@ -392,6 +392,11 @@ async def test_a_second_admin_can_reject_with_a_reason(
     assert (await client.get(f"/admin/erasure/requests/{request.id}")).status_code == 403
     client.cookies.clear()
     await sign_in(client, inoue)
+    kanji = "番号一二三四五六七八九〇一八"  # kanji numerals are digits too (tester's defect)
+    refused = await post(client, f"/admin/erasure/requests/{request.id}/reject", {"note": kanji})
+    assert refused.status_code == 400 and "12桁以上の数字" in refused.text and kanji not in refused.text
+    await db.refresh(request)
+    assert request.status is RequestStatus.PENDING
     rejected = await post(client, f"/admin/erasure/requests/{request.id}/reject", {"note": "在職中のため保管する"})
     assert rejected.status_code in (302, 303)
     await db.refresh(request)
