@@ -32,7 +32,7 @@ from app.text import format_date, format_japanese_era, today_in_japan
 from app.workers import DOCUMENTS, run_in_worker
 from tenants.models import DeletionRecord
 from tenants.services import RecordRange, reason_label
-from tenants.services._erasure import check_role
+from tenants.services._erasure import check_reader
 
 CERTIFICATE_TITLE = "削除証明書"
 CERTIFICATE_STATEMENT = "以下のとおり特定個人情報を削除したことを証明します。"
@@ -115,7 +115,7 @@ async def person_certificate(session: AsyncSession, principal: Principal, record
 
     NotFoundException for another tenant's or an unknown record; PermissionDeniedException for a viewer.
     """
-    check_role(principal)
+    check_reader(principal)
     chosen = await get_scoped(session, DeletionRecord, principal, record_id)
     statement = (
         scoped(DeletionRecord, principal)
@@ -149,7 +149,7 @@ async def range_certificate(session: AsyncSession, principal: Principal, period:
 
     FormInvalid (``from``): no record in the period, or more than ``MAX_CERTIFICATE_ROWS``.
     """
-    check_role(principal)
+    check_reader(principal)
     tenant = await _tenant(session, principal.tenant_id)
     return await issue_range_certificate(session, tenant, principal.actor(), period)
 

@@ -464,7 +464,7 @@ class DeletionRecord(TenantMixin, Base):
     handler_name: Mapped[str] = mapped_column(String(100))
     approver_login_id: Mapped[str] = mapped_column(String(100), default="")
     approver_name: Mapped[str] = mapped_column(String(100), default="")
-    reason: Mapped[str] = mapped_column(String(20))  # a key of tenants.services.ERASURE_REASONS
+    reason: Mapped[str] = mapped_column(String(20))  # a key of ERASURE_REASONS or SYSTEM_ERASURE_REASONS
     reason_text: Mapped[str] = mapped_column(String(200), default="")
     subject_name: Mapped[str] = mapped_column(String(250))  # a dependant as "employee > dependant"
     subject_kind: Mapped[PersonKind] = mapped_column(str_enum(PersonKind))

@@ -34,6 +34,10 @@ CLIENT_FIELDS = frozenset(
 )
 
 _DIGIT_RUN = re.compile(r"\d{12}")
+# Kanji numerals people write a number in (〇一二三四五六七八九, and 零): read as the digits they stand for, so a run
+# written in them, or mixed with ASCII or full-width digits, counts like any other (十, 百, 千 are not positional).
+KANJI_DIGITS = "〇一二三四五六七八九零"
+_KANJI_TO_ASCII = str.maketrans(KANJI_DIGITS, "01234567890")
 # Removed before looking for a run: every space, hyphens and the dashes people type between digit groups
 # (katakana ー and full-width forms included), and the zero-width characters NFKC leaves in place.
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fc\uff0d\uff70"
@@ -45,7 +49,8 @@ _REMOVED = re.compile(f"[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]+")
 CLIENT_DETAIL_KEYS = frozenset({"login_id", "code", "tenant_code", "tenant_name", "name", "department_code"})
 
 # Digits with the separators people type between groups: one candidate run, however it is written.
-_DIGIT_GROUP = re.compile(f"\\d(?:[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]*\\d)*")
+_DIGIT = f"[\\d{KANJI_DIGITS}]"
+_DIGIT_GROUP = re.compile(f"{_DIGIT}(?:[{re.escape(_SPACES + _DASHES + _INVISIBLE)}]*{_DIGIT})*")
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.IGNORECASE)
 
 
@@ -58,8 +63,9 @@ class AuditContentError(ValueError):
 
 
 def contains_digit_run(text: str) -> bool:
-    """True when ``text`` holds 12 or more digits in a row once normalized (NFKC, spaces and hyphens removed)."""
-    folded = unicodedata.normalize("NFKC", text)
+    """True when ``text`` holds 12 or more digits in a row once normalized (NFKC, kanji numerals read as digits,
+    spaces and hyphens removed): ASCII, full-width and kanji digits count alike, mixed or not."""
+    folded = unicodedata.normalize("NFKC", text).translate(_KANJI_TO_ASCII)
     if _DIGIT_RUN.search(_REMOVED.sub("", folded)) is None:
         return False
     return _DIGIT_RUN.search(_REMOVED.sub("", _UUID.sub("#", folded))) is not None
@@ -78,7 +84,7 @@ def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> 
         folded = unicodedata.normalize("NFKC", text)
         text = _DIGIT_GROUP.sub(_redact_group, folded)
         if contains_digit_run(text):  # runs split by something the group pattern does not join: drop every digit
-            text = re.sub(r"\d", "＊", text)
+            text = re.sub(_DIGIT, "＊", text)
     return text[:limit]
 
 
@@ -101,7 +107,7 @@ def _printable(text: str) -> str:
 
 
 def _redact_group(match: re.Match[str]) -> str:
-    digits = sum(c.isdigit() for c in match.group(0))
+    digits = sum(c.isdigit() or c in KANJI_DIGITS for c in match.group(0))
     return REDACTED_DIGITS if digits >= 12 else match.group(0)
 
 

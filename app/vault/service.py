@@ -8,6 +8,7 @@ numbers' keys are deleted after the main transaction commits (``commit``, or aut
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hmac
 import uuid
@@ -72,6 +73,7 @@ class StoredNumber:
     masked: str
     registered_at: dt.datetime
     flagged: bool = False  # another person held the same number when it was stored (重複の疑い)
+    replaced: tuple[uuid.UUID, ...] = ()  # ids of the numbers ``replace_number`` erased for it (削除記録 follow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +260,8 @@ class Vault:
         purpose: str | None = None,
         allow_duplicate: bool = False,
     ) -> StoredNumber:
-        """Erase the person's live number for the field (logged as 削除) and store the new one."""
+        """Erase the person's live number for the field (logged as 削除) and store the new one; the result's
+        ``replaced`` holds the erased number ids (the caller writes their deletion records)."""
         keys = await self.keyring.current(session, tenant_id)
         candidate = await checked_candidate(
             session, keys, subject, field, number, replacing=True, allow_duplicate=allow_duplicate
@@ -276,7 +279,7 @@ class Vault:
         (stored,) = await self._write(
             session, keys, field, [candidate], actor, action, function, purpose, detail, allow_duplicate=allow_duplicate
         )
-        return stored
+        return dataclasses.replace(stored, replaced=tuple(replaced))
 
     async def store_many(
         self,
@@ -613,8 +616,8 @@ class Vault:
         function: str,
         reason: str,
         field: NumberField | None = None,
-    ) -> int:
-        """Mark the person's live number(s) erased and log it; returns how many.
+    ) -> list[uuid.UUID]:
+        """Mark the person's live number(s) erased and log it; returns the erased numbers' ids (empty: none live).
 
         Their keys are destroyed once the transaction commits (see :meth:`commit`); so is the person's document
         key when their My Number is erased (replaced too: the old number's images show it), which makes every ID
@@ -628,7 +631,7 @@ class Vault:
             statement = statement.where(VaultNumber.field == field)
         rows = (await session.execute(statement)).all()
         if not rows:
-            return 0
+            return []
         now = utcnow()
         these = (VaultNumber.tenant_id == tenant_id, VaultNumber.id.in_([row.id for row in rows]))
         # Overwritten with zeros of the same length first, then cleared: with secure_delete on, no page of the
@@ -653,7 +656,7 @@ class Vault:
         ]
         await record_many(session, events)
         self.shredder.queue(session, [(tenant_id, row.id) for row in rows])
-        return len(rows)
+        return [row.id for row in rows]
 
     async def erase_many(
         self,
@@ -665,10 +668,11 @@ class Vault:
         function: str,
         reason: str,
         field: NumberField,
-    ) -> int:
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """:meth:`erase` for many people at once (an import replacing numbers): their live numbers of ``field``
-        marked erased, one 削除 entry each appended in bulk; returns how many. Keys go when the transaction commits,
-        with the people's document keys when ``field`` is the My Number (as in :meth:`erase`)."""
+        marked erased, one 削除 entry each appended in bulk; returns (person id, erased number id) per number. Keys
+        go when the transaction commits, with the people's document keys when ``field`` is the My Number (as in
+        :meth:`erase`)."""
         by_id = {subject_id_of(subject): subject for subject in subjects}
         rows: list[Any] = []
         for chunk in chunks(list(by_id)):
@@ -677,7 +681,7 @@ class Vault:
             )
             rows += (await session.execute(statement)).all()
         if not rows:
-            return 0
+            return []
         now = utcnow()
         dialect = session.get_bind().dialect.name
         for chunk in chunks([row.id for row in rows]):
@@ -700,7 +704,7 @@ class Vault:
         ]
         await record_many(session, events)
         self.shredder.queue(session, [(tenant_id, row.id) for row in rows])
-        return len(rows)
+        return [(row.subject_id, row.id) for row in rows]
 
     async def commit(self, session: AsyncSession) -> None:
         """Commit the main transaction, then destroy the keys of the numbers it erased."""

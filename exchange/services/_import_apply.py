@@ -42,6 +42,7 @@ from tenants.services import (
     person_subject,
     settle_superseded_many,
 )
+from tenants.services._erasure_records import ErasedNumber, record_erasures
 
 QUERY_CHUNK = 1000  # values per IN list: a batch of rows in one statement
 NUMBER_TABLES = ("vault_numbers",)  # what registering numbers grows (and the duplicate checks read)
@@ -276,7 +277,7 @@ class Applier:
         for number_field, members in by_field.items():
             replacing = [t.stored.id for t in members if t.stored and t.action is NumberAction.REPLACE]
             if replacing:
-                await self.vault.erase_many(
+                erased = await self.vault.erase_many(
                     self.session,
                     tenant_id=self.tenant_id,
                     subjects=[subjects[i] for i in replacing],
@@ -284,6 +285,15 @@ class Applier:
                     function=channel.function,
                     reason=REPLACE_REASON,
                     field=number_field,
+                )
+                # Every erased number leaves its 削除記録 (the rule every erasure shares), in batches.
+                kinds = {t.stored.id: t.stored.kind for t in members if t.stored}
+                await record_erasures(
+                    self.session,
+                    self.tenant_id,
+                    [ErasedNumber(subjects[person_id], kinds[person_id], number_id) for person_id, number_id in erased],
+                    self.actor,
+                    "replaced",
                 )
                 replaced += replacing
             stored_numbers += await self.vault.store_many(

@@ -1,8 +1,9 @@
 """削除管理: the deletion list (削除予定日, extraction filters, 予定解除) and the tenant's retention rule (issue 11).
 
-Staff read the list; admins and handlers change or cancel a 削除予定日 (with a reason, logged) and tick rows for
-erasure, which is posted to ``/admin/erasure/confirm`` (the erasure pages, another controller). Admins choose the
-retention rule on the settings page (after step-up). Another tenant's person id is a 404.
+Staff read the list; only admins change or cancel a 削除予定日 (with a reason, logged) and tick rows for
+erasure (seed 000: the admin decides disposal; handlers and viewers get 403), which is posted to
+``/admin/erasure/confirm`` (the erasure pages, another controller). Admins choose the retention rule on the
+settings page (after step-up). Another tenant's person id is a 404.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal, admin_only, company_staff, number_handlers, stepup_guard
-from app.forms import Form, FormInvalid
+from app.auth.principal import Principal, admin_only, company_staff, stepup_guard
+from app.forms import Form, FormInvalid, scrubbed
 from app.text import format_date
 from app.vault import Vault
 from tenants import services
-from tenants.controllers._people import can_edit
+from tenants.controllers._people import can_erase
 from tenants.models import Person
 from tenants.retention_rule import RetentionPurpose, describe_rule, tenant_purposes
 from tenants.schemas import DeletionDueForm, RetentionForm
@@ -46,7 +47,7 @@ class DeletionsController(Controller):
                 "page": page,
                 "filters": page.filters,
                 "extractions": services.EXTRACTIONS,
-                "can_edit": can_edit(principal),
+                "can_erase": can_erase(principal),
                 "erasure_action": ERASURE_CONFIRM,
                 "rule": describe_rule(tenant_purposes(tenant)),
                 "link": lambda **changes: "/admin/deletions" + page.filters.query(**changes),
@@ -54,14 +55,14 @@ class DeletionsController(Controller):
             status_code=400 if page.filters.error else 200,
         )
 
-    @get("/{person_id:str}/due", name="deletions_due_form", guards=[number_handlers])
+    @get("/{person_id:str}/due", name="deletions_due_form", guards=[admin_only])
     async def due_form(self, db_session: AsyncSession, principal: Principal, person_id: str) -> Template:
         person = await services.get_person(db_session, principal, person_id)
         return await _due_page(
             db_session, principal, person, DeletionDueForm(due_on=format_date(person.deletion_due_on)), {}
         )
 
-    @post("/{person_id:str}/due", name="deletions_due_change", guards=[number_handlers])
+    @post("/{person_id:str}/due", name="deletions_due_change", guards=[admin_only])
     async def due_change(
         self,
         request: Request[Any, Any, Any],
@@ -74,13 +75,13 @@ class DeletionsController(Controller):
         try:
             await services.change_deletion_due(db_session, principal, person, data.due_on, data.reason)
         except FormInvalid as exc:
-            return await _due_page(db_session, principal, person, data, exc.errors, status_code=400)
+            return await _due_page(db_session, principal, person, scrubbed(data), exc.errors, status_code=400)
         flash(
             request, f"{person.name} さんの削除予定日を {format_date(person.deletion_due_on)} にしました。", "success"
         )
         return Redirect(path="/admin/deletions")
 
-    @post("/{person_id:str}/due/cancel", name="deletions_due_cancel", guards=[number_handlers])
+    @post("/{person_id:str}/due/cancel", name="deletions_due_cancel", guards=[admin_only])
     async def due_cancel(
         self,
         request: Request[Any, Any, Any],
@@ -96,7 +97,7 @@ class DeletionsController(Controller):
             errors = {("cancel_" + key): message for key, message in exc.errors.items()}
             form = DeletionDueForm(due_on=format_date(person.deletion_due_on))
             return await _due_page(
-                db_session, principal, person, form, errors, status_code=400, cancel_reason=data.reason
+                db_session, principal, person, form, errors, status_code=400, cancel_reason=scrubbed(data).reason
             )
         flash(request, f"{person.name} さんの削除予定を解除しました。", "success")
         return Redirect(path="/admin/deletions")

@@ -15,7 +15,7 @@ from app.forms import Form, FormInvalid, scrubbed
 from app.paging import PageRequest
 from app.vault import Vault
 from tenants import services
-from tenants.controllers._people import can_edit, date_text, flash_saved, window_link
+from tenants.controllers._people import can_edit, can_erase, date_text, flash_saved, window_link
 from tenants.models import Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
 
@@ -192,6 +192,7 @@ async def _detail_page(
         context={
             "detail": detail,
             "can_edit": can_edit(principal),
+            "can_erase": can_erase(principal),
             "retire": retire_form,
             "errors": errors,
         },

@@ -2,13 +2,14 @@
 
 1. ``POST /admin/erasure/confirm`` (the deletion list's ticked rows, ``person_id`` each, CSRF) or
    ``GET /admin/erasure/confirm?person_id=…`` (「番号を削除」 on a row or a person's page, and the way back from the
-   step-up): who, masked numbers, due dates; the reason, dependants too, 「予定日前の削除」. Admins and handlers,
-   after a fresh step-up (``/reauth`` first, then back here with the same people).
+   step-up): who, masked numbers, due dates; the reason, dependants too, 「予定日前の削除」. Admins only (seed 000:
+   the admin decides disposal; handlers and viewers get 403), after a fresh step-up (``/reauth`` first, then
+   back here with the same people).
 2. ``POST /admin/erasure`` (CSRF): checks everything, then erases (or files early-deletion requests) in one
    transaction; the erased numbers' keys are destroyed before the answer (``vault.commit``).
 3. ``/admin/erasure/requests``: pending early-deletion requests; a second admin approves (step-up) or rejects.
-4. ``/admin/erasure/records``: deletion records newest first, a period filter, and the 削除証明書 downloads (POST,
-   CSRF: issuing is logged as 印刷).
+4. ``/admin/erasure/records`` (admins and handlers): deletion records newest first, a period filter, and the
+   削除証明書 downloads (POST, CSRF: issuing is logged as 印刷).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class ErasureController(Controller):
     guards = [company_staff]
     include_in_schema = False
 
-    @get("/confirm", name="erasure_confirm", guards=[number_handlers])
+    @get("/confirm", name="erasure_confirm", guards=[admin_only])
     async def confirm_get(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal
     ) -> Template | Redirect:
@@ -119,7 +120,7 @@ class ErasureController(Controller):
             return Redirect(path="/reauth", query_params={"next": _confirm_link(ids)})
         return await _confirm_page(db_session, vault, principal, ids)
 
-    @post("/confirm", name="erasure_confirm_post", guards=[number_handlers])
+    @post("/confirm", name="erasure_confirm_post", guards=[admin_only])
     async def confirm_post(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal
     ) -> Template | Redirect:
@@ -131,7 +132,7 @@ class ErasureController(Controller):
             return Redirect(path="/reauth", query_params={"next": _confirm_link(ids)})
         return await _confirm_page(db_session, vault, principal, ids)
 
-    @post("/", name="erasure_perform", guards=[number_handlers])
+    @post("/", name="erasure_perform", guards=[admin_only])
     async def perform(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, vault: Vault, principal: Principal
     ) -> Template | Redirect:

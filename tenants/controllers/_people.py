@@ -25,6 +25,11 @@ def can_edit(principal: Principal) -> bool:
     return principal.role in (Role.ADMIN, Role.HANDLER)
 
 
+def can_erase(principal: Principal) -> bool:
+    """Whether the pages offer erasing a number or changing a 削除予定日 (admins only; the routes check again)."""
+    return principal.role is Role.ADMIN
+
+
 def date_text(value: dt.date | None) -> str:
     """A date as a form field holds it (YYYY/MM/DD, ``app.text.format_date``), or empty."""
     return format_date(value)

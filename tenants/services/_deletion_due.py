@@ -23,7 +23,8 @@ from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
 from tenants.models import Person, PersonKind
 from tenants.retention_rule import RetentionPurpose, propose_due_date, tenant_purposes
-from tenants.services._people import log_change, require_writer, text_field
+from tenants.services._erasure import check_role
+from tenants.services._people import log_change, text_field
 
 CHANGE_FUNCTION = "削除予定日の変更"
 CANCEL_FUNCTION = "削除予定の解除"
@@ -106,10 +107,11 @@ async def change_deletion_due(
     """削除予定日の変更: set the date by hand (西暦 or 和暦, JST) with a reason; logged as an 更新 entry with the old
     and new dates and the reason, in the caller's transaction.
 
-    PermissionDeniedException for viewers; FormInvalid (Japanese, by field ``due_on`` / ``reason``) for a missing
-    or unreadable date, a date equal to the current one, or a missing reason.
+    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid (Japanese, by
+    field ``due_on`` / ``reason``) for a missing or unreadable date, a date equal to the current one, or a
+    missing reason.
     """
-    require_writer(principal)
+    check_role(principal)
     check = Checker()
     new = check.date("due_on", due_on, "削除予定日", required=True)
     note = _reason(check, reason)
@@ -134,9 +136,10 @@ async def cancel_deletion_due(session: AsyncSession, principal: Principal, perso
     """予定解除: remove the 削除予定日 with a reason (the number then has no date until one is set again); logged
     as an 更新 entry with the old date and the reason.
 
-    PermissionDeniedException for viewers; FormInvalid when no date is set or no reason is given.
+    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid when no date is
+    set or no reason is given.
     """
-    require_writer(principal)
+    check_role(principal)
     check = Checker()
     note = _reason(check, reason)
     if person.deletion_due_on is None:

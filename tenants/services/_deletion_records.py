@@ -21,7 +21,7 @@ from app.paging import SortColumn
 from app.text import JST
 from tenants.models import DeletionRecord
 from tenants.services._erasure import (
-    check_role,
+    check_reader,
 )
 
 RECORDS_PER_PAGE = 50
@@ -68,7 +68,7 @@ async def deletion_record_page(
     session: AsyncSession, principal: Principal, period: RecordRange, page: PageRequest
 ) -> RecordPage:
     """Deletion records newest first, ``RECORDS_PER_PAGE`` a page by keyset, counted up to ``COUNT_CAP``."""
-    check_role(principal)
+    check_reader(principal)
     statement = records_in(principal, period)
     total = await capped_count(session, statement)
     window = await read_page(session, [statement], _NEWEST_FIRST, page, per_page=RECORDS_PER_PAGE, total=total)

@@ -22,6 +22,7 @@ from app.db import utcnow
 from app.vault import StoredNumber, Vault
 from tenants.models import DuplicateStatus, NumberDuplicate, Person
 from tenants.services import _records
+from tenants.services._erasure_records import ErasedNumber, record_erasures
 
 FUNCTION = "重複の疑い"
 RESOLVE_FUNCTION = "重複の確認"
@@ -204,7 +205,7 @@ async def resolve_duplicate(
         if wrong is None:
             raise _records.RecordError("番号が誤っている方を選択してください。")
         context = await _records.context_of(session, wrong)
-        await vault.erase(
+        erased_ids = await vault.erase(
             session,
             tenant_id=wrong.tenant_id,
             subject=context.subject,
@@ -213,6 +214,8 @@ async def resolve_duplicate(
             reason=MISTAKE_REASON,
             field=_records.number_field(wrong),
         )
+        records = [ErasedNumber(context.subject, wrong.kind, number_id) for number_id in erased_ids]
+        await record_erasures(session, wrong.tenant_id, records, actor, "mistake")
         _records.reopen(wrong)
         case.status = DuplicateStatus.MISTAKE
         case.erased_person_id = wrong.id

@@ -6,7 +6,9 @@ people counters follow through the listing hooks on flush. Each erased number le
 why, whom, when; never the number) that outlives the number and the person: the 削除証明書 is printed from them.
 
 Rules (seed 000 マイナンバーの廃棄, seed 003 削除予定日, seed 004 two people together):
-- Only admins and handlers erase, after a fresh step-up, with a reason (``ERASURE_REASONS``; その他 needs a text).
+- Only a tenant admin erases (single, bulk, dependants), files or decides early deletions and changes or cancels a
+  削除予定日 (seed 000: the admin decides disposal); handlers and viewers read. Erasing needs a fresh step-up, with a
+  reason (``ERASURE_REASONS``; その他 needs a text).
 - On or after the 削除予定日 (JST) the number is erased at once. Before it (or with no date set) an admin may tick
   「予定日前の削除」: that files an ``EarlyDeletionRequest``, and a second, different admin approves (the erasure is
   performed then, by the approver, the requester recorded as handler) or rejects it, with a reason.
@@ -36,13 +38,13 @@ from app.vault import Vault
 from tenants.models import (
     CollectionStatus,
     DeletionRecord,
-    DeletionResult,
     EarlyDeletionRequest,
     Person,
     PersonKind,
     RequestStatus,
 )
 from tenants.services import _duplicates, _records
+from tenants.services._erasure_records import SYSTEM_ERASURE_REASONS, ErasedNumber, deletion_record_values
 from tenants.services._numbers_list import NumberRow, people_rows
 
 ERASURE_REASONS: dict[str, str] = {
@@ -57,7 +59,8 @@ EARLY_REQUEST_FUNCTION = "予定日前削除の申請"
 EARLY_APPROVE_FUNCTION = "予定日前削除の承認"
 EARLY_REJECT_FUNCTION = "予定日前削除の却下"
 MAX_ERASURE_BATCH = 100  # people per confirmation (a page of the deletion list)
-NUMBER_ROLES = (Role.ADMIN, Role.HANDLER)
+NUMBER_ROLES = (Role.ADMIN, Role.HANDLER)  # read deletion records and issue 削除証明書 (a print of the records)
+ERASER_ROLES = (Role.ADMIN,)  # erase, file early deletions, change or cancel a 削除予定日 (seed 000, seed 003)
 
 
 class ErasureRefused(Exception):
@@ -69,8 +72,9 @@ class ErasureRefused(Exception):
 
 
 def reason_label(code: str, text: str = "") -> str:
-    """The reason as the record and the certificate print it: the label, or その他's text (``その他（…）``)."""
-    label = ERASURE_REASONS.get(code, code)
+    """The reason as the record and the certificate print it: the label (of ``ERASURE_REASONS`` or, for an erasure
+    the service recorded by itself, ``SYSTEM_ERASURE_REASONS``), or その他's text (``その他（…）``)."""
+    label = ERASURE_REASONS.get(code) or SYSTEM_ERASURE_REASONS.get(code, code)
     if code == "other" and text:
         return text
     return f"{label}（{text}）" if text else label
@@ -143,9 +147,16 @@ def parse_ids(values: Sequence[str]) -> list[uuid.UUID]:
 
 
 def check_role(principal: Principal) -> None:
-    """Admins and handlers only (403 for a viewer)."""
+    """Erasing and everything that decides disposal: tenant admins only (PermissionDeniedException, a 403, for a
+    handler or a viewer). Source: seed 000 (the admin decides disposal), tenants/retention_rule.py."""
+    if principal.role not in ERASER_ROLES:
+        raise PermissionDeniedException("番号の削除は管理者だけが行えます。")
+
+
+def check_reader(principal: Principal) -> None:
+    """Reading deletion records and issuing 削除証明書: admins and handlers (PermissionDeniedException for a viewer)."""
     if principal.role not in NUMBER_ROLES:
-        raise PermissionDeniedException("番号の削除は管理者と事務取扱担当者だけが行えます。")
+        raise PermissionDeniedException("削除記録は管理者と事務取扱担当者だけが見られます。")
 
 
 async def erasure_targets(
@@ -230,7 +241,7 @@ async def erase_numbers(
     those not yet due when the override is ticked; everything checked first, then written in the caller's
     transaction (commit with ``vault.commit`` so the keys are destroyed at once).
 
-    PermissionDeniedException (a viewer), StepUpRequired (no fresh re-authentication), NotFoundException (an id
+    PermissionDeniedException (not an admin), StepUpRequired (no fresh re-authentication), NotFoundException (an id
     not of the tenant), FormInvalid (``reason``, ``reason_text``, ``person_id``, ``early``: Japanese, what to fix).
     """
     check_role(principal)
@@ -278,8 +289,6 @@ def _check_targets(principal: Principal, targets: list[ErasureTarget], choice: E
                 f"{name} さんは削除予定日（{target.due_label}）前のため削除できません。"
                 "予定日前に削除するには「予定日前の削除」にチェックを入れてください（別の管理者の承認が必要です）。",
             )
-        elif not target.due and principal.role is not Role.ADMIN:
-            errors.setdefault("early", "予定日前の削除は管理者だけが申請できます。管理者に依頼してください。")
         elif target.due and choice.include_dependants:
             for dependant in target.dependants:
                 day = due_on(dependant.person, dependant.employee)
@@ -312,7 +321,7 @@ async def erase_row(
     """
     person = row.person
     number_id = row.number.id if row.number is not None else None
-    erased = await vault.erase(
+    erased_ids = await vault.erase(
         session,
         tenant_id=person.tenant_id,
         subject=row.subject,
@@ -321,31 +330,21 @@ async def erase_row(
         reason=reason_label(reason, reason_text),
         field=_records.number_field(person),
     )
-    if not erased:
+    if not erased_ids:
         raise ErasureRefused(f"{row.display_name} さんの番号はすでに削除されています。")
     mark_erased(person)
     await _duplicates.settle_superseded(session, vault, person)
-    handler_login, handler_name = handler or (actor.login_id, actor.name)
-    subject = row.subject
-    record = DeletionRecord(
-        tenant_id=person.tenant_id,
-        erased_at=utcnow(),
-        person_id=person.id,
-        number_id=number_id,
-        handler_login_id=handler_login[:100],
-        handler_name=handler_name[:100],
-        approver_login_id=actor.login_id[:100] if handler else "",
-        approver_name=actor.name[:100] if handler else "",
+    values = deletion_record_values(
+        person.tenant_id,
+        ErasedNumber(row.subject, person.kind, number_id),
+        handler=handler or (actor.login_id, actor.name),
+        approver=(actor.login_id, actor.name) if handler else ("", ""),
         reason=reason,
-        reason_text=reason_text[:200],
-        subject_name=subject.name[:250],
-        subject_kind=person.kind,
-        department_code=subject.department_code[:32],
-        department_name=subject.department_name[:100],
-        employee_code=subject.employee_code[:32],
-        result=DeletionResult.ERASED,
-        early_request_id=request_id,
+        reason_text=reason_text,
+        erased_at=utcnow(),
+        request_id=request_id,
     )
+    record = DeletionRecord(**values)
     session.add(record)
     return record
 

@@ -35,6 +35,7 @@ from tenants.models import (
     RequestStatus,
 )
 from tenants.services import _duplicates
+from tenants.services._erasure_records import ErasedNumber, record_erasures
 
 T = TypeVar("T")
 
@@ -204,6 +205,8 @@ async def register_number(
     }
     if person.status.has_number:
         stored = await vault.replace_number(session, **arguments)  # type: ignore[arg-type]
+        erased = [ErasedNumber(context.subject, person.kind, number_id) for number_id in stored.replaced]
+        await record_erasures(session, person.tenant_id, erased, actor, "replaced")
     else:
         stored = await vault.store_number(session, **arguments)  # type: ignore[arg-type]
     mark_registered(person, stored, channel)
@@ -403,14 +406,17 @@ async def approve_correction(
     if request.status is not RequestStatus.PENDING:
         raise RecordError("この依頼はすでに処理されています。")
     context = await context_of(session, person)
-    await vault.erase(
+    label = CORRECTION_REASONS.get(request.reason, "修正")
+    erased_ids = await vault.erase(
         session,
         tenant_id=person.tenant_id,
         subject=context.subject,
         actor=actor,
         function="修正承認",
-        reason=CORRECTION_REASONS.get(request.reason, "修正"),
+        reason=label,
     )
+    erased = [ErasedNumber(context.subject, person.kind, number_id) for number_id in erased_ids]
+    await record_erasures(session, person.tenant_id, erased, actor, "correction", label)
     reopen(person)
     await _duplicates.settle_superseded(session, vault, person)
     request.status = RequestStatus.APPROVED

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.audit.guard import MAX_CLIENT_TEXT_CHARS, REDACTED_DIGITS, contains_digit_run, redact_client_text
+from app.audit.guard import (
+    MAX_CLIENT_TEXT_CHARS,
+    REDACTED_DIGITS,
+    AuditContentError,
+    check_texts,
+    contains_digit_run,
+    normalized_detail,
+    redact_client_fields,
+    redact_client_text,
+    redact_client_texts,
+)
+from app.auth.services import redact_typed_identifier
+from app.forms import scrubbed
 
 
 @pytest.mark.parametrize(
@@ -25,6 +38,13 @@ from app.audit.guard import MAX_CLIENT_TEXT_CHARS, REDACTED_DIGITS, contains_dig
         "１２３４　５６７８　９０１８",
         "1234567890123",  # 13 digits (a corporate number) also holds a run of 12
         "12345678-1234-1234-1234-1234567890123",  # not a UUID: one group too long
+        # Kanji numerals count as digits, alone or mixed, with the same separators (tester's defect).
+        "番号一二三四五六七八九〇一八",
+        "一二三四 五六七八 九〇一八",
+        "一二三四－五六七八ー九〇一八",
+        "零一二三四五六七八九〇一",
+        "1二3四5六7八9〇1八",
+        "１２３４五六七八9018",
     ],
 )
 def test_it_finds_a_run_of_twelve_digits(text: str) -> None:
@@ -43,6 +63,9 @@ def test_it_finds_a_run_of_twelve_digits(text: str) -> None:
         "01935F6E-1234-7890-8123-456789012345",
         "192.168.100.200",
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148 Safari/604.1",
+        "一二三四五六七八九〇一",  # 11 kanji digits
+        "第一営業部 三四郎 十二月三十一日",
+        "二〇二六年一二月一日",
     ],
 )
 def test_it_lets_other_numbers_through(text: str) -> None:
@@ -59,6 +82,9 @@ def test_it_lets_other_numbers_through(text: str) -> None:
         ("1234\u200b5678\u200b9018", REDACTED_DIGITS),
         ("090-1234-5678", "090-1234-5678"),
         ("河合 康則", "河合 康則"),
+        ("番号一二三四五六七八九〇一八です", f"番号{REDACTED_DIGITS}です"),
+        ("1二3四 5六7八-9〇1八", REDACTED_DIGITS),
+        ("三四郎", "三四郎"),
     ],
 )
 def test_client_text_is_redacted_not_refused(text: str, expected: str) -> None:
@@ -75,8 +101,40 @@ def test_redacted_client_text_is_capped_and_never_holds_a_run() -> None:
     assert redact_client_text(None) is None
 
 
-@given(st.text(alphabet=st.sampled_from("0123456789０１２３４５６７８９①⑨ -ー－\u200b\ufeff\u3000a株.,"), max_size=80))
+@given(
+    st.text(
+        alphabet=st.sampled_from("0123456789０１２３４５６７８９①⑨〇一二三四五六七八九零 -ー－\u200b\ufeff\u3000a株.,"),
+        max_size=80,
+    )
+)
 @settings(max_examples=300, deadline=None)
 def test_no_client_text_keeps_a_run_after_redaction(text: str) -> None:
     redacted = redact_client_text(text)
     assert redacted is not None and not contains_digit_run(redacted)
+
+
+KANJI = "番号一二三四五六七八九〇一八"
+
+
+def test_kanji_digits_are_refused_in_composed_fields_and_details_and_redacted_in_client_ones() -> None:
+    with pytest.raises(AuditContentError):
+        check_texts({"function": "番号の削除", "purpose": KANJI})
+    with pytest.raises(AuditContentError):
+        normalized_detail({"reason": KANJI})
+    assert normalized_detail({"name": KANJI}) == {"name": f"番号{REDACTED_DIGITS}"}
+    assert redact_client_fields({"subject_name": KANJI, "function": "x"}) == {
+        "subject_name": f"番号{REDACTED_DIGITS}",
+        "function": "x",
+    }
+    assert redact_client_texts([KANJI, "河合"])[KANJI] == f"番号{REDACTED_DIGITS}"
+
+
+def test_a_login_id_typed_in_kanji_digits_is_not_logged_and_a_form_is_scrubbed() -> None:
+    assert redact_typed_identifier("一二三四五六七八九〇一八") == "（数字列のため省略）"
+    assert redact_typed_identifier("yamada") == "yamada"
+
+    class Typed(msgspec.Struct):
+        reason: str
+        name: str
+
+    assert scrubbed(Typed(reason=KANJI, name="山田")) == Typed(reason="", name="山田")

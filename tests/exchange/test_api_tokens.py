@@ -80,6 +80,7 @@ class TestSettingsPages:
         ("form", "field", "message"),
         [
             ({"name": ""}, "name", "トークンの名前を入力してください。"),
+            ({"name": "給与 一二三四五六七八九〇一八"}, "name", "トークンの名前に12桁以上の数字は使えません。"),
             ({"scope": ""}, "scopes", "権限を1つ以上選んでください。"),
             ({"scope": "admin"}, "scopes", "権限は people:read"),
             ({"days": "366"}, "days", "有効期間（日数）は1〜365の範囲で入力してください。"),

@@ -20,6 +20,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import contains_digit_run
 from app.auth.models import Role
 from app.config import Settings
 from app.db import utcnow
@@ -347,6 +348,7 @@ class TestDependants:
             ({"number": "1234abcd5678"}, "個人番号は数字だけで入力してください"),
             ({"name": ""}, "氏名を入力してください。"),
             ({"kana": "ヤマダ " + valid_my_number(49)}, "12桁以上の数字は入力できません"),
+            ({"name": "山田 一二三四五六七八九〇一八"}, "12桁以上の数字は入力できません"),
         ],
     )
     async def test_bad_input_keeps_the_form_but_not_the_number_and_saves_nothing(
@@ -366,8 +368,10 @@ class TestDependants:
         assert response.status_code == 400
         assert message in response.text
         for key in ("name", "kana", "birth_date"):
-            if typed[key] and valid_my_number(49) not in typed[key]:
+            if typed[key] and not contains_digit_run(typed[key]):
                 assert f'value="{typed[key]}"' in response.text
+            elif typed[key]:
+                assert typed[key] not in response.text
         if typed["relationship"]:
             assert f'<option value="{typed["relationship"]}" selected>' in response.text
         assert hides(response.text, typed["number"])
@@ -456,6 +460,7 @@ class TestCorrection:
         [
             ({"reason": ""}, "修正の理由を選択してください。"),
             ({"reason": "other", "note": "正しくは " + valid_my_number(52)}, "12桁以上の数字は入力できません"),
+            ({"reason": "other", "note": "正しくは 一二三四 五六七八 九〇一八"}, "12桁以上の数字は入力できません"),
         ],
     )
     async def test_a_bad_request_is_refused_and_nothing_is_filed(
@@ -514,7 +519,11 @@ class TestDecline:
 
     @pytest.mark.parametrize(
         ("reason", "message"),
-        [("", "提供しない理由を入力してください。"), (valid_my_number(61), "12桁以上の数字は入力できません")],
+        [
+            ("", "提供しない理由を入力してください。"),
+            (valid_my_number(61), "12桁以上の数字は入力できません"),
+            ("番号は一二三四五六七八九〇一八", "12桁以上の数字は入力できません"),
+        ],
     )
     async def test_a_decline_needs_a_reason_that_is_not_a_number(
         self, client: AsyncTestClient[Litestar], db: AsyncSession, me: Me, reason: str, message: str

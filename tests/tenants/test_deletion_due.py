@@ -198,7 +198,7 @@ async def test_a_change_and_a_cancellation_are_logged_with_the_dates_and_the_rea
     client: AsyncTestClient[Litestar], world: World, db: AsyncSession
 ) -> None:
     employee, _ = await family(db, world)
-    await sign_in(client, world.handler)
+    await sign_in(client, world.admin)
     await post_form(client, f"/admin/people/{employee.id}/retire", {"retirement_date": "2024/03/31"})
     page = await client.get(f"/admin/deletions/{employee.id}/due")
     assert page.status_code == 200 and "2032/01/01" in page.text and "予定解除" in page.text
@@ -229,12 +229,21 @@ async def test_the_due_date_pages_walk_the_ladder(
     assert anonymous.status_code in (302, 303) and "/login" in anonymous.headers["location"]
     assert (await client.get("/admin/deletions", follow_redirects=False)).status_code in (302, 303)
 
-    await sign_in(client, world.viewer)
-    assert (await client.get("/admin/deletions")).status_code == 200
-    assert (await client.get(path)).status_code == 403
-    refused = await post_form(client, path, {"due_on": "2030/01/01", "reason": "閲覧者"})
-    assert status(refused) == 403
-    await client.post("/logout", follow_redirects=False)
+    employee.deletion_due_on = dt.date(2031, 1, 1)
+    await db.commit()
+    for persona in (world.viewer, world.handler):  # seed 000: changing or cancelling the date is the admin's act
+        await sign_in(client, persona)
+        assert (await client.get("/admin/deletions")).status_code == 200
+        assert (await client.get(path)).status_code == 403
+        refused = await post_form(client, path, {"due_on": "2030/01/01", "reason": "閲覧者"})
+        assert status(refused) == 403
+        assert status(await post_form(client, f"{path}/cancel", {"reason": "担当者"})) == 403
+        await client.post("/logout", follow_redirects=False)
+    assert (await fresh(db, employee.id)).deletion_due_on == dt.date(2031, 1, 1)
+    changes = await entries(db, world.tenant.id, AuditAction.UPDATE)
+    assert [e for e in changes if e.function.startswith("削除予定")] == []
+    employee.deletion_due_on = None
+    await db.commit()
 
     await sign_in(client, world.admin)
     for other in (f"/admin/deletions/{theirs.id}/due", "/admin/deletions/not-a-uuid/due"):
@@ -248,6 +257,10 @@ async def test_the_due_date_pages_walk_the_ladder(
     assert status(no_csrf) == 403
     bad_date = await post_form(client, path, {"due_on": "2030/02/30", "reason": "理由"})
     assert status(bad_date) == 400 and "存在しない日付" in bad_date.text  # type: ignore[attr-defined]
+    kanji = await post_form(client, path, {"due_on": "2030/01/01", "reason": "番号一二三四五六七八九〇一八"})
+    assert status(kanji) == 400 and "番号一二三四五六七八九〇一八" not in kanji.text  # type: ignore[attr-defined]
+    ascii_digits = await post_form(client, f"{path}/cancel", {"reason": "番号 1234 5678 9018"})
+    assert status(ascii_digits) == 400 and "1234 5678 9018" not in ascii_digits.text  # type: ignore[attr-defined]
     no_reason = await post_form(client, path, {"due_on": "2030/01/01", "reason": ""})
     assert status(no_reason) == 400 and "理由" in no_reason.text  # type: ignore[attr-defined]
     nothing_to_cancel = await post_form(client, f"{path}/cancel", {"reason": "取消"})

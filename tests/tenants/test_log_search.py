@@ -240,6 +240,9 @@ async def test_bad_filters_get_japanese_errors_and_unknown_choices_are_ignored(
     assert backwards.status_code == 400 and "開始日は終了日と同じか前の日付にしてください" in backwards.text
     number = await client.get("/admin/log", params={"name": "1234 5678 9012"})
     assert number.status_code == 400 and "12桁の数字" in number.text and "1234 5678 9012" not in number.text
+    for key in ("name", "employee_code", "actor", "department"):  # kanji numerals are digits too (tester's defect)
+        kanji = await client.get("/admin/log", params={key: "一二三四 五六七八 九〇一八"})
+        assert kanji.status_code == 400 and "12桁の数字" in kanji.text and "一二三四 五六七八" not in kanji.text, key
     odd = await client.get("/admin/log", params={"operation": "爆破", "result": "?", "per_page": "7", "order": "x"})
     assert odd.status_code == 200 and odd.text.count("<details>") >= 48  # ignored: everything (+ sign-ins)
     assert '<option value="50" selected>' in odd.text

@@ -38,7 +38,7 @@ async def test_erasing_marks_the_number_logs_it_and_destroys_its_key(
     erased = await vault.erase(
         db, tenant_id=tenant_id, subject=subject, actor=ADMIN, function=FUNCTION, reason="退職後の保存期間経過"
     )
-    assert erased == 1
+    assert erased == [stored.id]  # the erased numbers' ids (their deletion records name them)
     assert stored.id in await key_ids(vault)  # not before the main transaction commits
     await vault.commit(db)
     assert await key_ids(vault) == {kept.id}
@@ -57,7 +57,7 @@ async def test_erasing_someone_without_a_number_changes_nothing(
     db: AsyncSession, vault: Vault, tenant_id: uuid.UUID
 ) -> None:
     erased = await vault.erase(db, tenant_id=tenant_id, subject=person(), actor=ADMIN, function=FUNCTION, reason="x")
-    assert erased == 0
+    assert erased == []
     assert await entries(db, tenant_id) == []
 
 
@@ -105,7 +105,7 @@ async def test_erasing_one_field_leaves_the_other(db: AsyncSession, vault: Vault
         field=NumberField.MY_NUMBER,
     )
     await vault.commit(db)
-    assert erased == 1
+    assert len(erased) == 1
     info = await vault.number_info(db, tenant_id, [subject.person_id])  # type: ignore[list-item]
     assert info[subject.person_id].field == NumberField.CORPORATE_NUMBER  # type: ignore[index]
 

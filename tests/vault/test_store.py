@@ -176,7 +176,7 @@ async def test_replacing_a_number_erases_the_old_one_and_logs_both(
     )
     await vault.commit(db)
     assert await reveal(db, vault, tenant_id, subject) == new
-    assert second.id != first.id
+    assert second.id != first.id and second.replaced == (first.id,)
     actions = [e.action for e in await entries(db, tenant_id)]
     assert actions == [AuditAction.PROXY_REGISTER, AuditAction.DELETE, AuditAction.UPDATE, AuditAction.REVEAL]
     async with vault.keystore.engine.connect() as keystore:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult
+from app.audit.guard import contains_digit_run
 from app.audit.log import record
 from app.auth.models import Account, Role
 from app.auth.passwords import PasswordHasher
@@ -51,14 +52,10 @@ class FailureReason(enum.StrEnum):
     SUSPENDED = "tenant_suspended"
 
 
-_TWELVE_DIGITS = re.compile(r"\d{12,}")
-
-
 def redact_typed_identifier(text: str) -> str:
     """What a person typed as a login id, safe for the log (someone may type a number there)."""
     normalized = unicodedata.normalize("NFKC", text).strip()[:64]
-    compact = re.sub(r"[\s\-‐－ー]", "", normalized)
-    return "（数字列のため省略）" if _TWELVE_DIGITS.search(compact) else normalized
+    return "（数字列のため省略）" if contains_digit_run(normalized) else normalized
 
 
 async def operator_tenant(session: AsyncSession) -> Tenant | None:
