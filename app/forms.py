@@ -12,7 +12,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 
 from app import text as rules
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 
 FormT = TypeVar("FormT", bound=msgspec.Struct)
 
@@ -160,6 +160,6 @@ def scrubbed(form: FormT) -> FormT:
     blanked = {
         name: ""
         for name in form.__struct_fields__
-        if isinstance(getattr(form, name), str) and contains_digit_run(getattr(form, name))
+        if isinstance(getattr(form, name), str) and looks_like_number(getattr(form, name))
     }
     return msgspec.structs.replace(form, **blanked) if blanked else form

@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult, Subject
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.audit.log import record
 from app.audit.models import AuditEntry
 from app.auth.models import Role
@@ -888,7 +888,7 @@ def _free_note(note: str, label: str) -> tuple[str, str | None]:
         return note, f"{label}{exc.message}"
     if len(text) > NOTE_MAX:
         return text, f"{label}は{NOTE_MAX}文字以内で入力してください。"
-    if contains_digit_run(text):
+    if looks_like_number(text):
         return text, f"{label}に12桁以上の数字は書けません。マイナンバーは書かないでください。"
     return text, None
 

@@ -71,6 +71,20 @@ def contains_digit_run(text: str) -> bool:
     return _DIGIT_RUN.search(_REMOVED.sub("", _UUID.sub("#", folded))) is not None
 
 
+# What people also type between digit groups in free text (1234.5678.9012, 1234/5678/9012, 1234_5678…, 1234、5678…),
+# after NFKC (full-width ．／＿，become ASCII). Only for checking what a person typed into a form: an IPv4 address
+# or a CIDR has 12 digits between dots, so the log's own redaction and refusals keep the narrower rule above.
+_TYPED_SEPARATORS = re.compile(f"[{re.escape('._/,、・')}]+")
+
+
+def looks_like_number(text: str) -> bool:
+    """True when typed text may hold a My Number: :func:`contains_digit_run`, or a run of 12+ digits once the other
+    separators people type between digit groups (. / _ , 、 ・) are also removed. For form fields and notes."""
+    if contains_digit_run(text):
+        return True
+    return contains_digit_run(_TYPED_SEPARATORS.sub("", unicodedata.normalize("NFKC", text)))
+
+
 def redact_client_text(text: str | None, limit: int = MAX_CLIENT_TEXT_CHARS) -> str | None:
     """Client-chosen text made safe for the log: every run of 12+ digits replaced, controls dropped, length capped.
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction, AuditEvent
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.audit.log import record
 from app.auth.models import Role
 from app.auth.principal import Principal
@@ -170,7 +170,7 @@ class IssuedToken:
 
 def _checked(check: Checker, request: TokenRequest) -> tuple[str, list[str], int, list[str] | None]:
     name = check.text("name", request.name, "トークンの名前", required=True, max_length=100)
-    if contains_digit_run(name):
+    if looks_like_number(name):
         check.fail("name", "トークンの名前に12桁以上の数字は使えません。")
     scopes = list(dict.fromkeys(s.strip() for s in request.scopes if s.strip()))
     if not scopes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid
 from app.vault import InvalidNumber, NumberAlreadyStored, Vault
@@ -83,7 +83,7 @@ def _dependant_input(form: DependantForm) -> tuple[dict[str, object], str]:
 
 def _dependant_details(check: Checker, form: DependantForm) -> dict[str, object]:
     for field_name, value in (("name", form.name), ("kana", form.kana)):
-        if contains_digit_run(value):  # said first: a number typed in the wrong field
+        if looks_like_number(value):  # said first: a number typed in the wrong field
             check.fail(field_name, NUMBER_LIKE)
     name = check.name("name", form.name, "氏名", required=True, max_length=100)
     kana = check.kana("kana", form.kana, required=True)
@@ -180,7 +180,7 @@ async def request_correction(
     check = Checker()
     reason = check.choice("reason", form.reason, "修正の理由", _records.CORRECTION_REASONS)
     note = check.text("note", form.note, "補足", max_length=500, multiline=True)
-    if contains_digit_run(note):
+    if looks_like_number(note):
         check.fail("note", NUMBER_LIKE)
     check.done()
     try:
@@ -196,7 +196,7 @@ async def decline(session: AsyncSession, principal: Principal, person: Person, f
     check = Checker()
     reason = check.text("reason", form.reason, "理由", max_length=1000, multiline=True)
     check.done()
-    if contains_digit_run(reason):
+    if looks_like_number(reason):
         raise FormInvalid({"reason": NUMBER_LIKE})
     try:
         await _records.decline(session, actor=principal.actor(), person=person, reason=reason, function=SELF_FUNCTION)

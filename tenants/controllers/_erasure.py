@@ -26,7 +26,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.auth.principal import Principal, admin_only, company_staff, number_handlers
 from app.forms import Form, FormInvalid
 from app.http import attachment
@@ -152,7 +152,7 @@ class ErasureController(Controller):
         try:
             outcome = await services.erase_numbers(db_session, vault, principal, ids, choice)
         except FormInvalid as exc:
-            if contains_digit_run(choice.reason_text):  # what may be a number is never shown back
+            if looks_like_number(choice.reason_text):  # what may be a number is never shown back
                 choice = dataclasses.replace(choice, reason_text="")
             return await _confirm_page(
                 db_session, vault, principal, ids, choice=choice, errors=exc.errors, status_code=400
@@ -333,7 +333,7 @@ def _decision_page(
         template_name="tenants/erasure/decision.html",
         context={
             "r": row,
-            "note": "" if contains_digit_run(note) else note,  # what may be a number is never shown back
+            "note": "" if looks_like_number(note) else note,  # what may be a number is never shown back
             "errors": errors,
             "own": row.request.requested_by == principal.account_id,
         },

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.chain_state import VERIFY_JOB, chain_state, tenant_checkpoint_document
 from app.audit.events import AuditAction, AuditEvent, AuditResult
-from app.audit.guard import contains_digit_run, redact_client_text
+from app.audit.guard import looks_like_number, redact_client_text
 from app.audit.log import record
 from app.audit.models import TEXT_LENGTHS
 from app.auth.principal import Principal, admin_only, company_staff
@@ -86,7 +86,7 @@ def _text(values: dict[str, str], key: str, label: str, limit: int, errors: list
     if len(text) > limit:
         errors.append(f"{label}は{limit}文字以内で入力してください。")
         return ""
-    if contains_digit_run(text):
+    if looks_like_number(text):
         errors.append(f"{label}に12桁の数字（個人番号の可能性）は入力できません。")
         return ""
     return text

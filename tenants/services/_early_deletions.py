@@ -17,7 +17,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.auth.models import Role
 from app.auth.principal import Principal, StepUpRequired
 from app.auth.scoping import get_scoped, scoped
@@ -211,6 +211,6 @@ def _decision_note(note: str) -> str:
         raise FormInvalid({"note": "承認・却下の理由を入力してください。"})
     if len(text) > 500:
         raise FormInvalid({"note": "理由は500文字以内で入力してください。"})
-    if contains_digit_run(text):
+    if looks_like_number(text):
         raise FormInvalid({"note": "理由に番号のような12桁以上の数字は入力できません。"})
     return text

@@ -27,7 +27,7 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.auth.models import Role
 from app.auth.principal import Principal, StepUpRequired
 from app.auth.scoping import scoped
@@ -223,7 +223,7 @@ def check_choice(choice: ErasureChoice) -> ErasureChoice:
         errors["reason_text"] = "「その他」を選んだときは理由の内容を入力してください。"
     elif len(text) > 200:
         errors["reason_text"] = "理由の内容は200文字以内で入力してください。"
-    elif contains_digit_run(text):
+    elif looks_like_number(text):
         errors["reason_text"] = "理由の内容に番号のような12桁以上の数字は入力できません。"
     if errors:
         raise FormInvalid(errors)

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction, AuditEvent
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.audit.log import record
 from app.audit.models import AuditEntry
 from app.auth.models import Account, Role
@@ -225,7 +225,7 @@ async def create_first_admin(
         )
     check = Checker()
     request_text = check.text("recovery_request", form.recovery_request, "復旧依頼の内容", max_length=300)
-    if contains_digit_run(request_text):
+    if looks_like_number(request_text):
         check.fail("recovery_request", "12桁以上の数字は入力できません。依頼の受付番号などは区切って入力してください。")
     if ever and not request_text:
         check.fail(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audit.events import AuditAction
-from app.audit.guard import contains_digit_run
+from app.audit.guard import looks_like_number
 from app.audit.log import record
 from app.auth.models import Role
 from app.auth.principal import Principal
@@ -119,7 +119,7 @@ def text_field(
 ) -> str:
     """Free text with runs of spaces made one; a run of 12 digits or more is refused (it may be a number)."""
     cleaned = check.text(field, value, label, required=required, max_length=max_length)
-    if contains_digit_run(cleaned):
+    if looks_like_number(cleaned):
         check.fail(field, f"{label}に12桁以上の数字は入力できません。マイナンバーはこの欄に入力しないでください。")
     return cleaned
 
@@ -127,7 +127,7 @@ def text_field(
 def code_field(check: Checker, field: str, value: str, label: str) -> str:
     """A code (社員コード, 部門コード): at most 11 digits in a row."""
     code = check.code(field, value, label)
-    if contains_digit_run(code):
+    if looks_like_number(code):
         check.fail(field, f"{label}は11桁以下の数字にしてください（12桁の数字は個人番号と区別できないため）。")
     return code
 
@@ -137,7 +137,7 @@ def name_field(
 ) -> str:
     """A name by the shared rules (``app.text.clean_name``); a run of 12 digits or more is refused."""
     cleaned = check.name(field, value, label, required=required, max_length=max_length)
-    if contains_digit_run(cleaned):
+    if looks_like_number(cleaned):
         check.fail(field, f"{label}に12桁以上の数字は入力できません。マイナンバーはこの欄に入力しないでください。")
     return cleaned
 

@@ -138,3 +138,22 @@ def test_a_login_id_typed_in_kanji_digits_is_not_logged_and_a_form_is_scrubbed()
         name: str
 
     assert scrubbed(Typed(reason=KANJI, name="山田")) == Typed(reason="", name="山田")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["書類の番号は 6666.7777.8889 では", "番号 3333/4444/5553 確認", "1111_2222_3333", "1111、2222、3333", "１１１１．２２２２．３３３３"],
+)
+def test_typed_text_with_dots_slashes_or_commas_between_groups_looks_like_a_number(typed: str) -> None:
+    """The tester's reject comment and memo (issue 12): separators a person types between digit groups."""
+    from app.audit.guard import looks_like_number
+
+    assert looks_like_number(typed)
+
+
+def test_an_ip_address_is_not_a_number_for_the_log_but_the_form_rule_is_wider() -> None:
+    from app.audit.guard import contains_digit_run, looks_like_number
+
+    assert not contains_digit_run("192.168.100.200")  # the log keeps client addresses as they are
+    assert looks_like_number("192.168.100.200")  # a form field holding twelve digits is refused either way
+    assert not looks_like_number("2026.12.01 に退職")
