@@ -142,7 +142,13 @@ def test_a_login_id_typed_in_kanji_digits_is_not_logged_and_a_form_is_scrubbed()
 
 @pytest.mark.parametrize(
     "typed",
-    ["書類の番号は 6666.7777.8889 では", "番号 3333/4444/5553 確認", "1111_2222_3333", "1111、2222、3333", "１１１１．２２２２．３３３３"],
+    [
+        "書類の番号は 6666.7777.8889 では",
+        "番号 3333/4444/5553 確認",
+        "1111_2222_3333",
+        "1111、2222、3333",
+        "１１１１．２２２２．３３３３",
+    ],
 )
 def test_typed_text_with_dots_slashes_or_commas_between_groups_looks_like_a_number(typed: str) -> None:
     """The tester's reject comment and memo (issue 12): separators a person types between digit groups."""
