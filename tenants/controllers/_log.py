@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
+from litestar.plugins.flash import flash
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -251,16 +252,14 @@ class OperationLogController(Controller):
         return Redirect(path=f"/admin/jobs/{job.id}")
 
     @post("/checkpoint", name="operation_log_checkpoint", guards=[admin_only], opt=DOWNLOAD_OPT)
-    async def checkpoint_file(self, db_session: AsyncSession, principal: Principal) -> Response[bytes]:
+    async def checkpoint_file(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal
+    ) -> Response[bytes] | Redirect:
         """The signed checkpoint file of this tenant, for an auditor to keep (logged; 管理者 only)."""
         document = await tenant_checkpoint_document(db_session, principal.tenant_id, principal.tenant_code)
-        if not document["heads"]:  # an empty signed file proves nothing to an auditor
-            return Response(
-                content=NO_CHECKPOINT.encode(),
-                media_type="text/plain; charset=utf-8",
-                status_code=409,
-                headers={"Cache-Control": "no-store"},
-            )
+        if not document["heads"]:  # an empty signed file proves nothing to an auditor: back, saying why
+            flash(request, NO_CHECKPOINT, "error")
+            return Redirect(path="/admin/log")
         seq = document["heads"][0]["seq"]
         await record(
             db_session,
