@@ -7,9 +7,10 @@ database, and every backup of it, keeps only ciphertext whose key is gone. It ha
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -30,7 +31,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from app.db import (
@@ -50,6 +52,10 @@ VERSION_TABLE = "alembic_version_keystore"
 CHUNK = 1000  # keys per IN list: an import's or an export's batch in one statement
 
 T = TypeVar("T")
+# SQLite answers "database is locked" at once, without waiting out its busy timeout, when a write meets a snapshot
+# another connection (a shredding or checkpoint of the same file) has just moved on; the write transaction is
+# then simply tried again (it wrote nothing). Delays in seconds.
+SQLITE_LOCK_RETRY_DELAYS = (0.05, 0.2, 1.0)
 
 
 class KeystoreBase(DeclarativeBase):
@@ -135,8 +141,23 @@ class KeyStore:
         ]
         if not rows:
             return
-        async with self.engine.begin() as connection:
+
+        async def insert(connection: AsyncConnection) -> None:
             await insert_many(connection, _NUMBER_KEYS, rows)
+
+        await self._write(insert)
+
+    async def _write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in one write transaction, tried again on SQLite's immediate "database is locked"."""
+        for delay in (*SQLITE_LOCK_RETRY_DELAYS, None):
+            try:
+                async with self.engine.begin() as connection:
+                    return await work(connection)
+            except OperationalError as exc:
+                if delay is None or self.engine.dialect.name != "sqlite" or "locked" not in str(exc.orig):
+                    raise
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def get_many(self, tenant_id: uuid.UUID, number_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredKey]:
         """The wrapped keys of these numbers (missing ones are simply absent)."""
@@ -162,8 +183,9 @@ class KeyStore:
         by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
         for tenant_id, number_id in keys:
             by_tenant.setdefault(tenant_id, []).append(number_id)
-        removed = 0
-        async with self.engine.begin() as connection:
+
+        async def overwrite_and_delete(connection: AsyncConnection) -> int:
+            removed = 0
             zeros = zeros_like(NumberKey.wrapped_key, connection.dialect.name)
             for tenant_id, number_ids in by_tenant.items():
                 for chunk in _chunks(number_ids):
@@ -171,6 +193,9 @@ class KeyStore:
                     await connection.execute(update(NumberKey).where(*these).values(wrapped_key=zeros))
                     result = await connection.execute(delete(NumberKey).where(*these))
                     removed += result.rowcount or 0
+            return removed
+
+        removed = await self._write(overwrite_and_delete)
         if removed:
             await truncate_wal(self.engine)
         return removed
