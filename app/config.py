@@ -98,6 +98,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     smtp_starttls: bool = False
     # 本人確認オプション (verification/): images are kept this many days after approval (0: deleted at approval).
     verification_keep_days: int = 0
+    # Billing (billing/, issue 13; seed 003): the free trial of a new tenant, and the read-only grace after a
+    # contract's end before the operator erases the whole tenant (days).
+    trial_days: int = 30
+    contract_grace_days: int = 30
 
     @property
     def data_path(self) -> Path:
@@ -196,7 +200,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         isinstance(values["db_pool_timeout"], int | float) and values["db_pool_timeout"] > 0
     ):
         raise SettingsError(f"{env_name('db_pool_timeout')}={values['db_pool_timeout']!r} は正の秒数で指定してください")
-    for field in ("maintenance_seconds", "orphan_key_grace_minutes", "db_max_overflow", "verification_keep_days"):
+    for field in (
+        "maintenance_seconds",
+        "orphan_key_grace_minutes",
+        "db_max_overflow",
+        "verification_keep_days",
+        "trial_days",
+        "contract_grace_days",
+    ):
         if field in values and (not isinstance(values[field], int) or values[field] < 0):
             raise SettingsError(f"{env_name(field)}={values[field]!r} は 0 以上の整数で指定してください")
     if "job_poll_seconds" in values and not (

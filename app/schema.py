@@ -16,6 +16,7 @@ def load_models() -> list[MetaData]:
     import app.kvstore
     import app.tenancy
     import app.vault.models
+    import billing.models  # noqa: F401
     import exchange.models  # noqa: F401
     import tenants.models  # noqa: F401
     import verification.models  # noqa: F401

@@ -58,3 +58,8 @@ class Tenant(GlobalMixin, Base):
     deletion_reminder_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     # 本人確認オプション (verification/): employees may upload ID photos; the operator turns it on.
     verification_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Billing (issue 13, billing/): the first billable day, the 5-user packs paid beyond the included 50, and when
+    # the whole tenant was erased at contract end (its keys destroyed).
+    contract_starts_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    self_registration_packs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -1,1 +1,1 @@
-"""Billing: plans, 5-user packs, trials, invoices (later issue)."""
+"""Billing (issue 13): price list, id usage, contracts and trials, monthly invoices, invoice PDFs (seed 003)."""
