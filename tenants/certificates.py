@@ -78,7 +78,7 @@ def render_deletion_certificate(records: Sequence[DeletionRecord], tenant: Tenan
             ]
         )
     )
-    story += [table, Spacer(1, 10 * mm), Paragraph(pdf_text(_issue_date(issued_on)), style["body"]), Spacer(1, 6 * mm)]
+    story += [table, Spacer(1, 10 * mm), Paragraph(pdf_text(issue_date_line(issued_on)), style["body"]), Spacer(1, 6 * mm)]
     for label, value in (
         ("所在地", tenant.address),
         ("電話番号", tenant.phone),
@@ -106,7 +106,8 @@ def certificate_row(row: DeletionRecord) -> tuple[str, str, str, str, str]:
     return processed, handler, reason_label(row.reason, row.reason_text), row.subject_name, row.result.value
 
 
-def _issue_date(day: dt.date) -> str:
+def issue_date_line(day: dt.date) -> str:
+    """「発行日　令和…（YYYY/MM/DD）」: the issue line of every certificate (this one and billing's tenant-level one)."""
     return f"発行日　{format_japanese_era(day)}（{format_date(day)}）"
 
 

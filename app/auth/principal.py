@@ -111,6 +111,8 @@ async def load_principal(
     account, tenant = row
     if account.is_disabled or account.session_epoch != data.get("epoch"):
         return None
+    if tenant.erased_at is not None:  # erased at contract end (billing.tenant_erasure): nothing left to use
+        return None
     if tenant.status in (TenantStatus.SUSPENDED, TenantStatus.ENDED) and tenant.kind is TenantKind.COMPANY:
         return None
     return Principal(

@@ -15,11 +15,13 @@ from app.vault.errors import (
 from app.vault.maintenance import RotationReport
 from app.vault.models import NumberField
 from app.vault.numbers import InvalidNumber
+from app.vault._tenant_erasure import ErasedTotals, TenantDestruction
 from app.vault.service import NumberInfo, StoredNumber, Vault
 
 __all__ = [
     "DocumentKeyGone",
     "DuplicateNumber",
+    "ErasedTotals",
     "InvalidNumber",
     "MasterKeyError",
     "NumberAlreadyStored",
@@ -31,6 +33,7 @@ __all__ = [
     "RowError",
     "SealedDocument",
     "StoredNumber",
+    "TenantDestruction",
     "Vault",
     "VaultError",
     "VaultIntegrityError",

@@ -200,6 +200,40 @@ class KeyStore:
             await truncate_wal(self.engine)
         return removed
 
+    async def delete_tenant(self, tenant_id: uuid.UUID, *, batch_size: int = CHUNK) -> int:
+        """Destroy every key of one tenant (numbers' and document keys), ``batch_size`` rows per transaction
+        (constant memory at any tenant size); returns how many rows went. Each key is overwritten with zeros before
+        its row is deleted, and the write-ahead log is truncated at the end, as in :meth:`delete_many`."""
+
+        async def next_batch(connection: AsyncConnection) -> int:
+            statement = (
+                select(NumberKey.number_id)
+                .where(NumberKey.tenant_id == tenant_id)
+                .order_by(NumberKey.number_id)
+                .limit(batch_size)
+            )
+            ids = list((await connection.execute(statement)).scalars())
+            if not ids:
+                return 0
+            these = (NumberKey.tenant_id == tenant_id, NumberKey.number_id.in_(ids))
+            zeros = zeros_like(NumberKey.wrapped_key, connection.dialect.name)
+            await connection.execute(update(NumberKey).where(*these).values(wrapped_key=zeros))
+            result = await connection.execute(delete(NumberKey).where(*these))
+            return result.rowcount or 0
+
+        removed = 0
+        while batch := await self._write(next_batch):
+            removed += batch
+        if removed:
+            await truncate_wal(self.engine)
+        return removed
+
+    async def count_tenant(self, tenant_id: uuid.UUID) -> int:
+        """How many keys of the tenant the key store holds (checks and tests; one aggregate query)."""
+        statement = select(func.count()).select_from(NumberKey).where(NumberKey.tenant_id == tenant_id)
+        async with self.engine.connect() as connection:
+            return int((await connection.execute(statement)).scalar_one())
+
     async def truncate_wal(self) -> bool:
         """Truncate the key store's write-ahead log (SQLite); see :func:`app.db.truncate_wal`."""
         return await truncate_wal(self.engine)

@@ -26,7 +26,7 @@ from app.audit.log import record, record_many
 from app.config import Settings
 from app.db import any_of, insert_many, new_id, pool_options, utcnow
 from app.logs import get_logger
-from app.vault import _documents, crypto, maintenance, sealing
+from app.vault import _documents, _tenant_erasure, crypto, maintenance, sealing
 from app.vault._checks import (
     Candidate,
     candidate_for,
@@ -710,6 +710,42 @@ class Vault:
         """Commit the main transaction, then destroy the keys of the numbers it erased."""
         await session.commit()
         await self.shredder.finish(session)
+
+    # A whole tenant (contract end, issue 13) ----------------------------------------------------------------
+
+    async def destroy_tenant(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        tenant_id: uuid.UUID,
+        *,
+        actor: Actor,
+        function: str,
+        reason: str,
+        batch_size: int = _tenant_erasure.BATCH,
+    ) -> _tenant_erasure.TenantDestruction:
+        """Erase every number of the tenant and destroy all its keys, in committed batches of ``batch_size``.
+
+        Every live number is erased as :meth:`erase_many` does (one 削除 entry each in the tenant's chain, by
+        ``actor`` for ``function``, ``reason`` as erase reason), every live document key destroyed, any key of the
+        tenant left in the key store removed, then the tenant's data and blind-index keys (every generation)
+        overwritten and deleted. Idempotent: a rerun (after a crash, or after completion) finishes what is left and
+        returns zeros once nothing is. Constant memory at any tenant size. The caller refuses it unless the
+        tenant's contract has ended (billing.tenant_erasure); afterwards the tenant must not be used again (a new
+        use would create new, empty keys).
+        """
+        return await _tenant_erasure.destroy_tenant(
+            self, sessions, tenant_id, actor=actor, function=function, reason=reason, batch_size=batch_size
+        )
+
+    async def erased_totals(
+        self, session: AsyncSession, tenant_id: uuid.UUID, *, reason: str
+    ) -> _tenant_erasure.ErasedTotals:
+        """Numbers of the tenant erased with ``reason`` and the people they belonged to (never decrypted)."""
+        return await _tenant_erasure.erased_totals(session, tenant_id, reason)
+
+    async def has_tenant_keys(self, session: AsyncSession, tenant_id: uuid.UUID) -> bool:
+        """Whether the tenant still has data keys (False once :meth:`destroy_tenant` ran, or before first use)."""
+        return await _tenant_erasure.has_tenant_keys(session, tenant_id)
 
     # Maintenance --------------------------------------------------------------------------------------------
 

@@ -120,6 +120,11 @@ class TenantKeyring:
             self._cache.popitem(last=False)
         return keys
 
+    def forget(self, tenant_id: uuid.UUID) -> None:
+        """Drop every unwrapped generation of the tenant from this process's cache (its keys were destroyed)."""
+        for key in [key for key in self._cache if key[0] == tenant_id]:
+            del self._cache[key]
+
     def unwrap(self, row: WrappedRow) -> TenantKeys:
         """Unwrap a stored generation under its KEK version."""
         data = self.provider.unwrap(

@@ -10,6 +10,7 @@ from app.auth.services._passwords import (
 )
 from app.auth.services._sign_in import (
     GENERIC_SIGN_IN_ERROR,
+    TENANT_ERASED_MESSAGE,
     FailureReason,
     NextStep,
     SignIn,
@@ -40,6 +41,7 @@ from app.auth.services._totp import (
 
 __all__ = [
     "GENERIC_SIGN_IN_ERROR",
+    "TENANT_ERASED_MESSAGE",
     "ONE_TIME_PASSWORD_ALPHABET",
     "TOTP_PURPOSE",
     "AccountError",

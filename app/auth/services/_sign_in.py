@@ -32,6 +32,10 @@ GENERIC_SIGN_IN_ERROR = (
     "入力内容をご確認ください。"
 )
 
+# A tenant erased at contract end (billing.tenant_erasure): said plainly once the password is right, since its
+# people would otherwise keep trying; before that the generic message, as for everyone.
+TENANT_ERASED_MESSAGE = "この事業者の契約は終了し、データは消去されました。"
+
 
 class NextStep(enum.StrEnum):
     """What a partly signed-in session must do before it becomes a full sign-in."""
@@ -50,6 +54,7 @@ class FailureReason(enum.StrEnum):
     BAD_TOTP = "bad_totp"
     EXPIRED_PASSWORD = "expired_one_time_password"
     SUSPENDED = "tenant_suspended"
+    ERASED = "tenant_erased"
 
 
 def redact_typed_identifier(text: str) -> str:
@@ -211,6 +216,8 @@ async def sign_in_with_password(
             reason = FailureReason.LOCKED
         elif not check.ok:
             reason = FailureReason.BAD_PASSWORD
+        elif tenant.erased_at is not None:
+            reason = FailureReason.ERASED
         elif account.is_disabled:
             reason = FailureReason.DISABLED
         elif tenant.kind is TenantKind.COMPANY and tenant.status in (TenantStatus.SUSPENDED, TenantStatus.ENDED):
@@ -231,7 +238,7 @@ async def sign_in_with_password(
             count=reason is FailureReason.BAD_PASSWORD,
             logged_as_locked_once_locked=False,
         )
-        raise AccountError(GENERIC_SIGN_IN_ERROR)
+        raise AccountError(TENANT_ERASED_MESSAGE if reason is FailureReason.ERASED else GENERIC_SIGN_IN_ERROR)
     assert tenant is not None and account is not None
     return SignIn(account=account, tenant=tenant, next_step=next_step_after_password(account, tenant))
 
