@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
     templates = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, auto_reload=False)
     template_config = TemplateConfig(engine=JinjaTemplateEngine.from_environment(templates))
     template_config.engine_instance.engine.globals["reveal_seconds"] = settings.reveal_seconds
+    template_config.engine_instance.engine.globals.update(feature_template_globals(settings))
     # The one display of dates and times (YYYY/MM/DD, JST): {{ value|ymd }}, {{ value|ymd(time="minutes") }}.
     template_config.engine_instance.engine.filters["ymd"] = format_date
     static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
@@ -202,9 +203,17 @@ def feature_maintenance(settings: Settings) -> list[Any]:
 
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
+    from billing.erasure_controllers import ERASURE_ROUTES
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
     from verification.controllers import ROUTES as VERIFICATION_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES, *ERASURE_ROUTES]
+
+
+def feature_template_globals(settings: Settings) -> dict[str, Any]:
+    """Jinja globals the feature packages offer to every template (the operator's tenant pages)."""
+    from billing.erasure_controllers import template_globals
+
+    return template_globals(settings)
