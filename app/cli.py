@@ -398,6 +398,34 @@ def _issue_certificate(tenant_code: str, start: str, end: str, output: Path) -> 
         raise CommandError(str(exc)) from None
 
 
+@main.group(help="事業者（テナント）の管理コマンドです。")
+def tenants() -> None:
+    pass
+
+
+@tenants.command(
+    name="erase",
+    help="契約終了後、猶予期間を過ぎた事業者のデータをすべて消去します（鍵の破棄。元に戻せません）。",
+)
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+def tenants_erase(tenant_code: str) -> None:
+    for line in _erase_tenant(tenant_code):
+        click.echo(line)
+
+
+@friendly_errors
+def _erase_tenant(tenant_code: str) -> list[str]:
+    settings = current_settings()
+    import asyncio
+
+    from billing.erasure_cli import EraseCommandError, run_erase_tenant
+
+    try:
+        return asyncio.run(run_erase_tenant(settings, tenant_code))
+    except EraseCommandError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def run() -> None:  # pragma: no cover - console entry for `python -m app.cli`
     sys.exit(main())
 
