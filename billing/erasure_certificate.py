@@ -104,9 +104,7 @@ def render_tenant_erasure_certificate(erasure: TenantErasure, issuer: str, issue
     return build_pdf(story, title=TITLE, author=issuer, subject=STATEMENT)
 
 
-async def issue_erasure_certificate(
-    session: AsyncSession, erasure: TenantErasure, actor: Actor
-) -> ErasureCertificate:
+async def issue_erasure_certificate(session: AsyncSession, erasure: TenantErasure, actor: Actor) -> ErasureCertificate:
     """The certificate of ``erasure``, issued today (JST) by the operator's organisation; logged as 印刷 in the
     operator's chain (in the caller's transaction)."""
     operator = await operator_organisation(session)
@@ -119,6 +117,8 @@ async def issue_erasure_certificate(
     }
     await record(
         session,
-        AuditEvent(tenant_id=operator.id, action=AuditAction.PRINT, actor=actor, function=PRINT_FUNCTION, detail=detail),
+        AuditEvent(
+            tenant_id=operator.id, action=AuditAction.PRINT, actor=actor, function=PRINT_FUNCTION, detail=detail
+        ),
     )
     return ErasureCertificate(pdf=pdf, filename=f"削除証明書_{erasure.tenant_code}_{erasure.certificate_number}.pdf")

@@ -43,7 +43,13 @@ async def run_erase_tenant(settings: Settings, tenant_code: str) -> list[str]:
         )
         try:
             erasure = await erase_tenant(
-                sessions, vault, store, tenant.id, actor, today=today_in_japan(), grace_days=settings.contract_grace_days
+                sessions,
+                vault,
+                store,
+                tenant.id,
+                actor,
+                today=today_in_japan(),
+                grace_days=settings.contract_grace_days,
             )
         except TenantErasureRefused as exc:
             raise EraseCommandError(exc.message) from None
@@ -54,6 +60,7 @@ async def run_erase_tenant(settings: Settings, tenant_code: str) -> list[str]:
     head = "すでに消去されています" if already else "すべてのデータを消去しました"
     return [
         f"{erasure.tenant_code}（{erasure.tenant_name}）: {head}（{format_date(erasure.erased_at, time='minutes')}）",
-        f"マイナンバー {erasure.numbers_erased}件、本人確認書類画像 {erasure.documents_erased}件、対象者 {erasure.people}名",
+        f"マイナンバー {erasure.numbers_erased}件、本人確認書類画像 {erasure.documents_erased}件、"
+        f"対象者 {erasure.people}名",
         f"削除証明書番号: {erasure.certificate_number}",
     ]

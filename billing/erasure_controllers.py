@@ -158,7 +158,12 @@ class TenantErasureController(Controller):
         pending = await pending_erasures(db_session, today=today_in_japan(), grace_days=settings.contract_grace_days)
         return Template(
             template_name="billing/erasure/list.html",
-            context={"erased": erased, "pending": pending, "limit": LIST_LIMIT, "grace_days": settings.contract_grace_days},
+            context={
+                "erased": erased,
+                "pending": pending,
+                "limit": LIST_LIMIT,
+                "grace_days": settings.contract_grace_days,
+            },
         )
 
 

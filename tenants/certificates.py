@@ -78,7 +78,12 @@ def render_deletion_certificate(records: Sequence[DeletionRecord], tenant: Tenan
             ]
         )
     )
-    story += [table, Spacer(1, 10 * mm), Paragraph(pdf_text(issue_date_line(issued_on)), style["body"]), Spacer(1, 6 * mm)]
+    story += [
+        table,
+        Spacer(1, 10 * mm),
+        Paragraph(pdf_text(issue_date_line(issued_on)), style["body"]),
+        Spacer(1, 6 * mm),
+    ]
     for label, value in (
         ("所在地", tenant.address),
         ("電話番号", tenant.phone),
@@ -107,7 +112,7 @@ def certificate_row(row: DeletionRecord) -> tuple[str, str, str, str, str]:
 
 
 def issue_date_line(day: dt.date) -> str:
-    """「発行日　令和…（YYYY/MM/DD）」: the issue line of every certificate (this one and billing's tenant-level one)."""
+    """「発行日　令和…（YYYY/MM/DD）」: the issue line of every certificate (these and billing's tenant-level one)."""
     return f"発行日　{format_japanese_era(day)}（{format_date(day)}）"
 
 

@@ -2,6 +2,7 @@
 
 from app.vault._documents import DocumentKeyGone, SealedDocument
 from app.vault._documents import sealed_size as sealed_document_size
+from app.vault._tenant_erasure import ErasedTotals, TenantDestruction
 from app.vault.errors import (
     DuplicateNumber,
     MasterKeyError,
@@ -15,7 +16,6 @@ from app.vault.errors import (
 from app.vault.maintenance import RotationReport
 from app.vault.models import NumberField
 from app.vault.numbers import InvalidNumber
-from app.vault._tenant_erasure import ErasedTotals, TenantDestruction
 from app.vault.service import NumberInfo, StoredNumber, Vault
 
 __all__ = [

@@ -109,8 +109,9 @@ async def _erase_number_batch(
         await session.execute(
             update(VaultNumber)
             .where(*these)
-            .values(erased_at=now, erase_reason=reason[:200], ciphertext=None, nonce=None, blind_index=None,
-                    updated_at=now)  # fmt: skip
+            .values(
+                erased_at=now, erase_reason=reason[:200], ciphertext=None, nonce=None, blind_index=None, updated_at=now
+            )
         )
         events = [_deleted_event(tenant_id, actor, function, reason, row) for row in rows]
         await record_many(session, events)
@@ -159,9 +160,7 @@ async def _destroy_document_key_batch(
         return len(ids)
 
 
-async def _destroy_tenant_keys(
-    vault: Vault, sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
-) -> int:
+async def _destroy_tenant_keys(vault: Vault, sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID) -> int:
     """Overwrite and delete every generation of the tenant's wrapped keys; forget their unwrapped copies."""
     async with sessions() as session:
         dialect = session.get_bind().dialect.name

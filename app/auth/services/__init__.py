@@ -41,8 +41,8 @@ from app.auth.services._totp import (
 
 __all__ = [
     "GENERIC_SIGN_IN_ERROR",
-    "TENANT_ERASED_MESSAGE",
     "ONE_TIME_PASSWORD_ALPHABET",
+    "TENANT_ERASED_MESSAGE",
     "TOTP_PURPOSE",
     "AccountError",
     "ClientInfo",
