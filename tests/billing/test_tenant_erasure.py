@@ -19,6 +19,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, Subject
+from app.audit.verify import verify_chain
 from app.auth import sessions as sessions_module
 from app.auth.models import Account
 from app.blobs import LocalBlobStore
@@ -247,6 +248,8 @@ async def test_the_tenant_is_closed_its_accounts_signed_out_and_the_erasure_logg
     own = [e for e in await entries(db, world.tenant.id) if e.function == ERASURE_FUNCTION]
     assert [e.action for e in own].count(AuditAction.DELETE) == 4  # one 削除 per number and the summary
     assert await count(db, Account, Account.tenant_id == world.other_tenant.id, Account.disabled_at.is_not(None)) == 0
+    for chain in (world.tenant.id, world.operator.tenant.id):  # the chains stay whole: nothing was removed
+        assert (await verify_chain(db, chain)).ok
 
 
 async def test_a_second_run_changes_nothing(app: Litestar, db: AsyncSession, settings: Settings, world: World) -> None:
