@@ -29,7 +29,7 @@ from app.documents import DocumentBlob, DocumentGone, DocumentNotFound, blob_key
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import format_date, today_in_japan
 from app.vault import NumberField, NumberNotFound, Vault, VaultIntegrityError
-from app.vault.keystore import NumberKey
+from app.vault.keystore import KeyStore, NumberKey
 from app.vault.models import TenantKey, VaultNumber
 from billing import tenant_erasure
 from billing.erasure_cli import EraseCommandError, run_erase_tenant
@@ -116,7 +116,14 @@ async def arrange(
 
 async def erase(db: AsyncSession, app: Litestar, settings: Settings, tenant_id: uuid.UUID) -> TenantErasure:
     return await erase_tenant(
-        sessions_of(db), vault_of(app), blob_store(settings), tenant_id, OPERATOR_ACTOR, today=TODAY, grace_days=GRACE
+        sessions_of(db),
+        vault_of(app),
+        blob_store(settings),
+        tenant_id,
+        OPERATOR_ACTOR,
+        today=TODAY,
+        grace_days=GRACE,
+        batch_size=2,  # several batches of three numbers: the loops are walked
     )
 
 
@@ -269,14 +276,21 @@ async def test_a_rerun_after_a_crash_finishes_the_job(
 ) -> None:
     await arrange(db, app, settings, world, ended_days_ago=GRACE + 1)
 
-    async def crash(*args: object) -> object:
+    async def crash(*args: object, **kwargs: object) -> object:
         raise RuntimeError("power cut")
 
-    with monkeypatch.context() as patched:
+    with monkeypatch.context() as patched:  # a crash after the numbers, before the tenant's data keys
+        patched.setattr(KeyStore, "delete_tenant", crash)
+        with pytest.raises(RuntimeError):
+            await erase(db, app, settings, world.tenant.id)
+    assert await count(db, VaultNumber, VaultNumber.tenant_id == world.tenant.id, VaultNumber.erased_at.is_(None)) == 0
+    assert await count(db, TenantKey, TenantKey.tenant_id == world.tenant.id) == 1
+    with monkeypatch.context() as patched:  # a crash after every key, before the record
         patched.setattr(tenant_erasure, "_record_once", crash)
         with pytest.raises(RuntimeError):
             await erase(db, app, settings, world.tenant.id)
     assert await count(db, TenantErasure) == 0  # keys first: the record is not written yet
+    assert await count(db, TenantKey, TenantKey.tenant_id == world.tenant.id) == 0
     assert await vault_of(app).keystore.count_tenant(world.tenant.id) == 0
 
     erasure = await erase(db, app, settings, world.tenant.id)
