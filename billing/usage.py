@@ -124,17 +124,35 @@ def _counted_kind(role: Any, disabled_at: Any) -> SeatKind | None:
     return seat_kind(role) if disabled_at is None else None
 
 
-def _before_after(account: Account) -> tuple[SeatKind | None, SeatKind | None]:
+_UNKNOWN = object()
+
+
+def _old_value(history: Any) -> Any:
+    if history.deleted:
+        return history.deleted[0]
+    if history.unchanged:
+        return history.unchanged[0]
+    return _UNKNOWN  # never loaded (a column default applied by the INSERT): read from the database
+
+
+def _stored(session: Session, account: Account) -> tuple[Any, Any]:
+    table = Account.__table__
+    statement = select(table.c.role, table.c.disabled_at).where(
+        table.c.tenant_id == account.tenant_id, table.c.id == account.id
+    )
+    row = session.execute(statement).first()
+    return (row.role, row.disabled_at) if row is not None else (None, None)
+
+
+def _before_after(session: Session, account: Account) -> tuple[SeatKind | None, SeatKind | None]:
     """The kind the account counted as before this flush and after it (None: not counted)."""
     state = inspect(account)
-    role, disabled = state.attrs["role"].history, state.attrs["disabled_at"].history
-    old_role = role.deleted[0] if role.deleted else (role.unchanged[0] if role.unchanged else account.role)
-    if disabled.deleted:
-        old_disabled = disabled.deleted[0]
-    elif disabled.unchanged:
-        old_disabled = disabled.unchanged[0]
-    else:
-        old_disabled = account.disabled_at
+    old_role = _old_value(state.attrs["role"].history)
+    old_disabled = _old_value(state.attrs["disabled_at"].history)
+    if old_role is _UNKNOWN or old_disabled is _UNKNOWN:
+        stored_role, stored_disabled = _stored(session, account)
+        old_role = stored_role if old_role is _UNKNOWN else old_role
+        old_disabled = stored_disabled if old_disabled is _UNKNOWN else old_disabled
     return _counted_kind(old_role, old_disabled), _counted_kind(account.role, account.disabled_at)
 
 
@@ -146,7 +164,7 @@ def _deltas(session: Session) -> dict[tuple[uuid.UUID, SeatKind], int]:
     for obj in session.dirty:
         if not isinstance(obj, Account) or not session.is_modified(obj, include_collections=False):
             continue
-        before, after = _before_after(obj)
+        before, after = _before_after(session, obj)
         if before is not after:
             if before is not None:
                 deltas[(obj.tenant_id, before)] -= 1
@@ -154,7 +172,7 @@ def _deltas(session: Session) -> dict[tuple[uuid.UUID, SeatKind], int]:
                 deltas[(obj.tenant_id, after)] += 1
     for obj in session.deleted:
         if isinstance(obj, Account):
-            before, _after = _before_after(obj)
+            before, _after = _before_after(session, obj)
             if before is not None:
                 deltas[(obj.tenant_id, before)] -= 1
     return {key: delta for key, delta in deltas.items() if delta}
@@ -163,7 +181,8 @@ def _deltas(session: Session) -> dict[tuple[uuid.UUID, SeatKind], int]:
 @event.listens_for(Session, "before_flush")
 def keep_usage_ledger(session: Session, _context: Any, _instances: Any) -> None:
     """Book the ids this flush issues, disables, re-enables or deletes (in the flush's transaction)."""
-    deltas = _deltas(session)
+    with session.no_autoflush:
+        deltas = _deltas(session)
     if not deltas:
         return
     day = jst_today()
