@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.tenancy import Tenant, TenantStatus
 from app.text import JST
 from billing.models import (
+    DEFAULT_PRICES,
     INCLUDED_ADMIN_SEATS,
     INCLUDED_SELF_REGISTRATION_IDS,
     PACK_SIZE,
@@ -49,6 +50,7 @@ ITEM_LABELS = {
     "verification": "本人確認オプション",
     "admin_seats": "追加管理者ID",
 }
+DEFAULT_PRICES_FROM = dt.date(2000, 1, 1)  # migration 0024's first price list
 TRUE_VALUES = frozenset({"true", "1", "on", "yes", "有効", "あり", "利用する", "会員"})
 
 
@@ -105,7 +107,8 @@ def prorated(amount: int, active_days: int, days_in_month: int) -> int:
 async def price_list_for(session: AsyncSession, month: dt.date) -> PriceList:
     """The prices in force in ``month`` (the latest list effective on or before its first day).
 
-    LookupError when no list applies (migration 0024 writes one effective 2000-01-01, so only a broken database).
+    With no list at all on or before it (migration 0024 writes one effective 2000-01-01; only an emptied table
+    lacks it), seed 003's defaults (``DEFAULT_PRICES``) as an unsaved list.
     """
     first = month.replace(day=1)
     statement = (
@@ -113,7 +116,7 @@ async def price_list_for(session: AsyncSession, month: dt.date) -> PriceList:
     )
     prices = (await session.execute(statement)).scalar_one_or_none()
     if prices is None:
-        raise LookupError(f"{first:%Y年%m月}に適用される価格表がありません。運営者の価格表を登録してください。")
+        return PriceList(effective_from=DEFAULT_PRICES_FROM, changed_by="初期設定", **DEFAULT_PRICES)
     return prices
 
 
