@@ -320,7 +320,7 @@ async def reconcile(session: AsyncSession, tenant_id: uuid.UUID) -> dict[SeatKin
     transaction; a bulk path (``close_month`` runs it once per tenant before billing).
     """
     differed: dict[SeatKind, tuple[int, int]] = {}
-    for kind in SeatKind:
+    for kind in sorted(SeatKind, key=lambda k: k.value):  # the flush hook's lock order
         kept = await _lock_counter(session, tenant_id, kind)
         counted = await counted_ids(session, tenant_id, kind)
         if counted != kept:
