@@ -47,7 +47,8 @@ def current_settings() -> Settings:
 
 @click.group(help="MyNumber Vault: マイナンバー収集・保管サービスの管理コマンド")
 def main() -> None:
-    pass
+    # Every command that writes accounts (init, demo, worker...) keeps billing's id usage ledger (app.main).
+    import billing.usage  # noqa: F401
 
 
 @main.command(help="バージョンを表示します。")
