@@ -8,6 +8,8 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +36,7 @@ from tenants.schemas import RetireForm, StaffForm
 from tenants.services import add_staff, disable_staff, enable_staff, reinstate_employee, retire_employee
 from tests.support.people import give_number, make_employee, valid_my_number
 from tests.support.principals import principal_of
-from tests.support.world import World
+from tests.support.world import World, post_form, sign_in
 
 SELF = SeatKind.SELF_REGISTRATION
 ADMIN = SeatKind.ADMIN
@@ -247,3 +249,19 @@ async def test_reconcile_recounts_from_the_accounts(db: AsyncSession, world: Wor
     assert differed == {SELF: (9, 1)}
     assert await assert_ledger_matches(db, world.tenant.id) == (1, 3)
     assert await reconcile(db, world.tenant.id) == {}
+
+
+async def test_the_web_pages_keep_the_ledger_in_the_requests_transaction(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World
+) -> None:
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(admin_seats=5))
+    await db.commit()
+    await sign_in(client, world.admin)
+    response = await post_form(client, "/admin/accounts/", {"login_id": "j0011", "name": "新人 花子", "role": "viewer"})
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert await assert_ledger_matches(db, world.tenant.id) == (1, 4)
+    response = await post_form(client, f"/admin/accounts/{world.viewer.account.id}/disable")
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    assert await assert_ledger_matches(db, world.tenant.id) == (1, 3)
+    row = await today_row(db, world.tenant, ADMIN)
+    assert (row.peak, row.closing) == (4, 3)
