@@ -156,13 +156,18 @@ def _before_after(session: Session, account: Account) -> tuple[SeatKind | None, 
     return _counted_kind(old_role, old_disabled), _counted_kind(account.role, account.disabled_at)
 
 
+def _billing_attrs_changed(account: Account) -> bool:
+    state = inspect(account)
+    return any(state.attrs[name].history.has_changes() for name in ("role", "disabled_at"))
+
+
 def _deltas(session: Session) -> dict[tuple[uuid.UUID, SeatKind], int]:
     deltas: dict[tuple[uuid.UUID, SeatKind], int] = defaultdict(int)
     for obj in session.new:
         if isinstance(obj, Account) and (kind := _counted_kind(obj.role, obj.disabled_at)) is not None:
             deltas[(obj.tenant_id, kind)] += 1
     for obj in session.dirty:
-        if not isinstance(obj, Account) or not session.is_modified(obj, include_collections=False):
+        if not isinstance(obj, Account) or not _billing_attrs_changed(obj):
             continue
         before, after = _before_after(session, obj)
         if before is not after:
