@@ -47,6 +47,7 @@ CLOSE_FUNCTION = "月次請求の締め"
 CORRECT_FUNCTION = "請求書の訂正"
 CREDIT_NOTE_PREFIX = "CN-"
 PROFILE_MISSING = "運営者の請求情報（適格請求書発行事業者登録番号など）を設定してください"
+NUMBER_CODE_LENGTH = 32 - len(CREDIT_NOTE_PREFIX) - len("-YYYYMM-NN")  # invoices.number is String(32)
 MONTH_PATTERN = re.compile(r"(\d{4})-(\d{1,2})")
 
 CSV_COLUMNS = (
@@ -106,8 +107,12 @@ def due_date(month: dt.date) -> dt.date:
 
 
 def invoice_number(code: str, month: dt.date, sequence: int, kind: InvoiceKind = InvoiceKind.INVOICE) -> str:
-    """請求書番号: ``{code}-{YYYYMM}-{sequence:02d}``, a credit note with ``CN-`` in front."""
-    number = f"{code}-{month:%Y%m}-{sequence:02d}"
+    """請求書番号: ``{code}-{YYYYMM}-{sequence:02d}``, a credit note with ``CN-`` in front.
+
+    The number column holds 32 characters (unique per tenant): a tenant code longer than 19 characters is cut to
+    its first 19 (``NUMBER_CODE_LENGTH``), so even a credit note fits.
+    """
+    number = f"{code[:NUMBER_CODE_LENGTH]}-{month:%Y%m}-{sequence:02d}"
     return CREDIT_NOTE_PREFIX + number if kind is InvoiceKind.CREDIT_NOTE else number
 
 

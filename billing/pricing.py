@@ -13,10 +13,10 @@ Rules (all amounts whole yen, tax-exclusive unless named otherwise; months are t
 - 消費税 10% of the sum of the lines, rounded down once per invoice (適格請求書: one rounding per rate and invoice).
 - Prices: the price list in force in the month (price changes apply from their ``effective_from`` month on).
 
-Contract history is read from ``ContractChange`` rows (values as strings: packs "3"; verification and member
-"true"/"false", "有効"/"無効" and "1"/"0" are understood): the value at the month's start is the ``old_value``
-of the first change at or after it (or the tenant's current value when none), and each change inside the month
-adds its ``new_value``.
+Contract history is read from ``ContractChange`` rows of kinds PACKS (values "3") and VERIFICATION (values
+"true"/"false"; "有効"/"無効" and "1"/"0" are understood too), with ``old_value`` filled: the value at the month's
+start is the ``old_value`` of the first change at or after it (or the tenant's current value when none), and each
+change inside the month adds its ``new_value``. Member prices follow ``tenant.is_member`` at billing time.
 """
 
 from __future__ import annotations

@@ -84,6 +84,13 @@ async def closed(db: AsyncSession, world: World, sessions: async_sessionmaker[As
     return await invoices_of_month(db, OCT)
 
 
+def test_invoice_numbers_fit_their_column() -> None:
+    assert invoicing.invoice_number("acme", OCT, 1) == "acme-202610-01"
+    assert invoicing.invoice_number("acme", OCT, 2, InvoiceKind.CREDIT_NOTE) == "CN-acme-202610-02"
+    longest = invoicing.invoice_number("x" * 32, OCT, 99, InvoiceKind.CREDIT_NOTE)
+    assert len(longest) == 32 and longest.startswith("CN-" + "x" * 19 + "-202610-")
+
+
 def test_a_month_is_written_yyyy_mm() -> None:
     assert parse_month("2026-10") == OCT
     for bad in ("2026/10", "2026-13", "10-2026", ""):
