@@ -47,7 +47,8 @@ def current_settings() -> Settings:
 
 @click.group(help="MyNumber Vault: マイナンバー収集・保管サービスの管理コマンド")
 def main() -> None:
-    pass
+    # Every command that writes accounts (init, demo, worker...) keeps billing's id usage ledger (app.main).
+    import billing.usage  # noqa: F401
 
 
 @main.command(help="バージョンを表示します。")
@@ -424,6 +425,49 @@ def _erase_tenant(tenant_code: str) -> list[str]:
         return asyncio.run(run_erase_tenant(settings, tenant_code))
     except EraseCommandError as exc:
         raise CommandError(str(exc)) from None
+
+
+@main.group(help="月次請求（締め・ID数の確認・請求書PDF）を扱います。")
+def billing() -> None:
+    pass
+
+
+@billing.command(
+    name="close", help="指定した月の請求を締め、事業者ごとに請求書を発行します（何度実行しても同じ結果）。"
+)
+@click.option("--month", required=True, help="請求月（YYYY-MM、日本時間）")
+def billing_close(month: str) -> None:
+    _print_billing_lines("run_close", month)
+
+
+@billing.command(name="usage", help="事業者の月の日ごとのID数と、請求される数量を表示します。")
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--month", required=True, help="対象月（YYYY-MM、日本時間）")
+def billing_usage(tenant_code: str, month: str) -> None:
+    _print_billing_lines("run_usage", tenant_code, month)
+
+
+@billing.command(name="invoice", help="締めた月の事業者の請求書を PDF に書き出します。")
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--month", required=True, help="請求月（YYYY-MM、日本時間）")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="書き出す PDF")
+def billing_invoice(tenant_code: str, month: str, output: Path) -> None:
+    _print_billing_lines("run_invoice", tenant_code, month, output)
+
+
+@friendly_errors
+def _print_billing_lines(command: str, *args: Any) -> None:
+    settings = current_settings()
+    import asyncio
+
+    from billing import cli
+
+    try:
+        lines = asyncio.run(getattr(cli, command)(settings, *args))
+    except cli.BillingCommandError as exc:
+        raise CommandError(str(exc)) from None
+    for line in lines:
+        click.echo(line)
 
 
 def run() -> None:  # pragma: no cover - console entry for `python -m app.cli`

@@ -112,6 +112,7 @@ def create_app(settings: Settings) -> Litestar:
     ]
     sessions = session_config(settings)
     load_retention_kinds()
+    load_ledger_hooks()
     # Retention first (expired links, sessions, uploads, job reports...), then the vault's keys and checkpoints.
     maintenance = PeriodicMaintenance(
         vault,
@@ -190,6 +191,14 @@ def load_retention_kinds() -> None:
 
     for module in ("tenants.retention", "exchange.retention"):
         importlib.import_module(module)
+
+
+def load_ledger_hooks() -> None:
+    """Register the feature packages' flush hooks that keep ledgers in each change's transaction (billing's id
+    usage: ``billing.usage``), for the app and every command (``app.cli``)."""
+    import importlib
+
+    importlib.import_module("billing.usage")
 
 
 def feature_maintenance(settings: Settings) -> list[Any]:

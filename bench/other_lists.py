@@ -44,6 +44,8 @@ from app.pager import PageRequest
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.vault import Vault
 from bench.vault import DEFAULT_POSTGRES, drop_databases, postgres_databases
+from billing.models import SeatKind
+from billing.usage import ids_changed, seat_kind
 from selfservice import services as selfservice
 from selfservice.letters import render_invitation_letters
 from tenants import services
@@ -199,6 +201,14 @@ async def _employees(
     await session.execute(insert(Person), people)
     if accounts:
         await session.execute(insert(Account), accounts)
+        # an INSERT without the ORM: the usage ledger is booked here (billing.usage's flush hook never sees it)
+        issued: dict[SeatKind, int] = {}
+        for row in accounts:
+            kind = seat_kind(row["role"]) if row["disabled_at"] is None else None
+            if kind is not None:
+                issued[kind] = issued.get(kind, 0) + 1
+        for kind, count in sorted(issued.items(), key=lambda item: item[0].value):
+            await ids_changed(session, tenant_id, kind, count)
     await apply_count_deltas(session, deltas)
     return ids
 

@@ -1,15 +1,71 @@
-"""Monthly invoices (issue 13): closing a month, credit notes, the accounting CSV. Owned by branch B1."""
+"""Monthly invoices (issue 13): closing a month, credit notes, the accounting CSV. Owned by branch B1.
+
+- :func:`close_month` writes one invoice per tenant with a non-empty bill (``billing.pricing.bill_for_month``) for a
+  month that has ended: tenants in keyset batches of ``BATCH_TENANTS``, a commit per batch (constant memory),
+  idempotent (a tenant with an invoice for the month is counted as already closed; the unique constraint
+  (tenant_id, month, kind, sequence) makes two runs at once harmless), one operator-log entry per run.
+- Invoices are immutable (migration 0024's triggers): :func:`correct_invoice` writes a credit note (適格返還請求書,
+  negative lines) and a new invoice with the next sequence, recomputed from the current data.
+- Numbers: ``{tenant code}-{YYYYMM}-{sequence:02d}``; a credit note ``CN-`` + the number of the invoice it cancels.
+- Dates (JST): ``issued_on`` the day of closing, ``due_on`` the last day of the month after the billed month (翌月末).
+- The issuer (運営者) is copied from the single ``BillingProfile`` row; without a registration number nothing is
+  issued.
+"""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from billing.models import Invoice, InvoiceLine
+from app.audit.events import Actor, AuditAction, AuditEvent
+from app.audit.log import record
+from app.db import new_id
+from app.tenancy import Tenant, TenantKind
+from billing.models import (
+    TAX_RATE_PERCENT,
+    BillingProfile,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+)
+from billing.pricing import Bill, BillLine, bill_for_month
+from billing.usage import jst_today, month_bounds, reconcile
+from exchange.encoding import CsvWriter, Unencodable
+from exchange.layouts import Column, Kind
+
+BATCH_TENANTS = 100  # tenants closed per transaction
+CSV_BATCH = 500  # invoices read and written per CSV chunk
+CLOSE_FUNCTION = "月次請求の締め"
+CORRECT_FUNCTION = "請求書の訂正"
+CREDIT_NOTE_PREFIX = "CN-"
+PROFILE_MISSING = "運営者の請求情報（適格請求書発行事業者登録番号など）を設定してください"
+NUMBER_CODE_LENGTH = 32 - len(CREDIT_NOTE_PREFIX) - len("-YYYYMM-NN")  # invoices.number is String(32)
+MONTH_PATTERN = re.compile(r"(\d{4})-(\d{1,2})")
+
+CSV_COLUMNS = (
+    Column("請求書番号", Kind.CODE, "number"),
+    Column("種別", Kind.CHOICE, "kind"),
+    Column("事業者コード", Kind.CODE, "customer_code"),
+    Column("事業者名", Kind.NAME, "customer_name"),
+    Column("請求期間", Kind.TEXT, "period"),
+    Column("発行日", Kind.DATE, "issued_on"),
+    Column("支払期限", Kind.DATE, "due_on"),
+    Column("税抜金額", Kind.ORDINAL, "subtotal"),
+    Column("消費税", Kind.ORDINAL, "tax"),
+    Column("合計", Kind.ORDINAL, "total"),
+)
+
+
+class BillingRefused(ValueError):
+    """Billing cannot do what was asked; the message (Japanese) says what to change."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,23 +77,401 @@ class CloseResult:
     already_closed: int
 
 
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """The operator's invoicing details as copied into each invoice."""
+
+    name: str
+    registration_number: str
+    address: str
+    phone: str
+    bank_details: str
+
+
+# --- Small rules ---------------------------------------------------------------------------------------------------
+
+
+def parse_month(text: str) -> dt.date:
+    """``YYYY-MM`` → the month's first day. BillingRefused (Japanese) for anything else."""
+    match = MONTH_PATTERN.fullmatch(text.strip())
+    if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
+        raise BillingRefused(f"月は YYYY-MM の形で指定してください（例: 2026-11）。指定された値: {text}")
+    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def due_date(month: dt.date) -> dt.date:
+    """支払期限: the last day of the month after the billed ``month`` (翌月末)."""
+    _, last = month_bounds(month)
+    following = last + dt.timedelta(days=1)
+    return following.replace(day=calendar.monthrange(following.year, following.month)[1])
+
+
+def invoice_number(code: str, month: dt.date, sequence: int, kind: InvoiceKind = InvoiceKind.INVOICE) -> str:
+    """請求書番号: ``{code}-{YYYYMM}-{sequence:02d}``, a credit note with ``CN-`` in front.
+
+    The number column holds 32 characters (unique per tenant): a tenant code longer than 19 characters is cut to
+    its first 19 (``NUMBER_CODE_LENGTH``), so even a credit note fits.
+    """
+    number = f"{code[:NUMBER_CODE_LENGTH]}-{month:%Y%m}-{sequence:02d}"
+    return CREDIT_NOTE_PREFIX + number if kind is InvoiceKind.CREDIT_NOTE else number
+
+
+def month_label(month: dt.date) -> str:
+    """``2026年11月``."""
+    return f"{month.year}年{month.month}月"
+
+
+def refuse_open_month(month: dt.date, today: dt.date) -> None:
+    """BillingRefused unless ``month`` has ended in Japan by ``today`` (a month is closed from its next day on)."""
+    _, last = month_bounds(month)
+    if today <= last:
+        after = last + dt.timedelta(days=1)
+        raise BillingRefused(
+            f"{month_label(month)}はまだ終わっていないため締められません。"
+            f"{after.year}年{after.month}月{after.day}日以降に実行してください。"
+        )
+
+
+async def issuer(session: AsyncSession) -> Issuer:
+    """The operator's invoicing details (the single BillingProfile row). BillingRefused (PROFILE_MISSING) when there
+    is none or it has no registration number or name."""
+    profile = (await session.execute(select(BillingProfile).limit(1))).scalar_one_or_none()
+    if profile is None or not profile.registration_number.strip() or not profile.issuer_name.strip():
+        raise BillingRefused(PROFILE_MISSING)
+    address = " ".join(
+        part for part in (f"〒{profile.postal_code}" if profile.postal_code else "", profile.address) if part
+    )
+    return Issuer(profile.issuer_name, profile.registration_number, address, profile.phone, profile.bank_details)
+
+
+def cli_actor(what: str) -> Actor:
+    """The audit actor of a billing run started by ``what`` (a login id, or the command line)."""
+    return Actor(user_id=None, login_id=what[:64], name=what[:100], role="system", organisation="")
+
+
+async def _log_operator(session: AsyncSession, actor: str, function: str, detail: dict[str, object]) -> None:
+    """An entry in the operator's own chain (as tenants' operator acts are logged); skipped with no operator."""
+    operator = await session.execute(select(Tenant.id).where(Tenant.kind == TenantKind.OPERATOR).limit(1))
+    operator_id = operator.scalar_one_or_none()
+    if operator_id is None:
+        return
+    event = AuditEvent(
+        tenant_id=operator_id,
+        action=AuditAction.SETTINGS_CHANGE,
+        actor=cli_actor(actor),
+        function=function,
+        detail=detail,
+    )
+    await record(session, event)
+
+
+# --- Writing invoices ----------------------------------------------------------------------------------------------
+
+
+def _lines(bill_lines: Sequence[BillLine], sign: int) -> list[BillLine]:
+    return [BillLine(x.item, x.description, x.quantity, sign * x.unit_price, sign * x.amount) for x in bill_lines]
+
+
+async def _write(
+    session: AsyncSession,
+    tenant: Tenant,
+    bill: Bill,
+    *,
+    kind: InvoiceKind,
+    sequence: int,
+    details: Issuer,
+    actor: str,
+    today: dt.date,
+    corrects: Invoice | None = None,
+) -> Invoice:
+    """One invoice or credit note and its lines (a credit note's lines and totals: the cancelled invoice's, negated)."""
+    invoice_id = new_id()
+    lines = list(bill.lines)
+    subtotal, tax, total = bill.subtotal, bill.tax, bill.total
+    if kind is InvoiceKind.CREDIT_NOTE:
+        lines = _lines(lines, -1)
+        subtotal, tax, total = -subtotal, -tax, -total
+    invoice = Invoice(
+        tenant_id=tenant.id,
+        id=invoice_id,
+        month=bill.month,
+        kind=kind,
+        sequence=sequence,
+        number=invoice_number(tenant.code, bill.month, sequence, kind),
+        corrects_id=corrects.id if corrects is not None else None,
+        issued_on=today,
+        due_on=due_date(bill.month),
+        period_start=bill.period_start,
+        period_end=bill.period_end,
+        member=bill.member,
+        subtotal=subtotal,
+        tax=tax,
+        total=total,
+        tax_rate_percent=TAX_RATE_PERCENT,
+        customer_code=tenant.code,
+        customer_name=tenant.name,
+        issuer_name=details.name,
+        issuer_registration_number=details.registration_number,
+        issuer_address=details.address,
+        issuer_phone=details.phone,
+        bank_details=details.bank_details,
+        issued_by=actor[:100],
+    )
+    session.add(invoice)
+    await session.flush()
+    for position, line in enumerate(lines, start=1):
+        session.add(
+            InvoiceLine(
+                tenant_id=tenant.id,
+                invoice_id=invoice_id,
+                position=position,
+                item=line.item,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                amount=line.amount,
+                tax_rate_percent=TAX_RATE_PERCENT,
+            )
+        )
+    await session.flush()
+    return invoice
+
+
+async def _has_invoice(session: AsyncSession, tenant_id: uuid.UUID, month: dt.date) -> bool:
+    statement = select(Invoice.id).where(
+        Invoice.tenant_id == tenant_id, Invoice.month == month, Invoice.kind == InvoiceKind.INVOICE
+    )
+    return (await session.execute(statement.limit(1))).first() is not None
+
+
+async def _close_tenant(
+    session: AsyncSession, tenant: Tenant, month: dt.date, details: Issuer, actor: str, today: dt.date
+) -> str:
+    """ "created", "closed" (an invoice exists, maybe written by a run at the same time) or "empty"."""
+    if await _has_invoice(session, tenant.id, month):
+        return "closed"
+    try:
+        async with session.begin_nested():
+            await reconcile(session, tenant.id)
+            bill = await bill_for_month(session, tenant, month)
+            if not bill.lines:
+                return "empty"
+            await _write(
+                session, tenant, bill, kind=InvoiceKind.INVOICE, sequence=1, details=details, actor=actor, today=today
+            )
+    except IntegrityError:  # another run wrote this tenant's invoice first
+        return "closed"
+    return "created"
+
+
 async def close_month(sessions: async_sessionmaker[AsyncSession], month: dt.date, *, actor: str) -> CloseResult:
-    """One invoice per billable tenant for ``month`` (its first day), in batches; closing twice adds nothing."""
-    raise NotImplementedError
+    """One invoice per billable tenant for ``month`` (its first day), in batches; closing twice adds nothing.
+
+    ``actor``: who closes (a login id, or "mnvault billing close"), written on the invoices and in the operator's
+    log (one entry per run, with the counts). Raises BillingRefused (Japanese) for a month that has not ended in
+    Japan yet, or when the operator's invoicing details (registration number) are not set.
+    """
+    first = month.replace(day=1)
+    today = jst_today()
+    refuse_open_month(first, today)
+    async with sessions() as session:
+        details = await issuer(session)
+    counts = {"created": 0, "closed": 0, "empty": 0}
+    after: uuid.UUID | None = None
+    while True:
+        async with sessions() as session:
+            statement = select(Tenant).where(Tenant.kind == TenantKind.COMPANY).order_by(Tenant.id)
+            if after is not None:
+                statement = statement.where(Tenant.id > after)
+            tenants = list((await session.execute(statement.limit(BATCH_TENANTS))).scalars())
+            if not tenants:
+                break
+            for tenant in tenants:
+                counts[await _close_tenant(session, tenant, first, details, actor, today)] += 1
+            await session.commit()
+            after = tenants[-1].id
+    async with sessions() as session:
+        detail: dict[str, object] = {"event": "billing_month_closed", "month": f"{first:%Y-%m}", **counts}
+        await _log_operator(session, actor, CLOSE_FUNCTION, detail)
+        await session.commit()
+    return CloseResult(first, counts["created"], counts["closed"])
 
 
-async def tenant_invoices(session: AsyncSession, tenant_id: uuid.UUID) -> list[Invoice]:
-    """A tenant's invoices and credit notes, newest month first."""
-    raise NotImplementedError
+async def correct_invoice(
+    session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID, actor: str
+) -> tuple[Invoice, Invoice | None]:
+    """Cancel an issued invoice with a credit note (its lines negated, ``corrects_id`` set) and issue the month's
+    invoice again with the next sequence, recomputed from the current data (None when nothing is billable now).
+
+    In the caller's transaction. LookupError for an id the tenant has no invoice under (→ 404); BillingRefused
+    for a credit note, an invoice already cancelled, or a missing issuer profile.
+    """
+    original, lines = await invoice_with_lines(session, tenant_id, invoice_id)
+    if original.kind is not InvoiceKind.INVOICE:
+        raise BillingRefused("適格返還請求書（取消）は訂正できません。訂正する請求書を選んでください。")
+    cancelled = await session.execute(
+        select(Invoice.id).where(Invoice.tenant_id == tenant_id, Invoice.corrects_id == original.id).limit(1)
+    )
+    if cancelled.first() is not None:
+        raise BillingRefused(f"請求書 {original.number} はすでに取り消されています。最新の請求書を訂正してください。")
+    details = await issuer(session)
+    tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
+    today = jst_today()
+    issued = Bill(
+        original.month,
+        original.period_start,
+        original.period_end,
+        original.member,
+        tuple(BillLine(x.item, x.description, x.quantity, x.unit_price, x.amount) for x in lines),
+        original.subtotal,
+        original.tax,
+        original.total,
+    )
+    credit = await _write(
+        session,
+        tenant,
+        issued,
+        kind=InvoiceKind.CREDIT_NOTE,
+        sequence=original.sequence,
+        details=details,
+        actor=actor,
+        today=today,
+        corrects=original,
+    )
+    bill = await bill_for_month(session, tenant, original.month)
+    reissued = None
+    if bill.lines:
+        sequence = original.sequence + 1
+        reissued = await _write(
+            session,
+            tenant,
+            bill,
+            kind=InvoiceKind.INVOICE,
+            sequence=sequence,
+            details=details,
+            actor=actor,
+            today=today,
+        )
+    detail: dict[str, object] = {
+        "event": "invoice_corrected",
+        "tenant_id": str(tenant.id),
+        "tenant_name": tenant.name,
+        "cancelled": original.number,
+        "credit_note": credit.number,
+        "reissued": reissued.number if reissued is not None else "",
+    }
+    await _log_operator(session, actor, CORRECT_FUNCTION, detail)
+    return credit, reissued
+
+
+# --- Reading invoices ----------------------------------------------------------------------------------------------
+
+
+async def tenant_invoices(session: AsyncSession, tenant_id: uuid.UUID, *, limit: int = 240) -> list[Invoice]:
+    """A tenant's invoices and credit notes, newest month first (within a month: by sequence, the invoice before
+    its credit note); at most ``limit`` (a few per month: 20 years by default)."""
+    statement = (
+        select(Invoice)
+        .where(Invoice.tenant_id == tenant_id)
+        .order_by(Invoice.month.desc(), Invoice.sequence.desc(), Invoice.kind.desc())
+        .limit(limit)
+    )
+    return list((await session.execute(statement)).scalars())
 
 
 async def invoice_with_lines(
     session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID
 ) -> tuple[Invoice, list[InvoiceLine]]:
     """One invoice of the tenant and its lines; LookupError when the tenant has no such invoice (→ 404)."""
-    raise NotImplementedError
+    invoice = (
+        await session.execute(select(Invoice).where(Invoice.tenant_id == tenant_id, Invoice.id == invoice_id))
+    ).scalar_one_or_none()
+    if invoice is None:
+        raise LookupError("請求書が見つかりません。")
+    lines = await session.execute(
+        select(InvoiceLine)
+        .where(InvoiceLine.tenant_id == tenant_id, InvoiceLine.invoice_id == invoice_id)
+        .order_by(InvoiceLine.position)
+    )
+    return invoice, list(lines.scalars())
 
 
-def month_csv(session: AsyncSession, month: dt.date) -> AsyncIterator[bytes]:
-    """Every invoice and credit note of ``month`` as cp932 CSV for accounting, in chunks (constant memory)."""
-    raise NotImplementedError
+async def month_invoice(
+    session: AsyncSession, tenant_id: uuid.UUID, month: dt.date
+) -> tuple[Invoice, list[InvoiceLine]] | None:
+    """The tenant's current invoice for ``month`` (the highest sequence), with its lines; None before closing."""
+    statement = (
+        select(Invoice.id)
+        .where(Invoice.tenant_id == tenant_id, Invoice.month == month.replace(day=1))
+        .where(Invoice.kind == InvoiceKind.INVOICE)
+        .order_by(Invoice.sequence.desc())
+        .limit(1)
+    )
+    found = (await session.execute(statement)).scalar_one_or_none()
+    return None if found is None else await invoice_with_lines(session, tenant_id, found)
+
+
+def _slash(day: dt.date) -> str:
+    return f"{day:%Y/%m/%d}"
+
+
+def _csv_row(invoice: Invoice) -> list[str]:
+    return [
+        invoice.number,
+        invoice.kind.label,
+        invoice.customer_code,
+        invoice.customer_name,
+        f"{_slash(invoice.period_start)}〜{_slash(invoice.period_end)}",
+        _slash(invoice.issued_on),
+        _slash(invoice.due_on),
+        str(invoice.subtotal),
+        str(invoice.tax),
+        str(invoice.total),
+    ]
+
+
+async def month_csv(session: AsyncSession, month: dt.date) -> AsyncIterator[bytes]:
+    """Every invoice and credit note of ``month`` as cp932 CSV for accounting, in chunks (constant memory).
+
+    A header row, then one row per invoice (請求書番号, 種別, 事業者コード, 事業者名, 請求期間, 発行日, 支払期限,
+    税抜金額, 消費税, 合計), CRLF, in keyset batches over (tenant, invoice id) on ``ix_invoices_month``. The project's
+    cp932 rules (``exchange.encoding``): Windows forms, a character cp932 cannot hold written as 〓, typed cells
+    neutralised against CSV injection.
+    """
+    first = month.replace(day=1)
+    writer = CsvWriter(CSV_COLUMNS, unencodable=Unencodable.REPLACE)
+    yield writer.start()
+    after: tuple[uuid.UUID, uuid.UUID] | None = None
+    while True:
+        statement = select(Invoice).where(Invoice.month == first).order_by(Invoice.tenant_id, Invoice.id)
+        if after is not None:
+            statement = statement.where(tuple_(Invoice.tenant_id, Invoice.id) > tuple_(*after))
+        invoices = list((await session.execute(statement.limit(CSV_BATCH))).scalars())
+        if not invoices:
+            break
+        yield writer.write([_csv_row(invoice) for invoice in invoices])
+        after = (invoices[-1].tenant_id, invoices[-1].id)
+        if len(invoices) < CSV_BATCH:
+            break
+
+
+__all__ = [
+    "BATCH_TENANTS",
+    "CLOSE_FUNCTION",
+    "PROFILE_MISSING",
+    "BillingRefused",
+    "CloseResult",
+    "Issuer",
+    "close_month",
+    "correct_invoice",
+    "due_date",
+    "invoice_number",
+    "invoice_with_lines",
+    "issuer",
+    "month_csv",
+    "month_invoice",
+    "month_label",
+    "parse_month",
+    "refuse_open_month",
+    "tenant_invoices",
+]

@@ -214,3 +214,6 @@ class TenantErasure(GlobalMixin, Base):
     numbers_erased: Mapped[int] = mapped_column(Integer, default=0)
     documents_erased: Mapped[int] = mapped_column(Integer, default=0)
     people: Mapped[int] = mapped_column(Integer, default=0)
+
+
+import billing.usage  # noqa: E402, F401  (the usage ledger's flush hook, registered with the models)
