@@ -38,6 +38,7 @@ from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import format_date
 from app.vault import Vault
 from billing.models import TenantErasure
+from billing.usage import reconcile
 
 ERASURE_FUNCTION = "契約終了に伴う全データ消去"
 ERASURE_REASON = "契約終了に伴う全データ消去"  # the erase reason of every number erased this way
@@ -176,6 +177,7 @@ async def _close_tenant(session: AsyncSession, tenant: Tenant) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+    await reconcile(session, tenant.id)  # a bulk UPDATE: the id ledger is told here (billing.usage)
 
 
 async def _record_once(

@@ -33,8 +33,9 @@ from app.vault.keystore import KeyStore, NumberKey
 from app.vault.models import TenantKey, VaultNumber
 from billing import tenant_erasure
 from billing.erasure_cli import EraseCommandError, run_erase_tenant
-from billing.models import TenantErasure
+from billing.models import SeatKind, TenantErasure
 from billing.tenant_erasure import ERASURE_FUNCTION, TenantErasureRefused, erase_tenant
+from billing.usage import active_ids
 from tests.support.audit import entries
 from tests.support.world import World, post_form, sign_in, step_up
 from tests.vault.helpers import ADMIN, my_number
@@ -248,6 +249,8 @@ async def test_the_tenant_is_closed_its_accounts_signed_out_and_the_erasure_logg
     tenant = await fresh_tenant(db, world.tenant.id)
     assert tenant is not None and tenant.erased_at is not None and tenant.status is TenantStatus.ENDED
     assert await count(db, Account, Account.tenant_id == world.tenant.id, Account.disabled_at.is_(None)) == 0
+    for kind in SeatKind:  # the billed ids follow the bulk disabling (billing.usage's ledger)
+        assert await active_ids(db, world.tenant.id, kind) == 0
     operator_log = [e for e in await entries(db, world.operator.tenant.id) if e.function == ERASURE_FUNCTION]
     assert len(operator_log) == 1 and operator_log[0].action == AuditAction.DELETE
     assert operator_log[0].detail["certificate_number"] == erasure.certificate_number
