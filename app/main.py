@@ -140,6 +140,7 @@ def create_app(settings: Settings) -> Litestar:
             CSRFMiddleware(
                 SessionBoundCSRF(vault.derive_secret("csrf")), session_key=sessions.key, tls=settings.served_over_tls
             ),
+            *feature_middleware(settings, db_config),
             commit_before_response(db_config.session_scope_key)(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -198,6 +199,14 @@ def feature_maintenance(settings: Settings) -> list[Any]:
     from verification.services import maintenance_step as verification_purge
 
     return [deletion_reminder_step(settings), verification_purge(settings)]
+
+
+def feature_middleware(settings: Settings, db_config: SQLAlchemyAsyncConfig) -> list[Any]:
+    """Feature packages' middleware, after the principal and CSRF: billing's read-only rule for tenants whose trial
+    or contract ended (billing.readonly)."""
+    from billing.readonly import ReadOnlyMiddleware
+
+    return [ReadOnlyMiddleware(settings, db_config.provide_session)]
 
 
 def feature_routes() -> list[Any]:

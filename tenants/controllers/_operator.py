@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, operator_only
+from app.config import Settings
 from app.forms import Form, FormInvalid
 from app.pager import PageRequest, page_links
 from app.tenancy import TenantStatus
@@ -82,11 +83,12 @@ class OperatorController(Controller):
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
         vault: Vault,
+        settings: Settings,
         principal: Principal,
         data: Annotated[TenantForm, Form],
     ) -> Template | Redirect:
         try:
-            tenant = await services.create_tenant(db_session, vault, principal, data)
+            tenant = await services.create_tenant(db_session, vault, principal, data, trial_days=settings.trial_days)
         except FormInvalid as exc:
             return Template(
                 template_name="tenants/operator/form.html",
