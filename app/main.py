@@ -211,9 +211,10 @@ def feature_middleware(settings: Settings, db_config: SQLAlchemyAsyncConfig) -> 
 
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
+    from billing.contract_controllers import CONTRACT_ROUTES
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
     from verification.controllers import ROUTES as VERIFICATION_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES, *CONTRACT_ROUTES]

@@ -194,6 +194,9 @@ async def _detail_page(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Template:
+    from billing.contract import recent_changes
+    from billing.contract_services import contract_form_of
+
     used, allowed = await services.staff_seats(db_session, tenant)
     active_admins, ever_admins = await services.admin_counts(db_session, tenant)
     return Template(
@@ -206,6 +209,9 @@ async def _detail_page(
             "admin": admin,
             "active_admins": active_admins,
             "recovery": ever_admins > 0,
+            "contract_form": contract_form_of(tenant),
+            "contract_changes": await recent_changes(db_session, tenant.id, limit=10),
+            "statuses": services.STATUS_CHOICES,
         },
         status_code=status_code,
     )

@@ -324,6 +324,9 @@ async def _log_operator_change(
     await record(session, principal.event(AuditAction.SETTINGS_CHANGE, function, detail))
 
 
+log_operator_change = _log_operator_change  # public: billing's contract form logs the same way
+
+
 __all__ = [
     "OPERATOR_ADMIN_FUNCTION",
     "SEATS_FUNCTION",
@@ -335,6 +338,7 @@ __all__ = [
     "create_first_admin",
     "create_tenant",
     "get_tenant",
+    "log_operator_change",
     "operator_acts",
     "set_tenant_status",
     "tenant_page",

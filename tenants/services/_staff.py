@@ -20,8 +20,8 @@ from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant
 from app.text import clean_code
-from tenants.purposes import Audience, notified_purposes, validate_selection
 from billing.contract import SEATS_PATH, seats_message
+from tenants.purposes import Audience, notified_purposes, validate_selection
 from tenants.schemas import StaffForm, TenantSettingsForm
 
 STAFF_ROLES = {
