@@ -7,7 +7,8 @@ is loaded and CSRF is checked; handlers know nothing about it.
 Still allowed (the list below, ``STILL_ALLOWED``): signing in and out, re-authentication, password / TOTP changes,
 exports (CSV / Excel downloads and the POSTs that start an export job, and cancelling such a job), the deletion and
 erasure screens with their POSTs (deletion certificates), the operation log's download and checks, revealing a number
-(viewing is not a change; it stays logged) and the API's read call (``POST /api/v1/numbers:read``). Everything else
+(viewing is not a change; it stays logged), the API's read call (``POST /api/v1/numbers:read``) and an
+employee's 利用目的の通知 read receipt (``POST /me/notice``, without which /me cannot be seen). Everything else
 that is not GET/HEAD/OPTIONS is refused: pages answer 303 back (the Referer on this origin, else the role's home)
 with a Japanese flash saying why and what to do; the API answers 403 application/problem+json.
 
@@ -46,6 +47,7 @@ STILL_ALLOWED = re.compile(
     r"|admin/log/(?:download|verify|checkpoint)"  # the operation log
     r"|admin/numbers/[^/]+/reveal"  # viewing a number (logged): not a change
     r"|api/v1/numbers:read"  # the API's read call
+    r"|me/notice"  # an employee confirms having read the purpose notice (needed to see their own page)
     r")$"
 )
 _TOKEN_TENANT = re.compile(r"^\s*Bearer\s+mnv_([0-9a-f]{32})[0-9a-f]{32}_", re.IGNORECASE)
