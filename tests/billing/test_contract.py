@@ -217,9 +217,7 @@ class TestContractPage:
         assert seen == {"month": TODAY.replace(day=1), "until": TODAY}
 
     @pytest.mark.parametrize("persona", ["handler", "viewer", "employee"])
-    async def test_only_admins_reach_it(
-        self, client: AsyncTestClient[Litestar], world: World, persona: str
-    ) -> None:
+    async def test_only_admins_reach_it(self, client: AsyncTestClient[Litestar], world: World, persona: str) -> None:
         await sign_in(client, getattr(world, persona))
         assert (await client.get("/admin/contract")).status_code == 403
 
@@ -277,5 +275,3 @@ class TestInvoicePdf:
         page = await client.get("/admin/contract")
         assert "ACME-202611-1" in page.text and "3,300円" in page.text
         assert f"/admin/contract/invoices/{invoice.id}.pdf" in page.text
-
-

@@ -50,7 +50,9 @@ async def end_contract(db: AsyncSession, world: World) -> dt.date:
     return ended
 
 
-async def post(client: AsyncTestClient[Litestar], path: str, data: dict[str, str] | None = None, **kw: object) -> httpx.Response:
+async def post(
+    client: AsyncTestClient[Litestar], path: str, data: dict[str, str] | None = None, **kw: object
+) -> httpx.Response:
     payload = {"_csrf_token": await csrf_token(client), **(data or {})}
     return await client.post(path, data=payload, follow_redirects=False, **kw)  # type: ignore[arg-type]
 
@@ -75,9 +77,13 @@ class TestTheRule:
         assert ended.refusal == (
             "契約が終了しました（2026/11/30）。2026/12/30 までにデータの出力と削除証明書の取得を行ってください。"
         )
-        past_end = tenant_mode(TenantStatus.ACTIVE, None, dt.date(2026, 11, 30), today=dt.date(2026, 12, 1), grace_days=30)
+        past_end = tenant_mode(
+            TenantStatus.ACTIVE, None, dt.date(2026, 11, 30), today=dt.date(2026, 12, 1), grace_days=30
+        )
         assert past_end.kind is ModeKind.ENDED
-        assert not tenant_mode(TenantStatus.ACTIVE, None, dt.date(2026, 12, 1), today=dt.date(2026, 12, 1), grace_days=30).read_only
+        assert not tenant_mode(
+            TenantStatus.ACTIVE, None, dt.date(2026, 12, 1), today=dt.date(2026, 12, 1), grace_days=30
+        ).read_only
 
     @pytest.mark.parametrize(
         "path",
@@ -154,14 +160,14 @@ class TestAfterTheTrial:
         assert response.status_code == 303
         assert response.headers["location"] == "/admin"
 
-    async def test_an_import_is_refused(self, client: AsyncTestClient[Litestar], db: AsyncSession, world: World) -> None:
+    async def test_an_import_is_refused(
+        self, client: AsyncTestClient[Litestar], db: AsyncSession, world: World
+    ) -> None:
         await end_trial(db, world)
         await sign_in(client, world.admin)
         token = await csrf_token(client)
         files = {"file": ("people.csv", "社員番号,氏名\n1,山田 太郎\n".encode("cp932"), "text/csv")}
-        response = await client.post(
-            "/admin/imports", data={"_csrf_token": token}, files=files, follow_redirects=False
-        )
+        response = await client.post("/admin/imports", data={"_csrf_token": token}, files=files, follow_redirects=False)
         assert response.status_code == 303
         assert response.headers["location"] == "/admin"
 
@@ -190,7 +196,9 @@ class TestAfterTheTrial:
     ) -> None:
         token = await make_token(db, app.state["vault"], world.tenant)
         await end_trial(db, world)
-        response = await client.post("/api/v1/people", json={"kind": "payee", "name": "取引 先子"}, headers=bearer(token))
+        response = await client.post(
+            "/api/v1/people", json={"kind": "payee", "name": "取引 先子"}, headers=bearer(token)
+        )
         assert response.status_code == 403
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["detail"] == TRIAL_OVER
