@@ -275,3 +275,38 @@ class TestInvoicePdf:
         page = await client.get("/admin/contract")
         assert "ACME-202611-1" in page.text and "3,300円" in page.text
         assert f"/admin/contract/invoices/{invoice.id}.pdf" in page.text
+
+
+def test_the_demo_has_an_active_member_contract_and_a_tenant_in_its_trial(settings: Settings) -> None:
+    import asyncio
+
+    from app.db import make_engine
+    from tests.test_cli import mnvault
+
+    for _ in range(2):  # idempotent
+        done = mnvault(settings, "demo")
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert "無料体験中のデモ事業者" in done.stdout
+
+    async def read() -> tuple[list[Tenant], int]:
+        engine = make_engine(settings.effective_database_url, pool_size=1)
+        async with engine.connect() as connection:
+            from sqlalchemy.ext.asyncio import AsyncSession as Session
+
+            async with Session(bind=connection) as session:
+                found = list(
+                    (await session.execute(select(Tenant).where(Tenant.code.in_(["demo", "otameshi"])))).scalars()
+                )
+                demo = next(t for t in found if t.code == "demo")
+                rows = await changes(session, demo.id)
+        await engine.dispose()
+        return found, len(rows)
+
+    found, change_rows = asyncio.run(read())
+    tenants = {t.code: t for t in found}
+    demo, trial = tenants["demo"], tenants["otameshi"]
+    last_month = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    assert demo.status is TenantStatus.ACTIVE and demo.is_member and demo.verification_enabled
+    assert demo.contract_starts_on == last_month
+    assert change_rows == 5  # status, member, option, start, end: once, not again on the second run
+    assert trial.status is TenantStatus.TRIAL and trial.trial_ends_on is not None and trial.trial_ends_on > TODAY
