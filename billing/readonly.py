@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -153,28 +153,25 @@ async def _refuse_page(scope: Scope, send: Send, message: str, *, home: str) -> 
     session = scope.get("session")
     if isinstance(session, dict):
         session.setdefault("_messages", []).append({"message": message, "category": "warning"})
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 303,
-            "headers": [(b"location", back_to(scope, home).encode("latin-1")), (b"content-length", b"0")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b""})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 303,
+        "headers": [(b"location", back_to(scope, home).encode("latin-1")), (b"content-length", b"0")],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": b"", "more_body": False}
+    await send(end)
 
 
 async def _problem(send: Send, detail: str) -> None:
     body = msgspec.json.encode(
         {"type": READ_ONLY_PROBLEM, "title": "この操作は許可されていません", "status": 403, "detail": detail}
     )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": 403,
+        "headers": [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())],
+    }
+    await send(start)
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(end)
