@@ -206,3 +206,25 @@ class TestIssuingBeyondCapacity:
         await db.commit()
         await sign_in(client, world.admin)
         assert (await self.invite(client, {"person_id": str(person.id)})).status_code == 200
+
+    async def test_reinstating_a_retired_employee_beyond_the_packs_is_refused_and_nothing_changes(
+        self, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        person = await make_employee(db, world.tenant.id, "501", "退職 次郎")
+        person.retirement_date = dt.date(2024, 3, 31)
+        person.retired_at = dt.datetime(2024, 3, 31, tzinfo=dt.UTC)
+        account = await db.get(Account, (world.tenant.id, world.employee.account.id))
+        assert account is not None
+        account.person_id, account.disabled_at = person.id, dt.datetime(2024, 3, 31, tzinfo=dt.UTC)
+        await db.commit()
+        monkeypatch.setattr(usage, "active_ids", active_ids_of({SeatKind.SELF_REGISTRATION: 50, SeatKind.ADMIN: 3}))
+        await sign_in(client, world.admin)
+        response = await post_form(client, f"/admin/people/{person.id}/reinstate")
+        assert status(response) in (302, 303)
+        assert isinstance(response, httpx.Response)
+        page = await client.get(response.headers["location"])
+        assert "じぶんで登録IDが上限（50）を超えます。" in html.unescape(page.text)
+        from tenants.models import Person
+
+        again = await db.get(Person, (world.tenant.id, person.id), populate_existing=True)
+        assert again is not None and again.retirement_date == dt.date(2024, 3, 31)
