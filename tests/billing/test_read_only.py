@@ -250,3 +250,15 @@ class TestAfterTheContract:
         }
         response = await client.post("/login", data=data, follow_redirects=False)
         assert response.status_code == 400 or response.headers.get("location") == "/login"
+
+
+async def test_a_payee_link_cannot_register_for_a_read_only_tenant(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World
+) -> None:
+    await end_trial(db, world)
+    path = f"/p/{world.tenant.code}/sometoken"
+    response = await post(client, path, {"number": "123456789018"})
+    assert response.status_code == 303
+    assert response.headers["location"] == path
+    other = await post(client, f"/p/{world.other_tenant.code}/sometoken", {"number": "123456789018"})
+    assert other.status_code != 303 or other.headers["location"] != f"/p/{world.other_tenant.code}/sometoken"
