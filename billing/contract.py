@@ -169,6 +169,14 @@ class CapacityExceeded(FormInvalid):
         self.needed = needed
 
 
+async def self_registration_room(session: AsyncSession, tenant: Tenant) -> int | None:
+    """How many more self-registration ids may be issued now (capacity − active ids), or None during the trial."""
+    capacity = self_registration_capacity(tenant)
+    if capacity is None:
+        return None
+    return capacity - await usage.active_ids(session, tenant.id, SeatKind.SELF_REGISTRATION)
+
+
 async def check_self_registration_room(
     session: AsyncSession, tenant: Tenant, adding: int, *, field: str = "person_id"
 ) -> None:
@@ -364,6 +372,7 @@ __all__ = [
     "seat_quote",
     "seats_message",
     "self_registration_capacity",
+    "self_registration_room",
     "tenant_mode",
     "trial_days_left",
 ]

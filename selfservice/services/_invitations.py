@@ -21,7 +21,7 @@ from app.db import utcnow
 from app.forms import FormInvalid
 from app.mail import Mailer, MailError, invitation_mail
 from app.tenancy import Tenant
-from billing.contract import check_self_registration_room, self_registration_capacity
+from billing.contract import check_self_registration_room, self_registration_capacity, self_registration_room
 from selfservice.letters import InvitationLetter, contact_line
 from selfservice.services._invitation_list import (
     InvitationFilter,
@@ -33,7 +33,7 @@ from selfservice.services._invitation_list import (
     matching_batches,
 )
 from tenants.models import Department, Person, PersonKind
-from tenants.services import JST, own_tenant, sync_employee_access
+from tenants.services import JST, count_people, own_tenant, sync_employee_access
 from tenants.services._records import log_person_event
 
 INVITE_FUNCTION = "招待"
@@ -91,7 +91,9 @@ async def issue_for_scope(
         person_ids = await selected_person_ids(session, principal, scope, ticked, filters)
         return await issue_invitations(session, settings, hasher, principal, person_ids)
     tenant = await own_tenant(session, principal)
-    if self_registration_capacity(tenant) is not None:
+    room = await self_registration_room(session, tenant)
+    # Counting the filter's new ids costs a pass over it: needed only when the tenant's employees could overflow.
+    if room is not None and await count_people(session, tenant.id, kinds=[PersonKind.EMPLOYEE]) > room:
         new_ids = 0
         async for batch in matching_batches(session, principal, filters, ISSUE_BATCH):
             accounts = await employee_accounts(session, principal, batch)
