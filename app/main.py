@@ -142,6 +142,7 @@ def create_app(settings: Settings) -> Litestar:
             CSRFMiddleware(
                 SessionBoundCSRF(vault.derive_secret("csrf")), session_key=sessions.key, tls=settings.served_over_tls
             ),
+            *feature_middleware(settings, db_config),
             commit_before_response(db_config.session_scope_key)(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -210,15 +211,31 @@ def feature_maintenance(settings: Settings) -> list[Any]:
     return [deletion_reminder_step(settings), verification_purge(settings)]
 
 
+def feature_middleware(settings: Settings, db_config: SQLAlchemyAsyncConfig) -> list[Any]:
+    """Feature packages' middleware, after the principal and CSRF: billing's read-only rule for tenants whose trial
+    or contract ended (billing.readonly)."""
+    from billing.readonly import ReadOnlyMiddleware
+
+    return [ReadOnlyMiddleware(settings, db_config.provide_session)]
+
+
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
+    from billing.contract_controllers import CONTRACT_ROUTES
     from billing.erasure_controllers import ERASURE_ROUTES
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
     from verification.controllers import ROUTES as VERIFICATION_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES, *ERASURE_ROUTES]
+    return [
+        *TENANT_ROUTES,
+        *SELF_ROUTES,
+        *EXCHANGE_ROUTES,
+        *VERIFICATION_ROUTES,
+        *CONTRACT_ROUTES,
+        *ERASURE_ROUTES,
+    ]
 
 
 def feature_template_globals(settings: Settings) -> dict[str, Any]:

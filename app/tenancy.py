@@ -63,3 +63,14 @@ class Tenant(GlobalMixin, Base):
     contract_starts_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     self_registration_packs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+    @property
+    def locked_out(self) -> bool:
+        """No one of this company may sign in or call the API: suspended, or ended and already erased. An ended
+        tenant not yet erased stays reachable, read-only (billing.contract.tenant_mode), to export and take
+        deletion certificates."""
+        if self.kind is not TenantKind.COMPANY:
+            return False
+        return self.status is TenantStatus.SUSPENDED or (
+            self.status is TenantStatus.ENDED and self.erased_at is not None
+        )

@@ -18,13 +18,16 @@ from app.auth.totp import new_totp_secret
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.text import format_date, today_in_japan
 from app.vault import Vault
 from app.vault.numbers import corporate_number_check_digit, my_number_check_digit
+from billing.contract import change_contract, default_trial_end
 from tenants.models import PayeeType, Person, PersonKind, Relationship
 from tenants.services._records import Channel
 from tenants.services.bulk import DepartmentRecord, PersonRecord, write_people
 
 DEMO_CODE = "demo"
+TRIAL_DEMO_CODE = "otameshi"  # the second demo company, in its free trial
 DEMO_PHONE = "0797-12-3456"  # fictional
 DEMO_PASSWORD = "demo-password-2026"  # demo data only: printed by `mnvault demo`
 DEMO_STAFF = (
@@ -48,24 +51,70 @@ async def ensure_demo_tenant(session: AsyncSession, vault: Vault) -> Tenant:
             address="兵庫県宝塚市栄町2-1-2",
             representative="河合 康則",
             phone=DEMO_PHONE,
-            is_member=True,
-            status=TenantStatus.ACTIVE,
-            contract_ends_on=dt.date.today() + dt.timedelta(days=365),
-            admin_seats=4,
+            admin_seats=len(DEMO_STAFF),
         )
         session.add(tenant)
         await session.flush()
     tenant.phone = tenant.phone or DEMO_PHONE  # printed on the 削除証明書
-    tenant.admin_seats = max(tenant.admin_seats, len(DEMO_STAFF))  # demo tenants made before admin2 existed
     await vault.create_tenant_keys(session, tenant.id)
+    await ensure_demo_contract(session, tenant)
     return tenant
 
 
-async def ensure_demo_staff(session: AsyncSession, settings: Settings, vault: Vault, tenant: Tenant) -> list[str]:
-    """Create the three demo accounts once; always print how to sign in with them."""
+async def ensure_demo_contract(session: AsyncSession, tenant: Tenant) -> None:
+    """The demo tenant's contract (issue 13): active since the first day of last month (JST), member prices, the
+    verification option (its 2 reviewer ids cover admin2 and the handler), recorded as contract changes once."""
+    today = today_in_japan()
+    last_month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    terms: dict[str, object] = {
+        "status": TenantStatus.ACTIVE,
+        "is_member": True,
+        "verification_enabled": True,
+        "admin_seats": max(tenant.admin_seats, len(DEMO_STAFF)),  # demo tenants made before admin2 existed
+    }
+    if tenant.contract_starts_on is None:
+        terms["contract_starts_on"] = last_month
+    if tenant.contract_ends_on is None or tenant.contract_ends_on < today:
+        terms["contract_ends_on"] = today + dt.timedelta(days=365)
+    await change_contract(session, tenant, terms, changed_by="mnvault demo")
+
+
+async def ensure_trial_demo_tenant(session: AsyncSession, settings: Settings, vault: Vault) -> list[str]:
+    """A second demo company still in its free trial (its admin sees the days left), with one admin account."""
+    tenant = (await session.execute(select(Tenant).where(Tenant.code == TRIAL_DEMO_CODE))).scalar_one_or_none()
+    if tenant is None:
+        tenant = Tenant(
+            code=TRIAL_DEMO_CODE,
+            kind=TenantKind.COMPANY,
+            name="おためし工業株式会社",
+            name_kana="オタメシコウギョウ",
+            phone=DEMO_PHONE,
+            status=TenantStatus.TRIAL,
+            trial_ends_on=default_trial_end(today_in_japan(), settings.trial_days),
+        )
+        session.add(tenant)
+        await session.flush()
+    await vault.create_tenant_keys(session, tenant.id)
+    lines = await ensure_demo_staff(session, settings, vault, tenant, staff=DEMO_STAFF[:1])
+    return [
+        f"無料体験中のデモ事業者: {tenant.name}（事業者コード: {tenant.code}、"
+        f"無料体験 {format_date(tenant.trial_ends_on)} まで）",
+        f"ログインURL: {settings.effective_base_url}/t/{tenant.code}/login",
+        *lines,
+    ]
+
+
+async def ensure_demo_staff(
+    session: AsyncSession,
+    settings: Settings,
+    vault: Vault,
+    tenant: Tenant,
+    staff: tuple[tuple[str, str, Role, bool], ...] = DEMO_STAFF,
+) -> list[str]:
+    """Create the demo staff accounts once; always print how to sign in with them."""
     hasher = hasher_from_settings(settings)
     lines: list[str] = []
-    for login_id, name, role, with_totp in DEMO_STAFF:
+    for login_id, name, role, with_totp in staff:
         account = (
             await session.execute(select(Account).where(Account.tenant_id == tenant.id, Account.login_id == login_id))
         ).scalar_one_or_none()
@@ -99,6 +148,7 @@ async def fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> 
     staff = await ensure_demo_staff(session, settings, vault, tenant)
     created = await ensure_demo_people(session, vault, tenant)
     disposal = await ensure_demo_disposal(session, vault, tenant)
+    trial = await ensure_trial_demo_tenant(session, settings, vault)
     base = settings.effective_base_url
     return [
         f"デモ事業者: {tenant.name}（事業者コード: {tenant.code}）",
@@ -107,6 +157,7 @@ async def fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> 
         "  TOTP シークレットを認証アプリ（または oathtool --totp -b SECRET）に登録してください。",
         "従業員30名・扶養家族・取引先3件を作成しました。" if created else "従業員・取引先のデモデータは作成済みです。",
         *disposal,
+        *trial,
     ]
 
 

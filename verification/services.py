@@ -52,6 +52,7 @@ from app.text import JST, DateRejected, TextRejected, clean_text, format_date, p
 from app.vault import NumberField, Vault
 from app.vault.models import DocumentKey, VaultNumber
 from app.workers import IMAGES, run_in_worker
+from billing.contract import change_contract
 from tenants.models import Department, Person, PersonKind
 from tenants.services import person_subject
 from verification.documents import DocumentPlan, checks_of, document_labels, plan_documents
@@ -136,7 +137,7 @@ async def set_verification_enabled(session: AsyncSession, principal: Principal, 
         raise NotFoundException()
     if tenant.verification_enabled == enabled:
         return
-    tenant.verification_enabled = enabled
+    await change_contract(session, tenant, {"verification_enabled": enabled}, changed_by=principal.name)
     await record(
         session,
         principal.event(

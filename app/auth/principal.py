@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,10 @@ class Principal:
     stepup_fresh: bool
     ip: str | None = None
     user_agent: str | None = None
+    # The organisation's contract terms as loaded with the principal (billing.contract.tenant_mode reads them).
+    tenant_status: TenantStatus | None = None
+    trial_ends_on: dt.date | None = None
+    contract_ends_on: dt.date | None = None
 
     @property
     def role_label(self) -> str:
@@ -111,9 +116,7 @@ async def load_principal(
     account, tenant = row
     if account.is_disabled or account.session_epoch != data.get("epoch"):
         return None
-    if tenant.erased_at is not None:  # erased at contract end (billing.tenant_erasure): nothing left to use
-        return None
-    if tenant.status in (TenantStatus.SUSPENDED, TenantStatus.ENDED) and tenant.kind is TenantKind.COMPANY:
+    if tenant.locked_out:  # suspended, or erased at contract end (billing.tenant_erasure)
         return None
     return Principal(
         account_id=account.id,
@@ -129,6 +132,9 @@ async def load_principal(
         stepup_fresh=sessions.stepup_is_fresh(data, settings),
         ip=ip,
         user_agent=user_agent,
+        tenant_status=tenant.status,
+        trial_ends_on=tenant.trial_ends_on,
+        contract_ends_on=tenant.contract_ends_on,
     )
 
 

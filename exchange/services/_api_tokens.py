@@ -38,7 +38,7 @@ from app.db import utcnow
 from app.forms import Checker, FormInvalid
 from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
-from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.tenancy import Tenant, TenantKind
 from app.vault import Vault
 from exchange.models import ApiToken
 
@@ -376,7 +376,7 @@ async def authenticate(
         raise refused("revoked")
     if token.expires_at <= now:
         raise refused("expired")
-    if tenant.kind is not TenantKind.COMPANY or tenant.status in (TenantStatus.SUSPENDED, TenantStatus.ENDED):
+    if tenant.kind is not TenantKind.COMPANY or tenant.locked_out:
         raise refused("tenant")
     if not _address_allowed(token.allowed_networks, ip):
         raise refused("address")

@@ -21,6 +21,7 @@ from app.db import utcnow
 from app.forms import FormInvalid
 from app.mail import Mailer, MailError, invitation_mail
 from app.tenancy import Tenant
+from billing.contract import check_self_registration_room, self_registration_capacity, self_registration_room
 from selfservice.letters import InvitationLetter, contact_line
 from selfservice.services._invitation_list import (
     InvitationFilter,
@@ -32,7 +33,7 @@ from selfservice.services._invitation_list import (
     matching_batches,
 )
 from tenants.models import Department, Person, PersonKind
-from tenants.services import JST, own_tenant, sync_employee_access
+from tenants.services import JST, count_people, own_tenant, sync_employee_access
 from tenants.services._records import log_person_event
 
 INVITE_FUNCTION = "招待"
@@ -89,7 +90,16 @@ async def issue_for_scope(
     if scope != "filter":
         person_ids = await selected_person_ids(session, principal, scope, ticked, filters)
         return await issue_invitations(session, settings, hasher, principal, person_ids)
-    run = _IssueRun(settings, hasher, principal, await own_tenant(session, principal))
+    tenant = await own_tenant(session, principal)
+    room = await self_registration_room(session, tenant)
+    # Counting the filter's new ids costs a pass over it: needed only when the tenant's employees could overflow.
+    if room is not None and await count_people(session, tenant.id, kinds=[PersonKind.EMPLOYEE]) > room:
+        new_ids = 0
+        async for batch in matching_batches(session, principal, filters, ISSUE_BATCH):
+            accounts = await employee_accounts(session, principal, batch)
+            new_ids += sum(1 for person_id in batch if person_id not in accounts)
+        await check_self_registration_room(session, tenant, new_ids)  # before anything is written
+    run = _IssueRun(settings, hasher, principal, tenant)
     issued: list[IssuedInvitation] = []
     async for batch in matching_batches(session, principal, filters, ISSUE_BATCH):
         people = await _employees_by_id(session, principal, batch)
@@ -125,7 +135,15 @@ async def issue_invitations(
         raise FormInvalid(
             {"person_id": f"退職済みまたは無効の従業員は招待できません（{names}）。選択を外してください。"}
         )
-    run = _IssueRun(settings, hasher, principal, await own_tenant(session, principal))
+    tenant = await own_tenant(session, principal)
+    if self_registration_capacity(tenant) is not None:
+        new_ids = 0
+        for start in range(0, len(people), ISSUE_BATCH):
+            chunk = people[start : start + ISSUE_BATCH]
+            accounts = await employee_accounts(session, principal, [p.id for p in chunk])
+            new_ids += sum(1 for p in chunk if p.id not in accounts)
+        await check_self_registration_room(session, tenant, new_ids)  # before anything is written
+    run = _IssueRun(settings, hasher, principal, tenant)
     issued: list[IssuedInvitation] = []
     for start in range(0, len(people), ISSUE_BATCH):
         issued.extend(await run.issue(session, people[start : start + ISSUE_BATCH]))

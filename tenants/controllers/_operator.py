@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, operator_only
+from app.config import Settings
 from app.forms import Form, FormInvalid
 from app.pager import PageRequest, page_links
 from app.tenancy import TenantStatus
@@ -82,11 +83,12 @@ class OperatorController(Controller):
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
         vault: Vault,
+        settings: Settings,
         principal: Principal,
         data: Annotated[TenantForm, Form],
     ) -> Template | Redirect:
         try:
-            tenant = await services.create_tenant(db_session, vault, principal, data)
+            tenant = await services.create_tenant(db_session, vault, principal, data, trial_days=settings.trial_days)
         except FormInvalid as exc:
             return Template(
                 template_name="tenants/operator/form.html",
@@ -192,6 +194,9 @@ async def _detail_page(
     errors: dict[str, str],
     status_code: int = 200,
 ) -> Template:
+    from billing.contract import recent_changes
+    from billing.contract_services import contract_form_of
+
     used, allowed = await services.staff_seats(db_session, tenant)
     active_admins, ever_admins = await services.admin_counts(db_session, tenant)
     return Template(
@@ -204,6 +209,9 @@ async def _detail_page(
             "admin": admin,
             "active_admins": active_admins,
             "recovery": ever_admins > 0,
+            "contract_form": contract_form_of(tenant),
+            "contract_changes": await recent_changes(db_session, tenant.id, limit=10),
+            "statuses": services.STATUS_CHOICES,
         },
         status_code=status_code,
     )

@@ -17,8 +17,10 @@ from app.auth.scoping import get_scoped, scoped
 from app.db import any_of, utcnow
 from app.forms import Checker, FormInvalid
 from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, read_window
+from app.tenancy import Tenant
 from app.text import JST, clean_code, format_date
 from app.vault import NumberInfo, Vault
+from billing.contract import check_self_registration_room
 from tenants.models import Department, Person, PersonKind
 from tenants.schemas import EmployeeForm, RetireForm
 from tenants.services._counts import count_people
@@ -338,15 +340,36 @@ async def reinstate_employee(session: AsyncSession, principal: Principal, person
     require_writer(principal)
     if person.retirement_date is None and person.retired_at is None:
         raise FormInvalid({"retirement_date": "この従業員は在籍中です。"})
+    await _check_room_to_enable(session, person)  # before anything changes (the page answers with a redirect)
     person.retirement_date = None
     await follow_retirement(session, [person])  # a proposed 削除予定日 goes with the 退職日
-    accounts = await _apply_retirement(session, principal, person, log=False)
+    accounts = await _apply_retirement(session, principal, person, log=False, room_checked=True)
     await log_change(session, principal, person, "退職の取消", {"event": "reinstated", "accounts": accounts})
 
 
 def access_ends_at(retirement_date: dt.date) -> dt.datetime:
     """The moment an employee's access ends: 00:00 JST on the 退職日 (as an aware UTC time)."""
     return dt.datetime.combine(retirement_date, dt.time(0), JST).astimezone(dt.UTC)
+
+
+async def _check_room_to_enable(session: AsyncSession, person: Person) -> None:
+    """Re-enabling a disabled employee account issues a self-registration id again: refused (CapacityExceeded)
+    beyond the tenant's paid packs (billing.contract), before anything changes."""
+    statement = (
+        select(func.count())
+        .select_from(Account)
+        .where(
+            Account.tenant_id == person.tenant_id,
+            Account.person_id == person.id,
+            Account.role == Role.EMPLOYEE,
+            Account.disabled_at.is_not(None),
+            Account.disabled_at <= utcnow(),  # a future 退職日's end still counts as active now
+        )
+    )
+    disabled = int((await session.execute(statement)).scalar_one())
+    tenant = await session.get(Tenant, person.tenant_id)
+    if disabled and tenant is not None:
+        await check_self_registration_room(session, tenant, disabled, field="retirement_date")
 
 
 async def sync_employee_access(session: AsyncSession, person: Person) -> str:
@@ -380,7 +403,11 @@ async def sync_employee_access(session: AsyncSession, person: Person) -> str:
     return "disabled_from_retirement_date" if accounts else "none"
 
 
-async def _apply_retirement(session: AsyncSession, principal: Principal, person: Person, *, log: bool = True) -> str:
+async def _apply_retirement(
+    session: AsyncSession, principal: Principal, person: Person, *, log: bool = True, room_checked: bool = False
+) -> str:
+    if person.retirement_date is None and not room_checked:
+        await _check_room_to_enable(session, person)
     outcome = await sync_employee_access(session, person)
     if log:
         detail: dict[str, object] = {"event": "retirement_date_changed", "accounts": outcome}

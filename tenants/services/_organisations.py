@@ -25,6 +25,7 @@ from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import clean_code, today_in_japan
 from app.vault import Vault
 from app.vault.numbers import InvalidNumber, normalize_corporate_number
+from billing.contract import CONTRACT_FIELDS, change_contract, default_trial_end
 from tenants.models import OPERATOR_ACTS, OPERATOR_ADMIN_FUNCTION, SEATS_FUNCTION
 from tenants.schemas import OperatorAdminForm, StaffForm, TenantForm
 
@@ -123,15 +124,20 @@ async def get_tenant(session: AsyncSession, principal: Principal, tenant_id: uui
     return tenant
 
 
-async def create_tenant(session: AsyncSession, vault: Vault, principal: Principal, form: TenantForm) -> Tenant:
-    """Create a company with its keys; trial ends 30 days from today unless given."""
+async def create_tenant(
+    session: AsyncSession, vault: Vault, principal: Principal, form: TenantForm, *, trial_days: int = 30
+) -> Tenant:
+    """Create a company with its keys. A trial ends ``trial_days`` (settings.trial_days; seed 003: 30) after today
+    (JST) unless the form gives its end day; an active contract starts today unless the form says otherwise."""
     _require_operator(principal)
     values = validate_tenant_form(form, creating=True)
     taken = await session.execute(select(func.count()).select_from(Tenant).where(Tenant.code == values["code"]))
     if taken.scalar_one():
         raise FormInvalid({"code": "この事業者コードは既に使われています。別のコードを入力してください。"})
     if values["trial_ends_on"] is None and values["status"] is TenantStatus.TRIAL:
-        values["trial_ends_on"] = today_in_japan() + dt.timedelta(days=30)
+        values["trial_ends_on"] = default_trial_end(today_in_japan(), trial_days)
+    if values["status"] is TenantStatus.ACTIVE:
+        values["contract_starts_on"] = today_in_japan()
     tenant = Tenant(kind=TenantKind.COMPANY, **values)
     session.add(tenant)
     await session.flush()
@@ -147,8 +153,12 @@ async def update_tenant(session: AsyncSession, principal: Principal, tenant: Ten
     values = validate_tenant_form(form, creating=False)
     changed = sorted(k for k, v in values.items() if getattr(tenant, k) != v)
     seats_before = tenant.admin_seats
+    if values["status"] is TenantStatus.ACTIVE and tenant.contract_starts_on is None:
+        values["contract_starts_on"] = today_in_japan()  # activating: the contract starts today
+    await change_contract(session, tenant, values, changed_by=principal.name)
     for key, value in values.items():
-        setattr(tenant, key, value)
+        if key not in CONTRACT_FIELDS:
+            setattr(tenant, key, value)
     await _log_operator_change(
         session, principal, tenant, "事業者の編集", {"event": "tenant_updated", "fields": changed}
     )
@@ -172,7 +182,10 @@ async def set_tenant_status(
     session: AsyncSession, principal: Principal, tenant: Tenant, status: TenantStatus
 ) -> Tenant:
     _require_operator(principal)
-    tenant.status = status
+    values: dict[str, object] = {"status": status}
+    if status is TenantStatus.ACTIVE and tenant.contract_starts_on is None:
+        values["contract_starts_on"] = today_in_japan()
+    await change_contract(session, tenant, values, changed_by=principal.name)
     await _log_operator_change(
         session, principal, tenant, "事業者の状態変更", {"event": "tenant_status", "status": status.value}
     )
@@ -311,6 +324,9 @@ async def _log_operator_change(
     await record(session, principal.event(AuditAction.SETTINGS_CHANGE, function, detail))
 
 
+log_operator_change = _log_operator_change  # public: billing's contract form logs the same way
+
+
 __all__ = [
     "OPERATOR_ADMIN_FUNCTION",
     "SEATS_FUNCTION",
@@ -322,6 +338,7 @@ __all__ = [
     "create_first_admin",
     "create_tenant",
     "get_tenant",
+    "log_operator_change",
     "operator_acts",
     "set_tenant_status",
     "tenant_page",

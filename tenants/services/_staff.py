@@ -20,6 +20,7 @@ from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant
 from app.text import clean_code
+from billing.contract import SEATS_PATH, seats_message
 from tenants.purposes import Audience, notified_purposes, validate_selection
 from tenants.schemas import StaffForm, TenantSettingsForm
 
@@ -78,12 +79,7 @@ async def new_staff_account(
         raise FormInvalid({"login_id": "このログインIDは既に使われています。別のIDを入力してください。"})
     used, allowed = await staff_seats(session, tenant)
     if used >= allowed:
-        raise FormInvalid(
-            {
-                "login_id": f"管理者IDの上限（{allowed}件）に達しています。"
-                "不要なアカウントを無効にするか、ID数を追加してください。"
-            }
-        )
+        raise FormInvalid({"login_id": seats_message(allowed), "capacity_url": f"{SEATS_PATH}?add=1"})
     account = Account(tenant_id=tenant.id, login_id=login_id, name=name, email=email, role=Role(role))
     password = await issue_one_time_password(account, hasher, valid_for)
     session.add(account)

@@ -19,6 +19,7 @@ from app.auth.principal import Principal
 from app.config import Settings
 from app.db import utcnow
 from app.pager import page_links
+from app.tenancy import Tenant
 from selfservice import services
 from selfservice.services import _invitation_list, _invitations
 from tenants.account_listing import ACCOUNT_STATES, account_state
@@ -39,7 +40,10 @@ KINDS = (
 @pytest.fixture
 async def company(db: AsyncSession, world: World) -> dict[str, Department]:
     """70 employees over two departments in every invitation state, some with dependants, two without a code;
-    the other company has employees with the same codes."""
+    the other company has employees with the same codes. The company pays for 200 self-registration ids."""
+    tenant = await db.get(Tenant, world.tenant.id)
+    assert tenant is not None
+    tenant.self_registration_packs = 30  # 50 + 5 × 30 (billing.contract: issuing beyond the packs is refused)
     sales = Department(tenant_id=world.tenant.id, code="S", name="営業部")
     general = Department(tenant_id=world.tenant.id, code="G", name="総務部")
     db.add_all([sales, general])

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Account, Role
+from app.tenancy import Tenant
 from tenants.models import Department, Person, PersonKind
 from tests.selfservice.test_invitations import pdf_pages
 from tests.support.world import World, csrf_token, sign_in, step_up
@@ -23,7 +24,10 @@ Client = AsyncTestClient[Litestar]
 
 @pytest.fixture
 async def company(db: AsyncSession, world: World) -> dict[str, Department]:
-    """500 employees: 380 in 営業部 (S), 120 in 総務部 (G)."""
+    """500 employees: 380 in 営業部 (S), 120 in 総務部 (G); the company pays for 550 self-registration ids."""
+    tenant = await db.get(Tenant, world.tenant.id)
+    assert tenant is not None
+    tenant.self_registration_packs = 100  # 50 + 5 × 100 (billing.contract: issuing beyond the packs is refused)
     sales = Department(tenant_id=world.tenant.id, code="S", name="営業部")
     general = Department(tenant_id=world.tenant.id, code="G", name="総務部")
     db.add_all([sales, general])

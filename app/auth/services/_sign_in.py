@@ -24,7 +24,7 @@ from app.auth.services._totp import TOTP_PURPOSE, use_recovery_code
 from app.auth.totp import verify_totp
 from app.config import Settings
 from app.db import independent_session, utcnow
-from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.tenancy import Tenant, TenantKind
 from app.vault import Vault
 
 GENERIC_SIGN_IN_ERROR = (
@@ -220,7 +220,7 @@ async def sign_in_with_password(
             reason = FailureReason.ERASED
         elif account.is_disabled:
             reason = FailureReason.DISABLED
-        elif tenant.kind is TenantKind.COMPANY and tenant.status in (TenantStatus.SUSPENDED, TenantStatus.ENDED):
+        elif tenant.locked_out:
             reason = FailureReason.SUSPENDED
         elif account.password_expires_at is not None and account.password_expires_at < utcnow():
             reason = FailureReason.EXPIRED_PASSWORD
