@@ -202,9 +202,10 @@ def feature_maintenance(settings: Settings) -> list[Any]:
 
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
+    from billing.controllers import ROUTES as BILLING_ROUTES
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
     from verification.controllers import ROUTES as VERIFICATION_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES, *BILLING_ROUTES]
