@@ -220,18 +220,15 @@ async def active_ids_in_month(session: AsyncSession, month: dt.date) -> int:
     )
     has_ledger = exists().where(SeatUsageDay.tenant_id == SeatCounter.tenant_id, SeatUsageDay.kind == kind)
     from_ledger = _greater(func.coalesce(in_month.c.peak, 0), func.coalesce(carried.c.closing, 0))
-    per_tenant = case((has_ledger, from_ledger), else_=SeatCounter.active)
+    end_utc = dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC) - dt.timedelta(hours=9)  # JST midnight
+    per_tenant = case((has_ledger, from_ledger), (Tenant.created_at < end_utc, SeatCounter.active), else_=0)
     statement = (
         select(func.coalesce(func.sum(per_tenant), 0))
         .select_from(SeatCounter)
         .join(Tenant, Tenant.id == SeatCounter.tenant_id)
         .outerjoin(in_month, in_month.c.tenant_id == SeatCounter.tenant_id)
         .outerjoin(carried, carried.c.tenant_id == SeatCounter.tenant_id)
-        .where(
-            SeatCounter.kind == kind,
-            Tenant.kind == TenantKind.COMPANY,
-            Tenant.created_at < dt.datetime.combine(end, dt.time(), tzinfo=dt.UTC) - dt.timedelta(hours=9),
-        )
+        .where(SeatCounter.kind == kind, Tenant.kind == TenantKind.COMPANY)
     )
     return int((await session.execute(statement)).scalar_one())
 
