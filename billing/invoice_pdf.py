@@ -133,7 +133,9 @@ def _lines_table(lines: Sequence[InvoiceLine]) -> Table:
             ]
         )
     if len(data) == 1:
-        data.append([Paragraph("（明細なし）", cell), Paragraph("", number), Paragraph("", number), Paragraph("", number)])
+        data.append(
+            [Paragraph("（明細なし）", cell), Paragraph("", number), Paragraph("", number), Paragraph("", number)]
+        )
     table = Table(data, colWidths=[CONTENT_WIDTH * w for w in _LINE_WIDTHS], repeatRows=1)
     table.setStyle(
         table_style(
@@ -149,7 +151,7 @@ def _lines_table(lines: Sequence[InvoiceLine]) -> Table:
 
 def _totals_table(invoice: Invoice) -> Table:
     """The amounts per tax rate, as a qualified invoice states them: 10%対象 小計, 消費税, 合計."""
-    cell, number, head = _cell_styles()
+    _, number, head = _cell_styles()
     rate = invoice.tax_rate_percent
     rows = [
         (f"{rate}%対象 小計（税抜）", yen(invoice.subtotal)),

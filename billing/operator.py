@@ -225,7 +225,7 @@ def price_label(name: str) -> str:
 
 
 def validate_prices(form: PriceForm) -> dict[str, int]:
-    """The ten prices as whole yen 0–10,000,000 (「1,000」「１０００円」 accepted), or FormInvalid (field → Japanese)."""
+    """The ten prices as whole yen 0–10,000,000 (「1,000」「１０００円」 accepted); FormInvalid (field → Japanese)."""
     check = Checker()
     prices: dict[str, int] = {}
     for name in PRICE_FIELDS:
