@@ -6,10 +6,13 @@ pages reads or shows a number: invoices, prices and counts only.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from anyio import CancelScope
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.plugins.flash import flash
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.audit.events import AuditAction
 from app.audit.log import record
 from app.auth.principal import Principal, operator_only, stepup_guard
+from app.db import independent_session
 from app.forms import Form, FormInvalid
 from app.http import attachment, error_response
 from app.pager import PageRequest, page_links
@@ -210,8 +214,22 @@ class OperatorBillingController(Controller):
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
         }
-        chunks = invoicing.month_csv(db_session, chosen)
-        return ClosingStream(chunks, media_type=CSV_MEDIA_TYPE, headers=headers, status_code=200)
+        return ClosingStream(
+            _csv_chunks(db_session, chosen), media_type=CSV_MEDIA_TYPE, headers=headers, status_code=200
+        )
+
+
+async def _csv_chunks(session: AsyncSession, month: dt.date) -> AsyncIterator[bytes]:
+    """``month_csv`` read in a session of its own, closed when the file ends or the client goes away (the request's
+    transaction has ended by then: it commits before the response starts)."""
+    reader = independent_session(session)
+    try:
+        async for chunk in invoicing.month_csv(reader, month):
+            yield chunk
+        await reader.rollback()  # read only
+    finally:
+        with CancelScope(shield=True):
+            await reader.close()
 
 
 class OperatorBillingSettingsController(Controller):

@@ -262,9 +262,17 @@ def price_post(**changes: str) -> dict[str, str]:
     return {**{name: str(value) for name, value in DEFAULT_PRICES.items()}, **changes}
 
 
+async def default_price_list(db: AsyncSession) -> None:
+    """Migration 0024's first list (PostgreSQL's per-test truncation empties it; SQLite copies keep it)."""
+    if (await db.execute(select(PriceList))).scalars().first() is None:
+        db.add(PriceList(effective_from=dt.date(2000, 1, 1), changed_by="初期設定", **DEFAULT_PRICES))
+        await db.commit()
+
+
 async def test_a_price_change_applies_from_next_month_and_replaces_only_a_list_not_in_force(
     client: AsyncTestClient[Litestar], world: World, db: AsyncSession
 ) -> None:
+    await default_price_list(db)
     await sign_in(client, world.operator)
     response = await post_form(client, "/operator/billing/prices", price_post(base_monthly="3,500円"))
     assert response.status_code in (302, 303), response.text  # type: ignore[attr-defined]
@@ -298,6 +306,7 @@ async def test_a_price_change_applies_from_next_month_and_replaces_only_a_list_n
 async def test_a_wrong_price_is_explained_and_nothing_is_saved(
     client: AsyncTestClient[Litestar], world: World, db: AsyncSession, field: str, typed: str, message: str
 ) -> None:
+    await default_price_list(db)
     await sign_in(client, world.operator)
     response = await post_form(client, "/operator/billing/prices", price_post(**{field: typed}))
     assert response.status_code == 400  # type: ignore[attr-defined]
