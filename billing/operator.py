@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import AuditAction
 from app.audit.log import record
 from app.auth.principal import Principal
-from app.forms import Checker, FormInvalid
+from app.forms import Checker
 from app.text import clean_code, today_in_japan
 from app.vault.numbers import InvalidNumber, normalize_invoice_registration_number
 from billing.models import DEFAULT_PRICES, BillingProfile, PriceList
@@ -291,7 +291,6 @@ __all__ = [
     "PRICE_ITEMS",
     "PRICE_MAXIMUM",
     "PROFILE_FUNCTION",
-    "FormInvalid",
     "PriceForm",
     "PriceSchedule",
     "ProfileForm",
