@@ -222,6 +222,7 @@ def feature_middleware(settings: Settings, db_config: SQLAlchemyAsyncConfig) -> 
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
     from billing.contract_controllers import CONTRACT_ROUTES
+    from billing.controllers import ROUTES as BILLING_ROUTES
     from billing.erasure_controllers import ERASURE_ROUTES
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
@@ -233,6 +234,7 @@ def feature_routes() -> list[Any]:
         *SELF_ROUTES,
         *EXCHANGE_ROUTES,
         *VERIFICATION_ROUTES,
+        *BILLING_ROUTES,
         *CONTRACT_ROUTES,
         *ERASURE_ROUTES,
     ]

@@ -52,6 +52,10 @@ def guarded_routes(app: Litestar) -> list[GuardedRoute]:
     return sorted(found, key=lambda r: r.path == SIGNS_OUT)
 
 
+# Path parameters that name no row (a billing month): filled with a valid value, the route answers as one without ids.
+NOT_IDS = {"month": "2026-11"}
+
+
 def concrete_path(template: str, world: World, persona: Persona | None) -> tuple[str, bool]:
     """Fill path parameters with ids of ANOTHER tenant than the persona's (or random ones)."""
     stranger = world.admin if persona is not None and persona.tenant.id == world.other_tenant.id else world.other_admin
@@ -63,6 +67,8 @@ def concrete_path(template: str, world: World, persona: Persona | None) -> tuple
 
     def replace(match: re.Match[str]) -> str:
         nonlocal filled
+        if match.group(1) in NOT_IDS:
+            return NOT_IDS[match.group(1)]
         filled = True
         return foreign.get(match.group(1), str(uuid.uuid4()))
 
