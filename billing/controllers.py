@@ -134,7 +134,11 @@ class OperatorBillingController(Controller):
             return Redirect(path="/operator/billing")
         # close_month writes in its own transactions (batches), on the app's engine, not in this request's session.
         sessions = async_sessionmaker(db_session.bind, expire_on_commit=False)
-        result = await invoicing.close_month(sessions, month, actor=principal.name)
+        try:
+            result = await invoicing.close_month(sessions, month, actor=principal.name)
+        except invoicing.BillingRefused as exc:  # e.g. the issuer's registration number is not set yet
+            flash(request, str(exc), "error")
+            return Redirect(path="/operator/billing")
         if result.created:
             message = f"{month_label(month)}分を締め、請求書を{result.created:,}件作成しました。"
             if result.already_closed:

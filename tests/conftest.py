@@ -127,11 +127,3 @@ async def scalar(session: AsyncSession, sql: str, **params: object) -> object:
 async def world(app: Litestar, db: AsyncSession, settings: Settings) -> World:
     """Two companies (acme with every role, other with an admin) and the operator."""
     return await build_world(db, settings, app.state["vault"])
-
-
-@pytest.fixture(autouse=True)
-def _billing_stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Billing interfaces still stubbed by their branch get a stand-in (tests/support/billing_stubs.py)."""
-    from tests.support import billing_stubs
-
-    billing_stubs.apply(monkeypatch)

@@ -97,8 +97,6 @@ async def test_invoice_writes_the_pdf(settings: Settings, db: AsyncSession, worl
     assert (await mnvault(settings, "close", "--month", "2026-10")).exit_code == 0
     output = tmp_path / "invoice.pdf"
     result = await mnvault(settings, "invoice", "--tenant", "acme", "--month", "2026-10", "-o", str(output))
-    if isinstance(result.exception, NotImplementedError):
-        pytest.skip("billing.invoice_pdf is not implemented yet (branch B2)")
     assert result.exit_code == 0, result.output
     assert output.read_bytes().startswith(b"%PDF")
     assert f"{world.tenant.code}-202610-01" in result.output

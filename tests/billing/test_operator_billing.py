@@ -23,7 +23,7 @@ from app.config import Settings
 from app.tenancy import Tenant, TenantStatus
 from app.text import today_in_japan
 from app.vault import Vault
-from billing import invoicing
+from billing import invoicing, usage
 from billing.invoicing import CloseResult
 from billing.models import (
     DEFAULT_PRICES,
@@ -32,12 +32,12 @@ from billing.models import (
     InvoiceKind,
     InvoiceLine,
     PriceList,
-    SeatCounter,
     SeatKind,
-    SeatUsageDay,
 )
 from billing.operator import next_month, previous_month, registration_number
 from billing.reports import active_ids_in_month, month_key
+from tests.billing.test_billing_cli import active_contract
+from tests.billing.test_invoicing import set_profile
 from tests.support.audit import entries
 from tests.support.cards import hides
 from tests.support.people import give_number, make_employee, valid_my_number
@@ -372,22 +372,23 @@ async def test_the_current_month_cannot_be_closed(
     assert stand_ins == []
 
 
-async def test_the_close_button_uses_b1s_close_month_when_it_is_there(
+async def test_the_close_button_closes_the_month_once(
     client: AsyncTestClient[Litestar], world: World, db: AsyncSession
 ) -> None:
-    """Without the stand-in: B1's close_month (skipped while it is still the shared stub)."""
     month = previous_month(this_month())
     await sign_in(client, world.operator)
+    refused = await post_form(client, "/operator/billing/close", {"month": month_key(month)})
+    assert refused.status_code in (302, 303)  # type: ignore[attr-defined]
+    assert "運営者の請求情報" in (await client.get("/operator/billing")).text  # not a 500: what to set first
+    await active_contract(db, world)
+    await set_profile(db)
     response = await post_form(client, "/operator/billing/close", {"month": month_key(month)})
-    if response.status_code == 500:  # type: ignore[attr-defined]
-        with pytest.raises(NotImplementedError):
-            await invoicing.close_month(async_sessionmaker(db.bind), month, actor="probe")  # type: ignore[arg-type]
-        pytest.skip("billing.invoicing.close_month is still the shared stub on this branch (B1 fills it)")
     assert response.status_code in (302, 303)  # type: ignore[attr-defined]
+    assert "請求書を1件作成しました" in (await client.get("/operator/billing")).text
     again = await post_form(client, "/operator/billing/close", {"month": month_key(month)})
     assert again.status_code in (302, 303)  # type: ignore[attr-defined]
     page = await client.get(f"/operator/billing/{month_key(month)}")
-    assert "締め済みです" in page.text
+    assert "締め済みです" in page.text and f"{world.tenant.code}-{month:%Y%m}-01" in page.text
 
 
 async def test_the_month_csv_is_cp932_named_by_the_month_and_logged(
@@ -472,21 +473,22 @@ async def test_the_dashboard_shows_statuses_trials_and_two_svg_charts(
 
 
 async def test_active_ids_per_month_sum_each_tenants_peak(world: World, db: AsyncSession) -> None:
+    """The dashboard's one aggregate equals the sum of each company's billed peak (billing.usage.month_peak)."""
     month = this_month()
     before = previous_month(month)
     kind = SeatKind.SELF_REGISTRATION
-    db.add_all(
-        [
-            SeatCounter(tenant_id=world.tenant.id, kind=kind, active=3),
-            SeatUsageDay(tenant_id=world.tenant.id, kind=kind, day=before, peak=7, closing=5),
-            SeatUsageDay(tenant_id=world.tenant.id, kind=kind, day=before + dt.timedelta(2), peak=6, closing=4),
-            SeatCounter(tenant_id=world.other_tenant.id, kind=kind, active=9),  # no ledger row: its counter
-        ]
-    )
+    await usage.ids_changed(db, world.tenant.id, kind, 6, day=before + dt.timedelta(days=1))
+    await usage.ids_changed(db, world.tenant.id, kind, -2, day=before + dt.timedelta(days=2))
+    await usage.ids_changed(db, world.other_tenant.id, kind, 9, day=month)
     await db.commit()
-    assert await active_ids_in_month(db, before) == 7  # the other company did not exist yet
-    # This month has no change for acme: the last closing carries over.
-    assert await active_ids_in_month(db, month) == 4 + 9
+    for each in (before, month):
+        expected = 0
+        for tenant_id in (world.tenant.id, world.other_tenant.id):
+            expected += await usage.month_peak(db, tenant_id, kind, each)
+        assert await active_ids_in_month(db, each) == expected
+    assert await usage.month_peak(db, world.other_tenant.id, kind, before) < await usage.month_peak(
+        db, world.other_tenant.id, kind, month
+    )
 
 
 async def test_the_operator_never_sees_a_number_on_the_billing_pages(
