@@ -17,10 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import make_engine
 from app.tenancy import Tenant, TenantKind
-from billing.invoicing import BillingRefused, close_month, month_invoice, month_label, parse_month
+from app.text import today_in_japan
+from billing.invoicing import BillingRefused, close_month, month_invoice
 from billing.models import INCLUDED_ADMIN_SEATS, VERIFICATION_ADMIN_SEATS, SeatKind
+from billing.months import BadMonth, month_bounds, month_label, parse_month
 from billing.pricing import packs_for
-from billing.usage import jst_today, month_bounds, month_peak, usage_days
+from billing.usage import month_peak, usage_days
 
 if TYPE_CHECKING:
     from app.config import Settings
@@ -52,7 +54,7 @@ async def _run(settings: Settings, work: Callable[[async_sessionmaker[AsyncSessi
 def _month(text: str) -> dt.date:
     try:
         return parse_month(text)
-    except BillingRefused as exc:
+    except BadMonth as exc:
         raise BillingCommandError(f"--month: {exc}") from None
 
 
@@ -87,7 +89,7 @@ async def run_usage(settings: Settings, tenant_code: str, month_text: str) -> li
     async def work(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
         async with sessions() as session:
             tenant = await _company(session, tenant_code)
-            today = jst_today()
+            today = today_in_japan()
             if month > today:
                 raise BillingCommandError(f"--month: {month_label(month)}はまだ始まっていません。")
             until = min(month_bounds(month)[1], today)

@@ -25,16 +25,15 @@ from app.tenancy import Tenant, TenantStatus
 from app.text import format_date
 from billing import pricing, usage
 from billing.models import (
-    DEFAULT_PRICES,
     INCLUDED_ADMIN_SEATS,
     INCLUDED_SELF_REGISTRATION_IDS,
     PACK_SIZE,
     VERIFICATION_ADMIN_SEATS,
     ContractChange,
     ContractChangeKind,
-    PriceList,
     SeatKind,
 )
+from billing.pricing import price_list_for, unit_price
 
 PACKS_PATH = "/admin/contract/packs"
 SEATS_PATH = "/admin/contract/seats"
@@ -274,21 +273,6 @@ async def recent_changes(session: AsyncSession, tenant_id: Any, limit: int = 20)
 # Prices of a change ----------------------------------------------------------------------------------------------
 
 
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-async def prices_in_force(session: AsyncSession, month: dt.date) -> PriceList | None:
-    """The price list in force in ``month``: the latest with ``effective_from`` on or before its first day."""
-    statement = (
-        select(PriceList)
-        .where(PriceList.effective_from <= month_start(month))
-        .order_by(PriceList.effective_from.desc())
-        .limit(1)
-    )
-    return (await session.execute(statement)).scalar_one_or_none()
-
-
 @dataclass(frozen=True, slots=True)
 class Quote:
     """A new quantity's monthly price (tax-exclusive yen) at the unit price in force (member or not)."""
@@ -313,9 +297,7 @@ async def seat_quote(session: AsyncSession, tenant: Tenant, extra_seats: int, to
 
 async def _unit_price(session: AsyncSession, item: str, member: bool, today: dt.date) -> int:
     """A unit price (yen) from the list in force; seed 003's defaults when the operator has no list yet."""
-    name = f"{item}_member" if member else item
-    prices = await prices_in_force(session, today)
-    return int(getattr(prices, name)) if prices is not None else DEFAULT_PRICES[name]
+    return unit_price(await price_list_for(session, today), item, member)
 
 
 async def check_pack_change(session: AsyncSession, tenant: Tenant, packs: int) -> None:
@@ -367,7 +349,6 @@ __all__ = [
     "included_admin_seats",
     "mode_of",
     "pack_quote",
-    "prices_in_force",
     "recent_changes",
     "seat_quote",
     "seats_message",

@@ -30,13 +30,12 @@ from app.text import today_in_japan
 from billing import invoicing
 from billing.charts import bar_chart, ids_figure, yen_figure
 from billing.invoice_pdf import render_invoice
+from billing.months import BadMonth, month_key, month_label, month_start, months_back, parse_month, previous_month
 from billing.operator import (
     PRICE_FIELDS,
     PriceForm,
     ProfileForm,
     billing_profile,
-    month_start,
-    previous_month,
     price_form,
     price_label,
     price_schedule,
@@ -44,17 +43,7 @@ from billing.operator import (
     save_prices,
     save_profile,
 )
-from billing.reports import (
-    CHART_MONTHS,
-    BadMonth,
-    dashboard,
-    month_invoices,
-    month_key,
-    month_label,
-    month_summaries,
-    months_back,
-    parse_month,
-)
+from billing.reports import CHART_MONTHS, dashboard, month_invoices, month_summaries
 from exchange.controllers import DOWNLOAD_OPT, ClosingStream
 
 CSV_FUNCTION = "請求データのCSV出力"

@@ -29,6 +29,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent
 from app.audit.log import record
 from app.db import new_id
 from app.tenancy import Tenant, TenantKind
+from app.text import today_in_japan
 from billing.models import (
     TAX_RATE_PERCENT,
     BillingProfile,
@@ -36,8 +37,9 @@ from billing.models import (
     InvoiceKind,
     InvoiceLine,
 )
+from billing.months import month_bounds, month_label
 from billing.pricing import Bill, BillLine, bill_for_month
-from billing.usage import jst_today, month_bounds, reconcile
+from billing.usage import reconcile
 from exchange.encoding import CsvWriter, Unencodable
 from exchange.layouts import Column, Kind
 
@@ -91,14 +93,6 @@ class Issuer:
 # --- Small rules ---------------------------------------------------------------------------------------------------
 
 
-def parse_month(text: str) -> dt.date:
-    """``YYYY-MM`` → the month's first day. BillingRefused (Japanese) for anything else."""
-    match = MONTH_PATTERN.fullmatch(text.strip())
-    if match is None or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 2000:
-        raise BillingRefused(f"月は YYYY-MM の形で指定してください（例: 2026-11）。指定された値: {text}")
-    return dt.date(int(match.group(1)), int(match.group(2)), 1)
-
-
 def due_date(month: dt.date) -> dt.date:
     """支払期限: the last day of the month after the billed ``month`` (翌月末)."""
     _, last = month_bounds(month)
@@ -114,11 +108,6 @@ def invoice_number(code: str, month: dt.date, sequence: int, kind: InvoiceKind =
     """
     number = f"{code[:NUMBER_CODE_LENGTH]}-{month:%Y%m}-{sequence:02d}"
     return CREDIT_NOTE_PREFIX + number if kind is InvoiceKind.CREDIT_NOTE else number
-
-
-def month_label(month: dt.date) -> str:
-    """``2026年11月``."""
-    return f"{month.year}年{month.month}月"
 
 
 def refuse_open_month(month: dt.date, today: dt.date) -> None:
@@ -272,7 +261,7 @@ async def close_month(sessions: async_sessionmaker[AsyncSession], month: dt.date
     Japan yet, or when the operator's invoicing details (registration number) are not set.
     """
     first = month.replace(day=1)
-    today = jst_today()
+    today = today_in_japan()
     refuse_open_month(first, today)
     async with sessions() as session:
         details = await issuer(session)
@@ -316,7 +305,7 @@ async def correct_invoice(
         raise BillingRefused(f"請求書 {original.number} はすでに取り消されています。最新の請求書を訂正してください。")
     details = await issuer(session)
     tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
-    today = jst_today()
+    today = today_in_japan()
     issued = Bill(
         original.month,
         original.period_start,
@@ -470,8 +459,6 @@ __all__ = [
     "issuer",
     "month_csv",
     "month_invoice",
-    "month_label",
-    "parse_month",
     "refuse_open_month",
     "tenant_invoices",
 ]

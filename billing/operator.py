@@ -30,6 +30,7 @@ from app.forms import Checker
 from app.text import clean_code, today_in_japan
 from app.vault.numbers import InvalidNumber, normalize_invoice_registration_number
 from billing.models import DEFAULT_PRICES, BillingProfile, PriceList
+from billing.months import month_start, next_month
 
 PROFILE_FUNCTION: Final = "請求情報の変更"
 PRICES_FUNCTION: Final = "料金表の変更"
@@ -166,21 +167,6 @@ async def save_profile(session: AsyncSession, principal: Principal, form: Profil
 # 料金表 ---------------------------------------------------------------------------------------------------------------
 
 
-def month_start(day: dt.date) -> dt.date:
-    """The first day of ``day``'s month."""
-    return day.replace(day=1)
-
-
-def next_month(month: dt.date) -> dt.date:
-    """The first day of the month after ``month``."""
-    return dt.date(month.year + 1, 1, 1) if month.month == 12 else dt.date(month.year, month.month + 1, 1)
-
-
-def previous_month(month: dt.date) -> dt.date:
-    """The first day of the month before ``month``."""
-    return dt.date(month.year - 1, 12, 1) if month.month == 1 else dt.date(month.year, month.month - 1, 1)
-
-
 @dataclass(frozen=True, slots=True)
 class PriceSchedule:
     """The prices in force this month (JST) and the list saved for a later month, if any."""
@@ -295,9 +281,6 @@ __all__ = [
     "PriceSchedule",
     "ProfileForm",
     "billing_profile",
-    "month_start",
-    "next_month",
-    "previous_month",
     "price_form",
     "price_label",
     "price_schedule",

@@ -41,7 +41,8 @@ from billing.models import (
     PriceList,
     SeatKind,
 )
-from billing.usage import month_bounds, month_peak
+from billing.months import month_bounds
+from billing.usage import month_peak
 
 ITEM_LABELS = {
     "initial_fee": "初期費用",
@@ -120,7 +121,8 @@ async def price_list_for(session: AsyncSession, month: dt.date) -> PriceList:
     return prices
 
 
-def _price(prices: PriceList, name: str, member: bool) -> int:
+def unit_price(prices: PriceList, name: str, member: bool) -> int:
+    """The yen of item ``name`` (e.g. ``pack_monthly``) in ``prices``, the member price when ``member``."""
     return int(getattr(prices, f"{name}_member" if member else name))
 
 
@@ -188,7 +190,7 @@ async def bill_for_month(
     active_days = (end - start).days + 1
     lines: list[BillLine] = []
     if tenant.contract_starts_on is not None and first <= tenant.contract_starts_on <= last:
-        fee = _price(prices, "initial_fee", member)
+        fee = unit_price(prices, "initial_fee", member)
         lines.append(BillLine("initial_fee", ITEM_LABELS["initial_fee"], 1, fee, fee))
 
     def monthly(item: str, quantity: int, unit: int) -> None:
@@ -200,22 +202,22 @@ async def bill_for_month(
             label = f"{label}（日割 {active_days}/{days_in_month}日）"
         lines.append(BillLine(item, label, quantity, unit, amount))
 
-    monthly("base", 1, _price(prices, "base_monthly", member))
+    monthly("base", 1, unit_price(prices, "base_monthly", member))
     usage_end = min(end, until) if until is not None else end
     self_ids = await month_peak(session, tenant.id, SeatKind.SELF_REGISTRATION, first, until=usage_end)
     subscribed = await _values_in_month(
         session, tenant, ContractChangeKind.PACKS, start, end, str(tenant.self_registration_packs)
     )
     packs = max(packs_for(self_ids), *(_int(v) for v in subscribed))
-    monthly("packs", packs, _price(prices, "pack_monthly", member))
+    monthly("packs", packs, unit_price(prices, "pack_monthly", member))
     verification_values = await _values_in_month(
         session, tenant, ContractChangeKind.VERIFICATION, start, end, "true" if tenant.verification_enabled else ""
     )
     verification = any(_truthy(v) for v in verification_values)
-    monthly("verification", 1 if verification else 0, _price(prices, "verification_monthly", member))
+    monthly("verification", 1 if verification else 0, unit_price(prices, "verification_monthly", member))
     admin_ids = await month_peak(session, tenant.id, SeatKind.ADMIN, first, until=usage_end)
     included = INCLUDED_ADMIN_SEATS + (VERIFICATION_ADMIN_SEATS if verification else 0)
-    monthly("admin_seats", max(0, admin_ids - included), _price(prices, "admin_seat_monthly", member))
+    monthly("admin_seats", max(0, admin_ids - included), unit_price(prices, "admin_seat_monthly", member))
     subtotal = sum(line.amount for line in lines)
     tax = tax_for(subtotal)
     return Bill(first, start, end, member, tuple(lines), subtotal, tax, subtotal + tax)

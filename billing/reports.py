@@ -7,7 +7,6 @@ reads a tenant's people, and no Python loop runs over tenants. A month is its fi
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -18,50 +17,12 @@ from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from billing.models import Invoice, InvoiceKind, SeatCounter, SeatKind, SeatUsageDay
-from billing.operator import month_start, next_month, previous_month
+from billing.months import month_key, month_label, month_start, months_back, next_month, previous_month
 
 INVOICES_PER_PAGE: Final = 50
 CHART_MONTHS: Final = 12
 TRIAL_WARNING_DAYS: Final = 7
 TRIALS_SHOWN: Final = 50
-_MONTH_TEXT = re.compile(r"(\d{4})-(\d{2})")
-
-
-class BadMonth(ValueError):
-    """The month in a URL or form is not ``YYYY-MM``; ``message`` is the Japanese sentence to show."""
-
-    def __init__(self) -> None:
-        self.message = "月は「2026-11」のように西暦4桁とハイフンと月2桁で指定してください。"
-        super().__init__(self.message)
-
-
-def parse_month(text: str) -> dt.date:
-    """``YYYY-MM`` (2000–2999, month 01–12) as the month's first day; BadMonth otherwise."""
-    match = _MONTH_TEXT.fullmatch(text.strip())
-    if match is None:
-        raise BadMonth()
-    year, month = int(match.group(1)), int(match.group(2))
-    if not (2000 <= year <= 2999 and 1 <= month <= 12):
-        raise BadMonth()
-    return dt.date(year, month, 1)
-
-
-def month_key(month: dt.date) -> str:
-    """A month as in URLs: ``2026-11``."""
-    return f"{month.year:04d}-{month.month:02d}"
-
-
-def month_label(month: dt.date) -> str:
-    """A month as shown: ``2026年11月``."""
-    return f"{month.year}年{month.month:02d}月"
-
-
-def months_back(last: dt.date, count: int) -> list[dt.date]:
-    """``count`` months ending with ``last`` (first days), oldest first."""
-    months = [month_start(last)]
-    while len(months) < count:
-        months.append(previous_month(months[-1]))
-    return months[::-1]
 
 
 # 請求: months and their invoices --------------------------------------------------------------------------------------
@@ -269,7 +230,6 @@ async def dashboard(session: AsyncSession, today: dt.date) -> Dashboard:
 __all__ = [
     "CHART_MONTHS",
     "INVOICES_PER_PAGE",
-    "BadMonth",
     "Dashboard",
     "InvoicePage",
     "MonthSummary",
@@ -277,11 +237,7 @@ __all__ = [
     "active_ids_in_month",
     "dashboard",
     "month_invoices",
-    "month_key",
-    "month_label",
     "month_summaries",
-    "months_back",
-    "parse_month",
     "revenue_by_month",
     "tenants_by_status",
     "trials_ending",

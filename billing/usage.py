@@ -19,7 +19,6 @@ it (the counters of migration 0024 start without day rows), so a month with no c
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import uuid
 from collections import defaultdict
@@ -32,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from app.auth.models import Account, Role
-from app.text import JST
+from app.text import today_in_japan
 from billing.models import SeatCounter, SeatKind, SeatUsageDay
+from billing.months import month_bounds
 
 LEDGER_OPENING = dt.date(2000, 1, 1)  # the opening row of a tenant's ledger (the count before its first change)
 STAFF_ROLES = (Role.ADMIN, Role.HANDLER, Role.VIEWER)
@@ -52,11 +52,6 @@ def seat_kind(role: Role | str | None) -> SeatKind | None:
 def roles_of(kind: SeatKind) -> tuple[Role, ...]:
     """The account roles counted as ids of ``kind``."""
     return (Role.EMPLOYEE,) if kind is SeatKind.SELF_REGISTRATION else STAFF_ROLES
-
-
-def jst_today() -> dt.date:
-    """Today in Japan: the day a change is booked on."""
-    return dt.datetime.now(JST).date()
 
 
 # --- Keeping the ledger --------------------------------------------------------------------------------------------
@@ -116,7 +111,7 @@ async def ids_changed(
     """
     if not delta:
         return await active_ids(session, tenant_id, kind)
-    when = day or jst_today()
+    when = day or today_in_japan()
     return await session.run_sync(lambda sync: _apply_sync(sync, tenant_id, kind, delta, when))
 
 
@@ -190,7 +185,7 @@ def keep_usage_ledger(session: Session, _context: Any, _instances: Any) -> None:
         deltas = _deltas(session)
     if not deltas:
         return
-    day = jst_today()
+    day = today_in_japan()
     with session.no_autoflush:
         for (tenant_id, kind), delta in sorted(deltas.items(), key=lambda item: (str(item[0][0]), item[0][1].value)):
             _apply_sync(session, tenant_id, kind, delta, day)
@@ -203,12 +198,6 @@ async def active_ids(session: AsyncSession, tenant_id: uuid.UUID, kind: SeatKind
     """Ids of ``kind`` active now (the counter; constant cost at any tenant size); 0 when none was ever issued."""
     statement = select(SeatCounter.active).where(SeatCounter.tenant_id == tenant_id, SeatCounter.kind == kind)
     return int((await session.execute(statement)).scalar_one_or_none() or 0)
-
-
-def month_bounds(month: dt.date) -> tuple[dt.date, dt.date]:
-    """(first day, last day) of the month containing ``month``."""
-    first = month.replace(day=1)
-    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
 def _days(tenant_id: uuid.UUID, kind: SeatKind) -> Select[Any]:
@@ -340,7 +329,6 @@ __all__ = [
     "active_ids",
     "counted_ids",
     "ids_changed",
-    "jst_today",
     "month_bounds",
     "month_peak",
     "reconcile",

@@ -56,9 +56,9 @@ async def test_close_writes_the_invoices_once(settings: Settings, db: AsyncSessi
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["close", "--month", "2026/10"], "YYYY-MM"),
+        (["close", "--month", "2026/10"], "西暦4桁とハイフンと月2桁"),
         (["usage", "--tenant", "nosuch", "--month", "2026-10"], "事業者 nosuch が見つかりません"),
-        (["usage", "--tenant", "acme", "--month", "10月"], "YYYY-MM"),
+        (["usage", "--tenant", "acme", "--month", "10月"], "西暦4桁とハイフンと月2桁"),
         (["invoice", "--tenant", "acme", "--month", "2026-10", "-o", "x.pdf"], "請求書はありません"),
         (["close", "--month", "2026-10"], "運営者の請求情報"),
     ],

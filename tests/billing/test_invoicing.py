@@ -17,6 +17,7 @@ import billing.invoicing as invoicing
 from app.config import Settings
 from app.db import make_engine
 from app.tenancy import Tenant
+from app.text import today_in_japan as jst_today
 from billing.invoicing import (
     CLOSE_FUNCTION,
     PROFILE_MISSING,
@@ -25,12 +26,11 @@ from billing.invoicing import (
     correct_invoice,
     invoice_with_lines,
     month_csv,
-    parse_month,
     tenant_invoices,
 )
 from billing.models import DEFAULT_PRICES, BillingProfile, Invoice, InvoiceKind, PriceList
+from billing.months import BadMonth, parse_month
 from billing.pricing import bill_for_month
-from billing.usage import jst_today
 from tests.support.audit import entries
 from tests.support.world import World
 
@@ -94,7 +94,7 @@ def test_invoice_numbers_fit_their_column() -> None:
 def test_a_month_is_written_yyyy_mm() -> None:
     assert parse_month("2026-10") == OCT
     for bad in ("2026/10", "2026-13", "10-2026", ""):
-        with pytest.raises(BillingRefused, match="YYYY-MM"):
+        with pytest.raises(BadMonth, match="2026-11"):
             parse_month(bad)
 
 

@@ -34,8 +34,9 @@ from billing.models import (
     PriceList,
     SeatKind,
 )
-from billing.operator import next_month, previous_month, registration_number
-from billing.reports import active_ids_in_month, month_key
+from billing.months import month_key, next_month, previous_month
+from billing.operator import registration_number
+from billing.reports import active_ids_in_month
 from tests.billing.test_billing_cli import active_contract
 from tests.billing.test_invoicing import set_profile
 from tests.support.audit import entries

@@ -18,6 +18,7 @@ from app.auth.passwords import hasher_from_settings
 from app.config import Settings
 from app.db import new_id, utcnow
 from app.tenancy import Tenant
+from app.text import today_in_japan as jst_today
 from app.vault import Vault
 from billing.models import SeatCounter, SeatKind, SeatUsageDay
 from billing.usage import (
@@ -25,7 +26,6 @@ from billing.usage import (
     active_ids,
     counted_ids,
     ids_changed,
-    jst_today,
     month_peak,
     reconcile,
     usage_days,
