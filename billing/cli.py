@@ -112,7 +112,7 @@ async def run_usage(settings: Settings, tenant_code: str, month_text: str) -> li
 
 async def run_invoice(settings: Settings, tenant_code: str, month_text: str, output: Path) -> list[str]:
     """Write the PDF of a tenant's invoice for a closed month to ``output``; returns the lines to print."""
-    from billing.invoice_pdf import invoice_pdf
+    from billing.invoice_pdf import render_invoice
 
     month = _month(month_text)
 
@@ -120,13 +120,14 @@ async def run_invoice(settings: Settings, tenant_code: str, month_text: str, out
         async with sessions() as session:
             tenant = await _company(session, tenant_code)
             found = await month_invoice(session, tenant.id, month)
-        if found is None:
-            raise BillingCommandError(
-                f"{tenant.code} の{month_label(month)}分の請求書はありません"
-                f"（先に mnvault billing close --month {month:%Y-%m} を実行してください）"
-            )
-        invoice, lines = found
-        await asyncio.to_thread(output.write_bytes, invoice_pdf(invoice, lines))
+            if found is None:
+                raise BillingCommandError(
+                    f"{tenant.code} の{month_label(month)}分の請求書はありません"
+                    f"（先に mnvault billing close --month {month:%Y-%m} を実行してください）"
+                )
+            invoice, lines = found
+            document = await render_invoice(session, invoice, lines)
+        await asyncio.to_thread(output.write_bytes, document.pdf)
         return [f"請求書 {invoice.number} を {output} に書き出しました。"]
 
     return await _run(settings, work)

@@ -129,11 +129,11 @@ class ContractController(Controller):
             found, lines = await invoicing.invoice_with_lines(db_session, principal.tenant_id, invoice_id)
         except LookupError:
             raise NotFoundException() from None
-        pdf = invoice_pdf.invoice_pdf(found, lines)
+        document = await invoice_pdf.render_invoice(db_session, found, lines)
         return Response(
-            content=pdf,
+            content=document.pdf,
             media_type="application/pdf",
-            headers={"Content-Disposition": attachment(f"{found.kind.label}_{found.number}.pdf")},
+            headers={"Content-Disposition": attachment(document.filename)},
         )
 
 

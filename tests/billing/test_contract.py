@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
 from typing import Any
 
@@ -11,15 +12,18 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from pypdf import PdfReader
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import AuditAction
 from app.config import Settings
 from app.tenancy import Tenant, TenantStatus
 from app.text import today_in_japan
-from billing import invoice_pdf, invoicing, pricing
-from billing.models import ContractChange, ContractChangeKind, Invoice, InvoiceKind, InvoiceLine
+from billing import invoicing, pricing
+from billing.invoicing import close_month
+from billing.models import ContractChange, ContractChangeKind, Invoice, InvoiceKind
+from tests.billing.test_invoicing import set_profile
 from tests.support.audit import entries
 from tests.support.world import World, post_form, sign_in
 
@@ -224,35 +228,28 @@ class TestContractPage:
 
 class TestInvoicePdf:
     async def test_an_admin_downloads_only_its_own_tenants_invoices(
-        self, client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch
+        self, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:
-        own_id, foreign_id = uuid.uuid4(), uuid.uuid4()
-        invoice = Invoice(
-            id=own_id,
-            tenant_id=world.tenant.id,
-            month=TODAY.replace(day=1),
-            kind=InvoiceKind.INVOICE,
-            number="ACME-202612-1",
-        )
-        store = {(world.tenant.id, own_id): invoice, (world.other_tenant.id, foreign_id): invoice}
-        asked: list[uuid.UUID] = []
-
-        async def invoice_with_lines(session: Any, tenant_id: uuid.UUID, invoice_id: uuid.UUID) -> Any:
-            asked.append(tenant_id)
-            if (tenant_id, invoice_id) not in store:
-                raise LookupError(invoice_id)
-            return store[(tenant_id, invoice_id)], list[InvoiceLine]()
-
-        monkeypatch.setattr(invoicing, "invoice_with_lines", invoice_with_lines)
-        monkeypatch.setattr(invoice_pdf, "invoice_pdf", lambda inv, lines: b"%PDF-1.4 fake")
+        started = dt.date(2026, 10, 1)
+        for tenant in (world.tenant, world.other_tenant):
+            await db.execute(
+                update(Tenant)
+                .where(Tenant.id == tenant.id)
+                .values(status=TenantStatus.ACTIVE, contract_starts_on=started)
+            )
+        await db.commit()
+        await set_profile(db)
+        await close_month(async_sessionmaker(db.bind, expire_on_commit=False), started, actor="運営者")  # type: ignore[arg-type]
+        (own,) = await invoicing.tenant_invoices(db, world.tenant.id)
+        (foreign,) = await invoicing.tenant_invoices(db, world.other_tenant.id)
         await sign_in(client, world.admin)
-        own = await client.get(f"/admin/contract/invoices/{own_id}.pdf")
-        assert own.status_code == 200 and own.headers["content-type"] == "application/pdf"
-        assert own.content.startswith(b"%PDF")
-        assert (await client.get(f"/admin/contract/invoices/{foreign_id}.pdf")).status_code == 404
-        assert (await client.get(f"/admin/contract/invoices/{own_id}.txt")).status_code == 404
+        response = await client.get(f"/admin/contract/invoices/{own.id}.pdf")
+        assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages)
+        assert own.number in text and "T1234567890123" in text
+        assert (await client.get(f"/admin/contract/invoices/{foreign.id}.pdf")).status_code == 404
+        assert (await client.get(f"/admin/contract/invoices/{own.id}.txt")).status_code == 404
         assert (await client.get("/admin/contract/invoices/not-a-uuid.pdf")).status_code == 404
-        assert set(asked) == {world.tenant.id}
 
     async def test_the_page_lists_the_tenants_invoices(
         self, client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch
