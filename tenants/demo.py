@@ -18,10 +18,11 @@ from app.auth.totp import new_totp_secret
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantKind, TenantStatus
-from app.text import format_date, today_in_japan
+from app.text import JST, format_date, today_in_japan
 from app.vault import Vault
 from app.vault.numbers import corporate_number_check_digit, my_number_check_digit
 from billing.contract import change_contract, default_trial_end
+from billing.models import BillingProfile
 from tenants.models import PayeeType, Person, PersonKind, Relationship
 from tenants.services._records import Channel
 from tenants.services.bulk import DepartmentRecord, PersonRecord, write_people
@@ -72,11 +73,38 @@ async def ensure_demo_contract(session: AsyncSession, tenant: Tenant) -> None:
         "verification_enabled": True,
         "admin_seats": max(tenant.admin_seats, len(DEMO_STAFF)),  # demo tenants made before admin2 existed
     }
-    if tenant.contract_starts_on is None:
+    starting = tenant.contract_starts_on is None
+    if starting:
         terms["contract_starts_on"] = last_month
     if tenant.contract_ends_on is None or tenant.contract_ends_on < today:
         terms["contract_ends_on"] = today + dt.timedelta(days=365)
-    await change_contract(session, tenant, terms, changed_by="mnvault demo")
+    changes = await change_contract(session, tenant, terms, changed_by="mnvault demo")
+    if starting:  # the contract began last month: its terms (the option, member prices) held from that day on
+        began = dt.datetime.combine(last_month, dt.time(), tzinfo=JST)
+        for change in changes:
+            change.changed_at = began
+        await session.flush()
+
+
+# A made-up 適格請求書発行事業者登録番号 for the demo operator: T + 13 digits whose check digit is right.
+DEMO_ISSUER_BODY = "100000000001"
+
+
+async def ensure_demo_billing_profile(session: AsyncSession) -> list[str]:
+    """The operator's invoicing details for the demo (issue 13), so `mnvault billing close` works at once."""
+    profile = (await session.execute(select(BillingProfile).limit(1))).scalar_one_or_none()
+    if profile is None:
+        profile = BillingProfile(
+            issuer_name="マイナンバー保管サービス運営株式会社（デモ）",
+            postal_code="665-0845",
+            address="兵庫県宝塚市栄町1-1-1",
+            phone=DEMO_PHONE,
+            registration_number=f"T{corporate_number_check_digit(DEMO_ISSUER_BODY)}{DEMO_ISSUER_BODY}",
+            bank_details="デモ銀行 宝塚支店 普通 1234567 マイナンバーホカンサービス（カ",
+        )
+        session.add(profile)
+        await session.flush()
+    return [f"運営者の請求情報: {profile.issuer_name}（登録番号 {profile.registration_number}）"]
 
 
 async def ensure_trial_demo_tenant(session: AsyncSession, settings: Settings, vault: Vault) -> list[str]:
@@ -148,7 +176,7 @@ async def fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> 
     staff = await ensure_demo_staff(session, settings, vault, tenant)
     created = await ensure_demo_people(session, vault, tenant)
     disposal = await ensure_demo_disposal(session, vault, tenant)
-    trial = await ensure_trial_demo_tenant(session, settings, vault)
+    billing = await ensure_demo_billing_profile(session)
     base = settings.effective_base_url
     return [
         f"デモ事業者: {tenant.name}（事業者コード: {tenant.code}）",
@@ -157,7 +185,7 @@ async def fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> 
         "  TOTP シークレットを認証アプリ（または oathtool --totp -b SECRET）に登録してください。",
         "従業員30名・扶養家族・取引先3件を作成しました。" if created else "従業員・取引先のデモデータは作成済みです。",
         *disposal,
-        *trial,
+        *billing,
     ]
 
 

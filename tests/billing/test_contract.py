@@ -22,7 +22,7 @@ from app.tenancy import Tenant, TenantStatus
 from app.text import today_in_japan
 from billing import invoicing, pricing
 from billing.invoicing import close_month
-from billing.models import ContractChange, ContractChangeKind, Invoice, InvoiceKind
+from billing.models import ContractChange, ContractChangeKind, Invoice, InvoiceKind, InvoiceLine
 from tests.billing.test_invoicing import set_profile
 from tests.support.audit import entries
 from tests.support.world import World, post_form, sign_in
@@ -284,6 +284,12 @@ def test_the_demo_has_an_active_member_contract_and_a_tenant_in_its_trial(settin
         done = mnvault(settings, "demo")
         assert done.returncode == 0, done.stderr[-2000:]
     assert "無料体験中のデモ事業者" in done.stdout
+    trial_block = done.stdout[done.stdout.index("無料体験中のデモ事業者") :]
+    assert "従業員" not in trial_block  # the demo company's employee is printed with it, not under the trial one
+    assert "運営者の請求情報" in done.stdout
+    last_month = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    closed = mnvault(settings, "billing", "close", "--month", f"{last_month:%Y-%m}")
+    assert closed.returncode == 0, closed.stdout + closed.stderr[-2000:]
 
     async def read() -> tuple[list[Tenant], int]:
         engine = make_engine(settings.effective_database_url, pool_size=1)
@@ -296,13 +302,16 @@ def test_the_demo_has_an_active_member_contract_and_a_tenant_in_its_trial(settin
                 )
                 demo = next(t for t in found if t.code == "demo")
                 rows = await changes(session, demo.id)
+                items = set(
+                    (await session.execute(select(InvoiceLine.item).where(InvoiceLine.tenant_id == demo.id))).scalars()
+                )
         await engine.dispose()
+        assert {"initial_fee", "base", "verification"} <= items  # the option held from the contract's first day
         return found, len(rows)
 
     found, change_rows = asyncio.run(read())
     tenants = {t.code: t for t in found}
     demo, trial = tenants["demo"], tenants["otameshi"]
-    last_month = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     assert demo.status is TenantStatus.ACTIVE and demo.is_member and demo.verification_enabled
     assert demo.contract_starts_on == last_month
     assert change_rows == 5  # status, member, option, start, end: once, not again on the second run
