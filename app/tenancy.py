@@ -14,6 +14,7 @@ from app.db import Base, GlobalMixin, str_enum
 class TenantKind(enum.StrEnum):
     OPERATOR = "operator"
     COMPANY = "company"
+    PARTNER = "partner"  # a 社労士事務所 (partners/): its accounts work for client companies through links
 
 
 class TenantStatus(enum.StrEnum):
@@ -63,3 +64,5 @@ class Tenant(GlobalMixin, Base):
     contract_starts_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     self_registration_packs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # 社労士事務所 (kind=partner, issue 14): the office's 社労士登録番号 (8 digits, partners.services).
+    partner_registration_number: Mapped[str | None] = mapped_column(String(8), default=None)

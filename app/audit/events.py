@@ -54,6 +54,9 @@ class Actor:
     organisation: str
     ip: str | None = None
     user_agent: str | None = None
+    # A 社労士事務所's staff member acting inside a client (partners/): the office's tenant id. The account then
+    # belongs to the office, not to the tenant whose log this is.
+    partner_id: uuid.UUID | None = None
 
     @classmethod
     def system(cls, what: str = "system") -> Actor:
