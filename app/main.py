@@ -203,8 +203,9 @@ def feature_maintenance(settings: Settings) -> list[Any]:
 def feature_routes() -> list[Any]:
     """Controllers of the feature packages (the only place app/ imports them)."""
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
+    from partners.controllers import ROUTES as PARTNER_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
     from verification.controllers import ROUTES as VERIFICATION_ROUTES
 
-    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES]
+    return [*TENANT_ROUTES, *SELF_ROUTES, *EXCHANGE_ROUTES, *VERIFICATION_ROUTES, *PARTNER_ROUTES]

@@ -35,6 +35,8 @@ class AuditAction(enum.StrEnum):
     KEY_ROTATION = "鍵更新"
     LOG_ERASE = "履歴消去"
     MAINTENANCE = "定期保守"
+    PARTNER_LINK = "社労士連携"
+    PARTNER_ENTER = "顧問先での作業開始"
 
 
 class AuditResult(enum.StrEnum):

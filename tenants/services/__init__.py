@@ -167,7 +167,9 @@ from tenants.services._staff import (
     enable_staff,
     get_staff,
     list_staff,
+    new_staff_account,
     reset_staff_password,
+    seat_roles,
     staff_seats,
     update_tenant_settings,
 )
@@ -323,6 +325,8 @@ __all__ = [
     "set_tenant_status",
     "settle_superseded_many",
     "staff_seats",
+    "new_staff_account",
+    "seat_roles",
     "status_counts",
     "sync_employee_access",
     "tenant_page",
