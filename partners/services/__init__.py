@@ -19,6 +19,7 @@ from partners.services._links import (
 from partners.services._log import ENTRIES_PER_PAGE, OfficeLogPage, office_log
 from partners.services._offices import (
     OFFICE_ROLES,
+    OFFICE_SEATS,
     add_office_staff,
     create_office,
     delete_office_staff,
@@ -36,6 +37,7 @@ __all__ = [
     "ENTRIES_PER_PAGE",
     "LINKS_SHOWN",
     "OFFICE_ROLES",
+    "OFFICE_SEATS",
     "POWER_CHOICES",
     "LinkRow",
     "OfficeLogPage",

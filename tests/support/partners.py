@@ -11,6 +11,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantKind
 from app.vault import Vault
+from partners.services import OFFICE_SEATS
 from partners.models import LinkPower, LinkSide, LinkStatus, PartnerLink
 from tests.support.world import Persona, make_persona, make_tenant
 
@@ -28,6 +29,7 @@ async def make_office(
     """An office (tenant of kind partner) with an office admin and a staff member, both with TOTP."""
     tenant = await make_tenant(db, vault, code, name, kind=TenantKind.PARTNER)
     tenant.partner_registration_number = "13990001"
+    tenant.admin_seats = OFFICE_SEATS
     admin = await make_persona(db, settings, vault, tenant, "boss", Role.PARTNER_ADMIN, name="社労 太郎")
     staff = await make_persona(db, settings, vault, tenant, "yamada", Role.PARTNER_STAFF, name="山田 花子")
     await db.commit()
