@@ -104,7 +104,9 @@ async def test_the_office_admin_creates_staff_who_must_enrol_totp(
     page = await client.get("/partner/staff")
     for column in ("ID", "名前", "有効状態", "最終ログイン日時", "変更", "削除"):
         assert f"<th>{column}</th>" in page.text
-    shown = await post_form(client, "/partner/staff/", {"login_id": "suzuki", "name": "鈴木 一", "role": "partner_staff"})
+    shown = await post_form(
+        client, "/partner/staff/", {"login_id": "suzuki", "name": "鈴木 一", "role": "partner_staff"}
+    )
     assert shown.status_code == 200  # type: ignore[attr-defined]
     password = one_time_password(shown.text)  # type: ignore[attr-defined]
     wrong_role = await post_form(client, "/partner/staff/", {"login_id": "x", "name": "x", "role": "admin"})
