@@ -16,9 +16,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role
+from app.config import Settings
 from exchange.schemas import EXAMPLE_PERSON_ID
 from tests.support.api import ALL_SCOPES, bearer, make_token
-from app.config import Settings
 from tests.support.partners import make_office
 from tests.support.people import make_employee
 from tests.support.world import Persona, World, csrf_token, sign_in

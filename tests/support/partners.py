@@ -11,8 +11,8 @@ from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantKind
 from app.vault import Vault
-from partners.services import OFFICE_SEATS
 from partners.models import LinkPower, LinkSide, LinkStatus, PartnerLink
+from partners.services import OFFICE_SEATS
 from tests.support.world import Persona, make_persona, make_tenant
 
 
