@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -151,15 +150,8 @@ class PartnerHomeController(Controller):
         return Redirect(path="/partner")
 
     @get("/log", name="partner_log")
-    async def log(self, db_session: AsyncSession, principal: Principal, before: str = "") -> Template:
-        cursor = None
-        try:
-            cursor = dt.datetime.fromisoformat(before) if before else None
-        except ValueError:
-            cursor = None
-        if cursor is not None and cursor.tzinfo is None:
-            cursor = cursor.replace(tzinfo=dt.UTC)
-        page = await services.office_log(db_session, principal, before=cursor)
+    async def log(self, db_session: AsyncSession, principal: Principal, after: str = "") -> Template:
+        page = await services.office_log(db_session, principal, after=services.LogCursor.parse(after))
         return Template(template_name="partners/log.html", context={"page": page})
 
 

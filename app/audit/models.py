@@ -59,6 +59,8 @@ class AuditEntry(Base):
             "ix_audit_entries_actor_partner_id_occurred_at",
             "actor_partner_id",
             "occurred_at",
+            "tenant_id",
+            "seq",
             sqlite_where=text(PARTNER_ENTRY_SQL),
             postgresql_where=text(PARTNER_ENTRY_SQL),
         ),

@@ -16,7 +16,7 @@ from partners.services._links import (
     office_links,
     request_client,
 )
-from partners.services._log import ENTRIES_PER_PAGE, OfficeLogPage, office_log
+from partners.services._log import ENTRIES_PER_PAGE, LogCursor, OfficeLogPage, office_log
 from partners.services._offices import (
     OFFICE_ROLES,
     OFFICE_SEATS,
@@ -40,6 +40,7 @@ __all__ = [
     "OFFICE_SEATS",
     "POWER_CHOICES",
     "LinkRow",
+    "LogCursor",
     "OfficeLogPage",
     "accept_invitation",
     "accept_request",

@@ -194,5 +194,5 @@ async def test_the_offices_log_reads_only_its_own_entries_from_the_partial_index
     from app.audit.models import PARTNER_ENTRY_SQL
 
     index = next(i for i in AuditEntry.__table__.indexes if i.name == "ix_audit_entries_actor_partner_id_occurred_at")
-    assert [c.name for c in index.columns] == ["actor_partner_id", "occurred_at"]
+    assert [c.name for c in index.columns] == ["actor_partner_id", "occurred_at", "tenant_id", "seq"]
     assert PARTNER_ENTRY_SQL in str(index.dialect_options["postgresql"]["where"])

@@ -34,7 +34,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_audit_entries_actor_partner_id_occurred_at",
         "audit_entries",
-        ["actor_partner_id", "occurred_at"],
+        ["actor_partner_id", "occurred_at", "tenant_id", "seq"],
         sqlite_where=sa.text(PARTNER_ENTRY),
         postgresql_where=sa.text(PARTNER_ENTRY),
     )
