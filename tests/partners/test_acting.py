@@ -196,3 +196,39 @@ async def test_the_offices_log_reads_only_its_own_entries_from_the_partial_index
     index = next(i for i in AuditEntry.__table__.indexes if i.name == "ix_audit_entries_actor_partner_id_occurred_at")
     assert [c.name for c in index.columns] == ["actor_partner_id", "occurred_at", "tenant_id", "seq"]
     assert PARTNER_ENTRY_SQL in str(index.dialect_options["postgresql"]["where"])
+
+
+SESSION_PATHS = ("/partner", "/account", "/reauth", "/logout", "/login")
+
+
+@pytest.mark.parametrize("power", ["view", "numbers", "ended"])
+async def test_every_client_route_answers_an_acting_staff_member_as_the_links_power_says(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings, power: str
+) -> None:
+    """The route matrix inside a client: the link's role decides (403 above it); an ended link: 404 everywhere."""
+    from app.auth.models import Role
+    from tests.test_route_matrix import _request, concrete_path, guarded_routes
+
+    office = await make_office(db, settings, app.state["vault"])
+    link = await make_link(db, world.tenant, office.tenant, LinkPower.VIEW if power == "view" else LinkPower.NUMBERS)
+    await sign_in(client, office.staff)
+    assert (await post_form(client, f"/partner/clients/{world.tenant.id}/enter")).status_code == 302  # type: ignore[attr-defined]
+    if power == "ended":
+        link.status = LinkStatus.ENDED
+        await db.commit()
+    role = {"view": Role.VIEWER, "numbers": Role.HANDLER, "ended": Role.PARTNER_STAFF}[power]
+    problems = []
+    for route in guarded_routes(app):
+        if route.path.startswith(SESSION_PATHS) or Role.PARTNER_STAFF in route.allowed:
+            continue
+        path, has_ids = concrete_path(route.path, world, world.admin)
+        status = await _request(client, route, path)
+        if role not in route.allowed:
+            expected = {404} if role.is_partner else {403}
+        elif has_ids:
+            expected = {404}
+        else:
+            expected = {200, 201, 204, 302, 303, 400}
+        if status not in expected:
+            problems.append(f"{route.method} {route.path} -> {status} (expected {sorted(expected)})")
+    assert problems == []
