@@ -263,6 +263,24 @@ async def enter_client(session: AsyncSession, principal: Principal, client_id: u
     return link
 
 
+async def active_link_between(session: AsyncSession, client_id: uuid.UUID, office_id: uuid.UUID) -> PartnerLink | None:
+    """The ACTIVE link of a client company with an office, or None (pending, ended or never linked).
+
+    For the packages that build on links (file exchange, notices): every power, ファイル・連絡のみ included, lets the
+    two sides exchange files; only 閲覧のみ and 番号の取扱い let staff work inside the client (``enter_client``).
+    One probe of ``ix_partner_links_partner_id_status_tenant_id``.
+    """
+    return (
+        await session.execute(
+            select(PartnerLink).where(
+                PartnerLink.partner_id == office_id,
+                PartnerLink.status == LinkStatus.ACTIVE,
+                PartnerLink.tenant_id == client_id,
+            )
+        )
+    ).scalar_one_or_none()
+
+
 # Shared ---------------------------------------------------------------------------------------------------------
 
 
@@ -327,6 +345,7 @@ __all__ = [
     "LinkRow",
     "accept_invitation",
     "accept_request",
+    "active_link_between",
     "client_links",
     "end_link_by_client",
     "end_link_by_office",
