@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import AuditAction
 from app.config import Settings
 from partners.models import LinkPower, LinkSide, LinkStatus, PartnerLink
+from partners.services import active_link_between
 from tests.support.audit import entries
 from tests.support.partners import make_office
 from tests.support.world import World, post_form, second_device, sign_in
@@ -81,6 +82,8 @@ async def test_an_office_requests_by_the_clients_code_and_the_client_consents_wi
         assert consented.status_code == 302  # type: ignore[attr-defined]
     (link,) = await _links(db)
     assert link.status is LinkStatus.ACTIVE and link.power is LinkPower.VIEW
+    assert (await active_link_between(db, world.tenant.id, office.tenant.id)) is not None
+    assert (await active_link_between(db, world.other_tenant.id, office.tenant.id)) is None
     assert link.consented_by == world.admin.account.id and link.consented_by_name == "岡 昌平"
     for tenant_id in (world.tenant.id, office.tenant.id):
         events = [e.detail["event"] for e in await entries(db, tenant_id, AuditAction.PARTNER_LINK)]
@@ -107,6 +110,7 @@ async def test_either_side_ends_a_link_and_both_logs_say_so(
     assert links[world.tenant.id].ended_by_side is LinkSide.CLIENT
     assert links[world.other_tenant.id].ended_by_side is LinkSide.PARTNER
     assert all(link.status is LinkStatus.ENDED and link.ended_at for link in links.values())
+    assert (await active_link_between(db, world.tenant.id, office.tenant.id)) is None
     office_events = [e.detail["event"] for e in await entries(db, office.tenant.id, AuditAction.PARTNER_LINK)]
     assert office_events.count("link_ended") == 2
     acme_events = [e.detail["event"] for e in await entries(db, world.tenant.id, AuditAction.PARTNER_LINK)]
