@@ -225,6 +225,7 @@ def feature_routes() -> list[Any]:
     from billing.controllers import ROUTES as BILLING_ROUTES
     from billing.erasure_controllers import ERASURE_ROUTES
     from exchange.controllers import ROUTES as EXCHANGE_ROUTES
+    from partners.controllers import ROUTES as PARTNER_ROUTES
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
     from verification.controllers import ROUTES as VERIFICATION_ROUTES
@@ -237,6 +238,7 @@ def feature_routes() -> list[Any]:
         *BILLING_ROUTES,
         *CONTRACT_ROUTES,
         *ERASURE_ROUTES,
+        *PARTNER_ROUTES,
     ]
 
 

@@ -18,6 +18,7 @@ def load_models() -> list[MetaData]:
     import app.vault.models
     import billing.models  # noqa: F401
     import exchange.models  # noqa: F401
+    import partners.models  # noqa: F401
     import tenants.models  # noqa: F401
     import verification.models  # noqa: F401
 

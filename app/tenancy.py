@@ -14,6 +14,7 @@ from app.db import Base, GlobalMixin, str_enum
 class TenantKind(enum.StrEnum):
     OPERATOR = "operator"
     COMPANY = "company"
+    PARTNER = "partner"  # a 社労士事務所 (partners/): its accounts work for client companies through links
 
 
 class TenantStatus(enum.StrEnum):
@@ -63,14 +64,18 @@ class Tenant(GlobalMixin, Base):
     contract_starts_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     self_registration_packs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     erased_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # 社労士事務所 (kind=partner, issue 14): the office's 社労士登録番号 (8 digits, partners.services).
+    partner_registration_number: Mapped[str | None] = mapped_column(String(8), default=None)
 
     @property
     def locked_out(self) -> bool:
-        """No one of this company may sign in or call the API: suspended, or ended and already erased. An ended
-        tenant not yet erased stays reachable, read-only (billing.contract.tenant_mode), to export and take
-        deletion certificates."""
-        if self.kind is not TenantKind.COMPANY:
+        """No one of this organisation may sign in or call the API: suspended, a partner office ended, or a company
+        ended and already erased. An ended company not yet erased stays reachable, read-only
+        (billing.contract.tenant_mode), to export and take deletion certificates. Never the operator."""
+        if self.kind is TenantKind.OPERATOR:
             return False
-        return self.status is TenantStatus.SUSPENDED or (
-            self.status is TenantStatus.ENDED and self.erased_at is not None
-        )
+        if self.status is TenantStatus.SUSPENDED:
+            return True
+        if self.kind is TenantKind.PARTNER:
+            return self.status is TenantStatus.ENDED
+        return self.status is TenantStatus.ENDED and self.erased_at is not None

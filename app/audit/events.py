@@ -35,6 +35,8 @@ class AuditAction(enum.StrEnum):
     KEY_ROTATION = "鍵更新"
     LOG_ERASE = "履歴消去"
     MAINTENANCE = "定期保守"
+    PARTNER_LINK = "社労士連携"
+    PARTNER_ENTER = "顧問先での作業開始"
 
 
 class AuditResult(enum.StrEnum):
@@ -54,6 +56,9 @@ class Actor:
     organisation: str
     ip: str | None = None
     user_agent: str | None = None
+    # A 社労士事務所's staff member acting inside a client (partners/): the office's tenant id. The account then
+    # belongs to the office, not to the tenant whose log this is.
+    partner_id: uuid.UUID | None = None
 
     @classmethod
     def system(cls, what: str = "system") -> Actor:

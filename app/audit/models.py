@@ -6,13 +6,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.audit.events import AuditAction, AuditResult
 from app.db import Base, str_enum
 
 GENESIS_HASH = "0" * 64
+PARTNER_ENTRY_SQL = "actor_partner_id IS NOT NULL"
 DEFAULT_CHAIN = "log"
 
 # Text columns and their lengths: values are clipped to these before hashing, so what is stored is what was hashed.
@@ -53,6 +54,16 @@ class AuditEntry(Base):
         # or a result alone.
         Index("ix_audit_entries_tenant_id_action_result_seq", "tenant_id", "action", "result", "seq"),
         Index("ix_audit_entries_tenant_id_result_seq", "tenant_id", "result", "seq"),
+        # A 社労士事務所's log of its staff's actions across its clients (partners/): only their entries are in it.
+        Index(
+            "ix_audit_entries_actor_partner_id_occurred_at",
+            "actor_partner_id",
+            "occurred_at",
+            "tenant_id",
+            "seq",
+            sqlite_where=text(PARTNER_ENTRY_SQL),
+            postgresql_where=text(PARTNER_ENTRY_SQL),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_column()
@@ -79,6 +90,9 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
     # The audit key version of ``hash`` (an HMAC); NULL for legacy entries hashed with bare SHA-256.
     key_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The 社労士事務所 (partner tenant) whose staff member acted inside this tenant (partners/); NULL otherwise. Its
+    # value is also in the (hashed) detail as ``partner_id``, so the chain covers it.
+    actor_partner_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
 class AuditChainHead(Base):

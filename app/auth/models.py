@@ -18,6 +18,9 @@ class Role(enum.StrEnum):
     HANDLER = "handler"
     VIEWER = "viewer"
     EMPLOYEE = "employee"
+    # 社労士事務所 (partners/): the office's admins manage its staff and client links; staff work inside clients.
+    PARTNER_ADMIN = "partner_admin"
+    PARTNER_STAFF = "partner_staff"
 
     @property
     def label(self) -> str:
@@ -30,7 +33,12 @@ class Role(enum.StrEnum):
 
     @property
     def requires_totp(self) -> bool:
-        return self in (Role.OPERATOR, Role.ADMIN, Role.HANDLER)
+        return self in (Role.OPERATOR, Role.ADMIN, Role.HANDLER, Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
+
+    @property
+    def is_partner(self) -> bool:
+        """An account of a 社労士事務所 (partner office)."""
+        return self in (Role.PARTNER_ADMIN, Role.PARTNER_STAFF)
 
 
 # Accounts holding a one-time password (招待・初期パスワード): the retention run reads them by expiry (app.retention).
@@ -42,6 +50,8 @@ ROLE_LABELS = {
     Role.HANDLER: "事務取扱担当者",
     Role.VIEWER: "閲覧者",
     Role.EMPLOYEE: "従業員",
+    Role.PARTNER_ADMIN: "事務所管理者",
+    Role.PARTNER_STAFF: "事務所職員",
 }
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import select
+from sqlalchemy import String, Uuid, column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction, AuditEvent
@@ -23,8 +23,26 @@ from app.config import Settings
 from app.tenancy import Tenant, TenantKind, TenantStatus
 
 PRINCIPAL_STATE_KEY = "principal"
+# The session key of the client company a partner's staff member is working in (partners/: entering a client).
+ACTING_CLIENT_KEY = "acting_client_id"
 # The JSON API authenticates by token only (exchange): a session never makes an API principal.
 _SKIP_PREFIXES = ("/static/", "/healthz", "/schema", "/api/")
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerSeat:
+    """A 社労士事務所's staff member as seen while working inside a client through a link.
+
+    ``office_*``: the office (a tenant of kind partner) the account belongs to; ``role``: the account's own role
+    there; ``link_id`` and ``power``: the active link this request was checked against (partners.models).
+    """
+
+    office_id: uuid.UUID
+    office_code: str
+    office_name: str
+    role: Role
+    link_id: uuid.UUID
+    power: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +66,24 @@ class Principal:
     tenant_status: TenantStatus | None = None
     trial_ends_on: dt.date | None = None
     contract_ends_on: dt.date | None = None
+    # Set while a partner's staff member works inside a client (tenant_* is then the client's, role the link's).
+    partner: PartnerSeat | None = None
 
     @property
     def role_label(self) -> str:
+        if self.partner is not None:
+            return f"{self.partner.office_name}・{self.role.label}"
         return self.role.label
+
+    @property
+    def account_tenant_id(self) -> uuid.UUID:
+        """The organisation the account itself belongs to (the office, while a partner acts inside a client)."""
+        return self.partner.office_id if self.partner is not None else self.tenant_id
+
+    @property
+    def is_partner_account(self) -> bool:
+        """An account of a 社労士事務所, whether at the office or inside a client."""
+        return self.partner is not None or self.role.is_partner
 
     @property
     def is_operator(self) -> bool:
@@ -64,7 +96,22 @@ class Principal:
         )
 
     def actor(self) -> Actor:
-        """The audit snapshot of this principal (with the client address it is acting from)."""
+        """The audit snapshot of this principal (with the client address it is acting from).
+
+        A partner's staff member inside a client is named with the office (「山田（○○事務所）」), the office is the
+        organisation and its id goes with the entry (app.audit: ``actor_partner_id``).
+        """
+        if self.partner is not None:
+            return Actor(
+                user_id=self.account_id,
+                login_id=self.login_id,
+                name=f"{self.name}（{self.partner.office_name}）",
+                role=f"社労士事務所・{self.role.label}",
+                organisation=self.partner.office_name,
+                ip=self.ip,
+                user_agent=self.user_agent,
+                partner_id=self.partner.office_id,
+            )
         return Actor(
             user_id=self.account_id,
             login_id=self.login_id,
@@ -95,8 +142,14 @@ async def load_principal(
     *,
     ip: str | None = None,
     user_agent: str | None = None,
+    office_pages: bool = False,
 ) -> Principal | None:
-    """Turn session data into a principal, or None when the session is incomplete, stale or revoked."""
+    """Turn session data into a principal, or None when the session is incomplete, stale or revoked.
+
+    A partner's staff member who entered a client (``ACTING_CLIENT_KEY`` in the session) is the client's principal
+    on every page but the office's own (``office_pages``: /partner/...), after the link is checked again on this
+    request; when it no longer holds, the key is dropped from the session and the office principal is returned.
+    """
     try:
         account_id = uuid.UUID(str(data["account_id"]))
         tenant_id = uuid.UUID(str(data["tenant_id"]))
@@ -118,7 +171,7 @@ async def load_principal(
         return None
     if tenant.locked_out:  # suspended, or erased at contract end (billing.tenant_erasure)
         return None
-    return Principal(
+    principal = Principal(
         account_id=account.id,
         tenant_id=tenant.id,
         tenant_code=tenant.code,
@@ -135,6 +188,74 @@ async def load_principal(
         tenant_status=tenant.status,
         trial_ends_on=tenant.trial_ends_on,
         contract_ends_on=tenant.contract_ends_on,
+    )
+    if office_pages or not data.get(ACTING_CLIENT_KEY):
+        return principal
+    if account.role.is_partner and tenant.kind is TenantKind.PARTNER:
+        acting = await _acting_in_client(session, principal, str(data[ACTING_CLIENT_KEY]))
+        if acting is None:
+            data.pop(ACTING_CLIENT_KEY, None)  # the link ended (or never was): back to the office, at once
+        else:
+            return acting
+    return principal
+
+
+# partners.models.PartnerLink seen from here without importing the partners package (app must not depend on features).
+_LINKS = table(
+    "partner_links",
+    column("tenant_id", Uuid()),
+    column("id", Uuid()),
+    column("partner_id", Uuid()),
+    column("status", String()),
+    column("power", String()),
+)
+# partners.models.LinkPower → the client role a staff member works with; a power not listed gives no way in.
+ACTING_ROLES = {"view": Role.VIEWER, "numbers": Role.HANDLER}
+
+
+async def _acting_in_client(session: AsyncSession, office: Principal, client_id: str) -> Principal | None:
+    """The office's staff member inside the client, checked against an ACTIVE link of THIS office on every request:
+    None when the link is missing, ended, another office's, or gives no way in (ファイル・連絡のみ)."""
+    try:
+        client_key = uuid.UUID(client_id)
+    except ValueError:
+        return None
+    row = (
+        await session.execute(
+            select(_LINKS.c.id, _LINKS.c.power, Tenant)
+            .join(Tenant, Tenant.id == _LINKS.c.tenant_id)
+            .where(
+                _LINKS.c.tenant_id == client_key,
+                _LINKS.c.partner_id == office.tenant_id,
+                _LINKS.c.status == "active",
+                Tenant.kind == TenantKind.COMPANY,
+                Tenant.status.in_([TenantStatus.TRIAL, TenantStatus.ACTIVE]),
+            )
+        )
+    ).one_or_none()
+    if row is None or row.power not in ACTING_ROLES:
+        return None
+    client: Tenant = row.Tenant
+    seat = PartnerSeat(
+        office_id=office.tenant_id,
+        office_code=office.tenant_code,
+        office_name=office.tenant_name,
+        role=office.role,
+        link_id=row.id,
+        power=row.power,
+    )
+    return replace(
+        office,
+        tenant_id=client.id,
+        tenant_code=client.code,
+        tenant_name=client.name,
+        tenant_kind=client.kind,
+        tenant_status=client.status,  # the client's contract decides what may change (billing.readonly)
+        trial_ends_on=client.trial_ends_on,
+        contract_ends_on=client.contract_ends_on,
+        role=ACTING_ROLES[row.power],
+        person_id=None,
+        partner=seat,
     )
 
 
@@ -153,7 +274,12 @@ class PrincipalMiddleware(ASGIMiddleware):
                 client = scope.get("client")
                 agent = dict(scope.get("headers", [])).get(b"user-agent", b"")[:300].decode("latin-1")
                 principal = await load_principal(
-                    db, data, self.settings, ip=client[0] if client else None, user_agent=agent
+                    db,
+                    data,
+                    self.settings,
+                    ip=client[0] if client else None,
+                    user_agent=agent,
+                    office_pages=_is_office_page(scope.get("path", "")),
                 )
                 if principal is None:
                     scope["session"] = {}
@@ -161,6 +287,11 @@ class PrincipalMiddleware(ASGIMiddleware):
                     scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
                     sessions.touch_last_seen(data)
         await next_app(scope, receive, send)
+
+
+def _is_office_page(path: str) -> bool:
+    """The partner office's own pages (partners/): there a staff member is always the office's principal."""
+    return path == "/partner" or path.startswith("/partner/")
 
 
 def _deny_anonymous(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -177,6 +308,9 @@ def roles_guard(*roles: Role) -> Any:
             _deny_anonymous(connection)
             return
         if principal.role not in allowed:
+            if principal.role.is_partner:
+                # An office's account never learns what a client's (or anyone's) page is: it does not exist for it.
+                raise NotFoundException()
             raise PermissionDeniedException()
         if principal.role is Role.OPERATOR and not principal.is_operator:
             raise PermissionDeniedException()
@@ -213,3 +347,5 @@ admin_only = roles_guard(Role.ADMIN)
 number_handlers = roles_guard(Role.ADMIN, Role.HANDLER)
 company_staff = roles_guard(Role.ADMIN, Role.HANDLER, Role.VIEWER)
 employees_only = roles_guard(Role.EMPLOYEE)
+partner_admin_only = roles_guard(Role.PARTNER_ADMIN)
+partner_members = roles_guard(Role.PARTNER_ADMIN, Role.PARTNER_STAFF)

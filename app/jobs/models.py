@@ -112,6 +112,7 @@ class Job(TenantMixin, Base):
         """The submitter as an audit ``Actor`` (the kind logs its work under this name)."""
         data = dict(self.actor or {})
         user_id = data.get("user_id")
+        partner_id = data.get("partner_id")
         return Actor(
             user_id=uuid.UUID(user_id) if user_id else None,
             login_id=str(data.get("login_id", "")),
@@ -120,6 +121,7 @@ class Job(TenantMixin, Base):
             organisation=str(data.get("organisation", "")),
             ip=data.get("ip"),
             user_agent=data.get("user_agent"),
+            partner_id=uuid.UUID(partner_id) if partner_id else None,
         )
 
     @property
@@ -152,4 +154,5 @@ def actor_to_json(actor: Actor) -> dict[str, Any]:
         "organisation": actor.organisation,
         "ip": actor.ip,
         "user_agent": actor.user_agent,
+        "partner_id": str(actor.partner_id) if actor.partner_id else None,
     }

@@ -106,7 +106,8 @@ async def submit_job(
         kind=kind,
         state=JobState.QUEUED,
         title=_checked_title(title),
-        created_by=actor.user_id,
+        # A partner's staff member acting inside a client has no account in it (jobs.created_by is a composite key).
+        created_by=None if actor.partner_id else actor.user_id,
         actor=actor_to_json(actor),
         params=_checked_params(params),
         done=0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy import func, select
@@ -18,7 +19,7 @@ from app.auth.scoping import get_scoped, scoped
 from app.auth.services import issue_one_time_password
 from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
-from app.tenancy import Tenant
+from app.tenancy import Tenant, TenantKind
 from app.text import clean_code
 from billing.contract import SEATS_PATH, seats_message
 from tenants.purposes import Audience, notified_purposes, validate_selection
@@ -46,6 +47,13 @@ async def list_staff(session: AsyncSession, principal: Principal) -> list[Accoun
     return list(rows.scalars())
 
 
+def seat_roles(tenant: Tenant) -> list[Role]:
+    """The roles that take one of the organisation's management seats: a company's staff, or a partner office's."""
+    if tenant.kind is TenantKind.PARTNER:
+        return [Role.PARTNER_ADMIN, Role.PARTNER_STAFF]
+    return [Role.ADMIN, Role.HANDLER, Role.VIEWER]
+
+
 async def staff_seats(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
     """(used, allowed) management ids."""
     used = await session.execute(
@@ -53,7 +61,7 @@ async def staff_seats(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
         .select_from(Account)
         .where(
             Account.tenant_id == tenant.id,
-            Account.role.in_([Role.ADMIN, Role.HANDLER, Role.VIEWER]),
+            Account.role.in_(seat_roles(tenant)),
             Account.disabled_at.is_(None),
         )
     )
@@ -61,16 +69,26 @@ async def staff_seats(session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
 
 
 async def new_staff_account(
-    session: AsyncSession, hasher: PasswordHasher, *, tenant: Tenant, form: StaffForm, valid_for: dt.timedelta
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    *,
+    tenant: Tenant,
+    form: StaffForm,
+    valid_for: dt.timedelta,
+    roles: Mapping[str, str] = STAFF_ROLES,
 ) -> tuple[Account, str]:
-    """Validate and add a management account with a one-time password (returned, shown once)."""
+    """Validate and add a management account with a one-time password (returned, shown once).
+
+    ``roles``: the role values the form may choose (a company's staff roles; partners pass the office's roles).
+    Raises FormInvalid (Japanese messages per field) on a bad field, a taken login id or no seat left.
+    """
     check = Checker()
     login_id = check.code("login_id", form.login_id, "ログインID", max_length=64)
     name = check.name("name", form.name, "氏名", required=True, max_length=100)
     email = check.text("email", clean_code(form.email), "メールアドレス", max_length=254)
     if email and "@" not in email:
         check.fail("email", "メールアドレスの形式が正しくありません。")
-    role = check.choice("role", form.role, "権限", STAFF_ROLES)
+    role = check.choice("role", form.role, "権限", dict(roles))
     check.done()
     exists = await session.execute(
         select(func.count()).select_from(Account).where(Account.tenant_id == tenant.id, Account.login_id == login_id)

@@ -36,7 +36,7 @@ class AccountController(Controller):
 
     @get("/security", name="account_security")
     async def security_page(self, principal: Principal, db_session: AsyncSession, settings: Settings) -> Template:
-        account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
+        account, tenant = await load_account(db_session, principal.account_tenant_id, principal.account_id)
         return Template(
             template_name="auth/security.html",
             context={
@@ -60,7 +60,7 @@ class AccountController(Controller):
         client: ClientInfo,
         data: Annotated[NewPasswordForm, Form],
     ) -> Template | Redirect:
-        account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
+        account, tenant = await load_account(db_session, principal.account_tenant_id, principal.account_id)
         refused = await set_password(
             db_session, hasher, account=account, tenant=tenant, form=data, forced=False, client=client
         )
@@ -78,7 +78,7 @@ class AccountController(Controller):
     ) -> Template | Redirect:
         if not principal.stepup_fresh:
             return Redirect(path="/reauth", query_params={"next": "/account/totp"})
-        account, _ = await load_account(db_session, principal.tenant_id, principal.account_id)
+        account, _ = await load_account(db_session, principal.account_tenant_id, principal.account_id)
         if account.totp_enabled:
             return Redirect(path="/account/security")
         return Template(template_name="auth/enroll.html", context=await enrolment_context(request, vault, account))
@@ -95,7 +95,7 @@ class AccountController(Controller):
     ) -> Template | Redirect:
         if not principal.stepup_fresh:
             return Redirect(path="/reauth", query_params={"next": "/account/totp"})
-        account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
+        account, tenant = await load_account(db_session, principal.account_tenant_id, principal.account_id)
         codes = await enrol(request, db_session, vault, account=account, tenant=tenant, code=data.code, client=client)
         if isinstance(codes, Template):
             return codes
@@ -111,7 +111,7 @@ class AccountController(Controller):
     async def recovery_codes_submit(self, principal: Principal, db_session: AsyncSession) -> Template | Redirect:
         if not principal.stepup_fresh:
             return Redirect(path="/reauth", query_params={"next": "/account/recovery-codes"})
-        account, _ = await load_account(db_session, principal.tenant_id, principal.account_id)
+        account, _ = await load_account(db_session, principal.account_tenant_id, principal.account_id)
         if not account.totp_enabled:
             return Redirect(path="/account/security")
         return show_recovery_codes(await replace_recovery_codes(db_session, account), "/account/security")
@@ -120,7 +120,7 @@ class AccountController(Controller):
     async def sign_out_everywhere_submit(
         self, request: Request[Any, Any, Any], principal: Principal, db_session: AsyncSession, client: ClientInfo
     ) -> Redirect:
-        account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
+        account, tenant = await load_account(db_session, principal.account_tenant_id, principal.account_id)
         await sign_out_everywhere(db_session, account=account, tenant=tenant, client=client)
         rotate_session(request)
         request.clear_session()

@@ -51,7 +51,7 @@ class ReauthController(Controller):
         client: ClientInfo,
         data: Annotated[ReauthForm, Form],
     ) -> Template | Redirect:
-        account, tenant = await load_account(db_session, principal.tenant_id, principal.account_id)
+        account, tenant = await load_account(db_session, principal.account_tenant_id, principal.account_id)
         context = {"next": safe_next(data.next), "needs_code": account.totp_enabled}
         try:
             await check_stepup_password(

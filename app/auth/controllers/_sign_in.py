@@ -50,6 +50,8 @@ def home_for(role: Role) -> str:
         return "/operator/tenants"
     if role is Role.EMPLOYEE:
         return "/me"
+    if role.is_partner:
+        return "/partner"
     return "/admin"
 
 
