@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
 from app.audit.models import AuditEntry
 from app.config import Settings
+from app.tenancy import Tenant, TenantStatus
 from partners.models import LinkPower, LinkStatus, PartnerLink
 from tests.support.audit import entries
 from tests.support.partners import Office, make_link, make_office
@@ -232,3 +234,28 @@ async def test_every_client_route_answers_an_acting_staff_member_as_the_links_po
         if status not in expected:
             problems.append(f"{route.method} {route.path} -> {status} (expected {sorted(expected)})")
     assert problems == []
+
+
+async def test_inside_a_client_whose_trial_ended_the_staff_member_is_read_only_too(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    """The client's contract decides (billing.readonly), not the office's: the principal carries the client's terms."""
+    office = await _arrange(app, db, settings, world, Case("numbers", LinkPower.NUMBERS))
+    person = await make_employee(db, world.tenant.id, "S001", SECRET_NAME)
+    await db.execute(
+        update(Tenant)
+        .where(Tenant.id == world.tenant.id)
+        .values(status=TenantStatus.TRIAL, trial_ends_on=dt.date(2020, 1, 31))
+    )
+    await db.commit()
+    await sign_in(client, office.staff)
+    await post_form(client, f"/partner/clients/{world.tenant.id}/enter")
+    assert (await client.get("/admin/people")).status_code == 200  # reading still works
+    refused = await post_form(
+        client, f"/admin/numbers/{person.id}/register", {"my_number": valid_my_number(5), "purposes": "源泉徴収"}
+    )
+    assert refused.status_code in (302, 303)  # type: ignore[attr-defined]
+    page = await client.get(refused.headers["location"])  # type: ignore[attr-defined]
+    assert "無料体験期間が終了しました" in page.text
+    stored = await db.execute(select(AuditEntry).where(AuditEntry.tenant_id == world.tenant.id))
+    assert all(entry.action is not AuditAction.PROXY_REGISTER for entry in stored.scalars())
