@@ -17,6 +17,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import AuditAction
@@ -49,6 +50,14 @@ from exchange.controllers import DOWNLOAD_OPT, ClosingStream
 CSV_FUNCTION = "請求データのCSV出力"
 PDF_FUNCTION = "請求書PDFの出力"
 CSV_MEDIA_TYPE = "text/csv; charset=Shift_JIS"
+CLOSE_BUSY = "別の締め処理が実行中です。しばらくしてから結果を確認してください。"
+BUSY_WORDS = ("locked", "busy", "lock not available", "could not obtain lock", "deadlock")
+
+
+def _database_busy(exc: OperationalError) -> bool:
+    """Whether ``exc`` says the database is locked or busy (SQLite) or a lock could not be had (PostgreSQL)."""
+    text = str(exc.orig).lower()
+    return any(word in text for word in BUSY_WORDS)
 
 
 def _bad_month(request: Request[Any, Any, Any], exc: BadMonth) -> Response[Any]:
@@ -128,6 +137,11 @@ class OperatorBillingController(Controller):
         except invoicing.BillingRefused as exc:  # e.g. the issuer's registration number is not set yet
             flash(request, str(exc), "error")
             return Redirect(path="/operator/billing")
+        except (OperationalError, IntegrityError) as exc:  # another close (another process) is writing the month
+            if isinstance(exc, OperationalError) and not _database_busy(exc):
+                raise
+            flash(request, CLOSE_BUSY, "info")
+            return Redirect(path=f"/operator/billing/{month_key(month)}")
         if result.created:
             message = f"{month_label(month)}分を締め、請求書を{result.created:,}件作成しました。"
             if result.already_closed:

@@ -7,17 +7,20 @@
 - Invoices are immutable (migration 0024's triggers): :func:`correct_invoice` writes a credit note (適格返還請求書,
   negative lines) and a new invoice with the next sequence, recomputed from the current data.
 - Numbers: ``{tenant code}-{YYYYMM}-{sequence:02d}``; a credit note ``CN-`` + the number of the invoice it cancels.
-- Dates (JST): ``issued_on`` the day of closing, ``due_on`` the last day of the month after the billed month (翌月末).
+- Dates (JST): ``issued_on`` the day of closing, ``due_on`` the last day of the month after the billed month
+  (翌月末), or after ``issued_on``'s month when that would not be later than ``issued_on`` (:func:`due_date`).
 - The issuer (運営者) is copied from the single ``BillingProfile`` row; without a registration number nothing is
   issued.
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime as dt
 import re
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -66,6 +69,21 @@ CSV_COLUMNS = (
 )
 
 
+# One lock per month closed in this process (a few per year), per event loop (an asyncio.Lock belongs to one loop).
+_CLOSE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[dt.date, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _close_lock(month: dt.date) -> asyncio.Lock:
+    """The lock serialising closes of ``month`` (its first day) within this process (a double-clicked 「締める」)."""
+    locks = _CLOSE_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(month)
+    if lock is None:
+        lock = locks[month] = asyncio.Lock()
+    return lock
+
+
 class BillingRefused(ValueError):
     """Billing cannot do what was asked; the message (Japanese) says what to change."""
 
@@ -93,11 +111,23 @@ class Issuer:
 # --- Small rules ---------------------------------------------------------------------------------------------------
 
 
-def due_date(month: dt.date) -> dt.date:
-    """支払期限: the last day of the month after the billed ``month`` (翌月末)."""
-    _, last = month_bounds(month)
+def _end_of_next_month(day: dt.date) -> dt.date:
+    _, last = month_bounds(day)
     following = last + dt.timedelta(days=1)
     return following.replace(day=calendar.monthrange(following.year, following.month)[1])
+
+
+def due_date(month: dt.date, issued_on: dt.date | None = None) -> dt.date:
+    """支払期限 (JST date) of an invoice for the billed ``month`` issued on ``issued_on``.
+
+    The last day of the month after the billed month (翌月末); when that is not later than ``issued_on`` (a month
+    closed late), the last day of the month after ``issued_on`` instead, so an invoice is never due before (or on
+    the day) it is issued. Without ``issued_on``: 翌月末 of ``month``. Rule: issue 13 (tester's report, fix A #5).
+    """
+    due = _end_of_next_month(month)
+    if issued_on is not None and due <= issued_on:
+        return _end_of_next_month(issued_on)
+    return due
 
 
 def invoice_number(code: str, month: dt.date, sequence: int, kind: InvoiceKind = InvoiceKind.INVOICE) -> str:
@@ -189,7 +219,7 @@ async def _write(
         number=invoice_number(tenant.code, bill.month, sequence, kind),
         corrects_id=corrects.id if corrects is not None else None,
         issued_on=today,
-        due_on=due_date(bill.month),
+        due_on=due_date(bill.month, today),
         period_start=bill.period_start,
         period_end=bill.period_end,
         member=bill.member,
@@ -257,12 +287,22 @@ async def close_month(sessions: async_sessionmaker[AsyncSession], month: dt.date
     """One invoice per billable tenant for ``month`` (its first day), in batches; closing twice adds nothing.
 
     ``actor``: who closes (a login id, or "mnvault billing close"), written on the invoices and in the operator's
-    log (one entry per run, with the counts). Raises BillingRefused (Japanese) for a month that has not ended in
-    Japan yet, or when the operator's invoicing details (registration number) are not set.
+    log (one entry per run, with the counts). Closes of one month are serialised within the process (an
+    ``asyncio.Lock`` per month): parallel requests run one after the other, the later ones find the invoices.
+    Raises BillingRefused (Japanese) for a month that has not ended in Japan yet, or when the operator's invoicing
+    details (registration number) are not set; another process closing at the same time can still surface as
+    ``OperationalError`` (database locked) or ``IntegrityError`` — the caller reports it as a busy close.
     """
     first = month.replace(day=1)
     today = today_in_japan()
     refuse_open_month(first, today)
+    async with _close_lock(first):
+        return await _close_month_locked(sessions, first, actor=actor, today=today)
+
+
+async def _close_month_locked(
+    sessions: async_sessionmaker[AsyncSession], first: dt.date, *, actor: str, today: dt.date
+) -> CloseResult:
     async with sessions() as session:
         details = await issuer(session)
     counts = {"created": 0, "closed": 0, "empty": 0}
