@@ -326,6 +326,57 @@ async def _close_month_locked(
     return CloseResult(first, counts["created"], counts["closed"])
 
 
+@dataclass(frozen=True, slots=True)
+class CorrectionPreview:
+    """What correcting an invoice would do: the invoice and its lines as issued, and the month recomputed now
+    (``recomputed.lines`` empty: nothing billable now, only the credit note would be issued)."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+    recomputed: Bill
+
+
+async def _correctable(
+    session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """The invoice and its lines when it can be corrected: LookupError (another tenant's or an unknown id),
+    BillingRefused for a credit note or an invoice already cancelled."""
+    original, lines = await invoice_with_lines(session, tenant_id, invoice_id)
+    if original.kind is not InvoiceKind.INVOICE:
+        raise BillingRefused("適格返還請求書（取消）は訂正できません。訂正する請求書を選んでください。")
+    cancelled = await session.execute(
+        select(Invoice.id).where(Invoice.tenant_id == tenant_id, Invoice.corrects_id == original.id).limit(1)
+    )
+    if cancelled.first() is not None:
+        raise BillingRefused(f"請求書 {original.number} はすでに取り消されています。最新の請求書を訂正してください。")
+    return original, lines
+
+
+async def preview_correction(session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID) -> CorrectionPreview:
+    """What :func:`correct_invoice` would issue for ``invoice_id`` of ``tenant_id``, without writing anything.
+
+    Same errors as :func:`correct_invoice`: LookupError (→ 404) for an id the tenant has no invoice under,
+    BillingRefused (Japanese) for a credit note or an invoice already cancelled.
+    """
+    original, lines = await _correctable(session, tenant_id, invoice_id)
+    tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
+    return CorrectionPreview(original, lines, await bill_for_month(session, tenant, original.month))
+
+
+async def cancelled_among(session: AsyncSession, invoices: Sequence[Invoice]) -> set[uuid.UUID]:
+    """The ids of ``invoices`` (one page) already cancelled by a credit note: one query on the page's ids."""
+    ids = [invoice.id for invoice in invoices if invoice.kind is InvoiceKind.INVOICE]
+    if not ids:
+        return set()
+    months = {invoice.month for invoice in invoices}  # a credit note is of its invoice's month (ix_invoices_month)
+    tenants = {invoice.tenant_id for invoice in invoices}
+    statement = select(Invoice.corrects_id).where(
+        Invoice.month.in_(months), Invoice.tenant_id.in_(tenants), Invoice.corrects_id.in_(ids)
+    )
+    found = await session.execute(statement)
+    return {corrects for corrects in found.scalars() if corrects is not None}
+
+
 async def correct_invoice(
     session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID, actor: str
 ) -> tuple[Invoice, Invoice | None]:
@@ -335,14 +386,7 @@ async def correct_invoice(
     In the caller's transaction. LookupError for an id the tenant has no invoice under (→ 404); BillingRefused
     for a credit note, an invoice already cancelled, or a missing issuer profile.
     """
-    original, lines = await invoice_with_lines(session, tenant_id, invoice_id)
-    if original.kind is not InvoiceKind.INVOICE:
-        raise BillingRefused("適格返還請求書（取消）は訂正できません。訂正する請求書を選んでください。")
-    cancelled = await session.execute(
-        select(Invoice.id).where(Invoice.tenant_id == tenant_id, Invoice.corrects_id == original.id).limit(1)
-    )
-    if cancelled.first() is not None:
-        raise BillingRefused(f"請求書 {original.number} はすでに取り消されています。最新の請求書を訂正してください。")
+    original, lines = await _correctable(session, tenant_id, invoice_id)
     details = await issuer(session)
     tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
     today = today_in_japan()
@@ -490,7 +534,9 @@ __all__ = [
     "PROFILE_MISSING",
     "BillingRefused",
     "CloseResult",
+    "CorrectionPreview",
     "Issuer",
+    "cancelled_among",
     "close_month",
     "correct_invoice",
     "due_date",
@@ -499,6 +545,7 @@ __all__ = [
     "issuer",
     "month_csv",
     "month_invoice",
+    "preview_correction",
     "refuse_open_month",
     "tenant_invoices",
 ]

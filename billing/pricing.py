@@ -218,7 +218,11 @@ async def bill_for_month(
     active_days = (end - start).days + 1
     lines: list[BillLine] = []
     starts = tenant.contract_starts_on
-    if starts is not None and first <= starts <= last and not await initial_fee_billed_elsewhere(session, tenant, first):
+    if (
+        starts is not None
+        and first <= starts <= last
+        and not await initial_fee_billed_elsewhere(session, tenant, first)
+    ):
         fee = unit_price(prices, "initial_fee", member)
         lines.append(BillLine("initial_fee", ITEM_LABELS["initial_fee"], 1, fee, fee))
 

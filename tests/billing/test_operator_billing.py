@@ -17,7 +17,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -536,7 +536,8 @@ async def test_a_double_clicked_close_never_answers_500(
 
 
 @pytest.mark.parametrize(
-    "error", [OperationalError("INSERT", {}, Exception("database is locked")), IntegrityError("INSERT", {}, Exception())]
+    "error",
+    [OperationalError("INSERT", {}, Exception("database is locked")), IntegrityError("INSERT", {}, Exception())],
 )
 async def test_a_close_running_elsewhere_is_a_flash_not_a_500(
     client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch, error: Exception
@@ -593,3 +594,81 @@ async def test_a_stale_step_up_on_a_post_comes_back_to_the_form_not_the_post_pat
     await step_up(client, world.operator, back)
     assert (await client.get(back, follow_redirects=False)).status_code in (200, 302, 303)
     assert stand_ins == []
+
+
+async def closed_month_with_invoice(db: AsyncSession, world: World) -> tuple[dt.date, Invoice]:
+    """A real close of the previous month for an active acme (initial fee + base), then acme becomes a member."""
+    month = previous_month(this_month())
+    await active_contract(db, world)
+    await set_profile(db)
+    engine_sessions = async_sessionmaker(db.bind, expire_on_commit=False)
+    assert (await invoicing.close_month(engine_sessions, month, actor="operator")).created == 1
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(is_member=True))
+    await db.commit()
+    found = await db.execute(select(Invoice).where(Invoice.tenant_id == world.tenant.id, Invoice.month == month))
+    return month, found.scalar_one()
+
+
+async def test_the_operator_corrects_an_invoice_from_the_month_page(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    month, invoice = await closed_month_with_invoice(db, world)
+    await sign_in(client, world.operator)
+    page = await client.get(f"/operator/billing/{month_key(month)}")
+    confirm_path = f"/operator/billing/invoices/{world.tenant.id}/{invoice.id}/correct"
+    assert f'href="{confirm_path}"' in page.text and "訂正（取消して再発行）" in page.text
+    confirm = await client.get(confirm_path)
+    assert confirm.status_code == 200
+    assert invoice.number in confirm.text and "現在の請求書" in confirm.text and "計算し直した請求書" in confirm.text
+    assert f"{invoice.total:,}円" in confirm.text and "差額" in confirm.text
+    assert await invoicing.tenant_invoices(db, world.tenant.id) == [invoice]  # the confirmation writes nothing
+    done = await post_form(client, confirm_path)
+    assert done.status_code in (302, 303)  # type: ignore[attr-defined]
+    assert done.headers["location"] == f"/operator/billing/{month_key(month)}"  # type: ignore[attr-defined]
+    after = await client.get(done.headers["location"])  # type: ignore[attr-defined]
+    code = world.tenant.code
+    assert f"適格返還請求書 CN-{invoice.number} を発行しました" in after.text
+    assert f"{code}-{month:%Y%m}-02" in after.text and "取消済み" in after.text
+    assert f'href="{confirm_path}"' not in after.text
+    numbers = [i.number for i in await invoicing.tenant_invoices(db, world.tenant.id)]
+    assert sorted(numbers) == sorted([invoice.number, f"CN-{invoice.number}", f"{code}-{month:%Y%m}-02"])
+    again = await post_form(client, confirm_path)  # the same (now cancelled) invoice: refused, not a 500
+    assert again.status_code in (302, 303)  # type: ignore[attr-defined]
+    assert "すでに取り消されています" in (await client.get(f"/operator/billing/{month_key(month)}")).text
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 3
+
+
+async def test_a_correction_under_another_tenants_id_is_not_found(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    _, invoice = await closed_month_with_invoice(db, world)
+    await sign_in(client, world.operator)
+    for tenant_id, invoice_id in [
+        (world.other_tenant.id, invoice.id),
+        (world.tenant.id, uuid.uuid4()),
+        (world.tenant.id, "not-an-id"),
+    ]:
+        path = f"/operator/billing/invoices/{tenant_id}/{invoice_id}/correct"
+        assert (await client.get(path)).status_code == 404, path
+        assert (await post_form(client, path)).status_code == 404, path  # type: ignore[attr-defined]
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 1
+
+
+async def test_a_correction_needs_a_recent_step_up_and_comes_back_to_its_confirmation(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, invoice = await closed_month_with_invoice(db, world)
+    await sign_in(client, world.operator)
+    path = f"/operator/billing/invoices/{world.tenant.id}/{invoice.id}/correct"
+    real_now = sessions_module.now_ts
+    monkeypatch.setattr(sessions_module, "now_ts", lambda: real_now() + 6 * 60)
+    data = {"_csrf_token": await csrf_token(client)}
+    referer = {"referer": f"http://testserver.local{path}"}
+    stale = await client.post(path, data=data, headers=referer, follow_redirects=False)
+    assert stale.status_code in (302, 303)
+    assert stale.headers["location"] == f"/reauth?next={quote(path, safe='')}"
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 1
+    await step_up(client, world.operator, path)
+    assert (await client.get(path)).status_code == 200
+    assert (await post_form(client, path)).status_code in (302, 303)  # type: ignore[attr-defined]
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 3

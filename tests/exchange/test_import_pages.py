@@ -113,7 +113,9 @@ async def test_the_commit_asks_for_a_recent_password(
 
     token = await csrf_token(client)
     referer = {"referer": f"http://testserver.local{location}"}  # the page the commit button is on
-    stale = await client.post(f"{location}/commit", data={"_csrf_token": token}, headers=referer, follow_redirects=False)
+    stale = await client.post(
+        f"{location}/commit", data={"_csrf_token": token}, headers=referer, follow_redirects=False
+    )
 
     assert stale.status_code in (302, 303)
     assert stale.headers["location"] == f"/reauth?next={quote(location, safe='')}"  # the page, not the POST path
