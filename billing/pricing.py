@@ -26,8 +26,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import aliased
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.tenancy import Tenant, TenantStatus
 from app.text import JST

@@ -136,7 +136,7 @@ async def test_the_initial_fee_is_charged_once_even_when_the_contract_start_move
     _, lines = await invoice_with_lines(db, world.tenant.id, september[0].id)
     assert [line.item for line in lines] == ["base"]
     # Once October's invoice (with the fee) is cancelled by a credit note, the month of the start carries it again.
-    credit, reissued = await correct_invoice(db, world.tenant.id, acme.id, ACTOR)
+    _, reissued = await correct_invoice(db, world.tenant.id, acme.id, ACTOR)
     await db.commit()
     assert reissued is not None
     _, reissued_lines = await invoice_with_lines(db, world.tenant.id, reissued.id)
