@@ -427,7 +427,7 @@ def _erase_tenant(tenant_code: str) -> list[str]:
         raise CommandError(str(exc)) from None
 
 
-@main.group(help="月次請求（締め・ID数の確認・請求書PDF）を扱います。")
+@main.group(help="月次請求（締め・ID数の確認・請求書PDF・訂正）を扱います。")
 def billing() -> None:
     pass
 
@@ -453,6 +453,16 @@ def billing_usage(tenant_code: str, month: str) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path), help="書き出す PDF")
 def billing_invoice(tenant_code: str, month: str, output: Path) -> None:
     _print_billing_lines("run_invoice", tenant_code, month, output)
+
+
+@billing.command(
+    name="correct",
+    help="締めた月の事業者の請求書を取り消し（適格返還請求書）、今のデータで計算し直して再発行します。",
+)
+@click.option("--tenant", "tenant_code", required=True, help="事業者コード")
+@click.option("--month", required=True, help="請求月（YYYY-MM、日本時間）")
+def billing_correct(tenant_code: str, month: str) -> None:
+    _print_billing_lines("run_correct", tenant_code, month)
 
 
 @friendly_errors

@@ -7,7 +7,7 @@ import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response, _multipart
 from litestar.datastructures import MutableScopeHeaders, UploadFile
@@ -25,7 +25,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from app.auth.principal import StepUpRequired
+from app.auth.principal import StepUpRequired, home_for, principal_of
 from app.logs import get_logger
 from app.problems import is_api_path, problem_for_exception, problem_response
 
@@ -136,9 +136,31 @@ def error_response(
 
 
 def return_path(request: Request[Any, Any, Any]) -> str:
-    """Where to come back after signing in or re-authenticating: the page itself (its GET form)."""
-    query = f"?{request.url.query}" if request.method == "GET" and request.url.query else ""
-    return request.url.path + query
+    """Where to come back after signing in or re-authenticating (a local path).
+
+    A GET: the page itself with its query. Any other method (a form's POST, whose path may answer only POST): the
+    page the form was on — the path and query of a same-origin ``Referer`` — else the signed-in role's home page
+    (``/`` when nobody is signed in). The browser then shows the form again; nothing is re-submitted.
+    """
+    if request.method == "GET":
+        query = f"?{request.url.query}" if request.url.query else ""
+        return request.url.path + query
+    referer = _same_origin_referer(request)
+    if referer is not None:
+        return referer
+    principal = principal_of(request)
+    return home_for(principal.role) if principal is not None else "/"
+
+
+def _same_origin_referer(request: Request[Any, Any, Any]) -> str | None:
+    """The local path (and query) of the request's ``Referer`` when it names this host; None otherwise."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    host = request.headers.get("host", request.url.netloc)
+    if not referer.netloc or referer.netloc.lower() != host.lower() or referer.scheme not in ("http", "https"):
+        return None
+    path = referer.path + (f"?{referer.query}" if referer.query else "")
+    local = safe_next(path, "")
+    return local or None
 
 
 def safe_next(value: str | None, default: str = "/") -> str:

@@ -1,4 +1,5 @@
-"""``mnvault billing close | usage | invoice``: monthly invoicing from the command line (issue 13), as lines to print.
+"""``mnvault billing close | usage | invoice | correct``: monthly invoicing from the command line (issue 13), as
+lines to print.
 
 The same services as the operator's pages (``billing.invoicing``, ``billing.usage``); the actor is the command
 line. Every refusal is a ``BillingCommandError`` with one Japanese sentence saying what to change.
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db import make_engine
 from app.tenancy import Tenant, TenantKind
 from app.text import today_in_japan
-from billing.invoicing import BillingRefused, close_month, month_invoice
+from billing.invoicing import BillingRefused, close_month, correct_invoice, month_invoice
 from billing.models import INCLUDED_ADMIN_SEATS, VERIFICATION_ADMIN_SEATS, SeatKind
 from billing.months import BadMonth, month_bounds, month_label, parse_month
 from billing.pricing import packs_for
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 CLOSE_ACTOR = "mnvault billing close"
+CORRECT_ACTOR = "mnvault billing correct"
 
 
 class BillingCommandError(Exception):
@@ -129,5 +131,39 @@ async def run_invoice(settings: Settings, tenant_code: str, month_text: str, out
             document = await render_invoice(session, invoice, lines)
         await asyncio.to_thread(output.write_bytes, document.pdf)
         return [f"請求書 {invoice.number} を {output} に書き出しました。"]
+
+    return await _run(settings, work)
+
+
+async def run_correct(settings: Settings, tenant_code: str, month_text: str) -> list[str]:
+    """Correct a tenant's current invoice for a closed month (``billing.invoicing.correct_invoice``): a credit note
+    cancelling it and the month recomputed from the current data under the next number, in one transaction.
+
+    Returns the lines to print; BillingCommandError (Japanese) for an unknown tenant code, a bad month, a month
+    without an invoice, or a refusal of the correction (e.g. the issuer's registration number is missing).
+    """
+    month = _month(month_text)
+
+    async def work(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+        async with sessions() as session:
+            tenant = await _company(session, tenant_code)
+            found = await month_invoice(session, tenant.id, month)
+            if found is None:
+                raise BillingCommandError(
+                    f"{tenant.code} の{month_label(month)}分の請求書はありません"
+                    f"（先に mnvault billing close --month {month:%Y-%m} を実行してください）"
+                )
+            invoice, _ = found
+            credit, reissued = await correct_invoice(session, tenant.id, invoice.id, CORRECT_ACTOR)
+            await session.commit()
+        lines = [
+            f"請求書 {invoice.number}（合計 {invoice.total:,}円）を取り消しました。",
+            f"適格返還請求書: {credit.number}（合計 {credit.total:,}円）",
+        ]
+        if reissued is None:
+            lines.append("現在の契約・利用では請求額がないため、再発行はしていません。")
+        else:
+            lines.append(f"再発行した請求書: {reissued.number}（合計 {reissued.total:,}円）")
+        return lines
 
     return await _run(settings, work)

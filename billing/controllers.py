@@ -17,6 +17,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import AuditAction
@@ -49,6 +50,39 @@ from exchange.controllers import DOWNLOAD_OPT, ClosingStream
 CSV_FUNCTION = "請求データのCSV出力"
 PDF_FUNCTION = "請求書PDFの出力"
 CSV_MEDIA_TYPE = "text/csv; charset=Shift_JIS"
+CORRECT_BUSY = "同じ請求書の訂正が同時に行われました。月の請求一覧で結果を確認してください。"
+CLOSE_BUSY = "別の締め処理が実行中です。しばらくしてから結果を確認してください。"
+BUSY_WORDS = ("locked", "busy", "lock not available", "could not obtain lock", "deadlock")
+
+
+def _database_busy(exc: OperationalError) -> bool:
+    """Whether ``exc`` says the database is locked or busy (SQLite) or a lock could not be had (PostgreSQL)."""
+    text = str(exc.orig).lower()
+    return any(word in text for word in BUSY_WORDS)
+
+
+def _invoice_keys(tenant_id: str, invoice_id: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The two ids of an invoice URL; NotFoundException (404) for anything that is not a UUID."""
+    try:
+        return uuid.UUID(tenant_id), uuid.UUID(invoice_id)
+    except ValueError:
+        raise NotFoundException() from None
+
+
+async def _refused(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    invoice_id: uuid.UUID,
+    reason: Exception | str,
+) -> Redirect:
+    """A correction that cannot be made: the reason as a flash, back on the invoice's month page."""
+    try:
+        invoice, _ = await invoicing.invoice_with_lines(session, tenant_id, invoice_id)
+    except LookupError:
+        raise NotFoundException() from None
+    flash(request, str(reason), "error")
+    return Redirect(path=f"/operator/billing/{month_key(invoice.month)}")
 
 
 def _bad_month(request: Request[Any, Any, Any], exc: BadMonth) -> Response[Any]:
@@ -128,6 +162,11 @@ class OperatorBillingController(Controller):
         except invoicing.BillingRefused as exc:  # e.g. the issuer's registration number is not set yet
             flash(request, str(exc), "error")
             return Redirect(path="/operator/billing")
+        except (OperationalError, IntegrityError) as exc:  # another close (another process) is writing the month
+            if isinstance(exc, OperationalError) and not _database_busy(exc):
+                raise
+            flash(request, CLOSE_BUSY, "info")
+            return Redirect(path=f"/operator/billing/{month_key(month)}")
         if result.created:
             message = f"{month_label(month)}分を締め、請求書を{result.created:,}件作成しました。"
             if result.already_closed:
@@ -161,6 +200,57 @@ class OperatorBillingController(Controller):
             headers={"Content-Disposition": attachment(document.filename), "Cache-Control": "no-store"},
         )
 
+    @get("/invoices/{tenant_id:str}/{invoice_id:str}/correct", name="operator_invoice_correct_confirm")
+    async def correct_confirm(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, tenant_id: str, invoice_id: str
+    ) -> Template | Redirect:
+        """The confirmation of 「訂正（取消して再発行）」: the invoice as issued and the month recomputed now.
+        404 for an unknown id or another tenant's."""
+        tenant_key, invoice_key = _invoice_keys(tenant_id, invoice_id)
+        try:
+            preview = await invoicing.preview_correction(db_session, tenant_key, invoice_key)
+        except LookupError:
+            raise NotFoundException() from None
+        except invoicing.BillingRefused as exc:
+            return await _refused(request, db_session, tenant_key, invoice_key, exc)
+        return Template(
+            template_name="billing/operator/correct.html",
+            context={
+                "preview": preview,
+                "month_key": month_key(preview.invoice.month),
+                "month_label": month_label(preview.invoice.month),
+                "action": f"/operator/billing/invoices/{tenant_key}/{invoice_key}/correct",
+            },
+        )
+
+    @post("/invoices/{tenant_id:str}/{invoice_id:str}/correct", name="operator_invoice_correct", guards=[stepup_guard])
+    async def correct(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        tenant_id: str,
+        invoice_id: str,
+    ) -> Redirect:
+        """Cancel the invoice with a credit note and issue it again (``billing.invoicing.correct_invoice``)."""
+        tenant_key, invoice_key = _invoice_keys(tenant_id, invoice_id)
+        try:
+            async with db_session.begin_nested():
+                credit, reissued = await invoicing.correct_invoice(db_session, tenant_key, invoice_key, principal.name)
+        except LookupError:
+            raise NotFoundException() from None
+        except invoicing.BillingRefused as exc:
+            return await _refused(request, db_session, tenant_key, invoice_key, exc)
+        except IntegrityError:  # a correction of the same invoice at the same time (a double click) came first
+            return await _refused(request, db_session, tenant_key, invoice_key, CORRECT_BUSY)
+        message = f"請求書を取り消し、適格返還請求書 {credit.number} を発行しました。"
+        if reissued is not None:
+            message += f"訂正後の請求書 {reissued.number}（合計 {reissued.total:,}円）を再発行しました。"
+        else:
+            message += "現在の契約・利用では請求額がないため、再発行はしていません。"
+        flash(request, message, "success")
+        return Redirect(path=f"/operator/billing/{month_key(credit.month)}")
+
     @get("/{month:str}", name="operator_billing_month")
     async def month(
         self,
@@ -176,6 +266,7 @@ class OperatorBillingController(Controller):
         except BadMonth as exc:
             return _bad_month(request, exc)
         found = await month_invoices(db_session, chosen, PageRequest.parse(page, after, before))
+        cancelled = await invoicing.cancelled_among(db_session, found.invoices)
         key = month_key(chosen)
         return Template(
             template_name="billing/operator/month.html",
@@ -185,6 +276,7 @@ class OperatorBillingController(Controller):
                 "total": found.total,
                 "pager": page_links(found.window, found.total, lambda p: f"/operator/billing/{key}?{urlencode(p)}"),
                 "closable": chosen < month_start(today_in_japan()),
+                "cancelled": cancelled,
             },
         )
 

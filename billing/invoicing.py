@@ -7,17 +7,20 @@
 - Invoices are immutable (migration 0024's triggers): :func:`correct_invoice` writes a credit note (適格返還請求書,
   negative lines) and a new invoice with the next sequence, recomputed from the current data.
 - Numbers: ``{tenant code}-{YYYYMM}-{sequence:02d}``; a credit note ``CN-`` + the number of the invoice it cancels.
-- Dates (JST): ``issued_on`` the day of closing, ``due_on`` the last day of the month after the billed month (翌月末).
+- Dates (JST): ``issued_on`` the day of closing, ``due_on`` the last day of the month after the billed month
+  (翌月末), or after ``issued_on``'s month when that would not be later than ``issued_on`` (:func:`due_date`).
 - The issuer (運営者) is copied from the single ``BillingProfile`` row; without a registration number nothing is
   issued.
 """
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import datetime as dt
 import re
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -66,6 +69,21 @@ CSV_COLUMNS = (
 )
 
 
+# One lock per month closed in this process (a few per year), per event loop (an asyncio.Lock belongs to one loop).
+_CLOSE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[dt.date, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _close_lock(month: dt.date) -> asyncio.Lock:
+    """The lock serialising closes of ``month`` (its first day) within this process (a double-clicked 「締める」)."""
+    locks = _CLOSE_LOCKS.setdefault(asyncio.get_running_loop(), {})
+    lock = locks.get(month)
+    if lock is None:
+        lock = locks[month] = asyncio.Lock()
+    return lock
+
+
 class BillingRefused(ValueError):
     """Billing cannot do what was asked; the message (Japanese) says what to change."""
 
@@ -93,11 +111,23 @@ class Issuer:
 # --- Small rules ---------------------------------------------------------------------------------------------------
 
 
-def due_date(month: dt.date) -> dt.date:
-    """支払期限: the last day of the month after the billed ``month`` (翌月末)."""
-    _, last = month_bounds(month)
+def _end_of_next_month(day: dt.date) -> dt.date:
+    _, last = month_bounds(day)
     following = last + dt.timedelta(days=1)
     return following.replace(day=calendar.monthrange(following.year, following.month)[1])
+
+
+def due_date(month: dt.date, issued_on: dt.date | None = None) -> dt.date:
+    """支払期限 (JST date) of an invoice for the billed ``month`` issued on ``issued_on``.
+
+    The last day of the month after the billed month (翌月末); when that is not later than ``issued_on`` (a month
+    closed late), the last day of the month after ``issued_on`` instead, so an invoice is never due before (or on
+    the day) it is issued. Without ``issued_on``: 翌月末 of ``month``. Rule: issue 13 (tester's report, fix A #5).
+    """
+    due = _end_of_next_month(month)
+    if issued_on is not None and due <= issued_on:
+        return _end_of_next_month(issued_on)
+    return due
 
 
 def invoice_number(code: str, month: dt.date, sequence: int, kind: InvoiceKind = InvoiceKind.INVOICE) -> str:
@@ -189,7 +219,7 @@ async def _write(
         number=invoice_number(tenant.code, bill.month, sequence, kind),
         corrects_id=corrects.id if corrects is not None else None,
         issued_on=today,
-        due_on=due_date(bill.month),
+        due_on=due_date(bill.month, today),
         period_start=bill.period_start,
         period_end=bill.period_end,
         member=bill.member,
@@ -257,12 +287,22 @@ async def close_month(sessions: async_sessionmaker[AsyncSession], month: dt.date
     """One invoice per billable tenant for ``month`` (its first day), in batches; closing twice adds nothing.
 
     ``actor``: who closes (a login id, or "mnvault billing close"), written on the invoices and in the operator's
-    log (one entry per run, with the counts). Raises BillingRefused (Japanese) for a month that has not ended in
-    Japan yet, or when the operator's invoicing details (registration number) are not set.
+    log (one entry per run, with the counts). Closes of one month are serialised within the process (an
+    ``asyncio.Lock`` per month): parallel requests run one after the other, the later ones find the invoices.
+    Raises BillingRefused (Japanese) for a month that has not ended in Japan yet, or when the operator's invoicing
+    details (registration number) are not set; another process closing at the same time can still surface as
+    ``OperationalError`` (database locked) or ``IntegrityError`` — the caller reports it as a busy close.
     """
     first = month.replace(day=1)
     today = today_in_japan()
     refuse_open_month(first, today)
+    async with _close_lock(first):
+        return await _close_month_locked(sessions, first, actor=actor, today=today)
+
+
+async def _close_month_locked(
+    sessions: async_sessionmaker[AsyncSession], first: dt.date, *, actor: str, today: dt.date
+) -> CloseResult:
     async with sessions() as session:
         details = await issuer(session)
     counts = {"created": 0, "closed": 0, "empty": 0}
@@ -286,6 +326,57 @@ async def close_month(sessions: async_sessionmaker[AsyncSession], month: dt.date
     return CloseResult(first, counts["created"], counts["closed"])
 
 
+@dataclass(frozen=True, slots=True)
+class CorrectionPreview:
+    """What correcting an invoice would do: the invoice and its lines as issued, and the month recomputed now
+    (``recomputed.lines`` empty: nothing billable now, only the credit note would be issued)."""
+
+    invoice: Invoice
+    lines: list[InvoiceLine]
+    recomputed: Bill
+
+
+async def _correctable(
+    session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID
+) -> tuple[Invoice, list[InvoiceLine]]:
+    """The invoice and its lines when it can be corrected: LookupError (another tenant's or an unknown id),
+    BillingRefused for a credit note or an invoice already cancelled."""
+    original, lines = await invoice_with_lines(session, tenant_id, invoice_id)
+    if original.kind is not InvoiceKind.INVOICE:
+        raise BillingRefused("適格返還請求書（取消）は訂正できません。訂正する請求書を選んでください。")
+    cancelled = await session.execute(
+        select(Invoice.id).where(Invoice.tenant_id == tenant_id, Invoice.corrects_id == original.id).limit(1)
+    )
+    if cancelled.first() is not None:
+        raise BillingRefused(f"請求書 {original.number} はすでに取り消されています。最新の請求書を訂正してください。")
+    return original, lines
+
+
+async def preview_correction(session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID) -> CorrectionPreview:
+    """What :func:`correct_invoice` would issue for ``invoice_id`` of ``tenant_id``, without writing anything.
+
+    Same errors as :func:`correct_invoice`: LookupError (→ 404) for an id the tenant has no invoice under,
+    BillingRefused (Japanese) for a credit note or an invoice already cancelled.
+    """
+    original, lines = await _correctable(session, tenant_id, invoice_id)
+    tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
+    return CorrectionPreview(original, lines, await bill_for_month(session, tenant, original.month))
+
+
+async def cancelled_among(session: AsyncSession, invoices: Sequence[Invoice]) -> set[uuid.UUID]:
+    """The ids of ``invoices`` (one page) already cancelled by a credit note: one query on the page's ids."""
+    ids = [invoice.id for invoice in invoices if invoice.kind is InvoiceKind.INVOICE]
+    if not ids:
+        return set()
+    months = {invoice.month for invoice in invoices}  # a credit note is of its invoice's month (ix_invoices_month)
+    tenants = {invoice.tenant_id for invoice in invoices}
+    statement = select(Invoice.corrects_id).where(
+        Invoice.month.in_(months), Invoice.tenant_id.in_(tenants), Invoice.corrects_id.in_(ids)
+    )
+    found = await session.execute(statement)
+    return {corrects for corrects in found.scalars() if corrects is not None}
+
+
 async def correct_invoice(
     session: AsyncSession, tenant_id: uuid.UUID, invoice_id: uuid.UUID, actor: str
 ) -> tuple[Invoice, Invoice | None]:
@@ -295,14 +386,7 @@ async def correct_invoice(
     In the caller's transaction. LookupError for an id the tenant has no invoice under (→ 404); BillingRefused
     for a credit note, an invoice already cancelled, or a missing issuer profile.
     """
-    original, lines = await invoice_with_lines(session, tenant_id, invoice_id)
-    if original.kind is not InvoiceKind.INVOICE:
-        raise BillingRefused("適格返還請求書（取消）は訂正できません。訂正する請求書を選んでください。")
-    cancelled = await session.execute(
-        select(Invoice.id).where(Invoice.tenant_id == tenant_id, Invoice.corrects_id == original.id).limit(1)
-    )
-    if cancelled.first() is not None:
-        raise BillingRefused(f"請求書 {original.number} はすでに取り消されています。最新の請求書を訂正してください。")
+    original, lines = await _correctable(session, tenant_id, invoice_id)
     details = await issuer(session)
     tenant = (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one()
     today = today_in_japan()
@@ -450,7 +534,9 @@ __all__ = [
     "PROFILE_MISSING",
     "BillingRefused",
     "CloseResult",
+    "CorrectionPreview",
     "Issuer",
+    "cancelled_among",
     "close_month",
     "correct_invoice",
     "due_date",
@@ -459,6 +545,7 @@ __all__ = [
     "issuer",
     "month_csv",
     "month_invoice",
+    "preview_correction",
     "refuse_open_month",
     "tenant_invoices",
 ]

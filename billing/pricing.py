@@ -4,7 +4,8 @@ Rules (all amounts whole yen, tax-exclusive unless named otherwise; months are t
 
 - Nothing is billed before ``contract_starts_on`` (the trial is free; a tenant still in TRIAL has no bill) nor
   after ``contract_ends_on``.
-- 初期費用 only in the month containing ``contract_starts_on`` (member price for members), never prorated.
+- 初期費用 only in the month containing ``contract_starts_on`` (member price for members), never prorated, and once
+  per tenant: not when another month's invoice not cancelled by a credit note already carries it.
 - 基本料金 monthly; 追加ID 5ユーザ: max(packs the month's peak of self-registration ids needs, the most packs
   subscribed on any day of the month); 本人確認オプション when it was on during any day of the month; 追加管理者ID:
   the month's peak of admin-side ids beyond 2 (4 with the option).
@@ -24,8 +25,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.tenancy import Tenant, TenantStatus
 from app.text import JST
@@ -38,6 +40,9 @@ from billing.models import (
     VERIFICATION_ADMIN_SEATS,
     ContractChange,
     ContractChangeKind,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
     PriceList,
     SeatKind,
 )
@@ -162,6 +167,29 @@ async def _values_in_month(
     return [at_start, *inside.scalars()]
 
 
+async def initial_fee_billed_elsewhere(session: AsyncSession, tenant: Tenant, month: dt.date) -> bool:
+    """Whether an invoice of ``tenant`` for a month other than ``month`` (its first day) carries a 初期費用 line
+    and has not been cancelled by a credit note (``Invoice.corrects_id``). One indexed query.
+
+    Rule: the initial fee is charged once per tenant, even when ``contract_starts_on`` is moved afterwards
+    (issue 13, tester's report: fix A #2).
+    """
+    credit = aliased(Invoice)
+    statement = (
+        select(InvoiceLine.invoice_id)
+        .join(Invoice, (Invoice.tenant_id == InvoiceLine.tenant_id) & (Invoice.id == InvoiceLine.invoice_id))
+        .where(
+            InvoiceLine.tenant_id == tenant.id,
+            InvoiceLine.item == "initial_fee",
+            Invoice.kind == InvoiceKind.INVOICE,
+            Invoice.month != month.replace(day=1),
+            ~exists().where(credit.tenant_id == tenant.id, credit.corrects_id == Invoice.id),
+        )
+        .limit(1)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
 def _active_period(tenant: Tenant, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date] | None:
     if tenant.status is TenantStatus.TRIAL or tenant.contract_starts_on is None:
         return None
@@ -189,7 +217,12 @@ async def bill_for_month(
     days_in_month = (last - first).days + 1
     active_days = (end - start).days + 1
     lines: list[BillLine] = []
-    if tenant.contract_starts_on is not None and first <= tenant.contract_starts_on <= last:
+    starts = tenant.contract_starts_on
+    if (
+        starts is not None
+        and first <= starts <= last
+        and not await initial_fee_billed_elsewhere(session, tenant, first)
+    ):
         fee = unit_price(prices, "initial_fee", member)
         lines.append(BillLine("initial_fee", ITEM_LABELS["initial_fee"], 1, fee, fee))
 

@@ -319,6 +319,17 @@ def roles_guard(*roles: Role) -> Any:
     return guard
 
 
+def home_for(role: Role) -> str:
+    """Where a fresh sign-in lands (the role's home page path)."""
+    if role is Role.OPERATOR:
+        return "/operator/tenants"
+    if role is Role.EMPLOYEE:
+        return "/me"
+    if role.is_partner:
+        return "/partner"
+    return "/admin"
+
+
 class StepUpRequired(NotAuthorizedException):
     """The action needs a password (and TOTP) entered within the last few minutes."""
 

@@ -1,4 +1,4 @@
-"""``mnvault billing close | usage | invoice`` (issue 13): the operator's automation, Japanese errors."""
+"""``mnvault billing close | usage | invoice | correct`` (issue 13): the operator's automation, Japanese errors."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ async def test_close_writes_the_invoices_once(settings: Settings, db: AsyncSessi
         (["usage", "--tenant", "acme", "--month", "10月"], "西暦4桁とハイフンと月2桁"),
         (["invoice", "--tenant", "acme", "--month", "2026-10", "-o", "x.pdf"], "請求書はありません"),
         (["close", "--month", "2026-10"], "運営者の請求情報"),
+        (["correct", "--tenant", "acme", "--month", "2026-10"], "請求書はありません"),
+        (["correct", "--tenant", "nosuch", "--month", "2026-10"], "事業者 nosuch が見つかりません"),
+        (["correct", "--tenant", "acme", "--month", "2026/10"], "西暦4桁とハイフンと月2桁"),
     ],
 )
 async def test_bad_input_is_one_japanese_line(
@@ -100,3 +103,29 @@ async def test_invoice_writes_the_pdf(settings: Settings, db: AsyncSession, worl
     assert result.exit_code == 0, result.output
     assert output.read_bytes().startswith(b"%PDF")
     assert f"{world.tenant.code}-202610-01" in result.output
+
+
+async def test_correct_cancels_the_current_invoice_and_reissues_it(
+    settings: Settings, db: AsyncSession, world: World
+) -> None:
+    await active_contract(db, world)
+    await set_profile(db)
+    assert (await mnvault(settings, "close", "--month", "2026-10")).exit_code == 0
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(is_member=True))
+    await db.commit()
+    code = world.tenant.code
+    result = await mnvault(settings, "correct", "--tenant", code, "--month", "2026-10")
+    assert result.exit_code == 0, result.output
+    assert f"請求書 {code}-202610-01（合計 14,300円）を取り消しました。" in result.output
+    assert f"適格返還請求書: CN-{code}-202610-01（合計 -14,300円）" in result.output
+    assert f"再発行した請求書: {code}-202610-02（合計 7,150円）" in result.output  # member prices now
+    again = await mnvault(settings, "correct", "--tenant", code, "--month", "2026-10")  # corrects the -02 one
+    assert again.exit_code == 0 and f"{code}-202610-03" in again.output
+    numbers = (await db.execute(select(Invoice.number).order_by(Invoice.number))).scalars().all()
+    assert list(numbers) == [
+        f"CN-{code}-202610-01",
+        f"CN-{code}-202610-02",
+        f"{code}-202610-01",
+        f"{code}-202610-02",
+        f"{code}-202610-03",
+    ]

@@ -3,6 +3,7 @@ the accounting CSV in cp932; a tenant reaches only its own invoices."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -91,6 +92,60 @@ def test_invoice_numbers_fit_their_column() -> None:
     assert len(longest) == 32 and longest.startswith("CN-" + "x" * 19 + "-202610-")
 
 
+def test_an_invoice_is_due_at_the_end_of_the_next_month_and_never_before_it_is_issued() -> None:
+    sep, oct_end, nov_end = dt.date(2026, 9, 1), dt.date(2026, 10, 31), dt.date(2026, 11, 30)
+    assert invoicing.due_date(sep, dt.date(2026, 10, 1)) == oct_end
+    assert invoicing.due_date(sep, dt.date(2026, 10, 30)) == oct_end
+    assert invoicing.due_date(sep, oct_end) == nov_end  # due on the day of issue: the month after the issue
+    assert invoicing.due_date(sep, dt.date(2026, 12, 1)) == dt.date(2027, 1, 31)  # closed late
+    assert invoicing.due_date(dt.date(2026, 12, 1), dt.date(2027, 1, 5)) == dt.date(2027, 1, 31)
+    assert invoicing.due_date(dt.date(2026, 11, 1), dt.date(2027, 1, 31)) == dt.date(2027, 2, 28)
+
+
+async def test_a_month_closed_late_is_due_after_its_issue(
+    db: AsyncSession, world: World, sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(contract_starts_on=dt.date(2026, 9, 1)))
+    await db.commit()
+    await set_profile(db)
+    monkeypatch.setattr(invoicing, "today_in_japan", lambda: dt.date(2026, 12, 1))
+    await close_month(sessions, dt.date(2026, 9, 1), actor=ACTOR)
+    (september,) = await invoices_of_month(db, dt.date(2026, 9, 1))
+    assert (september.issued_on, september.due_on) == (dt.date(2026, 12, 1), dt.date(2027, 1, 31))
+
+
+async def test_parallel_closes_of_one_month_run_one_after_the_other(
+    db: AsyncSession, world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await set_contracts(db, world)
+    await set_profile(db)
+    results = await asyncio.gather(*(close_month(sessions, OCT, actor=ACTOR) for _ in range(5)))
+    assert sorted((r.created, r.already_closed) for r in results) == [(0, 2)] * 4 + [(2, 0)]
+    assert len(await invoices_of_month(db, OCT)) == 2
+
+
+async def test_the_initial_fee_is_charged_once_even_when_the_contract_start_moves_back(
+    db: AsyncSession, closed: list[Invoice], world: World, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    acme = closed[0]
+    sep = dt.date(2026, 9, 1)
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(contract_starts_on=sep))
+    await db.commit()
+    await close_month(sessions, sep, actor=ACTOR)
+    september = [i for i in await invoices_of_month(db, sep) if i.tenant_id == world.tenant.id]
+    _, lines = await invoice_with_lines(db, world.tenant.id, september[0].id)
+    assert [line.item for line in lines] == ["base"]
+    # Once October's invoice (with the fee) is cancelled by a credit note, the month of the start carries it again.
+    _, reissued = await correct_invoice(db, world.tenant.id, acme.id, ACTOR)
+    await db.commit()
+    assert reissued is not None
+    _, reissued_lines = await invoice_with_lines(db, world.tenant.id, reissued.id)
+    assert [line.item for line in reissued_lines] == ["base"]  # the start (Sep) is not in October
+    tenant = await db.get(Tenant, world.tenant.id, populate_existing=True)
+    assert tenant is not None
+    assert [line.item for line in (await bill_for_month(db, tenant, sep)).lines] == ["initial_fee", "base"]
+
+
 def test_a_month_is_written_yyyy_mm() -> None:
     assert parse_month("2026-10") == OCT
     for bad in ("2026/10", "2026-13", "10-2026", ""):
@@ -122,7 +177,8 @@ async def test_closing_writes_one_invoice_per_billable_tenant(closed: list[Invoi
     acme, other = closed
     assert acme.number == f"{world.tenant.code}-202610-01" and acme.kind is InvoiceKind.INVOICE
     assert (acme.subtotal, acme.tax, acme.total) == (13000, 1300, 14300)  # initial fee + base
-    assert acme.due_on == dt.date(2026, 11, 30) and acme.issued_on == jst_today()
+    assert acme.issued_on == jst_today() and acme.due_on == invoicing.due_date(OCT, jst_today())
+    assert acme.due_on > acme.issued_on
     assert (acme.period_start, acme.period_end) == (OCT, dt.date(2026, 10, 31))
     assert acme.issuer_registration_number == "T1234567890123"
     assert acme.issuer_address == "〒100-0001 東京都千代田区千代田1-1"
@@ -229,7 +285,8 @@ async def test_the_accounting_csv_is_cp932_with_the_totals(db: AsyncSession, clo
     by_number = {row[0]: row for row in rows[1:]}
     acme = by_number[closed[0].number]
     assert acme[1] == "請求書" and acme[3] == "アクメ商事株式会社"
-    assert acme[4] == "2026/10/01～2026/10/31" and acme[6] == "2026/11/30"  # 〜 as Windows writes it
+    assert acme[4] == "2026/10/01～2026/10/31"  # 〜 as Windows writes it
+    assert acme[6] == f"{invoicing.due_date(OCT, jst_today()):%Y/%m/%d}"
     assert acme[7:] == ["13000", "1300", "14300"]
     other = by_number[closed[1].number]
     assert other[3] == "よその会社〓田株式会社"  # 𠮷 is not in cp932: the project's rule writes 〓

@@ -6,19 +6,23 @@ tests check the pages and their guards, not the invoicing rules.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import AuditAction
+from app.auth import sessions as sessions_module
 from app.config import Settings
 from app.tenancy import Tenant, TenantStatus
 from app.text import today_in_japan
@@ -42,7 +46,7 @@ from tests.billing.test_invoicing import set_profile
 from tests.support.audit import entries
 from tests.support.cards import hides
 from tests.support.people import give_number, make_employee, valid_my_number
-from tests.support.world import World, post_form, sign_in
+from tests.support.world import World, csrf_token, post_form, sign_in, step_up
 
 VALID_REGISTRATION = "T7000012050002"  # 7000012050002 passes the corporate-number check digit
 PROFILE = {
@@ -512,3 +516,159 @@ async def test_the_operator_never_sees_a_number_on_the_billing_pages(
     pdf = await client.get(f"/operator/billing/invoices/{world.tenant.id}/{invoice.id}.pdf")
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
     assert hides(text, number)
+
+
+async def test_a_double_clicked_close_never_answers_500(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    month = previous_month(this_month())
+    await active_contract(db, world)
+    await set_profile(db)
+    await sign_in(client, world.operator)
+    token = await csrf_token(client)
+    data = {"month": month_key(month), "_csrf_token": token}
+    answers = await asyncio.gather(
+        *(client.post("/operator/billing/close", data=data, follow_redirects=False) for _ in range(5))
+    )
+    assert [a.status_code in (302, 303) for a in answers] == [True] * 5, [a.status_code for a in answers]
+    found = await db.execute(select(Invoice).where(Invoice.month == month, Invoice.tenant_id == world.tenant.id))
+    assert len(list(found.scalars())) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OperationalError("INSERT", {}, Exception("database is locked")), IntegrityError("INSERT", {}, Exception())],
+)
+async def test_a_close_running_elsewhere_is_a_flash_not_a_500(
+    client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    async def busy(*_args: object, **_kwargs: object) -> CloseResult:
+        raise error
+
+    monkeypatch.setattr(invoicing, "close_month", busy)
+    month = previous_month(this_month())
+    await sign_in(client, world.operator)
+    response = await post_form(client, "/operator/billing/close", {"month": month_key(month)})
+    assert response.status_code in (302, 303)  # type: ignore[attr-defined]
+    assert response.headers["location"] == f"/operator/billing/{month_key(month)}"  # type: ignore[attr-defined]
+    page = await client.get(response.headers["location"])  # type: ignore[attr-defined]
+    assert "別の締め処理が実行中です。しばらくしてから結果を確認してください。" in page.text
+
+
+async def test_another_database_error_while_closing_is_not_hidden(
+    client: AsyncTestClient[Litestar], world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: object, **_kwargs: object) -> CloseResult:
+        raise OperationalError("SELECT", {}, Exception("no such table: invoices"))
+
+    monkeypatch.setattr(invoicing, "close_month", broken)
+    await sign_in(client, world.operator)
+    response = await post_form(client, "/operator/billing/close", {"month": month_key(previous_month(this_month()))})
+    assert response.status_code == 500  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("referer", "back"),
+    [
+        ("http://testserver.local/operator/billing?x=1", "/operator/billing?x=1"),
+        (None, "/operator/tenants"),  # the operator's home
+        ("https://evil.example/operator/billing", "/operator/tenants"),
+    ],
+)
+async def test_a_stale_step_up_on_a_post_comes_back_to_the_form_not_the_post_path(
+    client: AsyncTestClient[Litestar],
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    stand_ins: list[dt.date],
+    referer: str | None,
+    back: str,
+) -> None:
+    await sign_in(client, world.operator)
+    real_now = sessions_module.now_ts
+    monkeypatch.setattr(sessions_module, "now_ts", lambda: real_now() + 6 * 60)  # the sign-in's step-up is stale
+    data = {"month": month_key(previous_month(this_month())), "_csrf_token": await csrf_token(client)}
+    headers = {"referer": referer} if referer else {}
+    stale = await client.post("/operator/billing/close", data=data, headers=headers, follow_redirects=False)
+    assert stale.status_code in (302, 303)
+    assert stale.headers["location"] == f"/reauth?next={quote(back, safe='')}"
+    await step_up(client, world.operator, back)
+    assert (await client.get(back, follow_redirects=False)).status_code in (200, 302, 303)
+    assert stand_ins == []
+
+
+async def closed_month_with_invoice(db: AsyncSession, world: World) -> tuple[dt.date, Invoice]:
+    """A real close of the previous month for an active acme (initial fee + base), then acme becomes a member."""
+    month = previous_month(this_month())
+    await active_contract(db, world)
+    await set_profile(db)
+    engine_sessions = async_sessionmaker(db.bind, expire_on_commit=False)
+    assert (await invoicing.close_month(engine_sessions, month, actor="operator")).created == 1
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(is_member=True))
+    await db.commit()
+    found = await db.execute(select(Invoice).where(Invoice.tenant_id == world.tenant.id, Invoice.month == month))
+    return month, found.scalar_one()
+
+
+async def test_the_operator_corrects_an_invoice_from_the_month_page(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    month, invoice = await closed_month_with_invoice(db, world)
+    await sign_in(client, world.operator)
+    page = await client.get(f"/operator/billing/{month_key(month)}")
+    confirm_path = f"/operator/billing/invoices/{world.tenant.id}/{invoice.id}/correct"
+    assert f'href="{confirm_path}"' in page.text and "訂正（取消して再発行）" in page.text
+    confirm = await client.get(confirm_path)
+    assert confirm.status_code == 200
+    assert invoice.number in confirm.text and "現在の請求書" in confirm.text and "計算し直した請求書" in confirm.text
+    assert f"{invoice.total:,}円" in confirm.text and "差額" in confirm.text
+    assert await invoicing.tenant_invoices(db, world.tenant.id) == [invoice]  # the confirmation writes nothing
+    done = await post_form(client, confirm_path)
+    assert done.status_code in (302, 303)  # type: ignore[attr-defined]
+    assert done.headers["location"] == f"/operator/billing/{month_key(month)}"  # type: ignore[attr-defined]
+    after = await client.get(done.headers["location"])  # type: ignore[attr-defined]
+    code = world.tenant.code
+    assert f"適格返還請求書 CN-{invoice.number} を発行しました" in after.text
+    assert f"{code}-{month:%Y%m}-02" in after.text and "取消済み" in after.text
+    assert f'href="{confirm_path}"' not in after.text
+    numbers = [i.number for i in await invoicing.tenant_invoices(db, world.tenant.id)]
+    assert sorted(numbers) == sorted([invoice.number, f"CN-{invoice.number}", f"{code}-{month:%Y%m}-02"])
+    again = await post_form(client, confirm_path)  # the same (now cancelled) invoice: refused, not a 500
+    assert again.status_code in (302, 303)  # type: ignore[attr-defined]
+    assert "すでに取り消されています" in (await client.get(f"/operator/billing/{month_key(month)}")).text
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 3
+
+
+async def test_a_correction_under_another_tenants_id_is_not_found(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    _, invoice = await closed_month_with_invoice(db, world)
+    await sign_in(client, world.operator)
+    for tenant_id, invoice_id in [
+        (world.other_tenant.id, invoice.id),
+        (world.tenant.id, uuid.uuid4()),
+        (world.tenant.id, "not-an-id"),
+    ]:
+        path = f"/operator/billing/invoices/{tenant_id}/{invoice_id}/correct"
+        assert (await client.get(path)).status_code == 404, path
+        assert (await post_form(client, path)).status_code == 404, path  # type: ignore[attr-defined]
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 1
+
+
+async def test_a_correction_needs_a_recent_step_up_and_comes_back_to_its_confirmation(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, invoice = await closed_month_with_invoice(db, world)
+    await sign_in(client, world.operator)
+    path = f"/operator/billing/invoices/{world.tenant.id}/{invoice.id}/correct"
+    real_now = sessions_module.now_ts
+    monkeypatch.setattr(sessions_module, "now_ts", lambda: real_now() + 6 * 60)
+    data = {"_csrf_token": await csrf_token(client)}
+    referer = {"referer": f"http://testserver.local{path}"}
+    stale = await client.post(path, data=data, headers=referer, follow_redirects=False)
+    assert stale.status_code in (302, 303)
+    assert stale.headers["location"] == f"/reauth?next={quote(path, safe='')}"
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 1
+    await step_up(client, world.operator, path)
+    assert (await client.get(path)).status_code == 200
+    assert (await post_form(client, path)).status_code in (302, 303)  # type: ignore[attr-defined]
+    assert len(await invoicing.tenant_invoices(db, world.tenant.id)) == 3

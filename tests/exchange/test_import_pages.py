@@ -111,10 +111,14 @@ async def test_the_commit_asks_for_a_recent_password(
     real_now = sessions_module.now_ts
     monkeypatch.setattr(sessions_module, "now_ts", lambda: real_now() + 6 * 60)
 
-    stale = await post(client, f"{location}/commit")
+    token = await csrf_token(client)
+    referer = {"referer": f"http://testserver.local{location}"}  # the page the commit button is on
+    stale = await client.post(
+        f"{location}/commit", data={"_csrf_token": token}, headers=referer, follow_redirects=False
+    )
 
-    assert stale.status_code in (302, 303)  # type: ignore[attr-defined]
-    assert stale.headers["location"] == f"/reauth?next={quote(location + '/commit', safe='')}"  # type: ignore[attr-defined]
+    assert stale.status_code in (302, 303)
+    assert stale.headers["location"] == f"/reauth?next={quote(location, safe='')}"  # the page, not the POST path
     assert await snapshot(db, tenant_id) == before
     await step_up(client, world.admin, f"{location}/commit")
     back = await client.get(f"{location}/commit", follow_redirects=False)

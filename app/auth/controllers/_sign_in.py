@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.controllers._common import enrol, enrolment_context, set_password, show_recovery_codes
 from app.auth.models import Account, Role
 from app.auth.passwords import PasswordHasher
-from app.auth.principal import Principal, principal_of
+from app.auth.principal import Principal, home_for, principal_of
 from app.auth.schemas import CodeForm, NewPasswordForm, SignInForm
 from app.auth.services import (
     AccountError,
@@ -42,17 +42,6 @@ STEP_PATHS = {
     NextStep.CHANGE_PASSWORD: "/login/password",
     NextStep.ENROLL_TOTP: "/login/enroll",
 }
-
-
-def home_for(role: Role) -> str:
-    """Where a fresh sign-in lands."""
-    if role is Role.OPERATOR:
-        return "/operator/tenants"
-    if role is Role.EMPLOYEE:
-        return "/me"
-    if role.is_partner:
-        return "/partner"
-    return "/admin"
 
 
 def sign_in_page_for(principal: Principal | None) -> str:
