@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import utcnow
 from app.forms import FormInvalid
@@ -226,6 +227,16 @@ def _text(value: Any) -> str:
     return str(value)[:40]
 
 
+CONTRACT_CONFLICT_MESSAGE = "ほかの変更と重なりました。画面を開き直してもう一度お試しください。"
+
+
+class ContractConflict(FormInvalid):
+    """Another change of the same contract fields committed since ``tenant`` was read (nothing was written)."""
+
+    def __init__(self) -> None:
+        super().__init__({"contract": CONTRACT_CONFLICT_MESSAGE})
+
+
 async def change_contract(
     session: AsyncSession, tenant: Tenant, values: Mapping[str, Any], *, changed_by: str
 ) -> list[ContractChange]:
@@ -234,28 +245,46 @@ async def change_contract(
 
     Every path that changes a contract field calls this (the operator's tenant form and contract form, the
     verification switch, the admin's pack and seat pages). Returns the rows written (empty: nothing changed).
+
+    Race-safe: one conditional ``UPDATE tenants … WHERE id = … AND <each changed field> = <the value read>``; when
+    another transaction changed one of them in between (no row matched; on PostgreSQL the UPDATE waits for it to
+    commit, then re-checks), ``ContractConflict`` (a FormInvalid, Japanese message) and nothing is written, so no
+    ``ContractChange`` records a stale 変更前.
     """
+    changed = {
+        field: values[field] for field in CONTRACT_FIELDS if field in values and getattr(tenant, field) != values[field]
+    }
+    if not changed:
+        return []
+    old_values = {field: getattr(tenant, field) for field in changed}
+    conditions = [
+        getattr(Tenant, field).is_(None) if old is None else getattr(Tenant, field) == old
+        for field, old in old_values.items()
+    ]
+    statement = (
+        update(Tenant)
+        .where(Tenant.id == tenant.id, *conditions)
+        .values(**changed)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    if getattr(result, "rowcount", 0) != 1:
+        raise ContractConflict
     now = utcnow()
     rows = []
-    for field, kind in CONTRACT_FIELDS.items():
-        if field not in values:
-            continue
-        old, new = getattr(tenant, field), values[field]
-        if old == new:
-            continue
-        setattr(tenant, field, new)
+    for field, new in changed.items():
+        set_committed_value(tenant, field, new)  # already in the database: no second UPDATE at flush
         row = ContractChange(
             tenant_id=tenant.id,
             changed_at=now,
-            kind=kind,
-            old_value=_text(old),
+            kind=CONTRACT_FIELDS[field],
+            old_value=_text(old_values[field]),
             new_value=_text(new),
             changed_by=changed_by[:100],
         )
         session.add(row)
         rows.append(row)
-    if rows:
-        await session.flush()
+    await session.flush()
     return rows
 
 
@@ -302,8 +331,10 @@ async def _unit_price(session: AsyncSession, item: str, member: bool, today: dt.
 
 async def check_pack_change(session: AsyncSession, tenant: Tenant, packs: int) -> None:
     """Refuse (FormInvalid) a new pack count below what the active self-registration ids need, or out of range."""
-    if packs < 0 or packs > MAX_PACKS:
-        raise FormInvalid({"packs": f"パック数は0〜{MAX_PACKS}の範囲で指定してください。"})
+    if packs < 0:
+        raise FormInvalid({"packs": "パック数は0より少なくできません。0以上のパック数を指定してください。"})
+    if packs > MAX_PACKS:
+        raise FormInvalid({"packs": f"パック数は最大{MAX_PACKS:,}パックです。{MAX_PACKS:,}以下で指定してください。"})
     active = await usage.active_ids(session, tenant.id, SeatKind.SELF_REGISTRATION)
     if active > ids_for_packs(packs):
         raise FormInvalid(
@@ -314,11 +345,17 @@ async def check_pack_change(session: AsyncSession, tenant: Tenant, packs: int) -
         )
 
 
+def seat_range_message(included: int) -> str:
+    """The one refusal of an admin-seat total out of range (the admin's seat page and the operator's contract form):
+    the total counts the ``included`` ids (2, 4 with the option) and may not exceed ``MAX_ADMIN_SEATS``."""
+    return f"管理者ID数（含まれる{included}件を含む合計）は{included}〜{MAX_ADMIN_SEATS:,}の範囲で指定してください。"
+
+
 async def check_seat_change(session: AsyncSession, tenant: Tenant, seats: int) -> None:
     """Refuse (FormInvalid) a total of admin seats below the included ones or below the active staff accounts."""
     included = included_admin_seats(tenant.verification_enabled)
     if seats < included or seats > MAX_ADMIN_SEATS:
-        raise FormInvalid({"seats": f"管理者ID数は{included}〜{MAX_ADMIN_SEATS}の範囲で指定してください。"})
+        raise FormInvalid({"seats": seat_range_message(included)})
     active = await usage.active_ids(session, tenant.id, SeatKind.ADMIN)
     if active > seats:
         raise FormInvalid(
@@ -330,11 +367,13 @@ async def check_seat_change(session: AsyncSession, tenant: Tenant, seats: int) -
 
 
 __all__ = [
+    "CONTRACT_CONFLICT_MESSAGE",
     "CONTRACT_FIELDS",
     "PACKS_PATH",
     "SEATS_PATH",
     "TRIAL_OVER_MESSAGE",
     "CapacityExceeded",
+    "ContractConflict",
     "ModeKind",
     "Quote",
     "TenantMode",
@@ -351,6 +390,7 @@ __all__ = [
     "pack_quote",
     "recent_changes",
     "seat_quote",
+    "seat_range_message",
     "seats_message",
     "self_registration_capacity",
     "self_registration_room",
