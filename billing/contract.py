@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import utcnow
@@ -32,6 +33,7 @@ from billing.models import (
     VERIFICATION_ADMIN_SEATS,
     ContractChange,
     ContractChangeKind,
+    SeatCounter,
     SeatKind,
 )
 from billing.pricing import price_list_for, unit_price
@@ -195,6 +197,47 @@ async def check_self_registration_room(
         f"{PACKS_PATH}?add={needed}",
         needed,
     )
+
+
+def _capacity_error(tenant: Tenant, active: int) -> CapacityExceeded:
+    capacity = ids_for_packs(tenant.self_registration_packs)
+    needed = max(1, pricing.packs_for(active) - tenant.self_registration_packs)
+    return CapacityExceeded(
+        "person_id",
+        f"じぶんで登録IDが上限（{capacity}）を超えます。追加ID（5ユーザ単位）をあと{needed}パック追加してください。",
+        f"{PACKS_PATH}?add={needed}",
+        needed,
+    )
+
+
+def check_capacity_after_flush(session: Session, issued: set[tuple[Any, SeatKind]]) -> None:
+    """The race-safe half of the capacity rule: after a flush wrote new or re-enabled accounts (and the usage hook
+    raised ``seat_counters.active`` atomically in the same transaction), re-read the counter of each tenant whose
+    self-registration ids grew and raise ``CapacityExceeded`` when it is above 50 + 5 × packs (not in the trial).
+
+    Raised inside the flush, it rolls the whole transaction back: nothing of the batch stays, and the caller must
+    ``rollback()`` the session before using it again. Two batches issued at once cannot both pass: on PostgreSQL the
+    second one's counter UPDATE waits for the first to commit and then reads the sum; on SQLite writers are serial.
+    The check before writing (``check_self_registration_room``) still gives the usual message in the common case.
+    """
+    for tenant_id, kind in sorted(issued, key=lambda item: (str(item[0]), item[1].value)):
+        if kind is not SeatKind.SELF_REGISTRATION:
+            continue
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None or in_trial(tenant):
+            continue
+        counter = select(SeatCounter.active).where(SeatCounter.tenant_id == tenant_id, SeatCounter.kind == kind)
+        active = int(session.execute(counter).scalar_one_or_none() or 0)
+        if active > ids_for_packs(tenant.self_registration_packs):
+            raise _capacity_error(tenant, active)
+
+
+@event.listens_for(Session, "after_flush")
+def _capacity_after_flush(session: Session, _context: Any) -> None:
+    issued = usage.issued_in_flush(session)
+    if issued:
+        with session.no_autoflush:
+            check_capacity_after_flush(session, issued)
 
 
 def seats_message(allowed: int) -> str:
@@ -378,6 +421,7 @@ __all__ = [
     "Quote",
     "TenantMode",
     "change_contract",
+    "check_capacity_after_flush",
     "check_pack_change",
     "check_seat_change",
     "check_self_registration_room",

@@ -16,14 +16,23 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.auth.models import Account, Role
 from app.config import Settings
 from app.db import make_engine
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import today_in_japan
+from billing import usage
 from billing.charts import bar_chart, ids_figure
-from billing.contract import CONTRACT_CONFLICT_MESSAGE, ContractConflict, change_contract
-from billing.models import ContractChange, ContractChangeKind
+from billing.contract import (
+    CONTRACT_CONFLICT_MESSAGE,
+    CapacityExceeded,
+    ContractConflict,
+    change_contract,
+    check_self_registration_room,
+)
+from billing.models import ContractChange, ContractChangeKind, SeatKind
 from billing.reports import tenants_by_status
+from tests.support.people import make_employee
 from tests.support.world import World, post_form, sign_in
 
 TODAY = today_in_japan()
@@ -166,3 +175,111 @@ async def test_one_seat_range_message_on_both_pages(
     assert message in page
     assert message in await post_and_follow(client, "/admin/contract/seats", {"seats": "0"})
     assert message in await post_and_follow(client, "/admin/contract/seats", {"seats": "1001"})
+
+
+# 2. Issuing ids at once ---------------------------------------------------------------------------------------------
+
+
+async def set_active(db: AsyncSession, tenant_id: uuid.UUID, active: int) -> None:
+    now = await usage.active_ids(db, tenant_id, SeatKind.SELF_REGISTRATION)
+    await usage.ids_changed(db, tenant_id, SeatKind.SELF_REGISTRATION, active - now)
+    await db.commit()
+
+
+async def employee_count(db: AsyncSession, tenant_id: uuid.UUID) -> int:
+    statement = (
+        select(func.count()).select_from(Account).where(Account.tenant_id == tenant_id, Account.role == Role.EMPLOYEE)
+    )
+    return int((await db.execute(statement)).scalar_one())
+
+
+def employee_account(tenant_id: uuid.UUID) -> Account:
+    code = uuid.uuid4().hex[:10]
+    return Account(tenant_id=tenant_id, login_id=f"e{code}", name=f"従業員 {code}", role=Role.EMPLOYEE)
+
+
+async def test_a_flush_beyond_the_packs_is_refused_after_the_counter_moved(
+    world: World, db: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The check after the flush: the counter moved since the check before writing (here: it was read as 0)."""
+    await set_active(db, world.tenant.id, 50)
+    before = await employee_count(db, world.tenant.id)
+    async with sessions() as session:
+        tenant = await session.get(Tenant, world.tenant.id)
+        assert tenant is not None
+        session.add(employee_account(world.tenant.id))
+        with pytest.raises(CapacityExceeded) as refused:
+            await session.flush()
+        assert "じぶんで登録IDが上限（50）を超えます。追加ID（5ユーザ単位）をあと1パック追加してください。" in (
+            refused.value.message
+        )
+        await session.rollback()
+    assert await employee_count(db, world.tenant.id) == before
+    assert await usage.active_ids(db, world.tenant.id, SeatKind.SELF_REGISTRATION) == 50
+
+
+async def test_the_trial_has_no_limit_after_the_flush_either(
+    world: World, db: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(status=TenantStatus.TRIAL))
+    await db.commit()
+    await set_active(db, world.tenant.id, 50)
+    async with sessions() as session:
+        session.add(employee_account(world.tenant.id))
+        await session.commit()
+    assert await usage.active_ids(db, world.tenant.id, SeatKind.SELF_REGISTRATION) == 51
+
+
+async def test_two_batches_at_once_never_exceed_the_packs(
+    world: World, db: AsyncSession, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Both batches pass the check before writing (47 + 3 ≤ 50 each); only one may be written."""
+    await set_active(db, world.tenant.id, 47)
+    checked = asyncio.Barrier(2)
+
+    async def issue(count: int) -> bool:
+        async with sessions() as session:
+            tenant = await session.get(Tenant, world.tenant.id)
+            assert tenant is not None
+            await check_self_registration_room(session, tenant, count)
+            await session.commit()  # the read ends: the other batch writes meanwhile
+            await checked.wait()
+            session.add_all([employee_account(world.tenant.id) for _ in range(count)])
+            try:
+                await session.flush()
+            except CapacityExceeded:
+                await session.rollback()
+                return False
+            await session.commit()
+            return True
+
+    results = await asyncio.gather(issue(3), issue(2))
+    assert sorted(results) == [False, True]
+    active = await usage.active_ids(db, world.tenant.id, SeatKind.SELF_REGISTRATION)
+    assert active in (49, 50)
+
+
+async def test_the_invitation_page_answers_the_refusal_after_the_flush(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before writing read a stale count (0): the flush's check refuses, the page answers 400, and
+    nothing of the batch stays."""
+    from billing import contract
+
+    await set_active(db, world.tenant.id, 50)
+    person = await make_employee(db, world.tenant.id, "901", "競合 太郎")
+    await db.commit()
+    before = await employee_count(db, world.tenant.id)
+    real = contract.usage.active_ids
+
+    async def stale(session: AsyncSession, tenant_id: uuid.UUID, kind: SeatKind) -> int:
+        return 0 if kind is SeatKind.SELF_REGISTRATION else await real(session, tenant_id, kind)
+
+    monkeypatch.setattr(contract.usage, "active_ids", stale)
+    await sign_in(client, world.admin)
+    response = await post_form(client, "/admin/invitations", {"person_id": str(person.id)})
+    assert isinstance(response, httpx.Response) and response.status_code == 400
+    assert "じぶんで登録IDが上限（50）を超えます。" in html.unescape(response.text)
+    monkeypatch.undo()
+    assert await employee_count(db, world.tenant.id) == before
+    assert await usage.active_ids(db, world.tenant.id, SeatKind.SELF_REGISTRATION) == 50
