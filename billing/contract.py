@@ -240,6 +240,18 @@ def _capacity_after_flush(session: Session, _context: Any) -> None:
             check_capacity_after_flush(session, issued)
 
 
+async def confirm_admin_seats(session: AsyncSession, tenant: Tenant) -> None:
+    """After a staff account was added or re-enabled: flush, re-read the admin-side counter (raised atomically by
+    ``billing.usage``'s flush hook in this transaction) and refuse (FormInvalid, ``seats_message``) when it is above
+    ``tenant.admin_seats``: two staff accounts added at once cannot both pass. The caller must roll back (the
+    account is written by then)."""
+    await session.flush()
+    counter = select(SeatCounter.active).where(SeatCounter.tenant_id == tenant.id, SeatCounter.kind == SeatKind.ADMIN)
+    active = int((await session.execute(counter)).scalar_one_or_none() or 0)
+    if active > tenant.admin_seats:
+        raise FormInvalid({"login_id": seats_message(tenant.admin_seats), "capacity_url": f"{SEATS_PATH}?add=1"})
+
+
 def seats_message(allowed: int) -> str:
     """The refusal when a staff account would exceed the paid admin ids (tenants' staff rules use it)."""
     return f"管理者IDの上限（{allowed}件）に達しています。不要なアカウントを無効にするか、管理者IDを追加してください。"
@@ -425,6 +437,7 @@ __all__ = [
     "check_pack_change",
     "check_seat_change",
     "check_self_registration_room",
+    "confirm_admin_seats",
     "default_trial_end",
     "extra_admin_seats",
     "ids_for_packs",

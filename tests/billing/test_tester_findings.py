@@ -283,3 +283,29 @@ async def test_the_invitation_page_answers_the_refusal_after_the_flush(
     monkeypatch.undo()
     assert await employee_count(db, world.tenant.id) == before
     assert await usage.active_ids(db, world.tenant.id, SeatKind.SELF_REGISTRATION) == 50
+
+
+async def test_a_staff_account_over_the_seats_after_the_flush_is_refused_and_not_written(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before writing read a stale count (0 used): the re-read after the flush refuses."""
+    from tenants.services import _staff
+
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(admin_seats=3))
+    await db.commit()
+
+    async def stale(_session: AsyncSession, tenant: Tenant) -> tuple[int, int]:
+        return 0, tenant.admin_seats
+
+    monkeypatch.setattr(_staff, "staff_seats", stale)
+    await sign_in(client, world.admin)
+    response = await post_form(client, "/admin/accounts/", {"login_id": "racer", "name": "競合 花子", "role": "viewer"})
+    assert isinstance(response, httpx.Response) and response.status_code == 400
+    assert "管理者IDの上限（3件）に達しています。" in html.unescape(response.text)
+    statement = (
+        select(func.count())
+        .select_from(Account)
+        .where(Account.tenant_id == world.tenant.id, Account.login_id == "racer")
+    )
+    assert (await db.execute(statement)).scalar_one() == 0
+    assert await usage.active_ids(db, world.tenant.id, SeatKind.ADMIN) == 3
