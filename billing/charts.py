@@ -56,16 +56,19 @@ class BarChart:
     baseline: float = HEIGHT - BOTTOM
 
 
+MIN_TOP: Final = 2  # the smallest axis top: guides 0 / 1 / 2 when every value is 0 or 1
+
+
 def _nice_ceiling(value: int) -> int:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``value`` (at least 1): a round top for the axis."""
-    if value <= 0:
-        return 1
+    """The smallest of 1, 2, 2.5, 4, 5 × 10ⁿ at or above ``value`` that halves into a whole number (at least
+    ``MIN_TOP``): a round, even top for the axis, so its three guides (0, half, top) are distinct integers."""
+    value = max(value, MIN_TOP)
     magnitude = 1
     while magnitude * 10 <= value:
         magnitude *= 10
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 2.5, 4, 5, 10):
         top = int(step * magnitude)
-        if top >= value:
+        if top >= value and top % 2 == 0:
             return top
     return magnitude * 10
 
@@ -101,7 +104,7 @@ def bar_chart(
                 label_x=round(LEFT + slot * index + slot / 2, 1),
             )
         )
-    grid = [GridLine(round(baseline - plot_height * share, 1), figure(int(top * share))) for share in (0, 0.5, 1)]
+    grid = [GridLine(round(baseline - plot_height * half / 2, 1), figure(top * half // 2)) for half in (0, 1, 2)]
     return BarChart(chart_id, title, value_heading, bars, grid, baseline=baseline)
 
 

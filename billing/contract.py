@@ -16,8 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import utcnow
 from app.forms import FormInvalid
@@ -31,6 +33,7 @@ from billing.models import (
     VERIFICATION_ADMIN_SEATS,
     ContractChange,
     ContractChangeKind,
+    SeatCounter,
     SeatKind,
 )
 from billing.pricing import price_list_for, unit_price
@@ -196,6 +199,59 @@ async def check_self_registration_room(
     )
 
 
+def _capacity_error(tenant: Tenant, active: int) -> CapacityExceeded:
+    capacity = ids_for_packs(tenant.self_registration_packs)
+    needed = max(1, pricing.packs_for(active) - tenant.self_registration_packs)
+    return CapacityExceeded(
+        "person_id",
+        f"じぶんで登録IDが上限（{capacity}）を超えます。追加ID（5ユーザ単位）をあと{needed}パック追加してください。",
+        f"{PACKS_PATH}?add={needed}",
+        needed,
+    )
+
+
+def check_capacity_after_flush(session: Session, issued: set[tuple[Any, SeatKind]]) -> None:
+    """The race-safe half of the capacity rule: after a flush wrote new or re-enabled accounts (and the usage hook
+    raised ``seat_counters.active`` atomically in the same transaction), re-read the counter of each tenant whose
+    self-registration ids grew and raise ``CapacityExceeded`` when it is above 50 + 5 × packs (not in the trial).
+
+    Raised inside the flush, it rolls the whole transaction back: nothing of the batch stays, and the caller must
+    ``rollback()`` the session before using it again. Two batches issued at once cannot both pass: on PostgreSQL the
+    second one's counter UPDATE waits for the first to commit and then reads the sum; on SQLite writers are serial.
+    The check before writing (``check_self_registration_room``) still gives the usual message in the common case.
+    """
+    for tenant_id, kind in sorted(issued, key=lambda item: (str(item[0]), item[1].value)):
+        if kind is not SeatKind.SELF_REGISTRATION:
+            continue
+        tenant = session.get(Tenant, tenant_id)
+        if tenant is None or in_trial(tenant):
+            continue
+        counter = select(SeatCounter.active).where(SeatCounter.tenant_id == tenant_id, SeatCounter.kind == kind)
+        active = int(session.execute(counter).scalar_one_or_none() or 0)
+        if active > ids_for_packs(tenant.self_registration_packs):
+            raise _capacity_error(tenant, active)
+
+
+@event.listens_for(Session, "after_flush")
+def _capacity_after_flush(session: Session, _context: Any) -> None:
+    issued = usage.issued_in_flush(session)
+    if issued:
+        with session.no_autoflush:
+            check_capacity_after_flush(session, issued)
+
+
+async def confirm_admin_seats(session: AsyncSession, tenant: Tenant) -> None:
+    """After a staff account was added or re-enabled: flush, re-read the admin-side counter (raised atomically by
+    ``billing.usage``'s flush hook in this transaction) and refuse (FormInvalid, ``seats_message``) when it is above
+    ``tenant.admin_seats``: two staff accounts added at once cannot both pass. The caller must roll back (the
+    account is written by then)."""
+    await session.flush()
+    counter = select(SeatCounter.active).where(SeatCounter.tenant_id == tenant.id, SeatCounter.kind == SeatKind.ADMIN)
+    active = int((await session.execute(counter)).scalar_one_or_none() or 0)
+    if active > tenant.admin_seats:
+        raise FormInvalid({"login_id": seats_message(tenant.admin_seats), "capacity_url": f"{SEATS_PATH}?add=1"})
+
+
 def seats_message(allowed: int) -> str:
     """The refusal when a staff account would exceed the paid admin ids (tenants' staff rules use it)."""
     return f"管理者IDの上限（{allowed}件）に達しています。不要なアカウントを無効にするか、管理者IDを追加してください。"
@@ -226,6 +282,16 @@ def _text(value: Any) -> str:
     return str(value)[:40]
 
 
+CONTRACT_CONFLICT_MESSAGE = "ほかの変更と重なりました。画面を開き直してもう一度お試しください。"
+
+
+class ContractConflict(FormInvalid):
+    """Another change of the same contract fields committed since ``tenant`` was read (nothing was written)."""
+
+    def __init__(self) -> None:
+        super().__init__({"contract": CONTRACT_CONFLICT_MESSAGE})
+
+
 async def change_contract(
     session: AsyncSession, tenant: Tenant, values: Mapping[str, Any], *, changed_by: str
 ) -> list[ContractChange]:
@@ -234,28 +300,46 @@ async def change_contract(
 
     Every path that changes a contract field calls this (the operator's tenant form and contract form, the
     verification switch, the admin's pack and seat pages). Returns the rows written (empty: nothing changed).
+
+    Race-safe: one conditional ``UPDATE tenants … WHERE id = … AND <each changed field> = <the value read>``; when
+    another transaction changed one of them in between (no row matched; on PostgreSQL the UPDATE waits for it to
+    commit, then re-checks), ``ContractConflict`` (a FormInvalid, Japanese message) and nothing is written, so no
+    ``ContractChange`` records a stale 変更前.
     """
+    changed = {
+        field: values[field] for field in CONTRACT_FIELDS if field in values and getattr(tenant, field) != values[field]
+    }
+    if not changed:
+        return []
+    old_values = {field: getattr(tenant, field) for field in changed}
+    conditions = [
+        getattr(Tenant, field).is_(None) if old is None else getattr(Tenant, field) == old
+        for field, old in old_values.items()
+    ]
+    statement = (
+        update(Tenant)
+        .where(Tenant.id == tenant.id, *conditions)
+        .values(**changed)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    if getattr(result, "rowcount", 0) != 1:
+        raise ContractConflict
     now = utcnow()
     rows = []
-    for field, kind in CONTRACT_FIELDS.items():
-        if field not in values:
-            continue
-        old, new = getattr(tenant, field), values[field]
-        if old == new:
-            continue
-        setattr(tenant, field, new)
+    for field, new in changed.items():
+        set_committed_value(tenant, field, new)  # already in the database: no second UPDATE at flush
         row = ContractChange(
             tenant_id=tenant.id,
             changed_at=now,
-            kind=kind,
-            old_value=_text(old),
+            kind=CONTRACT_FIELDS[field],
+            old_value=_text(old_values[field]),
             new_value=_text(new),
             changed_by=changed_by[:100],
         )
         session.add(row)
         rows.append(row)
-    if rows:
-        await session.flush()
+    await session.flush()
     return rows
 
 
@@ -302,8 +386,10 @@ async def _unit_price(session: AsyncSession, item: str, member: bool, today: dt.
 
 async def check_pack_change(session: AsyncSession, tenant: Tenant, packs: int) -> None:
     """Refuse (FormInvalid) a new pack count below what the active self-registration ids need, or out of range."""
-    if packs < 0 or packs > MAX_PACKS:
-        raise FormInvalid({"packs": f"パック数は0〜{MAX_PACKS}の範囲で指定してください。"})
+    if packs < 0:
+        raise FormInvalid({"packs": "パック数は0より少なくできません。0以上のパック数を指定してください。"})
+    if packs > MAX_PACKS:
+        raise FormInvalid({"packs": f"パック数は最大{MAX_PACKS:,}パックです。{MAX_PACKS:,}以下で指定してください。"})
     active = await usage.active_ids(session, tenant.id, SeatKind.SELF_REGISTRATION)
     if active > ids_for_packs(packs):
         raise FormInvalid(
@@ -314,11 +400,17 @@ async def check_pack_change(session: AsyncSession, tenant: Tenant, packs: int) -
         )
 
 
+def seat_range_message(included: int) -> str:
+    """The one refusal of an admin-seat total out of range (the admin's seat page and the operator's contract form):
+    the total counts the ``included`` ids (2, 4 with the option) and may not exceed ``MAX_ADMIN_SEATS``."""
+    return f"管理者ID数（含まれる{included}件を含む合計）は{included}〜{MAX_ADMIN_SEATS:,}の範囲で指定してください。"
+
+
 async def check_seat_change(session: AsyncSession, tenant: Tenant, seats: int) -> None:
     """Refuse (FormInvalid) a total of admin seats below the included ones or below the active staff accounts."""
     included = included_admin_seats(tenant.verification_enabled)
     if seats < included or seats > MAX_ADMIN_SEATS:
-        raise FormInvalid({"seats": f"管理者ID数は{included}〜{MAX_ADMIN_SEATS}の範囲で指定してください。"})
+        raise FormInvalid({"seats": seat_range_message(included)})
     active = await usage.active_ids(session, tenant.id, SeatKind.ADMIN)
     if active > seats:
         raise FormInvalid(
@@ -330,18 +422,22 @@ async def check_seat_change(session: AsyncSession, tenant: Tenant, seats: int) -
 
 
 __all__ = [
+    "CONTRACT_CONFLICT_MESSAGE",
     "CONTRACT_FIELDS",
     "PACKS_PATH",
     "SEATS_PATH",
     "TRIAL_OVER_MESSAGE",
     "CapacityExceeded",
+    "ContractConflict",
     "ModeKind",
     "Quote",
     "TenantMode",
     "change_contract",
+    "check_capacity_after_flush",
     "check_pack_change",
     "check_seat_change",
     "check_self_registration_room",
+    "confirm_admin_seats",
     "default_trial_end",
     "extra_admin_seats",
     "ids_for_packs",
@@ -351,6 +447,7 @@ __all__ = [
     "pack_quote",
     "recent_changes",
     "seat_quote",
+    "seat_range_message",
     "seats_message",
     "self_registration_capacity",
     "self_registration_room",

@@ -34,6 +34,7 @@ from billing.contract import (
     pack_quote,
     recent_changes,
     seat_quote,
+    seat_range_message,
     trial_days_left,
 )
 from billing.models import ContractChange, ContractChangeKind, Invoice, SeatKind
@@ -113,15 +114,17 @@ class ChangePreview:
     error: str = ""
 
 
-def _wanted(current: int, add: str, remove: str, total: str, maximum: int) -> int:
-    """The new count from ``?add=N``, ``?remove=N`` or ``?total=N`` (the first given; unparsable → current)."""
+def _wanted(current: int, add: str, remove: str, total: str) -> int:
+    """The new count from ``?add=N``, ``?remove=N`` or ``?total=N`` (the first given; unparsable → current).
+
+    Not clamped: a result below 0 or above the maximum is shown as the check's Japanese error, never silently
+    changed into another count."""
     for text, sign in ((total, None), (add, 1), (remove, -1)):
         if text.strip():
             try:
-                number = int(text.strip())
+                number = abs(int(text.strip()[:12]))
             except ValueError:
                 return current
-            number = max(0, min(number, maximum))
             return number if sign is None else current + sign * number
     return current
 
@@ -131,13 +134,14 @@ async def pack_preview(
 ) -> ChangePreview:
     """The confirmation of a pack change: the new pack count's monthly price, or the refusal (Japanese)."""
     current = tenant.self_registration_packs
-    wanted = _wanted(current, add, remove, total, MAX_PACKS)
+    wanted = _wanted(current, add, remove, total)
     error = ""
     try:
         await check_pack_change(session, tenant, wanted)
     except FormInvalid as exc:
         error = exc.message
-    return ChangePreview(current, wanted, await pack_quote(session, tenant, max(wanted, 0), today), error)
+    quote = await pack_quote(session, tenant, min(max(wanted, 0), MAX_PACKS), today)
+    return ChangePreview(current, wanted, quote, error)
 
 
 async def seat_preview(
@@ -145,19 +149,27 @@ async def seat_preview(
 ) -> ChangePreview:
     """The confirmation of an admin-seat change (``tenant.admin_seats`` total): the extra seats' monthly price."""
     current = tenant.admin_seats
-    wanted = _wanted(current, add, remove, total, MAX_ADMIN_SEATS)
+    wanted = _wanted(current, add, remove, total)
     error = ""
     try:
         await check_seat_change(session, tenant, wanted)
     except FormInvalid as exc:
         error = exc.message
-    extra = max(0, wanted - included_admin_seats(tenant.verification_enabled))
+    extra = min(max(0, wanted - included_admin_seats(tenant.verification_enabled)), MAX_ADMIN_SEATS)
     return ChangePreview(current, wanted, await seat_quote(session, tenant, extra, today), error)
 
 
 def _count(check: Checker, field: str, text: str, label: str, maximum: int) -> int:
     value = check.integer(field, text, label, minimum=0, maximum=maximum)
     return int(value) if value is not None else 0
+
+
+def _seat_total(check: Checker, field: str, text: str, included: int) -> int:
+    """An admin-seat total: digits, then ``included``..``MAX_ADMIN_SEATS`` with the one range message."""
+    value = check.integer(field, text, "管理者ID数", minimum=0, maximum=10**9)
+    if field not in check.errors and not included <= value <= MAX_ADMIN_SEATS:
+        check.fail(field, seat_range_message(included))
+    return value
 
 
 async def apply_packs(session: AsyncSession, principal: Principal, tenant: Tenant, packs_text: str) -> bool:
@@ -179,7 +191,7 @@ async def apply_seats(session: AsyncSession, principal: Principal, tenant: Tenan
     """An admin sets the tenant's admin seats (total, after the confirmation page): FormInvalid below the included
     or the active ones; a ContractChange row and the tenant's log entry. False when nothing changed."""
     check = Checker()
-    seats = _count(check, "seats", seats_text, "管理者ID数", MAX_ADMIN_SEATS)
+    seats = _seat_total(check, "seats", seats_text, included_admin_seats(tenant.verification_enabled))
     check.done()
     await check_seat_change(session, tenant, seats)
     before = tenant.admin_seats
@@ -232,10 +244,7 @@ def validate_contract_form(form: ContractForm, *, today: dt.date) -> dict[str, A
     ends = check.date("contract_ends_on", form.contract_ends_on, "契約終了日")
     verification = checkbox(form.verification_enabled)
     packs = _count(check, "packs", form.packs, "追加ID（5ユーザ単位）のパック数", MAX_PACKS)
-    seats = _count(check, "admin_seats", form.admin_seats, "管理者ID数", MAX_ADMIN_SEATS)
-    included = included_admin_seats(verification)
-    if seats < included:
-        check.fail("admin_seats", f"管理者ID数は含まれる{included}件以上を指定してください（追加分を含む合計）。")
+    seats = _seat_total(check, "admin_seats", form.admin_seats, included_admin_seats(verification))
     if starts is None and status is TenantStatus.ACTIVE:
         starts = today
     if starts is not None and ends is not None and ends < starts:

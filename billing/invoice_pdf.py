@@ -1,4 +1,4 @@
-"""The invoice PDF (issue 13): 請求書 / 適格返還請求書 in Japanese with reportlab. Owned by branch B2.
+"""The invoice PDF (issue 13): 請求書 / 適格返還請求書 in Japanese with reportlab.
 
 Everything printed comes from the invoice's own rows (the issuer, the customer and the amounts were copied in when
 it was issued and never change), so a reprint shows what was issued. The items a qualified invoice must carry

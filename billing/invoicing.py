@@ -1,4 +1,4 @@
-"""Monthly invoices (issue 13): closing a month, credit notes, the accounting CSV. Owned by branch B1.
+"""Monthly invoices (issue 13): closing a month, credit notes, the accounting CSV.
 
 - :func:`close_month` writes one invoice per tenant with a non-empty bill (``billing.pricing.bill_for_month``) for a
   month that has ended: tenants in keyset batches of ``BATCH_TENANTS``, a commit per batch (constant memory),

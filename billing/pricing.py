@@ -1,4 +1,4 @@
-"""The price of a month (issue 13, seed 003): quantities, proration, consumption tax. Owned by branch B1.
+"""The price of a month (issue 13, seed 003): quantities, proration, consumption tax.
 
 Rules (all amounts whole yen, tax-exclusive unless named otherwise; months are their first day, JST):
 
@@ -6,18 +6,23 @@ Rules (all amounts whole yen, tax-exclusive unless named otherwise; months are t
   after ``contract_ends_on``.
 - 初期費用 only in the month containing ``contract_starts_on`` (member price for members), never prorated, and once
   per tenant: not when another month's invoice not cancelled by a credit note already carries it.
-- 基本料金 monthly; 追加ID 5ユーザ: max(packs the month's peak of self-registration ids needs, the most packs
-  subscribed on any day of the month); 本人確認オプション when it was on during any day of the month; 追加管理者ID:
-  the month's peak of admin-side ids beyond 2 (4 with the option).
+- 基本料金 monthly; 本人確認オプション when it was on during any day of the month.
+- 追加ID 5ユーザ and 追加管理者ID follow one rule (issue 13: "the monthly quantity is the largest number of ids
+  active on any day of the month, rounded up to the included 50 plus whole packs of 5"; "admin seats ... follow the
+  same rule"): quantity = max(what the month's peak usage needs, what is subscribed at the end of the billed period
+  (its last day, or ``until``)). Packs: max(``packs_for``(peak self-registration ids), packs in force on that day);
+  admin seats: max(peak admin-side ids − included, ``admin_seats`` in force on that day − included), included = 2
+  (4 with the option; for the peak: the option on any day of the month, for the subscription: on that day).
+  Packs or seats subscribed only in the middle of the month and removed before its end are not billed.
 - A month the contract starts or ends in is prorated: each monthly line × active days ÷ days in the month, rounded
   down to the yen.
 - 消費税 10% of the sum of the lines, rounded down once per invoice (適格請求書: one rounding per rate and invoice).
 - Prices: the price list in force in the month (price changes apply from their ``effective_from`` month on).
 
-Contract history is read from ``ContractChange`` rows of kinds PACKS (values "3") and VERIFICATION (values
-"true"/"false"; "有効"/"無効" and "1"/"0" are understood too), with ``old_value`` filled: the value at the month's
-start is the ``old_value`` of the first change at or after it (or the tenant's current value when none), and each
-change inside the month adds its ``new_value``. Member prices follow ``tenant.is_member`` at billing time.
+Contract history is read from ``ContractChange`` rows of kinds PACKS and ADMIN_SEATS (values "3") and VERIFICATION
+(values "true"/"false"; "有効"/"無効" and "1"/"0" are understood too), with ``old_value`` filled: the value at
+the month's start is the ``old_value`` of the first change at or after it (or the tenant's current value when none), and
+each change inside the month adds its ``new_value``. Member prices follow ``tenant.is_member`` at billing time.
 """
 
 from __future__ import annotations
@@ -239,9 +244,9 @@ async def bill_for_month(
     usage_end = min(end, until) if until is not None else end
     self_ids = await month_peak(session, tenant.id, SeatKind.SELF_REGISTRATION, first, until=usage_end)
     subscribed = await _values_in_month(
-        session, tenant, ContractChangeKind.PACKS, start, end, str(tenant.self_registration_packs)
+        session, tenant, ContractChangeKind.PACKS, start, usage_end, str(tenant.self_registration_packs)
     )
-    packs = max(packs_for(self_ids), *(_int(v) for v in subscribed))
+    packs = max(packs_for(self_ids), _int(subscribed[-1]))
     monthly("packs", packs, unit_price(prices, "pack_monthly", member))
     verification_values = await _values_in_month(
         session, tenant, ContractChangeKind.VERIFICATION, start, end, "true" if tenant.verification_enabled else ""
@@ -250,7 +255,16 @@ async def bill_for_month(
     monthly("verification", 1 if verification else 0, unit_price(prices, "verification_monthly", member))
     admin_ids = await month_peak(session, tenant.id, SeatKind.ADMIN, first, until=usage_end)
     included = INCLUDED_ADMIN_SEATS + (VERIFICATION_ADMIN_SEATS if verification else 0)
-    monthly("admin_seats", max(0, admin_ids - included), unit_price(prices, "admin_seat_monthly", member))
+    seats_at_end = await _values_in_month(
+        session, tenant, ContractChangeKind.ADMIN_SEATS, start, usage_end, str(tenant.admin_seats)
+    )
+    option_now = "true" if tenant.verification_enabled else ""
+    verification_at_end = await _values_in_month(
+        session, tenant, ContractChangeKind.VERIFICATION, start, usage_end, option_now
+    )
+    included_at_end = INCLUDED_ADMIN_SEATS + (VERIFICATION_ADMIN_SEATS if _truthy(verification_at_end[-1]) else 0)
+    extra_seats = max(0, admin_ids - included, _int(seats_at_end[-1]) - included_at_end)
+    monthly("admin_seats", extra_seats, unit_price(prices, "admin_seat_monthly", member))
     subtotal = sum(line.amount for line in lines)
     tax = tax_for(subtotal)
     return Bill(first, start, end, member, tuple(lines), subtotal, tax, subtotal + tax)

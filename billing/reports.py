@@ -112,23 +112,51 @@ async def month_invoices(session: AsyncSession, month: dt.date, request: PageReq
 # Dashboard ------------------------------------------------------------------------------------------------------------
 
 
+EFFECTIVE_LABELS: Final = {
+    "trial": "無料体験中",
+    "trial_over": "無料体験終了（閲覧のみ）",
+    "active": "契約中",
+    "suspended": "利用停止",
+    "ended": "契約終了",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class StatusCount:
-    """Companies in one contract status."""
+    """Companies in one effective state (``key`` of ``EFFECTIVE_LABELS``)."""
 
-    status: TenantStatus
+    key: str
     count: int
 
     @property
     def label(self) -> str:
-        return self.status.label
+        return EFFECTIVE_LABELS[self.key]
 
 
-async def tenants_by_status(session: AsyncSession) -> list[StatusCount]:
-    """How many companies are in each status (every status listed, zero included)."""
-    statement = select(Tenant.status, func.count()).where(Tenant.kind == TenantKind.COMPANY).group_by(Tenant.status)
-    counts = {status: int(count) for status, count in (await session.execute(statement)).all()}
-    return [StatusCount(status, counts.get(status, 0)) for status in TenantStatus]
+def effective_state(today: dt.date) -> Any:
+    """A SQL CASE giving a tenant's state on JST day ``today`` by ``billing.contract.tenant_mode``'s rule: an ACTIVE
+    contract whose ``contract_ends_on`` has passed is ``ended``; a TRIAL whose ``trial_ends_on`` has passed is
+    ``trial_over``; otherwise the stored status."""
+    return case(
+        (and_(Tenant.status == TenantStatus.ACTIVE, Tenant.contract_ends_on < today), "ended"),
+        (and_(Tenant.status == TenantStatus.TRIAL, Tenant.trial_ends_on < today), "trial_over"),
+        (Tenant.status == TenantStatus.ACTIVE, "active"),
+        (Tenant.status == TenantStatus.TRIAL, "trial"),
+        (Tenant.status == TenantStatus.SUSPENDED, "suspended"),
+        else_="ended",
+    )
+
+
+async def tenants_by_status(session: AsyncSession, today: dt.date) -> list[StatusCount]:
+    """How many companies are in each effective state on JST day ``today`` (every state listed, zero included).
+
+    One GROUP BY over a CASE on the dates (``effective_state``): a contract past its end day counts as 契約終了
+    even while its stored status is still ACTIVE (the tenant is read-only then, ``billing.contract.mode_of``).
+    """
+    state = effective_state(today).label("state")
+    statement = select(state, func.count()).where(Tenant.kind == TenantKind.COMPANY).group_by(state)
+    counts = {str(key): int(count) for key, count in (await session.execute(statement)).all()}
+    return [StatusCount(key, counts.get(key, 0)) for key in EFFECTIVE_LABELS]
 
 
 async def trials_ending(session: AsyncSession, today: dt.date, days: int = TRIAL_WARNING_DAYS) -> list[Tenant]:
@@ -218,7 +246,7 @@ async def dashboard(session: AsyncSession, today: dt.date) -> Dashboard:
     id_months = months_back(today, CHART_MONTHS)
     revenue_months = months_back(previous_month(month_start(today)), CHART_MONTHS)
     return Dashboard(
-        statuses=await tenants_by_status(session),
+        statuses=await tenants_by_status(session, today),
         trials=await trials_ending(session, today),
         id_months=id_months,
         active_ids=[await active_ids_in_month(session, month) for month in id_months],

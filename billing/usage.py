@@ -1,4 +1,4 @@
-"""Active ids per tenant and day (issue 13): the usage ledger billing reads. Owned by branch B1.
+"""Active ids per tenant and day (issue 13): the usage ledger billing reads.
 
 Which ids count (seed 003): a self-registration id is an account with role EMPLOYEE; an admin-side id is an
 ADMIN, HANDLER or VIEWER account (``Role.is_staff``). An id counts from the moment it is issued until its
@@ -186,9 +186,21 @@ def keep_usage_ledger(session: Session, _context: Any, _instances: Any) -> None:
     if not deltas:
         return
     day = today_in_japan()
+    issued: set[tuple[uuid.UUID, SeatKind]] = session.info.setdefault(ISSUED_KEY, set())
     with session.no_autoflush:
         for (tenant_id, kind), delta in sorted(deltas.items(), key=lambda item: (str(item[0][0]), item[0][1].value)):
             _apply_sync(session, tenant_id, kind, delta, day)
+            if delta > 0:
+                issued.add((tenant_id, kind))
+
+
+ISSUED_KEY = "billing.usage.issued"  # session.info: (tenant, kind) whose ids this flush increased
+
+
+def issued_in_flush(session: Session) -> set[tuple[uuid.UUID, SeatKind]]:
+    """The (tenant, kind) pairs whose active ids the current flush increased (read and cleared by the capacity
+    check of ``billing.contract``, which runs after the flush wrote the accounts)."""
+    return session.info.pop(ISSUED_KEY, set())
 
 
 # --- Reading the ledger --------------------------------------------------------------------------------------------

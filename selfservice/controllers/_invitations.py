@@ -63,6 +63,7 @@ class InvitationController(Controller):
                 db_session, settings, hasher, principal, data.scope, data.person_ids, filters
             )
         except FormInvalid as exc:
+            await db_session.rollback()  # nothing of a refused batch stays (a capacity check after a flush ends it)
             context = await _invitation_context(db_session, principal, settings, filters, exc.errors, data.person_ids)
             return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
         pdf = await run_in_worker(DOCUMENTS, render_invitation_letters, [item.letter for item in issued])

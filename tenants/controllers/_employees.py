@@ -166,13 +166,15 @@ class EmployeeController(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, person_id: str
     ) -> Redirect:
         person = await services.get_employee(db_session, principal, person_id)
+        page, name = f"/admin/people/{person.id}", person.name
         try:
             await services.reinstate_employee(db_session, principal, person)
         except FormInvalid as exc:
+            await db_session.rollback()  # a capacity check after the flush refuses the whole change
             flash(request, exc.message, "error")
         else:
-            flash(request, f"{person.name} さんの退職を取り消しました。", "success")
-        return Redirect(path=f"/admin/people/{person.id}")
+            flash(request, f"{name} さんの退職を取り消しました。", "success")
+        return Redirect(path=page)
 
 
 async def _detail_page(

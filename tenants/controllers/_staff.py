@@ -50,6 +50,7 @@ class StaffController(Controller):
         try:
             account, password = await services.add_staff(db_session, hasher, principal, tenant, data)
         except FormInvalid as exc:
+            await db_session.rollback()  # a refusal after the flush leaves nothing written
             context = await self._list_context(db_session, principal)
             return Template(
                 template_name="tenants/staff/list.html",
@@ -80,12 +81,14 @@ class StaffController(Controller):
     ) -> Redirect:
         account = await services.get_staff(db_session, principal, account_id)
         tenant = await services.own_tenant(db_session, principal)
+        name = account.name
         try:
             await services.enable_staff(db_session, principal, tenant, account)
         except FormInvalid as exc:
+            await db_session.rollback()  # a refusal after the flush leaves nothing written
             flash(request, exc.message, "error")
         else:
-            flash(request, f"{account.name} さんのアカウントを有効にしました。", "success")
+            flash(request, f"{name} さんのアカウントを有効にしました。", "success")
         return Redirect(path="/admin/accounts")
 
     @post("/{account_id:str}/reset-password", name="staff_reset_password", guards=[stepup_guard])

@@ -21,7 +21,7 @@ from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant, TenantKind
 from app.text import clean_code
-from billing.contract import SEATS_PATH, seats_message
+from billing.contract import SEATS_PATH, confirm_admin_seats, seats_message
 from tenants.purposes import Audience, notified_purposes, validate_selection
 from tenants.schemas import StaffForm, TenantSettingsForm
 
@@ -101,7 +101,7 @@ async def new_staff_account(
     account = Account(tenant_id=tenant.id, login_id=login_id, name=name, email=email, role=Role(role))
     password = await issue_one_time_password(account, hasher, valid_for)
     session.add(account)
-    await session.flush()
+    await confirm_admin_seats(session, tenant)  # race-safe: re-read after the flush (the caller rolls back)
     return account, password
 
 
@@ -147,6 +147,7 @@ async def enable_staff(session: AsyncSession, principal: Principal, tenant: Tena
     if account.disabled_at is not None and used >= allowed:
         raise FormInvalid({"account": f"管理者IDの上限（{allowed}件）に達しているため有効にできません。"})
     account.disabled_at = None
+    await confirm_admin_seats(session, tenant)  # race-safe: re-read after the flush (the caller rolls back)
     await _log(session, principal, "管理者アカウントの有効化", {"event": "staff_enabled", "login_id": account.login_id})
 
 

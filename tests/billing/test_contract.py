@@ -152,7 +152,7 @@ class TestOperatorActivation:
         location(await post_form(client, f"{path}/contract", form))
         page = await client.get(path)
         assert "契約終了日は契約開始日より後の日付を入力してください。" in page.text
-        assert "管理者ID数は含まれる2件以上を指定してください" in page.text
+        assert "管理者ID数（含まれる2件を含む合計）は2〜1,000の範囲で指定してください" in page.text
         assert await changes(db, world.tenant.id) == []
 
     async def test_the_tenant_edit_form_and_the_verification_switch_write_changes_too(

@@ -153,15 +153,41 @@ async def test_trials_and_months_before_the_contract_are_free(db: AsyncSession) 
     assert not (await bill_for_month(db, never, OCT)).lines
 
 
-async def test_packs_subscribed_during_the_month_are_billed_at_their_most(db: AsyncSession) -> None:
-    tenant = await company(db, packs=0)  # today: none
+async def test_packs_are_billed_as_subscribed_at_the_end_of_the_month_not_at_their_most(db: AsyncSession) -> None:
+    tenant = await company(db, packs=1)  # the admin clicked 1, 3, 2 and ended at 1
+    await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 10, 5), "0", "1")
+    await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 10, 6), "1", "3")
+    await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 10, 7), "3", "2")
+    await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 10, 20), "2", "1")
+    assert amounts(await bill_for_month(db, tenant, OCT))["packs"] == (1, 500, 500)
+    assert amounts(await bill_for_month(db, tenant, OCT, until=dt.date(2026, 10, 6)))["packs"] == (3, 500, 1500)
+    assert amounts(await bill_for_month(db, tenant, NOV))["packs"] == (1, 500, 500)
+    assert "packs" not in amounts(await bill_for_month(db, tenant, dt.date(2026, 9, 1)))
+
+
+async def test_packs_follow_the_peak_of_ids_when_it_needs_more_than_subscribed(db: AsyncSession) -> None:
+    tenant = await company(db, packs=0)
     await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 10, 15), "0", "4")
     await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 10, 20), "4", "0")
-    assert amounts(await bill_for_month(db, tenant, OCT))["packs"] == (4, 500, 2000)
+    await usage(db, tenant, SeatKind.SELF_REGISTRATION, (dt.date(2026, 10, 16), 62, 50))
+    assert amounts(await bill_for_month(db, tenant, OCT))["packs"] == (3, 500, 1500)  # 62 ids need 3, end: 0
     assert "packs" not in amounts(await bill_for_month(db, tenant, NOV))
-    await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 9, 10), "0", "2")  # held since September
-    await change(db, tenant, ContractChangeKind.PACKS, dt.date(2026, 9, 11), "2", "0")
-    assert "packs" not in amounts(await bill_for_month(db, tenant, dt.date(2026, 8, 1)))
+
+
+async def test_admin_seats_follow_the_same_rule_as_packs(db: AsyncSession) -> None:
+    tenant = await company(db)
+    tenant.admin_seats = 3  # 1 extra at the end of October
+    await change(db, tenant, ContractChangeKind.ADMIN_SEATS, dt.date(2026, 10, 5), "2", "6")
+    await change(db, tenant, ContractChangeKind.ADMIN_SEATS, dt.date(2026, 10, 9), "6", "3")
+    assert amounts(await bill_for_month(db, tenant, OCT))["admin_seats"] == (1, 1000, 1000)
+    assert amounts(await bill_for_month(db, tenant, OCT, until=dt.date(2026, 10, 6)))["admin_seats"] == (
+        4,
+        1000,
+        4000,
+    )
+    assert "admin_seats" not in amounts(await bill_for_month(db, tenant, dt.date(2026, 9, 1)))
+    await usage(db, tenant, SeatKind.ADMIN, (dt.date(2026, 11, 3), 5, 3))
+    assert amounts(await bill_for_month(db, tenant, NOV))["admin_seats"] == (3, 1000, 3000)  # peak 5 − 2
 
 
 async def test_the_option_used_on_any_day_is_billed_and_widens_the_admin_ids(db: AsyncSession) -> None:
