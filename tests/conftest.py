@@ -89,6 +89,21 @@ def settings(test_databases: TestDatabases, data_dir: Path) -> Iterator[Settings
         asyncio.run(databases.truncate_all(main_url, keystore_url))
 
 
+@pytest.fixture(autouse=True)
+def _forget_earlier_apps_database_keys() -> None:
+    """advanced-alchemy keeps every SQLAlchemy config's state keys in class-level registries and makes each new
+    key unique by recursing once per earlier config: after ~1,000 apps in one test process that recursion passes
+    Python's limit (RecursionError at create_app). A production process builds one app; each test starts afresh."""
+    from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+
+    for registry in (
+        "_SESSION_SCOPE_KEY_REGISTRY",
+        "_ENGINE_APP_STATE_KEY_REGISTRY",
+        "_SESSIONMAKER_APP_STATE_KEY_REGISTRY",
+    ):
+        getattr(SQLAlchemyAsyncConfig, registry).clear()
+
+
 @pytest.fixture
 def app(settings: Settings) -> Litestar:
     from app.main import create_app
