@@ -1,7 +1,7 @@
 """The operator's billing pages: dashboard, 請求 (months, invoices, CSV, PDFs), 請求情報, 料金表.
 
-B1's ``billing.invoicing`` functions are replaced here by small stand-ins (rows are arranged directly), so these
-tests check the pages and their guards, not the invoicing rules.
+Where a test asks for ``stand_ins``, ``billing.invoicing``'s reading and closing are replaced by small stand-ins
+(rows arranged directly), so it checks the pages and their guards; the invoicing rules are in test_invoicing.py.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ async def add_invoice(
 
 @pytest.fixture
 def stand_ins(monkeypatch: pytest.MonkeyPatch) -> list[dt.date]:
-    """B1's invoice reading and CSV replaced by direct queries; closing records the months it was asked for."""
+    """billing.invoicing's invoice reading and CSV replaced by direct queries; closing records the months asked for."""
     closed: list[dt.date] = []
 
     async def invoice_with_lines(
