@@ -102,6 +102,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # contract's end before the operator erases the whole tenant (days).
     trial_days: int = 30
     contract_grace_days: int = 30
+    # File exchange between a client and its 社労士事務所 (partners/, issue 14; seed 000): bytes per file, days
+    # an unsaved file is kept, sealed bytes per client tenant; files per person in the 個人ボックス (seed 002).
+    exchange_max_file_bytes: int = 10 * 1024 * 1024
+    exchange_keep_days: int = 30
+    exchange_quota_bytes: int = 5 * 1024 * 1024 * 1024
+    person_box_limit: int = 10
 
     @property
     def data_path(self) -> Path:
@@ -164,6 +170,10 @@ _POSITIVE_FIELDS = {
     "job_report_hours",
     "verification_quota_bytes",
     "verification_max_image_bytes",
+    "exchange_max_file_bytes",
+    "exchange_keep_days",
+    "exchange_quota_bytes",
+    "person_box_limit",
 }
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, Index, String, Uuid, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.auth.models import Role
@@ -95,3 +95,106 @@ class PartnerLink(TenantMixin, Base):
     ended_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     ended_by_name: Mapped[str] = mapped_column(String(100), default="")
     ended_by_side: Mapped[LinkSide | None] = mapped_column(str_enum(LinkSide), default=None)
+
+
+class FileSave(enum.StrEnum):
+    """How the receiver kept an exchanged file (seed 000): 通常 (every staff member of its side) or 機密 (only
+    accounts with ``accounts.confidential_access``). A saved file no longer expires."""
+
+    NORMAL = "normal"
+    CONFIDENTIAL = "confidential"
+
+    @property
+    def label(self) -> str:
+        return {"normal": "通常保存", "confidential": "機密保存"}[self.value]
+
+
+# Files nobody has opened on the receiving side: the badge and the sign-in notice read only these rows.
+UNREAD_FILE_SQL = "read_at IS NULL"
+# Files that will be deleted by the retention run: only unsaved files have an expiry.
+EXPIRING_FILE_SQL = "expires_at IS NOT NULL"
+
+
+class ExchangeFile(TenantMixin, Base):
+    """One file sent between a client company (``tenant_id``) and its 社労士事務所 (``partner_id``) over their link
+    (Cellsドライブ, seeds 000–001).
+
+    Files sent together share ``batch_id`` and ``message``. The bytes are sealed under the client tenant's key
+    (``Vault.seal_secret``, owner = the file's id) and kept in the blob store under ``exchange_blob_key``; the row
+    keeps only metadata. ``sender_side`` says which side sent it, so the other side is the receiver: ``read_at`` is
+    its first download (受信状況 閲覧済); ``saved_as`` its 保存 (通常/機密), which clears ``expires_at`` (created +
+    ``MNV_EXCHANGE_KEEP_DAYS``). ``size`` is of the clear file (bytes), ``sealed_size``/``sha256`` of the sealed
+    bytes. Deleting a file deletes its row and blob (the audit entry stays).
+    """
+
+    __tablename__ = "exchange_files"
+    __table_args__ = (
+        # The client's list, newest first.
+        Index("ix_exchange_files_tenant_id_created_at", "tenant_id", "created_at"),
+        # The office's list across its clients (and one client's files from the office side), newest first.
+        Index("ix_exchange_files_partner_id_created_at", "partner_id", "created_at", "tenant_id"),
+        # Badges and sign-in notices: unread files addressed to a side.
+        Index(
+            "ix_exchange_files_partner_id_sender_side_unread",
+            "partner_id",
+            "sender_side",
+            "tenant_id",
+            sqlite_where=text(UNREAD_FILE_SQL),
+            postgresql_where=text(UNREAD_FILE_SQL),
+        ),
+        # The retention run's one range across tenants.
+        Index(
+            "ix_exchange_files_expires_at",
+            "expires_at",
+            sqlite_where=text(EXPIRING_FILE_SQL),
+            postgresql_where=text(EXPIRING_FILE_SQL),
+        ),
+    )
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("tenants.id", ondelete="RESTRICT"))
+    link_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    batch_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    sender_side: Mapped[LinkSide] = mapped_column(str_enum(LinkSide))
+    sender_account_id: Mapped[uuid.UUID | None] = mapped_column(default=None)  # an account of the sending side
+    sender_name: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sealed_size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    saved_as: Mapped[FileSave | None] = mapped_column(str_enum(FileSave), default=None)
+    saved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    saved_by_name: Mapped[str] = mapped_column(String(100), default="")
+    read_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    read_by_name: Mapped[str] = mapped_column(String(100), default="")
+
+
+def exchange_blob_key(tenant_id: uuid.UUID, file_id: uuid.UUID) -> str:
+    """Where an exchanged file's sealed bytes live in the blob store (beside, never inside, the ID images')."""
+    return f"exchange/{tenant_id}/{file_id}"
+
+
+class PersonBoxFile(TenantMixin, Base):
+    """A file kept with one person of a client in their confidential 個人ボックス (seed 002: 機密, at most
+    ``MNV_PERSON_BOX_LIMIT`` = 10 per person).
+
+    The bytes are an ``app.documents`` document (``document_id``) sealed under the person's document key, so erasing
+    the person's My Number makes them unopenable with the number. The uploader is an admin of the client or a staff
+    member of a linked office (``uploaded_by_side``).
+    """
+
+    __tablename__ = "person_box_files"
+    __table_args__ = (
+        Index("ix_person_box_files_tenant_id_person_id_created_at", "tenant_id", "person_id", "created_at"),
+    )
+
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    document_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    uploaded_by_side: Mapped[LinkSide] = mapped_column(str_enum(LinkSide))
+    uploaded_by_name: Mapped[str] = mapped_column(String(100))

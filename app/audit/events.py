@@ -37,6 +37,13 @@ class AuditAction(enum.StrEnum):
     MAINTENANCE = "定期保守"
     PARTNER_LINK = "社労士連携"
     PARTNER_ENTER = "顧問先での作業開始"
+    FILE_SEND = "ファイル送信"
+    FILE_DOWNLOAD = "ファイル受信"
+    FILE_SAVE = "ファイル保存"
+    FILE_DELETE = "ファイル削除"
+    BOX_STORE = "個人ボックス保管"
+    BOX_OPEN = "個人ボックス閲覧"
+    BOX_DELETE = "個人ボックス削除"
 
 
 class AuditResult(enum.StrEnum):

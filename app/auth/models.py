@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import Boolean, Index, Integer, LargeBinary, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TenantMixin, str_enum, tenant_fk
@@ -89,6 +89,8 @@ class Account(TenantMixin, Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     person_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # May open files saved as 機密 (partners/ file exchange, seed 000「権限を持つ従業員」); set by the side's admin.
+    confidential_access: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def totp_enabled(self) -> bool:

@@ -68,6 +68,8 @@ class Principal:
     contract_ends_on: dt.date | None = None
     # Set while a partner's staff member works inside a client (tenant_* is then the client's, role the link's).
     partner: PartnerSeat | None = None
+    # The account may open files saved as 機密 (accounts.confidential_access; partners/ file exchange, seed 000).
+    confidential_access: bool = False
 
     @property
     def role_label(self) -> str:
@@ -188,6 +190,7 @@ async def load_principal(
         tenant_status=tenant.status,
         trial_ends_on=tenant.trial_ends_on,
         contract_ends_on=tenant.contract_ends_on,
+        confidential_access=account.confidential_access,
     )
     if office_pages or not data.get(ACTING_CLIENT_KEY):
         return principal
