@@ -1,0 +1,80 @@
+"""What may be exchanged: programs refused by content and by name, ZIPs by their directory, names made safe."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from partners.filecheck import FileRefused, check_file, safe_file_name
+
+LIMIT = 10 * 1024 * 1024
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("給与明細.jpg", b"MZ\x90\x00" + b"\x00" * 100),  # a Windows program renamed .jpg
+        ("report.pdf", b"\x7fELF\x02\x01\x01" + b"\x00" * 50),
+        ("photo.png", b"\xcf\xfa\xed\xfe" + b"\x00" * 50),
+        ("メモ.txt", b"#!/bin/sh\nrm -rf /\n"),
+        ("bom.txt", b"\xef\xbb\xbf#!/usr/bin/env python\n"),
+        ("run.bat", b"echo hello"),
+        ("Invoice.PDF.exe", b"plain text"),
+        ("macro.vbs", b"MsgBox 1"),
+        ("script.ps1", b"Write-Host 1"),
+        ("tool.jar", _zip({"META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\n"})),
+        ("setup.msi", b"\xd0\xcf\x11\xe0" + b"\x00" * 50),
+        ("archive.zip", _zip({"docs/readme.txt": b"hi", "docs/setup.exe": b"MZ"})),
+        ("bomb.zip", _zip({"zeros.bin": b"\x00" * (30 * 1024 * 1024)})),
+    ],
+)
+def test_programs_scripts_and_bombs_are_refused_with_the_reason(name: str, data: bytes) -> None:
+    with pytest.raises(FileRefused) as refused:
+        check_file(name, data, max_bytes=LIMIT)
+    assert "送信できません" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type"),
+    [
+        ("扶養控除等申告書.pdf", b"%PDF-1.7\n...", "application/pdf"),
+        ("一覧.xlsx", _zip({"xl/workbook.xml": b"<workbook/>" * 20, "[Content_Types].xml": b"<Types/>"}), None),
+        ("書類.zip", _zip({"a/入社連絡票.xls": b"\xd0\xcf\x11\xe0data", "b/c.txt": b"text"}), "application/zip"),
+        ("名簿.csv", "氏名,カナ\n𠮷野,ヨシノ\n".encode("cp932", "replace"), "text/csv"),
+    ],
+)
+def test_documents_and_archives_of_documents_pass(name: str, data: bytes, content_type: str | None) -> None:
+    checked = check_file(name, data, max_bytes=LIMIT)
+    assert checked.name == name
+    assert checked.data == data
+    if content_type:
+        assert checked.content_type == content_type
+
+
+def test_size_limit_and_empty_files_are_refused() -> None:
+    with pytest.raises(FileRefused, match="10MBまで"):
+        check_file("big.pdf", b"x" * (LIMIT + 1), max_bytes=LIMIT)
+    with pytest.raises(FileRefused, match="空のファイル"):
+        check_file("empty.pdf", b"", max_bytes=LIMIT)
+    assert check_file("exact.pdf", b"x" * LIMIT, max_bytes=LIMIT).size == LIMIT
+
+
+def test_names_keep_japanese_and_lose_paths_and_control_characters() -> None:
+    assert safe_file_name("C:\\Users\\taro\\𠮷野の書類.pdf") == "𠮷野の書類.pdf"
+    assert safe_file_name("../../etc/passwd") == "passwd"
+    assert safe_file_name('a"b<c>\r\n.pdf') == "a_b_c___.pdf"
+    assert safe_file_name("ｶﾞ.pdf") == "ｶﾞ.pdf"  # NFC keeps half-width kana as typed
+    long = "長" * 300 + ".pdf"
+    assert len(safe_file_name(long)) == 255 and safe_file_name(long).endswith(".pdf")
+    with pytest.raises(FileRefused):
+        safe_file_name("...")
