@@ -1,5 +1,6 @@
 """Partner rules (社労士事務所): offices and their staff, client links, working inside a client, the office's log."""
 
+from partners.services._access import may_open_confidential
 from partners.services._links import (
     LINKS_SHOWN,
     POWER_CHOICES,
@@ -33,6 +34,7 @@ from partners.services._offices import (
     set_office_staff_enabled,
     update_office_staff,
 )
+from partners.services._person_box import PersonBoxFull, keep_in_person_box
 
 __all__ = [
     "ENTRIES_PER_PAGE",
@@ -43,6 +45,7 @@ __all__ = [
     "LinkRow",
     "LogCursor",
     "OfficeLogPage",
+    "PersonBoxFull",
     "accept_invitation",
     "accept_request",
     "active_link_between",
@@ -57,8 +60,10 @@ __all__ = [
     "get_office_link",
     "get_office_staff",
     "invite_office",
+    "keep_in_person_box",
     "list_office_staff",
     "list_offices",
+    "may_open_confidential",
     "normalize_registration_number",
     "office_links",
     "office_log",
