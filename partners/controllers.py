@@ -22,6 +22,7 @@ from app.auth.principal import (
 from app.forms import Form, FormInvalid
 from app.vault import Vault
 from partners import services
+from partners.box_controllers import PersonBoxController
 from partners.models import LinkStatus
 from partners.schemas import (
     AcceptRequestForm,
@@ -391,6 +392,7 @@ async def _client_page(
 
 ROUTES: list[Any] = [
     OperatorPartnersController,
+    PersonBoxController,
     PartnerHomeController,
     PartnerStaffController,
     ClientPartnersController,

@@ -34,7 +34,19 @@ from partners.services._offices import (
     set_office_staff_enabled,
     update_office_staff,
 )
-from partners.services._person_box import PersonBoxFull, keep_in_person_box
+from partners.services._person_box import (
+    UNOPENABLE,
+    BoxNoteInvalid,
+    BoxRow,
+    PersonBoxFull,
+    box_person,
+    delete_box_file,
+    keep_in_person_box,
+    list_person_box,
+    may_change_boxes,
+    may_see_boxes,
+    open_box_file,
+)
 
 __all__ = [
     "ENTRIES_PER_PAGE",
@@ -45,11 +57,20 @@ __all__ = [
     "LinkRow",
     "LogCursor",
     "OfficeLogPage",
+    "UNOPENABLE",
+    "BoxNoteInvalid",
+    "BoxRow",
     "PersonBoxFull",
     "accept_invitation",
     "accept_request",
     "active_link_between",
     "add_office_staff",
+    "box_person",
+    "delete_box_file",
+    "list_person_box",
+    "may_change_boxes",
+    "may_see_boxes",
+    "open_box_file",
     "client_links",
     "create_office",
     "delete_office_staff",

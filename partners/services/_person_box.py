@@ -151,9 +151,7 @@ async def keep_in_person_box(
     cleaned_note = _checked_note(note)
     checked = check_file(file_name, data, max_bytes=settings.exchange_max_file_bytes)
     # Locked on PostgreSQL until commit: two uploads at once for one person are counted one after the other.
-    statement = (
-        select(Person).where(Person.tenant_id == principal.tenant_id, Person.id == person_id).with_for_update()
-    )
+    statement = select(Person).where(Person.tenant_id == principal.tenant_id, Person.id == person_id).with_for_update()
     person = (await session.execute(statement)).scalar_one_or_none()
     if person is None:
         raise LookupError(str(person_id))
@@ -224,9 +222,7 @@ async def delete_box_file(
     box_file = await _box_file(session, principal, person, file_id)
     await delete_documents(session, store, tenant_id=principal.tenant_id, document_ids=[box_file.document_id])
     await session.execute(
-        delete(PersonBoxFile).where(
-            PersonBoxFile.tenant_id == principal.tenant_id, PersonBoxFile.id == box_file.id
-        )
+        delete(PersonBoxFile).where(PersonBoxFile.tenant_id == principal.tenant_id, PersonBoxFile.id == box_file.id)
     )
     await _log(session, principal, person, AuditAction.BOX_DELETE, box_file)
     return box_file
@@ -298,4 +294,3 @@ async def _log(
             detail=detail,
         ),
     )
-
