@@ -203,7 +203,12 @@ class PartnerStaffController(Controller):
     @get("/{account_id:str}/edit", name="partner_staff_edit")
     async def staff_edit(self, db_session: AsyncSession, principal: Principal, account_id: str) -> Template:
         account = await services.get_office_staff(db_session, principal, account_id)
-        form = OfficeStaffEditForm(name=account.name, email=account.email, role=account.role.value)
+        form = OfficeStaffEditForm(
+            name=account.name,
+            email=account.email,
+            role=account.role.value,
+            confidential_access="on" if account.confidential_access else "",
+        )
         return _edit_page(account, form, {})
 
     @post("/{account_id:str}/edit", name="partner_staff_update")

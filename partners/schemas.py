@@ -30,6 +30,7 @@ class OfficeStaffEditForm(msgspec.Struct, kw_only=True):
     name: str = ""
     email: str = ""
     role: str = "partner_staff"
+    confidential_access: str = ""  # the checkbox 機密ファイルの閲覧: "on" when checked
 
 
 class InviteOfficeForm(msgspec.Struct, kw_only=True):

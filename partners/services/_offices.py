@@ -175,7 +175,8 @@ async def add_office_staff(
 async def update_office_staff(
     session: AsyncSession, principal: Principal, account: Account, form: OfficeStaffEditForm
 ) -> None:
-    """変更: name, mail address and role. The last active office admin keeps the admin role."""
+    """変更: name, mail address, role and 機密ファイルの閲覧 (seed 000: only staff with the permission open 機密 files,
+    at the office and inside clients). The last active office admin keeps the admin role."""
     _require_office_admin(principal)
     check = Checker()
     name = check.name("name", form.name, "氏名", required=True, max_length=100)
@@ -190,7 +191,12 @@ async def update_office_staff(
     if account.role.value != role:
         account.role = Role(role)
         account.session_epoch += 1  # a changed role signs the account out everywhere
+    confidential = form.confidential_access in ("on", "1", "true")
+    changed_confidential = account.confidential_access != confidential
+    account.confidential_access = confidential  # read on every request: takes effect at once
     await _log(session, principal, "職員アカウントの変更", "staff_updated", account)
+    if changed_confidential:
+        await _log(session, principal, "機密ファイル閲覧権限の変更", "confidential_access_changed", account)
 
 
 async def set_office_staff_enabled(
@@ -260,5 +266,10 @@ async def office_seats(session: AsyncSession, principal: Principal) -> tuple[int
 
 
 async def _log(session: AsyncSession, principal: Principal, function: str, event: str, account: Account) -> None:
-    detail = {"event": event, "login_id": account.login_id, "role": account.role.value}
+    detail = {
+        "event": event,
+        "login_id": account.login_id,
+        "role": account.role.value,
+        "confidential_access": account.confidential_access,
+    }
     await record(session, principal.event(AuditAction.ACCOUNT_CHANGE, function, detail))

@@ -17,6 +17,7 @@ from app.auth.models import Account
 from app.blobs import blob_store_from_settings
 from app.config import Settings
 from app.documents import DocumentBlob, blob_key, purge_unopenable
+from app.vault import Vault
 from partners.models import LinkPower, PersonBoxFile
 from tenants.services import person_subject
 from tests.support.audit import entries
@@ -50,9 +51,7 @@ async def upload(
 async def box_rows(db: AsyncSession, person_id: uuid.UUID) -> list[PersonBoxFile]:
     await db.commit()  # a fresh snapshot of what the app committed
     statement = (
-        select(PersonBoxFile)
-        .where(PersonBoxFile.person_id == person_id)
-        .execution_options(populate_existing=True)
+        select(PersonBoxFile).where(PersonBoxFile.person_id == person_id).execution_options(populate_existing=True)
     )
     return list((await db.execute(statement)).scalars())
 
@@ -244,7 +243,7 @@ async def test_partner_staff_inside_a_client_need_the_permission_and_the_numbers
 async def test_erasing_the_number_makes_the_files_unopenable_deletable_and_purged(
     app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
 ) -> None:
-    vault = app.state["vault"]
+    vault = Vault.from_settings(settings)  # its own key-store connections (the app's live on another loop)
     person = await make_employee(db, world.tenant.id, "E001", "山田 太郎")
     await give_number(db, vault, person, valid_my_number(301))
     await db.commit()
@@ -253,15 +252,18 @@ async def test_erasing_the_number_makes_the_files_unopenable_deletable_and_purge
     await upload(client, person.id, name="b.txt")
     first, second = sorted(await box_rows(db, person.id), key=lambda r: r.file_name)
     actor = Actor(user_id=None, login_id="t", name="テスト", role="管理者", organisation="")
-    await vault.erase(
-        db,
-        tenant_id=world.tenant.id,
-        subject=person_subject(person, None, None),
-        actor=actor,
-        function="削除",
-        reason="退職",
-    )
-    await vault.commit(db)
+    try:
+        await vault.erase(
+            db,
+            tenant_id=world.tenant.id,
+            subject=person_subject(person, None, None),
+            actor=actor,
+            function="削除",
+            reason="退職",
+        )
+        await vault.commit(db)
+    finally:
+        await vault.close()
     listing = await client.get(f"/admin/people/{person.id}/box")
     assert listing.text.count("番号の削除により開けません") == 2
     refused = await client.get(f"/admin/people/{person.id}/box/{first.id}", follow_redirects=False)
