@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Uuid, delete, select, update
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Uuid, column, delete, select, table, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -288,7 +288,16 @@ async def purge_unopenable(session: AsyncSession, store: BlobStore, *, limit: in
     purged = 0
     for tenant_id, document_ids in by_tenant.items():
         purged += await delete_documents(session, store, tenant_id=tenant_id, document_ids=document_ids)
+        # A 個人ボックス file (partners/) whose document went goes with it: nothing of it can be opened any more.
+        await session.execute(
+            delete(_BOX_FILES).where(_BOX_FILES.c.tenant_id == tenant_id, _BOX_FILES.c.document_id.in_(document_ids))
+        )
     return purged
+
+
+# partners.models.PersonBoxFile seen from here without importing the partners package (app must not depend on
+# features): its rows name a document each and are removed with the documents the purge deletes.
+_BOX_FILES = table("person_box_files", column("tenant_id", Uuid()), column("document_id", Uuid()))
 
 
 def purge_step(store: BlobStore) -> Callable[[async_sessionmaker[AsyncSession]], Awaitable[int]]:

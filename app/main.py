@@ -243,7 +243,9 @@ def feature_routes() -> list[Any]:
 
 
 def feature_template_globals(settings: Settings) -> dict[str, Any]:
-    """Jinja globals the feature packages offer to every template (the operator's tenant pages)."""
+    """Jinja globals the feature packages offer to every template (the operator's tenant pages; whether the
+    principal sees 個人ボックス, for the person pages)."""
     from billing.erasure_controllers import template_globals
+    from partners.services import may_see_boxes
 
-    return template_globals(settings)
+    return {**template_globals(settings), "may_see_boxes": may_see_boxes, "person_box_limit": settings.person_box_limit}

@@ -14,65 +14,24 @@ from app.auth.principal import (
     ACTING_CLIENT_KEY,
     Principal,
     admin_only,
-    operator_only,
     partner_admin_only,
     partner_members,
     stepup_guard,
 )
 from app.forms import Form, FormInvalid
-from app.vault import Vault
 from partners import services
+from partners.box_controllers import PersonBoxController
 from partners.models import LinkStatus
+from partners.operator_controllers import OperatorPartnersController
 from partners.schemas import (
     AcceptRequestForm,
     InviteOfficeForm,
-    OfficeForm,
     OfficeStaffEditForm,
     OfficeStaffForm,
     RequestClientForm,
 )
 
 STAFF_PATH = "/partner/staff"
-
-
-class OperatorPartnersController(Controller):
-    """/operator/partners: the operator creates offices with their first admin."""
-
-    path = "/operator/partners"
-    guards = [operator_only]
-    include_in_schema = False
-
-    @get("/", name="operator_partners")
-    async def office_list(self, db_session: AsyncSession, principal: Principal) -> Template:
-        return await _offices_page(db_session, principal, OfficeForm(), {})
-
-    @post("/", name="operator_partner_create")
-    async def office_create(
-        self,
-        db_session: AsyncSession,
-        vault: Vault,
-        hasher: PasswordHasher,
-        principal: Principal,
-        data: Annotated[OfficeForm, Form],
-    ) -> Template:
-        try:
-            office, account, password = await services.create_office(db_session, vault, hasher, principal, data)
-        except FormInvalid as exc:
-            return await _offices_page(db_session, principal, data, exc.errors, status_code=400)
-        return Template(
-            template_name="tenants/one_time_password.html",
-            context={"tenant": office, "account": account, "password": password, "back": "/operator/partners"},
-        )
-
-
-async def _offices_page(
-    db_session: AsyncSession, principal: Principal, form: OfficeForm, errors: dict[str, str], status_code: int = 200
-) -> Template:
-    return Template(
-        template_name="partners/operator.html",
-        context={"offices": await services.list_offices(db_session, principal), "form": form, "errors": errors},
-        status_code=status_code,
-    )
 
 
 class PartnerHomeController(Controller):
@@ -202,7 +161,12 @@ class PartnerStaffController(Controller):
     @get("/{account_id:str}/edit", name="partner_staff_edit")
     async def staff_edit(self, db_session: AsyncSession, principal: Principal, account_id: str) -> Template:
         account = await services.get_office_staff(db_session, principal, account_id)
-        form = OfficeStaffEditForm(name=account.name, email=account.email, role=account.role.value)
+        form = OfficeStaffEditForm(
+            name=account.name,
+            email=account.email,
+            role=account.role.value,
+            confidential_access="on" if account.confidential_access else "",
+        )
         return _edit_page(account, form, {})
 
     @post("/{account_id:str}/edit", name="partner_staff_update")
@@ -391,6 +355,7 @@ async def _client_page(
 
 ROUTES: list[Any] = [
     OperatorPartnersController,
+    PersonBoxController,
     PartnerHomeController,
     PartnerStaffController,
     ClientPartnersController,

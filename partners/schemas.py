@@ -19,6 +19,16 @@ class OfficeForm(msgspec.Struct, kw_only=True):
     admin_email: str = ""
 
 
+class OfficeEditForm(msgspec.Struct, kw_only=True):
+    """The operator's edit of an office: its name, 社労士登録番号 and address."""
+
+    name: str = ""
+    registration_number: str = ""
+    postal_code: str = ""
+    address: str = ""
+    phone: str = ""
+
+
 class OfficeStaffForm(msgspec.Struct, kw_only=True):
     login_id: str = ""
     name: str = ""
@@ -30,6 +40,7 @@ class OfficeStaffEditForm(msgspec.Struct, kw_only=True):
     name: str = ""
     email: str = ""
     role: str = "partner_staff"
+    confidential_access: str = ""  # the checkbox 機密ファイルの閲覧: "on" when checked
 
 
 class InviteOfficeForm(msgspec.Struct, kw_only=True):

@@ -120,3 +120,9 @@ class RetentionForm(msgspec.Struct, kw_only=True):
     def chosen(self) -> list[str]:
         values = [self.retention_purpose] if isinstance(self.retention_purpose, str) else self.retention_purpose
         return [v for v in values if v]
+
+
+class ConfidentialForm(msgspec.Struct, kw_only=True):
+    """機密ファイルの閲覧 for one account: ``allowed`` is "1" to grant, anything else to take it away."""
+
+    allowed: str = ""

@@ -262,6 +262,53 @@ async def _acting_in_client(session: AsyncSession, office: Principal, client_id:
     )
 
 
+async def partner_acting_in_client(
+    session: AsyncSession,
+    *,
+    office_id: uuid.UUID,
+    account_id: uuid.UUID,
+    client_id: uuid.UUID,
+    ip: str | None = None,
+    user_agent: str | None = None,
+) -> Principal | None:
+    """A 社労士事務所's staff member working inside a client, rebuilt without a session (background jobs started
+    inside the client): None unless the account is an enabled partner account of a reachable office and an ACTIVE
+    link of that office gives a way into the client now (the same check as every request, ``_acting_in_client``).
+    """
+    row = (
+        await session.execute(
+            select(Account, Tenant)
+            .join(Tenant, Tenant.id == Account.tenant_id)
+            .where(Account.tenant_id == office_id, Account.id == account_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    account, office = row
+    if account.is_disabled or not account.role.is_partner or office.kind is not TenantKind.PARTNER:
+        return None
+    if office.locked_out:
+        return None
+    principal = Principal(
+        account_id=account.id,
+        tenant_id=office.id,
+        tenant_code=office.code,
+        tenant_name=office.name,
+        tenant_kind=office.kind,
+        login_id=account.login_id,
+        name=account.name,
+        role=account.role,
+        totp_enabled=account.totp_enabled,
+        person_id=None,
+        stepup_fresh=False,
+        ip=ip,
+        user_agent=user_agent,
+        tenant_status=office.status,
+        confidential_access=account.confidential_access,
+    )
+    return await _acting_in_client(session, principal, str(client_id))
+
+
 class PrincipalMiddleware(ASGIMiddleware):
     """Loads the principal from the server-side session before any guard runs; ends stale sessions."""
 

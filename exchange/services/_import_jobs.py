@@ -11,7 +11,10 @@ request (the import pages choose, ``exchange.controllers._import.needs_job``):
   the job's success: all or nothing; a cancel before that commit, a refusal or a restart leaves nothing written.
 
 Both act as the account that submitted the job (looked up again when the job runs: a disabled account or one
-that is no longer an admin or handler fails the job); the log names the job's actor snapshot.
+that is no longer an admin or handler fails the job); the log names the job's actor snapshot. A job submitted by
+a 社労士事務所's staff member inside the client runs as that staff member inside the client: their office account
+and the office's link are checked again when the job runs (an active link with the power 番号の取扱い), and the
+entries name the staff member and the office.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.auth.models import Account
-from app.auth.principal import Principal
+from app.auth.principal import Principal, partner_acting_in_client
 from app.jobs import JobContext, JobFailed, JobReport, JobResult, job_kind
 from app.tenancy import Tenant
 from exchange.layouts import LAYOUT_NAMES
@@ -36,11 +39,17 @@ NOT_ALLOWED = (
     "取込を依頼したアカウントが無効になったか、取込の権限（管理者・事務取扱担当者）がなくなったため中止しました。"
     "内容は保存されていません。"
 )
+PARTNER_NOT_ALLOWED = (
+    "取込を依頼した社労士事務所の職員のアカウントが無効になったか、顧問先との連携が終了した、"
+    "または連携の権限が「番号の取扱い」でなくなったため中止しました。内容は保存されていません。"
+)
 BAD_LAYOUT = "ファイルの形式が正しくありません。内容は保存されていません。もう一度読み込んでください。"
 
 
 async def _submitter(ctx: JobContext) -> Principal:
     """The account that submitted the job, as a principal of the job's tenant (JobFailed when it may not import)."""
+    if ctx.actor.partner_id is not None:
+        return await _partner_submitter(ctx)
     if ctx.created_by is None:
         raise JobFailed(NOT_ALLOWED)
     statement = (
@@ -67,6 +76,24 @@ async def _submitter(ctx: JobContext) -> Principal:
         ip=ctx.actor.ip,
         user_agent=ctx.actor.user_agent,
     )
+
+
+async def _partner_submitter(ctx: JobContext) -> Principal:
+    """The office's staff member who submitted the job, inside the job's client through the office's link as it
+    stands now (JobFailed unless the link is active with the power 番号の取扱い and the account still works)."""
+    if ctx.actor.user_id is None or ctx.actor.partner_id is None:
+        raise JobFailed(PARTNER_NOT_ALLOWED)
+    acting = await partner_acting_in_client(
+        ctx.session,
+        office_id=ctx.actor.partner_id,
+        account_id=ctx.actor.user_id,
+        client_id=ctx.tenant_id,
+        ip=ctx.actor.ip,
+        user_agent=ctx.actor.user_agent,
+    )
+    if acting is None or acting.role not in IMPORTERS:
+        raise JobFailed(PARTNER_NOT_ALLOWED)
+    return acting
 
 
 def _layout(ctx: JobContext) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
+from dataclasses import dataclass
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy import delete, func, select
@@ -19,10 +20,12 @@ from app.auth.scoping import get_scoped, scoped
 from app.auth.services import issue_one_time_password
 from app.db import utcnow
 from app.forms import Checker, FormInvalid
+from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
+from app.paging import SortColumn
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.text import clean_code
 from app.vault import Vault
-from partners.schemas import OfficeForm, OfficeStaffEditForm, OfficeStaffForm
+from partners.schemas import OfficeEditForm, OfficeForm, OfficeStaffEditForm, OfficeStaffForm
 from tenants.schemas import StaffForm
 from tenants.services import new_staff_account, staff_seats
 
@@ -31,7 +34,11 @@ OFFICE_ROLES = {Role.PARTNER_ADMIN.value: Role.PARTNER_ADMIN.label, Role.PARTNER
 OFFICE_SEATS = 1000
 FIRST_PASSWORD_VALIDITY = dt.timedelta(days=14)
 RESET_PASSWORD_VALIDITY = dt.timedelta(days=3)
-OFFICES_SHOWN = 200
+OFFICES_PER_PAGE = 50
+_NEWEST_FIRST = [
+    SortColumn(Tenant.created_at, "created_at", descending=True),
+    SortColumn(Tenant.id, "id", descending=True),
+]
 _REGISTRATION_NUMBER = re.compile(r"\d{8}")
 
 
@@ -57,16 +64,112 @@ def _require_office_admin(principal: Principal) -> None:
         raise PermissionDeniedException()
 
 
-async def list_offices(session: AsyncSession, principal: Principal) -> list[Tenant]:
-    """The operator's list of offices, newest first (one range of ix_tenants_kind_created_at, ``OFFICES_SHOWN``)."""
+@dataclass(frozen=True, slots=True)
+class OfficePage:
+    """One page of the operator's office list, newest first, and how many match (counted up to ``COUNT_CAP``)."""
+
+    offices: list[Tenant]
+    total: Count
+    window: KeysetPage
+
+
+async def list_offices(
+    session: AsyncSession, principal: Principal, request: PageRequest | None = None, *, query: str = ""
+) -> OfficePage:
+    """The operator's offices, newest first, ``OFFICES_PER_PAGE`` a page (keyset paging over one range of
+    ix_tenants_kind_created_at); ``query`` narrows by a part of the name or the code (as the company list does)."""
     _require_operator(principal)
-    rows = await session.execute(
-        select(Tenant)
-        .where(Tenant.kind == TenantKind.PARTNER)
-        .order_by(Tenant.created_at.desc(), Tenant.id.desc())
-        .limit(OFFICES_SHOWN)
+    statement = select(Tenant).where(Tenant.kind == TenantKind.PARTNER)
+    if query:
+        statement = statement.where(
+            Tenant.name.icontains(query, autoescape=True) | Tenant.code.icontains(query, autoescape=True)
+        )
+    total = await capped_count(session, statement)
+    window = await read_page(
+        session,
+        [statement],
+        _NEWEST_FIRST,
+        request or PageRequest.parse("1", "", ""),
+        per_page=OFFICES_PER_PAGE,
+        total=total,
     )
-    return list(rows.scalars())
+    ids = [key.id for key in window.keys]
+    found = {t.id: t for t in (await session.execute(select(Tenant).where(Tenant.id.in_(ids)))).scalars()}
+    return OfficePage([found[i] for i in ids if i in found], total, window)
+
+
+async def get_office(session: AsyncSession, principal: Principal, office_id: uuid.UUID | str) -> Tenant:
+    """One office for the operator; 404 for a malformed id, a company's or a missing one."""
+    _require_operator(principal)
+    try:
+        key = uuid.UUID(str(office_id))
+    except ValueError:
+        raise NotFoundException() from None
+    office = await session.get(Tenant, key)
+    if office is None or office.kind is not TenantKind.PARTNER:
+        raise NotFoundException()
+    return office
+
+
+async def update_office(session: AsyncSession, principal: Principal, office: Tenant, form: OfficeEditForm) -> list[str]:
+    """The operator edits an office's name, 社労士登録番号 and address (postal code, phone); returns the changed
+    fields. FormInvalid (Japanese, per field) on a bad one. Logged in the operator's chain and the office's own."""
+    _require_operator(principal)
+    check = Checker()
+    values: dict[str, object] = {
+        "name": check.name("name", form.name, "事務所名", required=True, max_length=200),
+        "postal_code": check.text("postal_code", clean_code(form.postal_code), "郵便番号", max_length=8),
+        "address": check.text("address", form.address, "所在地", max_length=300),
+        "phone": check.text("phone", clean_code(form.phone), "電話番号", max_length=20),
+    }
+    try:
+        values["partner_registration_number"] = normalize_registration_number(form.registration_number)
+    except FormInvalid as exc:
+        check.fail("registration_number", exc.errors["registration_number"])
+    check.done()
+    changed = [key for key, value in values.items() if getattr(office, key) != value]
+    for key in changed:
+        setattr(office, key, values[key])
+    if changed:
+        await _log_office_change(
+            session, principal, office, "社労士事務所の変更", {"event": "partner_updated", "fields": changed}
+        )
+    return changed
+
+
+async def set_office_status(session: AsyncSession, principal: Principal, office: Tenant, suspended: bool) -> None:
+    """停止 / 再開: a suspended office (``TenantStatus.SUSPENDED``: ``Tenant.locked_out``) cannot sign in, and its
+    staff's open sessions end on their next request (the principal is loaded with the office on every request, inside
+    a client too). Logged in the operator's chain and the office's own."""
+    _require_operator(principal)
+    status = TenantStatus.SUSPENDED if suspended else TenantStatus.ACTIVE
+    if office.status is status:
+        return
+    office.status = status
+    await session.flush()
+    function = "社労士事務所の利用停止" if suspended else "社労士事務所の利用再開"
+    await _log_office_change(session, principal, office, function, {"event": "partner_status", "status": status.value})
+
+
+async def _log_office_change(
+    session: AsyncSession, principal: Principal, office: Tenant, function: str, detail: dict[str, object]
+) -> None:
+    await record(
+        session,
+        principal.event(
+            AuditAction.SETTINGS_CHANGE, function, {**detail, "tenant_id": str(office.id), "tenant_name": office.name}
+        ),
+    )
+    await record(
+        session,
+        AuditEvent(
+            tenant_id=office.id,
+            action=AuditAction.SETTINGS_CHANGE,
+            actor=principal.actor(),
+            function=function,
+            detail=detail,
+        ),
+    )
 
 
 def _validate_office(form: OfficeForm) -> dict[str, object]:
@@ -175,7 +278,8 @@ async def add_office_staff(
 async def update_office_staff(
     session: AsyncSession, principal: Principal, account: Account, form: OfficeStaffEditForm
 ) -> None:
-    """変更: name, mail address and role. The last active office admin keeps the admin role."""
+    """変更: name, mail address, role and 機密ファイルの閲覧 (seed 000: only staff with the permission open 機密 files,
+    at the office and inside clients). The last active office admin keeps the admin role."""
     _require_office_admin(principal)
     check = Checker()
     name = check.name("name", form.name, "氏名", required=True, max_length=100)
@@ -190,7 +294,12 @@ async def update_office_staff(
     if account.role.value != role:
         account.role = Role(role)
         account.session_epoch += 1  # a changed role signs the account out everywhere
+    confidential = form.confidential_access in ("on", "1", "true")
+    changed_confidential = account.confidential_access != confidential
+    account.confidential_access = confidential  # read on every request: takes effect at once
     await _log(session, principal, "職員アカウントの変更", "staff_updated", account)
+    if changed_confidential:
+        await _log(session, principal, "機密ファイル閲覧権限の変更", "confidential_access_changed", account)
 
 
 async def set_office_staff_enabled(
@@ -260,5 +369,10 @@ async def office_seats(session: AsyncSession, principal: Principal) -> tuple[int
 
 
 async def _log(session: AsyncSession, principal: Principal, function: str, event: str, account: Account) -> None:
-    detail = {"event": event, "login_id": account.login_id, "role": account.role.value}
+    detail = {
+        "event": event,
+        "login_id": account.login_id,
+        "role": account.role.value,
+        "confidential_access": account.confidential_access,
+    }
     await record(session, principal.event(AuditAction.ACCOUNT_CHANGE, function, detail))

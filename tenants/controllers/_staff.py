@@ -15,7 +15,7 @@ from app.auth.principal import Principal, admin_only, stepup_guard
 from app.forms import Form, FormInvalid
 from tenants import purposes, services
 from tenants.controllers._deletions import retention_choices
-from tenants.schemas import StaffForm, TenantSettingsForm
+from tenants.schemas import ConfidentialForm, StaffForm, TenantSettingsForm
 
 
 class StaffController(Controller):
@@ -89,6 +89,26 @@ class StaffController(Controller):
             flash(request, exc.message, "error")
         else:
             flash(request, f"{name} さんのアカウントを有効にしました。", "success")
+        return Redirect(path="/admin/accounts")
+
+    @post("/{account_id:str}/confidential", name="staff_confidential")
+    async def staff_confidential(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        principal: Principal,
+        account_id: str,
+        data: Annotated[ConfidentialForm, Form],
+    ) -> Redirect:
+        account = await services.get_staff(db_session, principal, account_id)
+        allowed = data.allowed == "1"
+        try:
+            await services.set_staff_confidential(db_session, principal, account, allowed)
+        except FormInvalid as exc:
+            flash(request, exc.message, "error")
+        else:
+            what = "閲覧できるようにしました" if allowed else "閲覧できないようにしました"
+            flash(request, f"{account.name} さんが機密ファイルを{what}。", "success")
         return Redirect(path="/admin/accounts")
 
     @post("/{account_id:str}/reset-password", name="staff_reset_password", guards=[stepup_guard])

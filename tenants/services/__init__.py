@@ -171,6 +171,7 @@ from tenants.services._staff import (
     new_staff_account,
     reset_staff_password,
     seat_roles,
+    set_staff_confidential,
     staff_seats,
     update_tenant_settings,
 )
@@ -326,6 +327,7 @@ __all__ = [
     "seat_roles",
     "selected_people",
     "send_deletion_reminders",
+    "set_staff_confidential",
     "set_tenant_status",
     "settle_superseded_many",
     "staff_seats",

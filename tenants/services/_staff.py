@@ -151,6 +151,23 @@ async def enable_staff(session: AsyncSession, principal: Principal, tenant: Tena
     await _log(session, principal, "管理者アカウントの有効化", {"event": "staff_enabled", "login_id": account.login_id})
 
 
+async def set_staff_confidential(session: AsyncSession, principal: Principal, account: Account, allowed: bool) -> None:
+    """機密ファイルの閲覧 (seed 000: 機密保存 files only for accounts with the permission): an admin grants or takes
+    it from a handler or viewer of the company (admins always may). Takes effect on the account's next request."""
+    _require_admin(principal)
+    if account.role is Role.ADMIN:
+        raise FormInvalid({"account": "管理者は常に機密ファイルを閲覧できます（変更できません）。"})
+    if account.confidential_access == allowed:
+        return
+    account.confidential_access = allowed
+    await _log(
+        session,
+        principal,
+        "機密ファイル閲覧権限の変更",
+        {"event": "confidential_access_changed", "login_id": account.login_id, "confidential_access": allowed},
+    )
+
+
 async def reset_staff_password(
     session: AsyncSession, hasher: PasswordHasher, principal: Principal, account: Account
 ) -> str:

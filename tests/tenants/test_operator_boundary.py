@@ -190,6 +190,7 @@ async def test_every_operator_route_is_walked_and_none_leads_to_a_number(
         "{month:str}": "2026-11",  # billing: a month's invoices and its CSV
         "{file_name:str}": f"{uuid.uuid4()}.pdf",  # billing: an invoice's PDF (none with this id: 404)
         "{invoice_id:str}": str(uuid.uuid4()),  # billing: an invoice's correction (none with this id: 404)
+        "{office_id:str}": str(uuid.uuid4()),  # partners: an office's edit and suspension (none with this id: 404)
     }
     admins_before = await admin_accounts(db, world.tenant.id)
     await sign_in(client, world.operator)
