@@ -22,6 +22,7 @@ from app.auth.principal import (
 from app.forms import Form, FormInvalid
 from app.vault import Vault
 from partners import services
+from partners.exchange_controllers import EXCHANGE_ROUTES
 from partners.models import LinkStatus
 from partners.schemas import (
     AcceptRequestForm,
@@ -394,4 +395,5 @@ ROUTES: list[Any] = [
     PartnerHomeController,
     PartnerStaffController,
     ClientPartnersController,
+    *EXCHANGE_ROUTES,
 ]
