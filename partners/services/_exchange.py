@@ -520,7 +520,7 @@ async def remove_expired_files(
     index ``ix_exchange_files_expires_at``), each with a FILE_DELETE entry by the system in its client's log."""
     statement = (
         select(ExchangeFile)
-        .where(ExchangeFile.expires_at.is_not(None), ExchangeFile.expires_at <= now)
+        .where(ExchangeFile.expires_at.is_not(None), ExchangeFile.expires_at <= now, ExchangeFile.saved_as.is_(None))
         .order_by(ExchangeFile.expires_at)
         .limit(limit)
     )

@@ -38,9 +38,9 @@ async def send(
 
 async def rows(db: AsyncSession) -> list[ExchangeFile]:
     found = await db.execute(
-        select(ExchangeFile).order_by(ExchangeFile.created_at, ExchangeFile.file_name).execution_options(
-            populate_existing=True
-        )
+        select(ExchangeFile)
+        .order_by(ExchangeFile.created_at, ExchangeFile.file_name)
+        .execution_options(populate_existing=True)
     )
     return list(found.scalars())
 

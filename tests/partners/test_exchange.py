@@ -150,9 +150,7 @@ async def test_the_receiver_saves_normal_or_confidential_and_only_permitted_peop
     for path in (f"/admin/files/{b.id}", f"/admin/files/{b.id}/download"):
         assert (await client.get(path)).status_code == 404
     assert (await post(client, f"/admin/files/{b.id}/delete")).status_code == 404  # type: ignore[attr-defined]
-    await db.execute(
-        update(Account).where(Account.id == world.handler.account.id).values(confidential_access=True)
-    )
+    await db.execute(update(Account).where(Account.id == world.handler.account.id).values(confidential_access=True))
     await db.commit()
     assert (await client.get(f"/admin/files/{b.id}/download")).status_code == 200
     # The sending office still sees what it sent (機密 is the receiver's keeping).
