@@ -2,28 +2,32 @@
 
 from partners.services._access import may_open_confidential
 from partners.services._exchange import (
+    check_files,
+    delete_file,
+    download_file,
+    remove_expired_files,
+    save_file,
+    send_files,
+)
+from partners.services._exchange_list import (
+    FileFilters,
+    FilePage,
+    exchange_partners,
+    list_files,
+    sendable_client,
+    unread_count,
+)
+from partners.services._exchange_scope import (
     FILES_PER_PAGE,
     FILTERS,
     MAX_FILES,
     MESSAGE_MAX,
     SAVE_CHOICES,
-    FileFilters,
     FileGone,
-    FilePage,
     FileRow,
     batch_files,
-    check_files,
-    delete_file,
-    download_file,
-    exchange_partners,
     get_file,
-    list_files,
-    remove_expired_files,
-    save_file,
-    send_files,
-    sendable_client,
     side_of,
-    unread_count,
 )
 from partners.services._links import (
     LINKS_SHOWN,

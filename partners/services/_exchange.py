@@ -6,11 +6,7 @@ the row (``ExchangeFile``) keeps the metadata. The receiving side's first downlo
 it (保存 通常/機密, which stops its expiry) or either side deletes it (seed 000 FAQ12: 相互で削除が可能). Unsaved
 files go ``MNV_EXCHANGE_KEEP_DAYS`` after upload (``partners.retention``).
 
-Who sees what: the client's admins and handlers see the client's files (``tenant_id``); the office's staff see
-their office's files (``partner_id``) of clients whose link is ACTIVE now (an ended link hides them at once, 404).
-A file the receiving side saved as 機密 is shown on that side only to principals with ``may_open_confidential``.
-Every send, download, save and delete writes its entry in the CLIENT's log; an office's staff member is named with
-the office and carries ``actor_partner_id``, so the office's cross-client log (``office_log``) shows it too.
+Who sees what, and the logging: ``partners.services._exchange_scope``; the lists: ``_exchange_list``.
 """
 
 from __future__ import annotations
@@ -19,304 +15,42 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import Select, delete, exists, or_, select, tuple_, update
+from litestar.exceptions import NotFoundException
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import Actor, AuditAction, AuditEvent, Subject
-from app.audit.log import record
-from app.auth.models import Role
+from app.audit.events import Actor, AuditAction
 from app.auth.principal import Principal
 from app.blobs import BlobMissing, BlobStore
 from app.config import Settings
 from app.db import new_id, utcnow
 from app.documents import count_usage, remember_put, storage_used
 from app.forms import FormInvalid
-from app.tenancy import Tenant, TenantKind
+from app.tenancy import Tenant
 from app.vault import Vault, VaultIntegrityError
 from partners.filecheck import CheckedFile, FileRefused, check_file
 from partners.models import (
     ExchangeFile,
     FileSave,
-    LinkSide,
-    LinkStatus,
-    PartnerLink,
     exchange_blob_key,
 )
-from partners.services._access import may_open_confidential
+from partners.services._exchange_scope import (
+    AREA,
+    MAX_FILES,
+    MESSAGE_MAX,
+    SAVE_CHOICES,
+    SEAL_PURPOSE,
+    FileGone,
+    FileRow,
+    _uuid,
+    exchange_actor,
+    get_file,
+    log_file_event,
+    side_of,
+)
 from partners.services._links import active_link_between
-
-AREA: Final = "exchange"  # the row of storage_usage counting the sealed bytes of exchanged files
-SEAL_PURPOSE: Final = "exchange-file"
-FUNCTION: Final = "ファイル交換"
-FILES_PER_PAGE: Final = 50
-MAX_FILES: Final = 5  # files in one send (the form's limit; each up to MNV_EXCHANGE_MAX_FILE_BYTES)
-MESSAGE_MAX: Final = 2000
-BADGE_CAP: Final = 100  # the badge reads at most this many unread rows ("99+")
-CLIENT_ROLES: Final = frozenset({Role.ADMIN, Role.HANDLER})
-FILTERS: Final = {"all": "全て", "sent": "送信", "received": "受信", "unread": "未読", "saved": "保存済"}
-SAVE_CHOICES: Final = {save.value: save.label for save in FileSave}
-
-
-class FileGone(Exception):
-    """The file's row exists but its bytes cannot be opened (lost from the store or damaged)."""
-
-    message = "このファイルは保存先から失われたか破損しているため、ダウンロードできません。"
-
-
-@dataclass(frozen=True, slots=True)
-class Side:
-    """Which side of the exchange the principal is on: ``side`` and its organisation (client or office id)."""
-
-    side: LinkSide
-    own_id: uuid.UUID
-    confidential: bool
-
-    @property
-    def is_client(self) -> bool:
-        return self.side is LinkSide.CLIENT
-
-
-@dataclass(frozen=True, slots=True)
-class FileRow:
-    """A file with the organisation on the other side (the office for a client, the client for an office)."""
-
-    file: ExchangeFile
-    other_name: str
-    other_id: uuid.UUID
-    sent: bool  # sent by the principal's side
-
-    @property
-    def direction(self) -> str:
-        return "送信" if self.sent else "受信"
-
-
-@dataclass(frozen=True, slots=True)
-class FileFilters:
-    """The list's filters: ``kind`` (a key of ``FILTERS``) and the other organisation (None: all)."""
-
-    kind: str = "all"
-    other: uuid.UUID | None = None
-
-    @classmethod
-    def parse(cls, kind: str = "", other: str = "") -> FileFilters:
-        """From query parameters; anything unknown reads as 全て / every organisation."""
-        try:
-            other_id = uuid.UUID(other) if other else None
-        except ValueError:
-            other_id = None
-        return cls(kind if kind in FILTERS else "all", other_id)
-
-
-@dataclass(frozen=True, slots=True)
-class FilePage:
-    """One page of the list, newest first; ``older``: the cursor of the next page (None: the last page)."""
-
-    rows: list[FileRow]
-    older: str | None
-
-
-def side_of(principal: Principal) -> Side:
-    """The principal's side: a client's admin or handler, or an office's staff member at the office.
-
-    A staff member working inside a client (``principal.partner``) has no exchange there (NotFoundException: the
-    office's own pages are where they exchange); any other role: PermissionDeniedException.
-    """
-    if principal.partner is not None:
-        raise NotFoundException()
-    if principal.tenant_kind is TenantKind.COMPANY and principal.role in CLIENT_ROLES:
-        return Side(LinkSide.CLIENT, principal.tenant_id, may_open_confidential(principal))
-    if principal.tenant_kind is TenantKind.PARTNER and principal.role.is_partner:
-        return Side(LinkSide.PARTNER, principal.tenant_id, may_open_confidential(principal))
-    raise PermissionDeniedException()
-
-
-def _readable(side: Side) -> Select[ExchangeFile, Tenant]:
-    """Every query starts here: the side's files (the office's only of clients linked ACTIVE now), 機密 files the
-    side received left out for principals who may not open them."""
-    statement: Select[ExchangeFile, Tenant]
-    if side.is_client:
-        statement = select(ExchangeFile, Tenant).join(Tenant, Tenant.id == ExchangeFile.partner_id)
-        statement = statement.where(ExchangeFile.tenant_id == side.own_id)
-    else:
-        statement = (
-            select(ExchangeFile, Tenant)
-            .join(Tenant, Tenant.id == ExchangeFile.tenant_id)
-            .where(ExchangeFile.partner_id == side.own_id, _linked_now(side.own_id))
-        )
-    if not side.confidential:
-        statement = statement.where(_not_confidential_for(side))
-    return statement
-
-
-def _not_confidential_for(side: Side) -> Any:
-    """Not a 機密 file this side received (written without NOT: saved_as is NULL for most rows)."""
-    return or_(
-        ExchangeFile.saved_as.is_(None),
-        ExchangeFile.saved_as != FileSave.CONFIDENTIAL,
-        ExchangeFile.sender_side == side.side,
-    )
-
-
-def _linked_now(office_id: uuid.UUID) -> Any:
-    return exists().where(
-        PartnerLink.partner_id == office_id,
-        PartnerLink.status == LinkStatus.ACTIVE,
-        PartnerLink.tenant_id == ExchangeFile.tenant_id,
-    )
-
-
-def _row(side: Side, file: ExchangeFile, other: Tenant) -> FileRow:
-    return FileRow(file, other.name, other.id, file.sender_side is side.side)
-
-
-# Listing -------------------------------------------------------------------------------------------------------
-
-
-def _cursor(file: ExchangeFile) -> str:
-    return f"{file.created_at.isoformat()}~{file.id}"
-
-
-def _parse_cursor(text: str) -> tuple[dt.datetime, uuid.UUID] | None:
-    try:
-        when, file_id = text.split("~")
-        moment = dt.datetime.fromisoformat(when)
-        return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)), uuid.UUID(file_id)
-    except ValueError:
-        return None
-
-
-async def list_files(session: AsyncSession, principal: Principal, filters: FileFilters, *, after: str = "") -> FilePage:
-    """The side's files newest first, ``FILES_PER_PAGE`` a page, keyset-paged on (created_at, id) below ``after``
-    (one range of the tenant's or the office's created_at index; no OFFSET, no count)."""
-    side = side_of(principal)
-    statement = _readable(side)
-    mine, theirs = ExchangeFile.sender_side == side.side, ExchangeFile.sender_side != side.side
-    if filters.kind == "sent":
-        statement = statement.where(mine)
-    elif filters.kind == "received":
-        statement = statement.where(theirs)
-    elif filters.kind == "unread":
-        statement = statement.where(theirs, ExchangeFile.read_at.is_(None))
-    elif filters.kind == "saved":
-        statement = statement.where(ExchangeFile.saved_as.is_not(None))
-    if filters.other is not None:
-        other_column = ExchangeFile.partner_id if side.is_client else ExchangeFile.tenant_id
-        statement = statement.where(other_column == filters.other)
-    cursor = _parse_cursor(after) if after else None
-    if cursor is not None:
-        statement = statement.where(tuple_(ExchangeFile.created_at, ExchangeFile.id) < tuple_(*cursor))
-    statement = statement.order_by(ExchangeFile.created_at.desc(), ExchangeFile.id.desc()).limit(FILES_PER_PAGE + 1)
-    found = list((await session.execute(statement)).all())
-    rows = [_row(side, file, other) for file, other in found[:FILES_PER_PAGE]]
-    older = _cursor(rows[-1].file) if len(found) > FILES_PER_PAGE else None
-    return FilePage(rows, older)
-
-
-async def exchange_partners(session: AsyncSession, principal: Principal) -> list[Tenant]:
-    """The organisations on the other side the principal may send to: the ACTIVE links' offices (client side) or
-    clients (office side), by name."""
-    side = side_of(principal)
-    if side.is_client:
-        statement = select(Tenant).join(PartnerLink, PartnerLink.partner_id == Tenant.id)
-        statement = statement.where(PartnerLink.tenant_id == side.own_id)
-    else:
-        statement = select(Tenant).join(PartnerLink, PartnerLink.tenant_id == Tenant.id)
-        statement = statement.where(PartnerLink.partner_id == side.own_id)
-    statement = statement.where(PartnerLink.status == LinkStatus.ACTIVE).order_by(Tenant.name).limit(500)
-    return list((await session.execute(statement)).scalars().all())
-
-
-async def sendable_client(session: AsyncSession, principal: Principal, client_id: uuid.UUID | str) -> Tenant:
-    """The client an office's staff member may send to (an ACTIVE link of THIS office), or NotFoundException."""
-    side = side_of(principal)
-    client_key = _uuid(client_id)
-    if side.is_client or await active_link_between(session, client_key, side.own_id) is None:
-        raise NotFoundException()
-    client = await session.get(Tenant, client_key)
-    if client is None:
-        raise NotFoundException()
-    return client
-
-
-# One file --------------------------------------------------------------------------------------------------------
-
-
-def _uuid(value: uuid.UUID | str) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        raise NotFoundException() from None
-
-
-async def get_file(session: AsyncSession, principal: Principal, file_id: uuid.UUID | str) -> FileRow:
-    """One file the principal's side may see (see the module), or NotFoundException (another tenant's, another
-    office's, a client whose link ended, a 機密 file the principal may not open, or none)."""
-    side = side_of(principal)
-    found = (await session.execute(_readable(side).where(ExchangeFile.id == _uuid(file_id)))).one_or_none()
-    if found is None:
-        raise NotFoundException()
-    return _row(side, *found)
-
-
-async def batch_files(session: AsyncSession, principal: Principal, row: FileRow) -> list[FileRow]:
-    """The files sent together with ``row`` that the principal may see (its batch, at most ``MAX_FILES``)."""
-    side = side_of(principal)
-    statement = _readable(side).where(
-        ExchangeFile.tenant_id == row.file.tenant_id, ExchangeFile.batch_id == row.file.batch_id
-    )
-    found = (await session.execute(statement.order_by(ExchangeFile.file_name).limit(MAX_FILES * 4))).all()
-    return [_row(side, file, other) for file, other in found]
-
-
-def _actor(principal: Principal) -> Actor:
-    """The audit actor in the CLIENT's log: an office's staff member is named with the office and carries its id."""
-    actor = principal.actor()
-    if principal.tenant_kind is not TenantKind.PARTNER:
-        return actor
-    return replace(
-        actor,
-        name=f"{principal.name}（{principal.tenant_name}）",
-        organisation=principal.tenant_name,
-        role=f"社労士事務所・{principal.role.label}",
-        partner_id=principal.tenant_id,
-    )
-
-
-async def _log(
-    session: AsyncSession,
-    actor: Actor,
-    action: AuditAction,
-    file: ExchangeFile,
-    other_name: str,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """One entry in the client's log; the file's name is the subject (redacted like anything typed)."""
-    detail = {
-        "event": f"exchange_{action.name.lower()}",
-        "file_id": str(file.id),
-        "batch_id": str(file.batch_id),
-        "name": file.file_name,
-        "size": file.size,
-        "sender_side": file.sender_side.value,
-        "tenant_name": other_name,
-        **(extra or {}),
-    }
-    await record(
-        session,
-        AuditEvent(
-            tenant_id=file.tenant_id,
-            action=action,
-            actor=actor,
-            function=FUNCTION,
-            subject=Subject(person_id=None, name=f"ファイル: {file.file_name}"),
-            detail=detail,
-        ),
-    )
-
 
 # Sending ---------------------------------------------------------------------------------------------------------
 
@@ -418,7 +152,7 @@ async def send_files(
         rows.append(row)
     await session.flush()
     for row in rows:
-        await _log(session, _actor(principal), AuditAction.FILE_SEND, row, other_name)
+        await log_file_event(session, exchange_actor(principal), AuditAction.FILE_SEND, row, other_name)
     return rows
 
 
@@ -459,7 +193,9 @@ async def download_file(
         first = bool(result.rowcount)
         if first:
             file.read_at, file.read_by_name = now, principal.name
-    await _log(session, _actor(principal), AuditAction.FILE_DOWNLOAD, file, row.other_name, {"first_read": first})
+    await log_file_event(
+        session, exchange_actor(principal), AuditAction.FILE_DOWNLOAD, file, row.other_name, {"first_read": first}
+    )
     return file, data
 
 
@@ -477,7 +213,9 @@ async def save_file(session: AsyncSession, principal: Principal, row: FileRow, c
     file.saved_as, file.saved_at, file.saved_by_name = FileSave(choice), utcnow(), principal.name
     file.expires_at = None
     await session.flush()
-    await _log(session, _actor(principal), AuditAction.FILE_SAVE, file, row.other_name, {"saved_as": choice})
+    await log_file_event(
+        session, exchange_actor(principal), AuditAction.FILE_SAVE, file, row.other_name, {"saved_as": choice}
+    )
 
 
 async def delete_file(session: AsyncSession, store: BlobStore, principal: Principal, row: FileRow) -> None:
@@ -485,7 +223,9 @@ async def delete_file(session: AsyncSession, store: BlobStore, principal: Princi
     in the caller's transaction, with the FILE_DELETE entry (which stays)."""
     side_of(principal)
     await _remove(session, store, [row.file])
-    await _log(session, _actor(principal), AuditAction.FILE_DELETE, row.file, row.other_name, {"by": "user"})
+    await log_file_event(
+        session, exchange_actor(principal), AuditAction.FILE_DELETE, row.file, row.other_name, {"by": "user"}
+    )
 
 
 async def _remove(session: AsyncSession, store: BlobStore, files: Sequence[ExchangeFile]) -> dict[uuid.UUID, int]:
@@ -530,7 +270,7 @@ async def remove_expired_files(
     names = await _names(session, {file.partner_id for file in files})
     removed = await _remove(session, store, files)
     for file in files:
-        await _log(
+        await log_file_event(
             session, RETENTION_ACTOR, AuditAction.FILE_DELETE, file, names.get(file.partner_id, ""), {"by": "retention"}
         )
     return {client_id: count for client_id, count in removed.items()}
@@ -539,53 +279,3 @@ async def remove_expired_files(
 async def _names(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     rows = await session.execute(select(Tenant.id, Tenant.name).where(Tenant.id.in_(ids)))
     return {tenant_id: name for tenant_id, name in rows.all()}
-
-
-# Badge and notice ------------------------------------------------------------------------------------------------
-
-
-async def unread_count(session: AsyncSession, principal: Principal) -> int:
-    """Files received by the principal's side that nobody there opened yet, counted up to ``BADGE_CAP`` (the
-    badge shows "99+" beyond 99). Reads the partial index of unread rows: per office of the client (its links), or
-    the office's own range; 0 for principals without an exchange."""
-    try:
-        side = side_of(principal)
-    except (NotFoundException, PermissionDeniedException):
-        return 0
-    other = LinkSide.PARTNER if side.is_client else LinkSide.CLIENT
-    statement = select(ExchangeFile.id).where(ExchangeFile.sender_side == other, ExchangeFile.read_at.is_(None))
-    if side.is_client:
-        offices = select(PartnerLink.partner_id).where(PartnerLink.tenant_id == side.own_id)
-        statement = statement.where(ExchangeFile.partner_id.in_(offices), ExchangeFile.tenant_id == side.own_id)
-    else:
-        statement = statement.where(ExchangeFile.partner_id == side.own_id, _linked_now(side.own_id))
-    if not side.confidential:
-        statement = statement.where(_not_confidential_for(side))
-    return len((await session.execute(statement.limit(BADGE_CAP))).all())
-
-
-__all__ = [
-    "AREA",
-    "FILES_PER_PAGE",
-    "FILTERS",
-    "MAX_FILES",
-    "MESSAGE_MAX",
-    "SAVE_CHOICES",
-    "FileFilters",
-    "FileGone",
-    "FilePage",
-    "FileRow",
-    "batch_files",
-    "check_files",
-    "delete_file",
-    "download_file",
-    "exchange_partners",
-    "get_file",
-    "list_files",
-    "remove_expired_files",
-    "save_file",
-    "send_files",
-    "sendable_client",
-    "side_of",
-    "unread_count",
-]
