@@ -21,9 +21,10 @@ from app.forms import FormInvalid
 from app.retention import retention_kinds, run_retention
 from partners.models import ExchangeFile, LinkPower, LinkStatus, PartnerLink, exchange_blob_key
 from partners.retention import KIND
-from partners.services import send_files
+from partners.services import FileFilters, list_files, send_files, unread_count
 from tests.partners.exchange_support import pdf, post, rows, send
 from tests.support.audit import entries
+from tests.support.page_plans import plans_of
 from tests.support.partners import Office, make_link, make_office
 from tests.support.principals import principal_of
 from tests.support.world import World, sign_in
@@ -289,3 +290,23 @@ async def test_the_badge_stops_counting_at_100(
     home = await client.get("/admin")
     assert 'data-unread="100"' in home.text and ">99+<" in home.text
     assert "新しいファイルが 99+ 件届いています" in home.text
+
+
+async def test_the_lists_and_the_badge_read_index_ranges(
+    app: Litestar, world: World, db: AsyncSession, settings: Settings
+) -> None:
+    if db.bind.dialect.name != "sqlite":
+        pytest.skip("SQLite's EXPLAIN QUERY PLAN")
+    office = await _office_with_link(app, db, settings, world)
+    client_side, office_side = principal_of(world.admin), principal_of(office.staff)
+    calls = [
+        lambda: list_files(db, client_side, FileFilters()),
+        lambda: list_files(db, office_side, FileFilters(kind="unread")),
+        lambda: unread_count(db, client_side),
+        lambda: unread_count(db, office_side),
+    ]
+    for call in calls:
+        _, plans = await plans_of(db, call)
+        for plan in plans:
+            assert plan.full_scans({"exchange_files", "partner_links"}) == [], plan.text
+            assert "exchange_files" not in plan.sql or "LIMIT" in plan.sql, plan.sql
