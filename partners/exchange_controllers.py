@@ -38,7 +38,7 @@ async def _list_page(
 ) -> Template:
     filters = services.FileFilters.parse(kind, other)
     page = await services.list_files(db_session, principal, filters, after=after)
-    others = await services.exchange_partners(db_session, principal)
+    others = await services.exchange_partners(db_session, principal, ever=True)
     other_key = "office" if base == CLIENT_PATH else "client_id"
     query = {"kind": filters.kind, other_key: str(filters.other or "")}
     older = f"{base}?{urlencode({**query, 'after': page.older})}" if page.older else None

@@ -102,17 +102,18 @@ async def list_files(session: AsyncSession, principal: Principal, filters: FileF
     return FilePage(rows, older)
 
 
-async def exchange_partners(session: AsyncSession, principal: Principal) -> list[Tenant]:
+async def exchange_partners(session: AsyncSession, principal: Principal, *, ever: bool = False) -> list[Tenant]:
     """The organisations on the other side the principal may send to: the ACTIVE links' offices (client side) or
-    clients (office side), by name."""
+    clients (office side), by name. ``ever``: a client's offices of any link (its list keeps files of offices
+    whose link ended, so its filter offers them too); an office only ever sees ACTIVE clients."""
     side = side_of(principal)
     if side.is_client:
-        statement = select(Tenant).join(PartnerLink, PartnerLink.partner_id == Tenant.id)
-        statement = statement.where(PartnerLink.tenant_id == side.own_id)
+        linked = select(PartnerLink.partner_id).where(PartnerLink.tenant_id == side.own_id)
     else:
-        statement = select(Tenant).join(PartnerLink, PartnerLink.tenant_id == Tenant.id)
-        statement = statement.where(PartnerLink.partner_id == side.own_id)
-    statement = statement.where(PartnerLink.status == LinkStatus.ACTIVE).order_by(Tenant.name).limit(500)
+        linked = select(PartnerLink.tenant_id).where(PartnerLink.partner_id == side.own_id)
+    if not (ever and side.is_client):
+        linked = linked.where(PartnerLink.status == LinkStatus.ACTIVE)
+    statement = select(Tenant).where(Tenant.id.in_(linked)).order_by(Tenant.name).limit(500)
     return list((await session.execute(statement)).scalars().all())
 
 
