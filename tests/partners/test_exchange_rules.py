@@ -310,3 +310,20 @@ async def test_the_lists_and_the_badge_read_index_ranges(
         for plan in plans:
             assert plan.full_scans({"exchange_files", "partner_links"}) == [], plan.text
             assert "exchange_files" not in plan.sql or "LIMIT" in plan.sql, plan.sql
+
+
+async def test_a_file_whose_bytes_are_lost_or_altered_is_never_served(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    office = await _office_with_link(app, db, settings, world)
+    await sign_in(client, world.admin)
+    await send(client, "/admin/files/", [("a.pdf", pdf("a")), ("b.pdf", pdf("b"))], office_id=office.tenant.id)
+    a, b = await rows(db)
+    root = LocalBlobStore(settings.effective_blob_dir).root
+    (root / exchange_blob_key(world.tenant.id, a.id)).unlink()
+    swapped = root / exchange_blob_key(world.tenant.id, b.id)
+    swapped.write_bytes(swapped.read_bytes()[:-1] + b"\x00")
+    for file in (a, b):
+        response = await client.get(f"/admin/files/{file.id}/download", follow_redirects=True)
+        assert response.status_code == 200 and "失われたか破損している" in response.text
+    assert await entries(db, world.tenant.id, AuditAction.FILE_DOWNLOAD) == []
