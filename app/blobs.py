@@ -189,3 +189,15 @@ def blob_store_from_settings(settings: Settings) -> BlobStore:
             settings.s3_bucket, endpoint_url=settings.s3_endpoint_url or None, region=settings.s3_region or None
         )
     return LocalBlobStore(settings.effective_blob_dir)
+
+
+APP_BLOB_STATE_KEY: Final = "blob_store"
+
+
+def app_blob_store(state: Any, settings: Settings) -> BlobStore:
+    """The application's blob store (made on first use from ``settings``, then kept on the app's ``state``) for
+    the controllers of any package (the file exchange; verification keeps its own under its key)."""
+    store: BlobStore | None = state.get(APP_BLOB_STATE_KEY)
+    if store is None:
+        store = state[APP_BLOB_STATE_KEY] = blob_store_from_settings(settings)
+    return store

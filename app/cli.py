@@ -195,7 +195,7 @@ def keys_rotate(retire_old: bool) -> None:
 
 @main.command(
     help="保存期間を過ぎたデータ（期限切れの招待パスワード・取引先用リンク・セッション・取込待ちのファイル・"
-    "処理結果レポートなど。マイナンバーは対象外）を削除し、削除済みの番号の鍵と、登録が確定しなかった番号の鍵"
+    "処理結果レポート・保存されなかった交換ファイルなど。マイナンバーは対象外）を削除し、削除済みの番号の鍵と、登録が確定しなかった番号の鍵"
     "（MNV_ORPHAN_KEY_GRACE_MINUTES より古いもの）を鍵ストアから消去し、操作履歴のチェックポイントを書きます"
     "（アプリ内の定期処理と同じ。cron 用）。"
 )
@@ -207,7 +207,7 @@ def purge() -> None:
     from app.main import load_retention_kinds
     from app.vault.cli import run_purge
 
-    load_retention_kinds()
+    load_retention_kinds(settings)
     for line in asyncio.run(run_purge(settings)):
         click.echo(line)
     from verification.cli import run_purge as run_verification_purge

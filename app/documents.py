@@ -177,9 +177,9 @@ async def store_document(
         session, tenant_id=tenant_id, person_id=person_id, document_id=document_id, data=data
     )
     key = blob_key(tenant_id, document_id)
-    _remember_put(session, store, key)
+    remember_put(session, store, key)
     await store.put(key, sealed.sealed)
-    if not await _count(session, tenant_id, len(sealed.sealed), 1, quota_bytes):
+    if not await count_usage(session, tenant_id, len(sealed.sealed), 1, quota_bytes):
         await store.delete(key)
         raise QuotaExceeded(await storage_used(session, tenant_id), quota_bytes)
     now = utcnow()
@@ -267,7 +267,7 @@ async def delete_documents(
         await session.execute(
             delete(DocumentBlob).where(DocumentBlob.tenant_id == tenant_id, DocumentBlob.id.in_([r.id for r in rows]))
         )
-        await _count(session, tenant_id, -sum(r.size for r in rows), -len(rows), None)
+        await count_usage(session, tenant_id, -sum(r.size for r in rows), -len(rows), None)
         deleted += len(rows)
     return deleted
 
@@ -319,14 +319,23 @@ def purge_step(store: BlobStore) -> Callable[[async_sessionmaker[AsyncSession]],
     return purge_unopenable_documents
 
 
-async def storage_used(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    """The tenant's sealed document bytes (one primary-key read of its counter; 0 before its first document)."""
-    statement = select(StorageUsage.used_bytes).where(StorageUsage.tenant_id == tenant_id, StorageUsage.area == AREA)
+async def storage_used(session: AsyncSession, tenant_id: uuid.UUID, *, area: str = AREA) -> int:
+    """The tenant's sealed bytes in ``area`` (one primary-key read of its counter; 0 before its first item)."""
+    statement = select(StorageUsage.used_bytes).where(StorageUsage.tenant_id == tenant_id, StorageUsage.area == area)
     return int((await session.execute(statement)).scalar_one_or_none() or 0)
 
 
-async def _count(session: AsyncSession, tenant_id: uuid.UUID, size: int, documents: int, quota: int | None) -> bool:
-    """Add ``size`` bytes and ``documents`` to the tenant's counter; with ``quota``, only if it stays within it.
+async def count_usage(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    size: int,
+    documents: int,
+    quota: int | None,
+    *,
+    area: str = AREA,
+) -> bool:
+    """Add ``size`` bytes and ``documents`` (items) to the tenant's counter of ``area`` (``documents`` here; other
+    users of the blob store name their own, e.g. ``exchange``); with ``quota``, only if it stays within it.
 
     The update is one conditional statement on the tenant's row (row-locked until commit on PostgreSQL, the write
     lock on SQLite), so concurrent stores are counted one after another. Returns whether it was applied.
@@ -335,10 +344,10 @@ async def _count(session: AsyncSession, tenant_id: uuid.UUID, size: int, documen
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     await session.execute(
         dialect.insert(StorageUsage)
-        .values(tenant_id=tenant_id, area=AREA, used_bytes=0, documents=0, created_at=now, updated_at=now)
+        .values(tenant_id=tenant_id, area=area, used_bytes=0, documents=0, created_at=now, updated_at=now)
         .on_conflict_do_nothing()
     )
-    conditions: list[Any] = [StorageUsage.tenant_id == tenant_id, StorageUsage.area == AREA]
+    conditions: list[Any] = [StorageUsage.tenant_id == tenant_id, StorageUsage.area == area]
     if quota is not None:
         conditions.append(StorageUsage.used_bytes + size <= quota)
     result: Any = await session.execute(
@@ -353,7 +362,8 @@ async def _count(session: AsyncSession, tenant_id: uuid.UUID, size: int, documen
 # Blobs put for a transaction that then rolls back are deleted again (the sealed bytes would otherwise linger).
 
 
-def _remember_put(session: AsyncSession, store: BlobStore, key: str) -> None:
+def remember_put(session: AsyncSession, store: BlobStore, key: str) -> None:
+    """Delete the blob put under ``key`` again if the session's transaction rolls back (forget it on commit)."""
     session.info.setdefault(_PUT, []).append((store, key))
     if not session.info.get(_HOOKED):
         sa_event.listen(session.sync_session, "after_commit", _forget_puts)

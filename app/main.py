@@ -111,7 +111,7 @@ def create_app(settings: Settings) -> Litestar:
         *feature_routes(),
     ]
     sessions = session_config(settings)
-    load_retention_kinds()
+    load_retention_kinds(settings)
     load_ledger_hooks()
     # Retention first (expired links, sessions, uploads, job reports...), then the vault's keys and checkpoints.
     maintenance = PeriodicMaintenance(
@@ -186,12 +186,17 @@ def load_job_kinds() -> None:
     feature_routes()
 
 
-def load_retention_kinds() -> None:
-    """Register the feature packages' retention kinds (``app.retention``), for the app and ``mnvault purge``."""
+def load_retention_kinds(settings: Settings | None = None) -> None:
+    """Register the feature packages' retention kinds (``app.retention``), for the app and ``mnvault purge``; with
+    ``settings``, also the kinds that need the blob store (the exchanged files of partners)."""
     import importlib
 
     for module in ("tenants.retention", "exchange.retention"):
         importlib.import_module(module)
+    if settings is not None:
+        from partners.retention import register as register_exchange_files
+
+        register_exchange_files(settings)
 
 
 def load_ledger_hooks() -> None:
@@ -213,10 +218,11 @@ def feature_maintenance(settings: Settings) -> list[Any]:
 
 def feature_middleware(settings: Settings, db_config: SQLAlchemyAsyncConfig) -> list[Any]:
     """Feature packages' middleware, after the principal and CSRF: billing's read-only rule for tenants whose trial
-    or contract ended (billing.readonly)."""
+    or contract ended (billing.readonly); the count of unread exchanged files for the nav (partners.badge)."""
     from billing.readonly import ReadOnlyMiddleware
+    from partners.badge import UnreadFilesMiddleware
 
-    return [ReadOnlyMiddleware(settings, db_config.provide_session)]
+    return [ReadOnlyMiddleware(settings, db_config.provide_session), UnreadFilesMiddleware(db_config.provide_session)]
 
 
 def feature_routes() -> list[Any]:

@@ -21,6 +21,7 @@ from app.auth.principal import (
 from app.forms import Form, FormInvalid
 from partners import services
 from partners.box_controllers import PersonBoxController
+from partners.exchange_controllers import EXCHANGE_ROUTES
 from partners.models import LinkStatus
 from partners.operator_controllers import OperatorPartnersController
 from partners.schemas import (
@@ -359,4 +360,5 @@ ROUTES: list[Any] = [
     PartnerHomeController,
     PartnerStaffController,
     ClientPartnersController,
+    *EXCHANGE_ROUTES,
 ]
