@@ -42,6 +42,7 @@ _PUT: Final = "mnvault.documents.blobs_put"
 _HOOKED: Final = "mnvault.documents.hooked"
 _TASKS: set[asyncio.Task[None]] = set()
 AREA: Final = "documents"  # this module's row of storage_usage
+BOX_KIND: Final = "person_box"  # a 個人ボックス file (partners/): kept beside the ID images, under the same quota
 
 
 class DocumentBlob(TenantMixin, Base):
@@ -82,13 +83,19 @@ class QuotaExceeded(Exception):
     ``used`` and ``quota`` (bytes) are for the administrator's notice.
     """
 
-    def __init__(self, used: int, quota: int) -> None:
+    def __init__(self, used: int, quota: int, kind: str = "") -> None:
         self.used = used
         self.quota = quota
-        self.message = (
-            f"本人確認書類の保存容量の上限（{_human(quota)}）に達したため、画像を保存できませんでした。"
-            "しばらくしてからもう一度お試しいただくか、会社のマイナンバー管理担当者にお問い合わせください。"
-        )
+        if kind == BOX_KIND:
+            self.message = (
+                f"書類の保存容量の上限（{_human(quota)}）に達したため、個人ボックスに保管できませんでした。"
+                "不要なファイルを削除してから、もう一度お試しください。"
+            )
+        else:
+            self.message = (
+                f"本人確認書類の保存容量の上限（{_human(quota)}）に達したため、画像を保存できませんでした。"
+                "しばらくしてからもう一度お試しいただくか、会社のマイナンバー管理担当者にお問い合わせください。"
+            )
         super().__init__(self.message)
 
 
@@ -171,7 +178,7 @@ async def store_document(
     size = sealed_document_size(len(data))
     used = await storage_used(session, tenant_id)
     if used + size > quota_bytes:  # the cheap refusal; the counter's conditional update below is the real check
-        raise QuotaExceeded(used, quota_bytes)
+        raise QuotaExceeded(used, quota_bytes, kind)
     document_id = new_id()
     sealed = await vault.seal_document(
         session, tenant_id=tenant_id, person_id=person_id, document_id=document_id, data=data
@@ -181,7 +188,7 @@ async def store_document(
     await store.put(key, sealed.sealed)
     if not await count_usage(session, tenant_id, len(sealed.sealed), 1, quota_bytes):
         await store.delete(key)
-        raise QuotaExceeded(await storage_used(session, tenant_id), quota_bytes)
+        raise QuotaExceeded(await storage_used(session, tenant_id), quota_bytes, kind)
     now = utcnow()
     row = DocumentBlob(
         tenant_id=tenant_id,

@@ -23,7 +23,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor, AuditAction, AuditEvent
@@ -39,6 +39,7 @@ from app.text import format_date
 from app.vault import Vault
 from billing.models import TenantErasure
 from billing.usage import reconcile
+from partners.models import ExchangeFile, PersonBoxFile, exchange_blob_key
 
 ERASURE_FUNCTION = "契約終了に伴う全データ消去"
 ERASURE_REASON = "契約終了に伴う全データ消去"  # the erase reason of every number erased this way
@@ -160,6 +161,7 @@ async def erase_tenant(
     )
     erasure = await _record_once(sessions, vault, tenant_id, actor)
     await _delete_blobs(sessions, store, tenant_id)
+    await _delete_exchanged_files(sessions, store, tenant_id)
     return erasure
 
 
@@ -254,6 +256,34 @@ async def _delete_blobs(sessions: async_sessionmaker[AsyncSession], store: BlobS
                 return deleted
             deleted += await delete_documents(session, store, tenant_id=tenant_id, document_ids=ids)
             await session.commit()
+
+
+async def _delete_exchanged_files(
+    sessions: async_sessionmaker[AsyncSession], store: BlobStore, tenant_id: uuid.UUID
+) -> int:
+    """Delete the files the tenant exchanged with its 社労士事務所 (sealed under its data keys, unopenable since step
+    2) and the names of its 個人ボックス files, in committed batches; returns how many exchanged files went."""
+    deleted = 0
+    while True:
+        async with sessions() as session:
+            statement = (
+                select(ExchangeFile.id)
+                .where(ExchangeFile.tenant_id == tenant_id)
+                .order_by(ExchangeFile.id)
+                .limit(DOCUMENT_BATCH)
+            )
+            ids = list((await session.execute(statement)).scalars())
+            if not ids:
+                await session.execute(delete(PersonBoxFile).where(PersonBoxFile.tenant_id == tenant_id))
+                await session.commit()
+                return deleted
+            for file_id in ids:
+                await store.delete(exchange_blob_key(tenant_id, file_id))
+            await session.execute(
+                delete(ExchangeFile).where(ExchangeFile.tenant_id == tenant_id, ExchangeFile.id.in_(ids))
+            )
+            await session.commit()
+            deleted += len(ids)
 
 
 async def pending_erasures(session: AsyncSession, *, today: dt.date, grace_days: int, limit: int = 100) -> list[Tenant]:

@@ -15,6 +15,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.models import Role
 from app.auth.principal import Principal, number_handlers, partner_members
 from app.blobs import BlobStore, app_blob_store
 from app.config import Settings
@@ -100,7 +101,13 @@ async def _detail_page(db_session: AsyncSession, principal: Principal, base: str
     batch = await services.batch_files(db_session, principal, row)
     return Template(
         template_name="partners/file_detail.html",
-        context={"row": row, "batch": batch, "base": base, "save_choices": services.SAVE_CHOICES},
+        context={
+            "row": row,
+            "batch": batch,
+            "base": base,
+            "save_choices": services.SAVE_CHOICES,
+            "may_box": services.may_open_confidential(principal) and principal.role is not Role.VIEWER,
+        },
         headers={"Cache-Control": "no-store"},
     )
 
@@ -142,6 +149,34 @@ async def _save(
     else:
         label = row.file.saved_as.label if row.file.saved_as else "保存"
         flash(request, f"「{row.file.file_name}」を{label}しました。", "success")
+    return Redirect(path=f"{base}/{file_id}")
+
+
+async def _keep_in_box(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    vault: Vault,
+    store: BlobStore,
+    settings: Settings,
+    principal: Principal,
+    base: str,
+    file_id: str,
+) -> Redirect:
+    row = await services.get_file(db_session, principal, file_id)
+    form = await request.form()
+    try:
+        kept = await services.keep_file_in_box(
+            db_session, vault, store, settings, principal, row,
+            employee_code=str(form.get("employee_code") or ""), note=str(form.get("note") or ""),
+        )  # fmt: skip
+    except FormInvalid as exc:
+        await db_session.rollback()  # nothing kept: the box's document key and blob go with the rollback
+        flash(request, exc.message, "error")
+    except services.FileGone as exc:
+        await db_session.rollback()
+        flash(request, exc.message, "error")
+    else:
+        flash(request, f"「{kept.file_name}」を個人ボックスに保管しました。", "success")
     return Redirect(path=f"{base}/{file_id}")
 
 
@@ -238,6 +273,20 @@ class ClientFilesController(Controller):
     ) -> Redirect:
         return await _save(request, db_session, principal, CLIENT_PATH, file_id)
 
+    @post("/{file_id:str}/box", name="client_file_box")
+    async def keep_in_box(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        principal: Principal,
+        file_id: str,
+    ) -> Redirect:
+        store = _blob_store(state, settings)
+        return await _keep_in_box(request, db_session, vault, store, settings, principal, CLIENT_PATH, file_id)
+
     @post("/{file_id:str}/delete", name="client_file_delete")
     async def delete(
         self,
@@ -289,6 +338,20 @@ class OfficeFilesController(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, file_id: str
     ) -> Redirect:
         return await _save(request, db_session, principal, OFFICE_PATH, file_id)
+
+    @post("/{file_id:str}/box", name="partner_file_box")
+    async def keep_in_box(
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        db_session: AsyncSession,
+        vault: Vault,
+        settings: Settings,
+        principal: Principal,
+        file_id: str,
+    ) -> Redirect:
+        store = _blob_store(state, settings)
+        return await _keep_in_box(request, db_session, vault, store, settings, principal, OFFICE_PATH, file_id)
 
     @post("/{file_id:str}/delete", name="partner_file_delete")
     async def delete(

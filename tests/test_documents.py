@@ -209,6 +209,12 @@ async def test_the_quota_refuses_a_document_that_would_pass_it(
             db, vault, store, tenant_id=tenant_id, person_id=person_id, kind="passport", data=clean, quota_bytes=quota
         )
     assert "保存容量の上限" in refused.value.message and refused.value.quota == quota
+    assert "本人確認書類" in refused.value.message
+    with pytest.raises(QuotaExceeded) as box_refused:
+        await store_document(
+            db, vault, store, tenant_id=tenant_id, person_id=person_id, kind="person_box", data=clean, quota_bytes=quota
+        )
+    assert "個人ボックスに保管できませんでした" in box_refused.value.message
     await db.rollback()
     assert await storage_used(db, tenant_id) == first.size + second.size
     assert len(list((settings.effective_blob_dir / "documents" / tenant_id.hex).iterdir())) == 2

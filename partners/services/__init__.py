@@ -2,9 +2,11 @@
 
 from partners.services._access import may_open_confidential
 from partners.services._exchange import (
+    BOX_REFUSED,
     check_files,
     delete_file,
     download_file,
+    keep_file_in_box,
     remove_expired_files,
     save_file,
     send_files,
@@ -82,6 +84,7 @@ from partners.services._person_box import (
 )
 
 __all__ = [
+    "BOX_REFUSED",
     "ENTRIES_PER_PAGE",
     "FILES_PER_PAGE",
     "FILTERS",
@@ -128,6 +131,7 @@ __all__ = [
     "get_office_link",
     "get_office_staff",
     "invite_office",
+    "keep_file_in_box",
     "keep_in_person_box",
     "list_files",
     "list_office_staff",

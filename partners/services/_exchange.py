@@ -22,18 +22,21 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
-from app.auth.principal import Principal
+from app.auth.principal import Principal, partner_acting_in_client
 from app.blobs import BlobMissing, BlobStore
 from app.config import Settings
 from app.db import new_id, utcnow
-from app.documents import count_usage, remember_put, storage_used
+from app.documents import QuotaExceeded, count_usage, remember_put, storage_used
 from app.forms import FormInvalid
 from app.tenancy import Tenant
+from app.text import clean_code, today_in_japan
 from app.vault import Vault, VaultIntegrityError
+from billing.contract import mode_of
 from partners.filecheck import CheckedFile, FileRefused, check_file
 from partners.models import (
     ExchangeFile,
     FileSave,
+    PersonBoxFile,
     exchange_blob_key,
 )
 from partners.services._exchange_scope import (
@@ -51,6 +54,8 @@ from partners.services._exchange_scope import (
     side_of,
 )
 from partners.services._links import active_link_between
+from partners.services._person_box import BoxNoteInvalid, PersonBoxFull, keep_in_person_box, may_change_boxes
+from tenants.models import Person, PersonKind
 
 # Sending ---------------------------------------------------------------------------------------------------------
 
@@ -103,6 +108,7 @@ async def send_files(
         link = await active_link_between(session, _uuid(to), side.own_id)
         if link is None:
             raise NotFoundException()
+        await _require_client_writable(session, link.tenant_id, settings)
     text = (message or "").replace("\r\n", "\n").strip()
     if len(text) > MESSAGE_MAX:
         raise FormInvalid({"message": f"メッセージは{MESSAGE_MAX:,}文字以内で入力してください（{len(text):,}文字）。"})
@@ -156,6 +162,17 @@ async def send_files(
     return rows
 
 
+async def _require_client_writable(session: AsyncSession, client_id: uuid.UUID, settings: Settings) -> None:
+    """An office sends only to a client that may change now: a suspended or erased client is not there
+    (NotFoundException); one whose trial or contract ended is read-only (billing.contract) — FormInvalid saying so."""
+    client = await session.get(Tenant, client_id)
+    if client is None or client.locked_out:
+        raise NotFoundException()
+    mode = mode_of(client, today_in_japan(), settings.contract_grace_days)
+    if mode.refusal:
+        raise FormInvalid({"files": f"{client.name}は現在読み取り専用のため、ファイルを送信できません。"})
+
+
 def _office_choice(value: uuid.UUID | str) -> uuid.UUID | None:
     try:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
@@ -176,11 +193,7 @@ async def download_file(
     """
     row = await get_file(session, principal, file_id)
     file = row.file
-    try:
-        token = await store.get(exchange_blob_key(file.tenant_id, file.id))
-        data = await vault.open_secret(session, file.tenant_id, file.id, SEAL_PURPOSE, token)
-    except (BlobMissing, VaultIntegrityError):
-        raise FileGone(str(file.id)) from None
+    data = await _open(session, vault, store, file)
     first = False
     if not row.sent and file.read_at is None:
         now = utcnow()
@@ -197,6 +210,77 @@ async def download_file(
         session, exchange_actor(principal), AuditAction.FILE_DOWNLOAD, file, row.other_name, {"first_read": first}
     )
     return file, data
+
+
+async def _open(session: AsyncSession, vault: Vault, store: BlobStore, file: ExchangeFile) -> bytes:
+    """The file's clear bytes; FileGone when its blob is missing or fails authentication."""
+    try:
+        token = await store.get(exchange_blob_key(file.tenant_id, file.id))
+        return await vault.open_secret(session, file.tenant_id, file.id, SEAL_PURPOSE, token)
+    except (BlobMissing, VaultIntegrityError):
+        raise FileGone(str(file.id)) from None
+
+
+BOX_REFUSED: Final = (
+    "個人ボックスに保管する権限がありません（事務所の方は「番号の取扱い」の連携と、機密ファイルの閲覧権限が必要です）。"
+)
+
+
+async def keep_file_in_box(
+    session: AsyncSession,
+    vault: Vault,
+    store: BlobStore,
+    settings: Settings,
+    principal: Principal,
+    row: FileRow,
+    *,
+    employee_code: str,
+    note: str = "",
+) -> PersonBoxFile:
+    """Keep an exchanged file in the 個人ボックス of the client's employee ``employee_code`` (seed 002: 添付ファイルを
+    個人ＢＯＸで保管; kept as 機密, at most ``MNV_PERSON_BOX_LIMIT`` per person), with its 個人ボックス保管 entry.
+
+    A client's admin or handler keeps it as themself; an office's staff member as themself working inside the client
+    (the link must be ACTIVE with 番号の取扱い, as for every box action). The exchanged file itself stays.
+    FormInvalid (Japanese, nothing kept): no permission, unknown 社員コード, the box full, a refused file or note, the
+    storage quota; FileGone when the exchanged file's bytes are gone.
+    """
+    acting: Principal | None = principal
+    if not side_of(principal).is_client:
+        acting = await partner_acting_in_client(
+            session,
+            office_id=principal.tenant_id,
+            account_id=principal.account_id,
+            client_id=row.file.tenant_id,
+            ip=principal.ip,
+            user_agent=principal.user_agent,
+        )
+    if acting is None or not may_change_boxes(acting):
+        raise FormInvalid({"employee_code": BOX_REFUSED})
+    code = clean_code(employee_code or "")
+    if not code:
+        raise FormInvalid({"employee_code": "保管先の従業員の社員コードを入力してください。"})
+    person = (
+        await session.execute(
+            select(Person).where(
+                Person.tenant_id == row.file.tenant_id,
+                Person.kind == PersonKind.EMPLOYEE,
+                Person.employee_code == code,
+            )
+        )
+    ).scalar_one_or_none()
+    if person is None:
+        raise FormInvalid({"employee_code": f"社員コード「{code[:32]}」の従業員が見つかりません。"})
+    data = await _open(session, vault, store, row.file)
+    try:
+        return await keep_in_person_box(
+            session, vault, store, settings, acting, person_id=person.id, file_name=row.file.file_name, data=data,
+            note=note,
+        )  # fmt: skip
+    except BoxNoteInvalid as exc:
+        raise FormInvalid({"note": exc.message}) from None
+    except (FileRefused, PersonBoxFull, QuotaExceeded) as exc:
+        raise FormInvalid({"employee_code": exc.message}) from None
 
 
 async def save_file(session: AsyncSession, principal: Principal, row: FileRow, choice: str) -> None:

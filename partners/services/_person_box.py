@@ -24,7 +24,7 @@ from app.auth.models import Role
 from app.auth.principal import Principal
 from app.blobs import BlobStore
 from app.config import Settings
-from app.documents import DocumentBlob, DocumentGone, delete_documents, open_document, store_document
+from app.documents import BOX_KIND, DocumentBlob, DocumentGone, delete_documents, open_document, store_document
 from app.vault import Vault
 from app.vault.models import DocumentKey
 from partners.filecheck import check_file
@@ -33,7 +33,7 @@ from partners.services._access import may_open_confidential
 from tenants.models import Department, Person
 from tenants.services import person_subject
 
-DOCUMENT_KIND = "person_box"  # app.documents kind of a box file (never an ID image: verification reads its own ids)
+DOCUMENT_KIND = BOX_KIND  # app.documents kind of a box file (never an ID image: verification reads its own ids)
 FUNCTION = "個人ボックス"
 UNOPENABLE = "番号の削除により開けません"
 NOTE_MAX = 200

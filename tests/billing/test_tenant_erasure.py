@@ -457,3 +457,35 @@ async def test_the_command_erases_and_prints_the_certificate_number(
     assert (await run_erase_tenant(settings, "acme"))[0].endswith(
         f"すでに消去されています（{format_date(erasure.erased_at, time='minutes')}）"
     )
+
+
+async def test_files_exchanged_with_an_office_and_box_file_names_go_with_the_tenant(
+    app: Litestar, db: AsyncSession, settings: Settings, world: World
+) -> None:
+    from app.db import utcnow
+    from partners.models import ExchangeFile, LinkSide, PersonBoxFile, exchange_blob_key
+
+    arranged = await arrange(db, app, settings, world, ended_days_ago=GRACE + 1)
+    office = Tenant(code="office1", name="佐藤社労士事務所", kind=TenantKind.PARTNER, status=TenantStatus.ACTIVE)
+    db.add(office)
+    await db.flush()
+    file_id, now = new_id(), utcnow()
+    token = await vault_of(app).seal_secret(db, world.tenant.id, file_id, "exchange-file", b"%PDF-1.4 meisai")
+    await blob_store(settings).put(exchange_blob_key(world.tenant.id, file_id), token)
+    db.add(ExchangeFile(
+        tenant_id=world.tenant.id, id=file_id, partner_id=office.id, link_id=new_id(), batch_id=new_id(),
+        sender_side=LinkSide.CLIENT, sender_name="岡 昌平", file_name="明細.pdf", content_type="application/pdf",
+        size=15, sealed_size=len(token), sha256="0" * 64, created_at=now, updated_at=now,
+    ))  # fmt: skip
+    db.add(PersonBoxFile(
+        tenant_id=world.tenant.id, person_id=next(iter(arranged.numbers)), document_id=arranged.documents[0],
+        file_name="源泉徴収票.pdf", content_type="application/pdf", size=10, uploaded_by_side=LinkSide.CLIENT,
+        uploaded_by_name="岡 昌平",
+    ))  # fmt: skip
+    await db.commit()
+
+    await erase(db, app, settings, world.tenant.id)
+
+    assert await count(db, ExchangeFile, ExchangeFile.tenant_id == world.tenant.id) == 0
+    assert await count(db, PersonBoxFile, PersonBoxFile.tenant_id == world.tenant.id) == 0
+    assert not (settings.effective_blob_dir / exchange_blob_key(world.tenant.id, file_id)).exists()

@@ -227,3 +227,26 @@ async def test_the_lists_filter_and_page_by_keyset(
     assert "file-0" not in filtered.text
     unread = await client.get("/partner/files?kind=unread")
     assert "file-054.pdf" in unread.text
+
+
+async def test_an_office_cannot_send_to_a_read_only_or_suspended_client(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    from app.tenancy import Tenant, TenantStatus
+
+    office = await make_office(db, settings, app.state["vault"])
+    await make_link(db, world.tenant, office.tenant, LinkPower.FILES)
+    await sign_in(client, office.staff)
+    ended = dt.date.today() - dt.timedelta(days=3)
+    await db.execute(
+        update(Tenant).where(Tenant.id == world.tenant.id).values(status=TenantStatus.ACTIVE, contract_ends_on=ended)
+    )
+    await db.commit()
+    refused = await send(client, f"/partner/clients/{world.tenant.id}/files", [("明細.pdf", pdf("明細"))])
+    assert refused.status_code == 400  # type: ignore[attr-defined]
+    assert "読み取り専用のため、ファイルを送信できません" in refused.text  # type: ignore[attr-defined]
+    await db.execute(update(Tenant).where(Tenant.id == world.tenant.id).values(status=TenantStatus.SUSPENDED))
+    await db.commit()
+    gone = await send(client, f"/partner/clients/{world.tenant.id}/files", [("明細.pdf", pdf("明細"))])
+    assert gone.status_code == 404  # type: ignore[attr-defined]
+    assert await rows(db) == []
