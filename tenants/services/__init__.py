@@ -56,6 +56,7 @@ from tenants.services._early_deletions import (
 )
 from tenants.services._employees import (
     EMPLOYMENT_CHOICES,
+    GENDER_CHOICES,
     EmployeeDetail,
     EmployeeFilter,
     EmployeeRow,
@@ -177,6 +178,7 @@ from tenants.services._staff import (
 
 __all__ = [
     "EMPLOYMENT_CHOICES",
+    "GENDER_CHOICES",
     "ERASURE_REASONS",
     "EXTRACTIONS",
     "JST",
