@@ -13,7 +13,13 @@
 """
 
 from app.text._chars import INVISIBLE, fold_width, has_emoji, strip_invisible
-from app.text._codes import INSURANCE_NUMBER_LENGTH, clean_code, compact_number, format_insurance_number, insurance_number
+from app.text._codes import (
+    INSURANCE_NUMBER_LENGTH,
+    clean_code,
+    compact_number,
+    format_insurance_number,
+    insurance_number,
+)
 from app.text._dates import (
     EARLIEST_BIRTH_DATE,
     ERAS,

@@ -178,9 +178,9 @@ from tenants.services._staff import (
 
 __all__ = [
     "EMPLOYMENT_CHOICES",
-    "GENDER_CHOICES",
     "ERASURE_REASONS",
     "EXTRACTIONS",
+    "GENDER_CHOICES",
     "JST",
     "KIND_FILTERS",
     "MAX_ERASURE_BATCH",

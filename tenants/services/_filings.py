@@ -203,8 +203,8 @@ def _check_printable(tenant: Tenant, people: dict[uuid.UUID, Person], numbers: d
     ]
     errors = {}
     if lines:
-        errors["person"] = (
-            "次の従業員は届出書を印刷できません。情報を登録するか、選択を外してください: " + "／".join(lines)
+        errors["person"] = "次の従業員は届出書を印刷できません。情報を登録するか、選択を外してください: " + "／".join(
+            lines
         )
     if office := office_problems(tenant):
         errors["office"] = office[0]
@@ -224,4 +224,3 @@ def _filing(person: Person, kind: FilingKind, number: str) -> EmploymentInsuranc
         gender="1" if person.gender == "male" else "2",
         birth_date=person.birth_date,
     )
-

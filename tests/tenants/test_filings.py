@@ -30,8 +30,8 @@ from app.tenancy import Tenant
 from app.vault import Vault
 from partners.models import LinkPower
 from tenants.filing_forms import era_code
-from tenants.services._filings import FILING_FUNCTION
 from tenants.models import Person
+from tenants.services._filings import FILING_FUNCTION
 from tests.support.audit import entries
 from tests.support.partners import make_link, make_office
 from tests.support.people import give_number, make_employee, valid_my_number
@@ -318,7 +318,9 @@ async def test_the_employee_form_keeps_gender_and_the_insurance_number(
         {**form, "gender": "male", "employment_insurance_number": "１２３４－５６７８９０－１"},
     )
     assert saved.status_code == 302  # type: ignore[attr-defined]
-    stored = (await db.execute(select(Person).where(Person.id == person.id).execution_options(populate_existing=True))).scalar_one()
+    stored = (
+        await db.execute(select(Person).where(Person.id == person.id).execution_options(populate_existing=True))
+    ).scalar_one()
     assert (stored.gender, stored.employment_insurance_number) == ("male", "12345678901")
     edit = await client.get(f"/admin/people/{person.id}/edit")
     assert 'value="1234-567890-1"' in edit.text
