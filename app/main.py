@@ -39,7 +39,7 @@ from app.jobs.worker import JobSystem
 from app.logs import configure_logging
 from app.problems import BEARER_SCHEME
 from app.retention import run_retention
-from app.text import format_date
+from app.text import format_date, format_insurance_number
 from app.vault import Vault
 from app.vault.periodic import PeriodicMaintenance
 from app.web import HealthController, RootController
@@ -94,6 +94,8 @@ def create_app(settings: Settings) -> Litestar:
     template_config.engine_instance.engine.globals.update(feature_template_globals(settings))
     # The one display of dates and times (YYYY/MM/DD, JST): {{ value|ymd }}, {{ value|ymd(time="minutes") }}.
     template_config.engine_instance.engine.filters["ymd"] = format_date
+    # 雇用保険's 11-digit numbers as printed on the 被保険者証: {{ digits|insurance_number }} → 1234-567890-1.
+    template_config.engine_instance.engine.filters["insurance_number"] = format_insurance_number
     static_router = create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False)
     sign_in_router = Router(
         path="/",

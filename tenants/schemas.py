@@ -45,6 +45,9 @@ class TenantSettingsForm(msgspec.Struct, kw_only=True):
     employee_purpose: list[str] | str = ""
     payee_purpose: list[str] | str = ""
     purposes_shown: str = ""  # the form carried the purpose checkboxes (an empty tick list then means none)
+    # 雇用保険 適用事業所番号 (filings); ``office_shown``: the form carried the field (an empty one then clears it).
+    employment_insurance_office_number: str = ""
+    office_shown: str = ""
 
     @staticmethod
     def _listed(value: list[str] | str) -> list[str]:
@@ -81,6 +84,9 @@ class EmployeeForm(msgspec.Struct, kw_only=True):
     employment_insurance_acquired_on: str = ""
     employment_insurance_lost_on: str = ""
     email: str = ""
+    # For filings (雇用保険被保険者個人番号登録・変更届): "male", "female" or "" (未設定), and the 被保険者番号.
+    gender: str = ""
+    employment_insurance_number: str = ""
 
 
 class RetireForm(msgspec.Struct, kw_only=True):

@@ -4,15 +4,22 @@
   ideographic variation sequences kept as typed; emoji, control, bidi-override and private-use characters refused.
 - フリガナ (``clean_kana``): hiragana and half-width kana become full-width katakana, separate or combining
   (han)dakuten are composed, long-vowel look-alikes become ー; romaji and kanji are refused.
-- Numbers and codes (``compact_number``, ``clean_code``): invisible characters and separators removed,
-  full-width digits made ASCII (the browser check applies the same table).
+- Numbers and codes (``compact_number``, ``clean_code``, ``insurance_number``): invisible characters and
+  separators removed, full-width digits made ASCII (the browser check applies the same table); 雇用保険's
+  被保険者番号 and 適用事業所番号 are 11 digits (``insurance_number``).
 - Dates (``parse_date``, ``format_date``): 西暦 and 和暦 typed; shown as YYYY/MM/DD in JST everywhere.
 - Search (``search_key``): names match ignoring spaces and kana script.
 - PDFs (``printable``): what a PDF prints for a stored text (variation selectors dropped, the base kanji kept).
 """
 
 from app.text._chars import INVISIBLE, fold_width, has_emoji, strip_invisible
-from app.text._codes import clean_code, compact_number
+from app.text._codes import (
+    INSURANCE_NUMBER_LENGTH,
+    clean_code,
+    compact_number,
+    format_insurance_number,
+    insurance_number,
+)
 from app.text._dates import (
     EARLIEST_BIRTH_DATE,
     ERAS,
@@ -38,6 +45,7 @@ def printable(text: str) -> str:
 __all__ = [
     "EARLIEST_BIRTH_DATE",
     "ERAS",
+    "INSURANCE_NUMBER_LENGTH",
     "INVISIBLE",
     "JST",
     "KEY_SEPARATOR",
@@ -52,8 +60,10 @@ __all__ = [
     "compact_number",
     "fold_width",
     "format_date",
+    "format_insurance_number",
     "format_japanese_era",
     "has_emoji",
+    "insurance_number",
     "japan_date",
     "parse_date",
     "person_search_key",

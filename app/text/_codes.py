@@ -27,3 +27,28 @@ def clean_code(text: str) -> str:
     """A code (社員コード, ログインID, 事業者コード…): invisible characters removed, full-width ASCII made ASCII,
     spaces trimmed (inner spaces stay, for the caller to refuse)."""
     return _SPACE_RUN.sub(" ", fold_width(strip_invisible(text))).strip()
+
+
+INSURANCE_NUMBER_LENGTH = 11
+
+
+def insurance_number(text: str) -> str:
+    """A 雇用保険 被保険者番号 or 適用事業所番号 as typed (``"1234-567890-1"``, full-width, with spaces) as its
+    11 ASCII digits; "" for a blank entry.
+
+    ValueError when what remains is not 11 digits (the caller words the Japanese error). Source: the numbers are
+    printed 4-6-1 on 雇用保険被保険者証 and the 適用事業所設置届 (11 digits, hyphens only for reading).
+    """
+    digits = compact_number(text)
+    if not digits:
+        return ""
+    if len(digits) != INSURANCE_NUMBER_LENGTH or not (digits.isascii() and digits.isdigit()):
+        raise ValueError("not 11 digits")
+    return digits
+
+
+def format_insurance_number(digits: str) -> str:
+    """11 digits as printed on the 被保険者証: ``1234-567890-1`` (anything else is returned as it is)."""
+    if len(digits) != INSURANCE_NUMBER_LENGTH:
+        return digits
+    return f"{digits[:4]}-{digits[4:10]}-{digits[10]}"

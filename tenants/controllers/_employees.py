@@ -80,6 +80,7 @@ class EmployeeController(Controller):
                 "errors": errors,
                 "person": person,
                 "departments": await services.department_choices(db_session, principal),
+                "genders": list(services.GENDER_CHOICES.items()),
             },
             status_code=status_code,
         )

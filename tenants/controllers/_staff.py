@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.passwords import PasswordHasher
 from app.auth.principal import Principal, admin_only, stepup_guard
 from app.forms import Form, FormInvalid
+from app.text import format_insurance_number
 from tenants import purposes, services
 from tenants.controllers._deletions import retention_choices
 from tenants.schemas import ConfidentialForm, StaffForm, TenantSettingsForm
@@ -180,4 +181,9 @@ def _settings_context(tenant: Any, errors: dict[str, str], form: TenantSettingsF
         "employee_notice": purposes.render_notice(tenant, purposes.Audience.EMPLOYEE),
         "payee_notice": purposes.render_notice(tenant, purposes.Audience.PAYEE),
         "retention": retention_choices(tenant),
+        "office_number": (
+            form.employment_insurance_office_number
+            if form is not None and form.office_shown
+            else format_insurance_number(tenant.employment_insurance_office_number or "")
+        ),
     }

@@ -56,6 +56,7 @@ from tenants.services._early_deletions import (
 )
 from tenants.services._employees import (
     EMPLOYMENT_CHOICES,
+    GENDER_CHOICES,
     EmployeeDetail,
     EmployeeFilter,
     EmployeeRow,
@@ -180,6 +181,7 @@ __all__ = [
     "EMPLOYMENT_CHOICES",
     "ERASURE_REASONS",
     "EXTRACTIONS",
+    "GENDER_CHOICES",
     "JST",
     "KIND_FILTERS",
     "MAX_ERASURE_BATCH",

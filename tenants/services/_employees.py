@@ -18,7 +18,7 @@ from app.db import any_of, utcnow
 from app.forms import Checker, FormInvalid
 from app.paging import COUNT_CAP, PageRequest, SortColumn, Total, Window, capped_count, read_window
 from app.tenancy import Tenant
-from app.text import JST, clean_code, format_date
+from app.text import JST, clean_code, format_date, format_insurance_number, insurance_number
 from app.vault import NumberInfo, Vault
 from billing.contract import check_self_registration_room
 from tenants.models import Department, Person, PersonKind
@@ -45,6 +45,8 @@ from tenants.services._people import (
 from tenants.services._search import name_filter
 
 EMPLOYMENT_CHOICES = {"active": "在籍", "retired": "退職", "all": "すべて"}
+# 性別 as the filings print it (雇用保険の届出: 1 男, 2 女); "" is 未設定.
+GENDER_CHOICES = {"male": "男", "female": "女"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +266,26 @@ def employee_form(person: Person) -> EmployeeForm:
         employment_insurance_acquired_on=format_date(person.employment_insurance_acquired_on),
         employment_insurance_lost_on=format_date(person.employment_insurance_lost_on),
         email=person.email,
+        gender=person.gender or "",
+        employment_insurance_number=format_insurance_number(person.employment_insurance_number or ""),
     )
+
+
+def filing_fields(check: Checker, form: EmployeeForm) -> dict[str, Any]:
+    """性別 and 雇用保険 被保険者番号 of the employee form (only the edit pages and the API set them; an import leaves
+    them alone). The number is kept as 11 digits (``app.text.insurance_number``), None when blank."""
+    gender = form.gender.strip()
+    if gender and gender not in GENDER_CHOICES:
+        check.fail("gender", "性別は「男」「女」「未設定」から選択してください。")
+    try:
+        number = insurance_number(form.employment_insurance_number)
+    except ValueError:
+        check.fail(
+            "employment_insurance_number",
+            "雇用保険の被保険者番号は11桁の数字で入力してください（例: 1234-567890-1）。",
+        )
+        number = ""
+    return {"gender": gender or None, "employment_insurance_number": number or None}
 
 
 async def _employee_values(
@@ -273,6 +294,7 @@ async def _employee_values(
     check = Checker()
     now = today()
     values = employee_fields(check, form, now)
+    values.update(filing_fields(check, form))
     values["department_id"] = await _department_id(session, principal, check, form.department_id.strip())
     if current is not None and current.retired_on(now) and values["retirement_date"] is None:
         check.fail(

@@ -20,7 +20,7 @@ from app.auth.services import issue_one_time_password
 from app.db import utcnow
 from app.forms import Checker, FormInvalid, checkbox
 from app.tenancy import Tenant, TenantKind
-from app.text import clean_code
+from app.text import clean_code, insurance_number
 from billing.contract import SEATS_PATH, confirm_admin_seats, seats_message
 from tenants.purposes import Audience, notified_purposes, validate_selection
 from tenants.schemas import StaffForm, TenantSettingsForm
@@ -211,6 +211,7 @@ async def update_tenant_settings(
             if error:
                 check.fail(f"{audience.value}_purpose", error)
             notified[audience.value] = picked
+    office_number = _office_number(check, form)
     check.done()
     require_totp = checkbox(form.require_totp_for_employees)
     changed = []
@@ -225,7 +226,24 @@ async def update_tenant_settings(
         if notified != before or tenant.notified_purposes is None:
             tenant.notified_purposes = notified
             changed.append("notified_purposes")
+    if office_number is not None and office_number != tenant.employment_insurance_office_number:
+        tenant.employment_insurance_office_number = office_number
+        changed.append("employment_insurance_office_number")
     detail: dict[str, object] = {"event": "settings_changed", "fields": changed}
     if "notified_purposes" in changed:
         detail["notified_purposes"] = notified
     await record(session, principal.event(AuditAction.SETTINGS_CHANGE, "設定", detail))
+
+
+def _office_number(check: Checker, form: TenantSettingsForm) -> str | None:
+    """The 雇用保険 適用事業所番号 as 11 digits ("" clears it); None when the form did not carry the field."""
+    if not form.office_shown:
+        return None
+    try:
+        return insurance_number(form.employment_insurance_office_number)
+    except ValueError:
+        check.fail(
+            "employment_insurance_office_number",
+            "雇用保険の適用事業所番号は11桁の数字で入力してください（例: 1301-123456-7）。",
+        )
+        return None
