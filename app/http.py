@@ -180,6 +180,20 @@ def attachment(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
+def file_download(data: bytes, filename: str, content_type: str = "") -> Response[bytes]:
+    """A stored file handed to the user: always an attachment (never rendered inline: an HTML or SVG file sent
+    by someone else must not run in our origin), its declared type, no sniffing, never cached."""
+    return Response(
+        content=data,
+        media_type=content_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": attachment(filename),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     if is_api_path(request.url.path):  # the JSON API answers with RFC 9457 problems (app.problems)
         return problem_for_exception(exc)

@@ -19,7 +19,7 @@ from app.auth.principal import Principal, company_staff
 from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
 from app.documents import DocumentGone, QuotaExceeded
-from app.http import attachment
+from app.http import file_download
 from app.vault import Vault
 from partners import services
 from partners.filecheck import FileRefused
@@ -131,15 +131,7 @@ class PersonBoxController(Controller):
         except DocumentGone:
             flash(request, f"このファイルは{services.UNOPENABLE}。", "error")
             return Redirect(path=box_path(person))
-        return Response(
-            content=data,
-            media_type=box_file.content_type or "application/octet-stream",
-            headers={
-                "Content-Disposition": attachment(box_file.file_name),
-                "Cache-Control": "no-store",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return file_download(data, box_file.file_name, box_file.content_type)
 
     @post("/{file_id:str}/delete", name="person_box_delete")
     async def delete_file(

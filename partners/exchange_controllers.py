@@ -20,7 +20,7 @@ from app.auth.principal import Principal, number_handlers, partner_members
 from app.blobs import BlobStore, app_blob_store
 from app.config import Settings
 from app.forms import FormInvalid
-from app.http import attachment
+from app.http import file_download
 from app.vault import Vault
 from partners import services
 
@@ -126,15 +126,7 @@ async def _download(
     except services.FileGone as exc:
         flash(request, exc.message, "error")
         return Redirect(path=f"{base}/{file_id}")
-    return Response(
-        content=data,
-        media_type=file.content_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": attachment(file.file_name),
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",
-        },
-    )
+    return file_download(data, file.file_name, file.content_type)
 
 
 async def _save(
