@@ -20,7 +20,8 @@ from app.audit.events import AuditAction
 from app.config import Settings
 from app.text import JST, format_japanese_era, today_in_japan
 from app.vault import Vault
-from tenants.models import DeletionRecord, PersonKind
+from tenants.certificates import render_deletion_certificate
+from tenants.models import DeletionRecord, DeletionResult, PersonKind
 from tests.support.audit import entries
 from tests.support.world import World, sign_in
 from tests.tenants.test_erasure import Client, arrange, erase, post
@@ -280,3 +281,15 @@ async def test_the_cli_explains_bad_input_in_japanese(
     assert result.exit_code == 1
     assert "エラー:" in result.output and message in result.output, result.output
     assert not output.exists()
+
+
+async def test_the_date_and_approver_cells_wrap_before_their_brackets_never_inside(world: World) -> None:
+    """A narrow cell broke 「令和8年12月1日（」/「2026/12/01）」 and 「岡 昌平（承認：井上」/「通）」: the bracket starts a line."""
+    record = seed_record(world.tenant.id, jst(2026, 12, 1), "真田 竜也 > 真田 真奈美", approver_name="岡 昌平")
+    record.handler_name = "井上 通"
+    record.result = DeletionResult.ERASED
+    pdf = await asyncio.to_thread(render_deletion_certificate, [record], world.tenant, dt.date(2026, 12, 1))
+    lines = [line.strip() for line in PdfReader(io.BytesIO(pdf)).pages[0].extract_text().splitlines()]
+    assert "令和8年12月1日" in lines and "（2026/12/01）" in lines
+    assert "井上 通" in lines and "（承認：岡 昌平）" in lines
+    assert not [line for line in lines if line.endswith("（")]
