@@ -284,7 +284,9 @@ async def test_the_cli_explains_bad_input_in_japanese(
 
 
 async def test_the_date_and_approver_cells_wrap_before_their_brackets_never_inside(world: World) -> None:
-    """A narrow cell broke 「令和8年12月1日（」/「2026/12/01）」 and 「岡 昌平（承認：井上」/「通）」: the bracket starts a line."""
+    """A narrow cell broke 「令和8年12月1日（」/「2026/12/01）」 and 「岡 昌平（承認：井上」/「通）」.
+
+    The bracket now starts a line."""
     record = seed_record(world.tenant.id, jst(2026, 12, 1), "真田 竜也 > 真田 真奈美", approver_name="岡 昌平")
     record.handler_name = "井上 通"
     record.result = DeletionResult.ERASED

@@ -222,7 +222,9 @@ async def test_a_change_and_a_cancellation_are_logged_with_the_dates_and_the_rea
 async def test_each_reason_field_of_the_due_date_page_has_its_own_label_and_id(
     client: AsyncTestClient[Litestar], world: World, db: AsyncSession
 ) -> None:
-    """The change form and the 予定解除 form each have a 理由: two inputs with one id sent 解除の理由's label to the first."""
+    """The change form and the 予定解除 form each have a 理由.
+
+    Two inputs with one id sent 解除の理由's label (and its error) to the first."""
     employee, _ = await family(db, world)
     await sign_in(client, world.admin)
     await post_form(client, f"/admin/people/{employee.id}/retire", {"retirement_date": "2024/03/31"})
