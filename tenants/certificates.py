@@ -67,7 +67,7 @@ def render_deletion_certificate(records: Sequence[DeletionRecord], tenant: Tenan
     ]
     data: list[list[Flowable]] = [[Paragraph(label, head) for label in _HEADER]]
     for row in records:
-        data.append([Paragraph(pdf_text(text), cell) for text in certificate_row(row)])
+        data.append([Paragraph(_cell_markup(text), cell) for text in certificate_row(row)])
     table = Table(data, colWidths=[CONTENT_WIDTH * w for w in _WIDTHS], repeatRows=1)
     table.setStyle(
         table_style(
@@ -94,6 +94,14 @@ def render_deletion_certificate(records: Sequence[DeletionRecord], tenant: Tenan
     return build_pdf(
         story, title=CERTIFICATE_TITLE, author=tenant.name, subject=CERTIFICATE_STATEMENT, on_page=_page_number
     )
+
+
+def _cell_markup(text: str) -> str:
+    """A cell's markup that wraps before a bracketed addition (「（2024/04/01）」, 「（承認：…）」), never inside it."""
+    head, bracket, rest = text.partition("（")
+    if not head or not bracket:
+        return pdf_text(text)
+    return f"{pdf_text(head)}<br/>{pdf_text(bracket + rest)}"
 
 
 def _page_number(canvas: Canvas, document: BaseDocTemplate) -> None:

@@ -191,6 +191,8 @@ class OperationLogController(Controller):
                 "formats": {key: label for key, (label, _) in FORMATS.items()},
                 "chain": await chain_state(db_session, principal.tenant_id),
                 "is_admin": principal.role.value == "admin",
+                # Seed 000: the log limited to 削除 over a period leads to that period's 削除証明書.
+                "may_certify": principal.role.value in {"admin", "handler"},
                 "pdf_max": PDF_MAX_ENTRIES,
                 "jst": JST,
             },

@@ -9,7 +9,7 @@ import re
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import LiveServer, allow_console_error
+from tests.e2e.conftest import LiveServer, allow_console_error, assert_no_horizontal_overflow
 from tests.e2e.seed import SeededCompany, SeededPerson, seed_company_with_admin
 from tests.e2e.steps import at_path, check_page, sign_in
 from tests.support.cards import hides
@@ -145,3 +145,24 @@ def test_the_admin_pages_fit_a_phone_with_wide_tables_scrolling_inside_their_fra
     check_page(page, "admin-phone-revealed")
     page.get_by_role("button", name="今すぐ隠す").click()
     expect_hidden(page, person)
+
+
+def test_the_operation_log_fits_a_1280_px_screen_with_the_ip_in_its_fold_out_row(
+    desktop_page: Page, live_server: LiveServer
+) -> None:
+    """Issue 11: 操作履歴 on a 1280-px screen, 100 a page, without a sideways scroll (page or table); IP inside 詳細."""
+    page = desktop_page
+    company = seed_company_with_admin(live_server)
+    sign_in(page, company.login)
+    response = page.goto("/admin/log?per_page=100")
+    assert response is not None and response.status == 200
+    page.wait_for_load_state("load")
+    assert_no_horizontal_overflow(page)
+    wrap = page.locator(".table-wrap").first
+    scroll_width, client_width = wrap.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert scroll_width <= client_width, f"the log table is {scroll_width}px in a {client_width}px frame"
+    first = page.locator("table.log details").first
+    first.locator("summary").click()
+    expect(first).to_contain_text("IP")
+    expect(first).to_contain_text("127.0.0.1")
+    check_page(page, "admin-desktop-log")

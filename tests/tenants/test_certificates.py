@@ -20,7 +20,8 @@ from app.audit.events import AuditAction
 from app.config import Settings
 from app.text import JST, format_japanese_era, today_in_japan
 from app.vault import Vault
-from tenants.models import DeletionRecord, PersonKind
+from tenants.certificates import render_deletion_certificate
+from tenants.models import DeletionRecord, DeletionResult, PersonKind
 from tests.support.audit import entries
 from tests.support.world import World, sign_in
 from tests.tenants.test_erasure import Client, arrange, erase, post
@@ -280,3 +281,48 @@ async def test_the_cli_explains_bad_input_in_japanese(
     assert result.exit_code == 1
     assert "エラー:" in result.output and message in result.output, result.output
     assert not output.exists()
+
+
+async def test_the_date_and_approver_cells_wrap_before_their_brackets_never_inside(world: World) -> None:
+    """A narrow cell broke 「令和8年12月1日（」/「2026/12/01）」 and 「岡 昌平（承認：井上」/「通）」.
+
+    The bracket now starts a line."""
+    record = seed_record(world.tenant.id, jst(2026, 12, 1), "真田 竜也 > 真田 真奈美", approver_name="岡 昌平")
+    record.handler_name = "井上 通"
+    record.result = DeletionResult.ERASED
+    pdf = await asyncio.to_thread(render_deletion_certificate, [record], world.tenant, dt.date(2026, 12, 1))
+    lines = [line.strip() for line in PdfReader(io.BytesIO(pdf)).pages[0].extract_text().splitlines()]
+    assert "令和8年12月1日" in lines and "（2026/12/01）" in lines
+    assert "井上 通" in lines and "（承認：岡 昌平）" in lines
+    assert not [line for line in lines if line.endswith("（")]
+
+
+async def test_the_log_searched_for_deletions_over_a_period_issues_that_periods_certificate(
+    client: Client, world: World, db: AsyncSession
+) -> None:
+    """Seed 000: 「処理を削除に限定すれば、対象期間の削除リストが表示されますので、そこから「削除証明書」も印刷できる」.
+
+    Admins and handlers (who may issue certificates) get the button; a viewer does not."""
+    tenant_id = world.tenant.id
+    db.add_all(
+        [seed_record(tenant_id, jst(2015, 8, 10), "小林 良二"), seed_record(tenant_id, jst(2015, 9, 1), "範囲外 次郎")]
+    )
+    await db.commit()
+    await sign_in(client, world.handler)
+    page = await client.get("/admin/log?operation=削除&since=2015/08/01&until=2015/08/31")
+    assert page.status_code == 200 and 'action="/admin/erasure/certificate"' in page.text
+    fields = dict(re.findall(r'<input type="hidden" name="(from|to)" value="([^"]+)"', page.text))
+    assert fields == {"from": "2015-08-01", "to": "2015-08-31"}
+    response = await post(client, "/admin/erasure/certificate", fields)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    (text,) = texts(response.content)
+    assert "小林良二" in text and "範囲外" not in text
+    without_period = await client.get("/admin/log?operation=削除")
+    assert 'action="/admin/erasure/certificate"' not in without_period.text
+    assert "期間の削除証明書を発行できます" in without_period.text
+    other_operation = await client.get("/admin/log?operation=閲覧&since=2015/08/01&until=2015/08/31")
+    assert "削除証明書" not in other_operation.text
+    client.cookies.clear()
+    await sign_in(client, world.viewer)
+    as_viewer = await client.get("/admin/log?operation=削除&since=2015/08/01&until=2015/08/31")
+    assert as_viewer.status_code == 200 and "削除証明書" not in as_viewer.text

@@ -4,6 +4,7 @@ and 予定解除 with a reason are logged, the retention rule is the tenant's, a
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -216,6 +217,23 @@ async def test_a_change_and_a_cancellation_are_logged_with_the_dates_and_the_rea
         ("削除予定の解除", "2033-04-01", "", "再雇用の予定"),
     ]
     assert all(e.subject_person_id == employee.id for e in logged)
+
+
+async def test_each_reason_field_of_the_due_date_page_has_its_own_label_and_id(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    """The change form and the 予定解除 form each have a 理由.
+
+    Two inputs with one id sent 解除の理由's label (and its error) to the first."""
+    employee, _ = await family(db, world)
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/people/{employee.id}/retire", {"retirement_date": "2024/03/31"})
+    page = await client.get(f"/admin/deletions/{employee.id}/due")
+    ids = re.findall(r'\sid="([^"]+)"', page.text)
+    assert len(ids) == len(set(ids))
+    assert '<label for="f-cancel_reason">解除の理由' in page.text and 'id="f-cancel_reason" name="reason"' in page.text
+    refused = await post_form(client, f"/admin/deletions/{employee.id}/due/cancel", {"reason": ""})
+    assert refused.status_code == 400 and 'aria-describedby="e-cancel_reason"' in refused.text
 
 
 async def test_the_due_date_pages_walk_the_ladder(

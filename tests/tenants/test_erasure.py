@@ -20,7 +20,7 @@ from app.audit.events import AuditAction, Subject
 from app.auth import sessions as sessions_module
 from app.auth.models import Role
 from app.config import Settings
-from app.text import today_in_japan
+from app.text import format_date, today_in_japan
 from app.vault import NumberField, Vault
 from app.vault.errors import NumberNotFound
 from app.vault.numbers import mask_my_number
@@ -407,6 +407,8 @@ async def test_a_second_admin_can_reject_with_a_reason(
     listed = await client.get("/admin/erasure/requests")
     assert "承認待ちの申請はありません。" in listed.text
     assert "却下" in listed.text and "在職中のため保管する" in listed.text and "井上 通" in listed.text
+    assert request.decided_at is not None  # 処理日時: the date and the time (JST), not the date alone
+    assert f"<td>{format_date(request.decided_at, time='minutes')}</td>" in listed.text
 
 
 # Step-up and the ladder ---------------------------------------------------------------------------------------
