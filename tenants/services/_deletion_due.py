@@ -21,7 +21,7 @@ from app.audit.log import record
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
-from tenants.models import Person, PersonKind
+from tenants.models import CollectionStatus, Person, PersonKind
 from tenants.retention_rule import RetentionPurpose, propose_due_date, tenant_purposes
 from tenants.services._erasure import check_role
 from tenants.services._people import log_change, text_field
@@ -96,6 +96,17 @@ async def follow_employee(session: AsyncSession, dependant: Person) -> None:
         _follow(dependant, propose_due_date(employee.retirement_date, purposes))
 
 
+ERASED_MESSAGE = (
+    "この方のマイナンバーは削除済みのため、削除予定日は変更できません（削除記録は削除証明書で確認できます）。"
+)
+
+
+def _refuse_erased(check: Checker, person: Person) -> None:
+    """A number already erased has no disposal left to plan: its 削除予定日 is history, not to be changed."""
+    if person.status is CollectionStatus.ERASED:
+        check.fail("due_on", ERASED_MESSAGE)
+
+
 def _reason(check: Checker, value: str) -> str:
     reason = text_field(check, "reason", value, "理由", required=True, max_length=REASON_MAX)
     return reason
@@ -113,6 +124,7 @@ async def change_deletion_due(
     """
     check_role(principal)
     check = Checker()
+    _refuse_erased(check, person)
     new = check.date("due_on", due_on, "削除予定日", required=True)
     note = _reason(check, reason)
     if new is not None and new == person.deletion_due_on and not person.deletion_due_proposed:
@@ -141,8 +153,9 @@ async def cancel_deletion_due(session: AsyncSession, principal: Principal, perso
     """
     check_role(principal)
     check = Checker()
+    _refuse_erased(check, person)
     note = _reason(check, reason)
-    if person.deletion_due_on is None:
+    if person.deletion_due_on is None and person.status is not CollectionStatus.ERASED:
         check.fail("due_on", "削除予定日は設定されていません。")
     check.done()
     old = person.deletion_due_on

@@ -390,3 +390,25 @@ async def test_a_payees_end_of_business_proposes_the_date_and_clearing_it_remove
     cleared = await post_form(client, f"/admin/payees/{person.id}/edit", {**payee, "end_date": ""})
     assert status(cleared) == 302
     assert (await fresh(db, person.id)).deletion_due_on is None
+
+
+async def test_an_erased_number_shows_as_erased_and_its_due_date_cannot_change(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    from tenants.models import CollectionStatus
+
+    employee, _ = await family(db, world)
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/people/{employee.id}/retire", {"retirement_date": "2016/03/31"})
+    person = await fresh(db, employee.id)
+    person.status = CollectionStatus.ERASED  # as the erasure leaves it (its 削除予定日 stays as history)
+    await db.commit()
+    listing = await client.get("/admin/deletions?filter=all")
+    row = next(line for line in listing.text.split("<tr>") if "退職 太郎" in line and "301" in line)
+    assert "削除済" in row and "予定解除・変更" not in row
+    page = await client.get(f"/admin/deletions/{employee.id}/due")
+    assert "削除済みです" in page.text and "変更する" not in page.text
+    changed = await post_form(client, f"/admin/deletions/{employee.id}/due", {"due_on": "R15.4.1", "reason": "誤り"})
+    cancelled = await post_form(client, f"/admin/deletions/{employee.id}/due/cancel", {"reason": "誤り"})
+    assert status(changed) == 400 and status(cancelled) == 400
+    assert (await fresh(db, employee.id)).deletion_due_on == dt.date(2024, 1, 1)
