@@ -132,8 +132,7 @@ class EmployeeVerificationController(Controller):
         person = await self._ready(db_session, principal)
         if person is None:
             return Redirect(path="/me")
-        latest = await _latest(db_session, vault, person)
-        return _choice_page(_status_context(person, latest), errors={})
+        return _choice_page(await _status(db_session, vault, person), errors={})
 
     @get("/upload", name="verification_me_upload")
     async def upload_page(
@@ -147,8 +146,7 @@ class EmployeeVerificationController(Controller):
         person = await self._ready(db_session, principal)
         if person is None:
             return Redirect(path="/me")
-        latest = await _latest(db_session, vault, person)
-        context = _status_context(person, latest)
+        context = await _status(db_session, vault, person)
         if not context["can_submit"]:
             return Redirect(path=ME_PATH)
         choice = _choice_of(request.query_params)
@@ -176,8 +174,7 @@ class EmployeeVerificationController(Controller):
         try:
             plan = _plan(choice)
         except DocumentChoiceInvalid as exc:
-            latest = await _latest(db_session, vault, person)
-            context = {**_status_context(person, latest), "choice": choice}
+            context = {**await _status(db_session, vault, person), "choice": choice}
             return _choice_page(context, errors={"documents": exc.message}, status_code=400)
         files: dict[str, bytes] = {}
         for slot in plan.slots:
@@ -215,17 +212,24 @@ class EmployeeVerificationController(Controller):
         return Redirect(path=ME_PATH)
 
 
-async def _latest(db_session: AsyncSession, vault: Vault, person: Any) -> Any:
-    """The person's newest submission, made void first when its number was erased or replaced."""
+async def _status(db_session: AsyncSession, vault: Vault, person: Any) -> dict[str, Any]:
+    """The employee's page state: the newest submission (made void first when its number was erased or replaced)
+    and whether they may submit (none yet, rejected, void, or approved for a number they no longer have)."""
     latest = await services.latest_submission(db_session, person.tenant_id, person.id)
+    outdated = False
     if latest is not None:
         await services.void_if_stale(db_session, vault, latest)
-    return latest
+        outdated = latest.status is VerificationStatus.APPROVED and not await services.approval_is_current(
+            db_session, vault, latest
+        )
+    return _status_context(person, latest, outdated=outdated)
 
 
-def _status_context(person: Any, latest: Any) -> dict[str, Any]:
+def _status_context(person: Any, latest: Any, *, outdated: bool) -> dict[str, Any]:
     status = latest.status if latest is not None else None
     return {
+        "outdated": outdated,
+        "outdated_message": services.APPROVAL_OUTDATED,
         "person": person,
         "latest": latest,
         "latest_documents": (
@@ -234,7 +238,7 @@ def _status_context(person: Any, latest: Any) -> dict[str, Any]:
         "reason": services.reject_reason_label(latest) if latest is not None else "",
         "has_number": person.status.has_number,
         "can_submit": person.status.has_number
-        and status in (None, VerificationStatus.REJECTED, VerificationStatus.VOID),
+        and (status in (None, VerificationStatus.REJECTED, VerificationStatus.VOID) or outdated),
         "void_message": services.VOID_MESSAGE,
         "choice": {"number_document": "", "identity_1": "", "identity_2": ""},
     }

@@ -233,6 +233,23 @@ async def submission_is_stale(session: AsyncSession, vault: Vault, verification:
     return verification.images_deleted_at is None and await _images_unopenable(session, verification)
 
 
+APPROVAL_OUTDATED = "マイナンバーが変更されたため、新しい番号の本人確認書類をもう一度提出してください。"
+
+
+async def approval_is_current(session: AsyncSession, vault: Vault, verification: Verification) -> bool:
+    """Whether an approved submission still covers the person's live My Number: one registered no later than the
+    submission (the number its photos showed). False once that number was replaced, or erased and registered again
+    (its record goes with it: :func:`purge_verification_records`), and for submissions not approved.
+
+    The rule of :func:`submission_is_stale`, for the approved ones: the employee may then submit for the new number.
+    """
+    if verification.status is not VerificationStatus.APPROVED:
+        return False
+    found = await vault.number_info(session, verification.tenant_id, [verification.person_id], NumberField.MY_NUMBER)
+    info = found.get(verification.person_id)
+    return info is not None and info.registered_at <= verification.submitted_at
+
+
 async def _mark_void(session: AsyncSession, verification: Verification, now: dt.datetime) -> None:
     """Set 無効 (one conditional UPDATE from an open status); its kept images become due for the purge now."""
     await session.execute(
@@ -315,7 +332,8 @@ async def submit_verification(
     """Store the cleaned images sealed (quota checked) and open a submission 審査中, in the caller's transaction.
 
     A previous rejected submission's images are deleted (the resubmission replaces them).
-    Errors: ``VerificationRefused`` (option off, no number registered yet, a submission already under review),
+    Errors: ``VerificationRefused`` (option off, no number registered yet, a submission already under review or
+    approved for the live number: :func:`approval_is_current`),
     ``FormInvalid`` (通知カード not confirmed), ``QuotaRefused`` (the tenant's quota is full: the caller rolls
     back, then logs it with :func:`record_quota_refusal` in a transaction of its own).
     """
@@ -328,7 +346,7 @@ async def submit_verification(
         await void_if_stale(session, vault, previous)
     if previous is not None and previous.status is VerificationStatus.PENDING:
         raise VerificationRefused("提出した書類を確認しています。結果が出るまでお待ちください。")
-    if previous is not None and previous.status is VerificationStatus.APPROVED:
+    if previous is not None and await approval_is_current(session, vault, previous):
         raise VerificationRefused("本人確認は完了しています。")
     if plan.needs_notification_card_confirmation and not notification_card_confirmed:
         raise FormInvalid(
@@ -1130,6 +1148,7 @@ __all__ = [
     "REJECT_REASONS",
     "STATUS_CHOICES",
     "VOID_MESSAGE",
+    "APPROVAL_OUTDATED",
     "ImageUnavailable",
     "QueueFilters",
     "QueuePage",
@@ -1137,6 +1156,7 @@ __all__ = [
     "QuotaRefused",
     "StorageUse",
     "VerificationRefused",
+    "approval_is_current",
     "approve_verification",
     "clean_images",
     "department_choices",

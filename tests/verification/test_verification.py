@@ -921,3 +921,44 @@ async def test_a_slot_filled_both_from_the_camera_and_the_library_is_refused_cle
     assert response.status_code == 400
     assert "カメラで撮影した写真と選んだ写真の両方が送られました" in response.text
     assert await submitted(db, me.person_id) == []
+
+
+@pytest.mark.parametrize("route", ["replace", "erase_and_register"])
+async def test_an_approval_for_a_replaced_number_asks_the_employee_to_submit_again(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, world: World, me: Me, route: str
+) -> None:
+    """The approval (and its record) belongs to the number the photos showed: once that number is replaced, or
+    erased and registered again, the new number is unverified and the employee may submit for it."""
+    verification = await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/verifications/{verification.id}/approve")
+    if route == "replace":
+        await replace_number(db, vault, world, me, valid_my_number(11))
+    else:
+        await erase_and_register_again(db, vault, world, me, valid_my_number(11))
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    mine = await client.get("/me/verification")
+    assert services.APPROVAL_OUTDATED in mine.text and "本人確認が完了しました" not in mine.text
+    assert 'action="/me/verification/upload"' in mine.text
+    assert (await client.get("/me/verification/upload?number_document=mynumber_card")).status_code == 200
+    assert (await upload(client, {"number_document": "mynumber_card"}, CARD)).status_code == 302
+    first, second = await submitted(db, me.person_id)
+    assert (first.status, second.status) == (VerificationStatus.APPROVED, VerificationStatus.PENDING)
+    assert len(await images(db, second)) == 2
+
+
+async def test_an_approval_for_the_live_number_still_refuses_a_second_submission(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    verification = await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/verifications/{verification.id}/approve")
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    mine = await client.get("/me/verification")
+    assert "本人確認が完了しました" in mine.text and 'action="/me/verification/upload"' not in mine.text
+    assert (await upload(client, {"number_document": "mynumber_card"}, CARD)).status_code == 302
+    assert len(await submitted(db, me.person_id)) == 1
