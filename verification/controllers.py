@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, employees_only, number_handlers, operator_only
 from app.blobs import BlobStore, blob_store_from_settings
-from app.config import Settings
+from app.config import VERIFICATION_IMAGE_CEILING, Settings
 from app.forms import Form, FormInvalid
 from app.http import error_response
 from app.pager import PageRequest, page_links
@@ -46,7 +46,7 @@ ME_PATH = "/me/verification"
 ADMIN_PATH = "/admin/verifications"
 BLOB_STATE_KEY = "verification_blob_store"
 # Every image of the largest valid choice at the largest size the setting may allow, and the form's own fields.
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_BYTES = VERIFICATION_IMAGE_CEILING
 MAX_BODY_BYTES = MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024
 
 

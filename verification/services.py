@@ -1139,6 +1139,7 @@ def maintenance_step(settings: Settings) -> Callable[[async_sessionmaker[AsyncSe
 
 
 __all__ = [
+    "APPROVAL_OUTDATED",
     "CHOSEN_SUFFIX",
     "DOCUMENT_KIND",
     "MANUAL_METHODS",
@@ -1148,7 +1149,6 @@ __all__ = [
     "REJECT_REASONS",
     "STATUS_CHOICES",
     "VOID_MESSAGE",
-    "APPROVAL_OUTDATED",
     "ImageUnavailable",
     "QueueFilters",
     "QueuePage",

@@ -962,3 +962,26 @@ async def test_an_approval_for_the_live_number_still_refuses_a_second_submission
     assert "本人確認が完了しました" in mine.text and 'action="/me/verification/upload"' not in mine.text
     assert (await upload(client, {"number_document": "mynumber_card"}, CARD)).status_code == 302
     assert len(await submitted(db, me.person_id)) == 1
+
+
+async def test_another_tenants_admin_gets_404_with_the_real_ids_of_every_route(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    verification = await submit_card(client, db, me)
+    (image, *_) = await images(db, verification)
+    client.cookies.clear()
+    await sign_in(client, world.other_admin)
+    base = f"/admin/verifications/{verification.id}"
+    for path in (base, f"{base}/images/{image.id}", f"/admin/verifications/people/{me.person_id}/record"):
+        response = await client.get(path)
+        assert response.status_code == 404 and "山田 太郎" not in response.text
+    for path, form in (
+        (f"{base}/approve", {}),
+        (f"{base}/reject", {"reason": "blurry"}),
+        (f"/admin/verifications/people/{me.person_id}/record", {"method": "対面", "number_document": "mynumber_card"}),
+    ):
+        assert (await post_form(client, path, form)).status_code == 404  # type: ignore[attr-defined]
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.PENDING
+    assert list((await db.execute(select(VerificationRecord))).scalars()) == []
+    assert await entries(db, world.tenant.id, "閲覧") == []
