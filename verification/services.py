@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,7 +49,7 @@ from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
 from app.tenancy import Tenant
 from app.text import JST, DateRejected, TextRejected, clean_text, format_date, parse_date
-from app.vault import NumberField, Vault
+from app.vault import NumberField, Vault, sealed_document_size
 from app.vault.models import DocumentKey, VaultNumber
 from app.workers import IMAGES, run_in_worker
 from billing.contract import change_contract
@@ -317,6 +317,33 @@ async def clean_images(plan: DocumentPlan, files: Mapping[str, bytes], settings:
     return cleaned
 
 
+async def _require_room(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    previous: Verification,
+    images: Mapping[str, CleanImage],
+    quota: int,
+) -> None:
+    """Refuse a resubmission the quota cannot hold even once the previous submission's images are freed, before
+    those are deleted: their blobs go at once (``app.documents.delete_documents``), so a refusal after it would
+    leave the rejected submission with images that no longer open. ``QuotaRefused``; the counter's conditional
+    update in ``store_document`` stays the real check (two uploads at once)."""
+    needed = sum(sealed_document_size(len(image.jpeg)) for image in images.values())
+    freed_by = (
+        select(func.coalesce(func.sum(DocumentBlob.size), 0))
+        .join(
+            VerificationImage,
+            (VerificationImage.tenant_id == DocumentBlob.tenant_id)
+            & (VerificationImage.document_id == DocumentBlob.id),
+        )
+        .where(VerificationImage.tenant_id == tenant_id, VerificationImage.verification_id == previous.id)
+    )
+    freed = int((await session.execute(freed_by)).scalar_one())
+    used = await storage_used(session, tenant_id)
+    if used - freed + needed > quota:
+        raise QuotaRefused(QuotaExceeded(used, quota).message)
+
+
 async def submit_verification(
     session: AsyncSession,
     vault: Vault,
@@ -375,6 +402,7 @@ async def submit_verification(
         raise VerificationRefused("提出した書類を確認しています。結果が出るまでお待ちください。") from None
     subject = await _subject(session, person)
     if previous is not None:
+        await _require_room(session, person.tenant_id, previous, images, settings.verification_quota_bytes)
         await _delete_images(session, store, previous, principal.actor(), subject, FUNCTION_DELETE, now)
     stored = []
     for position, slot in enumerate(plan.slots):

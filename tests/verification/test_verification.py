@@ -985,3 +985,29 @@ async def test_another_tenants_admin_gets_404_with_the_real_ids_of_every_route(
     assert verification.status is VerificationStatus.PENDING
     assert list((await db.execute(select(VerificationRecord))).scalars()) == []
     assert await entries(db, world.tenant.id, "閲覧") == []
+
+
+async def test_a_resubmission_refused_for_quota_keeps_the_rejected_images(
+    app: Litestar, client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    """Nothing of a refused upload is kept, and nothing is lost either: the rejected submission's images (kept for
+    the resubmission or 30 days) still open, and the storage use is what it was."""
+    verification = await submit_card(client, db, me)
+    (image, *_) = await images(db, verification)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/verifications/{verification.id}/reject", {"reason": "blurry"})
+    used = (await services.storage_use(db, world.tenant.id, app.state["settings"])).used
+    app.state["settings"] = settings_with(app.state["settings"], verification_quota_bytes=used + 1000)
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    bigger = {name: (file, jpeg("green", (1200, 900)), kind) for name, (file, _, kind) in CARD.items()}
+    response = await upload(client, {"number_document": "mynumber_card"}, bigger)
+    assert response.status_code == 400 and 'class="form-error' in response.text
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.REJECTED and verification.images_deleted_at is None
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    picture = await client.get(f"/admin/verifications/{verification.id}/images/{image.id}")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert (await services.storage_use(db, world.tenant.id, app.state["settings"])).used == used
