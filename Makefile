@@ -1,6 +1,7 @@
 # Two commands: `make run` (serve on http://127.0.0.1:8000 with demo data) and `make test` (lint, types, tests on
 # SQLite and PostgreSQL).
 PYTHON ?= python3
+TMPDIR ?= /tmp
 VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := app tenants selfservice verification billing partners exchange
@@ -31,12 +32,15 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy $(PACKAGES)
 
 test-sqlite: $(VENV)/.dev-installed
-	MNV_TEST_DB=sqlite $(BIN)/pytest -q
+	MNV_TEST_DB=sqlite $(BIN)/pytest -q --basetemp=$(TMPDIR)/mnv-pytest-sqlite
 
 test-postgres: $(VENV)/.dev-installed
-	MNV_TEST_DB=postgres $(BIN)/pytest -q
+	MNV_TEST_DB=postgres $(BIN)/pytest -q --basetemp=$(TMPDIR)/mnv-pytest-postgres
 
-test: lint typecheck test-sqlite test-postgres
+# The two databases' suites are independent (own temporary trees, own databases, free ports): on CI's 2 cores they
+# run side by side, each one's output printed whole when it ends.
+test: lint typecheck
+	$(MAKE) -j2 --output-sync=target test-sqlite test-postgres
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.vault

@@ -44,6 +44,8 @@ class Tenant(GlobalMixin, Base):
     address: Mapped[str] = mapped_column(String(300), default="")
     representative: Mapped[str] = mapped_column(String(100), default="")
     phone: Mapped[str] = mapped_column(String(20), default="")
+    # 雇用保険 適用事業所番号 (11 digits without hyphens; issue 15 filings), "" when not given.
+    employment_insurance_office_number: Mapped[str] = mapped_column(String(11), default="", server_default="")
     is_member: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[TenantStatus] = mapped_column(str_enum(TenantStatus), default=TenantStatus.TRIAL)
     trial_ends_on: Mapped[dt.date | None] = mapped_column(Date, default=None)

@@ -179,6 +179,10 @@ class Person(TenantMixin, Base):
     social_insurance_lost_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     employment_insurance_acquired_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     employment_insurance_lost_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # For filings (issue 15, 雇用保険被保険者個人番号登録・変更届): 性別 ("male"/"female", None when not given) and
+    # 雇用保険 被保険者番号 (11 digits, kept without hyphens; None when not given).
+    gender: Mapped[str | None] = mapped_column(String(8), default=None)
+    employment_insurance_number: Mapped[str | None] = mapped_column(String(11), default=None)
     # Dependants
     employee_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     relationship: Mapped[Relationship | None] = mapped_column(str_enum(Relationship), default=None)
