@@ -148,7 +148,24 @@ async def set_verification_enabled(session: AsyncSession, principal: Principal, 
     )
 
 
-# The employee's side ----------------------------------------------------------------------------------------------
+# The submitter's side (an employee signed in, or a payee through their link) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """Who submits documents for a person of ``tenant_id``: the audit ``actor`` and the id kept as
+    ``Verification.submitted_by`` (the employee's account, or the payee's link: payees have no account)."""
+
+    tenant_id: uuid.UUID
+    actor: Actor
+    submitted_by: uuid.UUID
+
+
+def submitter_of(who: Principal | Submitter) -> Submitter:
+    """The submitter a signed-in principal is (its actor and account), or ``who`` itself."""
+    if isinstance(who, Submitter):
+        return who
+    return Submitter(tenant_id=who.tenant_id, actor=who.actor(), submitted_by=who.account_id)
 
 
 async def own_person(session: AsyncSession, principal: Principal) -> Person | None:
@@ -348,7 +365,7 @@ async def submit_verification(
     session: AsyncSession,
     vault: Vault,
     store: BlobStore,
-    principal: Principal,
+    who: Principal | Submitter,
     person: Person,
     plan: DocumentPlan,
     images: Mapping[str, CleanImage],
@@ -358,12 +375,18 @@ async def submit_verification(
 ) -> Verification:
     """Store the cleaned images sealed (quota checked) and open a submission 審査中, in the caller's transaction.
 
+    ``who``: the signed-in employee, or the :class:`Submitter` of a payee's link; the caller has checked that
+    ``person`` is theirs (the employee's own record, the link's payee).
+
     A previous rejected submission's images are deleted (the resubmission replaces them).
     Errors: ``VerificationRefused`` (option off, no number registered yet, a submission already under review or
     approved for the live number: :func:`approval_is_current`),
     ``FormInvalid`` (通知カード not confirmed), ``QuotaRefused`` (the tenant's quota is full: the caller rolls
     back, then logs it with :func:`record_quota_refusal` in a transaction of its own).
     """
+    submitter = submitter_of(who)
+    if person.tenant_id != submitter.tenant_id:
+        raise NotFoundException()
     if not await verification_enabled(session, person.tenant_id):
         raise VerificationRefused(OPTION_OFF)
     if not person.status.has_number:
@@ -386,7 +409,7 @@ async def submit_verification(
     verification = Verification(
         tenant_id=person.tenant_id,
         person_id=person.id,
-        submitted_by=principal.account_id,
+        submitted_by=submitter.submitted_by,
         department_id=person.department_id,
         status=VerificationStatus.PENDING,
         number_document=plan.number_document.code,
@@ -403,7 +426,7 @@ async def submit_verification(
     subject = await _subject(session, person)
     if previous is not None:
         await _require_room(session, person.tenant_id, previous, images, settings.verification_quota_bytes)
-        await _delete_images(session, store, previous, principal.actor(), subject, FUNCTION_DELETE, now)
+        await _delete_images(session, store, previous, submitter.actor, subject, FUNCTION_DELETE, now)
     stored = []
     for position, slot in enumerate(plan.slots):
         image = images.get(slot.field)
@@ -440,7 +463,7 @@ async def submit_verification(
         AuditEvent(
             tenant_id=person.tenant_id,
             action=AuditAction.REGISTER,
-            actor=principal.actor(),
+            actor=submitter.actor,
             function=FUNCTION_UPLOAD,
             subject=subject,
             detail={
@@ -462,16 +485,19 @@ QUOTA_NOTICE_DAYS = 30  # a refusal for quota is shown to the admins this long
 QUOTA_NOTICE_SCAN = 50  # newest 登録/拒否 entries read to find it (one range of ix_audit_entries_..._action_result_seq)
 
 
-async def record_quota_refusal(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> None:
+async def record_quota_refusal(session: AsyncSession, who: Principal | Submitter, person_id: uuid.UUID) -> None:
     """Log an upload refused for quota (登録, result 拒否, ``FUNCTION_QUOTA_REFUSED``) so the admins see it
-    (:func:`last_quota_refusal`). Called after the refused upload's rollback; the caller commits."""
-    person = (await session.execute(scoped(Person, principal).where(Person.id == person_id))).scalar_one_or_none()
+    (:func:`last_quota_refusal`). ``who``: as for :func:`submit_verification`. Called after the refused upload's
+    rollback; the caller commits."""
+    submitter = submitter_of(who)
+    statement = select(Person).where(Person.tenant_id == submitter.tenant_id, Person.id == person_id)
+    person = (await session.execute(statement)).scalar_one_or_none()
     await record(
         session,
         AuditEvent(
-            tenant_id=principal.tenant_id,
+            tenant_id=submitter.tenant_id,
             action=AuditAction.REGISTER,
-            actor=principal.actor(),
+            actor=submitter.actor,
             function=FUNCTION_QUOTA_REFUSED,
             result=AuditResult.DENIED,
             subject=await _subject(session, person) if person is not None else None,
@@ -1183,6 +1209,7 @@ __all__ = [
     "QueueRow",
     "QuotaRefused",
     "StorageUse",
+    "Submitter",
     "VerificationRefused",
     "approval_is_current",
     "approve_verification",
@@ -1208,6 +1235,7 @@ __all__ = [
     "storage_use",
     "submission_is_stale",
     "submit_verification",
+    "submitter_of",
     "verification_enabled",
     "void_if_stale",
     "void_stale_submissions",
