@@ -242,7 +242,7 @@ async def _documents_open(db_session: AsyncSession, tenant_code: str, token: str
     return _offers_documents(resolved)
 
 
-def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: int = 200) -> Template:
+def _enter_page(resolved: payees.ResolvedLink, token: str, *, error: str = "", status_code: int = 200) -> Template:
     return Template(
         template_name=f"{TEMPLATES}/enter.html",
         context={
@@ -252,7 +252,9 @@ def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: 
             "pending": payees.entered_through_link(resolved),
             "expires": payees.japan_time_label(resolved.link.expires_at),
             "error": error,
-            "documents": _offers_documents(resolved),
+            # Offered with the option; a payee whose number is kept already may go straight to the documents
+            # (typing it again would replace it, and with it the verification made for it).
+            "documents": payees.documents_path(resolved.tenant.code, token) if _offers_documents(resolved) else "",
         },
         status_code=status_code,
     )
@@ -272,7 +274,7 @@ class PayeeLinkController(Controller):
             if exc.state is payees.LinkState.USED and await _documents_open(db_session, tenant_code, token):
                 return Redirect(path=payees.documents_path(tenant_code, token))
             return unavailable_page(exc)
-        return _enter_page(resolved)
+        return _enter_page(resolved, token)
 
     @post("/{tenant_code:str}/{token:str}", name="payee_link_submit", opt=PUBLIC_OPT)
     async def submit(
@@ -296,7 +298,7 @@ class PayeeLinkController(Controller):
             await db_session.commit()  # the failure and the count stay although the answer is an error
             if locked:
                 return unavailable_page(payees.LinkUnavailable(payees.LinkState.LOCKED, resolved.tenant))
-            return _enter_page(resolved, error=exc.message, status_code=400)
+            return _enter_page(resolved, token, error=exc.message, status_code=400)
         return Template(
             template_name=f"{TEMPLATES}/confirm.html",
             context={
@@ -325,7 +327,7 @@ class PayeeLinkController(Controller):
         try:
             await payees.confirm_through_link(db_session, vault, resolved, actor=actor, token=data.confirmation)
         except RecordError as exc:
-            return _enter_page(resolved, error=exc.message, status_code=400)
+            return _enter_page(resolved, token, error=exc.message, status_code=400)
         numbers = await vault.number_info(db_session, resolved.tenant.id, [resolved.person.id])
         info = numbers.get(resolved.person.id)
         return Template(

@@ -316,7 +316,9 @@ async def test_a_used_link_replaced_by_a_new_one_is_refused_and_the_new_one_work
     newer = Phone(client, await issue(client, world, person))  # e.g. the first one was about to expire
     assert await _refusals(phone) == [410, 410, 410]
     assert "使用済み" in (await phone.get(phone.documents)).text
-    assert (await newer.get(newer.documents)).status_code == 200  # the number is registered: documents only
+    entry = await newer.get(newer.path)  # the new link's page leads to the documents without typing the number
+    assert entry.status_code == 200 and f'href="{newer.documents}" id="payee-documents"' in entry.text
+    assert (await newer.get(newer.documents)).status_code == 200
     assert (await newer.upload(card())).status_code in (302, 303)
     (verification,) = await submitted(db, person.id)
     assert verification.submitted_by == (await link_of(db, person)).id
