@@ -13,6 +13,9 @@ import msgspec
 
 ENV_PREFIX = "MNV_"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+# The most MNV_VERIFICATION_MAX_IMAGE_BYTES may be: the upload route's body limit is made for six images of this size
+# (verification.controllers.MAX_BODY_BYTES); a larger setting would refuse valid uploads with a bare 413.
+VERIFICATION_IMAGE_CEILING = 10 * 1024 * 1024
 
 
 class SettingsError(Exception):
@@ -226,6 +229,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise SettingsError(
             f"{env_name('job_poll_seconds')}={values['job_poll_seconds']!r} は"
             " 0 より大きく 3600 以下の秒数で指定してください"
+        )
+    if values.get("verification_max_image_bytes", 0) > VERIFICATION_IMAGE_CEILING:
+        raise SettingsError(
+            f"{env_name('verification_max_image_bytes')}={values['verification_max_image_bytes']!r} は"
+            f" {VERIFICATION_IMAGE_CEILING} （10 MB）以下で指定してください"
         )
     if values.get("port", 8000) > 65535:
         raise SettingsError(f"{env_name('port')}={values['port']!r} は 1〜65535 で指定してください")

@@ -237,12 +237,14 @@ def feature_routes() -> list[Any]:
     from selfservice.controllers import ROUTES as SELF_ROUTES
     from tenants.controllers import ROUTES as TENANT_ROUTES
     from verification.controllers import ROUTES as VERIFICATION_ROUTES
+    from verification.payee_controllers import PAYEE_ROUTES as PAYEE_VERIFICATION_ROUTES
 
     return [
         *TENANT_ROUTES,
         *SELF_ROUTES,
         *EXCHANGE_ROUTES,
         *VERIFICATION_ROUTES,
+        *PAYEE_VERIFICATION_ROUTES,
         *BILLING_ROUTES,
         *CONTRACT_ROUTES,
         *ERASURE_ROUTES,

@@ -265,8 +265,9 @@ def link_sheet(*, tenant: Tenant, person: Person, url: str, expires_at: dt.datet
     )
 
 
-async def resolve_link(session: AsyncSession, tenant_code: str, token: str) -> ResolvedLink:
-    """The usable link for a public address, or LinkUnavailable (unknown tenant and unknown token look alike)."""
+async def _find_link(session: AsyncSession, tenant_code: str, token: str) -> tuple[Tenant, PayeeLink]:
+    """The tenant and link of a public address whatever the link's state, or LinkUnavailable(NONE) (an unknown,
+    suspended or ended tenant and an unknown token look alike)."""
     if not token or len(token) > MAX_TOKEN_LENGTH or not tenant_code or len(tenant_code) > 32:
         raise LinkUnavailable(LinkState.NONE)
     tenant = (await session.execute(select(Tenant).where(Tenant.code == tenant_code))).scalar_one_or_none()
@@ -276,6 +277,12 @@ async def resolve_link(session: AsyncSession, tenant_code: str, token: str) -> R
     link = (await session.execute(statement)).scalar_one_or_none()
     if link is None:
         raise LinkUnavailable(LinkState.NONE)
+    return tenant, link
+
+
+async def resolve_link(session: AsyncSession, tenant_code: str, token: str) -> ResolvedLink:
+    """The usable link for a public address, or LinkUnavailable (unknown tenant and unknown token look alike)."""
+    tenant, link = await _find_link(session, tenant_code, token)
     state = link_state(link)
     if state is not LinkState.ACTIVE:
         raise LinkUnavailable(state, tenant)
@@ -283,6 +290,43 @@ async def resolve_link(session: AsyncSession, tenant_code: str, token: str) -> R
     if person is None or issue_refusal(person) is not None:
         raise LinkUnavailable(LinkState.REVOKED, tenant)
     return ResolvedLink(tenant=tenant, link=link, person=person)
+
+
+def documents_link_state(link: PayeeLink, newest: PayeeLink | None, now: dt.datetime | None = None) -> LinkState:
+    """Where a link stands for the payee's identity documents (本人確認書類, ``verification``): confirming the
+    number through it does not end it there, since the photos and the review's result come after the number.
+
+    Revoked, locked and expired links are refused as for the number; a link used for the number stays ACTIVE
+    until it expires while it is the payee's newest link (``newest``), and is USED once a newer one was issued.
+    """
+    if link.revoked_at is not None:
+        return LinkState.REVOKED
+    if link.locked_at is not None:
+        return LinkState.LOCKED
+    if link.expires_at <= (now or utcnow()):
+        return LinkState.EXPIRED
+    if link.used_at is not None and (newest is None or newest.id != link.id):
+        return LinkState.USED
+    return LinkState.ACTIVE
+
+
+async def resolve_documents_link(session: AsyncSession, tenant_code: str, token: str) -> ResolvedLink:
+    """The link of a public address for the payee's identity documents (:func:`documents_link_state`), or
+    LinkUnavailable with the same states as :func:`resolve_link` (an erased or retired payee: REVOKED)."""
+    tenant, link = await _find_link(session, tenant_code, token)
+    person = await _payee(session, tenant.id, link.person_id)
+    newest = await latest_link(session, person) if person is not None else None
+    state = documents_link_state(link, newest)
+    if state is not LinkState.ACTIVE:
+        raise LinkUnavailable(state, tenant)
+    if person is None or person.status is CollectionStatus.ERASED or person.retired_at is not None:
+        raise LinkUnavailable(LinkState.REVOKED, tenant)
+    return ResolvedLink(tenant=tenant, link=link, person=person)
+
+
+def documents_path(tenant_code: str, token: str) -> str:
+    """The path of the payee's identity-document pages behind their link (``verification``'s payee pages)."""
+    return f"/p/{tenant_code}/{token}/verification"
 
 
 async def _payee(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> Person | None:

@@ -150,6 +150,8 @@ async def test_the_s3_store_refuses_malformed_keys(s3_store: BlobStore) -> None:
         ({"MNV_S3_ENDPOINT_URL": "minio:9000"}, "MNV_S3_ENDPOINT_URL"),
         ({"MNV_VERIFICATION_QUOTA_BYTES": "0"}, "MNV_VERIFICATION_QUOTA_BYTES"),
         ({"MNV_VERIFICATION_MAX_IMAGE_BYTES": "10MB"}, "MNV_VERIFICATION_MAX_IMAGE_BYTES"),
+        # above the upload route's body limit (verification.controllers.MAX_BODY_BYTES is made for 10 MB images)
+        ({"MNV_VERIFICATION_MAX_IMAGE_BYTES": str(10 * 1024**2 + 1)}, "MNV_VERIFICATION_MAX_IMAGE_BYTES"),
     ],
 )
 def test_blob_settings_are_parsed_strictly(environ: dict[str, str], named: str) -> None:

@@ -7,6 +7,7 @@ Images are served only by the authorised review route, decrypted on the fly, ``C
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, employees_only, number_handlers, operator_only
 from app.blobs import BlobStore, blob_store_from_settings
-from app.config import Settings
+from app.config import VERIFICATION_IMAGE_CEILING, Settings
 from app.forms import Form, FormInvalid
 from app.http import error_response
 from app.pager import PageRequest, page_links
@@ -46,8 +47,32 @@ ME_PATH = "/me/verification"
 ADMIN_PATH = "/admin/verifications"
 BLOB_STATE_KEY = "verification_blob_store"
 # Every image of the largest valid choice at the largest size the setting may allow, and the form's own fields.
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_BYTES = VERIFICATION_IMAGE_CEILING
 MAX_BODY_BYTES = MAX_IMAGES * MAX_IMAGE_BYTES + 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PagePaths:
+    """Where a submitter's pages live: the status page, the upload (the choice's GET and the form's POST), the
+    page where the number is registered; ``payee``: a payee's pages (through their link: the company is named,
+    the note on dependants left out)."""
+
+    status: str
+    upload: str
+    number: str
+    payee: bool = False
+
+
+ME_PATHS = PagePaths(status=ME_PATH, upload=f"{ME_PATH}/upload", number="/me")
+
+
+def max_image_label(max_bytes: int) -> str:
+    """The size limit per image as the upload page says it: whole MB from 10 MB on, one decimal below
+    (``0.5MB`` rather than a rounded-down ``0MB``)."""
+    tenths = max_bytes * 10 // (1024 * 1024)  # rounded down: the page never promises more than the limit
+    if tenths >= 100:
+        return f"{tenths // 10}MB"
+    return f"{tenths // 10}.{tenths % 10}MB"
 
 
 def blob_store(state: State, settings: Settings) -> BlobStore:
@@ -61,11 +86,19 @@ def blob_store(state: State, settings: Settings) -> BlobStore:
 # The employee's pages -------------------------------------------------------------------------------------------
 
 
-def _choice_page(context: dict[str, Any], *, errors: dict[str, str] | None = None, status_code: int = 200) -> Template:
+def choice_page(
+    context: dict[str, Any],
+    paths: PagePaths,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    """The status page with the choice of documents (``context``: :func:`status_context`'s)."""
     return Template(
         template_name="verification/me.html",
         context={
             **context,
+            "paths": paths,
             "number_choices": NUMBER_CHOICES,
             "photo_choices": PHOTO_ID_CHOICES,
             "non_photo_choices": NON_PHOTO_ID_CHOICES,
@@ -76,29 +109,35 @@ def _choice_page(context: dict[str, Any], *, errors: dict[str, str] | None = Non
     )
 
 
-def _upload_page(
+def upload_page(
     plan: DocumentPlan,
     choice: dict[str, str],
     settings: Settings,
+    paths: PagePaths,
     *,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    company: str = "",
 ) -> Template:
+    """The form with a camera and a file field per image the chosen documents need."""
     return Template(
         template_name="verification/upload.html",
         context={
+            "paths": paths,
+            "company": company,
             "plan": plan,
             "choice": choice,
             "errors": errors or {},
             "not_accepted": NOT_ACCEPTED,
             "chosen_suffix": services.CHOSEN_SUFFIX,
-            "max_mb": settings.verification_max_image_bytes // (1024 * 1024),
+            "max_size": max_image_label(settings.verification_max_image_bytes),
         },
         status_code=status_code,
     )
 
 
-def _choice_of(params: Any) -> dict[str, str]:
+def choice_of(params: Any) -> dict[str, str]:
+    """The chosen document kinds from a query or a form (each cut to 40 characters)."""
     return {
         "number_document": str(params.get("number_document") or "")[:40],
         "identity_1": str(params.get("identity_1") or "")[:40],
@@ -106,8 +145,89 @@ def _choice_of(params: Any) -> dict[str, str]:
     }
 
 
-def _plan(choice: dict[str, str]) -> DocumentPlan:
+def plan_of(choice: dict[str, str]) -> DocumentPlan:
+    """The images the choice needs (``DocumentChoiceInvalid`` with the Japanese reason)."""
     return plan_documents(choice["number_document"], [choice["identity_1"], choice["identity_2"]])
+
+
+async def upload_form(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    person: Any,
+    paths: PagePaths,
+    *,
+    company: str = "",
+) -> Template | Redirect:
+    """The upload form for the documents chosen in the query, the choice again with the reason (400), or back to
+    the status page when the person may not submit now."""
+    context = {**await status_context(db_session, vault, person), "company": company}
+    if not context["can_submit"]:
+        return Redirect(path=paths.status)
+    choice = choice_of(request.query_params)
+    try:
+        plan = plan_of(choice)
+    except DocumentChoiceInvalid as exc:
+        return choice_page({**context, "choice": choice}, paths, errors={"documents": exc.message}, status_code=400)
+    return upload_page(plan, choice, settings, paths, company=company)
+
+
+async def take_upload(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    state: State,
+    who: Principal | services.Submitter,
+    person: Any,
+    paths: PagePaths,
+    *,
+    company: str = "",
+) -> Template | None:
+    """Read the upload form, clean its images and submit them for ``person`` (``services.submit_verification``).
+
+    Returns None when submitted, or the page to answer with (400): the choice with the reason, the form with an
+    error per image, or the quota's refusal (logged in a transaction of its own so the admins see it).
+    ``services.VerificationRefused`` goes to the caller (each side tells it its own way).
+    """
+    form = await request.form()
+    choice = choice_of(form)
+    try:
+        plan = plan_of(choice)
+    except DocumentChoiceInvalid as exc:
+        context = {**await status_context(db_session, vault, person), "choice": choice, "company": company}
+        return choice_page(context, paths, errors={"documents": exc.message}, status_code=400)
+    files: dict[str, bytes] = {}
+    for slot in plan.slots:
+        for name in (slot.field, slot.field + services.CHOSEN_SUFFIX):  # the camera's, the chosen photo's
+            upload = form.get(name)
+            if isinstance(upload, UploadFile):
+                files[name] = await upload.read()
+    confirmed = form.get("notification_card_confirmed") == "yes"
+    person_id = person.id  # still known after a rollback
+    try:
+        images = await services.clean_images(plan, files, settings)
+        await services.submit_verification(
+            db_session,
+            vault,
+            blob_store(state, settings),
+            who,
+            person,
+            plan,
+            images,
+            notification_card_confirmed=confirmed,
+            settings=settings,
+        )
+    except FormInvalid as exc:
+        return upload_page(plan, choice, settings, paths, errors=exc.errors, status_code=400, company=company)
+    except services.QuotaRefused as exc:
+        # Nothing of the upload is kept; the refusal is logged in its own transaction so the admins see it.
+        await db_session.rollback()
+        await services.record_quota_refusal(db_session, who, person_id)
+        await db_session.commit()
+        return upload_page(plan, choice, settings, paths, errors={"_": exc.message}, status_code=400, company=company)
+    return None
 
 
 class EmployeeVerificationController(Controller):
@@ -132,11 +252,10 @@ class EmployeeVerificationController(Controller):
         person = await self._ready(db_session, principal)
         if person is None:
             return Redirect(path="/me")
-        latest = await _latest(db_session, vault, person)
-        return _choice_page(_status_context(person, latest), errors={})
+        return choice_page(await status_context(db_session, vault, person), ME_PATHS)
 
     @get("/upload", name="verification_me_upload")
-    async def upload_page(
+    async def upload_form_page(
         self,
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
@@ -147,16 +266,7 @@ class EmployeeVerificationController(Controller):
         person = await self._ready(db_session, principal)
         if person is None:
             return Redirect(path="/me")
-        latest = await _latest(db_session, vault, person)
-        context = _status_context(person, latest)
-        if not context["can_submit"]:
-            return Redirect(path=ME_PATH)
-        choice = _choice_of(request.query_params)
-        try:
-            plan = _plan(choice)
-        except DocumentChoiceInvalid as exc:
-            return _choice_page({**context, "choice": choice}, errors={"documents": exc.message}, status_code=400)
-        return _upload_page(plan, choice, settings)
+        return await upload_form(request, db_session, vault, settings, person, ME_PATHS)
 
     @post("/upload", name="verification_me_submit", request_max_body_size=MAX_BODY_BYTES)
     async def submit(
@@ -171,61 +281,36 @@ class EmployeeVerificationController(Controller):
         person = await self._ready(db_session, principal)
         if person is None:
             return Redirect(path="/me")
-        form = await request.form()
-        choice = _choice_of(form)
         try:
-            plan = _plan(choice)
-        except DocumentChoiceInvalid as exc:
-            latest = await _latest(db_session, vault, person)
-            context = {**_status_context(person, latest), "choice": choice}
-            return _choice_page(context, errors={"documents": exc.message}, status_code=400)
-        files: dict[str, bytes] = {}
-        for slot in plan.slots:
-            for name in (slot.field, slot.field + services.CHOSEN_SUFFIX):  # the camera's, the chosen photo's
-                upload = form.get(name)
-                if isinstance(upload, UploadFile):
-                    files[name] = await upload.read()
-        confirmed = form.get("notification_card_confirmed") == "yes"
-        person_id = person.id  # still known after a rollback
-        try:
-            images = await services.clean_images(plan, files, settings)
-            await services.submit_verification(
-                db_session,
-                vault,
-                blob_store(state, settings),
-                principal,
-                person,
-                plan,
-                images,
-                notification_card_confirmed=confirmed,
-                settings=settings,
-            )
-        except FormInvalid as exc:
-            return _upload_page(plan, choice, settings, errors=exc.errors, status_code=400)
-        except services.QuotaRefused as exc:
-            # Nothing of the upload is kept; the refusal is logged in its own transaction so the admins see it.
-            await db_session.rollback()
-            await services.record_quota_refusal(db_session, principal, person_id)
-            await db_session.commit()
-            return _upload_page(plan, choice, settings, errors={"_": exc.message}, status_code=400)
+            page = await take_upload(request, db_session, vault, settings, state, principal, person, ME_PATHS)
         except services.VerificationRefused as exc:
             flash(request, exc.message, "error")
             return Redirect(path=ME_PATH)
+        if page is not None:
+            return page
         flash(request, "本人確認書類を提出しました。担当者の確認をお待ちください。", "success")
         return Redirect(path=ME_PATH)
 
 
-async def _latest(db_session: AsyncSession, vault: Vault, person: Any) -> Any:
-    """The person's newest submission, made void first when its number was erased or replaced."""
+async def status_context(db_session: AsyncSession, vault: Vault, person: Any) -> dict[str, Any]:
+    """The submitter's page state (an employee's or a payee's): the newest submission (made void first when its
+    number was erased or replaced) and whether they may submit (none yet, rejected, void, or approved for a number
+    they no longer have)."""
     latest = await services.latest_submission(db_session, person.tenant_id, person.id)
+    outdated = False
     if latest is not None:
         await services.void_if_stale(db_session, vault, latest)
-    return latest
+        outdated = latest.status is VerificationStatus.APPROVED and not await services.approval_is_current(
+            db_session, vault, latest
+        )
+    return _status_context(person, latest, outdated=outdated)
 
 
-def _status_context(person: Any, latest: Any) -> dict[str, Any]:
+def _status_context(person: Any, latest: Any, *, outdated: bool) -> dict[str, Any]:
     status = latest.status if latest is not None else None
     return {
+        "outdated": outdated,
+        "outdated_message": services.APPROVAL_OUTDATED,
         "person": person,
         "latest": latest,
         "latest_documents": (
@@ -234,7 +319,7 @@ def _status_context(person: Any, latest: Any) -> dict[str, Any]:
         "reason": services.reject_reason_label(latest) if latest is not None else "",
         "has_number": person.status.has_number,
         "can_submit": person.status.has_number
-        and status in (None, VerificationStatus.REJECTED, VerificationStatus.VOID),
+        and (status in (None, VerificationStatus.REJECTED, VerificationStatus.VOID) or outdated),
         "void_message": services.VOID_MESSAGE,
         "choice": {"number_document": "", "identity_1": "", "identity_2": ""},
     }
@@ -304,7 +389,7 @@ class VerificationAdminController(Controller):
                 db_session, vault, blob_store(state, settings), principal, verification, image_id
             )
         except services.ImageUnavailable as exc:
-            hint = "提出画面から従業員に撮り直して再提出してもらってください。"
+            hint = "提出した本人に、撮り直して再提出してもらってください。"
             return error_response(request, exc.status, title=exc.message, hint=hint)
         return Response(
             content=data,
@@ -361,7 +446,7 @@ class VerificationAdminController(Controller):
         except services.VerificationRefused as exc:
             flash(request, exc.message, "error")
             return Redirect(path=f"{ADMIN_PATH}/{verification.id}")
-        flash(request, "差し戻しました。従業員の画面に理由が表示されます。", "success")
+        flash(request, "差し戻しました。提出した本人の画面に理由が表示されます。", "success")
         return Redirect(path=ADMIN_PATH)
 
     @get("/people/{person_id:str}/record", name="verification_manual")

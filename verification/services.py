@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.exceptions import NotFoundException
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -49,7 +49,7 @@ from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
 from app.tenancy import Tenant
 from app.text import JST, DateRejected, TextRejected, clean_text, format_date, parse_date
-from app.vault import NumberField, Vault
+from app.vault import NumberField, Vault, sealed_document_size
 from app.vault.models import DocumentKey, VaultNumber
 from app.workers import IMAGES, run_in_worker
 from billing.contract import change_contract
@@ -148,7 +148,24 @@ async def set_verification_enabled(session: AsyncSession, principal: Principal, 
     )
 
 
-# The employee's side ----------------------------------------------------------------------------------------------
+# The submitter's side (an employee signed in, or a payee through their link) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Submitter:
+    """Who submits documents for a person of ``tenant_id``: the audit ``actor`` and the id kept as
+    ``Verification.submitted_by`` (the employee's account, or the payee's link: payees have no account)."""
+
+    tenant_id: uuid.UUID
+    actor: Actor
+    submitted_by: uuid.UUID
+
+
+def submitter_of(who: Principal | Submitter) -> Submitter:
+    """The submitter a signed-in principal is (its actor and account), or ``who`` itself."""
+    if isinstance(who, Submitter):
+        return who
+    return Submitter(tenant_id=who.tenant_id, actor=who.actor(), submitted_by=who.account_id)
 
 
 async def own_person(session: AsyncSession, principal: Principal) -> Person | None:
@@ -233,6 +250,23 @@ async def submission_is_stale(session: AsyncSession, vault: Vault, verification:
     return verification.images_deleted_at is None and await _images_unopenable(session, verification)
 
 
+APPROVAL_OUTDATED = "マイナンバーが変更されたため、新しい番号の本人確認書類をもう一度提出してください。"
+
+
+async def approval_is_current(session: AsyncSession, vault: Vault, verification: Verification) -> bool:
+    """Whether an approved submission still covers the person's live My Number: one registered no later than the
+    submission (the number its photos showed). False once that number was replaced, or erased and registered again
+    (its record goes with it: :func:`purge_verification_records`), and for submissions not approved.
+
+    The rule of :func:`submission_is_stale`, for the approved ones: the employee may then submit for the new number.
+    """
+    if verification.status is not VerificationStatus.APPROVED:
+        return False
+    found = await vault.number_info(session, verification.tenant_id, [verification.person_id], NumberField.MY_NUMBER)
+    info = found.get(verification.person_id)
+    return info is not None and info.registered_at <= verification.submitted_at
+
+
 async def _mark_void(session: AsyncSession, verification: Verification, now: dt.datetime) -> None:
     """Set 無効 (one conditional UPDATE from an open status); its kept images become due for the purge now."""
     await session.execute(
@@ -300,11 +334,38 @@ async def clean_images(plan: DocumentPlan, files: Mapping[str, bytes], settings:
     return cleaned
 
 
+async def _require_room(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    previous: Verification,
+    images: Mapping[str, CleanImage],
+    quota: int,
+) -> None:
+    """Refuse a resubmission the quota cannot hold even once the previous submission's images are freed, before
+    those are deleted: their blobs go at once (``app.documents.delete_documents``), so a refusal after it would
+    leave the rejected submission with images that no longer open. ``QuotaRefused``; the counter's conditional
+    update in ``store_document`` stays the real check (two uploads at once)."""
+    needed = sum(sealed_document_size(len(image.jpeg)) for image in images.values())
+    freed_by = (
+        select(func.coalesce(func.sum(DocumentBlob.size), 0))
+        .join(
+            VerificationImage,
+            (VerificationImage.tenant_id == DocumentBlob.tenant_id)
+            & (VerificationImage.document_id == DocumentBlob.id),
+        )
+        .where(VerificationImage.tenant_id == tenant_id, VerificationImage.verification_id == previous.id)
+    )
+    freed = int((await session.execute(freed_by)).scalar_one())
+    used = await storage_used(session, tenant_id)
+    if used - freed + needed > quota:
+        raise QuotaRefused(QuotaExceeded(used, quota).message)
+
+
 async def submit_verification(
     session: AsyncSession,
     vault: Vault,
     store: BlobStore,
-    principal: Principal,
+    who: Principal | Submitter,
     person: Person,
     plan: DocumentPlan,
     images: Mapping[str, CleanImage],
@@ -314,11 +375,18 @@ async def submit_verification(
 ) -> Verification:
     """Store the cleaned images sealed (quota checked) and open a submission 審査中, in the caller's transaction.
 
+    ``who``: the signed-in employee, or the :class:`Submitter` of a payee's link; the caller has checked that
+    ``person`` is theirs (the employee's own record, the link's payee).
+
     A previous rejected submission's images are deleted (the resubmission replaces them).
-    Errors: ``VerificationRefused`` (option off, no number registered yet, a submission already under review),
+    Errors: ``VerificationRefused`` (option off, no number registered yet, a submission already under review or
+    approved for the live number: :func:`approval_is_current`),
     ``FormInvalid`` (通知カード not confirmed), ``QuotaRefused`` (the tenant's quota is full: the caller rolls
     back, then logs it with :func:`record_quota_refusal` in a transaction of its own).
     """
+    submitter = submitter_of(who)
+    if person.tenant_id != submitter.tenant_id:
+        raise NotFoundException()
     if not await verification_enabled(session, person.tenant_id):
         raise VerificationRefused(OPTION_OFF)
     if not person.status.has_number:
@@ -328,7 +396,7 @@ async def submit_verification(
         await void_if_stale(session, vault, previous)
     if previous is not None and previous.status is VerificationStatus.PENDING:
         raise VerificationRefused("提出した書類を確認しています。結果が出るまでお待ちください。")
-    if previous is not None and previous.status is VerificationStatus.APPROVED:
+    if previous is not None and await approval_is_current(session, vault, previous):
         raise VerificationRefused("本人確認は完了しています。")
     if plan.needs_notification_card_confirmation and not notification_card_confirmed:
         raise FormInvalid(
@@ -341,7 +409,7 @@ async def submit_verification(
     verification = Verification(
         tenant_id=person.tenant_id,
         person_id=person.id,
-        submitted_by=principal.account_id,
+        submitted_by=submitter.submitted_by,
         department_id=person.department_id,
         status=VerificationStatus.PENDING,
         number_document=plan.number_document.code,
@@ -357,7 +425,8 @@ async def submit_verification(
         raise VerificationRefused("提出した書類を確認しています。結果が出るまでお待ちください。") from None
     subject = await _subject(session, person)
     if previous is not None:
-        await _delete_images(session, store, previous, principal.actor(), subject, FUNCTION_DELETE, now)
+        await _require_room(session, person.tenant_id, previous, images, settings.verification_quota_bytes)
+        await _delete_images(session, store, previous, submitter.actor, subject, FUNCTION_DELETE, now)
     stored = []
     for position, slot in enumerate(plan.slots):
         image = images.get(slot.field)
@@ -394,7 +463,7 @@ async def submit_verification(
         AuditEvent(
             tenant_id=person.tenant_id,
             action=AuditAction.REGISTER,
-            actor=principal.actor(),
+            actor=submitter.actor,
             function=FUNCTION_UPLOAD,
             subject=subject,
             detail={
@@ -416,16 +485,19 @@ QUOTA_NOTICE_DAYS = 30  # a refusal for quota is shown to the admins this long
 QUOTA_NOTICE_SCAN = 50  # newest 登録/拒否 entries read to find it (one range of ix_audit_entries_..._action_result_seq)
 
 
-async def record_quota_refusal(session: AsyncSession, principal: Principal, person_id: uuid.UUID) -> None:
+async def record_quota_refusal(session: AsyncSession, who: Principal | Submitter, person_id: uuid.UUID) -> None:
     """Log an upload refused for quota (登録, result 拒否, ``FUNCTION_QUOTA_REFUSED``) so the admins see it
-    (:func:`last_quota_refusal`). Called after the refused upload's rollback; the caller commits."""
-    person = (await session.execute(scoped(Person, principal).where(Person.id == person_id))).scalar_one_or_none()
+    (:func:`last_quota_refusal`). ``who``: as for :func:`submit_verification`. Called after the refused upload's
+    rollback; the caller commits."""
+    submitter = submitter_of(who)
+    statement = select(Person).where(Person.tenant_id == submitter.tenant_id, Person.id == person_id)
+    person = (await session.execute(statement)).scalar_one_or_none()
     await record(
         session,
         AuditEvent(
-            tenant_id=principal.tenant_id,
+            tenant_id=submitter.tenant_id,
             action=AuditAction.REGISTER,
-            actor=principal.actor(),
+            actor=submitter.actor,
             function=FUNCTION_QUOTA_REFUSED,
             result=AuditResult.DENIED,
             subject=await _subject(session, person) if person is not None else None,
@@ -1121,6 +1193,7 @@ def maintenance_step(settings: Settings) -> Callable[[async_sessionmaker[AsyncSe
 
 
 __all__ = [
+    "APPROVAL_OUTDATED",
     "CHOSEN_SUFFIX",
     "DOCUMENT_KIND",
     "MANUAL_METHODS",
@@ -1136,7 +1209,9 @@ __all__ = [
     "QueueRow",
     "QuotaRefused",
     "StorageUse",
+    "Submitter",
     "VerificationRefused",
+    "approval_is_current",
     "approve_verification",
     "clean_images",
     "department_choices",
@@ -1160,6 +1235,7 @@ __all__ = [
     "storage_use",
     "submission_is_stale",
     "submit_verification",
+    "submitter_of",
     "verification_enabled",
     "void_if_stale",
     "void_stale_submissions",

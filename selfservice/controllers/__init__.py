@@ -8,8 +8,11 @@ from selfservice.controllers._invitations import InvitationController
 from selfservice.controllers._me import SelfServiceController
 from selfservice.controllers._payee_links import (
     PAYEE_POSTS_PER_MINUTE,
+    PUBLIC_OPT,
     PayeeLinkAdminController,
+    payee_rate_limit,
     public_router,
+    unavailable_page,
 )
 
 ROUTES: list[Any] = [
@@ -22,9 +25,12 @@ ROUTES: list[Any] = [
 
 __all__ = [
     "PAYEE_POSTS_PER_MINUTE",
+    "PUBLIC_OPT",
     "ROUTES",
     "InvitationController",
     "NumberHistoryController",
     "PayeeLinkAdminController",
     "SelfServiceController",
+    "payee_rate_limit",
+    "unavailable_page",
 ]

@@ -209,7 +209,8 @@ async def _mail_link(
 # Public -------------------------------------------------------------------------------------------------------
 
 
-def _unavailable(exc: payees.LinkUnavailable) -> Template:
+def unavailable_page(exc: payees.LinkUnavailable) -> Template:
+    """The page saying why a payee link cannot be used (404 unknown, 423 locked, 410 otherwise)."""
     status = {payees.LinkState.NONE: 404, payees.LinkState.LOCKED: 423}.get(exc.state, 410)
     return Template(
         template_name=f"{TEMPLATES}/unavailable.html",
@@ -223,10 +224,25 @@ async def _resolve(db_session: AsyncSession, tenant_code: str, token: str) -> pa
     try:
         return await payees.resolve_link(db_session, tenant_code, token)
     except payees.LinkUnavailable as exc:
-        return _unavailable(exc)
+        return unavailable_page(exc)
 
 
-def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: int = 200) -> Template:
+def _offers_documents(resolved: payees.ResolvedLink) -> bool:
+    """Whether the payee is asked for identity documents through the link (the tenant's 本人確認オプション;
+    not for a corporation's number, which is public)."""
+    return resolved.tenant.verification_enabled and not resolved.is_corporation
+
+
+async def _documents_open(db_session: AsyncSession, tenant_code: str, token: str) -> bool:
+    """Whether the link's identity-document pages are open (``payees.resolve_documents_link``) and offered."""
+    try:
+        resolved = await payees.resolve_documents_link(db_session, tenant_code, token)
+    except payees.LinkUnavailable:
+        return False
+    return _offers_documents(resolved)
+
+
+def _enter_page(resolved: payees.ResolvedLink, token: str, *, error: str = "", status_code: int = 200) -> Template:
     return Template(
         template_name=f"{TEMPLATES}/enter.html",
         context={
@@ -236,6 +252,9 @@ def _enter_page(resolved: payees.ResolvedLink, *, error: str = "", status_code: 
             "pending": payees.entered_through_link(resolved),
             "expires": payees.japan_time_label(resolved.link.expires_at),
             "error": error,
+            # Offered with the option; a payee whose number is kept already may go straight to the documents
+            # (typing it again would replace it, and with it the verification made for it).
+            "documents": payees.documents_path(resolved.tenant.code, token) if _offers_documents(resolved) else "",
         },
         status_code=status_code,
     )
@@ -247,11 +266,15 @@ class PayeeLinkController(Controller):
     include_in_schema = False
 
     @get("/{tenant_code:str}/{token:str}", name="payee_link", opt=PUBLIC_OPT)
-    async def open_link(self, db_session: AsyncSession, tenant_code: str, token: str) -> Template:
-        resolved = await _resolve(db_session, tenant_code, token)
-        if isinstance(resolved, Template):
-            return resolved
-        return _enter_page(resolved)
+    async def open_link(self, db_session: AsyncSession, tenant_code: str, token: str) -> Template | Redirect:
+        try:
+            resolved = await payees.resolve_link(db_session, tenant_code, token)
+        except payees.LinkUnavailable as exc:
+            # A link used for the number still leads to the identity documents (本人確認書類) and their result.
+            if exc.state is payees.LinkState.USED and await _documents_open(db_session, tenant_code, token):
+                return Redirect(path=payees.documents_path(tenant_code, token))
+            return unavailable_page(exc)
+        return _enter_page(resolved, token)
 
     @post("/{tenant_code:str}/{token:str}", name="payee_link_submit", opt=PUBLIC_OPT)
     async def submit(
@@ -274,8 +297,8 @@ class PayeeLinkController(Controller):
             locked = await payees.note_failure(db_session, resolved, actor=actor, reason=reason)
             await db_session.commit()  # the failure and the count stay although the answer is an error
             if locked:
-                return _unavailable(payees.LinkUnavailable(payees.LinkState.LOCKED, resolved.tenant))
-            return _enter_page(resolved, error=exc.message, status_code=400)
+                return unavailable_page(payees.LinkUnavailable(payees.LinkState.LOCKED, resolved.tenant))
+            return _enter_page(resolved, token, error=exc.message, status_code=400)
         return Template(
             template_name=f"{TEMPLATES}/confirm.html",
             context={
@@ -304,12 +327,17 @@ class PayeeLinkController(Controller):
         try:
             await payees.confirm_through_link(db_session, vault, resolved, actor=actor, token=data.confirmation)
         except RecordError as exc:
-            return _enter_page(resolved, error=exc.message, status_code=400)
+            return _enter_page(resolved, token, error=exc.message, status_code=400)
         numbers = await vault.number_info(db_session, resolved.tenant.id, [resolved.person.id])
         info = numbers.get(resolved.person.id)
         return Template(
             template_name=f"{TEMPLATES}/done.html",
-            context={"resolved": resolved, "masked": info.masked if info else ""},
+            context={
+                "resolved": resolved,
+                "masked": info.masked if info else "",
+                "documents": (payees.documents_path(tenant_code, token) if _offers_documents(resolved) else ""),
+                "expires": payees.japan_time_label(resolved.link.expires_at),
+            },
         )
 
 

@@ -921,3 +921,93 @@ async def test_a_slot_filled_both_from_the_camera_and_the_library_is_refused_cle
     assert response.status_code == 400
     assert "カメラで撮影した写真と選んだ写真の両方が送られました" in response.text
     assert await submitted(db, me.person_id) == []
+
+
+@pytest.mark.parametrize("route", ["replace", "erase_and_register"])
+async def test_an_approval_for_a_replaced_number_asks_the_employee_to_submit_again(
+    client: AsyncTestClient[Litestar], db: AsyncSession, vault: Vault, world: World, me: Me, route: str
+) -> None:
+    """The approval (and its record) belongs to the number the photos showed: once that number is replaced, or
+    erased and registered again, the new number is unverified and the employee may submit for it."""
+    verification = await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/verifications/{verification.id}/approve")
+    if route == "replace":
+        await replace_number(db, vault, world, me, valid_my_number(11))
+    else:
+        await erase_and_register_again(db, vault, world, me, valid_my_number(11))
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    mine = await client.get("/me/verification")
+    assert services.APPROVAL_OUTDATED in mine.text and "本人確認が完了しました" not in mine.text
+    assert 'action="/me/verification/upload"' in mine.text
+    assert (await client.get("/me/verification/upload?number_document=mynumber_card")).status_code == 200
+    assert (await upload(client, {"number_document": "mynumber_card"}, CARD)).status_code == 302
+    first, second = await submitted(db, me.person_id)
+    assert (first.status, second.status) == (VerificationStatus.APPROVED, VerificationStatus.PENDING)
+    assert len(await images(db, second)) == 2
+
+
+async def test_an_approval_for_the_live_number_still_refuses_a_second_submission(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    verification = await submit_card(client, db, me)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/verifications/{verification.id}/approve")
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    mine = await client.get("/me/verification")
+    assert "本人確認が完了しました" in mine.text and 'action="/me/verification/upload"' not in mine.text
+    assert (await upload(client, {"number_document": "mynumber_card"}, CARD)).status_code == 302
+    assert len(await submitted(db, me.person_id)) == 1
+
+
+async def test_another_tenants_admin_gets_404_with_the_real_ids_of_every_route(
+    client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    verification = await submit_card(client, db, me)
+    (image, *_) = await images(db, verification)
+    client.cookies.clear()
+    await sign_in(client, world.other_admin)
+    base = f"/admin/verifications/{verification.id}"
+    for path in (base, f"{base}/images/{image.id}", f"/admin/verifications/people/{me.person_id}/record"):
+        response = await client.get(path)
+        assert response.status_code == 404 and "山田 太郎" not in response.text
+    for path, form in (
+        (f"{base}/approve", {}),
+        (f"{base}/reject", {"reason": "blurry"}),
+        (f"/admin/verifications/people/{me.person_id}/record", {"method": "対面", "number_document": "mynumber_card"}),
+    ):
+        assert (await post_form(client, path, form)).status_code == 404  # type: ignore[attr-defined]
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.PENDING
+    assert list((await db.execute(select(VerificationRecord))).scalars()) == []
+    assert await entries(db, world.tenant.id, "閲覧") == []
+
+
+async def test_a_resubmission_refused_for_quota_keeps_the_rejected_images(
+    app: Litestar, client: AsyncTestClient[Litestar], db: AsyncSession, world: World, me: Me
+) -> None:
+    """Nothing of a refused upload is kept, and nothing is lost either: the rejected submission's images (kept for
+    the resubmission or 30 days) still open, and the storage use is what it was."""
+    verification = await submit_card(client, db, me)
+    (image, *_) = await images(db, verification)
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    await post_form(client, f"/admin/verifications/{verification.id}/reject", {"reason": "blurry"})
+    used = (await services.storage_use(db, world.tenant.id, app.state["settings"])).used
+    app.state["settings"] = settings_with(app.state["settings"], verification_quota_bytes=used + 1000)
+    client.cookies.clear()
+    await sign_in(client, me.persona)
+    bigger = {name: (file, jpeg("green", (1200, 900)), kind) for name, (file, _, kind) in CARD.items()}
+    response = await upload(client, {"number_document": "mynumber_card"}, bigger)
+    assert response.status_code == 400 and 'class="form-error' in response.text
+    (verification,) = await submitted(db, me.person_id)
+    assert verification.status is VerificationStatus.REJECTED and verification.images_deleted_at is None
+    client.cookies.clear()
+    await sign_in(client, world.admin)
+    picture = await client.get(f"/admin/verifications/{verification.id}/images/{image.id}")
+    assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
+    assert (await services.storage_use(db, world.tenant.id, app.state["settings"])).used == used
