@@ -198,3 +198,56 @@ class PersonBoxFile(TenantMixin, Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     uploaded_by_side: Mapped[LinkSide] = mapped_column(str_enum(LinkSide))
     uploaded_by_name: Mapped[str] = mapped_column(String(100))
+
+
+class DocumentAudience(enum.StrEnum):
+    """Who a published 定型文書 reaches: every linked client of the office, or the clients chosen."""
+
+    ALL = "all"
+    CHOSEN = "chosen"
+
+    @property
+    def label(self) -> str:
+        return {"all": "すべての顧問先", "chosen": "選んだ顧問先"}[self.value]
+
+
+class PartnerDocument(TenantMixin, Base):
+    """A document an office publishes to its clients (定型文書, seed 000「事業所マイページ(顧問先)に公開する…オリジナル
+    定型文書」; issue 15: up to 100 per office, 20 MB each). ``tenant_id`` is the OFFICE.
+
+    The bytes are sealed under the office's tenant key (``Vault.seal_secret``, owner = the document's id) in the blob
+    store under ``partner_document_blob_key``; ``size`` is of the clear file, ``sealed_size``/``sha256`` of the sealed
+    bytes. ``audience`` ALL reaches every client with an ACTIVE link; CHOSEN only the ``partner_document_clients``.
+    """
+
+    __tablename__ = "partner_documents"
+    __table_args__ = (Index("ix_partner_documents_tenant_id_created_at", "tenant_id", "created_at"),)
+
+    title: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sealed_size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    audience: Mapped[DocumentAudience] = mapped_column(str_enum(DocumentAudience), default=DocumentAudience.ALL)
+    published_by_name: Mapped[str] = mapped_column(String(100))
+
+
+class PartnerDocumentClient(TenantMixin, Base):
+    """A client chosen for a CHOSEN-audience document (``tenant_id`` = the office, ``client_id`` = the client)."""
+
+    __tablename__ = "partner_document_clients"
+    __table_args__ = (
+        Index("ix_partner_document_clients_document", "tenant_id", "document_id", "client_id", unique=True),
+        # The client's view: the documents chosen for it, one range per client.
+        Index("ix_partner_document_clients_client_id", "client_id", "tenant_id", "document_id"),
+    )
+
+    document_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    client_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("tenants.id", ondelete="RESTRICT"))
+
+
+def partner_document_blob_key(office_id: uuid.UUID, document_id: uuid.UUID) -> str:
+    """Where a published document's sealed bytes live in the blob store."""
+    return f"partner-documents/{office_id}/{document_id}"
