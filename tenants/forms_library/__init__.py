@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.tenancy import Tenant
+from app.workers import DOCUMENTS, run_in_worker
 from tenants.forms_library import _letters, _policy, _rules
 from tenants.forms_library._context import FormContext
 
@@ -93,4 +94,9 @@ def build_form(form: FormDocument, tenant: Tenant, today: dt.date) -> bytes:
     return form.builder(FormContext.of(tenant, today))
 
 
-__all__ = ["DOCX_MEDIA_TYPE", "FORMS", "FormContext", "FormDocument", "build_form", "find_form"]
+async def render_form(form: FormDocument, tenant: Tenant, today: dt.date) -> bytes:
+    """``build_form`` off the event loop (python-docx is pure Python: tens of milliseconds per form)."""
+    return await run_in_worker(DOCUMENTS, form.builder, FormContext.of(tenant, today))
+
+
+__all__ = ["DOCX_MEDIA_TYPE", "FORMS", "FormContext", "FormDocument", "build_form", "find_form", "render_form"]
