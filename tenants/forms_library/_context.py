@@ -37,8 +37,6 @@ class FormContext:
             dated=format_japanese_era(today),
             purpose_notice=notice_text(tenant),
             purposes=tuple(
-                dict.fromkeys(
-                    notified_purposes(tenant, Audience.EMPLOYEE) + notified_purposes(tenant, Audience.PAYEE)
-                )
+                dict.fromkeys(notified_purposes(tenant, Audience.EMPLOYEE) + notified_purposes(tenant, Audience.PAYEE))
             ),
         )

@@ -78,7 +78,11 @@ def _general_provisions(writer: FormWriter, context: FormContext, *, small: bool
         "管理区域　特定個人情報ファイルを取り扱う情報システムを管理する区域をいう。",
         "取扱区域　特定個人情報等を取り扱う事務を実施する区域をいう。",
     ]
-    writer.article("定義", "この規程において、次の各号に掲げる用語の意義は、当該各号に定めるところによる。", Items(tuple(definitions)))
+    writer.article(
+        "定義",
+        "この規程において、次の各号に掲げる用語の意義は、当該各号に定めるところによる。",
+        Items(tuple(definitions)),
+    )
     writer.article("適用範囲", "この規程は、当社の従業者であって特定個人情報等の取扱いに従事するすべての者に適用する。")
     writer.article(
         "個人番号を取り扱う事務の範囲",

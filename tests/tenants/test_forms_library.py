@@ -4,6 +4,7 @@ who may download; another tenant gets its own name only; LibreOffice converts a 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -67,7 +68,12 @@ async def test_each_form_opens_with_python_docx_and_names_the_tenant_with_its_va
     client: Client, world: World, db: AsyncSession
 ) -> None:
     await rename(
-        db, world.tenant, name=VARIANT_NAME, representative="髙橋 一郎", address="東京都千代田区丸の内1-1", phone="03-1234-5678"
+        db,
+        world.tenant,
+        name=VARIANT_NAME,
+        representative="髙橋 一郎",
+        address="東京都千代田区丸の内1-1",
+        phone="03-1234-5678",
     )
     await sign_in(client, world.admin)
     entries_before = len(await entries(db, world.tenant.id))  # the sign-in's
@@ -91,7 +97,9 @@ async def test_the_notice_lists_each_purpose_the_tenant_notified_to_employees(
     client: Client, world: World, db: AsyncSession
 ) -> None:
     chosen = [catalogue_for(Audience.EMPLOYEE)[0], "国民年金第3号被保険者届出事務", "財形住宅・年金貯蓄に関する事務"]
-    await rename(db, world.tenant, notified_purposes={"employee": chosen, "payee": []}, purpose_notice="総務部までどうぞ。")
+    await rename(
+        db, world.tenant, notified_purposes={"employee": chosen, "payee": []}, purpose_notice="総務部までどうぞ。"
+    )
     await sign_in(client, world.handler)
     text = await download(client, "employee-notice")
     for purpose in chosen:
@@ -106,7 +114,12 @@ async def test_the_small_business_rules_differ_from_the_general_rules(client: Cl
     general = await download(client, "handling-rules")
     small = await download(client, "handling-rules-small")
     assert "中小規模事業者" in small and "中小規模事業者" not in general
-    for only_general in ("特定個人情報ファイル管理台帳", "運用状況の記録", "（点検及び監査）", "アクセス者の識別と認証"):
+    for only_general in (
+        "特定個人情報ファイル管理台帳",
+        "運用状況の記録",
+        "（点検及び監査）",
+        "アクセス者の識別と認証",
+    ):
         assert only_general in general and only_general not in small, only_general
     for both in ("第1条", "本人確認", "番号法第16条", "委託先の監督", "外的環境の把握", "削除"):
         assert both in general and both in small, both
@@ -144,31 +157,39 @@ WRITER = SOFFICE is not None and any(
     Path(folder, "libswlo.so").exists() for folder in ("/usr/lib/libreoffice/program", "/opt/libreoffice/program")
 )
 if not WRITER and os.environ.get("MNV_REQUIRE_LIBREOFFICE") == "1":
-    raise RuntimeError("MNV_REQUIRE_LIBREOFFICE=1 but LibreOffice Writer is missing: apt-get install libreoffice-writer-nogui")
+    raise RuntimeError(
+        "MNV_REQUIRE_LIBREOFFICE=1 but LibreOffice Writer is missing: apt-get install libreoffice-writer-nogui"
+    )
 
 
-@pytest.mark.skipif(not WRITER, reason="LibreOffice Writer is not installed (apt-get install libreoffice-writer-nogui)")
-async def test_libreoffice_converts_a_form_to_pdf(client: Client, world: World, tmp_path: Path) -> None:
+def _convert_to_pdf(source: Path, out: Path) -> Path:
+    """LibreOffice's headless conversion, with its own profile (as tests/exchange/test_libreoffice.py runs it)."""
     assert SOFFICE is not None
-    await sign_in(client, world.admin)
-    response = await client.get("/admin/forms/handling-rules.docx")
-    source = tmp_path / "rules.docx"
-    source.write_bytes(response.content)
     command = [
         SOFFICE,
         "--headless",
         "--norestore",
-        f"-env:UserInstallation={(tmp_path / 'profile').as_uri()}",
+        f"-env:UserInstallation={(out.parent / 'profile').as_uri()}",
         "--convert-to",
         "pdf",
         "--outdir",
-        str(tmp_path / "out"),
+        str(out),
         str(source),
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
-    converted = tmp_path / "out" / "rules.pdf"
+    converted = out / f"{source.stem}.pdf"
     assert converted.exists(), done.stdout + done.stderr
+    return converted
+
+
+@pytest.mark.skipif(not WRITER, reason="LibreOffice Writer is not installed (apt-get install libreoffice-writer-nogui)")
+async def test_libreoffice_converts_a_form_to_pdf(client: Client, world: World, tmp_path: Path) -> None:
+    await sign_in(client, world.admin)
+    response = await client.get("/admin/forms/handling-rules.docx")
+    source = tmp_path / "rules.docx"
+    source.write_bytes(response.content)
+    converted = await asyncio.to_thread(_convert_to_pdf, source, tmp_path / "out")
     pdf_text = "".join(page.extract_text() for page in PdfReader(converted).pages)
     assert "特定個人情報取扱規程" in pdf_text
     assert world.tenant.name in pdf_text
