@@ -9,6 +9,7 @@ from tenants.controllers._duplicates import DuplicatesController
 from tenants.controllers._employees import EmployeeController
 from tenants.controllers._erasure import ErasureController
 from tenants.controllers._filings import FilingController
+from tenants.controllers._forms import FormsLibraryController
 from tenants.controllers._home import AdminHomeController
 from tenants.controllers._log import OperationLogController
 from tenants.controllers._numbers import CorrectionsController, NumbersController
@@ -33,4 +34,5 @@ ROUTES: list[Any] = [
     RetentionSettingsController,
     ErasureController,
     FilingController,
+    FormsLibraryController,
 ]
