@@ -45,7 +45,12 @@ class TenantSettingsForm(msgspec.Struct, kw_only=True):
     employee_purpose: list[str] | str = ""
     payee_purpose: list[str] | str = ""
     purposes_shown: str = ""  # the form carried the purpose checkboxes (an empty tick list then means none)
-    # 雇用保険 適用事業所番号 (filings); ``office_shown``: the form carried the field (an empty one then clears it).
+    # The company's details printed on certificates, filings and forms (郵便番号, 所在地, 代表者, 電話番号, 雇用保険
+    # 適用事業所番号); ``office_shown``: the form carried these fields (empty ones then clear them).
+    postal_code: str = ""
+    address: str = ""
+    representative: str = ""
+    phone: str = ""
     employment_insurance_office_number: str = ""
     office_shown: str = ""
 

@@ -181,6 +181,7 @@ def _settings_context(tenant: Any, errors: dict[str, str], form: TenantSettingsF
         "employee_notice": purposes.render_notice(tenant, purposes.Audience.EMPLOYEE),
         "payee_notice": purposes.render_notice(tenant, purposes.Audience.PAYEE),
         "retention": retention_choices(tenant),
+        "company": form if form is not None and form.office_shown else tenant,
         "office_number": (
             form.employment_insurance_office_number
             if form is not None and form.office_shown

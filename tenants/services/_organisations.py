@@ -38,6 +38,19 @@ def _require_operator(principal: Principal) -> None:
         raise PermissionDeniedException()
 
 
+def check_company_details(
+    check: Checker, postal_code: str, address: str, representative: str, phone: str
+) -> dict[str, object]:
+    """郵便番号, 所在地, 代表者, 電話番号 of a company as the operator's form and the admin's settings take them
+    (printed on 削除証明書, filings and the forms library); errors go to ``check`` under the field names."""
+    return {
+        "postal_code": check.text("postal_code", clean_code(postal_code), "郵便番号", max_length=8),
+        "address": check.text("address", address, "所在地", max_length=300),
+        "representative": check.name("representative", representative, "代表者", max_length=100),
+        "phone": check.text("phone", clean_code(phone), "電話番号", max_length=20),
+    }
+
+
 def validate_tenant_form(form: TenantForm, *, creating: bool) -> dict[str, object]:
     """Every field of the tenant form, checked at once."""
     check = Checker()
@@ -53,10 +66,7 @@ def validate_tenant_form(form: TenantForm, *, creating: bool) -> dict[str, objec
             values["corporate_number"] = normalize_corporate_number(corporate)
         except InvalidNumber as exc:
             check.fail("corporate_number", exc.message)
-    values["postal_code"] = check.text("postal_code", clean_code(form.postal_code), "郵便番号", max_length=8)
-    values["address"] = check.text("address", form.address, "所在地", max_length=300)
-    values["representative"] = check.name("representative", form.representative, "代表者", max_length=100)
-    values["phone"] = check.text("phone", clean_code(form.phone), "電話番号", max_length=20)
+    values.update(check_company_details(check, form.postal_code, form.address, form.representative, form.phone))
     values["is_member"] = checkbox(form.is_member)
     status = check.choice("status", form.status, "状態", STATUS_CHOICES)
     values["status"] = TenantStatus(status) if status in STATUS_CHOICES else TenantStatus.TRIAL

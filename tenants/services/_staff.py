@@ -24,6 +24,7 @@ from app.text import clean_code, insurance_number
 from billing.contract import SEATS_PATH, confirm_admin_seats, seats_message
 from tenants.purposes import Audience, notified_purposes, validate_selection
 from tenants.schemas import StaffForm, TenantSettingsForm
+from tenants.services._organisations import check_company_details
 
 STAFF_ROLES = {
     Role.ADMIN.value: Role.ADMIN.label,
@@ -212,6 +213,11 @@ async def update_tenant_settings(
                 check.fail(f"{audience.value}_purpose", error)
             notified[audience.value] = picked
     office_number = _office_number(check, form)
+    details = (
+        check_company_details(check, form.postal_code, form.address, form.representative, form.phone)
+        if form.office_shown
+        else {}
+    )
     check.done()
     require_totp = checkbox(form.require_totp_for_employees)
     changed = []
@@ -226,6 +232,10 @@ async def update_tenant_settings(
         if notified != before or tenant.notified_purposes is None:
             tenant.notified_purposes = notified
             changed.append("notified_purposes")
+    for name, value in details.items():
+        if value != getattr(tenant, name):
+            setattr(tenant, name, value)
+            changed.append(name)
     if office_number is not None and office_number != tenant.employment_insurance_office_number:
         tenant.employment_insurance_office_number = office_number
         changed.append("employment_insurance_office_number")

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import docx
 import pypdf
 import pytest
 from litestar import Litestar
@@ -347,3 +348,38 @@ async def test_the_settings_keep_the_office_number(client: Client, world: World,
     tenant = await db.get(Tenant, world.tenant.id, populate_existing=True)
     assert tenant is not None and tenant.employment_insurance_office_number == "13011234567"
     assert 'value="1301-123456-7"' in (await client.get("/admin/settings/")).text
+
+
+async def test_the_admin_keeps_the_company_details_printed_on_certificates_and_forms(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+) -> None:
+    await sign_in(client, world.admin)
+    await step_up(client, world.admin)
+    details = {
+        "office_shown": "1",
+        "postal_code": "１００－０００１",
+        "address": "東京都千代田区千代田1-1 髙﨑ビル3F",
+        "representative": "代表取締役 𠮷野 太郎",
+        "phone": "03-1234-5678",
+        "employment_insurance_office_number": "",
+    }
+    too_long = await post_form(client, "/admin/settings/", {**details, "address": "長" * 301})
+    assert too_long.status_code == 400  # type: ignore[attr-defined]
+    assert "所在地" in too_long.text  # type: ignore[attr-defined]
+    saved = await post_form(client, "/admin/settings/", details)
+    assert saved.status_code == 302  # type: ignore[attr-defined]
+    tenant = await db.get(Tenant, world.tenant.id, populate_existing=True)
+    assert tenant is not None
+    assert (tenant.postal_code, tenant.address, tenant.representative, tenant.phone) == (
+        "100-0001",
+        "東京都千代田区千代田1-1 髙﨑ビル3F",
+        "代表取締役 𠮷野 太郎",
+        "03-1234-5678",
+    )
+    page = (await client.get("/admin/settings/")).text
+    assert "𠮷野 太郎" in page and "髙﨑ビル3F" in page
+    pledge = await client.get("/admin/forms/confidentiality-pledge.docx")
+    assert pledge.status_code == 200
+    document = docx.Document(io.BytesIO(pledge.content))
+    cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
+    assert "𠮷野 太郎" in "\n".join([p.text for p in document.paragraphs] + cells)
