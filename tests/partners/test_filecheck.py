@@ -78,3 +78,43 @@ def test_names_keep_japanese_and_lose_paths_and_control_characters() -> None:
     assert len(safe_file_name(long)) == 255 and safe_file_name(long).endswith(".pdf")
     with pytest.raises(FileRefused):
         safe_file_name("...")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "run.ba\u200bt",  # a zero-width space: the download header drops it and the browser saves run.bat
+        "run.b\u00adat",  # a soft hyphen, dropped the same way
+        "setup.ex\u2060e",  # a word joiner
+        "run.ｂａｔ",  # full-width letters: the ASCII fallback of the download header reads run.bat
+        "report\u202egpj.exe",  # a right-to-left override hiding .exe
+    ],
+)
+def test_programs_hidden_behind_invisible_or_full_width_characters_are_refused(name: str) -> None:
+    with pytest.raises(FileRefused, match="実行できる形式"):
+        check_file(name, b"@echo off\r\n", max_bytes=LIMIT)
+
+
+def test_names_drop_invisible_characters_and_keep_ideographic_spaces() -> None:
+    assert safe_file_name("給与\u200b明細\u202e.pdf") == "給与明細.pdf"
+    assert safe_file_name("給与\u3000明細.pdf") == "給与\u3000明細.pdf"
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("写真.zip", b"JUNK" * 10 + _zip({"setup.exe": b"hello"})),  # a program behind a prefix (self-extracting style)
+        ("二重.zip", _zip({"inner.zip": _zip({"setup.exe": b"hello"})})),  # a program inside an archive inside one
+        ("三重.zip", _zip({"a.zip": _zip({"b.zip": _zip({"run.bat": b"echo"})})})),
+    ],
+)
+def test_archives_hidden_behind_a_prefix_or_inside_archives_are_read_too(name: str, data: bytes) -> None:
+    with pytest.raises(FileRefused, match="送信できません"):
+        check_file(name, data, max_bytes=LIMIT)
+
+
+@pytest.mark.parametrize("name", ["山田_123456789018.pdf", "番号 1234-5678-9018.pdf", "１２３４５６７８９０１８.txt"])
+def test_names_that_may_hold_a_my_number_are_refused_without_echoing_it(name: str) -> None:
+    with pytest.raises(FileRefused, match="ファイル名") as refused:
+        check_file(name, b"%PDF-1.4", max_bytes=LIMIT)
+    assert "5678" not in refused.value.message and "５６７８" not in refused.value.message
