@@ -15,6 +15,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import looks_like_number
 from app.auth.models import Role
 from app.auth.principal import Principal, number_handlers, partner_members
 from app.blobs import BlobStore, app_blob_store
@@ -94,6 +95,11 @@ async def _uploads(request: Request[Any, Any, Any]) -> tuple[list[tuple[str, byt
         if isinstance(upload, UploadFile):
             files.append((upload.filename or "", await upload.read()))
     return files, str(form.get("message") or ""), str(form.get("office_id") or "")
+
+
+def _shown_back(message: str) -> str:
+    """The message to put back in the refused form: never what may be a My Number."""
+    return "" if looks_like_number(message) else message
 
 
 async def _detail_page(db_session: AsyncSession, principal: Principal, base: str, file_id: str) -> Template:
@@ -242,7 +248,7 @@ class ClientFilesController(Controller):
                 CLIENT_PATH,
                 others,
                 chosen=office_id,
-                message=message,
+                message=_shown_back(message),
                 errors=exc.errors,
                 status_code=400,
             )
@@ -408,7 +414,7 @@ class OfficeClientFilesController(Controller):
             client = await services.sendable_client(db_session, principal, client_id)
             action = f"/partner/clients/{client.id}/files"
             return _new_page(
-                OFFICE_PATH, action, [], message=message, errors=exc.errors, client=client, status_code=400
+                OFFICE_PATH, action, [], message=_shown_back(message), errors=exc.errors, client=client, status_code=400
             )
         flash(request, f"{client.name} に{len(rows)}件のファイルを送信しました。", "success")
         return Redirect(path=OFFICE_PATH)

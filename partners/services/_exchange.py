@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
+from app.audit.guard import looks_like_number
 from app.auth.principal import Principal, partner_acting_in_client
 from app.blobs import BlobMissing, BlobStore
 from app.config import Settings
@@ -56,6 +57,10 @@ from partners.services._exchange_scope import (
 from partners.services._links import active_link_between
 from partners.services._person_box import BoxNoteInvalid, PersonBoxFull, keep_in_person_box, may_change_boxes
 from tenants.models import Person, PersonKind
+
+NUMBER_IN_MESSAGE: Final = (
+    "メッセージに12桁以上の数字は入力できません（マイナンバーの可能性があります）。番号はファイルに入れて送ってください。"
+)
 
 # Sending ---------------------------------------------------------------------------------------------------------
 
@@ -95,7 +100,7 @@ async def send_files(
     against ``MNV_EXCHANGE_QUOTA_BYTES`` (the client's), put and written with one FILE_SEND entry each.
 
     FormInvalid (nothing written, nothing left in the store): no such link for a client's choice, a message over
-    2,000 characters, no file, too many, a refused file (named), the quota. An office sending to a client it has no
+    2,000 characters or holding what may be a My Number (12+ digits), no file, too many, a refused file (named), the quota. An office sending to a client it has no
     active link with: NotFoundException.
     """
     side = side_of(principal)
@@ -112,6 +117,8 @@ async def send_files(
     text = (message or "").replace("\r\n", "\n").strip()
     if len(text) > MESSAGE_MAX:
         raise FormInvalid({"message": f"メッセージは{MESSAGE_MAX:,}文字以内で入力してください（{len(text):,}文字）。"})
+    if looks_like_number(text):  # the message is kept in clear: a number belongs in a (sealed) file
+        raise FormInvalid({"message": NUMBER_IN_MESSAGE})
     checked = check_files(files, settings)
     client_id, office_id = link.tenant_id, link.partner_id
     sealed = [(new_id(), file) for file in checked]
