@@ -144,12 +144,17 @@ async def _download(
 
 
 async def _save(
-    request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, base: str, file_id: str
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    base: str,
+    file_id: str,
 ) -> Redirect:
     row = await services.get_file(db_session, principal, file_id)
     form = await request.form()
     try:
-        await services.save_file(db_session, principal, row, str(form.get("save_as") or ""))
+        await services.save_file(db_session, principal, row, str(form.get("save_as") or ""), settings=settings)
     except FormInvalid as exc:
         flash(request, exc.message, "error")
     else:
@@ -190,12 +195,17 @@ async def _delete(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
     store: BlobStore,
+    settings: Settings,
     principal: Principal,
     base: str,
     file_id: str,
 ) -> Redirect:
     row = await services.get_file(db_session, principal, file_id)
-    await services.delete_file(db_session, store, principal, row)
+    try:
+        await services.delete_file(db_session, store, principal, row, settings=settings)
+    except FormInvalid as exc:
+        flash(request, exc.message, "error")
+        return Redirect(path=f"{base}/{file_id}")
     flash(request, f"「{row.file.file_name}」を削除しました。", "success")
     return Redirect(path=base)
 
@@ -275,9 +285,14 @@ class ClientFilesController(Controller):
 
     @post("/{file_id:str}/save", name="client_file_save")
     async def save(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, file_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        file_id: str,
     ) -> Redirect:
-        return await _save(request, db_session, principal, CLIENT_PATH, file_id)
+        return await _save(request, db_session, settings, principal, CLIENT_PATH, file_id)
 
     @post("/{file_id:str}/box", name="client_file_box")
     async def keep_in_box(
@@ -304,7 +319,7 @@ class ClientFilesController(Controller):
         file_id: str,
     ) -> Redirect:
         store = _blob_store(state, settings)
-        return await _delete(request, db_session, store, principal, CLIENT_PATH, file_id)
+        return await _delete(request, db_session, store, settings, principal, CLIENT_PATH, file_id)
 
 
 class OfficeFilesController(Controller):
@@ -341,9 +356,14 @@ class OfficeFilesController(Controller):
 
     @post("/{file_id:str}/save", name="partner_file_save")
     async def save(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, file_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        file_id: str,
     ) -> Redirect:
-        return await _save(request, db_session, principal, OFFICE_PATH, file_id)
+        return await _save(request, db_session, settings, principal, OFFICE_PATH, file_id)
 
     @post("/{file_id:str}/box", name="partner_file_box")
     async def keep_in_box(
@@ -370,7 +390,7 @@ class OfficeFilesController(Controller):
         file_id: str,
     ) -> Redirect:
         store = _blob_store(state, settings)
-        return await _delete(request, db_session, store, principal, OFFICE_PATH, file_id)
+        return await _delete(request, db_session, store, settings, principal, OFFICE_PATH, file_id)
 
 
 class OfficeClientFilesController(Controller):
