@@ -44,6 +44,9 @@ ZIP_MAX_RATIO: Final = 200
 ZIP_MAX_ENTRIES: Final = 10_000
 # Archives inside an archive are opened (bounded) to this depth; deeper nesting is refused.
 ZIP_MAX_DEPTH: Final = 3
+# All the archives inside one file are read within this many bytes together (each level's ratio check alone would
+# let the work multiply with the depth); past it the file is refused as a bomb.
+ZIP_NESTED_BUDGET: Final = 64 * 1024 * 1024
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"*:<>?|\\/]')
 # Characters a name loses (never shown, dropped by the download header too): format (zero-width, bidi overrides,
 # soft hyphen), unassigned, private-use and surrogate code points, line and paragraph separators.
@@ -141,7 +144,7 @@ def check_file(raw_name: str, data: bytes, *, max_bytes: int) -> CheckedFile:
     if extension in PROGRAM_EXTENSIONS:
         raise FileRefused(f"「{name}」は実行できる形式（.{extension}）のため送信できません。")
     if _is_archive(data):
-        _check_archive(name, data)
+        _check_archive(name, data, _Budget(ZIP_NESTED_BUDGET))
     content_type = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
     return CheckedFile(name=name, content_type=content_type[:100], data=data)
 
@@ -152,10 +155,16 @@ def _is_archive(data: bytes) -> bool:
     return data[:4] == _ZIP_MAGIC or zipfile.is_zipfile(io.BytesIO(data))
 
 
-def _check_archive(name: str, data: bytes, depth: int = 1) -> None:
+@dataclass(slots=True)
+class _Budget:
+    """The bytes still to be read from archives inside one file."""
+
+    left: int
+
+
+def _check_archive(name: str, data: bytes, budget: _Budget, depth: int = 1) -> None:
     """Read a ZIP's central directory: refuse programs inside and bombs (by the declared sizes). Archives inside it
-    are read in turn (each at most ``ZIP_MAX_EXPANDED // ZIP_MAX_RATIO`` bytes, ``ZIP_MAX_DEPTH`` deep); no other
-    entry is decompressed."""
+    are read in turn (``ZIP_MAX_DEPTH`` deep, ``ZIP_NESTED_BUDGET`` bytes in all); no other entry is decompressed."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
@@ -164,9 +173,9 @@ def _check_archive(name: str, data: bytes, depth: int = 1) -> None:
                 if extension_of(entry.filename) == "zip" and not entry.is_dir():
                     if depth >= ZIP_MAX_DEPTH:
                         raise FileRefused(f"「{name}」は圧縮ファイルの入れ子が深すぎるため送信できません。")
-                    inner = _read_bounded(name, archive, entry)
+                    inner = _read_bounded(name, archive, entry, budget)
                     if inner is not None and _is_archive(inner):
-                        _check_archive(name, inner, depth + 1)
+                        _check_archive(name, inner, budget, depth + 1)
     except FileRefused:
         raise  # a ValueError too: not a damaged archive
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
@@ -196,10 +205,10 @@ def _safe_name_or_blank(raw: str) -> str:
         return ""
 
 
-def _read_bounded(name: str, archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> bytes | None:
-    """An inner archive's bytes, read no further than the bound (past it: a bomb); None when it cannot be read
-    (encrypted, damaged): then it is kept as bytes like any other entry."""
-    limit = ZIP_MAX_EXPANDED // ZIP_MAX_RATIO
+def _read_bounded(name: str, archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: _Budget) -> bytes | None:
+    """An inner archive's bytes, read no further than what is left of the budget (past it: a bomb); None when it
+    cannot be read (encrypted, damaged): then it is kept as bytes like any other entry."""
+    limit = budget.left
     try:
         with archive.open(entry) as stream:
             data = stream.read(limit + 1)
@@ -207,6 +216,7 @@ def _read_bounded(name: str, archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -
         return None
     if len(data) > limit:
         raise FileRefused(f"「{name}」は展開すると極端に大きくなる圧縮ファイルのため送信できません。")
+    budget.left -= len(data)
     return data
 
 

@@ -118,3 +118,25 @@ def test_names_that_may_hold_a_my_number_are_refused_without_echoing_it(name: st
     with pytest.raises(FileRefused, match="ファイル名") as refused:
         check_file(name, b"%PDF-1.4", max_bytes=LIMIT)
     assert "5678" not in refused.value.message and "５６７８" not in refused.value.message
+
+
+def _stored_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_archives_inside_an_archive_are_read_within_one_budget() -> None:
+    import os
+    import time
+
+    # Each level passes the ratio check (about 120:1) yet reading every archive inside would cost gigabytes.
+    leaf = _stored_zip({"a.bin": os.urandom(30_000) + b"\x00" * (4 * 1024 * 1024)})  # 4 MB as bytes
+    middle = _zip({f"in{n}.zip": leaf for n in range(40)})  # about 1.4 MB, 160 MB to read
+    outer = _stored_zip({f"m{n}.zip": middle for n in range(20)})  # 3.2 GB to read through
+    started = time.monotonic()
+    with pytest.raises(FileRefused, match="極端に大きく"):
+        check_file("入れ子.zip", outer, max_bytes=64 * 1024 * 1024)
+    assert time.monotonic() - started < 10
