@@ -58,7 +58,10 @@ from partners.services._links import active_link_between
 from partners.services._person_box import BoxNoteInvalid, PersonBoxFull, keep_in_person_box, may_change_boxes
 from tenants.models import Person, PersonKind
 
-NUMBER_IN_MESSAGE: Final = "メッセージに12桁以上の数字は入力できません（マイナンバーの可能性があります）。番号はファイルに入れて送ってください。"
+NUMBER_IN_MESSAGE: Final = (
+    "メッセージに12桁以上の数字は入力できません（マイナンバーの可能性があります）。"
+    "番号はファイルに入れて送ってください。"
+)
 
 # Sending ---------------------------------------------------------------------------------------------------------
 
