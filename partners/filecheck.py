@@ -11,6 +11,7 @@ make it a decompression bomb.
 from __future__ import annotations
 
 import io
+import math
 import mimetypes
 import re
 import unicodedata
@@ -221,5 +222,7 @@ def _read_bounded(name: str, archive: zipfile.ZipFile, entry: zipfile.ZipInfo, b
 
 
 def _megabytes(size: int) -> str:
+    """A size in MB: whole numbers as such, others to one decimal rounded UP (10 MB and 1 byte reads 10.1MB, never
+    the limit itself)."""
     value = size / (1024 * 1024)
-    return f"{value:.1f}MB" if value < 10 and value != int(value) else f"{int(value)}MB"
+    return f"{int(value)}MB" if value == int(value) else f"{math.ceil(value * 10) / 10:.1f}MB"

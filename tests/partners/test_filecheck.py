@@ -140,3 +140,11 @@ def test_archives_inside_an_archive_are_read_within_one_budget() -> None:
     with pytest.raises(FileRefused, match="極端に大きく"):
         check_file("入れ子.zip", outer, max_bytes=64 * 1024 * 1024)
     assert time.monotonic() - started < 10
+
+
+def test_a_file_just_over_the_limit_is_told_it_is_over_not_that_it_is_the_limit() -> None:
+    with pytest.raises(FileRefused) as refused:
+        check_file("big.pdf", b"x" * (LIMIT + 1), max_bytes=LIMIT)
+    assert "「big.pdf」は10.1MBあります" in refused.value.message and "10MBまで" in refused.value.message
+    with pytest.raises(FileRefused, match=r"12\.5MB"):
+        check_file("big.pdf", b"x" * (LIMIT + LIMIT // 4), max_bytes=LIMIT)
