@@ -148,3 +148,13 @@ def test_a_file_just_over_the_limit_is_told_it_is_over_not_that_it_is_the_limit(
     assert "「big.pdf」は10.1MBあります" in refused.value.message and "10MBまで" in refused.value.message
     with pytest.raises(FileRefused, match=r"12\.5MB"):
         check_file("big.pdf", b"x" * (LIMIT + LIMIT // 4), max_bytes=LIMIT)
+
+
+def test_a_download_keeps_the_ideographic_space_of_a_kept_name() -> None:
+    from urllib.parse import unquote
+
+    from app.http import attachment
+
+    header = attachment(safe_file_name("給与明細\u30002024年.pdf"))
+    assert unquote(header.split("filename*=UTF-8''", 1)[1]) == "給与明細\u30002024年.pdf"
+    assert "\r" not in attachment("a\r\nSet-Cookie: x.pdf") and "\n" not in attachment("a\r\nb.pdf")
