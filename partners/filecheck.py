@@ -3,9 +3,11 @@
 
 A file is refused by its CONTENT first (a renamed program is still a program): Windows PE (``MZ``), ELF, Mach-O
 (32/64-bit, both byte orders, universal), scripts starting with ``#!``; then by its name's extension (.exe .com .bat
-.cmd .js .vbs .ps1 .scr .msi .jar and their kin, which Windows runs whatever they contain). A ZIP archive is read
-by its central directory only (never decompressed): refused when it names a program, or when its declared sizes
-make it a decompression bomb.
+.cmd .js .vbs .ps1 .scr .msi .jar and their kin, which Windows runs whatever they contain; full-width letters read
+as ASCII). A ZIP archive (by its first bytes or its end record) is read by its central directory: refused when it
+names a program, or when its declared sizes make it a decompression bomb; archives inside it are read the same way
+(bounded: ``ZIP_NESTED_BUDGET`` bytes, ``ZIP_MAX_DEPTH`` deep); no other entry is ever decompressed. A name loses
+invisible characters (what the download header would drop) and may not hold what may be a My Number.
 """
 
 from __future__ import annotations
