@@ -173,7 +173,8 @@ def safe_next(value: str | None, default: str = "/") -> str:
 def attachment(filename: str) -> str:
     """A ``Content-Disposition`` for a download named ``filename`` (Japanese kept through RFC 6266's
     ``filename*``; an ASCII fallback for old clients; quotes, separators and controls removed)."""
-    cleaned = "".join(c for c in filename if c.isprintable() and c not in '"\\/').strip() or "download"
+    kept = (c for c in filename if (c.isprintable() or unicodedata.category(c) == "Zs") and c not in '"\\/')
+    cleaned = "".join(kept).strip() or "download"  # an ideographic space (Zs, not "printable") stays in the name
     fallback = unicodedata.normalize("NFKD", cleaned).encode("ascii", "ignore").decode().strip() or "download"
     if "." in cleaned and "." not in fallback.lstrip("."):
         fallback = f"download.{cleaned.rsplit('.', 1)[1]}".encode("ascii", "ignore").decode()

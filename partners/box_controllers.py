@@ -15,6 +15,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Response, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import looks_like_number
 from app.auth.principal import Principal, company_staff
 from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
@@ -172,7 +173,7 @@ async def _box_page(
             "limit": settings.person_box_limit,
             "max_mb": settings.exchange_max_file_bytes // (1024 * 1024),
             "can_change": services.may_change_boxes(principal),
-            "note": note,
+            "note": "" if looks_like_number(note) else note,  # what may be a number is never shown back
             "errors": errors,
             "back": _back_link(person),
         },

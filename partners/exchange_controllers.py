@@ -15,6 +15,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import looks_like_number
 from app.auth.models import Role
 from app.auth.principal import Principal, number_handlers, partner_members
 from app.blobs import BlobStore, app_blob_store
@@ -96,6 +97,11 @@ async def _uploads(request: Request[Any, Any, Any]) -> tuple[list[tuple[str, byt
     return files, str(form.get("message") or ""), str(form.get("office_id") or "")
 
 
+def _shown_back(message: str) -> str:
+    """The message to put back in the refused form: never what may be a My Number."""
+    return "" if looks_like_number(message) else message
+
+
 async def _detail_page(db_session: AsyncSession, principal: Principal, base: str, file_id: str) -> Template:
     row = await services.get_file(db_session, principal, file_id)
     batch = await services.batch_files(db_session, principal, row)
@@ -130,12 +136,17 @@ async def _download(
 
 
 async def _save(
-    request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, base: str, file_id: str
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    base: str,
+    file_id: str,
 ) -> Redirect:
     row = await services.get_file(db_session, principal, file_id)
     form = await request.form()
     try:
-        await services.save_file(db_session, principal, row, str(form.get("save_as") or ""))
+        await services.save_file(db_session, principal, row, str(form.get("save_as") or ""), settings=settings)
     except FormInvalid as exc:
         flash(request, exc.message, "error")
     else:
@@ -176,12 +187,17 @@ async def _delete(
     request: Request[Any, Any, Any],
     db_session: AsyncSession,
     store: BlobStore,
+    settings: Settings,
     principal: Principal,
     base: str,
     file_id: str,
 ) -> Redirect:
     row = await services.get_file(db_session, principal, file_id)
-    await services.delete_file(db_session, store, principal, row)
+    try:
+        await services.delete_file(db_session, store, principal, row, settings=settings)
+    except FormInvalid as exc:
+        flash(request, exc.message, "error")
+        return Redirect(path=f"{base}/{file_id}")
     flash(request, f"「{row.file.file_name}」を削除しました。", "success")
     return Redirect(path=base)
 
@@ -234,7 +250,7 @@ class ClientFilesController(Controller):
                 CLIENT_PATH,
                 others,
                 chosen=office_id,
-                message=message,
+                message=_shown_back(message),
                 errors=exc.errors,
                 status_code=400,
             )
@@ -261,9 +277,14 @@ class ClientFilesController(Controller):
 
     @post("/{file_id:str}/save", name="client_file_save")
     async def save(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, file_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        file_id: str,
     ) -> Redirect:
-        return await _save(request, db_session, principal, CLIENT_PATH, file_id)
+        return await _save(request, db_session, settings, principal, CLIENT_PATH, file_id)
 
     @post("/{file_id:str}/box", name="client_file_box")
     async def keep_in_box(
@@ -290,7 +311,7 @@ class ClientFilesController(Controller):
         file_id: str,
     ) -> Redirect:
         store = _blob_store(state, settings)
-        return await _delete(request, db_session, store, principal, CLIENT_PATH, file_id)
+        return await _delete(request, db_session, store, settings, principal, CLIENT_PATH, file_id)
 
 
 class OfficeFilesController(Controller):
@@ -327,9 +348,14 @@ class OfficeFilesController(Controller):
 
     @post("/{file_id:str}/save", name="partner_file_save")
     async def save(
-        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, file_id: str
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        file_id: str,
     ) -> Redirect:
-        return await _save(request, db_session, principal, OFFICE_PATH, file_id)
+        return await _save(request, db_session, settings, principal, OFFICE_PATH, file_id)
 
     @post("/{file_id:str}/box", name="partner_file_box")
     async def keep_in_box(
@@ -356,7 +382,7 @@ class OfficeFilesController(Controller):
         file_id: str,
     ) -> Redirect:
         store = _blob_store(state, settings)
-        return await _delete(request, db_session, store, principal, OFFICE_PATH, file_id)
+        return await _delete(request, db_session, store, settings, principal, OFFICE_PATH, file_id)
 
 
 class OfficeClientFilesController(Controller):
@@ -400,7 +426,7 @@ class OfficeClientFilesController(Controller):
             client = await services.sendable_client(db_session, principal, client_id)
             action = f"/partner/clients/{client.id}/files"
             return _new_page(
-                OFFICE_PATH, action, [], message=message, errors=exc.errors, client=client, status_code=400
+                OFFICE_PATH, action, [], message=_shown_back(message), errors=exc.errors, client=client, status_code=400
             )
         flash(request, f"{client.name} に{len(rows)}件のファイルを送信しました。", "success")
         return Redirect(path=OFFICE_PATH)

@@ -3,20 +3,26 @@
 
 A file is refused by its CONTENT first (a renamed program is still a program): Windows PE (``MZ``), ELF, Mach-O
 (32/64-bit, both byte orders, universal), scripts starting with ``#!``; then by its name's extension (.exe .com .bat
-.cmd .js .vbs .ps1 .scr .msi .jar and their kin, which Windows runs whatever they contain). A ZIP archive is read
-by its central directory only (never decompressed): refused when it names a program, or when its declared sizes
-make it a decompression bomb.
+.cmd .js .vbs .ps1 .scr .msi .jar and their kin, which Windows runs whatever they contain; full-width letters read
+as ASCII). A ZIP archive (by its first bytes or its end record) is read by its central directory: refused when it
+names a program, or when its declared sizes make it a decompression bomb; archives inside it are read the same way
+(bounded: ``ZIP_NESTED_BUDGET`` bytes, ``ZIP_MAX_DEPTH`` deep); no other entry is ever decompressed. A name loses
+invisible characters (what the download header would drop) and may not hold what may be a My Number.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import mimetypes
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Final
+
+from app.audit.guard import looks_like_number, redact_client_text
 
 NAME_MAX: Final = 255
 # Windows runs these by name whatever their bytes (the seed's exe/com and the issue's list, with their kin).
@@ -39,7 +45,15 @@ _ZIP_MAGIC: Final = b"PK\x03\x04"
 ZIP_MAX_EXPANDED: Final = 1024 * 1024 * 1024
 ZIP_MAX_RATIO: Final = 200
 ZIP_MAX_ENTRIES: Final = 10_000
+# Archives inside an archive are opened (bounded) to this depth; deeper nesting is refused.
+ZIP_MAX_DEPTH: Final = 3
+# All the archives inside one file are read within this many bytes together (each level's ratio check alone would
+# let the work multiply with the depth); past it the file is refused as a bomb.
+ZIP_NESTED_BUDGET: Final = 64 * 1024 * 1024
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f\x7f"*:<>?|\\/]')
+# Characters a name loses (never shown, dropped by the download header too): format (zero-width, bidi overrides,
+# soft hyphen), unassigned, private-use and surrogate code points, line and paragraph separators.
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cf", "Cn", "Co", "Cs", "Zl", "Zp"})
 
 
 class FileRefused(ValueError):
@@ -70,6 +84,7 @@ def safe_file_name(raw: str) -> str:
     Raises FileRefused when nothing usable is left.
     """
     name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c) not in _INVISIBLE_CATEGORIES)
     name = _UNSAFE_NAME.sub("_", name).strip().strip(".")
     if not name:
         raise FileRefused("ファイル名がありません。名前の付いたファイルを選んでください。")
@@ -83,9 +98,10 @@ def safe_file_name(raw: str) -> str:
 
 
 def extension_of(name: str) -> str:
-    """The lower-case extension of a name without its dot ("" when none)."""
+    """The lower-case extension of a name without its dot ("" when none), full-width letters read as ASCII (NFKC:
+    the download header's ASCII fallback turns ｂａｔ into bat)."""
     stem, dot, extension = name.rpartition(".")
-    return extension.lower() if dot and stem else ""
+    return unicodedata.normalize("NFKC", extension).lower() if dot and stem else ""
 
 
 def program_kind(data: bytes) -> str | None:
@@ -110,6 +126,11 @@ def check_file(raw_name: str, data: bytes, *, max_bytes: int) -> CheckedFile:
     Raises FileRefused with the Japanese reason. Source: seed 000 (10MB, no program files), issue 14.
     """
     name = safe_file_name(raw_name)
+    if looks_like_number(name):
+        raise FileRefused(
+            f"「{redact_client_text(name)}」はファイル名に12桁以上の数字があるため送信できません（マイナンバーの"
+            "可能性があります）。ファイル名を変えてから送ってください。"
+        )
     if not data:
         raise FileRefused(f"「{name}」は空のファイルです。中身のあるファイルを選んでください。")
     if len(data) > max_bytes:
@@ -125,19 +146,46 @@ def check_file(raw_name: str, data: bytes, *, max_bytes: int) -> CheckedFile:
     extension = extension_of(name)
     if extension in PROGRAM_EXTENSIONS:
         raise FileRefused(f"「{name}」は実行できる形式（.{extension}）のため送信できません。")
-    if data[:4] == _ZIP_MAGIC:
-        _check_archive(name, data)
+    if _is_archive(data):
+        _check_archive(name, data, _Budget(ZIP_NESTED_BUDGET))
     content_type = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
     return CheckedFile(name=name, content_type=content_type[:100], data=data)
 
 
-def _check_archive(name: str, data: bytes) -> None:
-    """Read a ZIP's central directory (no entry is decompressed): refuse programs inside and bombs."""
+def _is_archive(data: bytes) -> bool:
+    """A ZIP by its first bytes, or by its end of central directory (a ZIP behind a prefix, as self-extracting
+    archives are: unzip tools and Windows open those too)."""
+    return data[:4] == _ZIP_MAGIC or zipfile.is_zipfile(io.BytesIO(data))
+
+
+@dataclass(slots=True)
+class _Budget:
+    """The bytes still to be read from archives inside one file."""
+
+    left: int
+
+
+def _check_archive(name: str, data: bytes, budget: _Budget, depth: int = 1) -> None:
+    """Read a ZIP's central directory: refuse programs inside and bombs (by the declared sizes). Archives inside it
+    are read in turn (``ZIP_MAX_DEPTH`` deep, ``ZIP_NESTED_BUDGET`` bytes in all); no other entry is decompressed."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
+            _check_entries(name, entries)
+            for entry in entries:
+                if extension_of(entry.filename) == "zip" and not entry.is_dir():
+                    if depth >= ZIP_MAX_DEPTH:
+                        raise FileRefused(f"「{name}」は圧縮ファイルの入れ子が深すぎるため送信できません。")
+                    inner = _read_bounded(name, archive, entry, budget)
+                    if inner is not None and _is_archive(inner):
+                        _check_archive(name, inner, budget, depth + 1)
+    except FileRefused:
+        raise  # a ValueError too: not a damaged archive
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
         return  # a Word/Excel file or a damaged archive: kept as bytes, never opened on the server
+
+
+def _check_entries(name: str, entries: list[zipfile.ZipInfo]) -> None:
     if len(entries) > ZIP_MAX_ENTRIES:
         raise FileRefused(f"「{name}」はファイル数が多すぎる圧縮ファイルのため送信できません。")
     expanded = sum(max(entry.file_size, 0) for entry in entries)
@@ -146,12 +194,37 @@ def _check_archive(name: str, data: bytes) -> None:
         raise FileRefused(f"「{name}」は展開すると極端に大きくなる圧縮ファイルのため送信できません。")
     for entry in entries:
         inner = entry.filename.replace("\\", "/").rsplit("/", 1)[-1]
-        if extension_of(inner) in PROGRAM_EXTENSIONS:
+        if extension_of(_safe_name_or_blank(inner)) in PROGRAM_EXTENSIONS:
             raise FileRefused(
                 f"「{name}」の中に実行できる形式のファイル（{safe_file_name(inner)}）があるため送信できません。"
             )
 
 
+def _safe_name_or_blank(raw: str) -> str:
+    """:func:`safe_file_name`, or "" for a name with nothing usable left."""
+    try:
+        return safe_file_name(raw)
+    except FileRefused:
+        return ""
+
+
+def _read_bounded(name: str, archive: zipfile.ZipFile, entry: zipfile.ZipInfo, budget: _Budget) -> bytes | None:
+    """An inner archive's bytes, read no further than what is left of the budget (past it: a bomb); None when it
+    cannot be read (encrypted, damaged): then it is kept as bytes like any other entry."""
+    limit = budget.left
+    try:
+        with archive.open(entry) as stream:
+            data = stream.read(limit + 1)
+    except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, EOFError, ValueError):
+        return None
+    if len(data) > limit:
+        raise FileRefused(f"「{name}」は展開すると極端に大きくなる圧縮ファイルのため送信できません。")
+    budget.left -= len(data)
+    return data
+
+
 def _megabytes(size: int) -> str:
+    """A size in MB: whole numbers as such, others to one decimal rounded UP (10 MB and 1 byte reads 10.1MB, never
+    the limit itself)."""
     value = size / (1024 * 1024)
-    return f"{value:.1f}MB" if value < 10 and value != int(value) else f"{int(value)}MB"
+    return f"{int(value)}MB" if value == int(value) else f"{math.ceil(value * 10) / 10:.1f}MB"

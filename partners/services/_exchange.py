@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
+from app.audit.guard import looks_like_number
 from app.auth.principal import Principal, partner_acting_in_client
 from app.blobs import BlobMissing, BlobStore
 from app.config import Settings
@@ -56,6 +57,11 @@ from partners.services._exchange_scope import (
 from partners.services._links import active_link_between
 from partners.services._person_box import BoxNoteInvalid, PersonBoxFull, keep_in_person_box, may_change_boxes
 from tenants.models import Person, PersonKind
+
+NUMBER_IN_MESSAGE: Final = (
+    "メッセージに12桁以上の数字は入力できません（マイナンバーの可能性があります）。"
+    "番号はファイルに入れて送ってください。"
+)
 
 # Sending ---------------------------------------------------------------------------------------------------------
 
@@ -95,8 +101,8 @@ async def send_files(
     against ``MNV_EXCHANGE_QUOTA_BYTES`` (the client's), put and written with one FILE_SEND entry each.
 
     FormInvalid (nothing written, nothing left in the store): no such link for a client's choice, a message over
-    2,000 characters, no file, too many, a refused file (named), the quota. An office sending to a client it has no
-    active link with: NotFoundException.
+    2,000 characters or holding what may be a My Number (12+ digits), no file, too many, a refused file (named),
+    the quota. An office sending to a client it has no active link with: NotFoundException.
     """
     side = side_of(principal)
     if side.is_client:
@@ -112,6 +118,8 @@ async def send_files(
     text = (message or "").replace("\r\n", "\n").strip()
     if len(text) > MESSAGE_MAX:
         raise FormInvalid({"message": f"メッセージは{MESSAGE_MAX:,}文字以内で入力してください（{len(text):,}文字）。"})
+    if looks_like_number(text):  # the message is kept in clear: a number belongs in a (sealed) file
+        raise FormInvalid({"message": NUMBER_IN_MESSAGE})
     checked = check_files(files, settings)
     client_id, office_id = link.tenant_id, link.partner_id
     sealed = [(new_id(), file) for file in checked]
@@ -162,15 +170,28 @@ async def send_files(
     return rows
 
 
-async def _require_client_writable(session: AsyncSession, client_id: uuid.UUID, settings: Settings) -> None:
-    """An office sends only to a client that may change now: a suspended or erased client is not there
-    (NotFoundException); one whose trial or contract ended is read-only (billing.contract) — FormInvalid saying so."""
+async def _require_client_writable(
+    session: AsyncSession, client_id: uuid.UUID, settings: Settings, doing: str = "送信", field: str = "files"
+) -> None:
+    """An office changes only a client that may change now (sending to it, or saving, keeping or deleting its
+    files from the office's pages, which the client's read-only guard never sees): a suspended or erased client is
+    not there (NotFoundException); one whose trial or contract ended is read-only (billing.contract) — FormInvalid
+    on ``field`` saying so."""
     client = await session.get(Tenant, client_id)
     if client is None or client.locked_out:
         raise NotFoundException()
     mode = mode_of(client, today_in_japan(), settings.contract_grace_days)
     if mode.refusal:
-        raise FormInvalid({"files": f"{client.name}は現在読み取り専用のため、ファイルを送信できません。"})
+        raise FormInvalid({field: f"{client.name}は現在読み取り専用のため、ファイルを{doing}できません。"})
+
+
+async def _office_requires_writable(
+    session: AsyncSession, principal: Principal, row: FileRow, settings: Settings, doing: str, field: str
+) -> None:
+    """For an office's staff member: :func:`_require_client_writable` of the file's client (a client's own
+    principal is refused by ``billing.readonly`` before its request reaches the exchange)."""
+    if not side_of(principal).is_client:
+        await _require_client_writable(session, row.file.tenant_id, settings, doing, field)
 
 
 def _office_choice(value: uuid.UUID | str) -> uuid.UUID | None:
@@ -246,6 +267,7 @@ async def keep_file_in_box(
     storage quota; FileGone when the exchanged file's bytes are gone.
     """
     acting: Principal | None = principal
+    await _office_requires_writable(session, principal, row, settings, "個人ボックスに保管", "employee_code")
     if not side_of(principal).is_client:
         acting = await partner_acting_in_client(
             session,
@@ -283,12 +305,15 @@ async def keep_file_in_box(
         raise FormInvalid({"employee_code": exc.message}) from None
 
 
-async def save_file(session: AsyncSession, principal: Principal, row: FileRow, choice: str) -> None:
+async def save_file(
+    session: AsyncSession, principal: Principal, row: FileRow, choice: str, *, settings: Settings
+) -> None:
     """The receiving side keeps the file: 通常 or 機密 (``choice``); its expiry is cleared; FILE_SAVE entry.
 
-    FormInvalid when the principal's side sent it (the receiver keeps files) or the choice is unknown.
+    FormInvalid when the principal's side sent it (the receiver keeps files), the choice is unknown, or an office
+    saves a file of a read-only client.
     """
-    side_of(principal)
+    await _office_requires_writable(session, principal, row, settings, "保存", "save")
     if row.sent:
         raise FormInvalid({"save": "保存できるのは受け取ったファイルだけです。"})
     if choice not in SAVE_CHOICES:
@@ -302,10 +327,13 @@ async def save_file(session: AsyncSession, principal: Principal, row: FileRow, c
     )
 
 
-async def delete_file(session: AsyncSession, store: BlobStore, principal: Principal, row: FileRow) -> None:
+async def delete_file(
+    session: AsyncSession, store: BlobStore, principal: Principal, row: FileRow, *, settings: Settings
+) -> None:
     """Delete a file the principal's side sent or received (seed 000 FAQ12): its blob at once, its row and usage
-    in the caller's transaction, with the FILE_DELETE entry (which stays)."""
-    side_of(principal)
+    in the caller's transaction, with the FILE_DELETE entry (which stays). FormInvalid (nothing deleted) when an
+    office deletes a file of a read-only client."""
+    await _office_requires_writable(session, principal, row, settings, "削除", "delete")
     await _remove(session, store, [row.file])
     await log_file_event(
         session, exchange_actor(principal), AuditAction.FILE_DELETE, row.file, row.other_name, {"by": "user"}

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction, AuditEvent, Subject
+from app.audit.guard import looks_like_number
 from app.audit.log import record
 from app.auth.models import Role
 from app.auth.principal import Principal
@@ -256,11 +257,8 @@ def _checked_note(note: str) -> str:
     cleaned = " ".join((note or "").split())
     if len(cleaned) > NOTE_MAX:
         raise BoxNoteInvalid(f"内容は{NOTE_MAX}文字以内で入力してください（いま{len(cleaned)}文字です）。")
-    digits = 0
-    for character in cleaned:
-        digits = digits + 1 if character.isdigit() else 0
-        if digits >= 12:
-            raise BoxNoteInvalid("内容に12桁以上の数字は入力できません。マイナンバーはこの欄に入力しないでください。")
+    if looks_like_number(cleaned):  # grouped (1234 5678 9012), hyphenated or in kanji too: the note is kept in clear
+        raise BoxNoteInvalid("内容に12桁以上の数字は入力できません。マイナンバーはこの欄に入力しないでください。")
     return cleaned
 
 

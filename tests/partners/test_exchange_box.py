@@ -80,3 +80,34 @@ async def test_office_staff_keep_a_file_only_with_the_numbers_power_and_the_perm
     assert box_file.person_id == employee.id and box_file.uploaded_by_side.value == "partner"
     (entry,) = await entries(db, world.tenant.id, AuditAction.BOX_STORE)
     assert entry.actor_partner_id == office.tenant.id
+
+
+async def test_an_office_changes_nothing_of_a_read_only_client_from_its_own_pages(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    import datetime as dt
+
+    from app.tenancy import Tenant, TenantStatus
+    from partners.models import ExchangeFile
+
+    office = await make_office(db, settings, app.state["vault"])
+    await make_link(db, world.tenant, office.tenant, LinkPower.NUMBERS)
+    await make_employee(db, world.tenant.id, "E300", "川口 二郎")
+    await db.execute(update(Account).where(Account.id == office.staff.account.id).values(confidential_access=True))
+    await db.commit()
+    await sign_in(client, world.admin)
+    await send(client, "/admin/files", [("入社連絡票.pdf", pdf("入社"))], office_id=office.tenant.id)
+    (file,) = await rows(db)
+    ended = dt.date.today() - dt.timedelta(days=3)
+    await db.execute(
+        update(Tenant).where(Tenant.id == world.tenant.id).values(status=TenantStatus.ACTIVE, contract_ends_on=ended)
+    )
+    await db.commit()
+    await sign_in(client, office.staff)
+    assert (await client.get(f"/partner/files/{file.id}/download")).status_code == 200  # reading stays
+    for action, data in (("box", {"employee_code": "E300"}), ("save", {"save_as": "confidential"}), ("delete", {})):
+        refused = await post(client, f"/partner/files/{file.id}/{action}", data)
+        assert refused.status_code == 302  # type: ignore[attr-defined]
+    assert "読み取り専用" in (await client.get(f"/partner/files/{file.id}")).text
+    (kept,) = await db.execute(select(ExchangeFile).execution_options(populate_existing=True))
+    assert kept[0].saved_as is None and await _box(db) == []

@@ -93,6 +93,23 @@ async def test_oversize_empty_too_many_and_long_messages_are_refused_in_japanese
     assert await rows(db) == [] and _blobs(settings) == []
 
 
+async def test_a_message_or_file_name_that_may_hold_a_my_number_is_refused_and_not_shown_back(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    office = await _office_with_link(app, db, settings, world)
+    await sign_in(client, world.admin)
+    said = await send(
+        client, "/admin/files/", [("a.pdf", pdf("a"))], message="番号は 1234 5678 9018 です", office_id=office.tenant.id
+    )
+    assert said.status_code == 400 and "12桁以上の数字" in said.text  # type: ignore[attr-defined]
+    assert "5678" not in said.text  # type: ignore[attr-defined]
+    named = await send(client, "/admin/files/", [("山田_123456789018.pdf", pdf("a"))], office_id=office.tenant.id)
+    assert named.status_code == 400 and "ファイル名を変えてから" in named.text  # type: ignore[attr-defined]
+    assert "123456789018" not in named.text  # type: ignore[attr-defined]
+    await wait_for_cleanup()
+    assert await rows(db) == [] and _blobs(settings) == []
+
+
 async def test_the_quota_refuses_a_send_that_would_pass_it(
     app: Litestar, world: World, db: AsyncSession, settings: Settings
 ) -> None:

@@ -78,3 +78,83 @@ def test_names_keep_japanese_and_lose_paths_and_control_characters() -> None:
     assert len(safe_file_name(long)) == 255 and safe_file_name(long).endswith(".pdf")
     with pytest.raises(FileRefused):
         safe_file_name("...")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "run.ba\u200bt",  # a zero-width space: the download header drops it and the browser saves run.bat
+        "run.b\u00adat",  # a soft hyphen, dropped the same way
+        "setup.ex\u2060e",  # a word joiner
+        "run.ｂａｔ",  # full-width letters: the ASCII fallback of the download header reads run.bat
+        "report\u202egpj.exe",  # a right-to-left override hiding .exe
+    ],
+)
+def test_programs_hidden_behind_invisible_or_full_width_characters_are_refused(name: str) -> None:
+    with pytest.raises(FileRefused, match="実行できる形式"):
+        check_file(name, b"@echo off\r\n", max_bytes=LIMIT)
+
+
+def test_names_drop_invisible_characters_and_keep_ideographic_spaces() -> None:
+    assert safe_file_name("給与\u200b明細\u202e.pdf") == "給与明細.pdf"
+    assert safe_file_name("給与\u3000明細.pdf") == "給与\u3000明細.pdf"
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("写真.zip", b"JUNK" * 10 + _zip({"setup.exe": b"hello"})),  # a program behind a prefix (self-extracting style)
+        ("二重.zip", _zip({"inner.zip": _zip({"setup.exe": b"hello"})})),  # a program inside an archive inside one
+        ("三重.zip", _zip({"a.zip": _zip({"b.zip": _zip({"run.bat": b"echo"})})})),
+    ],
+)
+def test_archives_hidden_behind_a_prefix_or_inside_archives_are_read_too(name: str, data: bytes) -> None:
+    with pytest.raises(FileRefused, match="送信できません"):
+        check_file(name, data, max_bytes=LIMIT)
+
+
+@pytest.mark.parametrize("name", ["山田_123456789018.pdf", "番号 1234-5678-9018.pdf", "１２３４５６７８９０１８.txt"])
+def test_names_that_may_hold_a_my_number_are_refused_without_echoing_it(name: str) -> None:
+    with pytest.raises(FileRefused, match="ファイル名") as refused:
+        check_file(name, b"%PDF-1.4", max_bytes=LIMIT)
+    assert "5678" not in refused.value.message and "５６７８" not in refused.value.message
+
+
+def _stored_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_archives_inside_an_archive_are_read_within_one_budget() -> None:
+    import os
+    import time
+
+    # Each level passes the ratio check (about 120:1) yet reading every archive inside would cost gigabytes.
+    leaf = _stored_zip({"a.bin": os.urandom(30_000) + b"\x00" * (4 * 1024 * 1024)})  # 4 MB as bytes
+    middle = _zip({f"in{n}.zip": leaf for n in range(40)})  # about 1.4 MB, 160 MB to read
+    outer = _stored_zip({f"m{n}.zip": middle for n in range(20)})  # 3.2 GB to read through
+    started = time.monotonic()
+    with pytest.raises(FileRefused, match="極端に大きく"):
+        check_file("入れ子.zip", outer, max_bytes=64 * 1024 * 1024)
+    assert time.monotonic() - started < 10
+
+
+def test_a_file_just_over_the_limit_is_told_it_is_over_not_that_it_is_the_limit() -> None:
+    with pytest.raises(FileRefused) as refused:
+        check_file("big.pdf", b"x" * (LIMIT + 1), max_bytes=LIMIT)
+    assert "「big.pdf」は10.1MBあります" in refused.value.message and "10MBまで" in refused.value.message
+    with pytest.raises(FileRefused, match=r"12\.5MB"):
+        check_file("big.pdf", b"x" * (LIMIT + LIMIT // 4), max_bytes=LIMIT)
+
+
+def test_a_download_keeps_the_ideographic_space_of_a_kept_name() -> None:
+    from urllib.parse import unquote
+
+    from app.http import attachment
+
+    header = attachment(safe_file_name("給与明細\u30002024年.pdf"))
+    assert unquote(header.split("filename*=UTF-8''", 1)[1]) == "給与明細\u30002024年.pdf"
+    assert "\r" not in attachment("a\r\nSet-Cookie: x.pdf") and "\n" not in attachment("a\r\nb.pdf")
