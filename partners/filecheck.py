@@ -22,7 +22,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Final
 
-from app.audit.guard import looks_like_number, redact_client_text
+from app.audit.guard import redact_client_text
+from app.vault.numbers import is_valid_my_number
 
 NAME_MAX: Final = 255
 # Windows runs these by name whatever their bytes (the seed's exe/com and the issue's list, with their kin).
@@ -119,6 +120,40 @@ def program_kind(data: bytes) -> str | None:
     return None
 
 
+# Digit groups of a name: digits, and the one separator people put between the groups of a number (1234-5678-9018).
+_NAME_DIGITS = re.compile(r"\d+")
+_GROUP_SEPARATORS = frozenset("-_. /,、・")
+
+
+def name_holds_my_number(name: str) -> bool:
+    """Whether a file name carries a My Number: 12 digits (alone, or in groups joined by one separator such as
+    1234-5678-9018, full-width digits too) whose check digit is right (番号法施行令8条).
+
+    File names are kept in clear (the list, the log), so such a name is refused; a scanner's or camera's name
+    (``20241201123456.pdf``, 14 digits; ``IMG_20241201_123456.jpg``) is not a My Number and passes.
+    """
+    folded = unicodedata.normalize("NFKC", name)
+    chains: list[list[str]] = []
+    end = -2
+    for match in _NAME_DIGITS.finditer(folded):
+        joined = match.start() == end + 1 and folded[end] in _GROUP_SEPARATORS
+        if joined and chains:
+            chains[-1].append(match.group())
+        else:
+            chains.append([match.group()])
+        end = match.end()
+    for groups in chains:
+        for first in range(len(groups)):
+            digits = ""
+            for group in groups[first:]:
+                digits += group
+                if len(digits) >= 12:
+                    break
+            if len(digits) == 12 and is_valid_my_number(digits):
+                return True
+    return False
+
+
 def check_file(raw_name: str, data: bytes, *, max_bytes: int) -> CheckedFile:
     """Check one file to be sent or kept: size (1 byte to ``max_bytes``, MNV_EXCHANGE_MAX_FILE_BYTES), content,
     extension, archive contents; return it with its safe name and the type it is served as.
@@ -126,10 +161,10 @@ def check_file(raw_name: str, data: bytes, *, max_bytes: int) -> CheckedFile:
     Raises FileRefused with the Japanese reason. Source: seed 000 (10MB, no program files), issue 14.
     """
     name = safe_file_name(raw_name)
-    if looks_like_number(name):
+    if name_holds_my_number(name):
         raise FileRefused(
-            f"「{redact_client_text(name)}」はファイル名に12桁以上の数字があるため送信できません（マイナンバーの"
-            "可能性があります）。ファイル名を変えてから送ってください。"
+            f"「{redact_client_text(name)}」はファイル名にマイナンバーと同じ形の12桁の数字があるため送信できません。"
+            "ファイル名を変えてから送ってください。"
         )
     if not data:
         raise FileRefused(f"「{name}」は空のファイルです。中身のあるファイルを選んでください。")
