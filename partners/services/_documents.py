@@ -496,7 +496,7 @@ async def _open(session: AsyncSession, vault: Vault, store: BlobStore, document:
 # The client's side ----------------------------------------------------------------------------------------------
 
 
-def _visible_to(client_id: uuid.UUID) -> Select[tuple[PartnerDocument, Tenant]]:
+def _visible_to(client_id: uuid.UUID) -> Select[PartnerDocument, Tenant]:
     """Every client query starts here: the documents of offices linked ACTIVE with the client now, for all their
     clients or chosen for this one, with their office."""
     offices = select(PartnerLink.partner_id).where(
