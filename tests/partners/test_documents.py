@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
@@ -26,9 +27,12 @@ from partners.models import (
     PartnerLink,
     partner_document_blob_key,
 )
+from partners.services import client_documents, new_documents_count, office_documents
 from tests.partners.exchange_support import pdf, post
 from tests.support.audit import entries
+from tests.support.page_plans import plans_of
 from tests.support.partners import Office, make_link, make_office
+from tests.support.principals import principal_of
 from tests.support.world import Persona, World, csrf_token, make_persona, make_tenant, post_form, second_device, sign_in
 
 AREA = "partner-documents"
@@ -354,3 +358,40 @@ async def test_the_home_notice_counts_only_the_last_seven_days(
     assert "事務所から新しい書類が 1 件公開されています" in home.text and 'href="/admin/documents"' in home.text
     listing = await client.get("/admin/documents")
     assert "入社連絡票" in listing.text and "退社連絡票" in listing.text  # the list keeps both
+
+
+async def test_the_lists_and_the_notice_read_index_ranges(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    if db.bind.dialect.name != "sqlite":
+        pytest.skip("SQLite's EXPLAIN QUERY PLAN")
+    office = await _office_with_two_clients(app, db, settings, world)
+    await sign_in(client, office.admin)
+    assert (await publish(client, audience="chosen", client_ids=[str(world.tenant.id)])).status_code == 302
+    client_side, office_side = principal_of(world.viewer), principal_of(office.staff)
+    calls = [
+        lambda: client_documents(db, client_side),
+        lambda: new_documents_count(db, client_side),
+        lambda: office_documents(db, office_side),
+    ]
+    tables = {"partner_documents", "partner_document_clients", "partner_links"}
+    for call in calls:
+        _, plans = await plans_of(db, call)
+        for plan in plans:
+            assert plan.full_scans(tables) == [], plan.text
+            assert "FROM partner_documents" not in plan.sql or "LIMIT" in plan.sql, plan.sql
+
+
+async def test_a_document_whose_bytes_are_lost_is_never_served(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    office = await _office_with_two_clients(app, db, settings, world)
+    await sign_in(client, office.admin)
+    assert (await publish(client)).status_code == 302
+    (document,) = await _documents(db)
+    blob = LocalBlobStore(settings.effective_blob_dir).root / partner_document_blob_key(office.tenant.id, document.id)
+    blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
+    await sign_in(client, world.admin)
+    response = await client.get(f"/admin/documents/{document.id}/download", follow_redirects=True)
+    assert response.status_code == 200 and "失われたか破損している" in response.text
+    assert await entries(db, world.tenant.id, AuditAction.FILE_DOWNLOAD) == []
