@@ -111,6 +111,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     exchange_keep_days: int = 30
     exchange_quota_bytes: int = 5 * 1024 * 1024 * 1024
     person_box_limit: int = 10
+    # Published documents (定型文書, partners/, issue 15): bytes per document (at most 100 per office).
+    partner_document_max_bytes: int = 20 * 1024 * 1024
 
     @property
     def data_path(self) -> Path:
@@ -177,6 +179,7 @@ _POSITIVE_FIELDS = {
     "exchange_keep_days",
     "exchange_quota_bytes",
     "person_box_limit",
+    "partner_document_max_bytes",
 }
 
 

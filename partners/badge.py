@@ -1,10 +1,11 @@
-"""The nav's badge of unread received files and the home page's notice (seed 000 FAQ13: ファイルがアップロードされた
-場合は起動時にお知らせが表示されます).
+"""The nav's badge of unread received files and the home pages' notices (seed 000 FAQ13: ファイルがアップロードされた
+場合は起動時にお知らせが表示されます; issue 15: documents an office published).
 
 One middleware after the principal is loaded: on a page request (GET, not /static, /api, downloads) of a client's
 admin or handler, or of an office's staff member at the office, it counts the unread files received by the
 principal's side (at most ``BADGE_CAP`` rows of a partial index) into the request state, which the nav and the
-home pages read. Everyone else costs nothing.
+home pages read. On the client's home (/admin) only, it also counts the documents its offices published or updated
+in the last 7 days (at most 100 rows) for its admins, handlers and viewers. Everyone else costs nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role
 from app.auth.principal import PRINCIPAL_STATE_KEY, Principal
-from partners.services import unread_count
+from app.tenancy import TenantKind
+from partners.services import new_documents_count, unread_count
 
 UNREAD_STATE_KEY = "exchange_unread"
+DOCUMENTS_STATE_KEY = "documents_new"
+_CLIENT_HOME = ("/admin", "/admin/")
 _SKIPPED = ("/static/", "/api/", "/healthz", "/schema")
 _ROLES = frozenset({Role.ADMIN, Role.HANDLER, Role.PARTNER_ADMIN, Role.PARTNER_STAFF})
 
@@ -30,7 +34,8 @@ def badge_label(count: int) -> str:
 
 
 class UnreadFilesMiddleware(ASGIMiddleware):
-    """Puts the principal's unread received files (0–100) in the request state for the nav and home pages."""
+    """Puts the principal's unread received files (0–100) in the request state for the nav and home pages, and on
+    the client's home its offices' new documents (0–100)."""
 
     def __init__(self, session_provider: Any) -> None:
         self.session_provider = session_provider
@@ -42,10 +47,13 @@ class UnreadFilesMiddleware(ASGIMiddleware):
             if (
                 isinstance(principal, Principal)
                 and principal.partner is None
-                and principal.role in _ROLES
                 and not path.startswith(_SKIPPED)
                 and not path.endswith("/download")
             ):
-                db: AsyncSession = self.session_provider(scope["app"].state, scope)
-                scope["state"][UNREAD_STATE_KEY] = await unread_count(db, principal)
+                if principal.role in _ROLES:
+                    db: AsyncSession = self.session_provider(scope["app"].state, scope)
+                    scope["state"][UNREAD_STATE_KEY] = await unread_count(db, principal)
+                if path in _CLIENT_HOME and principal.tenant_kind is TenantKind.COMPANY:
+                    db = self.session_provider(scope["app"].state, scope)
+                    scope["state"][DOCUMENTS_STATE_KEY] = await new_documents_count(db, principal)
         await next_app(scope, receive, send)

@@ -21,6 +21,7 @@ from app.auth.principal import (
 from app.forms import Form, FormInvalid
 from partners import services
 from partners.box_controllers import PersonBoxController
+from partners.document_controllers import DOCUMENT_ROUTES
 from partners.exchange_controllers import EXCHANGE_ROUTES
 from partners.models import LinkStatus
 from partners.operator_controllers import OperatorPartnersController
@@ -361,4 +362,5 @@ ROUTES: list[Any] = [
     PartnerStaffController,
     ClientPartnersController,
     *EXCHANGE_ROUTES,
+    *DOCUMENT_ROUTES,
 ]

@@ -44,6 +44,8 @@ class AuditAction(enum.StrEnum):
     BOX_STORE = "個人ボックス保管"
     BOX_OPEN = "個人ボックス閲覧"
     BOX_DELETE = "個人ボックス削除"
+    DOCUMENT_PUBLISH = "文書公開"
+    DOCUMENT_DELETE = "文書削除"
 
 
 class AuditResult(enum.StrEnum):
