@@ -34,7 +34,7 @@ from app.config import Settings
 from app.db import new_id, utcnow
 from app.documents import count_usage, remember_put
 from app.forms import Checker, FormInvalid
-from app.tenancy import Tenant, TenantKind
+from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.vault import Vault, VaultIntegrityError
 from partners.filecheck import CheckedFile, FileRefused, check_file
 from partners.models import (
@@ -511,6 +511,7 @@ def _visible_to(client_id: uuid.UUID) -> Select[PartnerDocument, Tenant]:
         select(PartnerDocument, Tenant)
         .join(Tenant, Tenant.id == PartnerDocument.tenant_id)
         .where(PartnerDocument.tenant_id.in_(offices), or_(PartnerDocument.audience == DocumentAudience.ALL, chosen))
+        .where(Tenant.status.not_in([TenantStatus.SUSPENDED, TenantStatus.ENDED]))  # a locked-out office is not there
     )
 
 

@@ -395,3 +395,20 @@ async def test_a_document_whose_bytes_are_lost_is_never_served(
     response = await client.get(f"/admin/documents/{document.id}/download", follow_redirects=True)
     assert response.status_code == 200 and "失われたか破損している" in response.text
     assert await entries(db, world.tenant.id, AuditAction.FILE_DOWNLOAD) == []
+
+
+async def test_a_suspended_offices_documents_are_hidden_from_its_clients(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    from app.tenancy import Tenant, TenantStatus
+
+    office = await _office_with_two_clients(app, db, settings, world)
+    await sign_in(client, office.admin)
+    assert (await publish(client)).status_code == 302
+    (document,) = await _documents(db)
+    await sign_in(client, world.admin)
+    assert "入社連絡票" in (await client.get("/admin/documents")).text
+    await db.execute(update(Tenant).where(Tenant.id == office.tenant.id).values(status=TenantStatus.SUSPENDED))
+    await db.commit()
+    assert "入社連絡票" not in (await client.get("/admin/documents")).text
+    assert (await client.get(f"/admin/documents/{document.id}/download")).status_code == 404
