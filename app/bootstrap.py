@@ -64,12 +64,14 @@ def run_demo(settings: Settings) -> Iterator[str]:
 
 async def _fill_demo(session: AsyncSession, settings: Settings, vault: Vault) -> list[str]:
     """The demo of every package, in dependency order (composition root)."""
+    from partners.demo import ensure_demo_office
     from selfservice.demo import fill_selfservice_demo
-    from tenants.demo import ensure_trial_demo_tenant, fill_demo
+    from tenants.demo import ensure_demo_tenant, ensure_trial_demo_tenant, fill_demo
 
     return [
         *await fill_demo(session, settings, vault),
         *await fill_selfservice_demo(session, settings, vault),
+        *await ensure_demo_office(session, settings, vault, await ensure_demo_tenant(session, vault)),
         *await ensure_trial_demo_tenant(session, settings, vault),  # last: its lines are about it alone
     ]
 

@@ -1,0 +1,124 @@
+"""The partners' demo (`mnvault demo`): a 社労士事務所 linked to the demo company, with a file waiting for it.
+
+Created once (idempotent, found by its code); its sign-in lines are printed every time. The link is made as the
+company's admin would consent to it (番号の取扱い), and the office's staff member sends the company one file through
+the real exchange service, so the company admin sees the sign-in notice and the badge at once.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Account, Role
+from app.auth.principal import Principal
+from app.blobs import blob_store_from_settings
+from app.config import Settings
+from app.db import utcnow
+from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.vault import Vault
+from partners.models import LinkPower, LinkSide, LinkStatus, PartnerLink
+from partners.services import send_files
+from tenants.demo import ensure_demo_staff
+
+DEMO_OFFICE_CODE: Final = "sato-sr"
+DEMO_OFFICE_STAFF: Final = (
+    ("sradmin", "佐藤 一郎", Role.PARTNER_ADMIN, True),
+    ("srstaff", "鈴木 花子", Role.PARTNER_STAFF, True),
+)
+DEMO_FILE_NAME: Final = "2026年度 算定基礎届のご案内.txt"
+DEMO_FILE_TEXT: Final = (
+    "算定基礎届の提出時期になりました。\n"
+    "7月1日現在の従業員の4月〜6月の報酬を、同封の様式にご記入のうえ、6月30日までにお送りください。\n"
+    "佐藤社会保険労務士事務所\n"
+)
+
+
+async def ensure_demo_office(session: AsyncSession, settings: Settings, vault: Vault, client: Tenant) -> list[str]:
+    """The demo office (code ``sato-sr``), its admin and a staff member with 機密ファイルの閲覧 (TOTP), an ACTIVE
+    番号の取扱い link with ``client`` and one file sent to it; returns the lines to print."""
+    office = (await session.execute(select(Tenant).where(Tenant.code == DEMO_OFFICE_CODE))).scalar_one_or_none()
+    created = office is None
+    if office is None:
+        office = Tenant(
+            code=DEMO_OFFICE_CODE,
+            kind=TenantKind.PARTNER,
+            name="佐藤社会保険労務士事務所",
+            name_kana="サトウシャカイホケンロウムシジムショ",
+            partner_registration_number="13990001",
+            postal_code="530-0001",
+            address="大阪府大阪市北区梅田1-1-1",  # fictional
+            phone="06-1234-5678",  # fictional
+            status=TenantStatus.ACTIVE,
+        )
+        session.add(office)
+        await session.flush()
+    await vault.create_tenant_keys(session, office.id)
+    lines = await ensure_demo_staff(session, settings, vault, office, staff=DEMO_OFFICE_STAFF)
+    if created:
+        staff = await _account(session, office, "srstaff")
+        staff.confidential_access = True
+        await _link(session, client, office)
+        await session.flush()
+        store = blob_store_from_settings(settings)
+        try:
+            await send_files(
+                session, vault, store, settings, _principal(office, staff),
+                to=client.id, files=[(DEMO_FILE_NAME, DEMO_FILE_TEXT.encode())], message="算定基礎届のご案内です。",
+            )  # fmt: skip
+        finally:
+            await store.close()
+    return [
+        f"デモ社労士事務所: {office.name}（事務所コード: {office.code}、{client.name} と連携中・番号の取扱い）",
+        f"ログインURL: {settings.effective_base_url}/t/{office.code}/login",
+        *lines,
+    ]
+
+
+async def _account(session: AsyncSession, office: Tenant, login_id: str) -> Account:
+    statement = select(Account).where(Account.tenant_id == office.id, Account.login_id == login_id)
+    return (await session.execute(statement)).scalar_one()
+
+
+async def _link(session: AsyncSession, client: Tenant, office: Tenant) -> None:
+    admin = (
+        (await session.execute(select(Account).where(Account.tenant_id == client.id, Account.role == Role.ADMIN)))
+        .scalars()
+        .first()
+    )
+    now = utcnow()
+    session.add(
+        PartnerLink(
+            tenant_id=client.id,
+            partner_id=office.id,
+            status=LinkStatus.ACTIVE,
+            power=LinkPower.NUMBERS,
+            requested_by_side=LinkSide.CLIENT,
+            requested_by=admin.id if admin else office.id,
+            requested_by_name=admin.name if admin else "",
+            consented_by=admin.id if admin else None,
+            consented_by_name=admin.name if admin else "",
+            consented_at=now,
+            activated_at=now,
+        )
+    )
+
+
+def _principal(office: Tenant, staff: Account) -> Principal:
+    return Principal(
+        account_id=staff.id,
+        tenant_id=office.id,
+        tenant_code=office.code,
+        tenant_name=office.name,
+        tenant_kind=office.kind,
+        login_id=staff.login_id,
+        name=staff.name,
+        role=staff.role,
+        totp_enabled=True,
+        person_id=None,
+        stepup_fresh=False,
+        tenant_status=office.status,
+        confidential_access=True,
+    )
