@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from litestar.params import Body
 from app import text as rules
 from app.audit.guard import looks_like_number
 
-FormT = TypeVar("FormT", bound=msgspec.Struct)
+FormT = TypeVar("FormT")  # a msgspec Struct or a dataclass instance
 
 # A handler's ``data: Annotated[XForm, Form]`` is read from an url-encoded HTML form.
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -51,13 +52,21 @@ class Checker:
         required: bool = False,
         max_length: int = 200,
         multiline: bool = False,
+        kept_in_clear: bool = False,
     ) -> str:
-        """Free text by the shared rules (``app.text.clean_text``): NFC, unprintable characters refused."""
+        """Free text by the shared rules (``app.text.clean_text``): NFC, unprintable characters refused.
+
+        ``kept_in_clear``: the text is stored and shown as typed (titles, descriptions others read), so what may
+        hold a My Number (``looks_like_number``: 12+ digits, grouped, hyphenated or in kanji) is refused.
+        """
         try:
             cleaned = rules.clean_text(value, multiline=multiline)
         except rules.TextRejected as exc:
             self.fail(field, f"{label}{exc.message}")
             return rules.strip_invisible(value).strip()
+        if kept_in_clear and looks_like_number(cleaned):
+            self.fail(field, f"{label}にマイナンバーの可能性がある12桁以上の数字は入力できません。")
+            return ""
         return self._sized(field, cleaned, label, required=required, max_length=max_length)
 
     def name(self, field: str, value: str, label: str, *, required: bool = False, max_length: int = 100) -> str:
@@ -156,10 +165,13 @@ def checkbox(value: str) -> bool:
 
 
 def scrubbed(form: FormT) -> FormT:
-    """The form to show again after a failed post: every value kept except one that could hold a number."""
+    """The form to show again after a failed post: every value kept except one that could hold a number
+    (a msgspec Struct or a dataclass)."""
+    is_dataclass = dataclasses.is_dataclass(form)
+    names = [f.name for f in dataclasses.fields(form)] if is_dataclass else list(form.__struct_fields__)  # type: ignore[arg-type, attr-defined]
     blanked = {
-        name: ""
-        for name in form.__struct_fields__
-        if isinstance(getattr(form, name), str) and looks_like_number(getattr(form, name))
+        name: "" for name in names if isinstance(getattr(form, name), str) and looks_like_number(getattr(form, name))
     }
-    return msgspec.structs.replace(form, **blanked) if blanked else form
+    if not blanked:
+        return form
+    return dataclasses.replace(form, **blanked) if is_dataclass else msgspec.structs.replace(form, **blanked)  # type: ignore[type-var]

@@ -17,7 +17,7 @@ from app.auth.models import Role
 from app.auth.principal import Principal, company_staff, partner_admin_only, partner_members
 from app.blobs import BlobStore, app_blob_store
 from app.config import Settings
-from app.forms import FormInvalid
+from app.forms import FormInvalid, scrubbed
 from app.http import file_download
 from app.vault import Vault
 from partners import services
@@ -149,7 +149,9 @@ class OfficeDocumentsController(Controller):
             document = await services.publish_document(db_session, vault, store, settings, principal, form)
         except FormInvalid as exc:
             await db_session.rollback()  # the put blob goes with the rollback
-            return await _list_page(db_session, principal, settings, form=form, errors=exc.errors, status_code=400)
+            return await _list_page(
+                db_session, principal, settings, form=scrubbed(form), errors=exc.errors, status_code=400
+            )
         flash(request, f"「{document.title}」を公開しました。", "success")
         return Redirect(path=OFFICE_PATH)
 
@@ -185,7 +187,7 @@ class OfficeDocumentsController(Controller):
             await db_session.rollback()
             document = await services.get_office_document(db_session, principal, document_id)
             return await _edit_page(
-                db_session, principal, settings, document, form=form, errors=exc.errors, status_code=400
+                db_session, principal, settings, document, form=scrubbed(form), errors=exc.errors, status_code=400
             )
         flash(request, f"「{document.title}」を更新しました。", "success")
         return Redirect(path=OFFICE_PATH)

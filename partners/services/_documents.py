@@ -201,8 +201,10 @@ async def _check_form(
 ) -> _Checked:
     """Every field checked before anything is written; FormInvalid naming each field to fix."""
     check = Checker()
-    title = check.text("title", form.title, "名称", required=True, max_length=TITLE_MAX)
-    description = check.text("description", form.description, "解説", max_length=DESCRIPTION_MAX, multiline=True)
+    title = check.text("title", form.title, "名称", required=True, max_length=TITLE_MAX, kept_in_clear=True)
+    description = check.text(
+        "description", form.description, "解説", max_length=DESCRIPTION_MAX, multiline=True, kept_in_clear=True
+    )
     audience_value = check.choice("audience", form.audience, "公開先", AUDIENCE_CHOICES)
     audience = DocumentAudience(audience_value) if audience_value in AUDIENCE_CHOICES else DocumentAudience.ALL
     chosen: set[uuid.UUID] = set()

@@ -227,6 +227,10 @@ async def test_the_limits_refuse_in_japanese_and_write_nothing(
     assert "解説は1000文字以内で入力してください" in untitled.text
     long_title = await publish(client, title="あ" * 101)
     assert long_title.status_code == 400 and "名称は100文字以内で入力してください" in long_title.text
+    # Titles and descriptions are kept in clear for every client to read: what may be a My Number is refused.
+    numbered = await publish(client, title="山田 1234-5678-9018", description="番号 １２３４ ５６７８ ９０１８ です")
+    assert numbered.status_code == 400 and "名称にマイナンバーの可能性がある12桁以上の数字" in numbered.text
+    assert "解説にマイナンバーの可能性がある12桁以上の数字" in numbered.text and "9018" not in numbered.text
     await wait_for_cleanup()
     assert await _documents(db) == [] and _blobs(settings) == []
     assert await entries(db, office.tenant.id, AuditAction.DOCUMENT_PUBLISH) == []
