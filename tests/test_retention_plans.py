@@ -32,9 +32,12 @@ ROWS = 1500
 
 
 async def forget_statistics(db: AsyncSession) -> None:
-    if db.get_bind().dialect.name == "sqlite":
-        await db.execute(text("DROP TABLE IF EXISTS sqlite_stat1"))
-        await db.commit()
+    if db.get_bind().dialect.name != "sqlite":
+        # PostgreSQL keeps whatever autovacuum last saw (the test database outlives tests, so that may be a table of
+        # two rows, where a scan is the right plan); only the analyzed case says something there.
+        pytest.skip("PostgreSQL cannot forget a table's statistics")
+    await db.execute(text("DROP TABLE IF EXISTS sqlite_stat1"))
+    await db.commit()
 
 
 async def analyze(db: AsyncSession) -> None:

@@ -27,8 +27,6 @@ from tests.billing.test_invoicing import set_profile
 from tests.support.audit import entries
 from tests.support.world import World, post_form, sign_in
 
-TODAY = today_in_japan()
-
 
 async def changes(db: AsyncSession, tenant_id: uuid.UUID) -> list[ContractChange]:
     statement = (
@@ -68,12 +66,12 @@ class TestTrials:
         location(await post_form(client, "/operator/tenants/new", form))
         tenant = (await db.execute(select(Tenant).where(Tenant.code == "takara"))).scalar_one()
         assert tenant.status is TenantStatus.TRIAL
-        assert tenant.trial_ends_on == TODAY + dt.timedelta(days=settings.trial_days)
+        assert tenant.trial_ends_on == today_in_japan() + dt.timedelta(days=settings.trial_days)
 
     async def test_admins_see_the_days_left_on_every_page(
         self, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:
-        ends = TODAY + dt.timedelta(days=9)
+        ends = today_in_japan() + dt.timedelta(days=9)
         await set_terms(db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=ends)
         await sign_in(client, world.handler)
         for path in ("/admin", "/admin/people", "/admin/log"):
@@ -83,7 +81,9 @@ class TestTrials:
     async def test_the_contract_page_says_there_is_no_limit_during_the_trial(
         self, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:
-        await set_terms(db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=TODAY + dt.timedelta(days=5))
+        await set_terms(
+            db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=today_in_japan() + dt.timedelta(days=5)
+        )
         await sign_in(client, world.admin)
         page = await client.get("/admin/contract")
         assert page.status_code == 200
@@ -95,7 +95,9 @@ class TestOperatorActivation:
     async def test_activating_writes_a_change_per_field_and_the_operators_log(
         self, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:
-        await set_terms(db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=TODAY - dt.timedelta(days=1))
+        await set_terms(
+            db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=today_in_japan() - dt.timedelta(days=1)
+        )
         await sign_in(client, world.operator)
         form = {
             "status": "active",
@@ -109,7 +111,7 @@ class TestOperatorActivation:
         path = f"/operator/tenants/{world.tenant.id}"
         assert location(await post_form(client, f"{path}/contract", form)).startswith(path)
         tenant = await fresh(db, world.tenant)
-        assert tenant.status is TenantStatus.ACTIVE and tenant.contract_starts_on == TODAY
+        assert tenant.status is TenantStatus.ACTIVE and tenant.contract_starts_on == today_in_japan()
         assert tenant.is_member and tenant.verification_enabled
         assert (tenant.self_registration_packs, tenant.admin_seats) == (2, 5)
         kinds = {c.kind: (c.old_value, c.new_value) for c in await changes(db, world.tenant.id)}
@@ -118,7 +120,7 @@ class TestOperatorActivation:
         assert kinds[ContractChangeKind.ADMIN_SEATS] == ("2", "5")
         assert kinds[ContractChangeKind.MEMBER] == ("なし", "あり")
         assert kinds[ContractChangeKind.VERIFICATION] == ("なし", "あり")
-        assert kinds[ContractChangeKind.CONTRACT_START] == ("", f"{TODAY:%Y/%m/%d}")
+        assert kinds[ContractChangeKind.CONTRACT_START] == ("", f"{today_in_japan():%Y/%m/%d}")
         logged = await entries(db, world.operator.tenant.id, AuditAction.SETTINGS_CHANGE)
         assert logged[-1].function == "契約の変更" and logged[-1].detail["tenant_id"] == str(world.tenant.id)
         page = await client.get(path)
@@ -127,7 +129,9 @@ class TestOperatorActivation:
     async def test_activation_lifts_the_read_only_mode(
         self, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:
-        await set_terms(db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=TODAY - dt.timedelta(days=1))
+        await set_terms(
+            db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=today_in_japan() - dt.timedelta(days=1)
+        )
         await sign_in(client, world.operator)
         form = {"status": "active", "packs": "0", "admin_seats": "2"}
         location(await post_form(client, f"/operator/tenants/{world.tenant.id}/contract", form))
@@ -202,7 +206,7 @@ class TestContractPage:
         await set_terms(
             db,
             world.tenant,
-            contract_starts_on=TODAY.replace(day=1),
+            contract_starts_on=today_in_japan().replace(day=1),
             self_registration_packs=2,
             verification_enabled=True,
             admin_seats=5,
@@ -218,7 +222,7 @@ class TestContractPage:
         assert "5（基本4 ＋ 追加1）" in text
         assert "基本プラン（会員価格）" in text and "本人確認オプション" in text
         assert 'id="estimate-total">2,200円' in text and "消費税（10%）" in text
-        assert seen == {"month": TODAY.replace(day=1), "until": TODAY}
+        assert seen == {"month": today_in_japan().replace(day=1), "until": today_in_japan()}
 
     @pytest.mark.parametrize("persona", ["handler", "viewer", "employee"])
     async def test_only_admins_reach_it(self, client: AsyncTestClient[Litestar], world: World, persona: str) -> None:
@@ -287,7 +291,7 @@ def test_the_demo_has_an_active_member_contract_and_a_tenant_in_its_trial(settin
     trial_block = done.stdout[done.stdout.index("無料体験中のデモ事業者") :]
     assert "従業員" not in trial_block  # the demo company's employee is printed with it, not under the trial one
     assert "運営者の請求情報" in done.stdout
-    last_month = (TODAY.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    last_month = (today_in_japan().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     closed = mnvault(settings, "billing", "close", "--month", f"{last_month:%Y-%m}")
     assert closed.returncode == 0, closed.stdout + closed.stderr[-2000:]
 
@@ -315,4 +319,8 @@ def test_the_demo_has_an_active_member_contract_and_a_tenant_in_its_trial(settin
     assert demo.status is TenantStatus.ACTIVE and demo.is_member and demo.verification_enabled
     assert demo.contract_starts_on == last_month
     assert change_rows == 5  # status, member, option, start, end: once, not again on the second run
-    assert trial.status is TenantStatus.TRIAL and trial.trial_ends_on is not None and trial.trial_ends_on > TODAY
+    assert (
+        trial.status is TenantStatus.TRIAL
+        and trial.trial_ends_on is not None
+        and trial.trial_ends_on > today_in_japan()
+    )

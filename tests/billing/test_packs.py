@@ -25,8 +25,6 @@ from tests.support.audit import entries
 from tests.support.people import make_employee
 from tests.support.world import World, post_form, sign_in
 
-TODAY = today_in_japan()
-
 
 async def set_terms(db: AsyncSession, tenant: Tenant, **values: object) -> Tenant:
     row = await db.get(Tenant, tenant.id, populate_existing=True)
@@ -201,7 +199,9 @@ class TestIssuingBeyondCapacity:
         self, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(usage, "active_ids", active_ids_of({SeatKind.SELF_REGISTRATION: 500, SeatKind.ADMIN: 3}))
-        await set_terms(db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=TODAY + dt.timedelta(days=3))
+        await set_terms(
+            db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=today_in_japan() + dt.timedelta(days=3)
+        )
         person = await make_employee(db, world.tenant.id, "401", "体験 太郎")
         await db.commit()
         await sign_in(client, world.admin)

@@ -24,7 +24,6 @@ from tests.support.people import make_employee
 from tests.support.world import World, csrf_token, sign_in
 
 TRIAL_OVER = "無料体験期間が終了しました。閲覧・出力・削除のみご利用いただけます。ご契約は運営者へお申し込みください。"
-TODAY = today_in_japan()
 
 
 def refused_with(page: str, message: str = TRIAL_OVER) -> bool:
@@ -41,11 +40,11 @@ async def set_terms(db: AsyncSession, tenant: Tenant, **values: object) -> None:
 
 
 async def end_trial(db: AsyncSession, world: World) -> None:
-    await set_terms(db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=TODAY - dt.timedelta(days=1))
+    await set_terms(db, world.tenant, status=TenantStatus.TRIAL, trial_ends_on=today_in_japan() - dt.timedelta(days=1))
 
 
 async def end_contract(db: AsyncSession, world: World) -> dt.date:
-    ended = TODAY - dt.timedelta(days=3)
+    ended = today_in_japan() - dt.timedelta(days=3)
     await set_terms(db, world.tenant, status=TenantStatus.ENDED, contract_ends_on=ended)
     return ended
 

@@ -41,7 +41,6 @@ from tests.support.world import World, post_form, sign_in, step_up
 from tests.vault.helpers import ADMIN, my_number
 from tests.vault.test_erasure_on_disk import files_holding
 
-TODAY = today_in_japan()
 GRACE = 30
 OPERATOR_ACTOR = Actor(user_id=None, login_id="operator", name="運営 太郎", role="運営者", organisation="運営者")
 SQLITE_ONLY = pytest.mark.skipif(os.environ.get("MNV_TEST_DB") == "postgres", reason="file scan: SQLite files")
@@ -109,7 +108,7 @@ async def arrange(
     await db.execute(
         update(Tenant)
         .where(Tenant.id == world.tenant.id)
-        .values(contract_ends_on=TODAY - dt.timedelta(days=ended_days_ago))
+        .values(contract_ends_on=today_in_japan() - dt.timedelta(days=ended_days_ago))
     )
     await vault.commit(db)
     return Arranged(numbers, documents, other, other_number)
@@ -122,7 +121,7 @@ async def erase(db: AsyncSession, app: Litestar, settings: Settings, tenant_id: 
         blob_store(settings),
         tenant_id,
         OPERATOR_ACTOR,
-        today=TODAY,
+        today=today_in_japan(),
         grace_days=GRACE,
         batch_size=2,  # several batches of three numbers: the loops are walked
     )
@@ -156,7 +155,7 @@ async def test_it_is_refused_during_the_grace_period_and_nothing_changes(
     app: Litestar, db: AsyncSession, settings: Settings, world: World
 ) -> None:
     arranged = await arrange(db, app, settings, world, ended_days_ago=GRACE)  # the grace ends today
-    grace_end = format_date(TODAY)
+    grace_end = format_date(today_in_japan())
     with pytest.raises(TenantErasureRefused) as refused:
         await erase(db, app, settings, world.tenant.id)
     assert refused.value.message == f"猶予期間（{grace_end} まで）が終わるまで消去できません。"
@@ -173,19 +172,22 @@ def test_the_rule_needs_an_end_date_and_the_grace_period_over() -> None:
     tenant = Tenant(code="x", name="x", kind=TenantKind.COMPANY, status=TenantStatus.ACTIVE)
     tenant.contract_ends_on = None
     tenant.erased_at = None
-    status = tenant_erasure.erasure_status(tenant, today=TODAY, grace_days=GRACE)
+    status = tenant_erasure.erasure_status(tenant, today=today_in_japan(), grace_days=GRACE)
     assert not status.erasable and "契約終了日が設定されていません" in status.refusal
     tenant.status = TenantStatus.ENDED
     assert (
         "事業者情報の編集で契約終了日を設定してください"
-        in tenant_erasure.erasure_status(tenant, today=TODAY, grace_days=GRACE).refusal
+        in tenant_erasure.erasure_status(tenant, today=today_in_japan(), grace_days=GRACE).refusal
     )
-    tenant.contract_ends_on = TODAY + dt.timedelta(days=3)
+    tenant.contract_ends_on = today_in_japan() + dt.timedelta(days=3)
     tenant.status = TenantStatus.ACTIVE
-    assert "契約が終了していない" in tenant_erasure.erasure_status(tenant, today=TODAY, grace_days=GRACE).refusal
-    tenant.contract_ends_on = TODAY - dt.timedelta(days=GRACE + 1)
-    status = tenant_erasure.erasure_status(tenant, today=TODAY, grace_days=GRACE)
-    assert status.erasable and status.pending and status.grace_ends_on == TODAY - dt.timedelta(days=1)
+    assert (
+        "契約が終了していない"
+        in tenant_erasure.erasure_status(tenant, today=today_in_japan(), grace_days=GRACE).refusal
+    )
+    tenant.contract_ends_on = today_in_japan() - dt.timedelta(days=GRACE + 1)
+    status = tenant_erasure.erasure_status(tenant, today=today_in_japan(), grace_days=GRACE)
+    assert status.erasable and status.pending and status.grace_ends_on == today_in_japan() - dt.timedelta(days=1)
 
 
 # The erasure ---------------------------------------------------------------------------------------------------------
@@ -397,7 +399,7 @@ async def test_during_the_grace_period_the_page_says_until_when(
     await arrange(db, app, settings, world, ended_days_ago=5)
     await sign_in(client, world.operator)
     path = f"/operator/tenants/{world.tenant.id}/erasure"
-    grace_end = format_date(TODAY + dt.timedelta(days=GRACE - 5))
+    grace_end = format_date(today_in_japan() + dt.timedelta(days=GRACE - 5))
     assert f"猶予期間（{grace_end} まで）が終わるまで消去できません" in (await client.get(path)).text
     await step_up(client, world.operator, path)
     refused = await post_form(client, path, {"confirm_code": "acme"})

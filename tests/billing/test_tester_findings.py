@@ -35,8 +35,6 @@ from billing.reports import tenants_by_status
 from tests.support.people import make_employee
 from tests.support.world import World, post_form, sign_in
 
-TODAY = today_in_japan()
-
 
 @pytest.fixture
 async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
@@ -126,16 +124,16 @@ async def test_the_pack_page_flashes_the_conflict(
 
 
 async def test_the_dashboard_counts_a_contract_past_its_end_as_ended(world: World, db: AsyncSession) -> None:
-    yesterday = TODAY - dt.timedelta(days=1)
+    yesterday = today_in_japan() - dt.timedelta(days=1)
     db.add_all(
         [
             Tenant(code="endedx", name="終了済み株式会社", status=TenantStatus.ACTIVE, contract_ends_on=yesterday),
-            Tenant(code="runsx", name="継続株式会社", status=TenantStatus.ACTIVE, contract_ends_on=TODAY),
+            Tenant(code="runsx", name="継続株式会社", status=TenantStatus.ACTIVE, contract_ends_on=today_in_japan()),
             Tenant(code="overx", name="体験終了株式会社", status=TenantStatus.TRIAL, trial_ends_on=yesterday),
         ]
     )
     await db.commit()
-    counts = {row.key: row.count for row in await tenants_by_status(db, TODAY)}
+    counts = {row.key: row.count for row in await tenants_by_status(db, today_in_japan())}
     statement = select(Tenant.status, func.count()).where(Tenant.kind == TenantKind.COMPANY).group_by(Tenant.status)
     stored = {status: int(count) for status, count in (await db.execute(statement)).all()}
     assert counts["ended"] == stored.get(TenantStatus.ENDED, 0) + 1

@@ -20,6 +20,7 @@ from app.config import Settings
 from app.db import utcnow
 from app.pager import page_links
 from app.tenancy import Tenant
+from app.text import today_in_japan
 from selfservice import services
 from selfservice.services import _invitation_list, _invitations
 from tenants.account_listing import ACCOUNT_STATES, account_state
@@ -28,7 +29,6 @@ from tests.conftest import BACKEND
 from tests.support.page_plans import plans_of, principal_of
 from tests.support.world import World
 
-TODAY = utcnow().astimezone(services.JST).date()
 NOW = utcnow()
 # How each employee's account (and 退職日) is arranged, cycled over the company.
 KINDS = (
@@ -100,14 +100,14 @@ def _arrange(db: AsyncSession, person: Person, kind: str) -> None:
     elif kind == "active":
         account(must_change_password=False)
     elif kind == "retired":
-        person.retirement_date = TODAY - dt.timedelta(days=30)
+        person.retirement_date = today_in_japan() - dt.timedelta(days=30)
     elif kind == "retired_with_account":
-        person.retirement_date = TODAY
+        person.retirement_date = today_in_japan()
         account(must_change_password=False, disabled_at=NOW - dt.timedelta(hours=1))
     elif kind == "disabled":
         account(must_change_password=False, disabled_at=NOW - dt.timedelta(days=2))
     elif kind == "leaving":  # a 退職日 ahead: access ends that day, in use until then
-        person.retirement_date = TODAY + dt.timedelta(days=10)
+        person.retirement_date = today_in_japan() + dt.timedelta(days=10)
         account(must_change_password=False, disabled_at=NOW + dt.timedelta(days=10))
 
 
