@@ -39,7 +39,7 @@ from app.text import format_date
 from app.vault import Vault
 from billing.models import TenantErasure
 from billing.usage import reconcile
-from partners.models import ExchangeFile, PersonBoxFile, exchange_blob_key
+from partners.models import ExchangeFile, PartnerNotice, PersonBoxFile, exchange_blob_key
 
 ERASURE_FUNCTION = "契約終了に伴う全データ消去"
 ERASURE_REASON = "契約終了に伴う全データ消去"  # the erase reason of every number erased this way
@@ -262,7 +262,9 @@ async def _delete_exchanged_files(
     sessions: async_sessionmaker[AsyncSession], store: BlobStore, tenant_id: uuid.UUID
 ) -> int:
     """Delete the files the tenant exchanged with its 社労士事務所 (sealed under its data keys, unopenable since step
-    2) and the names of its 個人ボックス files, in committed batches; returns how many exchanged files went."""
+    2), its 連絡 (their numbers sealed the same way) and the names of its 個人ボックス files, in committed batches;
+    returns how many exchanged files went."""
+    await _delete_notices(sessions, tenant_id)
     deleted = 0
     while True:
         async with sessions() as session:
@@ -284,6 +286,19 @@ async def _delete_exchanged_files(
             )
             await session.commit()
             deleted += len(ids)
+
+
+async def _delete_notices(sessions: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID) -> None:
+    while True:
+        async with sessions() as session:
+            statement = select(PartnerNotice.id).where(PartnerNotice.tenant_id == tenant_id).limit(DOCUMENT_BATCH)
+            ids = list((await session.execute(statement)).scalars())
+            if not ids:
+                return
+            await session.execute(
+                delete(PartnerNotice).where(PartnerNotice.tenant_id == tenant_id, PartnerNotice.id.in_(ids))
+            )
+            await session.commit()
 
 
 async def pending_erasures(session: AsyncSession, *, today: dt.date, grace_days: int, limit: int = 100) -> list[Tenant]:

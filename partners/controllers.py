@@ -24,6 +24,7 @@ from partners.box_controllers import PersonBoxController
 from partners.document_controllers import DOCUMENT_ROUTES
 from partners.exchange_controllers import EXCHANGE_ROUTES
 from partners.models import LinkStatus
+from partners.notice_controllers import NOTICE_ROUTES
 from partners.operator_controllers import OperatorPartnersController
 from partners.schemas import (
     AcceptRequestForm,
@@ -362,5 +363,6 @@ ROUTES: list[Any] = [
     PartnerStaffController,
     ClientPartnersController,
     *EXCHANGE_ROUTES,
+    *NOTICE_ROUTES,
     *DOCUMENT_ROUTES,
 ]

@@ -10,7 +10,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.auth.models import Role
@@ -169,6 +169,8 @@ class ExchangeFile(TenantMixin, Base):
     saved_by_name: Mapped[str] = mapped_column(String(100), default="")
     read_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     read_by_name: Mapped[str] = mapped_column(String(100), default="")
+    # An attachment of a 連絡 (seed 002: 連絡データの添付ファイル, kept 30 days like every exchanged file).
+    notice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), default=None)
 
 
 def exchange_blob_key(tenant_id: uuid.UUID, file_id: uuid.UUID) -> str:
@@ -251,3 +253,79 @@ class PartnerDocumentClient(TenantMixin, Base):
 def partner_document_blob_key(office_id: uuid.UUID, document_id: uuid.UUID) -> str:
     """Where a published document's sealed bytes live in the blob store."""
     return f"partner-documents/{office_id}/{document_id}"
+
+
+class NoticeKind(enum.StrEnum):
+    """The six structured notices a client sends its office (seed 002: 連絡管理機能)."""
+
+    NUMBER = "number"
+    HIRE = "hire"
+    LEAVE = "leave"
+    ADDRESS_NAME = "address_name"
+    DEPENDANT = "dependant"
+    INSURANCE = "insurance"
+
+    @property
+    def label(self) -> str:
+        return {
+            "number": "マイナンバー更新",
+            "hire": "入社",
+            "leave": "退社",
+            "address_name": "住所・姓変更",
+            "dependant": "扶養異動",
+            "insurance": "保険変更",
+        }[self.value]
+
+
+class NoticeStatus(enum.StrEnum):
+    """処理区分 (seed 002): the office's word, and ``client_label`` the client's (事業所マイページでの表示)."""
+
+    PENDING = "pending"
+    REGISTERED = "registered"
+    HELD = "held"
+    DONE = "done"
+
+    @property
+    def label(self) -> str:
+        return {"pending": "未", "registered": "登録済", "held": "登録不可", "done": "手続完了"}[self.value]
+
+    @property
+    def client_label(self) -> str:
+        return {"pending": "未処理", "registered": "登録完了", "held": "登録保留", "done": "手続完了"}[self.value]
+
+
+class PartnerNotice(TenantMixin, Base):
+    """A 連絡 from a client company (``tenant_id``) to its 社労士事務所 (``partner_id``), seed 002.
+
+    ``data`` is the typed form as JSON (names, dates, address: personal data kept like ``people``); a My Number in
+    it never is: it is sealed under the client's key (``Vault.seal_secret``, owner = the notice's id) in
+    ``number_sealed`` and goes with the row. ``person_id`` is the client's employee it is about (None for 入社 until
+    applied); ``applied_person_id`` whom 台帳に反映 created or changed; ``published`` whether the result is shown to
+    the client with ``result``. Rows are deleted ``NOTICE_KEEP_DAYS`` after they were sent (partners.retention);
+    attachments are exchanged files carrying ``notice_id``.
+    """
+
+    __tablename__ = "partner_notices"
+    __table_args__ = (
+        Index("ix_partner_notices_tenant_id_created_at", "tenant_id", "created_at"),
+        Index("ix_partner_notices_partner_id_created_at", "partner_id", "created_at", "tenant_id"),
+        Index("ix_partner_notices_partner_id_tenant_id_created_at", "partner_id", "tenant_id", "created_at"),
+        Index("ix_partner_notices_created_at", "created_at"),
+    )
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(Uuid(), ForeignKey("tenants.id", ondelete="RESTRICT"))
+    link_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    kind: Mapped[NoticeKind] = mapped_column(str_enum(NoticeKind))
+    status: Mapped[NoticeStatus] = mapped_column(str_enum(NoticeStatus), default=NoticeStatus.PENDING)
+    sender_account_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    sender_name: Mapped[str] = mapped_column(String(100))
+    person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), default=None)
+    subject_name: Mapped[str] = mapped_column(String(250), default="")
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    number_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    message: Mapped[str] = mapped_column(String(1000), default="")
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[str] = mapped_column(String(1000), default="")
+    applied_person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), default=None)
+    handled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    handled_by_name: Mapped[str] = mapped_column(String(100), default="")

@@ -1,7 +1,9 @@
-"""Retention of exchanged files (seed 000: ファイルの保管期間は30日です): a file nobody kept (保存) is deleted
-``MNV_EXCHANGE_KEEP_DAYS`` after its upload, blob and row, by ``mnvault purge`` and the periodic maintenance through
-``app.retention``. Each file's removal is logged in its client's log (ファイル削除 by the system), and the run's
-count per client as 定期保守.
+"""Retention of exchanged files (seed 000: ファイルの保管期間は30日です) and of notices (seed 002:
+連絡データの保管期間は180日間, ``NOTICE_KIND``: the row and its sealed number, with a 連絡削除 entry).
+
+A file nobody kept (保存) is deleted ``MNV_EXCHANGE_KEEP_DAYS`` after its upload, blob and row, by ``mnvault purge``
+and the periodic maintenance through ``app.retention``. Each file's removal is logged in its client's log (ファイル削除
+by the system), and the run's count per client as 定期保守.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
 from app.retention import RemoveBatch, Removed, RetentionKind, register_retention
-from partners.services import remove_expired_files
+from partners.services import remove_expired_files, remove_expired_notices
 
 KIND = "exchange_files"
+NOTICE_KIND = "partner_notices"
 
 
 def expired_exchange_files(settings: Settings) -> RemoveBatch:
@@ -32,5 +35,7 @@ def expired_exchange_files(settings: Settings) -> RemoveBatch:
 
 
 def register(settings: Settings) -> RetentionKind:
-    """Register (or replace) the kind for the blob store of ``settings`` (the app and ``mnvault purge``)."""
+    """Register (or replace) the kind for the blob store of ``settings`` (the app and ``mnvault purge``), and the
+    notices' kind."""
+    register_retention(NOTICE_KIND, remove_expired_notices, label="連絡（送信から180日を過ぎたもの）")
     return register_retention(KIND, expired_exchange_files(settings), label="交換ファイル（保存されなかったもの）")

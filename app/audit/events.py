@@ -46,6 +46,10 @@ class AuditAction(enum.StrEnum):
     BOX_DELETE = "個人ボックス削除"
     DOCUMENT_PUBLISH = "文書公開"
     DOCUMENT_DELETE = "文書削除"
+    NOTICE_SEND = "連絡送信"
+    NOTICE_APPLY = "台帳に反映"
+    NOTICE_STATUS = "処理区分変更"
+    NOTICE_DELETE = "連絡削除"
 
 
 class AuditResult(enum.StrEnum):

@@ -96,6 +96,15 @@ async def follow_employee(session: AsyncSession, dependant: Person) -> None:
         _follow(dependant, propose_due_date(employee.retirement_date, purposes))
 
 
+async def follow_dependant_end(session: AsyncSession, dependant: Person) -> None:
+    """A dependant who left the employee's 扶養 (their ``retirement_date``, from a 扶養異動 notice) gets the 削除予定日
+    the tenant's rule proposes from that day (a date set by hand is kept), as an employee's 退職日 does."""
+    if dependant.retirement_date is None:
+        return
+    purposes = await retention_purposes(session, dependant.tenant_id)
+    _follow(dependant, propose_due_date(dependant.retirement_date, purposes))
+
+
 ERASED_MESSAGE = (
     "この方のマイナンバーは削除済みのため、削除予定日は変更できません（削除記録は削除証明書で確認できます）。"
 )
