@@ -168,6 +168,7 @@ class ClientNoticesController(Controller):
         settings: Settings,
         principal: Principal,
     ) -> Template | Redirect:
+        services.side_of(principal)  # a staff member working inside the client sends from the office's pages: 404
         form = await request.form()
         kind = services.notice_kind(str(form.get("kind") or ""))
         if kind is None:

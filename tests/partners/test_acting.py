@@ -201,10 +201,10 @@ async def test_the_offices_log_reads_only_its_own_entries_from_the_partial_index
 
 
 SESSION_PATHS = ("/partner", "/account", "/reauth", "/logout", "/login")
-# The client's file exchange with its offices and the documents they publish to it: a staff member inside the client
-# works with these from the office's own pages (/partner/files, /partner/documents), so they do not exist for them
-# there (partners.services.side_of, partners.services._documents).
-OFFICE_EXCHANGES_AT_THE_OFFICE = ("/admin/files", "/admin/documents")
+# The client's file exchange with its offices, its notices to them and the documents they publish to it: a staff
+# member inside the client works with these from the office's own pages (/partner/files, /partner/notices,
+# /partner/documents), so they do not exist for them there (partners.services.side_of, partners.services._documents).
+OFFICE_EXCHANGES_AT_THE_OFFICE = ("/admin/files", "/admin/documents", "/admin/notices")
 
 
 @pytest.mark.parametrize("power", ["view", "numbers", "ended"])
