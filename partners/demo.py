@@ -14,13 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Account, Role
 from app.auth.principal import Principal
-from app.blobs import blob_store_from_settings
+from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
 from app.db import utcnow
 from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.text import format_date, today_in_japan
 from app.vault import Vault
-from partners.models import LinkPower, LinkSide, LinkStatus, PartnerLink
-from partners.services import send_files
+from app.vault.numbers import my_number_check_digit
+from partners.models import LinkPower, LinkSide, LinkStatus, NoticeKind, PartnerLink
+from partners.services import send_files, send_notice
 from tenants.demo import ensure_demo_staff
 
 DEMO_OFFICE_CODE: Final = "sato-sr"
@@ -57,6 +59,7 @@ async def ensure_demo_office(session: AsyncSession, settings: Settings, vault: V
         await session.flush()
     await vault.create_tenant_keys(session, office.id)
     lines = await ensure_demo_staff(session, settings, vault, office, staff=DEMO_OFFICE_STAFF)
+    notice_line: list[str] = []
     if created:
         staff = await _account(session, office, "srstaff")
         staff.confidential_access = True
@@ -68,12 +71,17 @@ async def ensure_demo_office(session: AsyncSession, settings: Settings, vault: V
                 session, vault, store, settings, _principal(office, staff),
                 to=client.id, files=[(DEMO_FILE_NAME, DEMO_FILE_TEXT.encode())], message="算定基礎届のご案内です。",
             )  # fmt: skip
+            if await _demo_notice(session, settings, vault, store, client, office):
+                notice_line = [
+                    f"連絡管理: {client.name} からの入社の連絡が届いています（/partner/notices で台帳に反映）"
+                ]
         finally:
             await store.close()
     return [
         f"デモ社労士事務所: {office.name}（事務所コード: {office.code}、{client.name} と連携中・番号の取扱い）",
         f"ログインURL: {settings.effective_base_url}/t/{office.code}/login",
         *lines,
+        *notice_line,
     ]
 
 
@@ -106,19 +114,52 @@ async def _link(session: AsyncSession, client: Tenant, office: Tenant) -> None:
     )
 
 
-def _principal(office: Tenant, staff: Account) -> Principal:
+async def _demo_notice(
+    session: AsyncSession, settings: Settings, vault: Vault, store: BlobStore, client: Tenant, office: Tenant
+) -> bool:
+    """A 入社 notice from the demo company's admin, waiting (未) for the office to apply it (台帳に反映); False when
+    the company has no admin to send it."""
+    admin = (
+        (await session.execute(select(Account).where(Account.tenant_id == client.id, Account.role == Role.ADMIN)))
+        .scalars()
+        .first()
+    )
+    if admin is None:
+        return False
+    eleven = "73519264801"  # made up; the check digit makes it a valid number for the demo
+    typed = {
+        "employee_code": "D9001",
+        "name": "新人 𠮷子",
+        "kana": "シンジン ヨシコ",
+        "birth_date": "2003/06/15",
+        "gender": "female",
+        "address": "東京都千代田区千代田1-1",  # fictional
+        "hire_date": format_date(today_in_japan()),
+        "employment_type": "正社員",
+        "social_insurance": "yes",
+        "employment_insurance": "yes",
+        "number": eleven + str(my_number_check_digit(eleven)),
+    }
+    await send_notice(
+        session, vault, store, settings, _principal(client, admin), kind=NoticeKind.HIRE, to=office.id, typed=typed,
+        message="本日入社の新入社員です。資格取得の手続きをお願いします。",
+    )  # fmt: skip
+    return True
+
+
+def _principal(tenant: Tenant, account: Account) -> Principal:
     return Principal(
-        account_id=staff.id,
-        tenant_id=office.id,
-        tenant_code=office.code,
-        tenant_name=office.name,
-        tenant_kind=office.kind,
-        login_id=staff.login_id,
-        name=staff.name,
-        role=staff.role,
+        account_id=account.id,
+        tenant_id=tenant.id,
+        tenant_code=tenant.code,
+        tenant_name=tenant.name,
+        tenant_kind=tenant.kind,
+        login_id=account.login_id,
+        name=account.name,
+        role=account.role,
         totp_enabled=True,
         person_id=None,
         stepup_fresh=False,
-        tenant_status=office.status,
+        tenant_status=tenant.status,
         confidential_access=True,
     )

@@ -42,6 +42,7 @@ def test_init_then_demo_twice_then_the_log_verifies(settings: Settings) -> None:
     assert "削除管理: 退職者4名" in first.stdout and "admin2" in first.stdout
     # 社労士 features can be tried at once: an office linked to the demo company, with a file waiting for it.
     assert "デモ社労士事務所: 佐藤社会保険労務士事務所" in first.stdout and "ログインID: srstaff" in first.stdout
+    assert "入社の連絡が届いています" in first.stdout
     second = mnvault(settings, "demo")
     assert second.returncode == 0, second.stderr
     assert "作成済み" in second.stdout and "削除管理のデモデータは作成済みです。" in second.stdout
