@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.blobs import BlobStore, blob_store_from_settings
 from app.config import Settings
 from app.retention import RemoveBatch, Removed, RetentionKind, register_retention
+from app.vault import Vault
 from partners.services import remove_expired_files, remove_expired_notices
 
 KIND = "exchange_files"
@@ -34,8 +35,21 @@ def expired_exchange_files(settings: Settings) -> RemoveBatch:
     return remove
 
 
+def expired_notices(settings: Settings) -> RemoveBatch:
+    """The notices' batch: :func:`partners.services.remove_expired_notices` with a vault of ``settings`` (made on
+    first use: destroying the keys of the notices' numbers needs the key store)."""
+    vaults: list[Vault] = []
+
+    async def remove(session: AsyncSession, now: dt.datetime, limit: int) -> Removed:
+        if not vaults:
+            vaults.append(Vault.from_settings(settings))
+        return await remove_expired_notices(session, vaults[0], now, limit)
+
+    return remove
+
+
 def register(settings: Settings) -> RetentionKind:
     """Register (or replace) the kind for the blob store of ``settings`` (the app and ``mnvault purge``), and the
     notices' kind."""
-    register_retention(NOTICE_KIND, remove_expired_notices, label="連絡（送信から180日を過ぎたもの）")
+    register_retention(NOTICE_KIND, expired_notices(settings), label="連絡（送信から180日を過ぎたもの）")
     return register_retention(KIND, expired_exchange_files(settings), label="交換ファイル（保存されなかったもの）")

@@ -216,6 +216,14 @@ class Vault:
             sealed=sealed,
         )
 
+    async def destroy_document_keys(
+        self, session: AsyncSession, tenant_id: uuid.UUID, owner_ids: Sequence[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Destroy the document keys of these owners (people, or records that sealed a number under their own key,
+        such as a 社労士 notice): what they sealed can never be opened again once the session commits (the key
+        store loses the keys). Returns the owners that had a key."""
+        return await _documents.destroy_document_keys(self, session, tenant_id, owner_ids)
+
     # Storing ------------------------------------------------------------------------------------------------
 
     async def store_number(

@@ -2,7 +2,8 @@
 
 A client's admin or handler sends a notice (one of ``NoticeKind``) to an office it is linked with ACTIVE now (any
 power: ファイル・連絡のみ is for files and notices); a My Number is accepted only over a link with 番号の取扱い and is
-sealed under the client's key at once (``Vault.seal_secret``, owner = the notice's id), never kept in ``data``.
+sealed at once under a key of its own in the key store (a vault document key owned by the notice), never kept
+in ``data``; the key is destroyed when the notice goes.
 Attachments are exchanged files (``_exchange.send_files``) carrying ``notice_id`` (seed 002: 「名前 連絡種類名称
 添付ファイル」, kept 30 days like every exchanged file).
 
@@ -38,7 +39,7 @@ from app.documents import QuotaExceeded
 from app.forms import FormInvalid
 from app.tenancy import Tenant
 from app.text import JST, clean_name, format_date, today_in_japan
-from app.vault import Vault, VaultIntegrityError
+from app.vault import DocumentKeyGone, Vault, VaultIntegrityError
 from partners.filecheck import FileRefused
 from partners.models import (
     ExchangeFile,
@@ -72,7 +73,6 @@ from tenants.services._records import context_of
 NOTICE_KEEP_DAYS: Final = 180  # seed 002: 連絡データの保管期間は180日間
 NOTICES_PER_PAGE: Final = 50
 DEFAULT_DAYS: Final = 30  # the office's list opens on the last 30 days (seed 002: 新着設定日数)
-SEAL_PURPOSE: Final = "partner-notice-number"
 FUNCTION: Final = "連絡管理"
 STATUS_CHOICES: Final = {status.value: status.label for status in NoticeStatus}
 KIND_CHOICES: Final = {kind.value: kind.label for kind in NoticeKind}
@@ -319,9 +319,7 @@ async def send_notice(
         message=checked.message,
     )
     if checked.number:
-        notice.number_sealed = await vault.seal_secret(
-            session, side.own_id, notice.id, SEAL_PURPOSE, checked.number.encode()
-        )
+        notice.number_sealed = await _sealed_number(session, vault, notice, checked.number)
     session.add(notice)
     await session.flush()
     await _log(session, principal.actor(), AuditAction.NOTICE_SEND, notice, person, {"event": "notice_sent"})
@@ -441,14 +439,28 @@ async def reveal_notice_number(session: AsyncSession, vault: Vault, principal: P
     return number
 
 
+async def _sealed_number(session: AsyncSession, vault: Vault, notice: PartnerNotice, number: str) -> bytes:
+    """The number sealed under the notice's own key in the key store (a vault document key whose owner is the
+    notice): destroying that key when the notice goes erases the number, even from backups of the main database.
+    Kept as the key's id (16 bytes) followed by the sealed bytes."""
+    sealed = await vault.seal_document(
+        session, tenant_id=notice.tenant_id, person_id=notice.id, document_id=notice.id, data=number.encode()
+    )
+    return sealed.key_id.bytes + sealed.sealed
+
+
 async def _opened_number(session: AsyncSession, vault: Vault, notice: PartnerNotice) -> str:
     assert notice.number_sealed is not None
+    token = bytes(notice.number_sealed)
     try:
-        opened = await vault.open_secret(
-            session, notice.tenant_id, notice.id, SEAL_PURPOSE, bytes(notice.number_sealed)
-        )
-    except VaultIntegrityError:
-        raise FormInvalid({"notice": "この連絡の番号は開けませんでした（破損しています）。"}) from None
+        opened = await vault.open_document(
+            session, tenant_id=notice.tenant_id, person_id=notice.id, document_id=notice.id,
+            key_id=uuid.UUID(bytes=token[:16]), sealed=token[16:],
+        )  # fmt: skip
+    except (VaultIntegrityError, DocumentKeyGone, ValueError):
+        raise FormInvalid(
+            {"notice": "この連絡の番号は開けませんでした（破損しているか、削除されています）。"}
+        ) from None
     return opened.decode()
 
 
@@ -680,10 +692,13 @@ async def _keep_attachments(
 RETENTION_ACTOR: Final = Actor.system("retention")
 
 
-async def remove_expired_notices(session: AsyncSession, now: dt.datetime, limit: int) -> dict[uuid.UUID | None, int]:
+async def remove_expired_notices(
+    session: AsyncSession, vault: Vault, now: dt.datetime, limit: int
+) -> dict[uuid.UUID | None, int]:
     """Delete up to ``limit`` notices sent more than ``NOTICE_KEEP_DAYS`` ago, across tenants (one range of
-    ``ix_partner_notices_created_at``), their sealed numbers with them, each with a 連絡削除 entry by the system in
-    its client's log. Their attachments follow the exchanged files' own rule."""
+    ``ix_partner_notices_created_at``), each with a 連絡削除 entry by the system in its client's log; the keys their
+    numbers were sealed under are destroyed (the key store loses them when the session commits). Their attachments
+    follow the exchanged files' own rule."""
     cutoff = now - dt.timedelta(days=NOTICE_KEEP_DAYS)
     statement = (
         select(PartnerNotice).where(PartnerNotice.created_at < cutoff).order_by(PartnerNotice.created_at).limit(limit)
@@ -697,6 +712,7 @@ async def remove_expired_notices(session: AsyncSession, now: dt.datetime, limit:
     for notice in notices:
         by_client.setdefault(notice.tenant_id, []).append(notice.id)
     for client_id, ids in by_client.items():
+        await vault.destroy_document_keys(session, client_id, ids)
         await session.execute(
             delete(PartnerNotice)
             .where(PartnerNotice.tenant_id == client_id, PartnerNotice.id.in_(ids))

@@ -22,6 +22,7 @@ from app.auth.models import Account
 from app.config import Settings
 from app.db import utcnow
 from app.vault import Vault
+from app.vault.models import DocumentKey
 from partners.models import LinkPower, LinkStatus, NoticeStatus, PartnerLink, PartnerNotice, PersonBoxFile
 from partners.services import remove_expired_notices
 from tenants.models import Person, PersonKind
@@ -386,7 +387,7 @@ async def test_another_office_another_company_and_an_ended_link_see_nothing(
 
 
 async def test_notices_go_after_180_days_with_their_sealed_number(
-    client: Client, world: World, db: AsyncSession, office: Office
+    client: Client, world: World, db: AsyncSession, vault: Vault, office: Office
 ) -> None:
     await make_employee(db, world.tenant.id, "9101", "期限 太郎")
     await db.commit()
@@ -404,9 +405,12 @@ async def test_notices_go_after_180_days_with_their_sealed_number(
         update(PartnerNotice).where(PartnerNotice.id == kept.id).values(created_at=now - dt.timedelta(days=179))
     )
     await db.commit()
-    assert await remove_expired_notices(db, now, 100) == {world.tenant.id: 1}
+    assert await remove_expired_notices(db, vault, now, 100) == {world.tenant.id: 1}
     await db.commit()
     assert [n.id for n in await notices(db)] == [kept.id]
     (deleted,) = await entries(db, world.tenant.id, AuditAction.NOTICE_DELETE)
     assert deleted.detail["by"] == "retention" and deleted.detail["has_number"] is True
-    assert await remove_expired_notices(db, now, 100) == {}
+    assert await remove_expired_notices(db, vault, now, 100) == {}
+    # The number was under the notice's own key: that key is destroyed, the other notice's is not.
+    destroyed = await db.execute(select(DocumentKey.person_id).where(DocumentKey.destroyed_at.is_not(None)))
+    assert set(destroyed.scalars()) == {old.id}
