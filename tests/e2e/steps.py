@@ -6,18 +6,36 @@ import re
 import time
 
 import pyotp
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import assert_no_horizontal_overflow, save_screenshot
 from tests.e2e.seed import Login
 
+AXE = Axe()
+BLOCKING_IMPACTS = ("serious", "critical")
+
 
 def check_page(page: Page, name: str) -> None:
-    """Every page visited: Japanese, no sideways scrolling in its viewport, and a screenshot to look at."""
+    """Every page visited: Japanese, no sideways scrolling in its viewport, no serious or critical accessibility
+    violation (axe-core, WCAG 2.x A/AA rules), and a screenshot to look at."""
     page.wait_for_load_state("load")  # after a click the URL changes before the style sheet has applied
     assert page.locator("html").get_attribute("lang") == "ja"
     assert_no_horizontal_overflow(page)
     save_screenshot(page, name)
+    violations = accessibility_violations(page)
+    assert violations == [], f"{name}: {violations}"
+
+
+def accessibility_violations(page: Page) -> list[str]:
+    """The page's serious and critical axe-core violations as ``rule (impact): selectors — help`` lines."""
+    results = AXE.run(page)
+    found = []
+    for violation in results.response["violations"]:
+        if violation.get("impact") in BLOCKING_IMPACTS:
+            targets = ", ".join(str(node.get("target")) for node in violation["nodes"][:5])
+            found.append(f"{violation['id']} ({violation['impact']}): {targets} — {violation['help']}")
+    return found
 
 
 def record_requests(page: Page) -> list[str]:

@@ -110,6 +110,7 @@ def test_an_admin_sees_the_chart_and_masks_and_a_revealed_number_disappears(
     # Left alone, the number counts down and disappears by itself.
     page.get_by_role("link", name="一覧へ戻る").click()
     open_reveal(page, second)
+    expect(countdown).to_have_text(str(live_server.settings.reveal_seconds))  # the page's script has started
     page.clock.run_for(10_000)
     expect(countdown).to_have_text(str(live_server.settings.reveal_seconds - 10))
     expect(page.locator("[data-number]")).to_have_text(second.number)
