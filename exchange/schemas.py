@@ -79,7 +79,7 @@ class PersonRead(msgspec.Struct, kw_only=True):
     employment_insurance_acquired_on: dt.date | None
     employment_insurance_lost_on: dt.date | None
     email: str
-    address: Annotated[str, described("住所・所在地（取引先のみ）", "東京都千代田区丸の内1-1-1")]
+    address: Annotated[str, described("住所・所在地（従業員と取引先）", "東京都千代田区丸の内1-1-1")]
     payment_kind: Annotated[str, described("支払の種類（取引先のみ）", "報酬・料金")]
     status: Annotated[Status, described("番号の状態", "proxy_registered")]
     status_label: Annotated[str, described("番号の状態の表示名", "代理登録済")]
@@ -134,7 +134,7 @@ class PersonCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     payee_type: Annotated[
         str, described("個人・法人の区分（取引先: 必須）", "individual", enum=["individual", "corporation"])
     ] = ""
-    address: Annotated[str, described("住所・所在地（取引先のみ）", "東京都千代田区丸の内1-1-1")] = ""
+    address: Annotated[str, described("住所・所在地（従業員と取引先）", "東京都千代田区丸の内1-1-1")] = ""
     payment_kind: Annotated[str, described("支払の種類（取引先のみ）", "報酬・料金")] = ""
 
 
@@ -158,7 +158,7 @@ class PersonUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Annotated[Text, described("メールアドレス" + _CLEAR, "taro@example.jp")] = msgspec.UNSET
     relationship: Annotated[Text, described("続柄（扶養家族のみ）", "子")] = msgspec.UNSET
     payee_type: Annotated[Text, described("個人・法人の区分（取引先のみ）", "individual")] = msgspec.UNSET
-    address: Annotated[Text, described("住所・所在地（取引先のみ）")] = msgspec.UNSET
+    address: Annotated[Text, described("住所・所在地（従業員と取引先）")] = msgspec.UNSET
     payment_kind: Annotated[Text, described("支払の種類（取引先のみ）", "報酬・料金")] = msgspec.UNSET
 
 

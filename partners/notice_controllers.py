@@ -16,6 +16,7 @@ from litestar.plugins.flash import flash
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.guard import looks_like_number
 from app.auth.principal import Principal, number_handlers, partner_members, stepup_guard
 from app.blobs import BlobStore, app_blob_store
 from app.config import Settings
@@ -66,8 +67,8 @@ def _typed(form: Any, kind: NoticeKind) -> dict[str, str]:
 
 
 def _shown_back(typed: dict[str, str]) -> dict[str, str]:
-    """The typed fields to put back in a refused form: never the number."""
-    return {name: value for name, value in typed.items() if name != NUMBER_FIELD}
+    """The typed fields to put back in a refused form: never the number, nor any text that may hold one."""
+    return {name: value for name, value in typed.items() if name != NUMBER_FIELD and not looks_like_number(value)}
 
 
 async def _new_page(
@@ -133,6 +134,11 @@ async def _detail_page(
             "fields": services.NOTICE_FIELDS[row.notice.kind],
             "values": values if values is not None else row.values,
             "errors": errors or {},
+            "other_errors": [
+                message
+                for key, message in (errors or {}).items()
+                if key not in {field.name for field in services.NOTICE_FIELDS[row.notice.kind]}
+            ],
             "statuses": list(NoticeStatus),
         },
         headers={"Cache-Control": "no-store"},
@@ -189,7 +195,7 @@ class ClientNoticesController(Controller):
             await db_session.rollback()
             return await _new_page(
                 db_session, principal, kind, values=_shown_back(typed), chosen=office_id,
-                message="" if exc.errors.get("message") else message, errors=exc.errors, status_code=400,
+                message="" if looks_like_number(message) else message, errors=exc.errors, status_code=400,
             )  # fmt: skip
         flash(request, f"{kind.label}の連絡を送信しました。", "success")
         return Redirect(path=f"{CLIENT_PATH}/{notice.id}")
@@ -239,9 +245,19 @@ class OfficeNoticesController(Controller):
 
     @get("/{notice_id:str}/reveal", name="partner_notice_reveal_confirm", guards=[stepup_guard])
     async def reveal_confirm(
-        self, db_session: AsyncSession, settings: Settings, principal: Principal, notice_id: str
-    ) -> Template:
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        principal: Principal,
+        notice_id: str,
+    ) -> Template | Redirect:
         row = await services.get_notice(db_session, principal, notice_id)
+        try:
+            await services.acting_handler(db_session, principal, row)
+        except FormInvalid as exc:
+            flash(request, exc.message, "error")
+            return Redirect(path=f"{OFFICE_PATH}/{notice_id}")
         return _revealed_page(row, None, settings)
 
     @post("/{notice_id:str}/reveal", name="partner_notice_reveal", guards=[stepup_guard], opt={"no_compression": True})
@@ -289,7 +305,8 @@ class OfficeNoticesController(Controller):
                 db_session, principal, OFFICE_PATH, notice_id, values=_shown_back(typed), errors=exc.errors,
                 status_code=400,
             )  # fmt: skip
-        flash(request, f"台帳に反映しました。{applied.result}", "success")
+        kept = f"添付ファイル{applied.kept}件を個人ボックスに保管しました。" if applied.kept else ""
+        flash(request, f"台帳に反映しました。{applied.result}{kept}", "success")
         if applied.not_kept:
             flash(request, "個人ボックスに保管できなかった添付ファイル: " + "、".join(applied.not_kept), "error")
         return Redirect(path=f"{OFFICE_PATH}/{notice_id}")

@@ -92,6 +92,7 @@ class EmployeeForm(msgspec.Struct, kw_only=True):
     # For filings (雇用保険被保険者個人番号登録・変更届): "male", "female" or "" (未設定), and the 被保険者番号.
     gender: str = ""
     employment_insurance_number: str = ""
+    address: str = ""  # 住所 (a 社労士's 入社・住所変更 notices keep it; the filings' forms print it)
 
 
 class RetireForm(msgspec.Struct, kw_only=True):

@@ -41,7 +41,8 @@
       timer = null;
     }
     if (counterText) {
-      counterText.textContent = "表示を終了しました。もう一度見るには、一覧から「表示」を選んでください。";
+      counterText.textContent =
+        box.getAttribute("data-hidden-text") || "表示を終了しました。もう一度見るには、一覧から「表示」を選んでください。";
     }
     if (status) {
       status.textContent = "番号を非表示にしました。";

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from sqlalchemy import Select, delete, exists, select, tuple_
+from sqlalchemy import Select, delete, exists, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction, AuditEvent, Subject
@@ -77,7 +77,15 @@ FUNCTION: Final = "連絡管理"
 STATUS_CHOICES: Final = {status.value: status.label for status in NoticeStatus}
 KIND_CHOICES: Final = {kind.value: kind.label for kind in NoticeKind}
 ALL_DATES_NEED_CLIENT: Final = (
-    "表示日を「すべて」にする場合は、顧問先を選んでください（どちらも「すべて」では抽出できません）。"
+    "「すべての日付」で抽出する場合は、顧問先を選んでください（日付と顧問先の両方を「すべて」にはできません）。"
+)
+BAD_DATE: Final = "{label}は 2026/11/01 や R8.11.1 のように入力してください。"
+# 台帳に反映 is offered for notices not applied yet (未) or put on hold (登録不可); once 登録済 or 手続完了, changes are
+# made on the client's own pages, so a double click or a second save cannot write the records twice.
+APPLICABLE: Final = (NoticeStatus.PENDING, NoticeStatus.HELD)
+ALREADY_APPLIED: Final = (
+    "この連絡はすでに台帳に反映されているか手続完了のため、反映できません。"
+    "内容を直す場合は顧問先の従業員情報から修正してください。"
 )
 NOT_FOR_NUMBERS: Final = (
     "この顧問先との連携は「番号の取扱い」ではないため、台帳への反映と番号の表示はできません（処理区分は変更できます）。"
@@ -135,9 +143,18 @@ class NoticeFilters:
         status = NoticeStatus(query["status"]) if query.get("status") in STATUS_CHOICES else None
         all_dates = query.get("period") == "all"
         date_from, date_to = day("from"), day("to")
-        if not all_dates and date_from is None and date_to is None and "from" not in query:
+        refusal = ""
+        if not all_dates and (query.get("from") or "").strip() and date_from is None:
+            refusal = BAD_DATE.format(label="受信日（から）")
+        elif not all_dates and (query.get("to") or "").strip() and date_to is None:
+            refusal = BAD_DATE.format(label="受信日（まで）")
+        elif not all_dates and date_from and date_to and date_from > date_to:
+            refusal = "受信日（から）は受信日（まで）以前の日付にしてください。"
+        elif office_side and all_dates and client is None:
+            refusal = ALL_DATES_NEED_CLIENT
+        if not all_dates and date_from is None and date_to is None:
+            # No range is not "every date": that needs a client chosen (seed 002); the list shows the recent days.
             date_from = today_in_japan() - dt.timedelta(days=DEFAULT_DAYS)
-        refusal = ALL_DATES_NEED_CLIENT if office_side and all_dates and client is None else ""
         return cls(date_from, date_to, all_dates, client, kind, status, refusal)
 
     def query(self) -> dict[str, str]:
@@ -167,6 +184,7 @@ class Applied:
     person: Person
     result: str
     not_kept: list[str] = field(default_factory=list)
+    kept: int = 0
 
 
 # Reading ---------------------------------------------------------------------------------------------------------
@@ -351,8 +369,11 @@ async def _subject_of(
     needs_dependant = kind is NoticeKind.NUMBER or (
         kind is NoticeKind.DEPENDANT and checked.values.get("change") == "remove"
     )
-    if dependant_name and needs_dependant and await _dependant_named(session, employee, dependant_name) is None:
-        raise FormInvalid({"dependant_name": _not_a_dependant(employee, dependant_name)})
+    if dependant_name and needs_dependant:
+        matched = await _dependant_named(session, employee, dependant_name)
+        if matched is None:
+            raise FormInvalid({"dependant_name": _not_a_dependant(employee, dependant_name)})
+        dependant_name = matched.name
     if dependant_name:
         return employee, f"{employee.name} > {dependant_name}"
     return employee, employee.name
@@ -496,17 +517,37 @@ async def apply_notice(
     if keep_attachments and not may_change_boxes(acting):
         raise FormInvalid({"notice": BOX_REFUSED})
     notice = row.notice
+    await _claim(session, notice)
     checked = check_notice_fields(notice.kind, typed, number_on_file=notice.number_sealed is not None)
     number = checked.number or (await _opened_number(session, vault, notice) if notice.number_sealed else "")
     person, result = await _APPLIERS[notice.kind](session, vault, acting, checked, number, set_lost_dates)
-    not_kept = await _keep_attachments(session, vault, store, settings, acting, row, person) if keep_attachments else []
+    kept, not_kept = (
+        await _keep_attachments(session, vault, store, settings, acting, row, person) if keep_attachments else (0, [])
+    )
     notice.status = NoticeStatus.REGISTERED
     notice.handled_at, notice.handled_by_name = utcnow(), principal.name
     notice.applied_person_id, notice.published, notice.result = person.id, publish, result[:1000]
     await session.flush()
     detail = {"event": "notice_applied", "result": result, "published": publish}
     await _log(session, acting.actor(), AuditAction.NOTICE_APPLY, notice, person, detail)
-    return Applied(person, result, not_kept)
+    return Applied(person, result, not_kept, kept)
+
+
+async def _claim(session: AsyncSession, notice: PartnerNotice) -> None:
+    """Take the notice for 台帳に反映, in the caller's transaction: a conditional update, so of two saves at once (or
+    a second save later) only one finds it 未 or 登録不可; the other is told it is applied already (FormInvalid)."""
+    result: Any = await session.execute(
+        update(PartnerNotice)
+        .where(
+            PartnerNotice.tenant_id == notice.tenant_id,
+            PartnerNotice.id == notice.id,
+            PartnerNotice.status.in_(APPLICABLE),
+        )
+        .values(status=NoticeStatus.REGISTERED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if int(result.rowcount or 0) != 1:
+        raise FormInvalid({"notice": ALREADY_APPLIED})
 
 
 Applier = Callable[[AsyncSession, Vault, Principal, CheckedNotice, str, bool], Awaitable[tuple[Person, str]]]
@@ -534,9 +575,9 @@ async def _apply_hire(
         social_insurance_acquired_on=hired if values.get("social_insurance") == "yes" else "",
         employment_insurance_acquired_on=hired if values.get("employment_insurance") == "yes" else "",
         gender=values.get("gender", ""),
+        address=values.get("address", ""),
     )
     person = await add_employee(session, acting, form)
-    person.address = values.get("address", "")
     kind_of_work = values["employment_type"]
     result = f"従業員（社員コード {person.employee_code}）として登録しました（入社日 {hired}、{kind_of_work}）。"
     if number:
@@ -626,12 +667,29 @@ async def _apply_insurance(
     which = values["insurance"]
     prefixes = {"both": ("social", "employment"), "social": ("social",), "employment": ("employment",)}[which]
     suffix = "acquired_on" if values["change"] == "join" else "lost_on"
+    if values["change"] == "join":
+        _refuse_while_insured(employee, prefixes)
     changes: dict[str, Any] = {f"{prefix}_insurance_{suffix}": on for prefix in prefixes}
     if values["change"] == "join":  # joining again: the earlier loss no longer holds
         changes.update({f"{prefix}_insurance_lost_on": None for prefix in prefixes})
     await apply_changes(session, acting, employee, changes, "従業員情報の修正（保険変更連絡）")
     what = "取得日" if values["change"] == "join" else "喪失日"
     return employee, f"{INSURANCES[which]}の資格{what} {format_date(on)} を登録しました。"
+
+
+def _refuse_while_insured(employee: Person, prefixes: Sequence[str]) -> None:
+    """加入する while the employee is insured (acquired, not lost) would overwrite the acquisition date: refused."""
+    labels = {"social": "社会保険", "employment": "雇用保険"}
+    for prefix in prefixes:
+        acquired = getattr(employee, f"{prefix}_insurance_acquired_on")
+        if acquired is not None and getattr(employee, f"{prefix}_insurance_lost_on") is None:
+            since = format_date(acquired)
+            raise FormInvalid(
+                {
+                    "insurance": f"{employee.name}さんは{labels[prefix]}の資格取得日 {since} が登録済みで、喪失日が"
+                    "ありません。取得日を直す場合は従業員情報から修正してください。"
+                }
+            )
 
 
 async def _apply_number(
@@ -668,12 +726,14 @@ async def _keep_attachments(
     acting: Principal,
     row: NoticeRow,
     person: Person,
-) -> list[str]:
-    """Move the notice's attachments into the box of the person (a dependant's go to their employee's box)."""
+) -> tuple[int, list[str]]:
+    """Move the notice's attachments into the box of the person (a dependant's go to their employee's box); returns
+    how many were kept and the names (with why) of those that were not."""
     owner = person
     if person.kind is PersonKind.DEPENDANT and person.employee_id is not None:
         owner = await _person(session, person.tenant_id, person.employee_id) or person
     not_kept: list[str] = []
+    kept = 0
     for file in await notice_attachments(session, row):
         try:
             data = await _open(session, vault, store, file)
@@ -682,9 +742,10 @@ async def _keep_attachments(
                     session, vault, store, settings, acting, person_id=owner.id, file_name=file.file_name, data=data,
                     note=f"{row.notice.kind.label}連絡の添付ファイル",
                 )  # fmt: skip
+            kept += 1
         except (PersonBoxFull, QuotaExceeded, FileRefused, FileGone) as exc:
             not_kept.append(f"「{file.file_name}」（{exc.message}）")
-    return not_kept
+    return kept, not_kept
 
 
 # Retention (partners.retention) ----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from tenants.services._people import (
     log_change,
     name_field,
     require_writer,
+    text_field,
     today,
 )
 from tenants.services._search import name_filter
@@ -268,12 +269,14 @@ def employee_form(person: Person) -> EmployeeForm:
         email=person.email,
         gender=person.gender or "",
         employment_insurance_number=format_insurance_number(person.employment_insurance_number or ""),
+        address=person.address,
     )
 
 
 def filing_fields(check: Checker, form: EmployeeForm) -> dict[str, Any]:
-    """性別 and 雇用保険 被保険者番号 of the employee form (only the edit pages and the API set them; an import leaves
-    them alone). The number is kept as 11 digits (``app.text.insurance_number``), None when blank."""
+    """性別, 雇用保険 被保険者番号 and 住所 of the employee form (only the edit pages, the API and a 社労士's
+    notices set them; an import leaves them alone). The number is kept as 11 digits (``app.text.insurance_number``),
+    None when blank."""
     gender = form.gender.strip()
     if gender and gender not in GENDER_CHOICES:
         check.fail("gender", "性別は「男」「女」「未設定」から選択してください。")
@@ -285,7 +288,8 @@ def filing_fields(check: Checker, form: EmployeeForm) -> dict[str, Any]:
             "雇用保険の被保険者番号は11桁の数字で入力してください（例: 1234-567890-1）。",
         )
         number = ""
-    return {"gender": gender or None, "employment_insurance_number": number or None}
+    address = text_field(check, "address", form.address, "住所", max_length=300)
+    return {"gender": gender or None, "employment_insurance_number": number or None, "address": address}
 
 
 async def _employee_values(

@@ -161,6 +161,8 @@ async def test_a_hire_notice_is_sealed_revealed_after_step_up_and_applied_as_a_n
     await sign_in(client, world.handler)
     mine = await client.get(f"/admin/notices/{notice.id}")
     assert "登録完了" in mine.text and "反映結果" in mine.text and "代理登録しました" in mine.text
+    employee_page = await client.get(f"/admin/people/{person.id}")
+    assert "東京都港区芝公園4-2-8" in employee_page.text
 
     every_entry = " ".join(repr((e.detail, e.subject_name)) for e in await entries(db, world.tenant.id))
     assert number not in every_entry and number not in caplog.text
@@ -414,3 +416,93 @@ async def test_notices_go_after_180_days_with_their_sealed_number(
     # The number was under the notice's own key: that key is destroyed, the other notice's is not.
     destroyed = await db.execute(select(DocumentKey.person_id).where(DocumentKey.destroyed_at.is_not(None)))
     assert set(destroyed.scalars()) == {old.id}
+
+
+async def test_a_notice_is_applied_once_even_when_saved_twice(
+    client: Client, world: World, db: AsyncSession, vault: Vault, office: Office
+) -> None:
+    employee = await make_employee(db, world.tenant.id, "9201", "二重 太郎")
+    await db.commit()
+    add = {
+        "employee_code": "9201",
+        "change": "add",
+        "changed_on": "2026/11/15",
+        "dependant_name": "二重 花子",
+        "relationship": "配偶者",
+        "dependant_birth_date": "1992/05/05",
+    }
+    await sign_in(client, world.admin)
+    assert (await send(client, "dependant", office, {**add, "number": valid_my_number(321)})).status_code == 302
+    (notice,) = await notices(db)
+    await as_office(client, office)
+    assert (await apply(client, notice, add)).status_code == 302
+    again = await apply(client, notice, add)
+    assert again.status_code == 400 and "すでに台帳に反映されている" in again.text
+    page = await client.get(f"/partner/notices/{notice.id}")
+    assert "台帳に反映して保存" not in page.text and "二重の登録を防ぐため" in page.text
+    dependants = await db.execute(select(Person).where(Person.employee_id == employee.id))
+    assert [p.name for p in dependants.scalars()] == ["二重 花子"]
+    assert len(await entries(db, world.tenant.id, AuditAction.NOTICE_APPLY)) == 1
+
+
+async def test_text_that_may_hold_a_number_is_not_put_back_and_the_match_names_the_subject(
+    client: Client, world: World, db: AsyncSession, office: Office
+) -> None:
+    employee = await make_employee(db, world.tenant.id, "9301", "斉藤 史")
+    await make_dependant(db, employee, "斉藤 裕子")
+    await db.commit()
+    number = valid_my_number(331)
+    await sign_in(client, world.admin)
+    refused = await send(client, "hire", office, {**HIRE, "address": f"東京都千代田区1-1 {number}"})
+    assert refused.status_code == 400 and number not in refused.text and "12桁以上の数字" in refused.text
+    spaced = f"{number[:4]}-{number[4:8]}-{number[8:]}"
+    moved = {"employee_code": "9301", "changed_on": "2026/11/01", "new_address": f"大阪市北区 {spaced}"}
+    refused = await send(client, "address_name", office, moved)
+    assert refused.status_code == 400 and spaced not in refused.text
+    remove = {"employee_code": "9301", "change": "remove", "changed_on": "2026/11/30", "dependant_name": "斉藤裕子"}
+    assert (await send(client, "dependant", office, remove)).status_code == 302
+    (notice,) = await notices(db)
+    assert notice.subject_name == "斉藤 史 > 斉藤 裕子"
+
+
+async def test_an_empty_or_bad_date_range_never_lists_every_date_without_a_client(
+    client: Client, world: World, db: AsyncSession, office: Office
+) -> None:
+    await make_employee(db, world.tenant.id, "9401", "範囲 太郎")
+    await db.commit()
+    await sign_in(client, world.admin)
+    fields = {"employee_code": "9401", "retirement_date": "2026/12/31", "reason": "定年"}
+    assert (await send(client, "leave", office, fields)).status_code == 302
+    (old,) = await notices(db)
+    await db.execute(
+        update(PartnerNotice).where(PartnerNotice.id == old.id).values(created_at=utcnow() - dt.timedelta(days=90))
+    )
+    await db.commit()
+    await as_office(client, office)
+    cleared = await client.get("/partner/notices?from=&to=&period=&client_id=")
+    assert cleared.status_code == 200 and "範囲 太郎" not in cleared.text
+    garbage = await client.get("/partner/notices?from=garbage")
+    assert garbage.status_code == 400 and "受信日（から）は" in garbage.text and "範囲 太郎" not in garbage.text
+    backwards = await client.get("/partner/notices?from=2026/12/01&to=2026/11/01")
+    assert backwards.status_code == 400 and "以前の日付" in backwards.text
+
+
+async def test_joining_an_insurance_the_employee_already_has_is_refused(
+    client: Client, world: World, db: AsyncSession, office: Office
+) -> None:
+    employee = await make_employee(db, world.tenant.id, "9501", "加入 太郎")
+    employee.social_insurance_acquired_on = dt.date(2017, 4, 1)
+    await db.commit()
+    await sign_in(client, world.admin)
+    join = {"employee_code": "9501", "change": "join", "insurance": "both", "changed_on": "2026/12/01"}
+    assert (await send(client, "insurance", office, join)).status_code == 302
+    (notice,) = await notices(db)
+    await as_office(client, office)
+    refused = await apply(client, notice, join)
+    assert refused.status_code == 400 and "資格取得日 2017/04/01 が登録済み" in refused.text
+    person = await fresh(db, employee.id)
+    assert (
+        person.social_insurance_acquired_on == dt.date(2017, 4, 1) and person.employment_insurance_acquired_on is None
+    )
+    (notice,) = await notices(db)
+    assert notice.status is NoticeStatus.PENDING
