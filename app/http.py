@@ -6,12 +6,13 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response, _multipart
 from litestar.datastructures import MutableScopeHeaders, UploadFile
 from litestar.exceptions import (
+    ClientException,
     HTTPException,
     NotAuthorizedException,
     NotFoundException,
@@ -288,3 +289,35 @@ def keep_uploads_in_memory() -> None:
     the size of what is held is bounded by each route's ``request_max_body_size``.
     """
     _multipart.UploadFile = InMemoryUploadFile  # type: ignore[misc]
+
+
+UNDECODABLE_FIELD: Final = (
+    "フォームの項目に UTF-8 として読めない文字があります。ファイルはファイルとして、文字は UTF-8 で送ってください。"
+)
+_HARDENED = "_mnv_hardened"
+
+
+def refuse_undecodable_form_fields() -> None:
+    """Make a multipart form part that is not a file and not UTF-8 a 400 (ClientException), not a 500 (idempotent;
+    ``create_app`` calls it).
+
+    Why: Litestar's parser decodes every non-file part as UTF-8 and lets ``UnicodeDecodeError`` escape, so a client
+    sending raw bytes without a filename (a fuzzer found it with a PNG on ``POST /api/v1/imports``) got a server
+    error on every multipart route, pages and API alike. Both places that import the parser are wrapped.
+    """
+    from litestar._kwargs import extractors
+    from litestar.connection import request as request_module
+
+    original = _multipart.parse_multipart_form
+    if getattr(original, _HARDENED, False):
+        return
+
+    async def parse(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await original(*args, **kwargs)
+        except UnicodeDecodeError:
+            raise ClientException(UNDECODABLE_FIELD) from None
+
+    setattr(parse, _HARDENED, True)
+    for module in (_multipart, extractors, request_module):
+        module.parse_multipart_form = parse  # type: ignore[attr-defined]

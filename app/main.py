@@ -34,7 +34,13 @@ from app.clientaddr import ClientAddressMiddleware
 from app.config import Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_options
 from app.deps import DEPENDENCIES
-from app.http import EXCEPTION_HANDLERS, RefuseOddRequestsMiddleware, keep_uploads_in_memory, security_headers
+from app.http import (
+    EXCEPTION_HANDLERS,
+    RefuseOddRequestsMiddleware,
+    keep_uploads_in_memory,
+    refuse_undecodable_form_fields,
+    security_headers,
+)
 from app.jobs.worker import JobSystem
 from app.logs import configure_logging
 from app.problems import BEARER_SCHEME
@@ -73,6 +79,7 @@ def create_app(settings: Settings) -> Litestar:
     configure_logging(settings.log_level, settings.log_format)
     # Uploaded files (import files: My Numbers in clear) never spill to a temporary file on disk.
     keep_uploads_in_memory()
+    refuse_undecodable_form_fields()
     vault = Vault.from_settings(settings)
     ensure_sqlite_dir(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url, **pool_options(settings))

@@ -233,6 +233,27 @@ class TestProblems:
         unknown = assert_problem(unknown_field, 400)
         assert unknown["errors"]
 
+    async def test_a_form_part_that_is_not_utf8_is_a_400_on_the_api_and_on_pages(
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+    ) -> None:
+        """Found by schemathesis: raw bytes in a multipart part without a filename made every multipart route a 500
+        (Litestar decodes such parts as UTF-8)."""
+        token = await make_token(db, app.state["vault"], world.tenant)
+        boundary = "mnvboundary"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"\r\n\r\n'.encode()
+            + b"\x89PNG\r\n\x1a\n\x00\x00"
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+        refused = await client.post("/api/v1/imports?layout=full", content=body, headers={**bearer(token), **headers})
+        assert_problem(refused, 400)
+        await sign_in(client, world.admin)
+        page = await client.post(
+            "/admin/files/", content=body, headers={**headers, "x-csrf-token": await csrf_token(client)}
+        )
+        assert page.status_code == 400
+
     async def test_a_refused_input_is_a_422_with_the_pages_japanese_messages(
         self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:
