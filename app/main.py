@@ -174,7 +174,7 @@ def create_app(settings: Settings) -> Litestar:
                 }
             ),
         ),
-        on_startup=[maintenance.start, jobs.start],
+        on_startup=[finish_api_description, maintenance.start, jobs.start],
         on_shutdown=[jobs.stop, maintenance.stop, close_resources],
         debug=False,
         state=State(
@@ -187,6 +187,14 @@ def create_app(settings: Settings) -> Litestar:
             }
         ),
     )
+
+
+def finish_api_description(app: Litestar) -> None:
+    """Complete the OpenAPI description with what the feature packages know and Litestar cannot infer (the API's
+    closed request bodies, its file responses: ``exchange.controllers._openapi``), before the first request."""
+    from exchange.controllers._openapi import finish_api_description as finish_exchange
+
+    finish_exchange(app.openapi_schema)
 
 
 def load_job_kinds() -> None:

@@ -173,7 +173,7 @@ class NumberRegistration(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
         described(
             "個人番号（12桁）または法人番号（13桁）。全角数字・空白・ハイフンは取り除いて読みます", "123456789018"
         ),
-    ] = ""
+    ]
 
 
 class RegisteredNumber(msgspec.Struct, kw_only=True):

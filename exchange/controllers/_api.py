@@ -8,7 +8,7 @@ Authentication, scopes, problem+json and the call log: ``_api_auth``. Add an end
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from litestar import Controller, get, patch, post
 from litestar.openapi.spec import Example
@@ -78,6 +78,12 @@ CREATE_EXAMPLES = [
 ]
 
 
+# Query text: no control characters (the server refuses them before any handler: app.http). A cursor is the
+# base64url text the list gave (app.paging.encode_cursor).
+PRINTABLE: Final = r"^[^\x00-\x1f\x7f]*$"
+CURSOR: Final = r"^[A-Za-z0-9_-]*$"
+
+
 class PeopleApi(Controller):
     """People (従業員・扶養家族・取引先): masked numbers and statuses only."""
 
@@ -88,8 +94,9 @@ class PeopleApi(Controller):
         opt=requires("people:read"),
         summary="対象者の一覧",
         description="マイナンバー一覧と同じ絞り込み・並び順で、マスクした番号と状態を返します。"
-        "次のページは next_cursor を cursor に渡して読みます（null なら最後のページ）。",
-        responses=problems(400),
+        "次のページは next_cursor を cursor に渡して読みます（null なら最後のページ）。"
+        "この一覧が返したものではない cursor は 422 です。",
+        responses=problems(400, 422),
     )
     async def list_people(
         self,
@@ -102,14 +109,18 @@ class PeopleApi(Controller):
             StatusFilter | None,
             Parameter(description="番号の状態（unconfirmed: 未確認のすべて、duplicate: 重複の疑い）"),
         ] = None,
-        name: Annotated[str, Parameter(max_length=100, description="氏名・フリガナ（部分一致）")] = "",
-        code: Annotated[str, Parameter(max_length=32, description="社員コード（完全一致）")] = "",
+        name: Annotated[
+            str, Parameter(max_length=100, pattern=PRINTABLE, description="氏名・フリガナ（部分一致）")
+        ] = "",
+        code: Annotated[str, Parameter(max_length=32, pattern=PRINTABLE, description="社員コード（完全一致）")] = "",
         sort: Annotated[Literal["department", "code", "registered"], Parameter(description="並び順")] = "department",
         order: Literal["asc", "desc"] = "asc",
         limit: Annotated[int, Parameter(ge=1, le=services.MAX_LIMIT, description="1ページの件数")] = (
             services.DEFAULT_LIMIT
         ),
-        cursor: Annotated[str, Parameter(max_length=2000, description="前のページの next_cursor")] = "",
+        cursor: Annotated[
+            str, Parameter(max_length=2000, pattern=CURSOR, description="前のページの next_cursor（そのまま渡す）")
+        ] = "",
     ) -> PeoplePage:
         query = services.PeopleQuery(
             department=str(department) if department else "",
@@ -126,7 +137,7 @@ class PeopleApi(Controller):
             return await services.people_page(db_session, vault, principal, query)
         except services.CursorInvalid:
             raise ApiProblem(
-                400,
+                422,
                 "cursor が無効です（この一覧の next_cursor ではないか、その行が一覧から外れました）。"
                 "cursor を付けずに最初のページから読み直してください。",
                 errors=[FieldError(field="cursor", pointer="cursor", detail="最初のページから読み直してください。")],

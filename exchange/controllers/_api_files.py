@@ -179,15 +179,12 @@ class ExportsApi(Controller):
 
 @dataclasses.dataclass
 class ImportUpload:
-    """The multipart body of an import: ``file``, a CSV (cp932 or UTF-8) or an Excel workbook (.xlsx)."""
+    """The multipart body of an import: ``file``, a CSV (cp932 or UTF-8) or an Excel workbook (.xlsx), sent as a
+    file part (with a filename)."""
 
     file: UploadFile
 
 
-IMPORT_EXAMPLE = Example(
-    summary="CSV ファイル（multipart/form-data の file）",
-    value={"file": "社員コード,社員名,…（seed 形式の CSV、cp932）"},
-)
 IMPORT_PROBLEMS = problems(400, 422)
 IMPORT_PROBLEMS[413] = ResponseSpec(
     data_container=Problem,
@@ -293,7 +290,11 @@ class ImportsApi(Controller):
         principal: services.ApiPrincipal,
         data: Annotated[
             ImportUpload,
-            Body(media_type=RequestEncodingType.MULTI_PART, title="取り込むファイル", examples=[IMPORT_EXAMPLE]),
+            Body(
+                media_type=RequestEncodingType.MULTI_PART,
+                title="取り込むファイル",
+                description="file: CSV（cp932 か UTF-8）か Excel（.xlsx）。ファイル名つきのパートで送ります",
+            ),
         ],
         layout: Annotated[Layout, Parameter(description="seed: 基本、full: 詳細、withholding: 源泉徴収票")],
         commit: Annotated[bool, Parameter(description="true: 取り込む、false: 確認だけ")] = False,

@@ -96,7 +96,8 @@ class TestRegister:
         problem = assert_problem(refused, 422)
         assert problem["errors"][0]["field"] == "number"  # type: ignore[index]
         assert wrong not in json.dumps(problem, ensure_ascii=False)
-        assert_problem(await client.post(register_path(person.id), json={}, headers=headers), 422)
+        assert_problem(await client.post(register_path(person.id), json={}, headers=headers), 400)  # number is required
+        assert_problem(await client.post(register_path(person.id), json={"number": ""}, headers=headers), 422)
         await db.refresh(person)
         assert person.status is CollectionStatus.NOT_REGISTERED
         assert await entries(db, world.tenant.id, AuditAction.PROXY_REGISTER) == []

@@ -96,13 +96,13 @@ class TestList:
         assert await names(name="すずき") == ["鈴木 一郎"]
         assert await names(department=str(uuid.uuid4())) == []
 
-    async def test_a_cursor_that_is_not_the_lists_is_a_400(
+    async def test_a_cursor_that_is_not_the_lists_is_a_422(
         self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:
         await make_employee(db, world.tenant.id, "A001", "山田 太郎", kana="ヤマダ タロウ")
         await db.commit()
         headers = await _token(app, db, world)
-        body = assert_problem(await client.get(PEOPLE, params={"cursor": "garbage"}, headers=headers), 400)
+        body = assert_problem(await client.get(PEOPLE, params={"cursor": "garbage"}, headers=headers), 422)
         assert body["errors"][0]["field"] == "cursor"  # type: ignore[index]
 
 
