@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -19,6 +20,7 @@ from app.auth.principal import (
     stepup_guard,
 )
 from app.forms import Form, FormInvalid
+from app.text import format_date, today_in_japan
 from partners import services
 from partners.box_controllers import PersonBoxController
 from partners.document_controllers import DOCUMENT_ROUTES
@@ -47,7 +49,11 @@ class PartnerHomeController(Controller):
     @get("/", name="partner_home")
     async def home(self, db_session: AsyncSession, principal: Principal) -> Template:
         rows = await services.office_links(db_session, principal, statuses=(LinkStatus.ACTIVE,))
-        return Template(template_name="partners/home.html", context={"rows": rows})
+        pending = await services.pending_notice_count(db_session, principal)
+        # Notices live NOTICE_KEEP_DAYS: from that far back the list holds every one still 未.
+        since = format_date(today_in_japan() - dt.timedelta(days=services.NOTICE_KEEP_DAYS))
+        context = {"rows": rows, "pending_notices": pending, "pending_since": since}
+        return Template(template_name="partners/home.html", context=context)
 
     @get("/clients", name="partner_clients")
     async def clients(self, db_session: AsyncSession, principal: Principal) -> Template:

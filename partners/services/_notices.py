@@ -52,7 +52,7 @@ from partners.models import (
 )
 from partners.services._exchange import BOX_REFUSED, _open, _require_client_writable, send_files
 from partners.services._exchange_list import _parse_cursor
-from partners.services._exchange_scope import FileGone, _uuid, exchange_actor, side_of
+from partners.services._exchange_scope import BADGE_CAP, FileGone, _uuid, exchange_actor, side_of
 from partners.services._links import active_link_between
 from partners.services._notice_fields import (
     INSURANCES,
@@ -272,6 +272,24 @@ async def notice_attachments(session: AsyncSession, row: NoticeRow) -> list[Exch
         .limit(20)
     )
     return list((await session.execute(statement)).scalars())
+
+
+async def pending_notice_count(session: AsyncSession, principal: Principal) -> int:
+    """The office's notices still 未 from clients linked ACTIVE now, counted up to ``BADGE_CAP`` (its home says
+    「未処理の連絡が N 件あります」); 0 for anyone else."""
+    try:
+        side = side_of(principal)
+    except (NotFoundException, PermissionDeniedException):
+        return 0
+    if side.is_client:
+        return 0
+    statement = (
+        _readable(principal)
+        .with_only_columns(PartnerNotice.id)
+        .where(PartnerNotice.status == NoticeStatus.PENDING)
+        .limit(BADGE_CAP)
+    )
+    return len((await session.execute(statement)).all())
 
 
 async def sendable_offices(session: AsyncSession, principal: Principal) -> list[tuple[Tenant, LinkPower]]:

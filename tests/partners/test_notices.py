@@ -506,3 +506,27 @@ async def test_joining_an_insurance_the_employee_already_has_is_refused(
     )
     (notice,) = await notices(db)
     assert notice.status is NoticeStatus.PENDING
+
+
+async def test_the_office_home_counts_the_notices_still_pending(
+    client: Client, world: World, db: AsyncSession, office: Office
+) -> None:
+    await make_employee(db, world.tenant.id, "9601", "件数 太郎")
+    await db.commit()
+    await sign_in(client, world.admin)
+    fields = {"employee_code": "9601", "retirement_date": "2026/12/31", "reason": "定年"}
+    for _ in range(2):
+        assert (await send(client, "leave", office, fields)).status_code == 302
+    first, _ = await notices(db)
+    await db.execute(
+        update(PartnerNotice).where(PartnerNotice.id == first.id).values(created_at=utcnow() - dt.timedelta(days=90))
+    )
+    await db.commit()
+    await as_office(client, office)
+    home = await client.get("/partner")
+    assert "未処理の連絡が 2 件あります" in home.text
+    link = home.text.split('class="flash flash-info notice-count"', 1)[1].split('href="', 1)[1].split('"', 1)[0]
+    listing = await client.get(link.replace("&amp;", "&"))
+    assert listing.status_code == 200 and listing.text.count("件数 太郎") == 2  # the older one too
+    await post_form(client, f"/partner/notices/{first.id}/status", {"status": "held"})
+    assert "未処理の連絡が 1 件あります" in (await client.get("/partner")).text
