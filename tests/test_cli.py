@@ -79,3 +79,18 @@ def test_a_bad_setting_stops_with_one_line(settings: Settings) -> None:
 def test_version_prints_the_version() -> None:
     result = subprocess.run([sys.executable, "-m", "app.cli", "version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("mnvault ")
+
+
+def test_the_server_refuses_to_start_without_its_key_file_in_one_line(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MNV_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", "0"],
+        env={**env, "MNV_DATA_DIR": str(tmp_path)},
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "鍵ファイル" in result.stderr and "mnvault init" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing created: no database, no key
