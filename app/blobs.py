@@ -35,6 +35,11 @@ class BlobMissing(Exception):
     """No blob is stored under the key (never stored, deleted, or lost)."""
 
 
+class BlobStoreUnavailable(Exception):
+    """The store could not write (a full disk, a directory that is not writable, the object store down): the
+    request that needed it fails with a 503 page (``app.http``) and its transaction rolls back."""
+
+
 class BlobStore(Protocol):
     """Where sealed blobs live. Every method may raise OSError / the backend's errors when the store is down."""
 
@@ -74,7 +79,10 @@ class LocalBlobStore:
     async def put(self, key: str, data: bytes) -> None:
         """Write ``data`` to a temporary file beside the target, flush it to disk and rename it into place."""
         path = self._path(key)
-        await asyncio.to_thread(_write_atomically, self.root, path, bytes(data))
+        try:
+            await asyncio.to_thread(_write_atomically, self.root, path, bytes(data))
+        except OSError as exc:
+            raise BlobStoreUnavailable(f"cannot write blob {key}: {exc.strerror or type(exc).__name__}") from None
 
     async def get(self, key: str) -> bytes:
         """Read the blob; BlobMissing when its file does not exist."""
@@ -150,13 +158,18 @@ class S3BlobStore:
 
     async def put(self, key: str, data: bytes) -> None:
         """PUT the object (its bytes are sealed already; no ACL makes it public: the bucket's policy decides)."""
-        await asyncio.to_thread(
-            self._client.put_object,
-            Bucket=self.bucket,
-            Key=check_key(key),
-            Body=bytes(data),
-            ContentType="application/octet-stream",
-        )
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            await asyncio.to_thread(
+                self._client.put_object,
+                Bucket=self.bucket,
+                Key=check_key(key),
+                Body=bytes(data),
+                ContentType="application/octet-stream",
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobStoreUnavailable(f"cannot write blob {key}: {type(exc).__name__}") from None
 
     async def get(self, key: str) -> bytes:
         """GET the object; BlobMissing for a missing key."""

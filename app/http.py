@@ -27,6 +27,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.auth.principal import StepUpRequired, home_for, principal_of
+from app.blobs import BlobStoreUnavailable
 from app.logs import get_logger
 from app.problems import is_api_path, problem_for_exception, problem_response
 
@@ -254,8 +255,25 @@ def pool_exhausted_handler(request: Request[Any, Any, Any], exc: PoolTimeout) ->
     return response
 
 
+STORE_TITLE = "ファイルを保存できませんでした"
+STORE_HINT = (
+    "ファイルの保存先に書き込めません（空き容量がないか、書き込みが許可されていません）。"
+    "入力した内容は保存されていません。時間をおいてもう一度お試しいただき、続く場合は管理者にご連絡ください。"
+)
+
+
+def store_unavailable_handler(request: Request[Any, Any, Any], exc: BlobStoreUnavailable) -> Response[Any]:
+    """The blob store refused a write: 503 with a Japanese page (or problem), nothing committed (the transaction
+    rolls back on any status >= 400, and the blobs put so far are removed with it: ``app.documents``)."""
+    log.error("blob store unavailable", extra={"path": loggable_path(request), "error": str(exc)})
+    if is_api_path(request.url.path):
+        return problem_response(HTTP_503_SERVICE_UNAVAILABLE, STORE_HINT, title=STORE_TITLE)
+    return error_response(request, HTTP_503_SERVICE_UNAVAILABLE, title=STORE_TITLE, hint=STORE_HINT)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     PoolTimeout: pool_exhausted_handler,
+    BlobStoreUnavailable: store_unavailable_handler,
     NotFoundException: http_exception_handler,
     PermissionDeniedException: http_exception_handler,
     NotAuthorizedException: http_exception_handler,
