@@ -216,16 +216,16 @@ async def fill(
 
 
 async def add_registrants(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, vault: Vault, staff: Staff
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, vault: Vault, staff: Staff, count: int = REGISTRANTS
 ) -> list[str]:
-    """``REGISTRANTS`` new employees with accounts (production Argon2 cost), not yet registered; their login ids."""
+    """``count`` new employees with accounts (production Argon2 cost), not yet registered; their login ids."""
     records = [
         PersonRecord(kind=PersonKind.EMPLOYEE, employee_code=f"R{n:04d}", name=f"新人 {n}", kana="シンジン")
-        for n in range(REGISTRANTS)
+        for n in range(count)
     ]
     hasher = hasher_from_settings(settings)
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        hashes = list(pool.map(lambda _: hasher.hash(PASSWORD), range(REGISTRANTS)))
+        hashes = list(pool.map(lambda _: hasher.hash(PASSWORD), range(count)))
     async with sessions() as session:
         await write_people(session, vault, tenant_id=staff.tenant_id, actor=staff.actor, people=records)
         statement = select(Person.id).where(Person.tenant_id == staff.tenant_id, Person.employee_code.like("R%"))
@@ -235,7 +235,7 @@ async def add_registrants(
                               person_id=person_id, password_hash=password_hash, must_change_password=False)  # fmt: skip
             session.add(account)
         await vault.commit(session)
-    return [f"r{n:04d}" for n in range(REGISTRANTS)]
+    return [f"r{n:04d}" for n in range(count)]
 
 
 # Serving --------------------------------------------------------------------------------------------------------
