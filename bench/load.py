@@ -222,9 +222,7 @@ async def one_run(settings: Settings, args: argparse.Namespace, workers: int, la
     most = exported * (args.people + args.employees)  # the registrants' numbers join the export as they arrive
     matches = registered_entries == registered and exported * per_export <= export_entries <= most
     if not matches:
-        print(
-            f"entries: 登録 {registered_entries} for {registered} registrations, CSV出力 {export_entries} for {exported}"
-        )
+        print(f"entries: 登録 {registered_entries} for {registered} registrations, CSV出力 {export_entries}")
     return Run(
         workers=workers,
         seconds=elapsed,
