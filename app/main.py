@@ -155,6 +155,9 @@ def create_app(settings: Settings) -> Litestar:
             commit_before_response(db_config.session_scope_key)(),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        # Logging is configured once per process by app.logs.configure_logging. Litestar's own default config would
+        # start a queue-listener thread for every app built and never stop it (thousands in a test run).
+        logging_config=None,
         before_send=[security_headers(hsts=settings.served_over_tls)],
         openapi_config=OpenAPIConfig(
             title="MyNumber Vault API",
