@@ -39,6 +39,7 @@ from app.audit.models import AuditEntry
 from app.bootstrap import migrate_all
 from app.config import Settings, load_settings
 from app.db import make_engine
+from app.tenancy import Tenant
 from app.vault import Vault
 from bench.pages import (
     Numbers,
@@ -56,6 +57,7 @@ from bench.pages import (
     stop_server,
 )
 from bench.vault import DEFAULT_POSTGRES, drop_databases, postgres_databases
+from billing.pricing import PACK_SIZE
 from exchange.services import TokenRequest, create_token
 from tenants.purposes import DEFAULT_NOTIFIED, Audience
 
@@ -189,6 +191,11 @@ async def one_run(settings: Settings, args: argparse.Namespace, workers: int, la
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     try:
         staff = await make_tenant(sessions, settings, vault, label)
+        async with sessions() as session:  # paid for every id the registrants get (billing.contract)
+            tenant = await session.get(Tenant, staff.tenant_id)
+            assert tenant is not None
+            tenant.self_registration_packs = args.employees // PACK_SIZE + 1
+            await session.commit()
         await fill(sessions, vault, staff, args.people, seed=workers)
         logins = await add_registrants(sessions, settings, vault, staff, count=args.employees)
         async with sessions() as session:
