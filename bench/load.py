@@ -47,13 +47,13 @@ from bench.pages import (
     add_registrants,
     client_for,
     fill,
-    free_port,
     make_tenant,
     next_link,
     postgres_settings,
     register,
     server_environment,
     sign_in_admin,
+    start_server,
     stop_server,
 )
 from bench.vault import DEFAULT_POSTGRES, drop_databases, postgres_databases
@@ -140,29 +140,6 @@ async def registrations(base: str, staff: Staff, logins: list[str], timings: Tim
     return sum(outcomes)
 
 
-def spawn(settings: Settings, port: int, workers: int, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(workers)]
-    with log_path.open("ab") as log:
-        return subprocess.Popen(command, env=server_environment(settings, port), stdout=log, stderr=log)  # noqa: S603
-
-
-async def serve(settings: Settings, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = await asyncio.to_thread(spawn, settings, port, workers, Path(settings.data_dir) / "server.log")
-    base = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=base, timeout=5) as client:
-        for _ in range(300):
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    return process, base
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the server did not start")
-
-
 async def count_entries(settings: Settings, staff: Staff, action: AuditAction) -> int:
     engine = make_engine(settings.effective_database_url, pool_size=1)
     try:
@@ -209,7 +186,7 @@ async def one_run(settings: Settings, args: argparse.Namespace, workers: int, la
         await vault.close()
     before_exports = await count_entries(settings, staff, AuditAction.CSV_EXPORT)
     before_registers = await count_entries(settings, staff, AuditAction.REGISTER)
-    process, base = await serve(settings, workers)
+    process, base = await start_server(settings, Path(settings.data_dir) / "server.log", workers)
     timings = Timings()
     try:
         async with client_for(base, "10.9.1.1") as first:

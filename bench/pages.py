@@ -260,16 +260,17 @@ def server_environment(settings: Settings, port: int) -> dict[str, str]:
     }
 
 
-def spawn_server(settings: Settings, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+def spawn_server(settings: Settings, port: int, log_path: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     with log_path.open("ab") as log:
         return subprocess.Popen(command, env=server_environment(settings, port), stdout=log, stderr=log)  # noqa: S603
 
 
-async def start_server(settings: Settings, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``mnvault serve`` with one worker on a free loopback port, once /healthz answers."""
+async def start_server(settings: Settings, log_path: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """``mnvault serve`` with ``workers`` worker processes on a free loopback port, once /healthz answers."""
     port = free_port()
-    process = await asyncio.to_thread(spawn_server, settings, port, log_path)
+    process = await asyncio.to_thread(spawn_server, settings, port, log_path, workers)
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient(base_url=base, timeout=5) as client:
         for _ in range(300):
