@@ -64,6 +64,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0
+    # "null": no pool on PostgreSQL, a connection per checkout (behind PgBouncer in transaction mode, and in tests,
+    # where the test client runs the app in a thread of its own: a pooled connection must never serve two event
+    # loops). The size, overflow and timeout then do not apply. SQLite keeps its pool.
+    db_pool: Literal["queue", "null"] = "queue"
     # Collection
     invitation_days: int = 14
     payee_link_days: int = 14

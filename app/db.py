@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, declared_attr, mapped_column
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 from uuid_utils.compat import uuid7
 
@@ -315,6 +316,7 @@ def make_engine(
     pool_size: int = 10,
     max_overflow: int | None = None,
     pool_timeout: float = DEFAULT_POOL_TIMEOUT_SECONDS,
+    null_pool: bool = False,
 ) -> AsyncEngine:
     """An async engine: SQLite with WAL, foreign keys and a busy timeout; PostgreSQL through asyncpg.
 
@@ -335,6 +337,8 @@ def make_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine.pool, "close", _sqlite_optimize_on_close)
         return engine
+    if null_pool:  # a connection per checkout, closed on return (MNV_DB_POOL=null)
+        return create_async_engine(url, poolclass=NullPool, hide_parameters=True)
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
@@ -344,6 +348,7 @@ def pool_options(settings: Settings) -> dict[str, Any]:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_max_overflow,
         "pool_timeout": settings.db_pool_timeout,
+        "null_pool": settings.db_pool == "null",
     }
 
 

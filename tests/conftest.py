@@ -84,6 +84,9 @@ def settings(test_databases: TestDatabases, data_dir: Path) -> Iterator[Settings
         argon2_memory_kib=64,
         argon2_parallelism=1,
         log_format="json",
+        # The test client runs the app in a thread with its own event loop while the test's code runs in another:
+        # a pooled asyncpg connection must never serve both (asyncpg crashed the process when it did).
+        db_pool="null",
     )
     if test_databases.template_dir is None:
         asyncio.run(databases.truncate_all(main_url, keystore_url))

@@ -185,6 +185,10 @@ class ImportUpload:
     file: UploadFile
 
 
+IMPORT_EXAMPLE = Example(
+    summary="CSV ファイル（multipart/form-data の file、ファイル名つきのパート）",
+    value={"file": "社員コード,社員名,…（seed 形式の CSV、cp932）"},
+)
 IMPORT_PROBLEMS = problems(400, 422)
 IMPORT_PROBLEMS[413] = ResponseSpec(
     data_container=Problem,
@@ -294,6 +298,7 @@ class ImportsApi(Controller):
                 media_type=RequestEncodingType.MULTI_PART,
                 title="取り込むファイル",
                 description="file: CSV（cp932 か UTF-8）か Excel（.xlsx）。ファイル名つきのパートで送ります",
+                examples=[IMPORT_EXAMPLE],
             ),
         ],
         layout: Annotated[Layout, Parameter(description="seed: 基本、full: 詳細、withholding: 源泉徴収票")],

@@ -30,7 +30,9 @@ async def pool_probe(db_session: AsyncSession) -> dict[str, int]:
 
 @pytest.fixture
 def one_connection(settings: Settings) -> Settings:
-    return msgspec.structs.replace(settings, db_pool_size=1, db_max_overflow=0, db_pool_timeout=POOL_TIMEOUT)
+    return msgspec.structs.replace(
+        settings, db_pool="queue", db_pool_size=1, db_max_overflow=0, db_pool_timeout=POOL_TIMEOUT
+    )
 
 
 @pytest.fixture
