@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import MAIN_TABLES, ensure_sqlite_dir, make_engine
-from app.migrate import analyze, upgrade
+from app.migrate import analyze, grant_application_role, upgrade
 
 if TYPE_CHECKING:
     from app.vault import Vault
@@ -22,9 +22,10 @@ def migrate_all(settings: Settings) -> None:
     from app.vault.keystore import upgrade_keystore
 
     ensure_sqlite_dir(settings.effective_database_url)
-    upgrade(settings.effective_database_url)
+    upgrade(settings.effective_migration_database_url)
+    grant_application_role(settings.effective_migration_database_url, settings.effective_database_url)
     upgrade_keystore(settings.effective_keystore_url)
-    analyze(settings.effective_database_url, MAIN_TABLES)
+    analyze(settings.effective_migration_database_url, MAIN_TABLES)
 
 
 def initialize(settings: Settings) -> Iterator[str]:

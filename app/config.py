@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     data_dir: str = "./var"
     database_url: str = ""
+    # PostgreSQL: the tables' owner, who runs migrations and grants the application's role (database_url's user,
+    # which owns no table and is held by row-level security, app.rls) what it needs. Empty: database_url.
+    migration_database_url: str = ""
     keystore_url: str = ""
     master_key_file: str = ""
     master_key: str = ""
@@ -125,6 +128,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_path / 'mnvault.db'}"
+
+    @property
+    def effective_migration_database_url(self) -> str:
+        return self.migration_database_url or self.effective_database_url
 
     @property
     def effective_keystore_url(self) -> str:
@@ -258,6 +265,10 @@ def _check_urls(settings: Settings) -> None:
             raise SettingsError(
                 f"{env_name(field)}={url!r} は不正です（sqlite+aiosqlite:// か postgresql+asyncpg:// で始めてください）"
             )
+    if settings.migration_database_url and not settings.migration_database_url.startswith("postgresql+asyncpg://"):
+        raise SettingsError(
+            f"{env_name('migration_database_url')} は PostgreSQL の URL（postgresql+asyncpg://）で指定してください"
+        )
     if settings.effective_database_url == settings.effective_keystore_url:
         raise SettingsError(
             f"{env_name('keystore_url')} は {env_name('database_url')} と別のデータベースにしてください"

@@ -337,9 +337,11 @@ def make_engine(
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine.pool, "close", _sqlite_optimize_on_close)
         return engine
+    from app.rls import connect_arguments  # every connection starts in the system scope of row-level security
+
     if null_pool:  # a connection per checkout, closed on return (MNV_DB_POOL=null)
-        return create_async_engine(url, poolclass=NullPool, hide_parameters=True)
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+        return create_async_engine(url, poolclass=NullPool, hide_parameters=True, connect_args=connect_arguments())
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_arguments(), **pool)
 
 
 def pool_options(settings: Settings) -> dict[str, Any]:

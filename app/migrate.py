@@ -103,3 +103,24 @@ async def _analyze(url: str, tables: Sequence[str]) -> None:
             await session.commit()
     finally:
         await engine.dispose()
+
+
+def grant_application_role(owner_url: str, application_url: str) -> None:
+    """After migrating as the owner (``owner_url``): grant the application's role (``application_url``'s user)
+    every table and sequence (``app.rls.grant_application_role``). Nothing when both are the same user or on
+    SQLite."""
+    if owner_url == application_url or not owner_url.startswith("postgresql"):
+        return
+    _in_thread(asyncio.run, _grant(owner_url, application_url))
+
+
+async def _grant(owner_url: str, application_url: str) -> None:
+    from app.db import make_engine
+    from app.rls import grant_application_role as grant
+
+    engine = make_engine(owner_url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(grant, application_url)
+    finally:
+        await engine.dispose()

@@ -28,9 +28,10 @@ TEST_MASTER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 
 @dataclass
 class TestDatabases:
-    main_url: str
+    main_url: str  # PostgreSQL: as the application role (row-level security applies)
     keystore_url: str
     template_dir: Path | None  # SQLite: pristine migrated files copied for each test
+    owner_url: str = ""  # PostgreSQL: the main database as the tables' owner (migrations, truncation)
 
 
 @pytest.fixture(scope="session")
@@ -42,10 +43,12 @@ def test_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDat
                 pytest.exit(f"PostgreSQL is required but unreachable at {admin_url}", returncode=3)
             pytest.skip("PostgreSQL unreachable; set MNV_REQUIRE_POSTGRES=1 to fail instead")
         names = asyncio.run(databases.create_postgres_databases(admin_url))
-        main_url, keystore_url = (databases.with_database(admin_url, n) for n in names)
-        databases.migrate(main_url, keystore_url)
+        asyncio.run(databases.ensure_application_role(admin_url))
+        owner_url, keystore_url = (databases.with_database(admin_url, n) for n in names)
+        main_url = databases.as_application_role(owner_url)
+        databases.migrate(main_url, keystore_url, owner_url=owner_url)
         try:
-            yield TestDatabases(main_url, keystore_url, None)
+            yield TestDatabases(main_url, keystore_url, None, owner_url)
         finally:
             asyncio.run(databases.drop_postgres_databases(admin_url, names))
     else:
@@ -74,10 +77,12 @@ def settings(test_databases: TestDatabases, data_dir: Path) -> Iterator[Settings
         keystore_url = f"sqlite+aiosqlite:///{data_dir / 'keystore.db'}"
     else:
         main_url, keystore_url = test_databases.main_url, test_databases.keystore_url
+    owner_url = test_databases.owner_url
     yield load_settings(
         {},
         data_dir=str(data_dir),
         database_url=main_url,
+        migration_database_url=owner_url,
         keystore_url=keystore_url,
         master_key=TEST_MASTER_KEY,
         argon2_time_cost=1,
@@ -89,7 +94,7 @@ def settings(test_databases: TestDatabases, data_dir: Path) -> Iterator[Settings
         db_pool="null",
     )
     if test_databases.template_dir is None:
-        asyncio.run(databases.truncate_all(main_url, keystore_url))
+        asyncio.run(databases.truncate_all(owner_url, keystore_url))
 
 
 @pytest.fixture(autouse=True)

@@ -20,6 +20,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent
 from app.auth import sessions
 from app.auth.models import Account, Role
 from app.config import Settings
+from app.rls import narrow_session
 from app.tenancy import Tenant, TenantKind, TenantStatus
 
 PRINCIPAL_STATE_KEY = "principal"
@@ -212,6 +213,28 @@ _LINKS = table(
     column("status", String()),
     column("power", String()),
 )
+
+
+async def principal_tenants(session: AsyncSession, principal: Principal) -> list[uuid.UUID] | None:
+    """The tenants a request of ``principal`` may touch (row-level security, ``app.rls``); None: every tenant.
+
+    The operator: every tenant. A company's account: the company and the partner offices it is or was linked to
+    (their published documents, the link rows). A partner's staff member inside a client: the client and the
+    office. A partner office at its own pages: the office and every client it is or was linked to (its cross-client
+    lists and log). Ended links stay in the scope: what they may still show is decided by the services; this is
+    the floor under them.
+    """
+    if principal.tenant_kind is TenantKind.OPERATOR:
+        return None
+    if principal.partner is not None:
+        return [principal.tenant_id, principal.partner.office_id]
+    if principal.tenant_kind is TenantKind.PARTNER:
+        linked = select(_LINKS.c.tenant_id).where(_LINKS.c.partner_id == principal.tenant_id)
+    else:
+        linked = select(_LINKS.c.partner_id).where(_LINKS.c.tenant_id == principal.tenant_id)
+    return [principal.tenant_id, *(await session.execute(linked)).scalars()]
+
+
 # partners.models.LinkPower → the client role a staff member works with; a power not listed gives no way in.
 ACTING_ROLES = {"view": Role.VIEWER, "numbers": Role.HANDLER}
 
@@ -334,6 +357,7 @@ class PrincipalMiddleware(ASGIMiddleware):
                 if principal is None:
                     scope["session"] = {}
                 else:
+                    await narrow_session(db, await principal_tenants(db, principal))
                     scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
                     sessions.touch_last_seen(data)
         await next_app(scope, receive, send)

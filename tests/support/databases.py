@@ -51,8 +51,38 @@ async def drop_postgres_databases(admin_url: str, names: tuple[str, ...]) -> Non
         await connection.close()
 
 
-def migrate(main_url: str, keystore_url: str) -> None:
-    migrate_all(load_settings({}, database_url=main_url, keystore_url=keystore_url, master_key="x"))
+# The role the app connects as on PostgreSQL in the tests, as in production: it owns no table and cannot bypass
+# row-level security (app.rls); migrations run as the admin URL's user, the tables' owner.
+APPLICATION_ROLE = "mnv_app"
+
+
+async def ensure_application_role(admin_url: str) -> None:
+    """Create the cluster's application role once (login, no superuser, no BYPASSRLS; trust auth locally)."""
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APPLICATION_ROLE)
+        if not exists:
+            try:
+                await connection.execute(f"CREATE ROLE {APPLICATION_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB")
+            except asyncpg.DuplicateObjectError:  # another test process created it meanwhile
+                pass
+    finally:
+        await connection.close()
+
+
+def as_application_role(url: str) -> str:
+    """``url`` with the application role as its user (the database unchanged)."""
+    return make_url(url).set(username=APPLICATION_ROLE, password=None).render_as_string(hide_password=False)
+
+
+def migrate(main_url: str, keystore_url: str, *, owner_url: str = "") -> None:
+    """Migrate both databases; ``owner_url`` (PostgreSQL): run the main database's migrations as that user and
+    grant ``main_url``'s user (the application role) what it needs."""
+    migrate_all(
+        load_settings(
+            {}, database_url=main_url, migration_database_url=owner_url, keystore_url=keystore_url, master_key="x"
+        )
+    )
 
 
 async def truncate_all(*urls: str) -> None:
