@@ -53,7 +53,8 @@ def _schema_tables(connection: Connection) -> tuple[list[str], list[str]]:
             "AND NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = t.table_name::regclass)"
         )
     )
-    tenant, shared = [], []
+    tenant: list[str] = []
+    shared: list[str] = []
     for name, has_tenant in rows:
         if name in _NOT_DISTRIBUTED:
             continue

@@ -192,8 +192,17 @@ async def refresh_statistics(session: AsyncSession, tables: Sequence[str]) -> No
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         await session.execute(text(f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}"))
+        for table in tables:
+            await session.execute(text(f'ANALYZE "{table}"'))
+        return
+    # PostgreSQL: the application's role owns no table; mnv_analyze runs ANALYZE as the owner (app.rls). Before
+    # migration 0030 made it (the migrations' own final ANALYZE runs as the owner), ANALYZE directly.
+    analyze_function = (await session.execute(text("SELECT to_regprocedure('mnv_analyze(text)')"))).scalar()
     for table in tables:
-        await session.execute(text(f'ANALYZE "{table}"'))
+        if analyze_function is None:
+            await session.execute(text(f'ANALYZE "{table}"'))
+        else:
+            await session.execute(text("SELECT mnv_analyze(:table)"), {"table": table})
 
 
 async def maintain_statistics(session: AsyncSession) -> bool:

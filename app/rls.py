@@ -50,6 +50,16 @@ FUNCTIONS_SQL = (
     $$
     """,  # noqa: S608 - the module's constants, no input
 )
+# ANALYZE is the owner's right (PostgreSQL 15): the application's role refreshes statistics after bulk writes
+# (app.db.refresh_statistics) through this function, which runs as the owner and does nothing else.
+ANALYZE_FUNCTION_SQL = """
+    CREATE OR REPLACE FUNCTION mnv_analyze(table_name text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+    BEGIN
+      EXECUTE format('ANALYZE %I.%I', '{schema}', table_name);
+    END
+    $$
+"""
 POLICY_PREDICATE = "(SELECT mnv_all_tenants()) OR tenant_id = ANY ((SELECT mnv_tenant_scope())::uuid[])"
 
 
@@ -73,6 +83,9 @@ def protect_tenant_tables(connection: Connection) -> list[str]:
         return []
     for statement in FUNCTIONS_SQL:
         connection.execute(text(statement))
+    schema = connection.execute(text("SELECT current_schema()")).scalar()
+    connection.execute(text(ANALYZE_FUNCTION_SQL.replace("{schema}", str(schema).replace("'", "''"))))
+    connection.execute(text("REVOKE ALL ON FUNCTION mnv_analyze(text) FROM PUBLIC"))
     protected = []
     existing = {
         row[0]
@@ -97,6 +110,7 @@ def unprotect_tenant_tables(connection: Connection) -> None:
         connection.execute(text(f'DROP POLICY IF EXISTS {POLICY} ON "{table}"'))
         connection.execute(text(f'ALTER TABLE "{table}" NO FORCE ROW LEVEL SECURITY'))
         connection.execute(text(f'ALTER TABLE "{table}" DISABLE ROW LEVEL SECURITY'))
+    connection.execute(text("DROP FUNCTION IF EXISTS mnv_analyze(text)"))
     connection.execute(text("DROP FUNCTION IF EXISTS mnv_tenant_scope()"))
     connection.execute(text("DROP FUNCTION IF EXISTS mnv_all_tenants()"))
 
@@ -155,4 +169,6 @@ def grant_application_role(connection: Connection, application_url: str) -> str 
     connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {quoted}"))
     connection.execute(text(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"))
     connection.execute(text(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}"))
+    if connection.execute(text("SELECT to_regprocedure('mnv_analyze(text)')")).scalar() is not None:
+        connection.execute(text(f"GRANT EXECUTE ON FUNCTION mnv_analyze(text) TO {quoted}"))
     return role

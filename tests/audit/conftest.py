@@ -13,6 +13,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult, Subjec
 from app.config import Settings
 from app.db import make_engine
 from tenants.models import Tenant, TenantKind
+from tests.support.databases import as_owner
 
 
 def make_event(tenant_id: uuid.UUID, n: int = 0, **changes: object) -> AuditEvent:
@@ -55,11 +56,19 @@ async def maker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSes
 
 async def tamper(session: AsyncSession, *statements: str, **params: object) -> None:
     """Run raw SQL against the log as an attacker with database access would (trigger disabled on PostgreSQL)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        await session.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only"))
-    for statement in statements:
-        await session.execute(text(statement), params)
-    if postgres:
-        await session.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only"))
+    if session.get_bind().dialect.name != "postgresql":
+        for statement in statements:
+            await session.execute(text(statement), params)
+        await session.commit()
+        return
+    # The app's role may not touch the trigger: the attacker here holds the tables' owner.
     await session.commit()
+    engine = make_engine(as_owner(str(session.get_bind().url.render_as_string(hide_password=False))), pool_size=1)
+    try:
+        async with engine.begin() as owner:
+            await owner.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only"))
+            for statement in statements:
+                await owner.execute(text(statement), params)
+            await owner.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only"))
+    finally:
+        await engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import asyncpg
@@ -73,6 +74,12 @@ async def ensure_application_role(admin_url: str) -> None:
 def as_application_role(url: str) -> str:
     """``url`` with the application role as its user (the database unchanged)."""
     return make_url(url).set(username=APPLICATION_ROLE, password=None).render_as_string(hide_password=False)
+
+
+def as_owner(url: str) -> str:
+    """``url`` with the admin URL's user (the tables' owner) instead of the application role."""
+    admin = make_url(os.environ.get("MNV_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
+    return make_url(url).set(username=admin.username, password=admin.password).render_as_string(hide_password=False)
 
 
 def migrate(main_url: str, keystore_url: str, *, owner_url: str = "") -> None:
