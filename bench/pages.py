@@ -252,6 +252,7 @@ def server_environment(settings: Settings, port: int) -> dict[str, str]:
         **os.environ,
         "MNV_DATA_DIR": settings.data_dir,
         "MNV_DATABASE_URL": settings.effective_database_url,
+        "MNV_MIGRATION_DATABASE_URL": settings.migration_database_url,
         "MNV_KEYSTORE_URL": settings.effective_keystore_url,
         "MNV_MASTER_KEY": settings.master_key,
         "MNV_PORT": str(port),
@@ -632,8 +633,16 @@ def postgres_settings(admin_url: str, names: tuple[str, str], directory: Path, m
     def url(database: str) -> str:
         return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
 
+    from bench.vault import APPLICATION_ROLE
+
+    application = make_url(url(names[0])).set(username=APPLICATION_ROLE, password=None)
     return load_settings(
-        {}, data_dir=str(directory), database_url=url(names[0]), keystore_url=url(names[1]), master_key=master_key
+        {},
+        data_dir=str(directory),
+        database_url=application.render_as_string(hide_password=False),
+        migration_database_url=url(names[0]),
+        keystore_url=url(names[1]),
+        master_key=master_key,
     )
 
 

@@ -210,6 +210,11 @@ def _dsn(url: str, database: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# The app connects as this role (owns no table, held by row-level security) as in production; the admin URL's user
+# migrates and owns the tables.
+APPLICATION_ROLE = "mnv_app"
+
+
 async def postgres_databases(admin_url: str) -> tuple[str, str] | None:
     """Create a main and a key-store database; None when PostgreSQL is not reachable."""
     try:
@@ -221,6 +226,11 @@ async def postgres_databases(admin_url: str) -> tuple[str, str] | None:
     try:
         for database in names:
             await connection.execute(f'CREATE DATABASE "{database}"')
+        if not await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", APPLICATION_ROLE):
+            try:
+                await connection.execute(f"CREATE ROLE {APPLICATION_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB")
+            except asyncpg.DuplicateObjectError:
+                pass
     finally:
         await connection.close()
     return names

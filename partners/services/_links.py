@@ -22,6 +22,7 @@ from app.auth.principal import ACTING_ROLES, Principal
 from app.auth.scoping import get_scoped
 from app.db import utcnow
 from app.forms import Checker, FormInvalid
+from app.rls import widen_session
 from app.tenancy import Tenant, TenantKind
 from partners.models import LinkPower, LinkSide, LinkStatus, PartnerLink
 from partners.schemas import AcceptRequestForm, InviteOfficeForm, RequestClientForm
@@ -94,6 +95,7 @@ async def invite_office(session: AsyncSession, principal: Principal, form: Invit
         raise FormInvalid(
             {"office_code": "この事務所コードの社労士事務所はありません。事務所にコードを確認してください。"}
         )
+    await widen_session(session, office.id)  # row-level security: the office's log gets the invitation
     await _refuse_open_link(session, principal.tenant_id, office.id, "office_code")
     now = utcnow()
     link = PartnerLink(
@@ -176,6 +178,7 @@ async def request_client(session: AsyncSession, principal: Principal, form: Requ
     ).scalar_one_or_none()
     if client is None:
         raise FormInvalid({"client_code": "この事業者コードの事業者はありません。顧問先にコードを確認してください。"})
+    await widen_session(session, client.id)  # row-level security: the link row and the log are the client's
     await _refuse_open_link(session, client.id, principal.tenant_id, "client_code")
     link = PartnerLink(
         tenant_id=client.id,

@@ -115,6 +115,7 @@ class _Databases:
     keystore_url: str
     postgres_names: tuple[str, str] | None = None
     admin_url: str = ""
+    owner_url: str = ""  # PostgreSQL: the main database as the tables' owner (migrations)
 
 
 def _create_databases(data_dir: Path) -> _Databases:
@@ -128,8 +129,10 @@ def _create_databases(data_dir: Path) -> _Databases:
             pytest.exit(f"PostgreSQL is required but unreachable at {admin_url}", returncode=3)
         pytest.skip("PostgreSQL unreachable; set MNV_REQUIRE_POSTGRES=1 to fail instead")
     names = _run_in_fresh_loop(databases.create_postgres_databases(admin_url))
-    main_url, keystore_url = (databases.with_database(admin_url, n) for n in names)
-    return _Databases(main_url, keystore_url, names, admin_url)
+    _run_in_fresh_loop(databases.ensure_application_role(admin_url))
+    owner_url, keystore_url = (databases.with_database(admin_url, n) for n in names)
+    # The app connects as the application role (row-level security applies), as in production.
+    return _Databases(databases.as_application_role(owner_url), keystore_url, names, admin_url, owner_url)
 
 
 def _wait_until_healthy(base_url: str, server: uvicorn.Server, thread: threading.Thread) -> None:
@@ -160,7 +163,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server: uvicorn.Server | None = None
     thread: threading.Thread | None = None
     try:
-        databases.migrate(dbs.main_url, dbs.keystore_url)
+        databases.migrate(dbs.main_url, dbs.keystore_url, owner_url=dbs.owner_url)
         # Bound before the app is built, so base_url is known and no other process can take the port meanwhile.
         sock.bind(("127.0.0.1", 0))
         base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -168,6 +171,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             {},
             data_dir=str(data_dir),
             database_url=dbs.main_url,
+            migration_database_url=dbs.owner_url,
             keystore_url=dbs.keystore_url,
             master_key=TEST_MASTER_KEY,
             base_url=base_url,
