@@ -16,6 +16,8 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 # The most MNV_VERIFICATION_MAX_IMAGE_BYTES may be: the upload route's body limit is made for six images of this size
 # (verification.controllers.MAX_BODY_BYTES); a larger setting would refuse valid uploads with a bare 413.
 VERIFICATION_IMAGE_CEILING = 10 * 1024 * 1024
+# Served as is under /static (app.main): no directory of data (the key file, databases, sealed blobs) may be in it.
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 class SettingsError(Exception):
@@ -292,6 +294,12 @@ def _check_urls(settings: Settings) -> None:
 
 
 def _check_blob_store(settings: Settings) -> None:
+    for field, directory in (("data_dir", settings.data_path), ("blob_dir", settings.effective_blob_dir)):
+        if directory.resolve().is_relative_to(STATIC_DIR):
+            raise SettingsError(
+                f"{env_name(field)}={str(directory)!r} は公開される静的ファイルのディレクトリ（{STATIC_DIR}）の中です。"
+                "別のディレクトリを指定してください"
+            )
     if settings.blob_store == "s3" and not settings.s3_bucket:
         raise SettingsError(f"{env_name('s3_bucket')} が未設定です（{env_name('blob_store')}=s3 のとき必須）")
     if settings.s3_endpoint_url and not settings.s3_endpoint_url.startswith(("http://", "https://")):

@@ -254,6 +254,21 @@ async def _row(session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UU
     return row
 
 
+async def set_expiry(
+    session: AsyncSession, *, tenant_id: uuid.UUID, document_ids: Sequence[uuid.UUID], expires_at: dt.datetime | None
+) -> None:
+    """Record when these documents of the tenant are due for deletion (UTC; None: not due), in the caller's
+    transaction; ids of other tenants are ignored. The caller's purge deletes them (this only keeps the metadata)."""
+    ids = list(dict.fromkeys(document_ids))
+    for start in range(0, len(ids), CHUNK):
+        await session.execute(
+            update(DocumentBlob)
+            .where(DocumentBlob.tenant_id == tenant_id, DocumentBlob.id.in_(ids[start : start + CHUNK]))
+            .values(expires_at=expires_at, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def delete_documents(
     session: AsyncSession, store: BlobStore, *, tenant_id: uuid.UUID, document_ids: Sequence[uuid.UUID]
 ) -> int:

@@ -31,7 +31,7 @@ from app.auth.passwords import hasher_from_settings
 from app.auth.principal import PrincipalMiddleware
 from app.auth.sessions import session_config
 from app.clientaddr import ClientAddressMiddleware
-from app.config import Settings
+from app.config import STATIC_DIR, Settings
 from app.db import commit_before_response, ensure_sqlite_dir, make_engine, pool_options
 from app.deps import DEPENDENCIES
 from app.http import (
@@ -52,7 +52,6 @@ from app.web import HealthController, RootController
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 def _build_store(settings: Settings, db_config: SQLAlchemyAsyncConfig, namespace: str) -> Store:

@@ -166,3 +166,23 @@ def test_blob_settings_have_defaults() -> None:
     assert settings.blob_store == "local"
     assert settings.verification_quota_bytes == 1024**3
     assert settings.verification_max_image_bytes == 10 * 1024**2
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"MNV_BLOB_DIR": "{static}/blobs"}, "MNV_BLOB_DIR"),
+        ({"MNV_BLOB_DIR": "{static}"}, "MNV_BLOB_DIR"),
+        ({"MNV_DATA_DIR": "{static}/var"}, "MNV_DATA_DIR"),  # the default blob directory, and the key file
+    ],
+)
+def test_no_data_directory_may_be_under_the_static_files(environ: dict[str, str], named: str) -> None:
+    """Anything under app/static is served to anyone at /static: sealed blobs (and the key file) must never be."""
+    from app.config import SettingsError
+    from app.main import STATIC_DIR
+
+    with pytest.raises(SettingsError, match=named):
+        load_settings({name: value.format(static=STATIC_DIR) for name, value in environ.items()})
+    relative = os.path.relpath(STATIC_DIR / "x")  # the same place named relatively
+    with pytest.raises(SettingsError, match="MNV_BLOB_DIR"):
+        load_settings({"MNV_BLOB_DIR": relative})

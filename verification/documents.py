@@ -4,8 +4,9 @@
 
 - 個人番号カード alone covers both (its back shows the number, its front the photo): two images, 表 and 裏.
 - Otherwise a 番号確認書類 — 通知カード (only if issued before 2020-05-25 and its name/address are unchanged; the
-  employee confirms it) or 住民票の写し with the number — plus a 身元確認書類: one photo ID, or two non-photo
-  documents.
+  employee confirms it) or 住民票の写し / 住民票記載事項証明書 with the number — plus a 身元確認書類: one photo ID
+  (the list of 施行規則1条1項1号: 運転免許証, 運転経歴証明書 issued from 2012-04-01, 旅券, 身体障害者手帳,
+  精神障害者保健福祉手帳, 療育手帳, 在留カード, 特別永住者証明書), or two non-photo documents.
 - 個人番号通知書 (sent since 2020-05-25) is NOT a 番号確認書類: the upload page says so.
 """
 
@@ -59,13 +60,25 @@ KINDS: dict[str, DocumentKind] = {
             (_FRONT, _BACK_OPTIONAL),
             "2020年5月25日より前に交付され、氏名・住所などの記載事項に変更がない場合に限ります。",
         ),
-        DocumentKind("resident_record", "住民票の写し（個人番号の記載があるもの）", Role.NUMBER, (_PAGE1, _PAGE2)),
+        DocumentKind(
+            "resident_record",
+            "住民票の写し・住民票記載事項証明書（個人番号の記載があるもの）",
+            Role.NUMBER,
+            (_PAGE1, _PAGE2),
+        ),
         DocumentKind("drivers_license", "運転免許証", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
-        DocumentKind("driving_history", "運転経歴証明書", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
+        DocumentKind(
+            "driving_history",
+            "運転経歴証明書（2012年4月1日以降に交付されたもの）",
+            Role.PHOTO_ID,
+            (_FRONT, _BACK_OPTIONAL),
+        ),
         DocumentKind("passport", "パスポート", Role.PHOTO_ID, (Side("photo", "写真のページ"),)),
         DocumentKind("residence_card", "在留カード", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
         DocumentKind("special_permanent", "特別永住者証明書", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
         DocumentKind("disability_certificate", "身体障害者手帳", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
+        DocumentKind("mental_health_certificate", "精神障害者保健福祉手帳", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
+        DocumentKind("rehabilitation_certificate", "療育手帳", Role.PHOTO_ID, (_FRONT, _BACK_OPTIONAL)),
         DocumentKind(
             "health_insurance", "健康保険の資格確認書・被保険者証", Role.NON_PHOTO_ID, (_FRONT, _BACK_OPTIONAL)
         ),

@@ -41,6 +41,7 @@ from app.documents import (
     delete_documents,
     open_document,
     purge_unopenable,
+    set_expiry,
     storage_used,
     store_document,
 )
@@ -284,6 +285,7 @@ async def _mark_void(session: AsyncSession, verification: Verification, now: dt.
         .execution_options(synchronize_session=False)
     )
     await session.refresh(verification)
+    await _note_expiry(session, verification)
 
 
 async def void_if_stale(session: AsyncSession, vault: Vault, verification: Verification) -> bool:
@@ -824,6 +826,22 @@ async def _decide(
         _require_pending(verification)
         raise VerificationRefused(ALREADY_DECIDED)
     await session.refresh(verification)
+    await _note_expiry(session, verification)
+
+
+async def _note_expiry(session: AsyncSession, verification: Verification) -> None:
+    """Copy the submission's ``images_expire_at`` onto its images' document metadata (``document_blobs.expires_at``),
+    so the stored documents say when they go (the purge still follows the submission)."""
+    if verification.images_deleted_at is not None:
+        return
+    images = await images_of(session, verification)
+    if images:
+        await set_expiry(
+            session,
+            tenant_id=verification.tenant_id,
+            document_ids=[image.document_id for image in images],
+            expires_at=verification.images_expire_at,
+        )
 
 
 async def approve_verification(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from verification.documents import (
+    KINDS,
     NOT_ACCEPTED,
     NUMBER_CHOICES,
+    PHOTO_ID_CHOICES,
     DocumentChoiceInvalid,
     checks_of,
     plan_documents,
@@ -76,3 +78,28 @@ def test_slots_have_distinct_field_names() -> None:
     plan = plan_documents("resident_record", ["health_insurance", "pension_book"])
     fields = [slot.field for slot in plan.slots]
     assert len(fields) == len(set(fields))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "drivers_license",
+        "driving_history",
+        "passport",
+        "disability_certificate",
+        "mental_health_certificate",
+        "rehabilitation_certificate",
+        "residence_card",
+        "special_permanent",
+    ],
+)
+def test_every_photo_id_of_the_ordinance_alone_makes_the_identity_check(code: str) -> None:
+    """施行規則1条1項1号: each of these photo IDs is enough for 身元確認 on its own."""
+    assert code in {kind.code for kind in PHOTO_ID_CHOICES}
+    assert plan_documents("resident_record", [code]).identity_documents[0].code == code
+    assert checks_of(["resident_record", code]) == (True, True)
+
+
+def test_the_labels_say_the_conditions_of_the_driving_history_and_the_resident_record() -> None:
+    assert "2012年4月1日以降" in KINDS["driving_history"].label
+    assert "住民票記載事項証明書" in KINDS["resident_record"].label

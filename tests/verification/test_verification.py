@@ -1011,3 +1011,48 @@ async def test_a_resubmission_refused_for_quota_keeps_the_rejected_images(
     picture = await client.get(f"/admin/verifications/{verification.id}/images/{image.id}")
     assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
     assert (await services.storage_use(db, world.tenant.id, app.state["settings"])).used == used
+
+
+async def document_expiries(db: AsyncSession, verification: Verification) -> list[dt.datetime | None]:
+    from app.documents import DocumentBlob
+
+    statement = (
+        select(DocumentBlob.expires_at)
+        .join(VerificationImage, VerificationImage.document_id == DocumentBlob.id)
+        .where(VerificationImage.verification_id == verification.id)
+        .execution_options(populate_existing=True)
+    )
+    return list((await db.execute(statement)).scalars())
+
+
+@pytest.mark.parametrize("decision", ["approve", "reject", "void"])
+async def test_the_stored_images_metadata_says_when_they_expire(
+    app: Litestar,
+    client: AsyncTestClient[Litestar],
+    db: AsyncSession,
+    vault: Vault,
+    world: World,
+    me: Me,
+    decision: str,
+) -> None:
+    """The database keeps kind, size, sha256, created and expires of every sealed image (issue 12)."""
+    app.state["settings"] = settings_with(app.state["settings"], verification_keep_days=7)
+    verification = await submit_card(client, db, me)
+    assert await document_expiries(db, verification) == [None, None]  # under review: not due
+    if decision == "void":
+        await replace_number(db, vault, world, me, valid_my_number(13))
+        assert await services.void_if_stale(db, vault, verification)
+        await db.commit()
+    else:
+        client.cookies.clear()
+        await sign_in(client, world.admin)
+        response = await post_form(client, f"/admin/verifications/{verification.id}/{decision}", {"reason": "blurry"})
+        assert response.status_code == 302  # type: ignore[attr-defined]
+    (verification,) = await submitted(db, me.person_id)
+    due = verification.images_expire_at
+    assert due is not None and verification.images_deleted_at is None
+    days = {"approve": 7, "reject": services.REJECTED_KEEP_DAYS, "void": 0}[decision]
+    assert abs(due - (verification.reviewed_at or verification.updated_at) - dt.timedelta(days=days)) < dt.timedelta(
+        seconds=5
+    )
+    assert await document_expiries(db, verification) == [due, due]
