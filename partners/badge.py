@@ -5,7 +5,8 @@ One middleware after the principal is loaded: on a page request (GET, not /stati
 admin or handler, or of an office's staff member at the office, it counts the unread files received by the
 principal's side (at most ``BADGE_CAP`` rows of a partial index) into the request state, which the nav and the
 home pages read. On the client's home (/admin) only, it also counts the documents its offices published or updated
-in the last 7 days (at most 100 rows) for its admins, handlers and viewers. Everyone else costs nothing.
+since the principal's previous sign-in (kept in the session at sign-in; without one, the last 7 days; at most 100
+rows) for its admins, handlers and viewers. Everyone else costs nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role
 from app.auth.principal import PRINCIPAL_STATE_KEY, Principal
+from app.auth.sessions import previous_sign_in_of
 from app.tenancy import TenantKind
 from partners.services import new_documents_count, unread_count
 
@@ -55,5 +57,6 @@ class UnreadFilesMiddleware(ASGIMiddleware):
                     scope["state"][UNREAD_STATE_KEY] = await unread_count(db, principal)
                 if path in _CLIENT_HOME and principal.tenant_kind is TenantKind.COMPANY:
                     db = self.session_provider(scope["app"].state, scope)
-                    scope["state"][DOCUMENTS_STATE_KEY] = await new_documents_count(db, principal)
+                    since = previous_sign_in_of(scope.get("session"))
+                    scope["state"][DOCUMENTS_STATE_KEY] = await new_documents_count(db, principal, since=since)
         await next_app(scope, receive, send)

@@ -148,21 +148,40 @@ def now_ts() -> float:
     return time.time()
 
 
+PREVIOUS_SIGN_IN_KEY = "previous_sign_in"
+
+
 def start_authenticated_session(
-    connection: ASGIConnection[Any, Any, Any, Any], *, account_id: uuid.UUID, tenant_id: uuid.UUID, epoch: int
+    connection: ASGIConnection[Any, Any, Any, Any],
+    *,
+    account_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    epoch: int,
+    previous_sign_in: float | None = None,
 ) -> None:
-    """Write a full sign-in into the (already rotated) session."""
+    """Write a full sign-in into the (already rotated) session; ``previous_sign_in`` is when the account signed in
+    before this (a timestamp; absent for a first sign-in): what arrived since then is "new" for the home pages."""
     now = now_ts()
-    connection.set_session(
-        {
-            "account_id": str(account_id),
-            "tenant_id": str(tenant_id),
-            "epoch": epoch,
-            "authenticated_at": now,
-            "last_seen": now,
-            "stepup_at": now,
-        }
-    )
+    data: dict[str, Any] = {
+        "account_id": str(account_id),
+        "tenant_id": str(tenant_id),
+        "epoch": epoch,
+        "authenticated_at": now,
+        "last_seen": now,
+        "stepup_at": now,
+    }
+    if previous_sign_in is not None:
+        data[PREVIOUS_SIGN_IN_KEY] = previous_sign_in
+    connection.set_session(data)
+
+
+def previous_sign_in_of(data: Any) -> dt.datetime | None:
+    """When the session's account signed in before this session began (``start_authenticated_session``), or None."""
+    value = data.get(PREVIOUS_SIGN_IN_KEY) if isinstance(data, dict) else None
+    try:
+        return ts_to_datetime(float(value)) if value is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 def touch_last_seen(data: dict[str, Any], now: float | None = None) -> None:

@@ -52,7 +52,7 @@ FUNCTION: Final = "定型文書"
 MAX_DOCUMENTS: Final = 100  # per office (issue 15)
 TITLE_MAX: Final = 100
 DESCRIPTION_MAX: Final = 1000
-NOTICE_DAYS: Final = 7  # the client's home tells of documents published or updated this recently
+NOTICE_DAYS: Final = 7  # without a previous sign-in, the client's home tells of documents this recent
 NOTICE_CAP: Final = 100  # the notice reads at most this many rows
 CLIENT_ROLES: Final = frozenset({Role.ADMIN, Role.HANDLER, Role.VIEWER})
 AUDIENCE_CHOICES: Final = {audience.value: audience.label for audience in DocumentAudience}
@@ -543,13 +543,21 @@ async def download_client_document(
     return document, data
 
 
-async def new_documents_count(session: AsyncSession, principal: Principal, now: dt.datetime | None = None) -> int:
-    """Documents the principal's company may read that were published or updated in the last ``NOTICE_DAYS`` days,
-    counted up to ``NOTICE_CAP`` (the home page's notice); 0 for anyone without a documents page."""
+async def new_documents_count(
+    session: AsyncSession,
+    principal: Principal,
+    now: dt.datetime | None = None,
+    *,
+    since: dt.datetime | None = None,
+) -> int:
+    """Documents the principal's company may read that were published or updated since ``since`` (the principal's
+    previous sign-in; without one, the last ``NOTICE_DAYS`` days), counted up to ``NOTICE_CAP`` (the home page's
+    notice); 0 for anyone without a documents page."""
     try:
         client_id = _client_of(principal)
     except (NotFoundException, PermissionDeniedException):
         return 0
-    since = (now or utcnow()) - dt.timedelta(days=NOTICE_DAYS)
+    if since is None:
+        since = (now or utcnow()) - dt.timedelta(days=NOTICE_DAYS)
     statement = _visible_to(client_id).where(PartnerDocument.updated_at >= since).limit(NOTICE_CAP)
     return len((await session.execute(statement)).all())

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
-from app.auth.models import Role
+from app.auth.models import Account, Role
 from app.blobs import LocalBlobStore
 from app.config import Settings
 from app.db import utcnow
@@ -36,6 +36,7 @@ from tests.support.principals import principal_of
 from tests.support.world import Persona, World, csrf_token, make_persona, make_tenant, post_form, second_device, sign_in
 
 AREA = "partner-documents"
+NEW_PASSWORD = "atarashii pasuwaado 2026 desu"
 SECRET_TEXT = "入社連絡票 本文 ひみつ"
 
 
@@ -362,6 +363,56 @@ async def test_the_home_notice_counts_only_the_last_seven_days(
     assert "事務所から新しい書類が 1 件公開されています" in home.text and 'href="/admin/documents"' in home.text
     listing = await client.get("/admin/documents")
     assert "入社連絡票" in listing.text and "退社連絡票" in listing.text  # the list keeps both
+
+
+async def test_the_home_says_first_which_documents_arrived_since_the_previous_sign_in(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    """Issue 14 (seed 000 FAQ13): new since the last sign-in, not "in the last 7 days" (that is only the fallback
+    for a first sign-in): a document of 10 days ago is new to someone away for 20, and old news the next sign-in."""
+    office = await _office_with_two_clients(app, db, settings, world)
+    await sign_in(client, office.admin)
+    for title in ("入社連絡票", "退社連絡票", "扶養異動届"):
+        assert (await publish(client, title=title)).status_code == 302
+    ten_days, month, fresh = await _documents(db)
+    now = utcnow()
+    ages = {ten_days.id: dt.timedelta(days=10), month.id: dt.timedelta(days=30), fresh.id: dt.timedelta(minutes=5)}
+    for document_id, age in ages.items():
+        await db.execute(
+            update(PartnerDocument)
+            .where(PartnerDocument.tenant_id == office.tenant.id, PartnerDocument.id == document_id)
+            .values(updated_at=now - age)
+        )
+    await db.execute(
+        update(Account).where(Account.id == world.admin.account.id).values(last_login_at=now - dt.timedelta(days=20))
+    )
+    await db.commit()
+    with second_device(client, httpx.Cookies()):
+        await sign_in(client, world.admin)
+        home = await client.get("/admin")
+        assert "事務所から新しい書類が 2 件公開されています" in home.text, home.text[:3000]
+        assert home.text.index("document-notice") < home.text.index("収集状況")  # the home page says so first
+        assert "事務所から新しい書類が 2 件公開されています" in (await client.get("/admin")).text  # all session long
+    admin_jar = httpx.Cookies()
+    with second_device(client, admin_jar):
+        await sign_in(client, world.admin)
+        assert "事務所から新しい書類" not in (await client.get("/admin")).text  # nothing since the last sign-in
+    await db.execute(
+        update(PartnerDocument)
+        .where(PartnerDocument.tenant_id == office.tenant.id, PartnerDocument.id == month.id)
+        .values(updated_at=utcnow())
+    )
+    await db.commit()
+    with second_device(client, admin_jar):
+        assert "事務所から新しい書類が 1 件公開されています" in (await client.get("/admin")).text
+        # Changing the password starts a new session id, not a new sign-in: still "since the previous sign-in".
+        changed = await post_form(
+            client,
+            "/account/password",
+            {"current_password": world.admin.password, "password": NEW_PASSWORD, "confirmation": NEW_PASSWORD},
+        )
+        assert changed.status_code in (302, 303)  # type: ignore[attr-defined]
+        assert "事務所から新しい書類が 1 件公開されています" in (await client.get("/admin")).text
 
 
 async def test_the_lists_and_the_notice_read_index_ranges(

@@ -158,6 +158,52 @@ async def test_the_receiver_saves_normal_or_confidential_and_only_permitted_peop
     assert "b.pdf" in (await client.get("/partner/files")).text
 
 
+async def test_on_the_office_side_too_only_admins_and_staff_with_the_permission_see_what_it_kept_as_confidential(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    office = await make_office(db, settings, app.state["vault"])
+    await make_link(db, world.tenant, office.tenant, LinkPower.FILES)
+    await sign_in(client, world.admin)
+    await send(client, "/admin/files/", [("給与.pdf", pdf("k")), ("通常.pdf", pdf("n"))], office_id=office.tenant.id)
+    secret, plain = await rows(db)
+    await sign_in(client, office.admin)
+    assert (await post(client, f"/partner/files/{secret.id}/save", {"save_as": "confidential"})).status_code == 302  # type: ignore[attr-defined]
+    assert (await rows(db))[0].saved_as is FileSave.CONFIDENTIAL
+    assert "給与.pdf" in (await client.get("/partner/files?kind=saved")).text  # the office admin always may
+    await sign_in(client, office.staff)  # no 機密ファイルの閲覧
+    listing = await client.get("/partner/files")
+    assert "通常.pdf" in listing.text and "給与.pdf" not in listing.text
+    assert "給与.pdf" not in (await client.get(f"/partner/files/{plain.id}")).text  # nor beside it in its batch
+    for path in (f"/partner/files/{secret.id}", f"/partner/files/{secret.id}/download"):
+        assert (await client.get(path)).status_code == 404, path
+    for action in ("save", "delete"):
+        assert (await post(client, f"/partner/files/{secret.id}/{action}", {"save_as": "normal"})).status_code == 404  # type: ignore[attr-defined]
+    await db.execute(update(Account).where(Account.id == office.staff.account.id).values(confidential_access=True))
+    await db.commit()
+    assert (await client.get(f"/partner/files/{secret.id}/download")).content == pdf("k")
+    # The client that sent it still sees it (機密 is the receiver's keeping).
+    await sign_in(client, world.handler)
+    assert "給与.pdf" in (await client.get("/admin/files")).text
+
+
+async def test_an_office_deletes_what_it_sent_and_the_client_no_longer_has_it(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    office = await make_office(db, settings, app.state["vault"])
+    await make_link(db, world.tenant, office.tenant, LinkPower.FILES)
+    await sign_in(client, office.staff)
+    await send(client, f"/partner/clients/{world.tenant.id}/files", [("誤送信.pdf", pdf("x"))])
+    (file,) = await rows(db)
+    assert (await post(client, f"/partner/files/{file.id}/delete")).status_code == 302  # type: ignore[attr-defined]
+    assert await rows(db) == []
+    assert not (LocalBlobStore(settings.effective_blob_dir).root / exchange_blob_key(world.tenant.id, file.id)).exists()
+    (removal,) = await entries(db, world.tenant.id, AuditAction.FILE_DELETE)
+    assert removal.actor_partner_id == office.tenant.id and removal.detail["sender_side"] == "partner"
+    await sign_in(client, world.admin)
+    assert (await client.get(f"/admin/files/{file.id}")).status_code == 404
+    assert "誤送信.pdf" not in (await client.get("/admin/files")).text
+
+
 async def test_each_side_deletes_what_it_sent_or_received(
     app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
 ) -> None:

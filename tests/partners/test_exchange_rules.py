@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import uuid
+import zipfile
 
 import msgspec
 import pytest
@@ -30,6 +32,17 @@ from tests.support.principals import principal_of
 from tests.support.world import World, sign_in
 
 
+def _zip_bomb() -> bytes:
+    """30 MB of zeros deflated to about 30 KB (a ratio far past what an archive of documents has)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\x00" * (30 * 1024 * 1024))
+    return buffer.getvalue()
+
+
+BOMB = _zip_bomb()
+
+
 def _blobs(settings: Settings) -> list[bytes]:
     root = LocalBlobStore(settings.effective_blob_dir).root / "exchange"
     return [path.read_bytes() for path in root.rglob("*") if path.is_file()] if root.exists() else []
@@ -47,6 +60,7 @@ async def _office_with_link(app: Litestar, db: AsyncSession, settings: Settings,
         ("請求書.pdf", b"MZ\x90\x00" + b"\x00" * 60, "プログラム（Windows）"),  # a renamed .exe
         ("手順.txt", b"#!/bin/sh\nrm -rf /\n", "プログラム（スクリプト）"),
         ("setup.exe", b"just text", "実行できる形式（.exe）"),
+        ("資料.zip", BOMB, "展開すると極端に大きくなる"),  # a zip bomb: archives are accepted
     ],
 )
 async def test_one_refused_file_among_good_ones_stores_nothing(

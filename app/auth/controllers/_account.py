@@ -21,7 +21,7 @@ from app.auth.services import (
     totp_required,
     unused_recovery_codes,
 )
-from app.auth.sessions import rotate_session, start_authenticated_session
+from app.auth.sessions import PREVIOUS_SIGN_IN_KEY, rotate_session, start_authenticated_session
 from app.config import Settings
 from app.forms import Form
 from app.vault import Vault
@@ -67,8 +67,15 @@ class AccountController(Controller):
         if refused is not None:
             return refused
         account.session_epoch += 1  # other devices sign out; this one continues under a new id
+        previous = request.session.get(PREVIOUS_SIGN_IN_KEY)
         rotate_session(request)
-        start_authenticated_session(request, account_id=account.id, tenant_id=tenant.id, epoch=account.session_epoch)
+        start_authenticated_session(
+            request,
+            account_id=account.id,
+            tenant_id=tenant.id,
+            epoch=account.session_epoch,
+            previous_sign_in=previous if isinstance(previous, (int, float)) else None,
+        )
         request.session["flash"] = "パスワードを変更しました。"
         return Redirect(path="/account/security")
 

@@ -89,12 +89,19 @@ async def _advance(
 ) -> Redirect:
     """Move a sign-in to its next step, or finish it: a new session id either way, handed out only after the
     sign-in's transaction committed (a failed commit answers 500 with no new session: nothing to tell apart)."""
+    previous = None
     if step is NextStep.DONE:
-        await complete_sign_in(db_session, account=account, tenant=tenant, client=client)
+        previous = await complete_sign_in(db_session, account=account, tenant=tenant, client=client)
     await db_session.commit()
     rotate_session(request)
     if step is NextStep.DONE:
-        start_authenticated_session(request, account_id=account.id, tenant_id=tenant.id, epoch=account.session_epoch)
+        start_authenticated_session(
+            request,
+            account_id=account.id,
+            tenant_id=tenant.id,
+            epoch=account.session_epoch,
+            previous_sign_in=previous.timestamp() if previous is not None else None,
+        )
         return Redirect(path=safe_next(next_path, home_for(account.role)))
     request.set_session(
         {

@@ -323,11 +323,16 @@ async def _claim_totp_step(session: AsyncSession, account: Account, step: int) -
     return claimed
 
 
-async def complete_sign_in(session: AsyncSession, *, account: Account, tenant: Tenant, client: ClientInfo) -> None:
+async def complete_sign_in(
+    session: AsyncSession, *, account: Account, tenant: Tenant, client: ClientInfo
+) -> dt.datetime | None:
+    """Finish a sign-in (counters reset, ログイン entry); returns the account's previous sign-in time, if any."""
+    previous = account.last_login_at
     account.failed_attempts = 0
     account.locked_until = None
     account.last_login_at = utcnow()
     await log_own(session, account, tenant, client, AuditAction.LOGIN, "ログイン", {"totp": account.totp_enabled})
+    return previous
 
 
 async def check_stepup_password(
