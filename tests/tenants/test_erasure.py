@@ -490,6 +490,52 @@ async def test_the_ladder_anonymous_other_tenant_viewer_csrf(
     assert await live_numbers(db, vault, world.other_tenant.id, stranger) == {stranger.id}
 
 
+async def test_another_companys_requests_and_past_due_numbers_are_neither_listed_nor_counted(
+    client: Client, world: World, db: AsyncSession, vault: Vault
+) -> None:
+    """Isolation of the lists that take no id: the requests page (pending and decided) and the admin home's
+    reminders (削除予定日を過ぎたマイナンバー, 予定日前削除の承認待ち) show only the company's own."""
+    stranger = await make_employee(db, world.other_tenant.id, "001", "よその人")
+    stranger.deletion_due_on = today_in_japan() - dt.timedelta(days=1)
+    decided = await make_employee(db, world.other_tenant.id, "002", "よその却下")
+    for index, person in enumerate((stranger, decided)):
+        await give_number(db, vault, person, valid_my_number(70 + index))
+    db.add_all(
+        [
+            EarlyDeletionRequest(
+                tenant_id=world.other_tenant.id,
+                person_id=person.id,
+                reason="mistake",
+                requested_by=world.other_admin.account.id,
+                requested_by_login_id="admin",
+                requested_by_name="よその管理者",
+                status=status,
+                decided_at=None if status is RequestStatus.PENDING else dt.datetime.now(dt.UTC),
+                decided_by_name="" if status is RequestStatus.PENDING else "よその承認者",
+                decision_note="" if status is RequestStatus.PENDING else "よその理由",
+            )
+            for person, status in ((stranger, RequestStatus.PENDING), (decided, RequestStatus.REJECTED))
+        ]
+    )
+    await db.commit()
+
+    await sign_in(client, world.admin)
+    listed = await client.get("/admin/erasure/requests")
+    assert listed.status_code == 200 and "承認待ちの申請はありません。" in listed.text
+    for foreign in ("よその人", "よその却下", "よその管理者", "よその承認者", "よその理由"):
+        assert foreign not in listed.text, foreign
+    home = await client.get("/admin")
+    assert home.status_code == 200
+    assert "削除予定日を過ぎたマイナンバー" not in home.text and "予定日前削除の承認待ち" not in home.text
+    assert "よその人" not in home.text
+    # The other company's admin sees both on their own home.
+    client.cookies.clear()
+    await sign_in(client, world.other_admin)
+    theirs = await client.get("/admin")
+    assert "削除予定日を過ぎたマイナンバー" in theirs.text and "よその人" in theirs.text
+    assert "予定日前削除の承認待ち" in theirs.text
+
+
 # Gone from the files -------------------------------------------------------------------------------------------
 
 
