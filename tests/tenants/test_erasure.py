@@ -276,6 +276,51 @@ async def test_erasure_before_the_due_date_is_refused_without_the_override(
     assert len(await live_numbers(db, vault, world.tenant.id, family.higashino, family.yoshida)) == 2
 
 
+async def test_a_dependant_whose_plan_was_cancelled_is_not_due_by_the_employees_date(
+    client: Client, world: World, db: AsyncSession, vault: Vault
+) -> None:
+    """予定解除 (issue 11) leaves the number without a date: the employee's past date no longer makes it due, so it is
+    erased only through the two-person rule, alone or with the employee. 花子 has her own (proposed) date; 良子 goes
+    by her employee's, which the due page shows and which can be cancelled as well."""
+    family = await arrange(db, vault, world)
+    family.hanako.deletion_due_on = family.yoshida.deletion_due_on  # as the retirement proposed it
+    family.hanako.deletion_due_proposed = True
+    await db.commit()
+    await sign_in(client, world.admin)
+    cancelled = await post(client, f"/admin/deletions/{family.hanako.id}/due/cancel", {"reason": "本人から保管の依頼"})
+    assert cancelled.status_code in (302, 303), cancelled.text
+    assert (await reload(db, family.hanako)).deletion_due_on is None
+    due_page = await client.get(f"/admin/deletions/{family.ryoko.id}/due")
+    employee_due = format_date(family.yoshida.deletion_due_on)
+    assert f"{employee_due}（従業員本人の削除予定日）" in due_page.text and "予定解除" in due_page.text
+    inherited = await post(client, f"/admin/deletions/{family.ryoko.id}/due/cancel", {"reason": "係争中のため保管"})
+    assert inherited.status_code in (302, 303), inherited.text
+    (logged,) = [
+        e for e in await entries(db, world.tenant.id) if e.function == "削除予定の解除" and "良子" in e.subject_name
+    ]
+    assert logged.detail["inherited"] is True
+    assert logged.detail["old"] == family.yoshida.deletion_due_on.isoformat()  # type: ignore[union-attr]
+    assert "未設定" in (await client.get(f"/admin/deletions/{family.ryoko.id}/due")).text
+
+    for dependant in (family.hanako, family.ryoko):
+        alone = await erase(client, [dependant.id], reason="retention")
+        assert alone.status_code == 400, alone.text
+        assert f"{dependant.name} さんは削除予定日（未設定）前のため削除できません" in alone.text
+    together = await erase(client, [family.yoshida.id], reason="retention", include_dependants="1")
+    assert together.status_code == 400 and "扶養家族 𠮷田花子 さんは削除予定日（未設定）前です" in together.text
+    assert await entries(db, world.tenant.id, AuditAction.DELETE) == []
+    assert await live_numbers(db, vault, world.tenant.id, family.hanako, family.ryoko) == {
+        family.hanako.id,
+        family.ryoko.id,
+    }
+    # The employee alone is still due and goes; the dependants keep their numbers.
+    assert (await erase(client, [family.yoshida.id], reason="retention")).status_code in (302, 303)
+    assert await live_numbers(db, vault, world.tenant.id, family.yoshida, family.hanako, family.ryoko) == {
+        family.hanako.id,
+        family.ryoko.id,
+    }
+
+
 async def test_a_handler_cannot_ask_for_an_early_deletion(
     client: Client, world: World, db: AsyncSession, vault: Vault
 ) -> None:
