@@ -31,6 +31,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from app.blobs import BlobMissing, BlobStore
 from app.db import Base, TenantMixin, TimestampMixin, new_id, utcnow
 from app.logs import get_logger
+from app.retention import log_removals
 from app.vault import DocumentKeyGone, Vault, VaultIntegrityError, sealed_document_size
 from app.vault.models import DocumentKey
 
@@ -43,6 +44,9 @@ _HOOKED: Final = "mnvault.documents.hooked"
 _TASKS: set[asyncio.Task[None]] = set()
 AREA: Final = "documents"  # this module's row of storage_usage
 BOX_KIND: Final = "person_box"  # a 個人ボックス file (partners/): kept beside the ID images, under the same quota
+# The purge of documents an erasure made unopenable, as its 保存期間経過データの削除 entries name it.
+UNOPENABLE_KIND: Final = "unopenable_documents"
+UNOPENABLE_LABEL: Final = "番号の削除で開けなくなった書類・ファイル"
 
 
 class DocumentBlob(TenantMixin, Base):
@@ -297,7 +301,8 @@ async def delete_documents(
 async def purge_unopenable(session: AsyncSession, store: BlobStore, *, limit: int = CHUNK) -> int:
     """Delete up to ``limit`` documents (blobs and rows) sealed under destroyed document keys, in any tenant:
     their images became unopenable when the people's numbers were erased; this frees the space. Returns how many
-    (call again while it returns ``limit``). For the periodic maintenance; the caller commits."""
+    (call again while it returns ``limit``). Each tenant's count is logged (``app.retention.log_removals``) in the
+    same transaction. For the periodic maintenance and ``mnvault purge``; the caller commits."""
     statement = (
         select(DocumentBlob.tenant_id, DocumentBlob.id)
         .join(DocumentKey, (DocumentKey.tenant_id == DocumentBlob.tenant_id) & (DocumentKey.id == DocumentBlob.key_id))
@@ -307,14 +312,15 @@ async def purge_unopenable(session: AsyncSession, store: BlobStore, *, limit: in
     by_tenant: dict[uuid.UUID, list[uuid.UUID]] = {}
     for tenant_id, document_id in await session.execute(statement):
         by_tenant.setdefault(tenant_id, []).append(document_id)
-    purged = 0
+    removed: dict[uuid.UUID | None, int] = {}
     for tenant_id, document_ids in by_tenant.items():
-        purged += await delete_documents(session, store, tenant_id=tenant_id, document_ids=document_ids)
+        removed[tenant_id] = await delete_documents(session, store, tenant_id=tenant_id, document_ids=document_ids)
         # A 個人ボックス file (partners/) whose document went goes with it: nothing of it can be opened any more.
         await session.execute(
             delete(_BOX_FILES).where(_BOX_FILES.c.tenant_id == tenant_id, _BOX_FILES.c.document_id.in_(document_ids))
         )
-    return purged
+    await log_removals(session, UNOPENABLE_KIND, UNOPENABLE_LABEL, removed)
+    return sum(removed.values())
 
 
 # partners.models.PersonBoxFile seen from here without importing the partners package (app must not depend on

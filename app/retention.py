@@ -136,16 +136,27 @@ async def _run_kind(
         if not totals:
             await session.rollback()
             return 0
-        events = await _events(session, kind, totals, trigger)
-        await record_many(session, events)
+        await log_removals(session, kind.name, kind.label, totals, trigger)
         await session.commit()
     count = sum(totals.values())
     log.info("retention removed", extra={"kind": kind.name, "count": count})
     return count
 
 
+async def log_removals(
+    session: AsyncSession, name: str, label: str, removed: Removed, trigger: str = "periodic"
+) -> None:
+    """Write one 保存期間経過データの削除 entry per tenant (kind ``name``, ``label`` and count in its detail) for
+    items removed in the caller's transaction; service items (``None``) go to the operator tenant's chain; no
+    entry for a zero count. The retention kinds get theirs from :func:`run_retention`; removals done elsewhere (the
+    verification purge, unopenable documents) call this so that every removal is logged."""
+    totals: Counter[uuid.UUID | None] = Counter({tenant: n for tenant, n in removed.items() if n})
+    if totals:
+        await record_many(session, await _events(session, name, label, totals, trigger))
+
+
 async def _events(
-    session: AsyncSession, kind: RetentionKind, totals: Counter[uuid.UUID | None], trigger: str
+    session: AsyncSession, name: str, label: str, totals: Counter[uuid.UUID | None], trigger: str
 ) -> list[AuditEvent]:
     by_tenant: Counter[uuid.UUID] = Counter()
     for tenant_id, count in totals.items():
@@ -159,7 +170,7 @@ async def _events(
             action=AuditAction.MAINTENANCE,
             actor=RETENTION_ACTOR,
             function=RETENTION_FUNCTION,
-            detail={"kind": kind.name, "label": kind.label, "count": count, "trigger": trigger},
+            detail={"kind": name, "label": label, "count": count, "trigger": trigger},
         )
         for tenant_id, count in sorted(by_tenant.items(), key=lambda item: str(item[0]))
     ]

@@ -279,13 +279,17 @@ async def test_erasing_the_persons_number_makes_their_documents_unopenable(
     assert await store.get(blob_key(tenant_id, stored.id)) == sealed  # until the purge frees the space
     # The other person's documents are untouched.
     assert (await open_document(db, vault, store, tenant_id=tenant_id, document_id=kept.id))[1] == clean
-    # The purge deletes the unopenable blob and row and frees the space.
+    # The purge deletes the unopenable blob and row and frees the space, and logs it (issue 11: each removal).
     assert await purge_unopenable(db, store) == 1
     await db.commit()
     assert await storage_used(db, tenant_id) == kept.size
+    (purged,) = await entries(db, tenant_id, AuditAction.MAINTENANCE)
+    assert purged.function == "保存期間経過データの削除" and purged.actor_name == "システム"
+    assert (purged.detail["kind"], purged.detail["count"]) == ("unopenable_documents", 1)
     with pytest.raises(LookupError):
         await open_document(db, vault, store, tenant_id=tenant_id, document_id=stored.id)
     assert await purge_unopenable(db, store) == 0
+    assert len(await entries(db, tenant_id, AuditAction.MAINTENANCE)) == 1  # nothing removed, no entry
 
 
 async def test_a_rolled_back_erasure_keeps_the_documents(

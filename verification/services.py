@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ from app.documents import (
 from app.forms import FormInvalid
 from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn
+from app.retention import log_removals
 from app.tenancy import Tenant
 from app.text import JST, DateRejected, TextRejected, clean_text, format_date, parse_date
 from app.vault import NumberField, Vault, sealed_document_size
@@ -69,6 +71,9 @@ from verification.pipeline import CleanImage, ImageRejected, clean_image
 DOCUMENT_KIND = "verification"  # app.documents kind of every image stored here
 REJECTED_KEEP_DAYS = 30  # a rejected submission's images are kept this long for the resubmission
 PURGE_BATCH = 100
+# The purge of records whose number is gone, as its 保存期間経過データの削除 entries name it.
+RECORDS_KIND = "verification_records"
+RECORDS_LABEL = "本人確認の記録（番号の削除後）"
 REJECT_REASONS: dict[str, str] = {
     "blurry": "画像がぼやけている・暗いなどで読み取れません",
     "cut_off": "書類の一部（四隅・番号・氏名など）が写っていません",
@@ -1166,7 +1171,8 @@ async def void_stale_submissions(session: AsyncSession, now: dt.datetime) -> int
 
 async def purge_verification_records(session: AsyncSession) -> int:
     """Delete verification records whose number was erased (or replaced): a record is kept as long as the
-    number it verified. ``PURGE_BATCH`` records a call; returns how many. The caller commits."""
+    number it verified. ``PURGE_BATCH`` records a call; returns how many. Each tenant's count is logged
+    (``app.retention.log_removals``) in the same transaction. The caller commits."""
     statement = (
         select(VerificationRecord.tenant_id, VerificationRecord.id)
         .outerjoin(
@@ -1177,12 +1183,15 @@ async def purge_verification_records(session: AsyncSession) -> int:
         .limit(PURGE_BATCH)
     )
     rows = (await session.execute(statement)).all()
+    removed: Counter[uuid.UUID | None] = Counter()
     for tenant_id, record_id in rows:
         await session.execute(
             delete(VerificationRecord).where(
                 VerificationRecord.tenant_id == tenant_id, VerificationRecord.id == record_id
             )
         )
+        removed[tenant_id] += 1
+    await log_removals(session, RECORDS_KIND, RECORDS_LABEL, dict(removed))
     return len(rows)
 
 

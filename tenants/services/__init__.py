@@ -7,6 +7,7 @@ from tenants.services._deletion_due import (
     cancel_deletion_due,
     change_deletion_due,
     follow_retirement,
+    inherited_due,
     update_retention_rule,
 )
 from tenants.services._deletion_records import RecordPage, RecordRange, deletion_record_page
@@ -284,6 +285,7 @@ __all__ = [
     "get_person",
     "get_staff",
     "get_tenant",
+    "inherited_due",
     "issue_confirmation",
     "list_corrections",
     "list_deletions",

@@ -23,7 +23,7 @@ from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
 from tenants.models import CollectionStatus, Person, PersonKind
 from tenants.retention_rule import RetentionPurpose, propose_due_date, tenant_purposes
-from tenants.services._erasure import check_role
+from tenants.services._erasure import check_role, plan_cancelled
 from tenants.services._people import log_change, text_field
 
 CHANGE_FUNCTION = "削除予定日の変更"
@@ -153,26 +153,45 @@ async def change_deletion_due(
     await log_change(session, principal, person, CHANGE_FUNCTION, detail)
 
 
+async def inherited_due(session: AsyncSession, person: Person) -> dt.date | None:
+    """The employee's 削除予定日 a dependant without a date of its own goes by (``tenants.services.due_on``); None
+    for anyone else, a dependant with its own date, or one whose plan an admin cancelled."""
+    if person.kind is not PersonKind.DEPENDANT or person.deletion_due_on is not None or person.employee_id is None:
+        return None
+    if plan_cancelled(person):
+        return None
+    employee = (
+        await session.execute(
+            select(Person).where(Person.tenant_id == person.tenant_id, Person.id == person.employee_id)
+        )
+    ).scalar_one_or_none()
+    return employee.deletion_due_on if employee is not None else None
+
+
 async def cancel_deletion_due(session: AsyncSession, principal: Principal, person: Person, reason: str) -> None:
     """予定解除: remove the 削除予定日 with a reason (the number then has no date until one is set again); logged
-    as an 更新 entry with the old date and the reason.
+    as an 更新 entry with the old date and the reason. A dependant going by its employee's date (no date of its
+    own) can be cancelled too: it then no longer goes by it (``inherited`` in the entry's detail).
 
-    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid when no date is
-    set or no reason is given.
+    PermissionDeniedException unless an admin (seed 000: the admin decides disposal); FormInvalid when no date
+    applies or no reason is given.
     """
     check_role(principal)
     check = Checker()
     _refuse_erased(check, person)
     note = _reason(check, reason)
-    if person.deletion_due_on is None and person.status is not CollectionStatus.ERASED:
+    inherited = await inherited_due(session, person)
+    if person.deletion_due_on is None and inherited is None and person.status is not CollectionStatus.ERASED:
         check.fail("due_on", "削除予定日は設定されていません。")
     check.done()
-    old = person.deletion_due_on
+    old = person.deletion_due_on or inherited
     assert old is not None
     person.deletion_due_on = None
     person.deletion_due_proposed = False
     person.deletion_due_note = note
     detail: dict[str, object] = {"event": "deletion_due_cancelled", "old": old.isoformat(), "new": "", "reason": note}
+    if inherited is not None:
+        detail["inherited"] = True
     await log_change(session, principal, person, CANCEL_FUNCTION, detail)
 
 

@@ -13,7 +13,7 @@ Rules (seed 000 マイナンバーの廃棄, seed 003 削除予定日, seed 004 
   「予定日前の削除」: that files an ``EarlyDeletionRequest``, and a second, different admin approves (the erasure is
   performed then, by the approver, the requester recorded as handler) or rejects it, with a reason.
 - An employee's dependants keep their numbers unless the handler asks to erase them too; a dependant's number can
-  be erased alone. A dependant's due date is its own, or else its employee's.
+  be erased alone. A dependant's due date is its own, or else its employee's (not after a 予定解除 of its own).
 """
 
 from __future__ import annotations
@@ -80,11 +80,19 @@ def reason_label(code: str, text: str = "") -> str:
     return f"{label}（{text}）" if text else label
 
 
+def plan_cancelled(person: Person) -> bool:
+    """Whether an admin's 予定解除 left the person without a date: no date, and the reason kept beside it (only
+    ``cancel_deletion_due`` leaves a note without a date; a later proposal or change sets a date again)."""
+    return person.deletion_due_on is None and bool(person.deletion_due_note)
+
+
 def due_on(person: Person, employee: Person | None) -> dt.date | None:
-    """The 削除予定日 that applies to a person: their own, or for a dependant without one, their employee's."""
+    """The 削除予定日 that applies to a person: their own, or for a dependant without one, their employee's, unless
+    an admin cancelled the dependant's plan (予定解除: no date until one is set again, so only the two-person rule
+    erases the number)."""
     if person.deletion_due_on is not None:
         return person.deletion_due_on
-    if person.kind is PersonKind.DEPENDANT and employee is not None:
+    if person.kind is PersonKind.DEPENDANT and employee is not None and not plan_cancelled(person):
         return employee.deletion_due_on
     return None
 

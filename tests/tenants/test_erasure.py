@@ -276,6 +276,51 @@ async def test_erasure_before_the_due_date_is_refused_without_the_override(
     assert len(await live_numbers(db, vault, world.tenant.id, family.higashino, family.yoshida)) == 2
 
 
+async def test_a_dependant_whose_plan_was_cancelled_is_not_due_by_the_employees_date(
+    client: Client, world: World, db: AsyncSession, vault: Vault
+) -> None:
+    """予定解除 (issue 11) leaves the number without a date: the employee's past date no longer makes it due, so it is
+    erased only through the two-person rule, alone or with the employee. 花子 has her own (proposed) date; 良子 goes
+    by her employee's, which the due page shows and which can be cancelled as well."""
+    family = await arrange(db, vault, world)
+    family.hanako.deletion_due_on = family.yoshida.deletion_due_on  # as the retirement proposed it
+    family.hanako.deletion_due_proposed = True
+    await db.commit()
+    await sign_in(client, world.admin)
+    cancelled = await post(client, f"/admin/deletions/{family.hanako.id}/due/cancel", {"reason": "本人から保管の依頼"})
+    assert cancelled.status_code in (302, 303), cancelled.text
+    assert (await reload(db, family.hanako)).deletion_due_on is None
+    due_page = await client.get(f"/admin/deletions/{family.ryoko.id}/due")
+    employee_due = format_date(family.yoshida.deletion_due_on)
+    assert f"{employee_due}（従業員本人の削除予定日）" in due_page.text and "予定解除" in due_page.text
+    inherited = await post(client, f"/admin/deletions/{family.ryoko.id}/due/cancel", {"reason": "係争中のため保管"})
+    assert inherited.status_code in (302, 303), inherited.text
+    (logged,) = [
+        e for e in await entries(db, world.tenant.id) if e.function == "削除予定の解除" and "良子" in e.subject_name
+    ]
+    assert logged.detail["inherited"] is True
+    assert logged.detail["old"] == family.yoshida.deletion_due_on.isoformat()  # type: ignore[union-attr]
+    assert "未設定" in (await client.get(f"/admin/deletions/{family.ryoko.id}/due")).text
+
+    for dependant in (family.hanako, family.ryoko):
+        alone = await erase(client, [dependant.id], reason="retention")
+        assert alone.status_code == 400, alone.text
+        assert f"{dependant.name} さんは削除予定日（未設定）前のため削除できません" in alone.text
+    together = await erase(client, [family.yoshida.id], reason="retention", include_dependants="1")
+    assert together.status_code == 400 and "扶養家族 𠮷田花子 さんは削除予定日（未設定）前です" in together.text
+    assert await entries(db, world.tenant.id, AuditAction.DELETE) == []
+    assert await live_numbers(db, vault, world.tenant.id, family.hanako, family.ryoko) == {
+        family.hanako.id,
+        family.ryoko.id,
+    }
+    # The employee alone is still due and goes; the dependants keep their numbers.
+    assert (await erase(client, [family.yoshida.id], reason="retention")).status_code in (302, 303)
+    assert await live_numbers(db, vault, world.tenant.id, family.yoshida, family.hanako, family.ryoko) == {
+        family.hanako.id,
+        family.ryoko.id,
+    }
+
+
 async def test_a_handler_cannot_ask_for_an_early_deletion(
     client: Client, world: World, db: AsyncSession, vault: Vault
 ) -> None:
@@ -488,6 +533,52 @@ async def test_the_ladder_anonymous_other_tenant_viewer_csrf(
     assert approve.status_code == 404
     assert (await post(client, f"/admin/erasure/requests/{foreign.id}/reject", {"note": "x"})).status_code == 404
     assert await live_numbers(db, vault, world.other_tenant.id, stranger) == {stranger.id}
+
+
+async def test_another_companys_requests_and_past_due_numbers_are_neither_listed_nor_counted(
+    client: Client, world: World, db: AsyncSession, vault: Vault
+) -> None:
+    """Isolation of the lists that take no id: the requests page (pending and decided) and the admin home's
+    reminders (削除予定日を過ぎたマイナンバー, 予定日前削除の承認待ち) show only the company's own."""
+    stranger = await make_employee(db, world.other_tenant.id, "001", "よその人")
+    stranger.deletion_due_on = today_in_japan() - dt.timedelta(days=1)
+    decided = await make_employee(db, world.other_tenant.id, "002", "よその却下")
+    for index, person in enumerate((stranger, decided)):
+        await give_number(db, vault, person, valid_my_number(70 + index))
+    db.add_all(
+        [
+            EarlyDeletionRequest(
+                tenant_id=world.other_tenant.id,
+                person_id=person.id,
+                reason="mistake",
+                requested_by=world.other_admin.account.id,
+                requested_by_login_id="admin",
+                requested_by_name="よその管理者",
+                status=status,
+                decided_at=None if status is RequestStatus.PENDING else dt.datetime.now(dt.UTC),
+                decided_by_name="" if status is RequestStatus.PENDING else "よその承認者",
+                decision_note="" if status is RequestStatus.PENDING else "よその理由",
+            )
+            for person, status in ((stranger, RequestStatus.PENDING), (decided, RequestStatus.REJECTED))
+        ]
+    )
+    await db.commit()
+
+    await sign_in(client, world.admin)
+    listed = await client.get("/admin/erasure/requests")
+    assert listed.status_code == 200 and "承認待ちの申請はありません。" in listed.text
+    for foreign in ("よその人", "よその却下", "よその管理者", "よその承認者", "よその理由"):
+        assert foreign not in listed.text, foreign
+    home = await client.get("/admin")
+    assert home.status_code == 200
+    assert "削除予定日を過ぎたマイナンバー" not in home.text and "予定日前削除の承認待ち" not in home.text
+    assert "よその人" not in home.text
+    # The other company's admin sees both on their own home.
+    client.cookies.clear()
+    await sign_in(client, world.other_admin)
+    theirs = await client.get("/admin")
+    assert "削除予定日を過ぎたマイナンバー" in theirs.text and "よその人" in theirs.text
+    assert "予定日前削除の承認待ち" in theirs.text
 
 
 # Gone from the files -------------------------------------------------------------------------------------------

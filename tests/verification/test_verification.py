@@ -479,6 +479,13 @@ async def test_a_record_lives_as_long_as_the_number_it_verified(
     assert await services.purge_verification_records(db) == 1
     await db.commit()
     assert list((await db.execute(select(VerificationRecord))).scalars()) == []
+    # Each removal is logged (issue 11): one 保存期間経過データの削除 entry for the tenant, with the count.
+    (purged,) = [e for e in await entries(db, world.tenant.id) if e.function == "保存期間経過データの削除"]
+    assert purged.actor_name == "システム" and purged.subject_person_id is None
+    assert (purged.detail["kind"], purged.detail["count"]) == ("verification_records", 1)
+    assert await services.purge_verification_records(db) == 0
+    await db.commit()
+    assert len([e for e in await entries(db, world.tenant.id) if e.function == "保存期間経過データの削除"]) == 1
 
 
 async def test_an_admin_records_an_in_person_check_without_images(
