@@ -129,3 +129,14 @@ async def test_the_operator_sees_every_tenant(app: Litestar, client: AsyncTestCl
     await sign_in(client, world.operator)
     response = await client.get("/rls-probe")
     assert set(response.json()["tenants"]) >= {str(world.tenant.id), str(world.other_tenant.id)}
+
+
+async def test_signing_in_as_someone_of_another_tenant_while_signed_in_works(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World
+) -> None:
+    """Sign-in pages find the account across tenants: they stay in the system scope whoever is signed in."""
+    app.register(forgetful_probe)
+    await sign_in(client, world.admin)
+    await sign_in(client, world.other_admin)
+    response = await client.get("/rls-probe")
+    assert response.json() == {"tenants": [str(world.other_tenant.id)]}

@@ -28,6 +28,9 @@ PRINCIPAL_STATE_KEY = "principal"
 ACTING_CLIENT_KEY = "acting_client_id"
 # The JSON API authenticates by token only (exchange): a session never makes an API principal.
 _SKIP_PREFIXES = ("/static/", "/healthz", "/schema", "/api/")
+# Pages that find their account or link across tenants (signing in, perhaps as someone else while signed in; a
+# payee's link): their requests stay in row-level security's system scope whoever is signed in (app.rls).
+_SYSTEM_SCOPE_PREFIXES = ("/login", "/t/", "/p/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +360,8 @@ class PrincipalMiddleware(ASGIMiddleware):
                 if principal is None:
                     scope["session"] = {}
                 else:
-                    await narrow_session(db, await principal_tenants(db, principal))
+                    if not scope.get("path", "").startswith(_SYSTEM_SCOPE_PREFIXES):
+                        await narrow_session(db, await principal_tenants(db, principal))
                     scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
                     sessions.touch_last_seen(data)
         await next_app(scope, receive, send)

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit.events import Actor, AuditAction, AuditEvent
 from app.audit.log import record_many
 from app.config import Settings
+from partners.models import LinkPower, LinkStatus
 from partners.services import ENTRIES_PER_PAGE
-from tests.support.partners import make_office
+from tests.support.partners import make_link, make_office
 from tests.support.world import World, sign_in
 
 
@@ -29,6 +30,9 @@ async def test_the_log_pages_through_every_entry_of_its_staff_once_and_nothing_e
     app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
 ) -> None:
     office = await make_office(db, settings, app.state["vault"])
+    # Its staff worked in both clients: one link still active, one ended since (the entries stay the office's).
+    await make_link(db, world.tenant, office.tenant, LinkPower.VIEW)
+    await make_link(db, world.other_tenant, office.tenant, LinkPower.VIEW, status=LinkStatus.ENDED)
     stranger = uuid.uuid4()
     # One batch per client: many entries share a time, so a page boundary falls inside a tie.
     await record_many(db, _events(world.tenant.id, office.tenant.id, "mine", ENTRIES_PER_PAGE - 10))
