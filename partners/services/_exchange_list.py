@@ -117,6 +117,14 @@ async def exchange_partners(session: AsyncSession, principal: Principal, *, ever
     return list((await session.execute(statement)).scalars().all())
 
 
+async def linked_client(session: AsyncSession, principal: Principal, client_id: uuid.UUID) -> Tenant | None:
+    """The office's ACTIVE client with this id (to show the list filter's code), or None."""
+    side = side_of(principal)
+    if side.is_client or await active_link_between(session, client_id, side.own_id) is None:
+        return None
+    return await session.get(Tenant, client_id)
+
+
 async def sendable_client(session: AsyncSession, principal: Principal, client_id: uuid.UUID | str) -> Tenant:
     """The client an office's staff member may send to (an ACTIVE link of THIS office), or NotFoundException."""
     side = side_of(principal)

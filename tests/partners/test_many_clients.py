@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.db import new_id, utcnow
-from app.tenancy import Tenant, TenantKind, TenantStatus
-from partners.models import LinkPower, LinkSide, LinkStatus, PartnerDocumentClient, PartnerLink
+from app.tenancy import Tenant, TenantKind
+from partners.models import LinkPower, LinkSide, LinkStatus, PartnerDocument, PartnerDocumentClient, PartnerLink
+from partners.services import UNKNOWN_CLIENT_CODE
+from tests.partners.exchange_support import pdf, send
 from tests.partners.test_documents import publish
 from tests.support.partners import Office, make_link, make_office
 from tests.support.world import World, sign_in
@@ -37,10 +39,7 @@ async def _many_clients(db: AsyncSession, office: Office, count: int = MANY) -> 
     ids = {n: new_id() for n in range(1, count + 1)}
     await db.execute(
         insert(Tenant),
-        [
-            {"id": ids[n], "code": _code(n), "name": _name(n), "kind": TenantKind.COMPANY, "status": TenantStatus.ACTIVE}
-            for n in ids
-        ],
+        [{"id": ids[n], "code": _code(n), "name": _name(n), "kind": TenantKind.COMPANY} for n in ids],
     )
     await db.execute(
         insert(PartnerLink),
@@ -110,3 +109,56 @@ async def test_an_office_pages_through_all_its_clients_by_name_and_finds_any_by_
     assert _codes_on((await client.get("/partner/clients", params={"q": "mn0600"})).text) == []  # a prefix only
     ended = await client.get("/partner/clients", params={"status": "ended"})
     assert ended.status_code == 200 and _codes_on(ended.text) == [] and "該当する顧問先はありません" in ended.text
+
+
+async def test_every_picker_reaches_the_600th_client_by_its_code_and_another_offices_client_is_refused(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    office = await make_office(db, settings, app.state["vault"])
+    ids = await _many_clients(db, office)
+    await app.state["vault"].create_tenant_keys(db, ids[600])
+    await db.commit()
+    other_office = await make_office(db, settings, app.state["vault"], code="sr-other", name="別の事務所")
+    await make_link(db, world.tenant, other_office.tenant, LinkPower.NUMBERS)  # not a client of ``office``
+    await sign_in(client, office.staff)
+
+    # ファイル交換: send to the 600th client chosen by its code, then filter the list by that code.
+    to = await client.get("/partner/files/send", params={"client_code": "ＫＭＮ0600"}, follow_redirects=False)
+    assert to.status_code in (302, 303) and to.headers["location"] == f"/partner/clients/{ids[600]}/files/new"
+    sent = await send(client, f"/partner/clients/{ids[600]}/files", [("賃金台帳.pdf", pdf("台帳"))])
+    assert sent.status_code == 302  # type: ignore[attr-defined]
+    listed = await client.get("/partner/files", params={"client_code": _code(600)})
+    assert listed.status_code == 200 and "賃金台帳.pdf" in listed.text and f'value="{_code(600)}"' in listed.text
+    elsewhere = await client.get("/partner/files", params={"client_code": _code(599)})
+    assert elsewhere.status_code == 200 and "賃金台帳.pdf" not in elsewhere.text
+    # 連絡管理: every date needs a client; chosen by code it is accepted.
+    notices = await client.get("/partner/notices", params={"client_code": _code(600), "period": "all"})
+    assert notices.status_code == 200 and f'value="{_code(600)}"' in notices.text
+
+    # Another office's client, or a code nobody has: the same Japanese message, no rows.
+    for code in (world.tenant.code, "no-such-client"):
+        refused = await client.get("/partner/files", params={"client_code": code})
+        assert refused.status_code == 400 and UNKNOWN_CLIENT_CODE in refused.text
+        assert "賃金台帳.pdf" not in refused.text and world.tenant.name not in refused.text
+        refused = await client.get("/partner/files/send", params={"client_code": code}, follow_redirects=False)
+        assert refused.status_code == 400 and UNKNOWN_CLIENT_CODE in refused.text
+        refused = await client.get("/partner/notices", params={"client_code": code, "period": "all"})
+        assert refused.status_code == 400 and UNKNOWN_CLIENT_CODE in refused.text
+        assert world.tenant.name not in refused.text
+
+    # 定型文書: chosen by codes (beyond the checkboxes), one a line or comma-separated.
+    await sign_in(client, office.admin)
+    form = await client.get("/partner/documents")
+    assert "事業者コードで選ぶ" in form.text and _code(600) not in form.text
+    refused_doc = await publish(client, audience="chosen", client_codes=f"{_code(600)}\n{world.tenant.code}")
+    assert refused_doc.status_code == 400 and f"連携中の顧問先ではありません: {world.tenant.code}" in refused_doc.text
+    assert (await db.execute(select(PartnerDocument))).first() is None
+    published = await publish(
+        client, audience="chosen", client_ids=[str(ids[1])], client_codes=f"{_code(600)}、 {_code(601)}\n"
+    )
+    assert published.status_code == 302, published.text[:800]
+    (document,) = (await db.execute(select(PartnerDocument))).scalars()
+    chosen = set((await db.execute(select(PartnerDocumentClient.client_id))).scalars())
+    assert chosen == {ids[1], ids[600], ids[601]}
+    edit = await client.get(f"/partner/documents/{document.id}")
+    assert edit.status_code == 200 and f"{_code(600)}\n{_code(601)}</textarea>" in edit.text
