@@ -39,6 +39,7 @@ from partners.services._exchange_list import (
     exchange_partners,
     linked_client,
     list_files,
+    new_files_count,
     sendable_client,
     unread_count,
 )
@@ -230,6 +231,7 @@ __all__ = [
     "may_open_confidential",
     "may_see_boxes",
     "new_documents_count",
+    "new_files_count",
     "normalize_registration_number",
     "notice_attachments",
     "notice_kind",
