@@ -6,7 +6,9 @@ admin or handler, or of an office's staff member at the office, it counts the un
 principal's side (at most ``BADGE_CAP`` rows of a partial index) into the request state, which the nav and the
 home pages read. On the client's home (/admin) only, it also counts the documents its offices published or updated
 since the principal's previous sign-in (kept in the session at sign-in; without one, the last 7 days; at most 100
-rows) for its admins, handlers and viewers. Everyone else costs nothing.
+rows) for its admins, handlers and viewers. On the home pages (/admin, /partner) it counts the files the side
+received since the previous sign-in, read or not (at most 100 rows; nothing without a previous sign-in), which the
+notice names first. Everyone else costs nothing.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from app.auth.models import Role
 from app.auth.principal import PRINCIPAL_STATE_KEY, Principal
 from app.auth.sessions import previous_sign_in_of
 from app.tenancy import TenantKind
-from partners.services import new_documents_count, unread_count
+from partners.services import new_documents_count, new_files_count, unread_count
 
 UNREAD_STATE_KEY = "exchange_unread"
 DOCUMENTS_STATE_KEY = "documents_new"
+ARRIVED_STATE_KEY = "exchange_arrived"  # (count, previous sign-in) of files received since the previous sign-in
 _CLIENT_HOME = ("/admin", "/admin/")
+_HOMES = ("/admin", "/admin/", "/partner", "/partner/")
 _SKIPPED = ("/static/", "/api/", "/healthz", "/schema")
 _ROLES = frozenset({Role.ADMIN, Role.HANDLER, Role.PARTNER_ADMIN, Role.PARTNER_STAFF})
 
@@ -55,6 +59,10 @@ class UnreadFilesMiddleware(ASGIMiddleware):
                 if principal.role in _ROLES:
                     db: AsyncSession = self.session_provider(scope["app"].state, scope)
                     scope["state"][UNREAD_STATE_KEY] = await unread_count(db, principal)
+                    previous = previous_sign_in_of(scope.get("session"))
+                    if path in _HOMES and previous is not None:
+                        arrived = await new_files_count(db, principal, previous)
+                        scope["state"][ARRIVED_STATE_KEY] = (arrived, previous)
                 if path in _CLIENT_HOME and principal.tenant_kind is TenantKind.COMPANY:
                     db = self.session_provider(scope["app"].state, scope)
                     since = previous_sign_in_of(scope.get("session"))

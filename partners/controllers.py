@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.plugins.flash import flash
@@ -20,6 +22,7 @@ from app.auth.principal import (
     stepup_guard,
 )
 from app.forms import Form, FormInvalid
+from app.pager import PageLink, PageRequest, page_links
 from app.text import format_date, today_in_japan
 from partners import services
 from partners.box_controllers import PersonBoxController
@@ -47,17 +50,44 @@ class PartnerHomeController(Controller):
     include_in_schema = False
 
     @get("/", name="partner_home")
-    async def home(self, db_session: AsyncSession, principal: Principal) -> Template:
-        rows = await services.office_links(db_session, principal, statuses=(LinkStatus.ACTIVE,))
+    async def home(
+        self,
+        db_session: AsyncSession,
+        principal: Principal,
+        q: str = "",
+        page: str = "1",
+        after: str = "",
+        before: str = "",
+    ) -> Template:
+        listing = ClientListing.parse(q, "", page, after, before)
+        found = await services.office_client_page(
+            db_session, principal, listing.request, query=listing.query, statuses=(LinkStatus.ACTIVE,)
+        )
         pending = await services.pending_notice_count(db_session, principal)
         # Notices live NOTICE_KEEP_DAYS: from that far back the list holds every one still 未.
         since = format_date(today_in_japan() - dt.timedelta(days=services.NOTICE_KEEP_DAYS))
-        context = {"rows": rows, "pending_notices": pending, "pending_since": since}
+        context = {
+            "rows": found.rows,
+            "pager": listing.pager(found, "/partner"),
+            "q": listing.query,
+            "pending_notices": pending,
+            "pending_since": since,
+        }
         return Template(template_name="partners/home.html", context=context)
 
     @get("/clients", name="partner_clients")
-    async def clients(self, db_session: AsyncSession, principal: Principal) -> Template:
-        return await _clients_page(db_session, principal, RequestClientForm(), {})
+    async def clients(
+        self,
+        db_session: AsyncSession,
+        principal: Principal,
+        q: str = "",
+        status: str = "",
+        page: str = "1",
+        after: str = "",
+        before: str = "",
+    ) -> Template:
+        listing = ClientListing.parse(q, status, page, after, before)
+        return await _clients_page(db_session, principal, RequestClientForm(), {}, listing)
 
     @post("/clients", name="partner_client_request", guards=[partner_admin_only])
     async def request_client(
@@ -70,7 +100,7 @@ class PartnerHomeController(Controller):
         try:
             await services.request_client(db_session, principal, data)
         except FormInvalid as exc:
-            return await _clients_page(db_session, principal, data, exc.errors, status_code=400)
+            return await _clients_page(db_session, principal, data, exc.errors, ClientListing(), status_code=400)
         flash(request, "顧問先に連携を申請しました。顧問先の管理者が承認すると有効になります。", "success")
         return Redirect(path="/partner/clients")
 
@@ -123,17 +153,48 @@ class PartnerHomeController(Controller):
         return Template(template_name="partners/log.html", context={"page": page})
 
 
+@dataclass(frozen=True, slots=True)
+class ClientListing:
+    """An office's client list as asked: a part of the name or the start of the code, a link state, the page."""
+
+    query: str = ""
+    status: str = ""
+    request: PageRequest = field(default_factory=PageRequest)
+
+    @classmethod
+    def parse(cls, q: str, status: str, page: str, after: str, before: str) -> ClientListing:
+        chosen = status if status in services.STATUS_FILTERS else ""
+        return cls(q.strip()[:100], chosen, PageRequest.parse(page, after, before))
+
+    @property
+    def statuses(self) -> tuple[LinkStatus, ...]:
+        return (LinkStatus(self.status),) if self.status else tuple(LinkStatus)
+
+    def pager(self, found: services.ClientPage, base: str) -> list[PageLink]:
+        """前へ/次へ only (no count is read), keeping the search."""
+        kept = {key: value for key, value in (("q", self.query), ("status", self.status)) if value}
+        return page_links(found.window, None, lambda params: f"{base}?{urlencode({**kept, **params})}", numbers=False)
+
+
 async def _clients_page(
     db_session: AsyncSession,
     principal: Principal,
     form: RequestClientForm,
     errors: dict[str, str],
+    listing: ClientListing,
     status_code: int = 200,
 ) -> Template:
+    found = await services.office_client_page(
+        db_session, principal, listing.request, query=listing.query, statuses=listing.statuses
+    )
     return Template(
         template_name="partners/clients.html",
         context={
-            "rows": await services.office_links(db_session, principal),
+            "rows": found.rows,
+            "pager": listing.pager(found, "/partner/clients"),
+            "q": listing.query,
+            "status": listing.status,
+            "statuses": services.STATUS_FILTERS,
             "form": form,
             "errors": errors,
             "powers": services.POWER_CHOICES,

@@ -47,6 +47,7 @@ async def _form(request: Request[Any, Any, Any]) -> services.DocumentForm:
         description=str(form.get("description") or ""),
         audience=str(form.get("audience") or ""),
         client_ids=[str(value) for value in form.getall("client_ids", [])],
+        client_codes=str(form.get("client_codes") or ""),
         file=file,
     )
 
@@ -65,8 +66,8 @@ async def _list_page(
     status_code: int = 200,
 ) -> Template:
     rows = await services.office_documents(db_session, principal)
-    clients = await services.audience_clients(db_session, principal)
     form = form or services.DocumentForm()
+    clients = await services.audience_clients(db_session, principal)
     return Template(
         template_name="partners/documents.html",
         context={
@@ -96,15 +97,19 @@ async def _edit_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Template:
-    clients = await services.audience_clients(db_session, principal)
     if form is None:
         chosen = await services.chosen_clients(db_session, document)
+        clients = await services.audience_clients(db_session, principal, chosen)
+        # Chosen clients beyond the checkboxes come back as codes in the codes box.
         form = services.DocumentForm(
             title=document.title,
             description=document.description,
             audience=document.audience.value,
-            client_ids=[str(client_id) for client_id in chosen],
+            client_ids=[str(client.id) for client in clients.shown if client.id in chosen],
+            client_codes="\n".join(clients.other_codes),
         )
+    else:
+        clients = await services.audience_clients(db_session, principal)
     return Template(
         template_name="partners/document_edit.html",
         context={

@@ -6,6 +6,7 @@ attachments (``filename*`` keeps Japanese names), never sniffed, never cached.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,12 +37,40 @@ def _blob_store(state: State, settings: Settings) -> BlobStore:
 
 
 async def _list_page(
-    db_session: AsyncSession, principal: Principal, base: str, kind: str, other: str, after: str
+    db_session: AsyncSession,
+    principal: Principal,
+    base: str,
+    kind: str,
+    other: str,
+    after: str,
+    *,
+    client_code: str = "",
+    errors: dict[str, str] | None = None,
 ) -> Template:
+    """The list; on the office's side the client is chosen by its 事業者コード (an office may have any number of
+    clients, so no list of them all): a code that is not one of its ACTIVE clients shows a message and no rows."""
+    office_side = base == OFFICE_PATH
     filters = services.FileFilters.parse(kind, other)
-    page = await services.list_files(db_session, principal, filters, after=after)
-    others = await services.exchange_partners(db_session, principal, ever=True)
-    other_key = "office" if base == CLIENT_PATH else "client_id"
+    errors = dict(errors or {})
+    shown_code = client_code.strip()
+    if office_side and shown_code and "client_code" not in errors:
+        try:
+            chosen = await services.linked_client_by_code(db_session, principal, shown_code, field="client_code")
+        except FormInvalid as exc:
+            errors.update(exc.errors)
+        else:
+            filters, shown_code = replace(filters, other=chosen.id), chosen.code
+    elif office_side and filters.other is not None:
+        chosen_client = await services.linked_client(db_session, principal, filters.other)
+        shown_code = chosen_client.code if chosen_client is not None else ""
+    refused = "client_code" in errors
+    page = (
+        services.FilePage([], None)
+        if refused
+        else await services.list_files(db_session, principal, filters, after=after)
+    )
+    others = [] if office_side else await services.exchange_partners(db_session, principal, ever=True)
+    other_key = "client_id" if office_side else "office"
     query = {"kind": filters.kind, other_key: str(filters.other or "")}
     older = f"{base}?{urlencode({**query, 'after': page.older})}" if page.older else None
     return Template(
@@ -52,11 +81,14 @@ async def _list_page(
             "filter_choices": services.FILTERS,
             "others": others,
             "other_key": other_key,
+            "client_code": shown_code,
+            "errors": errors,
             "base": base,
             "older": older,
             "query": query,
-            "office_side": base == OFFICE_PATH,
+            "office_side": office_side,
         },
+        status_code=400 if errors else 200,
     )
 
 
@@ -323,10 +355,27 @@ class OfficeFilesController(Controller):
 
     @get("/", name="partner_files")
     async def file_list(
-        self, db_session: AsyncSession, principal: Principal, kind: str = "", client_id: str = "", after: str = ""
+        self,
+        db_session: AsyncSession,
+        principal: Principal,
+        kind: str = "",
+        client_id: str = "",
+        client_code: str = "",
+        after: str = "",
     ) -> Template:
-        # "client" is the name of a dependency (the client address): the filter is client_id.
-        return await _list_page(db_session, principal, OFFICE_PATH, kind, client_id, after)
+        # "client" is the name of a dependency (the client address): the filter is client_id, or client_code typed.
+        return await _list_page(db_session, principal, OFFICE_PATH, kind, client_id, after, client_code=client_code)
+
+    @get("/send", name="partner_file_send_to")
+    async def send_to(
+        self, db_session: AsyncSession, principal: Principal, client_code: str = ""
+    ) -> Template | Redirect:
+        """ファイルを送る: the client typed by its 事業者コード, then the send form of that client."""
+        try:
+            chosen = await services.linked_client_by_code(db_session, principal, client_code, field="send_code")
+        except FormInvalid as exc:
+            return await _list_page(db_session, principal, OFFICE_PATH, "", "", "", errors=exc.errors)
+        return Redirect(path=f"/partner/clients/{chosen.id}/files/new")
 
     @get("/{file_id:str}", name="partner_file")
     async def detail(self, db_session: AsyncSession, principal: Principal, file_id: str) -> Template:

@@ -7,6 +7,7 @@ every field but the number, nothing written.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -40,9 +41,24 @@ async def _list_page(
     db_session: AsyncSession, principal: Principal, base: str, query: dict[str, str], after: str
 ) -> Template:
     office_side = base == OFFICE_PATH
+    query = dict(query)
+    typed_code = (query.get("client_code") or "").strip() if office_side else ""
+    refusal = ""
+    if typed_code:  # the client chosen by its 事業者コード (an office may have any number of clients)
+        try:
+            chosen = await services.linked_client_by_code(db_session, principal, typed_code, field="client_code")
+        except FormInvalid as exc:
+            refusal, query["client_id"] = exc.message, ""
+        else:
+            query["client_id"] = str(chosen.id)
     filters = services.NoticeFilters.parse(query, office_side=office_side)
+    if refusal:
+        filters = replace(filters, client=None, refusal=refusal)
     page = await services.list_notices(db_session, principal, filters, after=after)
-    others = await services.exchange_partners(db_session, principal) if office_side else []
+    shown_code = typed_code if refusal else ""
+    if office_side and filters.client is not None:
+        chosen_client = await services.linked_client(db_session, principal, filters.client)
+        shown_code = chosen_client.code if chosen_client is not None else ""
     shown_query = filters.query()
     older = f"{base}?{urlencode({**shown_query, 'after': page.older})}" if page.older else None
     return Template(
@@ -51,7 +67,7 @@ async def _list_page(
             "page": page,
             "filters": filters,
             "query": shown_query,
-            "others": others,
+            "client_code": shown_code,
             "kinds": services.KIND_CHOICES,
             "statuses": list(NoticeStatus),
             "base": base,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -45,6 +45,7 @@ from partners.models import (
     PartnerLink,
     partner_document_blob_key,
 )
+from partners.services._links import linked_clients_by_code, split_codes
 
 AREA: Final = "partner-documents"  # the office's row of storage_usage counting its documents' sealed bytes
 SEAL_PURPOSE: Final = "partner-document"
@@ -58,6 +59,8 @@ CLIENT_ROLES: Final = frozenset({Role.ADMIN, Role.HANDLER, Role.VIEWER})
 AUDIENCE_CHOICES: Final = {audience.value: audience.label for audience in DocumentAudience}
 # The client's list across its offices: each office has at most MAX_DOCUMENTS; offices beyond this many are rare.
 CLIENT_LIST_CAP: Final = 1000
+CHOICES_SHOWN: Final = 50  # checkboxes of 選んだ顧問先 (the others are chosen by 事業者コード)
+CHOSEN_MAX: Final = 5000  # clients chosen for one document (beyond that: すべての顧問先)
 
 
 class DocumentGone(Exception):
@@ -74,6 +77,7 @@ class DocumentForm:
     description: str = ""
     audience: str = DocumentAudience.ALL.value
     client_ids: Sequence[str] = ()
+    client_codes: str = ""  # 事業者コード typed one a line or comma-separated (any client, not only those shown)
     file: tuple[str, bytes] | None = None
 
 
@@ -186,14 +190,36 @@ async def chosen_clients(session: AsyncSession, document: PartnerDocument) -> se
     return set(rows.scalars())
 
 
-async def audience_clients(session: AsyncSession, principal: Principal) -> list[Tenant]:
-    """The office's ACTIVE clients by name: the choices of 選んだ顧問先 (one range of the office's links)."""
+@dataclass(frozen=True, slots=True)
+class AudienceChoices:
+    """The 選んだ顧問先 field: checkboxes for the first ``CHOICES_SHOWN`` ACTIVE clients by name, and the codes of
+    chosen clients beyond them (for the codes box), so an office with any number of clients can reach each."""
+
+    shown: list[Tenant]
+    more: bool  # clients beyond the checkboxes (choose them by code)
+    other_codes: list[str]
+
+
+async def audience_clients(
+    session: AsyncSession, principal: Principal, chosen: Iterable[uuid.UUID] = ()
+) -> AudienceChoices:
+    """The office's ACTIVE clients by name for the checkboxes (at most ``CHOICES_SHOWN``, one range of the office's
+    links) and the codes of the ``chosen`` ones not among them."""
     office_id = _office_of(principal, admin=False)
     linked = select(PartnerLink.tenant_id).where(
         PartnerLink.partner_id == office_id, PartnerLink.status == LinkStatus.ACTIVE
     )
-    statement = select(Tenant).where(Tenant.id.in_(linked)).order_by(Tenant.name).limit(500)
-    return list((await session.execute(statement)).scalars())
+    statement = select(Tenant).where(Tenant.id.in_(linked)).order_by(Tenant.name, Tenant.id).limit(CHOICES_SHOWN + 1)
+    found = list((await session.execute(statement)).scalars())
+    shown = found[:CHOICES_SHOWN]
+    beyond = sorted(set(chosen) - {client.id for client in shown})
+    codes: list[str] = []
+    for start in range(0, len(beyond), 500):
+        rows = await session.execute(
+            select(Tenant.code).where(Tenant.id.in_(beyond[start : start + 500]), Tenant.id.in_(linked))
+        )
+        codes.extend(rows.scalars())
+    return AudienceChoices(shown, len(found) > CHOICES_SHOWN, sorted(codes))
 
 
 async def _check_form(
@@ -209,7 +235,7 @@ async def _check_form(
     audience = DocumentAudience(audience_value) if audience_value in AUDIENCE_CHOICES else DocumentAudience.ALL
     chosen: set[uuid.UUID] = set()
     if audience is DocumentAudience.CHOSEN:
-        chosen = await _chosen_ids(session, office_id, form.client_ids, check)
+        chosen = await _chosen_ids(session, office_id, form.client_ids, form.client_codes, check)
     checked_file: CheckedFile | None = None
     name, data = form.file or ("", b"")
     if name or data:
@@ -224,9 +250,10 @@ async def _check_form(
 
 
 async def _chosen_ids(
-    session: AsyncSession, office_id: uuid.UUID, values: Sequence[str], check: Checker
+    session: AsyncSession, office_id: uuid.UUID, values: Sequence[str], typed_codes: str, check: Checker
 ) -> set[uuid.UUID]:
-    """The chosen clients: each must be an ACTIVE client of the office; at least one."""
+    """The chosen clients, ticked (ids) or typed (事業者コード): each must be an ACTIVE client of the office; at
+    least one, at most ``CHOSEN_MAX``. A typed code that is not one is named back, nothing said about it."""
     ids: set[uuid.UUID] = set()
     for value in values:
         try:
@@ -234,23 +261,37 @@ async def _chosen_ids(
         except ValueError:
             check.fail("client_ids", "公開先の顧問先は一覧から選んでください。")
             return set()
+    codes = split_codes(typed_codes)
+    if len(ids) + len(codes) > CHOSEN_MAX:
+        check.fail(
+            "client_ids",
+            f"一度に選べる顧問先は{CHOSEN_MAX:,}社までです。すべての顧問先に公開するときは「すべての顧問先」を選んでください。",
+        )
+        return set()
+    if codes:
+        found, missing = await linked_clients_by_code(session, office_id, codes)
+        if missing:
+            shown = "、".join(missing[:10]) + (f" ほか{len(missing) - 10}件" if len(missing) > 10 else "")
+            check.fail("client_codes", f"次の事業者コードは連携中の顧問先ではありません: {shown}")
+            return set()
+        ids.update(client.id for client in found.values())
     if not ids:
-        check.fail("client_ids", "「選んだ顧問先」に公開するときは、公開先の顧問先を1社以上選んでください。")
+        check.fail(
+            "client_ids",
+            "「選んだ顧問先」に公開するときは、公開先の顧問先を1社以上選んでください（チェックまたは事業者コード）。",
+        )
         return set()
-    if len(ids) > 500:
-        check.fail("client_ids", "公開先の顧問先は一覧から選んでください。")
-        return set()
-    active = set(
-        (
-            await session.execute(
-                select(PartnerLink.tenant_id).where(
-                    PartnerLink.partner_id == office_id,
-                    PartnerLink.status == LinkStatus.ACTIVE,
-                    PartnerLink.tenant_id.in_(ids),
-                )
+    active: set[uuid.UUID] = set()
+    listed = sorted(ids)
+    for start in range(0, len(listed), 500):
+        rows = await session.execute(
+            select(PartnerLink.tenant_id).where(
+                PartnerLink.partner_id == office_id,
+                PartnerLink.status == LinkStatus.ACTIVE,
+                PartnerLink.tenant_id.in_(listed[start : start + 500]),
             )
-        ).scalars()
-    )
+        )
+        active.update(rows.scalars())
     if ids - active:
         check.fail("client_ids", "連携が終了した顧問先が含まれています。一覧を開き直して選び直してください。")
     return ids

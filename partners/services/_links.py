@@ -8,8 +8,11 @@ checks the link every time). Every change goes into both organisations' operatio
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Final
 
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from sqlalchemy import select
@@ -22,13 +25,26 @@ from app.auth.principal import ACTING_ROLES, Principal
 from app.auth.scoping import get_scoped
 from app.db import utcnow
 from app.forms import Checker, FormInvalid
+from app.pager import KeysetPage, PageRequest, read_page
+from app.paging import SortColumn
 from app.rls import widen_session
 from app.tenancy import Tenant, TenantKind
+from app.text import clean_code
 from partners.models import LinkPower, LinkSide, LinkStatus, PartnerLink
 from partners.schemas import AcceptRequestForm, InviteOfficeForm, RequestClientForm
 
 POWER_CHOICES = {power.value: power.label for power in LinkPower}
-LINKS_SHOWN = 500  # a page of links (an office serves hundreds of clients; the seed's bound was 300)
+LINKS_SHOWN = 500  # a client's links with offices (a company works with a handful of offices)
+CLIENTS_PER_PAGE: Final = 50  # a page of an office's clients (no limit on clients per office, issue 14)
+STATUS_FILTERS: Final = {status.value: status.label for status in LinkStatus}
+UNKNOWN_CLIENT_CODE: Final = "この事業者コードの顧問先は連携中ではありません。事業者コードを確認してください。"
+# The office's clients by name: (client name, client id, link id) — the link id keeps the key unique when a client
+# has an ended link and a newer one with the same office.
+_BY_NAME: Final = (
+    SortColumn(Tenant.name, "name"),
+    SortColumn(PartnerLink.tenant_id, "client_id"),
+    SortColumn(PartnerLink.id, "link_id"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +167,95 @@ async def end_link_by_client(session: AsyncSession, principal: Principal, link: 
 # The office's side ----------------------------------------------------------------------------------------------
 
 
-async def office_links(
-    session: AsyncSession, principal: Principal, *, statuses: tuple[LinkStatus, ...] = tuple(LinkStatus)
-) -> list[LinkRow]:
-    """The office's links in the given states, with each client (one range of the partner_id index)."""
+@dataclass(frozen=True, slots=True)
+class ClientPage:
+    """One page of an office's client links by client name, with the pager's state (no count: 次へ/前へ)."""
+
+    rows: list[LinkRow]
+    window: KeysetPage
+
+
+async def office_client_page(
+    session: AsyncSession,
+    principal: Principal,
+    request: PageRequest | None = None,
+    *,
+    query: str = "",
+    statuses: tuple[LinkStatus, ...] = tuple(LinkStatus),
+) -> ClientPage:
+    """The office's links in the given states, ``CLIENTS_PER_PAGE`` a page by client name (then id), keyset-paged;
+    ``query`` narrows to a part of the client's name or the start of its 事業者コード.
+
+    Each view reads one page (and one row more) after the cursor from the office's range of its links; nothing is
+    counted, so an office with thousands of clients costs the same page after page."""
     _require_office(principal, admin=False)
-    rows = await session.execute(
-        select(PartnerLink, Tenant)
+    statement = (
+        select(PartnerLink.id)
         .join(Tenant, Tenant.id == PartnerLink.tenant_id)
         .where(PartnerLink.partner_id == principal.tenant_id, PartnerLink.status.in_(statuses))
-        .order_by(PartnerLink.status, Tenant.name)
-        .limit(LINKS_SHOWN)
     )
-    return [LinkRow(link, client) for link, client in rows.all()]
+    if query:
+        code_prefix = query.lower()
+        statement = statement.where(
+            Tenant.name.icontains(query, autoescape=True) | Tenant.code.startswith(code_prefix, autoescape=True)
+        )
+    window = await read_page(session, [statement], _BY_NAME, request or PageRequest.parse(), per_page=CLIENTS_PER_PAGE)
+    link_ids = [key.link_id for key in window.keys]
+    found: dict[uuid.UUID, LinkRow] = {}
+    if link_ids:
+        rows = await session.execute(
+            select(PartnerLink, Tenant)
+            .join(Tenant, Tenant.id == PartnerLink.tenant_id)
+            .where(PartnerLink.partner_id == principal.tenant_id, PartnerLink.id.in_(link_ids))
+        )
+        found = {link.id: LinkRow(link, client) for link, client in rows.all()}
+    return ClientPage([found[key] for key in link_ids if key in found], window)
+
+
+def split_codes(text: str) -> list[str]:
+    """事業者コード typed one a line or separated by commas (、，, spaces too), cleaned and lower-cased, in order,
+    without repeats."""
+    seen: dict[str, None] = {}
+    for part in re.split(r"[\s,、，]+", clean_code(text or "")):
+        if part:
+            seen.setdefault(part.lower(), None)
+    return list(seen)
+
+
+async def linked_clients_by_code(
+    session: AsyncSession, office_id: uuid.UUID, codes: Iterable[str]
+) -> tuple[dict[str, Tenant], list[str]]:
+    """The office's ACTIVE clients among ``codes`` (code → client) and the codes that are not one (unknown, not
+    linked, linked with another office only, or ended): the caller names those, never anything about them."""
+    wanted = [code for code in dict.fromkeys(code.lower() for code in codes) if code]
+    found: dict[str, Tenant] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = await session.execute(
+            select(Tenant)
+            .join(PartnerLink, PartnerLink.tenant_id == Tenant.id)
+            .where(
+                PartnerLink.partner_id == office_id,
+                PartnerLink.status == LinkStatus.ACTIVE,
+                Tenant.code.in_(chunk),
+            )
+        )
+        found.update({client.code: client for client in rows.scalars()})
+    return found, [code for code in wanted if code not in found]
+
+
+async def linked_client_by_code(session: AsyncSession, principal: Principal, code: str, *, field: str) -> Tenant:
+    """The office's ACTIVE client with this 事業者コード (a picker's typed code), or FormInvalid on ``field`` in
+    Japanese: the same message for a code no one has and another office's client, so nothing leaks."""
+    _require_office(principal, admin=False)
+    typed = split_codes(code)
+    if len(typed) != 1:
+        raise FormInvalid({field: "顧問先の事業者コードを1つ入力してください。"})
+    found, _missing = await linked_clients_by_code(session, principal.tenant_id, typed)
+    client = found.get(typed[0])
+    if client is None:
+        raise FormInvalid({field: UNKNOWN_CLIENT_CODE})
+    return client
 
 
 async def request_client(session: AsyncSession, principal: Principal, form: RequestClientForm) -> PartnerLink:
@@ -343,8 +435,12 @@ async def _log_both(
 
 
 __all__ = [
+    "CLIENTS_PER_PAGE",
     "LINKS_SHOWN",
     "POWER_CHOICES",
+    "STATUS_FILTERS",
+    "UNKNOWN_CLIENT_CODE",
+    "ClientPage",
     "LinkRow",
     "accept_invitation",
     "accept_request",
@@ -356,6 +452,9 @@ __all__ = [
     "get_client_link",
     "get_office_link",
     "invite_office",
-    "office_links",
+    "linked_client_by_code",
+    "linked_clients_by_code",
+    "office_client_page",
     "request_client",
+    "split_codes",
 ]

@@ -60,6 +60,7 @@ async def publish(
     description: str = "入社手続きを依頼するときに記入して送ってください。",
     audience: str = "all",
     client_ids: list[str] | None = None,
+    client_codes: str = "",
     file: tuple[str, bytes] | None = ("入社連絡票.pdf", pdf(SECRET_TEXT)),
 ) -> httpx.Response:
     """POST the publish (or change) form, multipart, with the CSRF token."""
@@ -71,6 +72,8 @@ async def publish(
     }
     if client_ids:
         data["client_ids"] = client_ids
+    if client_codes:
+        data["client_codes"] = client_codes
     files = [("file", (file[0], file[1], "application/octet-stream"))] if file else [("file", ("", b"", "x"))]
     return await client.post(path, data=data, files=files, follow_redirects=False)
 

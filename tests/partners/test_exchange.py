@@ -296,3 +296,47 @@ async def test_an_office_cannot_send_to_a_read_only_or_suspended_client(
     gone = await send(client, f"/partner/clients/{world.tenant.id}/files", [("明細.pdf", pdf("明細"))])
     assert gone.status_code == 404  # type: ignore[attr-defined]
     assert await rows(db) == []
+
+
+async def test_the_home_pages_say_first_how_many_files_arrived_since_the_previous_sign_in(
+    app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession, settings: Settings
+) -> None:
+    office = await make_office(db, settings, app.state["vault"])
+    await make_link(db, world.tenant, office.tenant, LinkPower.FILES)
+    # Before the client admin's first sign-in: an office file (unread, but not "since the previous sign-in").
+    with second_device(client, httpx.Cookies()):
+        await sign_in(client, office.staff)
+        assert "以降に、ファイルが" not in (await client.get("/partner")).text  # a first sign-in: nothing to compare
+        before = await send(client, f"/partner/clients/{world.tenant.id}/files", [("前月分.pdf", pdf("前月"))])
+        assert before.status_code == 302  # type: ignore[attr-defined]
+    with second_device(client, httpx.Cookies()):
+        await sign_in(client, world.admin)
+        home = await client.get("/admin")
+        assert "以降に、ファイルが" not in home.text and "新しいファイルが 1 件届いています" in home.text
+        # The client sends two files to the office after the staff member's sign-in.
+        for name in ("入社.pdf", "退職.pdf"):
+            sent = await send(client, "/admin/files/", [(name, pdf(name))], office_id=office.tenant.id)
+            assert sent.status_code == 302  # type: ignore[attr-defined]
+    with second_device(client, httpx.Cookies()):
+        await sign_in(client, office.staff)  # the office sends one more after the client admin's sign-in
+        after = await send(client, f"/partner/clients/{world.tenant.id}/files", [("今月分.pdf", pdf("今月"))])
+        assert after.status_code == 302  # type: ignore[attr-defined]
+        home = await client.get("/partner")
+        assert "以降に、ファイルが 2 件届きました" in home.text and "/partner/files?kind=received" in home.text
+        text = home.text
+        assert (
+            text.index("以降に、ファイルが")
+            < text.index("新しいファイルが 2 件届いています")
+            < text.index("<h1>顧問先")
+        )
+    await sign_in(client, world.admin)
+    home = await client.get("/admin")
+    assert "以降に、ファイルが 1 件届きました" in home.text  # 今月分 only: 前月分 came before the previous sign-in
+    assert home.text.index("以降に、ファイルが") < home.text.index("新しいファイルが 2 件届いています")
+    assert "/admin/files?kind=received" in home.text
+    # Read or not, they arrived since the previous sign-in; other pages do not repeat it.
+    (latest,) = [f for f in await rows(db) if f.file_name == "今月分.pdf"]
+    await client.get(f"/admin/files/{latest.id}/download")
+    home = await client.get("/admin")
+    assert "以降に、ファイルが 1 件届きました" in home.text and "新しいファイルが 1 件届いています" in home.text
+    assert "以降に、ファイルが" not in (await client.get("/admin/files")).text

@@ -25,6 +25,7 @@ from app.audit.events import AuditAction
 from app.auth.models import Role
 from app.config import Settings
 from partners.models import ExchangeFile, LinkPower, LinkStatus, PartnerDocument, PartnerLink, PartnerNotice
+from partners.services import UNKNOWN_CLIENT_CODE
 from tests.partners.exchange_support import pdf, send
 from tests.partners.test_documents import publish
 from tests.support.audit import entries
@@ -95,6 +96,7 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/partner/clients"): _always({200}),
     ("GET", "/partner/log"): _always({200}),
     ("GET", "/partner/files"): _always({200}),
+    ("GET", "/partner/files/send"): _always({400}),  # no 事業者コード typed
     ("GET", "/partner/notices"): _always({200}),
     ("GET", "/partner/documents"): _always({200}),
     ("GET", "/partner/staff"): _admin(_always({200})),
@@ -132,6 +134,12 @@ MATRIX: dict[tuple[str, str], Rule] = {
 }
 # Lists filtered to the client: its rows appear only through an active link.
 FILTERED = ("/partner/files?client_id={client}", "/partner/notices?period=all&client_id={client}")
+# The same client chosen by its 事業者コード (the pickers): refused in Japanese (400) without an active link.
+CODED = (
+    "/partner/files?client_code={code}",
+    "/partner/notices?period=all&client_code={code}",
+    "/partner/files/send?client_code={code}",
+)
 
 
 def office_routes(app: Litestar) -> set[tuple[str, str]]:
@@ -266,6 +274,11 @@ async def test_every_office_route_reaches_a_clients_rows_only_through_an_active_
         response = await client.get(listing.format(client=arranged.ids["client_id"]))
         if response.status_code not in (200, 400) or (not linked and any(s in response.text for s in SECRETS)):
             problems.append(f"GET {listing} -> {response.status_code} shows the client's rows")
+    for listing in CODED:
+        response = await client.get(listing.format(code=world.tenant.code), follow_redirects=False)
+        refused = response.status_code == 400 and UNKNOWN_CLIENT_CODE in response.text
+        if not linked and (not refused or any(s in response.text for s in SECRETS)):
+            problems.append(f"GET {listing} -> {response.status_code} for a client without an active link")
     assert problems == []
     # What only 番号の取扱い may do left its mark only then: the notice applied (the number replaced) and 認証 logged.
     numbers_only = {AuditAction.NOTICE_APPLY, AuditAction.REVEAL}
