@@ -106,6 +106,7 @@ async def test_a_dependant_going_by_its_employees_date_is_listed_filtered_and_re
     # The other tenant's people and pages are untouched.
     assert (await fresh(db, elsewhere_child.id)).deletion_due_on is None
     assert (await run_deletions_due(settings, "other")) == ["other: 削除予定日を過ぎたマイナンバーはありません。"]
+    client.cookies.clear()
     await sign_in(client, world.other_admin)
     assert "退職 花子" not in (await client.get("/admin/deletions?filter=past_due")).text
     assert (await client.get(f"/admin/deletions/{child.id}/due")).status_code == 404
