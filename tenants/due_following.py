@@ -90,6 +90,12 @@ def _follow_employee(session: Session, employee: Person, in_flush: set[uuid.UUID
 
 def follow_due_dates(session: Session, people_new: Sequence[Person], people_dirty: Sequence[Person]) -> None:
     """Keep the dependants' inherited 削除予定日 for the people of one flush (``tenants.listing.keep_lists``)."""
+    for person in people_new:
+        # The flags given on every new row alike: rows inserted together keep one parameter set (one statement,
+        # so a dependant added before its employee in the same flush still finds it at the statement's end).
+        for column in ("deletion_due_proposed", "deletion_due_inherited"):
+            if getattr(person, column) is None:
+                setattr(person, column, False)
     in_flush = {p.id for p in (*people_new, *people_dirty)}
     changed = [
         p for p in people_dirty if p.kind is PersonKind.EMPLOYEE and _changed(p, "deletion_due_on")

@@ -21,7 +21,7 @@ from app.db import make_engine
 from app.mail import Mailer
 from app.vault import Vault
 from tenants.cli import run_deletions_due
-from tenants.models import Person, PersonKind
+from tenants.models import Person, PersonKind, Relationship
 from tenants.services import send_deletion_reminders
 from tenants.services.bulk import PersonRecord, write_people
 from tests.support.people import give_number, make_dependant, make_employee, valid_my_number
@@ -199,3 +199,27 @@ async def test_a_dependant_added_later_takes_the_employees_date_on_every_path(
         statement = select(Person).where(Person.tenant_id == world.tenant.id, Person.name == name)
         person = (await db.execute(statement.execution_options(populate_existing=True))).scalar_one()
         assert (person.deletion_due_on, person.deletion_due_inherited) == (dt.date(2030, 1, 1), True), name
+
+
+async def test_a_dependant_added_in_the_same_flush_as_its_dated_employee_takes_the_date(
+    db: AsyncSession, world: World
+) -> None:
+    employee = Person(
+        id=uuid.uuid4(),
+        tenant_id=world.tenant.id,
+        kind=PersonKind.EMPLOYEE,
+        employee_code="E701",
+        name="山田 太郎",
+        deletion_due_on=dt.date(2030, 1, 1),
+    )
+    child = Person(
+        tenant_id=world.tenant.id,
+        kind=PersonKind.DEPENDANT,
+        employee_id=employee.id,
+        name="山田 花子",
+        relationship=Relationship.CHILD,
+    )
+    db.add_all([child, employee])  # the dependant first: one INSERT still holds both rows
+    await db.commit()
+    stored = await fresh(db, child.id)
+    assert (stored.deletion_due_on, stored.deletion_due_inherited) == (dt.date(2030, 1, 1), True)
