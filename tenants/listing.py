@@ -4,7 +4,8 @@ Two things are derived from people and kept in the same transaction as every cha
 
 * the **placement** columns on ``people`` (family, list department and its code, the employee's 社員コード, the
   sections that put missing values last), which the masked list's sort indexes read (``tenants.models.LIST_SORTS``);
-* the **counters** in ``people_counts`` per (tenant, list department, kind, status), which every count on a page reads.
+* the **counters** in ``people_counts`` per (tenant, list department, kind, status), which every count on a page reads;
+* a dependant's inherited 削除予定日 (``tenants.due_following``), which the deletion lists and reminders read.
 
 ORM writes are covered by a ``before_flush`` hook registered at import (every session of the app); bulk writes that
 bypass the ORM use :func:`placement` for the rows they insert, :func:`count_deltas` for what their rows count, and
@@ -37,6 +38,7 @@ from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from app.audit.log import hold_head
 from app.db import new_id
+from tenants.due_following import follow_due_dates
 from tenants.models import (
     NO_DEPARTMENT,
     CollectionStatus,
@@ -405,6 +407,7 @@ def keep_lists(session: Session, _context: Any, _instances: Any) -> None:
                 person.id = new_id()
             if person.status is None:  # the column default, applied here so the counter knows it
                 person.status = CollectionStatus.NOT_REGISTERED
+        follow_due_dates(session, people_new, people_dirty)  # a dependant's 削除予定日 follows its employee's
         placing = [(p, None) for p in people_new] + [(p, rows[p.id]) for p in people_changed if p.id in rows]
         placing.sort(key=lambda item: PersonKind(item[0].kind) is PersonKind.DEPENDANT)  # employees first
         for person, row in placing:

@@ -211,6 +211,10 @@ class Person(TenantMixin, Base):
     # True while the date is the rule's proposal (it follows the 退職日, and 退職の取消 clears it); False once an
     # admin set it by hand (tenants.services.change_deletion_due).
     deletion_due_proposed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # True on a dependant whose date is its employee's, copied (tenants.due_following, on every ORM write; the bulk
+    # path copies it itself): it follows the employee's date whenever that is set, proposed, changed or cancelled.
+    # False for a date of the dependant's own (set by hand, or proposed from its own end of 扶養) and everyone else.
+    deletion_due_inherited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Where the person stands in the lists, kept by tenants.listing on every write (never set these by hand):
     # the family (the employee's id for the employee and their dependants), the employee's department and 社員コード
     # (a dependant is listed under its employee), and a section per sort that puts missing values last.

@@ -119,7 +119,7 @@ async def _due_page(
         context={
             "row": context,
             "person": person,
-            "inherited": await services.inherited_due(db_session, person),
+            "inherited": services.inherited_due(person),
             "form": form,
             "errors": errors,
             "cancel_reason": cancel_reason,

@@ -2,8 +2,9 @@
 
 Every path that sets or clears a 退職日 (the employee form, 退職処理, 退職の取消, the full-layout import, the API)
 calls :func:`follow_retirement` on the people it changed; the bulk path computes the same proposal with
-:func:`tenants.retention_rule.propose_due_date` for the rows it inserts. A dependant follows its employee. A date an
-admin set by hand (:func:`change_deletion_due`) is kept: only a proposal follows the 退職日 and is cleared by
+:func:`tenants.retention_rule.propose_due_date` for the rows it inserts. A dependant without a date of its own goes
+by its employee's, copied onto its row whenever the employee's date changes (``tenants.due_following``, on flush). A
+date an admin set by hand (:func:`change_deletion_due`) is kept: only a proposal follows the 退職日 and is cleared by
 退職の取消. Nothing here erases a number (seed 000: only an admin does).
 """
 
@@ -13,7 +14,6 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
@@ -23,13 +23,12 @@ from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
 from tenants.models import CollectionStatus, Person, PersonKind
 from tenants.retention_rule import RetentionPurpose, propose_due_date, tenant_purposes
-from tenants.services._erasure import check_role, plan_cancelled
+from tenants.services._erasure import check_role
 from tenants.services._people import log_change, text_field
 
 CHANGE_FUNCTION = "削除予定日の変更"
 CANCEL_FUNCTION = "削除予定の解除"
 RETENTION_FUNCTION = "保存期間の設定"
-QUERY_CHUNK = 500
 REASON_MAX = 200
 
 
@@ -40,24 +39,26 @@ async def retention_purposes(session: AsyncSession, tenant_id: uuid.UUID) -> tup
 
 
 def _follow(person: Person, proposal: dt.date | None) -> None:
-    """Set a proposal where no date is set (or the set one is a proposal); clear a proposal when there is none."""
+    """Set a proposal where no date is set (or the set one is a proposal, or a dependant's inherited one); clear a
+    proposal when there is none."""
     if proposal is None:
         if person.deletion_due_proposed:
             person.deletion_due_on = None
             person.deletion_due_proposed = False
         return
-    if person.deletion_due_on is None or person.deletion_due_proposed:
+    if person.deletion_due_on is None or person.deletion_due_proposed or person.deletion_due_inherited:
         person.deletion_due_on = proposal
         person.deletion_due_proposed = True
+        person.deletion_due_inherited = False
 
 
 async def follow_retirement(session: AsyncSession, people: Sequence[Person]) -> None:
-    """Make the 削除予定日 of these employees (and payees) and their dependants follow their 退職日.
+    """Make the 削除予定日 of these employees (and payees) follow their 退職日.
 
     A 退職日 with no date set (or a proposed one): the tenant's rule proposes it (``tenants.retention_rule``). No 退職日
-    (退職の取消): a proposed date is cleared. A date an admin set by hand is never touched. Dependants are read in
-    chunks, one query per ``QUERY_CHUNK`` employees. ``people`` are ORM objects of one or more tenants; the caller's
-    transaction writes them.
+    (退職の取消): a proposed date is cleared. A date an admin set by hand is never touched. The dependants that go by
+    the employee's date follow when the caller's transaction writes them (``tenants.due_following``). ``people`` are
+    ORM objects of one or more tenants.
     """
     by_tenant: dict[uuid.UUID, list[Person]] = {}
     for person in people:
@@ -65,35 +66,9 @@ async def follow_retirement(session: AsyncSession, people: Sequence[Person]) -> 
             by_tenant.setdefault(person.tenant_id, []).append(person)
     for tenant_id, members in by_tenant.items():
         purposes = await retention_purposes(session, tenant_id)
-        proposals: dict[uuid.UUID, dt.date | None] = {}
         for person in members:
             proposal = propose_due_date(person.retirement_date, purposes) if person.retirement_date else None
             _follow(person, proposal)
-            proposals[person.id] = proposal
-        employees = [p.id for p in members if p.kind is PersonKind.EMPLOYEE]
-        for start in range(0, len(employees), QUERY_CHUNK):
-            statement = select(Person).where(
-                Person.tenant_id == tenant_id,
-                Person.kind == PersonKind.DEPENDANT,
-                Person.employee_id.in_(employees[start : start + QUERY_CHUNK]),
-            )
-            for dependant in (await session.execute(statement)).scalars():
-                assert dependant.employee_id is not None
-                _follow(dependant, proposals[dependant.employee_id])
-
-
-async def follow_employee(session: AsyncSession, dependant: Person) -> None:
-    """A dependant added to an employee who has a proposed 削除予定日 gets the same proposal."""
-    if dependant.employee_id is None:
-        return
-    employee = (
-        await session.execute(
-            select(Person).where(Person.tenant_id == dependant.tenant_id, Person.id == dependant.employee_id)
-        )
-    ).scalar_one_or_none()
-    if employee is not None and employee.retirement_date is not None:
-        purposes = await retention_purposes(session, dependant.tenant_id)
-        _follow(dependant, propose_due_date(employee.retirement_date, purposes))
 
 
 async def follow_dependant_end(session: AsyncSession, dependant: Person) -> None:
@@ -136,13 +111,15 @@ async def change_deletion_due(
     _refuse_erased(check, person)
     new = check.date("due_on", due_on, "削除予定日", required=True)
     note = _reason(check, reason)
-    if new is not None and new == person.deletion_due_on and not person.deletion_due_proposed:
+    own = not (person.deletion_due_proposed or person.deletion_due_inherited)
+    if new is not None and new == person.deletion_due_on and own:
         check.fail("due_on", "削除予定日が変わっていません。新しい日付を入力してください。")
     check.done()
     assert new is not None
     old = person.deletion_due_on
     person.deletion_due_on = new
     person.deletion_due_proposed = False
+    person.deletion_due_inherited = False
     person.deletion_due_note = note
     detail: dict[str, object] = {
         "event": "deletion_due_changed",
@@ -153,19 +130,11 @@ async def change_deletion_due(
     await log_change(session, principal, person, CHANGE_FUNCTION, detail)
 
 
-async def inherited_due(session: AsyncSession, person: Person) -> dt.date | None:
-    """The employee's 削除予定日 a dependant without a date of its own goes by (``tenants.services.due_on``); None
-    for anyone else, a dependant with its own date, or one whose plan an admin cancelled."""
-    if person.kind is not PersonKind.DEPENDANT or person.deletion_due_on is not None or person.employee_id is None:
-        return None
-    if plan_cancelled(person):
-        return None
-    employee = (
-        await session.execute(
-            select(Person).where(Person.tenant_id == person.tenant_id, Person.id == person.employee_id)
-        )
-    ).scalar_one_or_none()
-    return employee.deletion_due_on if employee is not None else None
+def inherited_due(person: Person) -> dt.date | None:
+    """The employee's 削除予定日 a dependant without a date of its own goes by (copied onto its row,
+    ``tenants.due_following``); None for anyone else, a dependant with its own date, or one whose plan an admin
+    cancelled."""
+    return person.deletion_due_on if person.deletion_due_inherited else None
 
 
 async def cancel_deletion_due(session: AsyncSession, principal: Principal, person: Person, reason: str) -> None:
@@ -180,14 +149,15 @@ async def cancel_deletion_due(session: AsyncSession, principal: Principal, perso
     check = Checker()
     _refuse_erased(check, person)
     note = _reason(check, reason)
-    inherited = await inherited_due(session, person)
-    if person.deletion_due_on is None and inherited is None and person.status is not CollectionStatus.ERASED:
+    inherited = inherited_due(person)
+    if person.deletion_due_on is None and person.status is not CollectionStatus.ERASED:
         check.fail("due_on", "削除予定日は設定されていません。")
     check.done()
-    old = person.deletion_due_on or inherited
+    old = person.deletion_due_on
     assert old is not None
     person.deletion_due_on = None
     person.deletion_due_proposed = False
+    person.deletion_due_inherited = False
     person.deletion_due_note = note
     detail: dict[str, object] = {"event": "deletion_due_cancelled", "old": old.isoformat(), "new": "", "reason": note}
     if inherited is not None:

@@ -13,7 +13,6 @@ from app.forms import Checker
 from app.text import format_date
 from tenants.models import Person, PersonKind, Relationship
 from tenants.schemas import DependantForm
-from tenants.services._deletion_due import follow_employee
 from tenants.services._people import (
     add_person,
     apply_changes,
@@ -73,7 +72,6 @@ async def add_dependant(session: AsyncSession, principal: Principal, employee: P
     require_writer(principal)
     values = {**_dependant_values(form), "employee_id": employee.id}
     person = await add_person(session, principal, PersonKind.DEPENDANT, values, "扶養家族の追加")
-    await follow_employee(session, person)  # a retired employee's 削除予定日 applies to the dependant too
     return person
 
 

@@ -13,7 +13,8 @@ Rules (seed 000 マイナンバーの廃棄, seed 003 削除予定日, seed 004 
   「予定日前の削除」: that files an ``EarlyDeletionRequest``, and a second, different admin approves (the erasure is
   performed then, by the approver, the requester recorded as handler) or rejects it, with a reason.
 - An employee's dependants keep their numbers unless the handler asks to erase them too; a dependant's number can
-  be erased alone. A dependant's due date is its own, or else its employee's (not after a 予定解除 of its own).
+  be erased alone. A dependant's due date is its own, or else its employee's (not after a 予定解除 of its own),
+  copied onto its row so the lists show the date it is erased by (``tenants.due_following``).
 """
 
 from __future__ import annotations
@@ -86,15 +87,11 @@ def plan_cancelled(person: Person) -> bool:
     return person.deletion_due_on is None and bool(person.deletion_due_note)
 
 
-def due_on(person: Person, employee: Person | None) -> dt.date | None:
-    """The 削除予定日 that applies to a person: their own, or for a dependant without one, their employee's, unless
-    an admin cancelled the dependant's plan (予定解除: no date until one is set again, so only the two-person rule
-    erases the number)."""
-    if person.deletion_due_on is not None:
-        return person.deletion_due_on
-    if person.kind is PersonKind.DEPENDANT and employee is not None and not plan_cancelled(person):
-        return employee.deletion_due_on
-    return None
+def due_on(person: Person) -> dt.date | None:
+    """The 削除予定日 that applies to a person, as every list shows it: their own, or for a dependant without one,
+    their employee's, copied onto the dependant's row (``tenants.due_following``), unless an admin cancelled the
+    dependant's plan (予定解除: no date until one is set again, so only the two-person rule erases the number)."""
+    return person.deletion_due_on
 
 
 def is_due(day: dt.date | None, today: dt.date) -> bool:
@@ -193,7 +190,7 @@ async def erasure_targets(
     today = today_in_japan()
     targets = []
     for row in rows:
-        day = due_on(row.person, row.employee)
+        day = due_on(row.person)
         targets.append(
             ErasureTarget(
                 row=row,
@@ -299,7 +296,7 @@ def _check_targets(principal: Principal, targets: list[ErasureTarget], choice: E
             )
         elif target.due and choice.include_dependants:
             for dependant in target.dependants:
-                day = due_on(dependant.person, dependant.employee)
+                day = due_on(dependant.person)
                 if not is_due(day, today):
                     label = format_date(day) if day else "未設定"
                     errors.setdefault(

@@ -409,7 +409,7 @@ class _Owner:
     code: str
     name: str
     department_id: uuid.UUID | None
-    retirement_date: dt.date | None = None  # a dependant's 削除予定日 follows its employee's
+    deletion_due_on: dt.date | None = None  # a dependant without a date of its own goes by its employee's
 
 
 class _Writer:
@@ -542,7 +542,7 @@ class _Writer:
         )
         for row in employees:
             owners[row.code] = _Owner(
-                row.id, row.code, row.values["name"], row.values["department_id"], row.values["retirement_date"]
+                row.id, row.code, row.values["name"], row.values["department_id"], self._proposal(row)
             )
         await self._load_departments(ids=[o.department_id for o in owners.values()])
         for row in dependants:
@@ -563,7 +563,7 @@ class _Writer:
         dialect = self.session.get_bind().dialect.name
         for start in range(0, len(codes), 500):
             statement = select(
-                Person.id, Person.employee_code, Person.name, Person.department_id, Person.retirement_date
+                Person.id, Person.employee_code, Person.name, Person.department_id, Person.deletion_due_on
             ).where(
                 Person.tenant_id == self.tenant.id,
                 Person.kind == PersonKind.EMPLOYEE,
@@ -571,7 +571,7 @@ class _Writer:
             )
             for row in await self.session.execute(statement):
                 found[row.employee_code] = _Owner(
-                    row.id, row.employee_code, row.name, row.department_id, row.retirement_date
+                    row.id, row.employee_code, row.name, row.department_id, row.deletion_due_on
                 )
         return found
 
@@ -673,7 +673,7 @@ class _Writer:
         )
         owner = row.owner
         department = row.department
-        values.update(self._deletion_due(row, retirement))
+        values.update(self._deletion_due(row))
         values.update(
             placement(
                 person_id=row.id,
@@ -690,12 +690,29 @@ class _Writer:
         row.status, row.list_department_id = values["status"], values["list_department_id"]
         return values
 
-    def _deletion_due(self, row: _Row, retirement: dt.date | None) -> dict[str, Any]:
-        """削除予定日 as ``follow_retirement`` proposes it: from the 退職日 (a dependant: its employee's)."""
+    def _proposal(self, row: _Row) -> dt.date | None:
+        """The 削除予定日 ``follow_retirement`` proposes from the row's 退職日 (None without one)."""
+        retirement = row.values.get("retirement_date")
+        return propose_due_date(retirement, self.purposes) if retirement is not None else None
+
+    def _deletion_due(self, row: _Row) -> dict[str, Any]:
+        """削除予定日 as the ORM paths leave it: proposed from the 退職日; a dependant's is its employee's, inherited
+        (``tenants.due_following``): the proposal of an employee of the file, the stored date of one already kept."""
         if row.kind is PersonKind.DEPENDANT:
-            retirement = row.owner.retirement_date if row.owner else None
-        due = propose_due_date(retirement, self.purposes) if retirement is not None else None
-        return {"deletion_due_on": due, "deletion_due_proposed": due is not None, "deletion_due_note": ""}
+            due = row.owner.deletion_due_on if row.owner else None
+            return {
+                "deletion_due_on": due,
+                "deletion_due_proposed": False,
+                "deletion_due_inherited": due is not None,
+                "deletion_due_note": "",
+            }
+        due = self._proposal(row)
+        return {
+            "deletion_due_on": due,
+            "deletion_due_proposed": due is not None,
+            "deletion_due_inherited": False,
+            "deletion_due_note": "",
+        }
 
     async def _insert(self, rows: list[_Row]) -> None:
         """Employees and payees, then dependants (their employee's row must exist first)."""

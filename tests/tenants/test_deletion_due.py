@@ -86,7 +86,8 @@ async def test_retiring_proposes_the_date_and_the_dependant_follows_then_reinsta
     assert status(response) == 302
     retired, follows = await fresh(db, employee.id), await fresh(db, child.id)
     assert (retired.deletion_due_on, retired.deletion_due_proposed) == (PROPOSED, True)
-    assert (follows.deletion_due_on, follows.deletion_due_proposed) == (PROPOSED, True)
+    # The dependant goes by the employee's date, copied onto its row (inherited, not a proposal of its own).
+    assert (follows.deletion_due_on, follows.deletion_due_inherited) == (PROPOSED, True)
     [entry] = [e for e in await entries(db, world.tenant.id, AuditAction.UPDATE) if e.function == "退職処理"]
     assert entry.detail["deletion_due_on"] == "2032-01-01"
 
@@ -94,7 +95,7 @@ async def test_retiring_proposes_the_date_and_the_dependant_follows_then_reinsta
     assert status(response) == 302
     back, child_back = await fresh(db, employee.id), await fresh(db, child.id)
     assert back.deletion_due_on is None and not back.deletion_due_proposed
-    assert child_back.deletion_due_on is None
+    assert child_back.deletion_due_on is None and not child_back.deletion_due_inherited
 
 
 async def test_the_employee_form_proposes_on_add_and_follows_an_edited_retirement_date(
@@ -188,7 +189,7 @@ async def test_the_bulk_path_proposes_for_retired_employees_and_their_dependants
     await db.commit()
     assert (await by_name(db, world.tenant.id, "一括 退職")).deletion_due_on == dt.date(2028, 4, 1)
     dependant = await by_name(db, world.tenant.id, "一括 家族")
-    assert (dependant.deletion_due_on, dependant.deletion_due_proposed) == (dt.date(2028, 4, 1), True)
+    assert (dependant.deletion_due_on, dependant.deletion_due_inherited) == (dt.date(2028, 4, 1), True)
     assert (await by_name(db, world.tenant.id, "一括 在籍")).deletion_due_on is None
 
 
