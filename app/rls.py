@@ -86,6 +86,7 @@ def protect_tenant_tables(connection: Connection) -> list[str]:
     schema = connection.execute(text("SELECT current_schema()")).scalar()
     connection.execute(text(ANALYZE_FUNCTION_SQL.replace("{schema}", str(schema).replace("'", "''"))))
     connection.execute(text("REVOKE ALL ON FUNCTION mnv_analyze(text) FROM PUBLIC"))
+    mark_like_leakproof(connection)
     protected = []
     existing = {
         row[0]
@@ -100,6 +101,22 @@ def protect_tenant_tables(connection: Connection) -> list[str]:
             )
             protected.append(table)
     return protected
+
+
+def mark_like_leakproof(connection: Connection) -> bool:
+    """Let the trigram index answer ``LIKE`` under row-level security: True when done (the migrating role is a
+    superuser), False otherwise (README: a superuser runs the statement once).
+
+    Under a policy, PostgreSQL uses a condition of the query as an index condition only when its functions are
+    LEAKPROOF (they may run before the policy's check); ``textlike``, the ``LIKE`` of the name search, is not marked
+    so, and a name search of 3+ characters would read the tenant's rows instead of ``ix_people_search_trgm``. Its
+    errors depend on the pattern and collation only, never on the row's text, which is what LEAKPROOF promises.
+    Only in this database (pg_proc is per database).
+    """
+    if not connection.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar():
+        return False
+    connection.execute(text("ALTER FUNCTION pg_catalog.textlike(text, text) LEAKPROOF"))
+    return True
 
 
 def unprotect_tenant_tables(connection: Connection) -> None:
