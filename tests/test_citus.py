@@ -43,6 +43,6 @@ async def test_without_citus_the_step_does_nothing(settings: Settings) -> None:
                 pytest.skip("this server has Citus")
             assert await connection.run_sync(distribute_if_citus) is None
             version = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-            assert version == "0031"  # the migration ran, and skipped
+            assert int(str(version)) >= 31  # migration 0031 ran (and skipped) on the way to the head
     finally:
         await engine.dispose()

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction, AuditResult, Subject
+from app.db import make_engine
 from app.vault import (
     DuplicateNumber,
     InvalidNumber,
@@ -24,6 +25,7 @@ from app.vault.keystore import NumberKey
 from app.vault.models import VaultNumber
 from app.vault.service import INDEX_LOCK_BUCKETS, index_lock_keys
 from tests.support.audit import entries
+from tests.support.databases import as_owner
 from tests.vault.helpers import ADMIN, corporate_number, count, make_tenant, my_number, person
 from tests.vault.test_sealing import reveal
 
@@ -363,18 +365,14 @@ async def break_audit_log(db: AsyncSession) -> AsyncIterator[Callable[[], Awaita
 
     async def install() -> None:
         nonlocal installed
-        if postgres:
-            await db.execute(
-                text(
-                    "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$"
-                )
-            )
-            await db.execute(
-                text(
-                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse_audit()"
-                )
+        if postgres:  # as the tables' owner: the app's role may not add triggers
+            await db.commit()
+            await as_table_owner(
+                db,
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$",
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_entries "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
             )
         else:
             await db.execute(
@@ -389,12 +387,22 @@ async def break_audit_log(db: AsyncSession) -> AsyncIterator[Callable[[], Awaita
     yield install
     if installed:
         await db.rollback()
-        await db.execute(
-            text("DROP TRIGGER refuse_audit ON audit_entries" if postgres else "DROP TRIGGER refuse_audit")
-        )
         if postgres:
-            await db.execute(text("DROP FUNCTION refuse_audit()"))
-        await db.commit()
+            await as_table_owner(db, "DROP TRIGGER refuse_audit ON audit_entries", "DROP FUNCTION refuse_audit()")
+        else:
+            await db.execute(text("DROP TRIGGER refuse_audit"))
+            await db.commit()
+
+
+async def as_table_owner(db: AsyncSession, *statements: str) -> None:
+    """Run DDL on the test's PostgreSQL database as the tables' owner (the app's role owns nothing)."""
+    engine = make_engine(as_owner(db.get_bind().url.render_as_string(hide_password=False)), pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
 
 
 def test_index_locks_are_bounded_per_transaction_and_the_same_number_shares_its_key() -> None:
