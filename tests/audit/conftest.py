@@ -13,7 +13,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent, AuditResult, Subjec
 from app.config import Settings
 from app.db import make_engine
 from tenants.models import Tenant, TenantKind
-from tests.support.databases import as_owner
+from tests.support.databases import as_table_owner
 
 
 def make_event(tenant_id: uuid.UUID, n: int = 0, **changes: object) -> AuditEvent:
@@ -63,12 +63,10 @@ async def tamper(session: AsyncSession, *statements: str, **params: object) -> N
         return
     # The app's role may not touch the trigger: the attacker here holds the tables' owner.
     await session.commit()
-    engine = make_engine(as_owner(str(session.get_bind().url.render_as_string(hide_password=False))), pool_size=1)
-    try:
-        async with engine.begin() as owner:
-            await owner.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only"))
-            for statement in statements:
-                await owner.execute(text(statement), params)
-            await owner.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only"))
-    finally:
-        await engine.dispose()
+    await as_table_owner(
+        session,
+        "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only",
+        *statements,
+        "ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only",
+        **params,
+    )

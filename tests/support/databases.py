@@ -8,6 +8,7 @@ import secrets
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bootstrap import migrate_all
 from app.config import load_settings
@@ -80,6 +81,18 @@ def as_owner(url: str) -> str:
     """``url`` with the admin URL's user (the tables' owner) instead of the application role."""
     admin = make_url(os.environ.get("MNV_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
     return make_url(url).set(username=admin.username, password=admin.password).render_as_string(hide_password=False)
+
+
+async def as_table_owner(session: AsyncSession, *statements: str, **params: object) -> None:
+    """Run ``statements`` (with ``params``) on ``session``'s PostgreSQL database as the tables' owner, in one
+    transaction of its own: DDL, trigger changes and index maintenance the application's role may not do."""
+    engine = make_engine(as_owner(session.get_bind().url.render_as_string(hide_password=False)), pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement), params)
+    finally:
+        await engine.dispose()
 
 
 def migrate(main_url: str, keystore_url: str, *, owner_url: str = "") -> None:

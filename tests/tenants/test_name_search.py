@@ -23,7 +23,7 @@ from tenants.models import Person, PersonKind
 from tenants.services._search import name_match_ids
 from tests.conftest import BACKEND
 from tests.support import databases
-from tests.support.databases import as_owner
+from tests.support.databases import as_table_owner
 from tests.support.lists import fill_tenant, plans, recorded
 from tests.support.people import make_dependant, make_employee, make_payee
 from tests.support.world import World, sign_in
@@ -154,12 +154,7 @@ async def test_name_searches_read_the_name_indexes(db: AsyncSession, world: Worl
     if POSTGRES:
         # Rows inserted since the index was built wait in GIN's pending list until (auto)vacuum merges them.
         await db.commit()
-        owner = make_engine(as_owner(db.get_bind().url.render_as_string(hide_password=False)), pool_size=1)
-        try:
-            async with owner.begin() as connection:  # the index's owner's right (the app's role owns nothing)
-                await connection.execute(text("SELECT gin_clean_pending_list('ix_people_search_trgm'::regclass)"))
-        finally:
-            await owner.dispose()
+        await as_table_owner(db, "SELECT gin_clean_pending_list('ix_people_search_trgm'::regclass)")
         await db.execute(text("SET enable_seqscan = off"))
     for query, indexes in (
         ("やまだ たろう", ["ix_people_search_trgm"] if POSTGRES else ["VIRTUAL TABLE INDEX"]),

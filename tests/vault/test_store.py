@@ -10,7 +10,6 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction, AuditResult, Subject
-from app.db import make_engine
 from app.vault import (
     DuplicateNumber,
     InvalidNumber,
@@ -25,7 +24,7 @@ from app.vault.keystore import NumberKey
 from app.vault.models import VaultNumber
 from app.vault.service import INDEX_LOCK_BUCKETS, index_lock_keys
 from tests.support.audit import entries
-from tests.support.databases import as_owner
+from tests.support.databases import as_table_owner
 from tests.vault.helpers import ADMIN, corporate_number, count, make_tenant, my_number, person
 from tests.vault.test_sealing import reveal
 
@@ -392,17 +391,6 @@ async def break_audit_log(db: AsyncSession) -> AsyncIterator[Callable[[], Awaita
         else:
             await db.execute(text("DROP TRIGGER refuse_audit"))
             await db.commit()
-
-
-async def as_table_owner(db: AsyncSession, *statements: str) -> None:
-    """Run DDL on the test's PostgreSQL database as the tables' owner (the app's role owns nothing)."""
-    engine = make_engine(as_owner(db.get_bind().url.render_as_string(hide_password=False)), pool_size=1)
-    try:
-        async with engine.begin() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
 
 
 def test_index_locks_are_bounded_per_transaction_and_the_same_number_shares_its_key() -> None:
