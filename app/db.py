@@ -15,6 +15,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
+    LargeBinary,
     MetaData,
     Table,
     TypeDecorator,
@@ -121,6 +122,47 @@ def tenant_fk(column: str, target_table: str, *, ondelete: str | None = None) ->
         [f"{target_table}.tenant_id", f"{target_table}.id"],
         ondelete=ondelete,
     )
+
+
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
+
+
+def uuid_from_hex(value: str | None) -> uuid.UUID | None:
+    """A UUID column's SQLite text (32 hex digits, as SQLAlchemy's ``Uuid`` writes it) as a ``uuid.UUID``.
+
+    The same value ``uuid.UUID(value)`` gives, at about a third of its cost (it skips the spellings ``uuid.UUID``
+    accepts that a stored value never has): a list or export reads several ids per row, 100,000s of them in a
+    bulk path. Anything else goes through ``uuid.UUID`` (ValueError for text that is not a UUID).
+    """
+    if value is None:
+        return None
+    if len(value) == 32 and value.isalnum():
+        found = _new_object(uuid.UUID)
+        _set_attribute(found, "int", int(value, 16))
+        _set_attribute(found, "is_safe", _UNKNOWN_SAFETY)
+        return found
+    return uuid.UUID(value)
+
+
+class _SQLiteUuid(Uuid[Any]):
+    """``Uuid`` on SQLite: read with :func:`uuid_from_hex` (the column's DDL and what is written are unchanged)."""
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if self.as_uuid and not (dialect.supports_native_uuid and self.native_uuid):
+            return uuid_from_hex
+        return super().result_processor(dialect, coltype)
+
+
+class _SQLiteBinary(LargeBinary):
+    """``LargeBinary`` on SQLite: bytes are given to sqlite3 as they are (no ``sqlite3.Binary`` copy per value)."""
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+SQLITE_TYPES: dict[Any, Any] = {Uuid: _SQLiteUuid, LargeBinary: _SQLiteBinary}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -343,6 +385,9 @@ def make_engine(
         engine = create_async_engine(
             url, connect_args={"timeout": 15}, hide_parameters=True, **({} if memory else pool)
         )
+        # The generic types' SQLite forms, for this engine's dialect only (SQLAlchemy's own hook for a dialect's
+        # implementation of a generic type: the same DDL and stored values, cheaper conversions per value).
+        engine.dialect.colspecs = {**engine.dialect.colspecs, **SQLITE_TYPES}
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine.pool, "close", _sqlite_optimize_on_close)
         return engine

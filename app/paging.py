@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple_, union_all
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 T = TypeVar("T")
 
@@ -155,6 +155,16 @@ def _ordered(statement: Select[Any], ordering: Sequence[SortColumn], backwards: 
     return statement.order_by(*columns)
 
 
+async def rows_executor(session: AsyncSession, statement: Select[Any]) -> AsyncSession | AsyncConnection:
+    """What runs ``statement``: the session's connection (in its transaction, pending changes flushed first, as
+    the session's autoflush would) when it selects columns only, so its rows skip the ORM's per-row loading (a
+    third of the Python time of reading a 1,000-row batch); the session itself when it loads entities."""
+    if any(description.get("expr") is description.get("entity") for description in statement.column_descriptions):
+        return session
+    await session.flush()
+    return await session.connection()
+
+
 async def seek(
     session: AsyncSession,
     statement: Select[Any],
@@ -171,14 +181,15 @@ async def seek(
     skipping ``offset`` rows (keep it small: OFFSET reads the rows it skips). Returns the result rows (``Row``
     objects) in the ordering's direction.
     """
+    executor = await rows_executor(session, statement)
     if cursor is None:
         query = _ordered(statement, ordering, backwards).limit(limit)
-        rows = list((await session.execute(query.offset(offset) if offset else query)).all())
+        rows = list((await executor.execute(query.offset(offset) if offset else query)).all())
         return rows[::-1] if backwards else rows
     found: list[Any] = []
     for condition in _range_conditions(ordering, cursor, backwards):
         query = _ordered(statement.where(condition), ordering, backwards).limit(limit - len(found))
-        found.extend((await session.execute(query)).all())
+        found.extend((await executor.execute(query)).all())
         if len(found) >= limit:
             break
     return found[::-1] if backwards else found

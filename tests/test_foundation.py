@@ -11,6 +11,7 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 from sqlalchemy import ForeignKeyConstraint, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings, SettingsError, load_settings
 from app.db import Base, make_engine
@@ -282,3 +283,66 @@ def test_the_name_search_triggers_survive_every_later_migration(tmp_path: Path) 
     with sqlite3.connect(path) as connection:
         triggers = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
     assert {"people_search_ai", "people_search_au", "people_search_ad"} <= triggers
+
+
+def test_uuid_from_hex_reads_what_uuid_reads() -> None:
+    import uuid
+
+    from app.db import uuid_from_hex
+
+    for value in (
+        uuid.uuid4(),
+        uuid.UUID(int=0),
+        uuid.UUID(int=2**128 - 1),
+        uuid.UUID("0193a5b2-7c1e-7d3f-8a2b-1c2d3e4f5a6b"),
+    ):
+        for text in (value.hex, value.hex.upper(), str(value)):
+            read = uuid_from_hex(text)
+            assert read == value and hash(read) == hash(value) and str(read) == str(value)
+            assert isinstance(read, uuid.UUID) and read.version == value.version
+    assert uuid_from_hex(None) is None
+    for bad in ("", "zz" * 16, "あ" * 32, "0" * 31, "g" + "0" * 31):
+        with pytest.raises(ValueError):
+            uuid_from_hex(bad)
+
+
+async def test_sqlite_reads_ids_and_blobs_through_the_fast_forms(tmp_path: Path) -> None:
+    """The SQLite engine's own forms of Uuid and LargeBinary: the same DDL and values, read and written back."""
+    import uuid
+
+    from sqlalchemy import Column, LargeBinary, MetaData, Table, Uuid, insert, select
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 't.db'}")
+    table = Table("t", MetaData(), Column("id", Uuid(), primary_key=True), Column("blob", LargeBinary()))
+    ids = [uuid.uuid4() for _ in range(3)]
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(table.metadata.create_all)
+            await connection.execute(insert(table), [{"id": i, "blob": i.bytes} for i in ids])
+            rows = (await connection.execute(select(table).order_by(table.c.id))).all()
+            stored = (await connection.exec_driver_sql("SELECT id, typeof(blob) FROM t ORDER BY id")).all()
+    finally:
+        await engine.dispose()
+    assert [(row.id, row.blob) for row in rows] == [(i, i.bytes) for i in sorted(ids)]
+    assert stored == [(i.hex, "blob") for i in sorted(ids)]  # CHAR(32) hex and a BLOB, as before
+    assert type(table.c.id.type.dialect_impl(engine.dialect)).__name__ == "_SQLiteUuid"
+
+
+async def test_a_seek_over_columns_sees_what_the_session_has_not_flushed(db: AsyncSession) -> None:
+    """``seek`` runs a columns-only statement on the session's connection: pending changes are flushed first, as
+    the session's own autoflush would (an added department is in the next page read in the same session)."""
+    from sqlalchemy import select
+
+    from app.paging import SortColumn, rows_executor, seek
+    from app.tenancy import Tenant, TenantKind, TenantStatus
+    from tenants.models import Department
+
+    tenant = Tenant(code="seekflush", name="シーク株式会社", kind=TenantKind.COMPANY, status=TenantStatus.ACTIVE)
+    db.add(tenant)
+    await db.flush()
+    db.add(Department(tenant_id=tenant.id, code="001", name="総務部"))  # pending, not flushed
+    columns = select(Department.code, Department.name).where(Department.tenant_id == tenant.id)
+    rows = await seek(db, columns, [SortColumn(Department.code, "code")], None, 10)
+    assert [(row.code, row.name) for row in rows] == [("001", "総務部")]
+    assert not isinstance(await rows_executor(db, select(Department)), type(await db.connection()))
+    await db.rollback()

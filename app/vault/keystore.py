@@ -170,7 +170,7 @@ class KeyStore:
                         NumberKey.tenant_id == tenant_id, any_of(NumberKey.number_id, chunk, dialect=dialect)
                     )
                 )
-                for number_id, version, wrapped in result:
+                for number_id, version, wrapped in result.all():  # one fetch, not a driver call per row
                     found[number_id] = StoredKey(version, wrapped)
         return found
 

@@ -276,7 +276,7 @@ async def mark_registered_many(
             chunk = ids[start : start + _MARK_CHUNK]
             these = (table.c.tenant_id == tenant_id, any_of(table.c.id, chunk, dialect=dialect))
             counted = select(table.c.list_department_id, table.c.kind, table.c.status).where(*these)
-            for department_id, kind, status in await session.execute(counted):
+            for department_id, kind, status in (await session.execute(counted)).all():
                 changes[count_key(tenant_id, department_id, kind, status)] -= 1
                 changes[count_key(tenant_id, department_id, kind, values["status"])] += 1
             await session.execute(update(table).where(*these).values(**placed, updated_at=now))
