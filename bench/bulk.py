@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python -m bench.bulk [--people N] [--database sqlite|postgres|both] [--peak-rows R]``.
 
 For each database (SQLite in a temp directory; PostgreSQL at ``MNV_TEST_POSTGRES_URL``, its own two databases
-created and dropped) the bench fills two tenants through the bulk path (``tenants.services.bulk``) with the same
+created and dropped, the app and the floor connecting as the application role ``mnv_app`` under row-level security,
+as in production) the bench fills two tenants through the bulk path (``tenants.services.bulk``) with the same
 ``N`` people (default 100,000: employees each with 0–3 dependants, 1.5 on average; 20 departments) and no numbers,
 then measures:
 
@@ -75,11 +76,12 @@ from app.auth.principal import Principal
 from app.bootstrap import migrate_all
 from app.config import Settings, load_settings
 from app.db import make_engine, new_id, utcnow
+from app.rls import connect_arguments
 from app.tenancy import Tenant, TenantKind, TenantStatus
 from app.vault import Vault, sealing
 from app.vault.numbers import my_number_check_digit
 from app.vault.tenant_keys import TenantKeys
-from bench.vault import DEFAULT_POSTGRES, _dsn, drop_databases, postgres_databases
+from bench.vault import APPLICATION_ROLE, DEFAULT_POSTGRES, _dsn, drop_databases, postgres_databases
 from exchange import Encoding, FamilyRecord, write_file
 from exchange import PersonRecord as FilePerson
 from exchange.encoding import file_writer
@@ -599,7 +601,7 @@ def dollars(count: int) -> str:
 
 async def postgres_floor(settings: Settings, tenant_id: uuid.UUID, data: bytes) -> tuple[Clock, Clock]:
     """(import clock, export clock) with asyncpg in the app's own databases."""
-    main = await asyncpg.connect(_dsn(settings.effective_database_url))
+    main = await asyncpg.connect(_dsn(settings.effective_database_url), **connect_arguments())  # RLS: the app's scope
     keystore = await asyncpg.connect(_dsn(settings.effective_keystore_url))
     keys = FloorKeys(tenant_id)
     numbers_sql = f"INSERT INTO vault_numbers ({','.join(NUMBER_COLUMNS)}) VALUES ({dollars(len(NUMBER_COLUMNS))})"
@@ -834,10 +836,15 @@ async def main(people: int, database: str, peak_rows: int) -> None:
         if names is None:
             print(f"PostgreSQL: not reachable at {make_url(admin_url).render_as_string()}, skipped")
         else:
+            main_url = make_url(admin_url).set(database=names[0])
             settings = load_settings(
                 {},
                 data_dir=tempfile.gettempdir(),
-                database_url=make_url(admin_url).set(database=names[0]).render_as_string(hide_password=False),
+                # The app's role (owns nothing, held by row-level security) as in production; the admin migrates.
+                database_url=main_url.set(username=APPLICATION_ROLE, password=None).render_as_string(
+                    hide_password=False
+                ),
+                migration_database_url=main_url.render_as_string(hide_password=False),
                 keystore_url=make_url(admin_url).set(database=names[1]).render_as_string(hide_password=False),
                 master_key=base64.b64encode(secrets.token_bytes(32)).decode(),
                 log_level="WARNING",

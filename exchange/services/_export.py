@@ -157,10 +157,13 @@ def _ids(values: tuple[uuid.UUID | str, ...], *, strict: bool) -> list[uuid.UUID
     return sorted(ids)
 
 
-def _written(layout: Layout, family: Family, base: FamilyRecord) -> list[Member]:
-    """The chosen people whose rows the file carries (a 源泉徴収票 row: the employee and the dependants in slots)."""
+def _written(layout: Layout, family: Family, base: FamilyRecord | None = None) -> list[Member]:
+    """The chosen people whose rows the file carries (a 源泉徴収票 row: the employee and the dependants in slots).
+
+    ``base``: the family's record without numbers when the caller has it (made here only for a 源泉徴収票)."""
     chosen = [family.head] if family.head.selected else []
     if isinstance(layout, WithholdingLayout):
+        base = base or family.record()
         placed = {id(person) for person in layout.placement(base)[0].values()}
         return chosen + [m for m, p in zip(family.dependants, base.dependants, strict=True) if id(p) in placed]
     return chosen + list(family.dependants)
@@ -412,7 +415,7 @@ class ExportStream:
         layout = self._plan.layout
         audiences = self._plan.audiences
         kept = [family for family in families if family.role in layout.roles and family.audience in audiences]
-        chosen = [(family, member) for family in kept for member in _written(layout, family, family.record())]
+        chosen = [(family, member) for family in kept for member in _written(layout, family)]
         numbers: dict[uuid.UUID, str] = {}
         if self._plan.request.with_numbers:
             numbers = await self._open(session, chosen)
