@@ -162,9 +162,30 @@ if not WRITER and os.environ.get("MNV_REQUIRE_LIBREOFFICE") == "1":
     )
 
 
+# The Japanese font the app ships (app/fonts, Noto Sans JP) added to fontconfig's search for the conversion, so the
+# PDF's text does not depend on the machine having a CJK font installed (without one, LibreOffice falls back to a
+# font with no Japanese glyphs and the PDF's text comes out as one repeated character).
+APP_FONTS = Path(__file__).resolve().parents[2] / "app" / "fonts"
+
+
+def _fontconfig(folder: Path) -> Path:
+    """A fontconfig file: the system's configuration (when there is one) and the app's fonts."""
+    system = Path("/etc/fonts/fonts.conf")
+    include = f"<include ignore_missing='yes'>{system}</include>" if system.exists() else ""
+    config = folder / "fonts.conf"
+    config.write_text(
+        f"<?xml version='1.0'?><!DOCTYPE fontconfig SYSTEM 'fonts.dtd'><fontconfig>{include}"
+        f"<dir>{APP_FONTS}</dir><cachedir>{folder / 'cache'}</cachedir></fontconfig>",
+        encoding="utf-8",
+    )
+    return config
+
+
 def _convert_to_pdf(source: Path, out: Path) -> Path:
-    """LibreOffice's headless conversion, with its own profile (as tests/exchange/test_libreoffice.py runs it)."""
+    """LibreOffice's headless conversion, with its own profile (as tests/exchange/test_libreoffice.py runs it) and
+    the app's Japanese font available (``_fontconfig``)."""
     assert SOFFICE is not None
+    environment = {**os.environ, "FONTCONFIG_FILE": str(_fontconfig(source.parent))}
     command = [
         SOFFICE,
         "--headless",
@@ -176,7 +197,7 @@ def _convert_to_pdf(source: Path, out: Path) -> Path:
         str(out),
         str(source),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False, env=environment)
     assert done.returncode == 0, done.stderr
     converted = out / f"{source.stem}.pdf"
     assert converted.exists(), done.stdout + done.stderr
