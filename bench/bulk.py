@@ -35,8 +35,8 @@ included, PostgreSQL's server not; the steadier figure on a shared machine) and,
 peak_mb=<m>``: wall clock, the worse of the databases; import = ``commit_import`` and the commit (it checks the
 file again: the check alone is its own row), export = the stream read to its end (the plan is its own row), ratio
 = real ÷ floor, peak = the synthetic million rows. Goals (issue 10): import ≤ 4× floor and < 10 s, export ≤ 4×
-floor and < 4 s, xlsx < 30 s each, peak < 300 MB. Both databases take 6–8 minutes (most of it filling 400,000
-people), or over 13 minutes before the bulk paths were reworked.
+floor and < 4 s, xlsx < 30 s each, peak < 300 MB. Both databases take about 10 minutes (a good part of it filling
+400,000 people), or over 13 minutes before the bulk paths were reworked.
 """
 
 from __future__ import annotations
