@@ -157,8 +157,9 @@ def _ordered(statement: Select[Any], ordering: Sequence[SortColumn], backwards: 
 
 async def rows_executor(session: AsyncSession, statement: Select[Any]) -> AsyncSession | AsyncConnection:
     """What runs ``statement``: the session's connection (in its transaction, pending changes flushed first, as
-    the session's autoflush would) when it selects columns only, so its rows skip the ORM's per-row loading (a
-    third of the Python time of reading a 1,000-row batch); the session itself when it loads entities."""
+    the session's autoflush would) when it selects columns only, so its rows skip the ORM's per-row loading (an
+    export of 50,000 people: 10.4-10.7 s against 10.8-12.8 s; a 50-row page: no difference); the session itself
+    when it loads entities."""
     if any(description.get("expr") is description.get("entity") for description in statement.column_descriptions):
         return session
     await session.flush()
