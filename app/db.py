@@ -29,7 +29,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    InstrumentedAttribute,
+    Mapped,
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    declared_attr,
+    mapped_column,
+)
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 from uuid_utils.compat import uuid7
@@ -416,6 +425,43 @@ def independent_session(session: AsyncSession) -> AsyncSession:
     begins a transaction only before the first write), or this one waits for it.
     """
     return AsyncSession(bind=session.bind, expire_on_commit=False)
+
+
+_WROTE = "mnv_wrote"  # session.info: the transaction in progress has written (flushed or executed a write)
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_flushed(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _mark_write(state: ORMExecuteState) -> None:
+    if not state.is_select:  # INSERT/UPDATE/DELETE, and any text statement (it may write)
+        state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _clear_written(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
+async def release_connection(session: AsyncSession) -> bool:
+    """Hand the session's connection back to the pool before a wait that needs no database (an Argon2 hash queued
+    behind a burst of sign-ins): a transaction that has only read is ended (committed: nothing to write, objects
+    kept as read since sessions do not expire on commit); the next statement takes a connection again, in a new
+    transaction (PostgreSQL: narrowed to the request's tenants again, ``app.rls``).
+
+    A transaction that has written, or has changes waiting for a flush, is kept as it is (its writes must commit
+    or roll back together). Returns whether the connection was released. Without this, 50 sign-ins at once held
+    every pooled connection while their hashes queued, and every other request (``/healthz`` included) waited.
+    """
+    sync = session.sync_session
+    if not session.in_transaction() or sync.info.get(_WROTE) or sync.new or sync.dirty or sync.deleted:
+        return False
+    await session.commit()
+    return True
 
 
 def ensure_sqlite_dir(url: str) -> None:

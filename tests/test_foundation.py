@@ -346,3 +346,29 @@ async def test_a_seek_over_columns_sees_what_the_session_has_not_flushed(db: Asy
     assert [(row.code, row.name) for row in rows] == [("001", "総務部")]
     assert not isinstance(await rows_executor(db, select(Department)), type(await db.connection()))
     await db.rollback()
+
+
+async def test_release_connection_ends_a_transaction_that_only_read(db: AsyncSession) -> None:
+    """A read-only transaction gives its connection back (what was read stays usable); one that wrote, or has
+    changes waiting, keeps it (its writes commit or roll back together)."""
+    from sqlalchemy import select
+
+    from app.db import release_connection
+    from app.tenancy import Tenant, TenantKind, TenantStatus
+
+    tenant = Tenant(code="release", name="リリース株式会社", kind=TenantKind.COMPANY, status=TenantStatus.ACTIVE)
+    db.add(tenant)
+    assert not await release_connection(db)  # waiting for a flush
+    await db.flush()
+    assert not await release_connection(db)  # flushed, not committed
+    assert db.in_transaction()
+    await db.commit()
+    found = (await db.execute(select(Tenant).where(Tenant.code == "release"))).scalar_one()
+    assert db.in_transaction()
+    assert await release_connection(db)
+    assert not db.in_transaction() and found.name == "リリース株式会社"
+    assert not await release_connection(db)  # nothing in progress
+    await db.execute(select(Tenant.id).where(Tenant.code == "release").with_for_update())  # still a SELECT
+    found.name = "変更後株式会社"
+    assert not await release_connection(db)  # a change not flushed yet
+    await db.rollback()

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal, employees_only, number_handlers, operator_only
 from app.blobs import BlobStore, blob_store_from_settings
 from app.config import VERIFICATION_IMAGE_CEILING, Settings
+from app.db import release_connection
 from app.forms import Form, FormInvalid
 from app.http import error_response
 from app.pager import PageRequest, page_links
@@ -207,6 +208,7 @@ async def take_upload(
     confirmed = form.get("notification_card_confirmed") == "yes"
     person_id = person.id  # still known after a rollback
     try:
+        await release_connection(db_session)  # photos queue for the image workers: no pooled connection meanwhile
         images = await services.clean_images(plan, files, settings)
         await services.submit_verification(
             db_session,

@@ -250,9 +250,12 @@ async def people_rows(
     principal: Principal,
     people: list[Person],
     departments: Mapping[uuid.UUID, Department] | None = None,
+    *,
+    open_duplicates: bool = True,
 ) -> list[NumberRow]:
     """Rows for these people (a page), their employees (and departments, unless the caller has the tenant's
-    departments already) read by id for them only."""
+    departments already) read by id for them only. ``open_duplicates=False``: the caller knows the tenant has no
+    unsettled 重複の疑い (its chip counts none), so no row is flagged without asking."""
     owner_ids = {p.employee_id for p in people if p.kind is PersonKind.DEPENDANT and p.employee_id is not None}
     owners = await _by_id(session, scoped(Person, principal), Person.id, owner_ids)
     if departments is None:
@@ -266,7 +269,7 @@ async def people_rows(
         )
         for person in people
     ]
-    return await _flagged_and_masked(session, vault, principal, rows)
+    return await _flagged_and_masked(session, vault, principal, rows, open_duplicates=open_duplicates)
 
 
 async def _by_id(session: AsyncSession, statement: Select[Any], id_column: Any, ids: Iterable[Any]) -> dict[Any, Any]:
@@ -277,16 +280,19 @@ async def _by_id(session: AsyncSession, statement: Select[Any], id_column: Any, 
 
 
 async def _flagged_and_masked(
-    session: AsyncSession, vault: Vault | None, principal: Principal, rows: list[NumberRow]
+    session: AsyncSession,
+    vault: Vault | None,
+    principal: Principal,
+    rows: list[NumberRow],
+    *,
+    open_duplicates: bool = True,
 ) -> list[NumberRow]:
     if not rows:
         return rows
-    flagged = await open_duplicate_people(session, principal.tenant_id, [row.person.id for row in rows])
-    rows = [replace(row, duplicate=row.person.id in flagged) for row in rows]
-    if vault is None:
-        return rows
-    infos = await vault.number_info(session, principal.tenant_id, [row.person.id for row in rows])
-    return [replace(row, number=infos.get(row.person.id)) for row in rows]
+    ids = [row.person.id for row in rows]
+    flagged = await open_duplicate_people(session, principal.tenant_id, ids) if open_duplicates else set()
+    infos = await vault.number_info(session, principal.tenant_id, ids) if vault is not None else {}
+    return [replace(row, duplicate=row.person.id in flagged, number=infos.get(row.person.id)) for row in rows]
 
 
 # The list's query ---------------------------------------------------------------------------------------------
@@ -424,7 +430,8 @@ async def list_numbers(session: AsyncSession, vault: Vault, principal: Principal
         scope=found.scope,
         keys_from=keys_from,
     )
-    rows = await people_rows(session, vault, principal, window.rows, by_id)
+    open_duplicates = any(count.key == "duplicate" and count.count for count in counts)
+    rows = await people_rows(session, vault, principal, window.rows, by_id, open_duplicates=open_duplicates)
     return NumberPage(replace(window, rows=rows), replace(filters, page=window.page), counts, choices)
 
 

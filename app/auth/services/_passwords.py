@@ -11,7 +11,7 @@ from app.audit.events import AuditAction
 from app.auth.models import Account
 from app.auth.passwords import PasswordHasher, check_password_policy
 from app.auth.services._common import AccountError, ClientInfo, log_own
-from app.db import utcnow
+from app.db import release_connection, utcnow
 from app.tenancy import Tenant
 
 ONE_TIME_PASSWORD_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
@@ -37,6 +37,7 @@ async def change_password(
     client: ClientInfo,
 ) -> None:
     """Set a new password (the current one is required unless this is the forced first change)."""
+    await release_connection(session)  # up to three hashes: no pooled connection held while they queue
     if current_password is not None and (
         account.password_hash is None or not (await hasher.verify_async(account.password_hash, current_password)).ok
     ):

@@ -23,7 +23,7 @@ from app.auth.services._common import AccountError, ClientInfo, actor_for, log_o
 from app.auth.services._totp import TOTP_PURPOSE, use_recovery_code
 from app.auth.totp import verify_totp
 from app.config import Settings
-from app.db import independent_session, utcnow
+from app.db import independent_session, release_connection, utcnow
 from app.tenancy import Tenant, TenantKind
 from app.vault import Vault
 
@@ -207,6 +207,7 @@ async def sign_in_with_password(
     tenant = await find_tenant_by_code(session, tenant_code)
     account = await find_account(session, tenant.id, login_id) if tenant is not None else None
     reason: FailureReason | None = None
+    await release_connection(session)  # the hash may queue behind others: no pooled connection held meanwhile
     if tenant is None or account is None or account.password_hash is None:
         await hasher.verify_dummy_async(password)
         reason = FailureReason.UNKNOWN_ID
@@ -346,6 +347,7 @@ async def check_stepup_password(
     client: ClientInfo,
 ) -> None:
     """Re-authentication counts towards the lockout like a sign-in: a stolen session cannot guess the password."""
+    await release_connection(session)
     if (
         not is_locked(account)
         and account.password_hash
