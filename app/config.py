@@ -65,7 +65,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Database connections per app process (main database; the key store gets the same limits): a request waits at
     # most db_pool_timeout seconds for a free one, then gets a 503 with Retry-After (never a 500). On PostgreSQL
     # keep workers × (size + overflow) below max_connections. On SQLite the writes queue on the one write lock
-    # anyway; more connections only serve more concurrent readers.
+    # anyway; more connections only serve more concurrent readers, and all size + overflow are kept once opened.
     db_pool_size: int = 10
     db_max_overflow: int = 10
     db_pool_timeout: float = 10.0

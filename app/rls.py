@@ -144,10 +144,16 @@ def scope_value(tenant_ids: Iterable[uuid.UUID] | None) -> str:
     return ",".join(sorted({str(tenant_id) for tenant_id in tenant_ids}))
 
 
+def enforces_row_level_security(session: AsyncSession) -> bool:
+    """Whether ``session``'s database narrows rows to a scope (PostgreSQL); on SQLite there is nothing to narrow,
+    so a caller need not even work out the scope (a query per signed-in request saved)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def narrow_session(session: AsyncSession, tenant_ids: Sequence[uuid.UUID] | None) -> None:
     """Limit what ``session`` can read and write to ``tenant_ids`` (None: every tenant) for the transaction in
     progress and each one it begins later. PostgreSQL only; nothing on SQLite."""
-    if session.get_bind().dialect.name != "postgresql":
+    if not enforces_row_level_security(session):
         return
     value = scope_value(tenant_ids)
     session.sync_session.info[_SCOPE_INFO_KEY] = value

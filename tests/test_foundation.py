@@ -372,3 +372,22 @@ async def test_release_connection_ends_a_transaction_that_only_read(db: AsyncSes
     found.name = "変更後株式会社"
     assert not await release_connection(db)  # a change not flushed yet
     await db.rollback()
+
+
+def test_a_served_process_tunes_its_garbage_collector(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``app.asgi`` (the servers' entry point) freezes the start-up objects and raises the thresholds once the app
+    has started; ``create_app`` itself does not (the tests build hundreds of apps)."""
+    import gc
+
+    from app import asgi
+
+    monkeypatch.setattr(asgi, "load_settings", lambda: settings)
+    assert asgi.tune_garbage_collection in asgi.application().on_startup
+    assert asgi.tune_garbage_collection not in create_app(settings).on_startup
+    before = gc.get_threshold()
+    try:
+        asgi.tune_garbage_collection()
+        assert gc.get_threshold() == asgi.GC_THRESHOLDS and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

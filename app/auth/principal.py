@@ -20,7 +20,7 @@ from app.audit.events import Actor, AuditAction, AuditEvent
 from app.auth import sessions
 from app.auth.models import Account, Role
 from app.config import Settings
-from app.rls import narrow_session
+from app.rls import enforces_row_level_security, narrow_session
 from app.tenancy import Tenant, TenantKind, TenantStatus
 
 PRINCIPAL_STATE_KEY = "principal"
@@ -360,7 +360,8 @@ class PrincipalMiddleware(ASGIMiddleware):
                 if principal is None:
                     scope["session"] = {}
                 else:
-                    if not scope.get("path", "").startswith(_SYSTEM_SCOPE_PREFIXES):
+                    path = scope.get("path", "")
+                    if not path.startswith(_SYSTEM_SCOPE_PREFIXES) and enforces_row_level_security(db):
                         await narrow_session(db, await principal_tenants(db, principal))
                     scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
                     sessions.touch_last_seen(data)

@@ -37,7 +37,7 @@ from app.auth.principal import PRINCIPAL_STATE_KEY, principal_tenants
 from app.forms import FormInvalid
 from app.logs import get_logger
 from app.problems import BEARER_SCHEME, INSUFFICIENT_SCOPE, INVALID_TOKEN, ApiProblem, Problem, form_invalid_problem
-from app.rls import narrow_session
+from app.rls import enforces_row_level_security, narrow_session
 from exchange.services import SCOPES, ApiPrincipal, TokenRefused, authenticate
 
 log = get_logger("api")
@@ -87,7 +87,8 @@ async def token_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: B
             extensions={"reason": exc.reason},
         ) from None
     session = request_session(connection)
-    await narrow_session(session, await principal_tenants(session, principal))
+    if enforces_row_level_security(session):
+        await narrow_session(session, await principal_tenants(session, principal))
     connection.scope.setdefault("state", {})[PRINCIPAL_STATE_KEY] = principal
     required = handler.opt.get(SCOPE_OPT)
     if required not in SCOPES:  # an endpoint that forgot to declare its scope is closed, never open

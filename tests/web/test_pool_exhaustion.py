@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import anyio.to_thread
 import msgspec
 import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.config import Settings, SettingsError, load_settings
@@ -76,6 +77,25 @@ def test_the_pool_takes_its_size_overflow_and_timeout_from_settings() -> None:
     assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 0, 2.5)  # type: ignore[attr-defined]
     defaults = load_settings({})
     assert (defaults.db_pool_size, defaults.db_max_overflow, defaults.db_pool_timeout) == (10, 10, 10.0)
+
+
+async def test_sqlite_keeps_every_connection_it_may_open(tmp_path: Path) -> None:
+    """The same limit (size + overflow), all of it kept: under a load above the pool's size, an overflow
+    connection was opened and closed for nearly every request (a thread, the pragmas, PRAGMA optimize each time)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'pool.db'}", pool_size=2, max_overflow=3, pool_timeout=4)
+    pool = engine.sync_engine.pool
+    assert (pool.size(), pool._max_overflow, pool._timeout) == (5, 0, 4)  # type: ignore[attr-defined]
+    opened: list[object] = []
+    event.listen(engine.sync_engine, "connect", lambda *_: opened.append(1))
+    try:
+        for _ in range(3):  # three bursts of five at once: five connections opened in all, none again
+            connections = [await engine.connect() for _ in range(5)]
+            for connection in connections:
+                await connection.execute(text("SELECT 1"))
+                await connection.close()
+        assert len(opened) == 5 and pool.checkedin() == 5  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
 
 
 @pytest.mark.parametrize(
