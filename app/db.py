@@ -27,18 +27,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.orm import (
-    DeclarativeBase,
-    InstrumentedAttribute,
-    Mapped,
-    ORMExecuteState,
-    Session,
-    SessionTransaction,
-    declared_attr,
-    mapped_column,
-)
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, declared_attr, mapped_column
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 from uuid_utils.compat import uuid7
@@ -431,24 +422,22 @@ def independent_session(session: AsyncSession) -> AsyncSession:
     return AsyncSession(bind=session.bind, expire_on_commit=False)
 
 
-_WROTE = "mnv_wrote"  # session.info: the transaction in progress has written (flushed or executed a write)
+_WROTE = "mnv_wrote"  # Connection.info: the transaction in progress has written (or locked rows)
 
 
-@event.listens_for(Session, "after_flush")
-def _mark_flushed(session: Session, _context: Any) -> None:
-    session.info[_WROTE] = True
+@event.listens_for(Engine, "begin")
+def _clear_written(connection: Connection) -> None:
+    connection.info.pop(_WROTE, None)
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _mark_write(state: ORMExecuteState) -> None:
-    if not state.is_select:  # INSERT/UPDATE/DELETE, and any text statement (it may write)
-        state.session.info[_WROTE] = True
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _clear_written(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_WROTE, None)
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_write(
+    connection: Connection, _cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool
+) -> None:
+    # Every statement of every engine, ORM or not (insert_many, exec_driver_sql): anything but a plain SELECT
+    # counts, a SELECT … FOR UPDATE/SHARE too (its locks must last to the end of the transaction).
+    if statement[:6] != "SELECT" or " FOR " in statement:
+        connection.info[_WROTE] = True
 
 
 async def release_connection(session: AsyncSession) -> bool:
@@ -462,7 +451,10 @@ async def release_connection(session: AsyncSession) -> bool:
     every pooled connection while their hashes queued, and every other request (``/healthz`` included) waited.
     """
     sync = session.sync_session
-    if not session.in_transaction() or sync.info.get(_WROTE) or sync.new or sync.dirty or sync.deleted:
+    if not session.in_transaction() or sync.new or sync.dirty or sync.deleted:
+        return False
+    connection = (await session.connection()).sync_connection
+    if connection is None or connection.info.get(_WROTE):
         return False
     await session.commit()
     return True

@@ -368,9 +368,16 @@ async def test_release_connection_ends_a_transaction_that_only_read(db: AsyncSes
     assert await release_connection(db)
     assert not db.in_transaction() and found.name == "リリース株式会社"
     assert not await release_connection(db)  # nothing in progress
-    await db.execute(select(Tenant.id).where(Tenant.code == "release").with_for_update())  # still a SELECT
     found.name = "変更後株式会社"
     assert not await release_connection(db)  # a change not flushed yet
+    await db.rollback()
+    await db.execute(select(Tenant.id).where(Tenant.code == "release"))
+    await (await db.connection()).exec_driver_sql("UPDATE tenants SET name = name WHERE code = 'release'")
+    assert not await release_connection(db)  # a write below the ORM (insert_many, exec_driver_sql) counts too
+    await db.rollback()
+    await db.execute(select(Tenant).where(Tenant.code == "release").with_for_update())
+    locks = db.get_bind().dialect.name == "postgresql"  # SQLite renders no FOR UPDATE (its writer lock is whole)
+    assert await release_connection(db) is not locks  # a row lock lasts to the end of its transaction
     await db.rollback()
 
 
