@@ -26,6 +26,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, TypeVar, TypeVarTuple, Unpack
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import release_connection
+
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
@@ -75,9 +79,17 @@ def executor(pool: str) -> ThreadPoolExecutor:
         return found
 
 
-async def run_in_worker(pool: str, fn: Callable[[Unpack[Ts]], T], *args: *Ts) -> T:
+async def run_in_worker(
+    pool: str, fn: Callable[[Unpack[Ts]], T], *args: *Ts, releasing: AsyncSession | None = None
+) -> T:
     """``fn(*args)`` in a worker thread of ``pool``; its exceptions propagate. The loop serves others meanwhile;
-    calls beyond the pool's capacity queue in order."""
+    calls beyond the pool's capacity queue in order.
+
+    ``releasing``: the caller's session, whose connection goes back to the pool for the wait when its transaction
+    has only read (``app.db.release_connection``; one that wrote keeps it): a queue of documents or photos must not
+    hold the pool's connections while other requests need them."""
+    if releasing is not None:
+        await release_connection(releasing)
     return await asyncio.get_running_loop().run_in_executor(executor(pool), functools.partial(fn, *args))
 
 

@@ -108,7 +108,10 @@ async def issue_erasure_certificate(session: AsyncSession, erasure: TenantErasur
     """The certificate of ``erasure``, issued today (JST) by the operator's organisation; logged as 印刷 in the
     operator's chain (in the caller's transaction)."""
     operator = await operator_organisation(session)
-    pdf = await run_in_worker(DOCUMENTS, render_tenant_erasure_certificate, erasure, operator.name, today_in_japan())
+    issued_on = today_in_japan()
+    pdf = await run_in_worker(
+        DOCUMENTS, render_tenant_erasure_certificate, erasure, operator.name, issued_on, releasing=session
+    )
     detail = {
         "event": "tenant_erasure_certificate",
         "certificate_number": erasure.certificate_number,

@@ -204,7 +204,7 @@ async def render_invoice(session: AsyncSession, invoice: Invoice, lines: Sequenc
     """
     cancels = await _cancelled_number(session, invoice.tenant_id, invoice.corrects_id)
     # reportlab holds the GIL: laid out in the documents worker (one at a time), the loop keeps serving.
-    pdf = await run_in_worker(DOCUMENTS, _render, invoice, list(lines), cancels)
+    pdf = await run_in_worker(DOCUMENTS, _render, invoice, list(lines), cancels, releasing=session)
     return InvoiceDocument(pdf=pdf, filename=f"{invoice_title(invoice)}_{invoice.number}.pdf", invoice=invoice)
 
 

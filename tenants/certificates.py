@@ -203,7 +203,9 @@ async def _issue(
     name: str,
 ) -> Certificate:
     # reportlab holds the GIL: laid out in the documents worker (one at a time), the loop keeps serving.
-    pdf = await run_in_worker(DOCUMENTS, render_deletion_certificate, records, tenant, today_in_japan())
+    pdf = await run_in_worker(
+        DOCUMENTS, render_deletion_certificate, records, tenant, today_in_japan(), releasing=session
+    )
     event = AuditEvent(
         tenant_id=tenant.id,
         action=AuditAction.PRINT,

@@ -8,8 +8,11 @@ import sys
 import threading
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.workers import ARGON2, BULK, WORKER_NICENESS, pool_capacity, run_in_worker
+from app.tenancy import Tenant, TenantKind, TenantStatus
+from app.workers import ARGON2, BULK, DOCUMENTS, WORKER_NICENESS, pool_capacity, run_in_worker
 
 
 def _thread_niceness() -> tuple[str, int]:
@@ -41,3 +44,15 @@ async def test_a_pool_runs_no_more_calls_at_once_than_its_capacity() -> None:
 
     await asyncio.gather(*(run_in_worker(BULK, work) for _ in range(5)))
     assert most == pool_capacity(BULK) == 1
+
+
+async def test_a_wait_for_a_worker_hands_back_a_connection_that_only_read(db: AsyncSession) -> None:
+    """``releasing``: a document or photo queued behind others holds no pooled connection when its request has only
+    read; a request that wrote keeps its transaction (the entry and the operation commit together)."""
+    await db.execute(select(Tenant.id).limit(1))
+    assert db.in_transaction()
+    assert await run_in_worker(DOCUMENTS, db.in_transaction, releasing=db) is False
+    db.add(Tenant(code="workerwrite", name="ワーカー株式会社", kind=TenantKind.COMPANY, status=TenantStatus.ACTIVE))
+    await db.flush()
+    assert await run_in_worker(DOCUMENTS, db.in_transaction, releasing=db) is True
+    await db.rollback()

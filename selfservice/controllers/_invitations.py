@@ -66,7 +66,8 @@ class InvitationController(Controller):
             await db_session.rollback()  # nothing of a refused batch stays (a capacity check after a flush ends it)
             context = await _invitation_context(db_session, principal, settings, filters, exc.errors, data.person_ids)
             return Template(template_name="selfservice/invitations.html", context=context, status_code=400)
-        pdf = await run_in_worker(DOCUMENTS, render_invitation_letters, [item.letter for item in issued])
+        letters = [item.letter for item in issued]
+        pdf = await run_in_worker(DOCUMENTS, render_invitation_letters, letters, releasing=db_session)
         await db_session.commit()  # the accounts exist before any mail points to them
         report = await services.send_invitation_mails(settings, issued)
         _flash_issued(request, len(issued), report)

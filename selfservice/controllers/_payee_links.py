@@ -155,7 +155,7 @@ class PayeeLinkAdminController(Controller):
             expires_at=link.expires_at,
             contact=contact_line(principal.name, tenant.phone),
         )
-        pdf = await run_in_worker(DOCUMENTS, render_payee_link_sheet, sheet)
+        pdf = await run_in_worker(DOCUMENTS, render_payee_link_sheet, sheet, releasing=db_session)
         await payees.note_printed(db_session, actor=principal.actor(), person=person)
         return Response(
             content=pdf,

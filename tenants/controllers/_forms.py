@@ -33,7 +33,7 @@ class FormsLibraryController(Controller):
         if form is None:
             raise NotFoundException()
         tenant = await services.own_tenant(db_session, principal)
-        content = await render_form(form, tenant, today_in_japan())
+        content = await render_form(form, tenant, today_in_japan(), releasing=db_session)
         return Response(
             content=content,
             media_type=DOCX_MEDIA_TYPE,

@@ -227,7 +227,7 @@ class OperationLogController(Controller):
                     )
                 await _log_download(db_session, principal, search, AuditAction.PRINT, label, len(rows))
                 header = _pdf_header(principal, search)
-                content = await run_in_worker(DOCUMENTS, render_log_pdf, header, rows)
+                content = await run_in_worker(DOCUMENTS, render_log_pdf, header, rows, releasing=db_session)
                 return Response(
                     content,
                     media_type="application/pdf",

@@ -11,6 +11,8 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.tenancy import Tenant
 from app.workers import DOCUMENTS, run_in_worker
 from tenants.forms_library import _letters, _policy, _rules
@@ -94,9 +96,12 @@ def build_form(form: FormDocument, tenant: Tenant, today: dt.date) -> bytes:
     return form.builder(FormContext.of(tenant, today))
 
 
-async def render_form(form: FormDocument, tenant: Tenant, today: dt.date) -> bytes:
-    """``build_form`` off the event loop (python-docx is pure Python: tens of milliseconds per form)."""
-    return await run_in_worker(DOCUMENTS, form.builder, FormContext.of(tenant, today))
+async def render_form(
+    form: FormDocument, tenant: Tenant, today: dt.date, *, releasing: AsyncSession | None = None
+) -> bytes:
+    """``build_form`` off the event loop (python-docx is pure Python: tens of milliseconds per form); ``releasing``:
+    the caller's session, its connection handed back while the form waits its turn (``app.workers``)."""
+    return await run_in_worker(DOCUMENTS, form.builder, FormContext.of(tenant, today), releasing=releasing)
 
 
 __all__ = ["DOCX_MEDIA_TYPE", "FORMS", "FormContext", "FormDocument", "build_form", "find_form", "render_form"]

@@ -177,7 +177,9 @@ async def print_employment_insurance_filings(
         representative=tenant.representative,
         phone=tenant.phone,
     )
-    pdf = await run_in_worker(DOCUMENTS, render_employment_insurance_filings, filings, office, filed_on)
+    pdf = await run_in_worker(
+        DOCUMENTS, render_employment_insurance_filings, filings, office, filed_on, releasing=session
+    )
     stamp = filed_on.strftime("%Y%m%d")
     return FilingPrint(pdf=pdf, filename=f"雇用保険被保険者個人番号登録・変更届_{stamp}.pdf", people=len(filings))
 
