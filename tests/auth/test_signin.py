@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import app.auth.sessions as sessions_module
 from app.audit.events import AuditAction
 from app.auth.models import Account
-from app.auth.passwords import hasher_from_settings
+from app.auth.passwords import PasswordHasher, hasher_from_settings
 from app.auth.services import replace_recovery_codes
 from app.config import Settings
 from app.db import utcnow
@@ -300,7 +300,12 @@ async def test_a_sign_in_holds_no_pooled_connection_while_its_password_is_hashed
     from app.db import make_engine
 
     engine = make_engine(settings.effective_database_url, pool_size=1, max_overflow=0, pool_timeout=2)
-    hasher = hasher_from_settings(settings)
+    # A hasher of the test's own: the app's is shared by the whole process (hasher_from_settings caches it).
+    hasher = PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
     verify = hasher.verify_async
     answered: list[int] = []
 
