@@ -384,8 +384,6 @@ async def ensure_demo_disposal(session: AsyncSession, vault: Vault, tenant: Tena
         person.retirement_date = retired_on
         person.social_insurance_acquired_on = person.employment_insurance_acquired_on = person.hire_date
         person.social_insurance_lost_on = person.employment_insurance_lost_on = retired_on + dt.timedelta(days=1)
-    await follow_retirement(session, list(people.values()))
-    await session.flush()
     admin = (
         await session.execute(select(Account).where(Account.tenant_id == tenant.id, Account.login_id == "admin"))
     ).scalar_one()
@@ -402,6 +400,7 @@ async def ensure_demo_disposal(session: AsyncSession, vault: Vault, tenant: Tena
         person_id=None,
         stepup_fresh=True,
     )
+    await follow_retirement(session, list(people.values()), principal.actor())
     by_outcome = {outcome: people[code].id for code, _, outcome in RETIRED}
     await erase_numbers(
         session, vault, principal, [by_outcome["erased"]], ErasureChoice(reason="retention", include_dependants=True)

@@ -10,6 +10,11 @@ copied onto the dependants that follow it (``deletion_due_inherited``), and kept
   in one UPDATE over the family (``ix_people_tenant_id_employee_id_kind``), and their loaded copies too;
 * a dependant added (or moved to another employee) that has no date of its own takes its employee's.
 
+Each dependant whose date changed this way gets its own 削除予定日の変更 entry in the log, like the employee: the
+hook notes them in the session (:func:`followed_dates`), the service that changed the employee's date writes the
+entries with its actor (``tenants.services._deletion_due``), and a transaction that would commit noted changes
+without their entries fails (:func:`refuse_unlogged_dates`).
+
 A dependant follows while its date is inherited, or while it has no date and no note (a 予定解除 of its own leaves
 the reason as the note: it stays cancelled; a date set by hand or proposed from its own end of 扶養 is its own and
 wins). An erased number's date is history and never changes. Bulk inserts that bypass the ORM copy the date
@@ -21,13 +26,36 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, inspect, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, event, inspect, or_, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tenants.models import CollectionStatus, Person, PersonKind
+
+FOLLOWED_KEY = "tenants.due_followed"  # session.info: the FollowedDates not logged yet
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedDates:
+    """Dependants whose 削除予定日 followed their employee's in a flush: ``old`` -> ``new`` (JST dates; None: none)."""
+
+    tenant_id: uuid.UUID
+    employee_id: uuid.UUID
+    old: dt.date | None
+    new: dt.date | None
+    dependant_ids: tuple[uuid.UUID, ...]
+
+
+class UnloggedDeletionDue(RuntimeError):
+    """A transaction changed dependants' 削除予定日 (following their employee) without their audit entries."""
+
+
+def followed_dates(session: Session) -> list[FollowedDates]:
+    """Take the dependants' followed dates noted in this session since the last call (the caller logs them)."""
+    return list(session.info.pop(FOLLOWED_KEY, []))
 
 
 def follows_employee(person: Person) -> bool:
@@ -73,7 +101,20 @@ def _follow_employee(session: Session, employee: Person, in_flush: set[uuid.UUID
     ]
     if in_flush:
         family.append(Person.id.not_in(in_flush))
-    session.execute(update(Person).where(*family).values(**values).execution_options(synchronize_session=False))
+    # Rows already as they should be are left alone, so the ids returned are exactly the dates that changed.
+    changes = or_(
+        Person.deletion_due_on.is_distinct_from(values["deletion_due_on"]),
+        Person.deletion_due_inherited.is_distinct_from(values["deletion_due_inherited"]),
+        Person.deletion_due_proposed.is_distinct_from(values["deletion_due_proposed"]),
+    )
+    statement = update(Person).where(*family, changes).values(**values).returning(Person.id)
+    changed = session.execute(statement.execution_options(synchronize_session=False)).all()
+    history = inspect(employee).attrs.deletion_due_on.history
+    old = history.deleted[0] if history.deleted else None
+    moved = tuple(row.id for row in changed)  # a dependant's own date is never among them (not following)
+    if moved:
+        noted = session.info.setdefault(FOLLOWED_KEY, [])
+        noted.append(FollowedDates(employee.tenant_id, employee.id, old, employee.deletion_due_on, moved))
     # Dependants loaded in this session must not keep the old date (a later flush or page reads them).
     for obj in list(session.identity_map.values()):
         if not isinstance(obj, Person) or obj.id in in_flush or obj.tenant_id != employee.tenant_id:
@@ -122,3 +163,17 @@ def follow_due_dates(session: Session, people_new: Sequence[Person], people_dirt
         for column, value in inherited_values(due).items():
             if getattr(person, column) != value:
                 setattr(person, column, value)
+
+
+@event.listens_for(Session, "before_commit")
+def refuse_unlogged_dates(session: Session) -> None:
+    """Fail the commit of a transaction whose dependants' followed 削除予定日 have no audit entries yet: every change
+    to a number's disposal is logged, or not made (raises :class:`UnloggedDeletionDue`)."""
+    if session.info.get(FOLLOWED_KEY):
+        raise UnloggedDeletionDue("扶養家族の削除予定日の変更が操作ログに記録されていません。")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def forget_followed_dates(session: Session, _previous: SessionTransaction) -> None:
+    """What a rolled-back transaction noted was never written."""
+    session.info.pop(FOLLOWED_KEY, None)

@@ -244,7 +244,9 @@ class Applier:
         if not changed_people:
             return
         # 削除予定日 follows a 退職日 the file set or cleared (the rule every path shares).
-        await follow_retirement(self.session, [p for p, changed, _ in changed_people if "retirement_date" in changed])
+        await follow_retirement(
+            self.session, [p for p, changed, _ in changed_people if "retirement_date" in changed], self.actor
+        )
         await self.session.flush()  # placement and counters follow (tenants.listing's hook)
         await self._load_departments({p.department_id for p, _, _ in changed_people if p.department_id})
         events = []

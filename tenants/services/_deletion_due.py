@@ -14,17 +14,20 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.events import AuditAction
-from app.audit.log import record
+from app.audit.events import Actor, AuditAction, AuditEvent
+from app.audit.log import record, record_many
 from app.auth.principal import Principal
 from app.forms import Checker, FormInvalid
 from app.tenancy import Tenant
+from tenants.due_following import followed_dates
 from tenants.models import CollectionStatus, Person, PersonKind
 from tenants.retention_rule import RetentionPurpose, propose_due_date, tenant_purposes
 from tenants.services._erasure import check_role
 from tenants.services._people import log_change, text_field
+from tenants.services._records import context_of, person_subject
 
 CHANGE_FUNCTION = "削除予定日の変更"
 CANCEL_FUNCTION = "削除予定の解除"
@@ -52,13 +55,52 @@ def _follow(person: Person, proposal: dt.date | None) -> None:
         person.deletion_due_inherited = False
 
 
-async def follow_retirement(session: AsyncSession, people: Sequence[Person]) -> None:
+async def log_followed_dates(session: AsyncSession, actor: Actor) -> None:
+    """Flush, then log one 削除予定日の変更 entry per dependant whose date followed its employee's in this session
+    (``tenants.due_following`` notes them), with ``actor`` as the one who changed the employee's date; detail
+    ``event=deletion_due_followed``, the old and new dates (ISO, JST; "" for none) and the employee's 社員コード. In
+    the caller's transaction, like the employee's own entry (a commit with such changes unlogged fails)."""
+    await session.flush()
+    events: list[AuditEvent] = []
+    for followed in followed_dates(session.sync_session):
+        employee = await context_of(session, await _person(session, followed.tenant_id, followed.employee_id))
+        statement = select(Person).where(
+            Person.tenant_id == followed.tenant_id, Person.id.in_(followed.dependant_ids)
+        )  # one IN list of primary keys: a family, never the tenant
+        dependants = sorted((await session.execute(statement)).scalars(), key=lambda p: (p.kana, str(p.id)))
+        detail = {
+            "event": "deletion_due_followed",
+            "old": followed.old.isoformat() if followed.old else "",
+            "new": followed.new.isoformat() if followed.new else "",
+            "employee_code": employee.person.employee_code or "",
+        }
+        events += [
+            AuditEvent(
+                tenant_id=followed.tenant_id,
+                action=AuditAction.UPDATE,
+                actor=actor,
+                function=CHANGE_FUNCTION,
+                subject=person_subject(dependant, employee.person, employee.department),
+                detail=dict(detail),
+            )
+            for dependant in dependants
+        ]
+    if events:
+        await record_many(session, events)
+
+
+async def _person(session: AsyncSession, tenant_id: uuid.UUID, person_id: uuid.UUID) -> Person:
+    statement = select(Person).where(Person.tenant_id == tenant_id, Person.id == person_id)
+    return (await session.execute(statement)).scalar_one()
+
+
+async def follow_retirement(session: AsyncSession, people: Sequence[Person], actor: Actor) -> None:
     """Make the 削除予定日 of these employees (and payees) follow their 退職日.
 
     A 退職日 with no date set (or a proposed one): the tenant's rule proposes it (``tenants.retention_rule``). No 退職日
     (退職の取消): a proposed date is cleared. A date an admin set by hand is never touched. The dependants that go by
-    the employee's date follow when the caller's transaction writes them (``tenants.due_following``). ``people`` are
-    ORM objects of one or more tenants.
+    the employee's date follow (``tenants.due_following``), each logged with ``actor`` (:func:`log_followed_dates`;
+    this flushes). ``people`` are ORM objects of one or more tenants.
     """
     by_tenant: dict[uuid.UUID, list[Person]] = {}
     for person in people:
@@ -69,6 +111,7 @@ async def follow_retirement(session: AsyncSession, people: Sequence[Person]) -> 
         for person in members:
             proposal = propose_due_date(person.retirement_date, purposes) if person.retirement_date else None
             _follow(person, proposal)
+    await log_followed_dates(session, actor)
 
 
 async def follow_dependant_end(session: AsyncSession, dependant: Person) -> None:
@@ -128,6 +171,7 @@ async def change_deletion_due(
         "reason": note,
     }
     await log_change(session, principal, person, CHANGE_FUNCTION, detail)
+    await log_followed_dates(session, principal.actor())
 
 
 def inherited_due(person: Person) -> dt.date | None:
@@ -163,6 +207,7 @@ async def cancel_deletion_due(session: AsyncSession, principal: Principal, perso
     if inherited is not None:
         detail["inherited"] = True
     await log_change(session, principal, person, CANCEL_FUNCTION, detail)
+    await log_followed_dates(session, principal.actor())
 
 
 async def update_retention_rule(

@@ -323,7 +323,7 @@ async def add_employee(session: AsyncSession, principal: Principal, form: Employ
     person = await add_person(session, principal, PersonKind.EMPLOYEE, values, "従業員の追加")
     await sync_employee_access(session, person)
     if person.retirement_date is not None:
-        await follow_retirement(session, [person])
+        await follow_retirement(session, [person], principal.actor())
     return person
 
 
@@ -333,7 +333,7 @@ async def update_employee(session: AsyncSession, principal: Principal, person: P
     values = await _employee_values(session, principal, form, person)
     changed = await apply_changes(session, principal, person, values, "従業員情報の修正")
     if "retirement_date" in changed:
-        await follow_retirement(session, [person])
+        await follow_retirement(session, [person], principal.actor())
         await _apply_retirement(session, principal, person)
     return changed
 
@@ -353,7 +353,7 @@ async def retire_employee(session: AsyncSession, principal: Principal, person: P
     check.done()
     assert retirement_date is not None
     person.retirement_date = retirement_date
-    await follow_retirement(session, [person])
+    await follow_retirement(session, [person], principal.actor())
     detail = {"event": "retired", "retirement_date": retirement_date.isoformat()}
     detail["deletion_due_on"] = person.deletion_due_on.isoformat() if person.deletion_due_on else ""
     detail["accounts"] = await _apply_retirement(session, principal, person, log=False)
@@ -368,7 +368,7 @@ async def reinstate_employee(session: AsyncSession, principal: Principal, person
         raise FormInvalid({"retirement_date": "この従業員は在籍中です。"})
     await _check_room_to_enable(session, person)  # before anything changes (the page answers with a redirect)
     person.retirement_date = None
-    await follow_retirement(session, [person])  # a proposed 削除予定日 goes with the 退職日
+    await follow_retirement(session, [person], principal.actor())  # a proposed 削除予定日 goes with the 退職日
     accounts = await _apply_retirement(session, principal, person, log=False, room_checked=True)
     await log_change(session, principal, person, "退職の取消", {"event": "reinstated", "accounts": accounts})
 

@@ -134,7 +134,7 @@ async def add_payee(session: AsyncSession, principal: Principal, form: PayeeForm
     require_writer(principal)
     person = await add_person(session, principal, PersonKind.PAYEE, _payee_values(form, None), "取引先の追加")
     if person.retirement_date is not None:
-        await follow_retirement(session, [person])
+        await follow_retirement(session, [person], principal.actor())
     return person
 
 
@@ -143,5 +143,5 @@ async def update_payee(session: AsyncSession, principal: Principal, person: Pers
     require_writer(principal)
     changed = await apply_changes(session, principal, person, _payee_values(form, person), "取引先情報の修正")
     if "retirement_date" in changed:
-        await follow_retirement(session, [person])
+        await follow_retirement(session, [person], principal.actor())
     return changed

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import Actor, AuditAction
@@ -213,11 +213,18 @@ async def test_a_change_and_a_cancellation_are_logged_with_the_dates_and_the_rea
     person = await fresh(db, employee.id)
     assert person.deletion_due_on is None and person.deletion_due_note == "再雇用の予定"
     logged = [e for e in await entries(db, world.tenant.id, AuditAction.UPDATE) if e.function.startswith("削除予定")]
-    assert [(e.function, e.detail["old"], e.detail["new"], e.detail["reason"]) for e in logged] == [
+    own = [e for e in logged if e.subject_person_id == employee.id]
+    assert [(e.function, e.detail["old"], e.detail["new"], e.detail["reason"]) for e in own] == [
         ("削除予定日の変更", "2032-01-01", "2033-04-01", "社内規程による"),
         ("削除予定の解除", "2033-04-01", "", "再雇用の予定"),
     ]
-    assert all(e.subject_person_id == employee.id for e in logged)
+    # The dependant going by the employee's date: an entry of its own for each change.
+    followed = [e for e in logged if e.subject_person_id != employee.id]
+    assert [(e.detail["event"], e.detail["old"], e.detail["new"]) for e in followed] == [
+        ("deletion_due_followed", "", "2032-01-01"),
+        ("deletion_due_followed", "2032-01-01", "2033-04-01"),
+        ("deletion_due_followed", "2033-04-01", ""),
+    ]
 
 
 async def test_each_reason_field_of_the_due_date_page_has_its_own_label_and_id(
@@ -237,6 +244,13 @@ async def test_each_reason_field_of_the_due_date_page_has_its_own_label_and_id(
     assert refused.status_code == 400 and 'aria-describedby="e-cancel_reason"' in refused.text
 
 
+async def set_due_directly(db: AsyncSession, employee: Person, due: dt.date | None) -> None:
+    """The employee's date as stored, with no log entry and no dependant following (a fixture, not a user's act)."""
+    await db.execute(update(Person).where(Person.id == employee.id).values(deletion_due_on=due))
+    await db.commit()
+    await db.refresh(employee)
+
+
 async def test_the_due_date_pages_walk_the_ladder(
     client: AsyncTestClient[Litestar], world: World, db: AsyncSession
 ) -> None:
@@ -248,8 +262,7 @@ async def test_the_due_date_pages_walk_the_ladder(
     assert anonymous.status_code in (302, 303) and "/login" in anonymous.headers["location"]
     assert (await client.get("/admin/deletions", follow_redirects=False)).status_code in (302, 303)
 
-    employee.deletion_due_on = dt.date(2031, 1, 1)
-    await db.commit()
+    await set_due_directly(db, employee, dt.date(2031, 1, 1))
     for persona in (world.viewer, world.handler):  # seed 000: changing or cancelling the date is the admin's act
         await sign_in(client, persona)
         assert (await client.get("/admin/deletions")).status_code == 200
@@ -261,8 +274,7 @@ async def test_the_due_date_pages_walk_the_ladder(
     assert (await fresh(db, employee.id)).deletion_due_on == dt.date(2031, 1, 1)
     changes = await entries(db, world.tenant.id, AuditAction.UPDATE)
     assert [e for e in changes if e.function.startswith("削除予定")] == []
-    employee.deletion_due_on = None
-    await db.commit()
+    await set_due_directly(db, employee, None)
 
     await sign_in(client, world.admin)
     for other in (f"/admin/deletions/{theirs.id}/due", "/admin/deletions/not-a-uuid/due"):

@@ -16,13 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.audit.events import Actor
+from app.audit.log import list_entries
 from app.config import Settings
 from app.db import make_engine
 from app.mail import Mailer
 from app.vault import Vault
 from tenants.cli import run_deletions_due
+from tenants.due_following import UnloggedDeletionDue
 from tenants.models import Person, PersonKind, Relationship
 from tenants.services import send_deletion_reminders
+from tenants.services._deletion_due import log_followed_dates
 from tenants.services.bulk import PersonRecord, write_people
 from tests.support.people import give_number, make_dependant, make_employee, valid_my_number
 from tests.support.world import World, post_form, sign_in
@@ -223,3 +226,57 @@ async def test_a_dependant_added_in_the_same_flush_as_its_dated_employee_takes_t
     await db.commit()
     stored = await fresh(db, child.id)
     assert (stored.deletion_due_on, stored.deletion_due_inherited) == (dt.date(2030, 1, 1), True)
+
+
+async def followed_entries(db: AsyncSession, tenant_id: uuid.UUID, person: Person) -> list[tuple[str, str, str]]:
+    """(old, new, actor) of the person's 削除予定日の変更 entries written because its employee's date changed."""
+    entries = reversed(await list_entries(db, tenant_id, person_id=person.id, limit=100))
+    return [
+        (e.detail["old"], e.detail["new"], e.actor_login_id)
+        for e in entries
+        if e.function == "削除予定日の変更" and e.detail.get("event") == "deletion_due_followed"
+    ]
+
+
+async def test_every_dependant_whose_date_follows_its_employee_gets_its_own_log_entry(
+    client: AsyncTestClient[Litestar], world: World, db: AsyncSession, vault: Vault
+) -> None:
+    employee, child, other = await family(db, vault, world)
+    await sign_in(client, world.admin)
+    login = world.admin.account.login_id
+    assert (
+        await post_form(client, f"/admin/people/{employee.id}/retire", {"retirement_date": "2024/03/31"})
+    ).status_code == 302
+    await cancel_due(client, other, "本人から保管の依頼")  # from now on it no longer follows
+    await set_due(client, employee, "2031/06/30")
+    assert (await post_form(client, f"/admin/people/{employee.id}/reinstate")).status_code == 302
+    assert await followed_entries(db, world.tenant.id, child) == [
+        ("", PROPOSED.isoformat(), login),  # 退職処理 proposed the employee's date
+        (PROPOSED.isoformat(), "2031-06-30", login),  # changed by hand
+    ]  # 退職の取消 leaves a date set by hand (and the dependant with it)
+    assert await followed_entries(db, world.tenant.id, other) == [("", PROPOSED.isoformat(), login)]
+    await cancel_due(client, employee)
+    assert (await followed_entries(db, world.tenant.id, child))[-1] == ("2031-06-30", "", login)
+    assert len(await followed_entries(db, world.tenant.id, other)) == 1
+    # Named as the log names a dependant: under its employee's 社員コード.
+    entries = await list_entries(db, world.tenant.id, person_id=child.id)
+    entry = next(e for e in entries if e.detail.get("event") == "deletion_due_followed")
+    assert (entry.subject_employee_code, entry.detail["employee_code"]) == ("301", "301")
+
+
+async def test_a_commit_with_a_followed_date_left_unlogged_fails(db: AsyncSession, vault: Vault, world: World) -> None:
+    employee, child, _other = await family(db, vault, world)
+    employee_id, child_id, tenant_id = employee.id, child.id, world.tenant.id
+    employee.deletion_due_on = dt.date(2030, 1, 1)  # not through the services, which log the dependants
+    await db.flush()
+    with pytest.raises(UnloggedDeletionDue):
+        await db.commit()
+    await db.rollback()
+    assert (await fresh(db, child_id)).deletion_due_on is None
+    employee = await fresh(db, employee_id)
+    employee.deletion_due_on = dt.date(2030, 1, 1)
+    await log_followed_dates(db, ACTOR)
+    await db.commit()
+    child = await fresh(db, child_id)
+    assert child.deletion_due_on == dt.date(2030, 1, 1)
+    assert await followed_entries(db, tenant_id, child) == [("", "2030-01-01", "admin")]
