@@ -22,14 +22,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, Uuid, and_, column, exists, or_, select, table, true
+from sqlalchemy import ColumnElement, Integer, String, Uuid, and_, column, literal, or_, select, table, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from app.paging import COUNT_CAP
-from app.text import search_key
+from app.text import KEY_SEPARATOR, search_key
 from tenants.models import Person
 
 TRIGRAM = 3  # characters a query needs to be looked up in the trigram index
@@ -165,11 +165,26 @@ async def name_filter(session: AsyncSession, tenant_id: uuid.UUID, text: str, *,
         return NameFilter(Person.id.in_(ids), dense=False)
     match = name_condition(text, indexed=False)
     if family:
-        owner = aliased(Person)
-        owner_matches = exists().where(
-            owner.tenant_id == Person.tenant_id,
-            owner.id == Person.employee_id,
-            name_condition(text, owner, indexed=False),
-        )
-        match = or_(match, owner_matches)
+        match = or_(match, _employee_matches(search_key(text)))
     return NameFilter(match, dense=True)
+
+
+def _employee_matches(key: str) -> ColumnElement[bool]:
+    """Dependants whose employee's name matches ``key`` (a non-empty search key), tested on each row a page walks:
+    the employee's stored key read by primary key, as a correlated scalar subquery. (An ``EXISTS`` here was turned
+    by PostgreSQL into a hash of every matching name in the database, read by a sequential scan of ``people``: 50 ms
+    at 100,000 people, growing with every tenant's size.) 1–2 characters: the start of the name key or of the kana
+    key, both tested on ``|`` + the stored ``name|kana``."""
+    employee = aliased(Person)
+    stored = (
+        select(employee.search_key)
+        .where(employee.tenant_id == Person.tenant_id, employee.id == Person.employee_id)
+        .scalar_subquery()
+    )
+    if len(key) >= TRIGRAM:
+        test = stored.like(f"%{_escaped(key)}%", escape=_ESCAPE)
+    else:
+        test = (literal(KEY_SEPARATOR) + stored).like(f"%{KEY_SEPARATOR}{_escaped(key)}%", escape=_ESCAPE)
+    # No "employee_id IS NOT NULL" beside it: PostgreSQL would answer that part from the (tenant, employee) index,
+    # read every dependant of the tenant and sort them. An employee's own row finds no key (NULL: no match).
+    return test
