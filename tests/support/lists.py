@@ -131,12 +131,13 @@ async def recorded(db: AsyncSession) -> AsyncIterator[Recorded]:
 
 
 async def plans(db: AsyncSession, statements: list[tuple[str, Any]]) -> list[tuple[str, str]]:
-    """``(statement, plan text)`` of each recorded SELECT that reads ``people`` (EXPLAIN QUERY PLAN / EXPLAIN)."""
+    """``(statement, plan text)`` of each recorded SELECT (with or without a leading CTE) that reads ``people``
+    (EXPLAIN QUERY PLAN / EXPLAIN)."""
     postgres = db.get_bind().dialect.name == "postgresql"
     connection = await db.connection()
     found = []
     for statement, parameters in statements:
-        if not statement.lstrip().upper().startswith("SELECT") or "people" not in statement:
+        if not statement.lstrip().upper().startswith(("SELECT", "WITH")) or "people" not in statement:
             continue
         prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
         rows = (await connection.exec_driver_sql(prefix + statement, parameters)).all()
