@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.paging import SortColumn, decode_cursor, row_cursor, seek_union
+from app.paging import SortColumn, cursor_binds, decode_cursor, row_cursor, seek_union
 
 NUMBERED_PAGES = 10
 COUNT_CAP = 1000
@@ -103,6 +103,10 @@ async def read_page(
     """
     after = decode_cursor(request.after, len(ordering)) if request.after else None
     before = decode_cursor(request.before, len(ordering)) if request.before else None
+    if after is not None and not cursor_binds(after, ordering):
+        after = None
+    if before is not None and not cursor_binds(before, ordering):
+        before = None
     if after is not None or before is not None:
         backwards = after is None
         keys = await seek_union(session, statements, ordering, after or before, per_page + 1, backwards=backwards)

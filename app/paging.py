@@ -15,8 +15,10 @@ On top of :func:`seek`, :func:`read_window` serves a list page the way every lis
 ``NUMBERED_PAGES`` pages by number (a bounded OFFSET on the index), and "前へ/次へ" links with a cursor beyond. Its
 cursors carry only the row's unique key (the last column of the ordering, an id or a 社員コード, never a name): the
 other key values are read back from that row, so no personal data is in the URL and no value of the wrong type
-reaches a query; a cursor whose row is gone (or no longer in the list) shows the first page. Totals come from the
-caller (counters), or from :func:`capped_count`, which stops at ``COUNT_CAP``.
+reaches a query. The row is looked up in the whole list, not only among the rows the filters keep: a row that left
+the filter since its page was shown (registered from the 未登録 list, retired from 在籍) still marks where the next
+page starts. A cursor whose row is gone shows the first page. Totals come from the caller (counters), or from
+:func:`capped_count`, which stops at ``COUNT_CAP``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, select, tuple_, union_all
@@ -83,6 +85,8 @@ def _decode_value(tagged: Any) -> Any:
     required, decoder = _DECODERS[tagged[0]]
     value = tagged[1]
     if not isinstance(value, required) or isinstance(value, bool):
+        raise ValueError("not a cursor value")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:  # no database column holds it: it cannot bind
         raise ValueError("not a cursor value")
     return decoder(value)
 
@@ -258,6 +262,7 @@ class Window(Generic[T]):
     has_next: bool = False
     first_cursor: str = ""
     last_cursor: str = ""
+    offset: int | None = None  # rows before this page, when known exactly (a page cut in memory)
 
     @property
     def pages(self) -> int:
@@ -275,12 +280,16 @@ class Window(Generic[T]):
         return self.total.capped or self.pages > NUMBERED_PAGES
 
     @property
+    def _before(self) -> int:
+        return self.offset if self.offset is not None else (self.page - 1) * self.per_page
+
+    @property
     def first_index(self) -> int:
-        return (self.page - 1) * self.per_page + 1 if self.rows else 0
+        return self._before + 1 if self.rows else 0
 
     @property
     def last_index(self) -> int:
-        return (self.page - 1) * self.per_page + len(self.rows)
+        return self._before + len(self.rows)
 
     def next_page(self) -> dict[str, Any]:
         """Query parameters of the 次へ link."""
@@ -306,19 +315,53 @@ def _fits(value: Any, column: Any) -> bool:
     return isinstance(value, expected)
 
 
+_TYPED_COLUMNS = (int, uuid.UUID, dt.datetime, dt.date)
+
+
+def cursor_binds(values: Sequence[Any], ordering: Sequence[SortColumn]) -> bool:
+    """Whether a decoded cursor's values can each be compared with their column without a database error: NULL
+    (for a column that can hold it), or the column's Python type for integer, uuid, date and time columns, text for
+    text (and text enum) columns. A cursor is the client's text: a value of another type (text where the log's
+    sequence number goes) is not one of ours, and binding it would fail on PostgreSQL."""
+    for value, sort in zip(values, ordering, strict=True):
+        if value is None:
+            if getattr(getattr(sort.column, "expression", sort.column), "nullable", True):
+                continue
+            return False
+        try:
+            expected = sort.column.type.python_type
+        except (NotImplementedError, AttributeError):
+            continue
+        if expected in _TYPED_COLUMNS and not isinstance(value, expected):
+            return False
+        if isinstance(expected, type) and issubclass(expected, str) and not isinstance(value, str):
+            return False
+    return True
+
+
 async def _anchor(
-    session: AsyncSession, statement: Select[Any], ordering: Sequence[SortColumn], text: str
+    session: AsyncSession, scope: Select[Any], ordering: Sequence[SortColumn], text: str
 ) -> tuple[Any, ...] | None:
-    """The ordering's values of the row a cursor names (by its unique key), if it is still in the list."""
+    """The ordering's values of the row a cursor names (by its unique key), read from the whole list ``scope``
+    (whether or not the filters still keep it); None when the cursor is not one of ours or the row is gone."""
     decoded = decode_cursor(text, 1)
     unique = ordering[-1].column
     if decoded is None or decoded[0] is None or not _fits(decoded[0], unique):
         return None
     found = await session.execute(
-        statement.where(unique == decoded[0]).with_only_columns(*(sort.column for sort in ordering)).limit(1)
+        scope.where(unique == decoded[0]).with_only_columns(*(sort.column for sort in ordering)).limit(1)
     )
     row = found.first()
     return tuple(row) if row is not None else None
+
+
+def _shown_page(request_page: int, total: Total, per_page: int) -> int:
+    """The number shown for a page reached by a cursor: the link's number (at least 2), but never past the last
+    page an exact total makes (the number is the client's; only the cursor says where the page is)."""
+    page = max(2, request_page)
+    if total.capped:
+        return page
+    return min(page, max(2, math.ceil(total.count / per_page)))
 
 
 async def read_window(
@@ -353,7 +396,8 @@ async def read_window(
         values = [tuple(row) for row in found.all()]
         if len(values) <= COUNT_CAP:
             return await _window_in_memory(session, scope, ordering, values, request, per_page=per_page)
-    return await _window_by_index(session, statement, ordering, request, per_page=per_page, total=total)
+    whole = statement if scope is None else scope
+    return await _window_by_index(session, statement, whole, ordering, request, per_page=per_page, total=total)
 
 
 def _window(
@@ -386,6 +430,7 @@ def _window(
 async def _window_by_index(
     session: AsyncSession,
     statement: Select[Any],
+    scope: Select[Any],
     ordering: Sequence[SortColumn],
     request: PageRequest,
     *,
@@ -393,17 +438,17 @@ async def _window_by_index(
     total: Total,
 ) -> Window[Any]:
     by_cursor = bool(request.after or request.before)
-    anchor = await _anchor(session, statement, ordering, request.after or request.before) if by_cursor else None
+    anchor = await _anchor(session, scope, ordering, request.after or request.before) if by_cursor else None
     if anchor is not None:
         backwards = not request.after
         found = await seek(session, statement, ordering, anchor, per_page + 1, backwards=backwards)
         rows = [row[0] for row in found]
+        page = _shown_page(request.page, total, per_page)
         if backwards and len(rows) > per_page:
-            return _window(rows[1:], ordering, max(2, request.page), per_page, total, previous=True, more=True)
+            return _window(rows[1:], ordering, page, per_page, total, previous=True, more=True)
         if backwards and rows:  # reached the start of the list
             return _window(rows, ordering, 1, per_page, total, previous=False, more=True)
         if rows:
-            page = max(2, request.page)
             return _window(rows[:per_page], ordering, page, per_page, total, previous=True, more=len(rows) > per_page)
     # By number; a bad or stale cursor (or nothing left beyond it) reads the first page.
     pages = max(1, math.ceil(total.count / per_page))
@@ -447,25 +492,49 @@ async def _window_in_memory(
     ordered = _sorted_in_memory(values, ordering)
     keys = [row[-1] for row in ordered]
     total = Total(len(keys))
-    decoded = decode_cursor(request.after or request.before, 1) if (request.after or request.before) else None
-    position = keys.index(decoded[0]) if decoded is not None and decoded[0] in keys else None
-    if position is not None and request.after and position + 1 < len(keys):
-        start, end, page = position + 1, position + 1 + per_page, max(2, request.page)
-    elif position is not None and request.before and position > 0:
-        start, end = max(0, position - per_page), position
-        page = max(2, request.page) if start > 0 else 1
+    cursor = request.after or request.before
+    place = await _cursor_place(session, scope, ordering, ordered, cursor) if cursor else None
+    if place is not None and request.after and place[1] < len(keys):
+        start, end = place[1], place[1] + per_page
+    elif place is not None and request.before and place[0] > 0:
+        start, end = max(0, place[0] - per_page), place[0]
     else:  # by number; a bad or stale cursor (or nothing beyond it) reads the first page
-        by_cursor = bool(request.after or request.before)
         pages = max(1, math.ceil(len(keys) / per_page))
-        page = 1 if by_cursor else min(request.page, pages, NUMBERED_PAGES)
+        page = 1 if cursor else min(request.page, pages, NUMBERED_PAGES)
         start, end = (page - 1) * per_page, page * per_page
     end = min(end, len(keys))
+    page = math.ceil(start / per_page) + 1  # the page a link to it shows (start is exact: offset)
     chosen = keys[start:end]
     unique = ordering[-1].column
     found = await session.execute(scope.where(unique.in_(chosen))) if chosen else None
     by_key = {getattr(entity, ordering[-1].key): entity for entity in (found.scalars() if found else [])}
     entities = [by_key[key] for key in chosen if key in by_key]
-    return _window(entities, ordering, page, per_page, total, previous=start > 0, more=end < len(keys))
+    window = _window(entities, ordering, page, per_page, total, previous=start > 0, more=end < len(keys))
+    return replace(window, offset=start)
+
+
+async def _cursor_place(
+    session: AsyncSession,
+    scope: Select[Any],
+    ordering: Sequence[SortColumn],
+    ordered: list[tuple[Any, ...]],
+    cursor: str,
+) -> tuple[int, int] | None:
+    """Where the cursor's row stands among the ``ordered`` rows: (the index of its row, the index of the first row
+    after it), found among them, or else placed by its ordering values read from the whole list (a row the filters
+    no longer keep: both indexes are then its place). None for a bad cursor or a row that is gone."""
+    decoded = decode_cursor(cursor, 1)
+    if decoded is None:
+        return None
+    for index, row in enumerate(ordered):
+        if row[-1] == decoded[0]:
+            return index, index + 1
+    anchor = await _anchor(session, scope, ordering, cursor)
+    if anchor is None:
+        return None
+    placed = _sorted_in_memory([*ordered, anchor], ordering)
+    place = next(index for index, row in enumerate(placed) if row is anchor)
+    return place, place
 
 
 def _range_conditions(ordering: Sequence[SortColumn], cursor: Sequence[Any], backwards: bool) -> list[Any]:

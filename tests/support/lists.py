@@ -149,10 +149,9 @@ async def plans(db: AsyncSession, statements: list[tuple[str, Any]]) -> list[tup
 def small_cap(monkeypatch: pytest.MonkeyPatch) -> int:
     """Lists treat more than 7 matching rows as "many" (their dense path), so small tenants exercise it."""
     import app.paging
-    import tenants.services._employees
     import tenants.services._numbers_list
     import tenants.services._search
 
-    for module in (app.paging, tenants.services._employees, tenants.services._numbers_list, tenants.services._search):
+    for module in (app.paging, tenants.services._numbers_list, tenants.services._search):
         monkeypatch.setattr(module, "COUNT_CAP", 7)
     return 7

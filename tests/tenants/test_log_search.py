@@ -4,7 +4,9 @@ input) on the screen."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -246,6 +248,28 @@ async def test_bad_filters_get_japanese_errors_and_unknown_choices_are_ignored(
     odd = await client.get("/admin/log", params={"operation": "爆破", "result": "?", "per_page": "7", "order": "x"})
     assert odd.status_code == 200 and odd.text.count("<details>") >= 48  # ignored: everything (+ sign-ins)
     assert '<option value="50" selected>' in odd.text
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [["i", 99999999999999999999999]],  # past 64 bits (field trial: a 500 from SQLite's driver)
+        [["i", -(2**63) - 1]],
+        [["s", "abc"]],  # text where the sequence number goes (a 500 from asyncpg)
+        [["u", "0" * 32]],
+        [["d", "2026-04-01"]],
+        [["n"]],
+    ],
+)
+async def test_a_cursor_that_is_not_ours_shows_a_page_never_an_error(
+    client: Client, world: World, log: Log, values: list[Any]
+) -> None:
+    await sign_in(client, world.admin)
+    cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+    for key in ("after", "before"):
+        page = await client.get("/admin/log", params={key: cursor, "page": "12"})
+        assert page.status_code == 200, (key, page.text[:300])
+        assert "<details>" in page.text
 
 
 async def test_another_company_sees_none_of_this_log(client: Client, world: World, log: Log) -> None:
