@@ -165,11 +165,16 @@ class _SQLiteBinary(LargeBinary):
 SQLITE_TYPES: dict[Any, Any] = {Uuid: _SQLiteUuid, LargeBinary: _SQLiteBinary}
 
 
+# How long a SQLite writer waits for another's transaction to end (SQLite has one writer at a time) before
+# "database is locked": a request then answers 503 ただいま混み合っています (app.http), never a 500.
+SQLITE_BUSY_MS = 15000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # Deleted and overwritten content is zeroed in the file instead of lingering in free pages (erasure).
     cursor.execute("PRAGMA secure_delete=ON")

@@ -22,8 +22,10 @@ from litestar.exceptions import (
 from litestar.middleware import ASGIMiddleware
 from litestar.params import Parameter
 from litestar.response import Redirect, Template
+from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.auth.principal import StepUpRequired, home_for, principal_of
@@ -144,14 +146,26 @@ def return_path(request: Request[Any, Any, Any]) -> str:
     page the form was on — the path and query of a same-origin ``Referer`` — else the signed-in role's home page
     (``/`` when nobody is signed in). The browser then shows the form again; nothing is re-submitted.
     """
+    query = f"?{request.url.query}" if request.url.query else ""
     if request.method == "GET":
-        query = f"?{request.url.query}" if request.url.query else ""
         return request.url.path + query
     referer = _same_origin_referer(request)
     if referer is not None:
         return referer
+    if _answers_get(request):  # the pages send no Referer (Referrer-Policy: no-referrer): the same path's GET
+        return request.url.path + query
     principal = principal_of(request)
     return home_for(principal.role) if principal is not None else "/"
+
+
+def _answers_get(request: Request[Any, Any, Any]) -> bool:
+    """Whether the path of a form's POST also answers GET (a page such as the import's commit, whose GET goes
+    back to its report after a step-up)."""
+    template = request.scope.get("path_template", "")
+    return any(
+        isinstance(route, HTTPRoute) and template in (route.path, route.path_format) and "GET" in route.methods
+        for route in request.app.routes
+    )
 
 
 def _same_origin_referer(request: Request[Any, Any, Any]) -> str | None:
@@ -255,6 +269,32 @@ def pool_exhausted_handler(request: Request[Any, Any, Any], exc: PoolTimeout) ->
     return response
 
 
+def database_busy(exc: BaseException) -> bool:
+    """Whether a database error means "another writer holds the database" (SQLite's single writer, busy past its
+    timeout: a long import commit, say), which waiting and trying again resolves."""
+    original = getattr(exc, "orig", None)
+    text = str(original if original is not None else exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def operational_error_handler(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+    """A writer that waited past SQLite's busy timeout (another transaction held the database: a long import's
+    commit): 503 with Retry-After, as for an exhausted pool; nothing of the request was committed. Any other
+    operational error is a server error (500 with its error id)."""
+    if not database_busy(exc):
+        return server_error_handler(request, exc)
+    log.warning(
+        "database busy",
+        extra={"path": loggable_path(request), "method": request.method, "error": str(exc).split(" (")[0][:200]},
+    )
+    headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
+    if is_api_path(request.url.path):
+        return problem_response(HTTP_503_SERVICE_UNAVAILABLE, BUSY_HINT, title=BUSY_TITLE, headers=headers)
+    response = error_response(request, HTTP_503_SERVICE_UNAVAILABLE, title=BUSY_TITLE, hint=BUSY_HINT)
+    response.headers.update(headers)
+    return response
+
+
 STORE_TITLE = "ファイルを保存できませんでした"
 STORE_HINT = (
     "ファイルの保存先に書き込めません（空き容量がないか、書き込みが許可されていません）。"
@@ -273,6 +313,7 @@ def store_unavailable_handler(request: Request[Any, Any, Any], exc: BlobStoreUna
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     PoolTimeout: pool_exhausted_handler,
+    OperationalError: operational_error_handler,
     BlobStoreUnavailable: store_unavailable_handler,
     NotFoundException: http_exception_handler,
     PermissionDeniedException: http_exception_handler,

@@ -90,7 +90,33 @@ def detect_kind(stream: IO[bytes]) -> str:
         if not is_workbook:
             raise FileRejected("Excel ブック（.xlsx）でも CSV でもないファイルです。")
         return XLSX
+    if _binary(stream):
+        raise FileRejected(_NOT_TEXT)
     return CSV
+
+
+_NOT_TEXT = (
+    "CSV（文字のファイル）としても Excel ブック（.xlsx）としても読めないファイルです（画像や圧縮ファイルなど）。"
+    "取り込む CSV か Excel ブックを選択してください。"
+)
+_CONTROL_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}  # never in a CSV of cp932 or UTF-8 text
+_SNIFF_BYTES = 8192
+
+
+def _binary(stream: IO[bytes]) -> bool:
+    """Whether the file's first bytes hold a byte no text file has (NUL and the other control characters but
+    tab, LF and CR): an image, an archive, random bytes (the stream is left at its start)."""
+    stream.seek(0)
+    head = stream.read(_SNIFF_BYTES)
+    stream.seek(0)
+    return any(byte in _CONTROL_BYTES for byte in head)
+
+
+def _shown_names(names: Sequence[str], limit: int = 10, width: int = 20) -> str:
+    """Header names for a message: each in 「」, long ones cut, at most ``limit`` of them."""
+    shown = [f"「{(name[:width] + '…') if len(name) > width else (name or '（空欄）')}」" for name in names[:limit]]
+    more = f" ほか{len(names) - limit}列" if len(names) > limit else ""
+    return "、".join(shown) + more
 
 
 def detect_encoding(stream: IO[bytes]) -> str:
@@ -124,11 +150,11 @@ def match_header(layout: Layout, header: Sequence[str]) -> tuple[int, ...]:
     if missing or unknown or repeated:
         problems = []
         if missing:
-            problems.append("足りない列: " + "、".join(f"「{name}」" for name in missing))
+            problems.append("足りない列: " + _shown_names(missing))
         if unknown:
-            problems.append("この形式にない列: " + "、".join(f"「{name or '（空欄）'}」" for name in unknown))
+            problems.append("この形式にない列: " + _shown_names(unknown))
         if repeated:
-            problems.append("2回ある列: " + "、".join(f"「{name}」" for name in repeated))
+            problems.append("2回ある列: " + _shown_names(repeated))
         raise FileRejected(
             f"1行目の見出しが「{layout.title}」の形式と合いません（{'／'.join(problems)}）。"
             f"見出しは次のとおりにしてください: {','.join(expected)}"

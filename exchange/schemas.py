@@ -233,6 +233,14 @@ class UnencodableCharacter(msgspec.Struct, kw_only=True):
     column: Annotated[str, described("列の見出し", "社員名")]
     character: Annotated[str, described("文字（異体字セレクタ付きの字はその組み合わせ）", "𠮷")]
     code_points: Annotated[str, described("文字のコードポイント", "U+20BB7")]
+    action: Annotated[
+        str,
+        described(
+            "cp932 での扱い: refused（書けない。replace=true で「〓」）、dropped（異体字セレクタを外し元の字で書く）、"
+            "substituted（互換漢字を対応する字で書く）",
+            "refused",
+        ),
+    ] = "refused"
 
 
 class ImportLine(msgspec.Struct, kw_only=True):

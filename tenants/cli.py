@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import make_engine
 from app.tenancy import Tenant
-from tenants.listing import CountKey, apply_count_deltas, compare_counts
+from tenants.listing import CountKey, apply_count_deltas, compare_counts, remove_unknown_counts
 from tenants.models import NO_DEPARTMENT, Department
 
 if TYPE_CHECKING:
@@ -74,22 +74,33 @@ async def _tenants(session: AsyncSession, tenant: str | None) -> list[Tenant]:
 
 async def _check_one(session: AsyncSession, tenant: Tenant, outcome: CountsOutcome, *, repair: bool) -> None:
     name = f"{tenant.code}（{tenant.name}）"
+    unknown = await remove_unknown_counts(session, tenant.id, dry_run=not repair)
     wrong = await compare_counts(session, tenant.id)
     outcome.checked += 1
-    if not wrong:
+    if not wrong and not unknown:
         await session.rollback()
         outcome.lines.append(f"OK  {name}: 件数は数え直した結果と一致しています")
         return
     outcome.differed += 1
-    outcome.lines.append(f"NG  {name}: 件数が数え直した結果と {len(wrong)} か所で食い違っています")
-    labels = await _department_labels(session, tenant.id)
-    for key in sorted(wrong, key=lambda k: (labels.get(k[1], str(k[1])), k[2].value, k[3].value)):
-        kept, counted = wrong[key]
-        outcome.lines.append(f"    {_label(key, labels)}: 記録 {kept}人 → 数え直し {counted}人")
+    if unknown:
+        outcome.lines.append(
+            f"NG  {name}: 種別か状態が読めない件数の記録が {unknown} 行あります（復元や手作業の変更など）"
+        )
+    if wrong:
+        outcome.lines.append(f"NG  {name}: 件数が数え直した結果と {len(wrong)} か所で食い違っています")
+        labels = await _department_labels(session, tenant.id)
+        for key in sorted(wrong, key=lambda k: (labels.get(k[1], str(k[1])), k[2].value, k[3].value)):
+            kept, counted = wrong[key]
+            outcome.lines.append(f"    {_label(key, labels)}: 記録 {kept}人 → 数え直し {counted}人")
     if repair:
-        await apply_count_deltas(session, {key: counted - kept for key, (kept, counted) in wrong.items()})
+        if wrong:
+            await apply_count_deltas(session, {key: counted - kept for key, (kept, counted) in wrong.items()})
         await session.commit()
-        outcome.lines.append("    数え直した件数に修復しました。")
+        outcome.lines.append(
+            "    数え直した件数に修復しました（読めない記録は削除しました）。"
+            if unknown
+            else "    数え直した件数に修復しました。"
+        )
     else:
         await session.rollback()
         outcome.lines.append("    --dry-run のため修復していません。")

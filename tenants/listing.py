@@ -30,7 +30,20 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, event, func, inspect, select, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    String,
+    and_,
+    delete,
+    event,
+    func,
+    inspect,
+    not_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -203,9 +216,30 @@ async def recount(session: AsyncSession, tenant_id: uuid.UUID) -> dict[CountKey,
     return dict(counts)
 
 
+def _known_values(tenant_id: uuid.UUID) -> ColumnElement[bool]:
+    """The tenant's counter rows whose kind and status are ones this version knows (compared as stored text: a
+    row written by hand or by another version would not read back as its enum)."""
+    return and_(
+        PeopleCount.tenant_id == tenant_id,
+        type_coerce(PeopleCount.kind, String).in_([kind.value for kind in PersonKind]),
+        type_coerce(PeopleCount.status, String).in_([status.value for status in CollectionStatus]),
+    )
+
+
+async def remove_unknown_counts(session: AsyncSession, tenant_id: uuid.UUID, *, dry_run: bool = False) -> int:
+    """How many of the tenant's counter rows have a kind or status this version does not know (no page can read
+    them: a restore from another version, a hand edit); they are deleted unless ``dry_run``, in the caller's
+    transaction."""
+    unknown = and_(PeopleCount.tenant_id == tenant_id, not_(_known_values(tenant_id)))
+    found = int((await session.execute(select(func.count()).select_from(PeopleCount).where(unknown))).scalar_one())
+    if found and not dry_run:
+        await session.execute(delete(PeopleCount).where(unknown).execution_options(synchronize_session=False))
+    return found
+
+
 async def stored_counts(session: AsyncSession, tenant_id: uuid.UUID) -> dict[CountKey, int]:
-    """The counters as kept (zero rows left out)."""
-    rows = await session.execute(select(PeopleCount).where(PeopleCount.tenant_id == tenant_id))
+    """The counters as kept (zero rows and rows of unknown values left out)."""
+    rows = await session.execute(select(PeopleCount).where(_known_values(tenant_id)))
     return {
         count_key(tenant_id, row.department_id, row.kind, row.status): row.count for row in rows.scalars() if row.count
     }

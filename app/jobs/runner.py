@@ -35,6 +35,7 @@ from sqlalchemy import CursorResult, Update, select, tuple_, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import db as database
 from app.audit.guard import contains_digit_run
 from app.config import Settings
 from app.db import utcnow
@@ -49,7 +50,6 @@ from app.vault import Vault, VaultError
 log = get_logger("jobs.runner")
 
 PROGRESS_INTERVAL = 0.5  # seconds between two progress writes of one job
-SQLITE_BUSY_MS = 15000  # app.db's busy timeout, restored after a write that must not wait
 MAX_SUMMARY_CHARS = 4000
 
 INTERRUPTED_MESSAGE = (
@@ -101,7 +101,7 @@ async def _restore_busy_timeout(connection: AsyncConnection) -> None:
     with no busy timeout would fail its next user at once), and this never replaces the exception under way."""
     try:
         await connection.rollback()
-        await connection.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        await connection.exec_driver_sql(f"PRAGMA busy_timeout={database.SQLITE_BUSY_MS}")  # restored
     except Exception:
         with contextlib.suppress(Exception):
             await connection.invalidate()

@@ -48,7 +48,6 @@ class Code(enum.StrEnum):
     ORPHAN = "orphan_dependant"
     ROLE_MISMATCH = "role_mismatch"
     NUMBER_NOT_ALLOWED = "number_not_allowed"
-    NO_NUMBER = "no_number"  # warning (seed layout): nothing to register on this row
     EMPLOYEE_NAME_MISMATCH = "employee_name_mismatch"  # warning: a dependant's 社員名 is not its employee's
     # Left to the step that reads the database (defined here so that its lines fit the same report):
     UNKNOWN_CODE = "unknown_code"

@@ -250,20 +250,6 @@ class FileChecker:
                         f"この{label}は{first[0]}行目（{first[1]}）と同じです。同じ番号を2人に登録することはできません。",
                     )
                 )
-        if isinstance(self.layout, SeedLayout):
-            for entry in entries:
-                column = entry.columns.get("my_number", "")
-                if not entry.person.my_number and not _reported(report, column):
-                    report.append(
-                        ReportLine(
-                            entry.line,
-                            column,
-                            WARNING,
-                            Code.NO_NUMBER,
-                            "マイナンバーが空欄のため、この行では何も登録しません"
-                            "（取り込まない行は処理スキップに * を入れます）。",
-                        )
-                    )
 
     def _count(self, skip: bool, entries: list[Entry], report: list[ReportLine]) -> None:
         summary = self.summary

@@ -160,7 +160,7 @@ class PeopleApi(Controller):
         opt=requires("people:write"),
         summary="対象者の追加",
         description="従業員・扶養家族・取引先を追加します（管理画面と同じ入力チェック）。番号は別に登録します。",
-        responses=problems(400, 422),
+        responses=problems(400, 415, 422),
     )
     async def create_person(
         self,
@@ -178,7 +178,7 @@ class PeopleApi(Controller):
         summary="対象者の修正",
         description="指定した項目だけを変更します（管理画面と同じ入力チェック）。null か空文字で消去します。"
         "確認済みの番号がある人の氏名・フリガナ・生年月日を変えると、番号の再確認が必要になります。",
-        responses=problems(400, 404, 422),
+        responses=problems(400, 404, 415, 422),
     )
     async def update_person(
         self,
@@ -200,7 +200,7 @@ class PeopleApi(Controller):
         summary="番号の代理登録",
         description="対象者の番号を代理登録として登録します（管理画面の代理登録と同じ規則・操作履歴）。"
         "登録済みの番号は置き換えます。別の人と同じ番号は登録したうえで「重複の疑い」として記録します。",
-        responses=problems(400, 404, 422),
+        responses=problems(400, 404, 415, 422),
     )
     async def register_number(
         self,
@@ -228,7 +228,7 @@ class NumbersApi(Controller):
         summary="番号の取得",
         description="対象者（1〜100人）の番号を、事業者が本人に通知した利用目的を指定して取得します。"
         "返した番号1件ごとに「閲覧」として操作履歴に記録します。ほかの事業者の ID が含まれると 404 です。",
-        responses=problems(400, 404, 422),
+        responses=problems(400, 404, 415, 422),
     )
     async def read_numbers(
         self,

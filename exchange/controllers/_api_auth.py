@@ -25,6 +25,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Request, Router
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.enums import RequestEncodingType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.datastructures import ResponseSpec
@@ -195,6 +196,12 @@ _EXAMPLES: dict[int, Example] = {
         "見つかりません",
         "指定したものが見つかりません。URL と ID をご確認ください。",
     ),
+    415: problem_example(
+        415,
+        "urn:mnvault:problem:unsupported-media-type",
+        "この形式のデータは受け付けられません",
+        "本文は JSON（Content-Type: application/json）で送ってください（Content-Type ヘッダーをご確認ください）。",
+    ),
     422: problem_example(
         422,
         "urn:mnvault:problem:validation",
@@ -205,12 +212,40 @@ _EXAMPLES: dict[int, Example] = {
 }
 
 
+UNSUPPORTED_MEDIA_TYPE = "urn:mnvault:problem:unsupported-media-type"
+_BODY_TYPES = {
+    RequestEncodingType.JSON: ("application/json", "JSON（Content-Type: application/json）"),
+    RequestEncodingType.MULTI_PART: ("multipart/form-data", "multipart/form-data（file にファイル）"),
+}
+
+
+def body_type_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """An endpoint that reads a body takes it only in its declared type: 415 problem+json for any other
+    Content-Type (a JSON body sent as text/plain was read as JSON; a form as a 400 "not JSON"). A call without a
+    body passes here and gets its 400 from the body's validation."""
+    declared = handler.parsed_fn_signature.parameters.get("data")
+    media_type = getattr(declared.kwarg_definition, "media_type", None) if declared is not None else None
+    if media_type not in _BODY_TYPES:
+        return
+    sent = connection.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    expected, described = _BODY_TYPES[media_type]
+    if not sent and connection.headers.get("content-length", "0") in ("", "0"):
+        return
+    json_suffix = media_type is RequestEncodingType.JSON and sent.startswith("application/") and sent.endswith("+json")
+    if sent != expected and not json_suffix:
+        raise ApiProblem(
+            415,
+            f"本文は {described} で送ってください（Content-Type ヘッダーをご確認ください）。",
+            type=UNSUPPORTED_MEDIA_TYPE,
+        )
+
+
 def api_router(route_handlers: Sequence[Any]) -> Router:
     """``/api/v1`` with token authentication, scopes, problem+json errors and the call log (see the module doc)."""
     return Router(
         path=API_PATH,
         route_handlers=list(route_handlers),
-        guards=[token_guard],
+        guards=[token_guard, body_type_guard],
         dependencies={"principal": Provide(provide_api_principal, sync_to_thread=False)},
         exception_handlers={FormInvalid: form_invalid_problem},
         middleware=[ApiCallLog()],

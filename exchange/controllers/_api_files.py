@@ -34,6 +34,7 @@ from exchange import services
 from exchange.controllers._api_auth import problem_example, problems, requires
 from exchange.controllers._download import DOWNLOAD_OPT, download_response
 from exchange.controllers._import import MAX_UPLOAD_BYTES
+from exchange.encoding import Encoding
 from exchange.schemas import (
     EXAMPLE_DEPARTMENT_ID,
     ImportCountsRead,
@@ -79,7 +80,11 @@ EXPORT_PROBLEMS[422].examples = [
 ]
 
 
-def _unencodable(exc: services.UnencodableCharacters) -> ApiProblem:
+def _unencodable(plan: services.ExportPlan) -> ApiProblem:
+    """422 listing every character a cp932 file would not hold as stored: those it cannot hold at all (「〓」 with
+    replace=true), and those it writes otherwise (a variation selector dropped, a compatibility ideograph written as
+    its twin). The page shows them before its download; an API caller gets the list and consents with
+    replace=true (issue 10: never a crash, never silent)."""
     characters = [
         UnencodableCharacter(
             person_id=issue.person_id,
@@ -87,22 +92,22 @@ def _unencodable(exc: services.UnencodableCharacters) -> ApiProblem:
             column=issue.column,
             character=issue.char,
             code_points=issue.code_points,
+            action=issue.action.value,
         )
-        for issue in exc.issues
+        for issue in plan.issues
     ]
-    detail = exc.message.replace(
-        "UTF-8 か Excel（.xlsx）で出力するか、「〓」に置き換えて出力してください。",
-        "encoding=utf-8-sig か xlsx で出力するか、replace=true で「〓」に置き換えてください。",
+    detail = (
+        f"cp932（Shift_JIS）では保存された文字のとおりに書けない文字が{plan.issue_count:,}か所あります"
+        f"（書けない文字 {plan.refused_count:,}か所、異体字セレクタや互換漢字 "
+        f"{plan.issue_count - plan.refused_count:,}か所）。encoding=utf-8-sig か xlsx で出力するか、"
+        "replace=true で置き換え（書けない文字は「〓」、異体字セレクタは外す）を承知のうえ出力してください。"
     )
     return ApiProblem(
         422,
         detail,
         type=UNENCODABLE,
         title="cp932 で出力できない文字があります",
-        extensions={
-            "characters": msgspec.to_builtins(characters),
-            "total": exc.plan.refused_count,
-        },
+        extensions={"characters": msgspec.to_builtins(characters), "total": plan.issue_count},
     )
 
 
@@ -171,10 +176,12 @@ class ExportsApi(Controller):
                 "出力する対象者がいません。絞り込みの条件と利用目的（通知した相手）をご確認ください。",
                 extensions={"not_notified": plan.not_notified},
             )
+        if plan.encoding is Encoding.CP932 and plan.issue_count and not request.replace_unencodable:
+            raise _unencodable(plan)
         try:
             return download_response(db_session, vault, stepped_up, principal.actor(), plan)
         except services.UnencodableCharacters as exc:
-            raise _unencodable(exc) from None
+            raise _unencodable(exc.plan) from None
 
 
 @dataclasses.dataclass
@@ -189,7 +196,7 @@ IMPORT_EXAMPLE = Example(
     summary="CSV ファイル（multipart/form-data の file、ファイル名つきのパート）",
     value={"file": "社員コード,社員名,…（seed 形式の CSV、cp932）"},
 )
-IMPORT_PROBLEMS = problems(400, 422)
+IMPORT_PROBLEMS = problems(400, 415, 422)
 IMPORT_PROBLEMS[413] = ResponseSpec(
     data_container=Problem,
     description="ファイルが大きすぎます",

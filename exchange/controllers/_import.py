@@ -240,8 +240,10 @@ class ImportController(Controller):
         if layout not in LAYOUT_TITLES:
             errors["layout"] = "ファイルの形式を選択してください。"
         data = await file.read() if file is not None else b""
-        if not data:
+        if file is None or not file.filename:
             errors["file"] = "取り込むファイル（CSV か Excel ブック）を選択してください。"
+        elif not data:
+            errors["file"] = "選択したファイルは空です（0 バイト）。中身のあるファイルを選択してください。"
         if errors:
             return _form_page(errors, layout, status_code=400)
         filename = file.filename if file is not None else ""
@@ -287,7 +289,8 @@ class ImportController(Controller):
             content=b"".join(upload.report.csv(encoding)),
             media_type=encoding.media_type,
             headers={
-                "content-disposition": f"attachment; filename=\"import-report.csv\"; filename*=UTF-8''{quote(name)}"
+                "Content-Type": encoding.media_type,  # as is: Litestar would add a second charset to a text/ type
+                "content-disposition": f"attachment; filename=\"import-report.csv\"; filename*=UTF-8''{quote(name)}",
             },
         )
 

@@ -90,7 +90,10 @@ class JobController(Controller):
         if media_type == REPORT_MEDIA_TYPE:  # an import check's report, kept whole for its page: as CSV here
             content, media_type = b"".join(decode_report(content).csv()), Encoding.CP932.media_type
         return Response(
-            content=content, media_type=media_type, headers={"Content-Disposition": attachment(report.filename)}
+            content=content,
+            media_type=media_type,
+            # The type as is: Litestar would add a second charset to a text/ type.
+            headers={"Content-Type": media_type, "Content-Disposition": attachment(report.filename)},
         )
 
 

@@ -19,6 +19,7 @@ MAX_REPORT_LINES = 100_000  # kept per report; beyond, only counted (``ImportRep
 REPORT_PER_PAGE = 100  # lines a page of the report screen shows
 
 LEVEL_LABELS = {"error": "エラー", "warning": "警告"}
+SUMMARY_LABEL = "集計"
 REPORT_COLUMNS = (
     Column("行", Kind.TEXT, "line"),
     Column("列", Kind.TEXT, "column"),
@@ -40,6 +41,21 @@ class ImportCounts(msgspec.Struct, kw_only=True):
     errors: int = 0
     warnings: int = 0
     rows_with_errors: int = 0
+
+    def labelled(self) -> list[tuple[str, str]]:
+        """The figures as the report shows them: (label, figure with thousands separators)."""
+        figures = [
+            ("行数", self.rows),
+            ("処理スキップ", self.skipped),
+            ("登録する番号", self.to_register),
+            ("置き換える番号", self.to_replace),
+            ("変更のない番号", self.unchanged),
+            ("追加する人", self.people_to_add),
+            ("更新する人", self.people_to_update),
+            ("エラー", self.errors),
+            ("警告", self.warnings),
+        ]
+        return [(label, f"{value:,}") for label, value in figures]
 
 
 class ImportReport(msgspec.Struct, kw_only=True):
@@ -92,10 +108,13 @@ class ImportReport(msgspec.Struct, kw_only=True):
         return self.lines[start : start + per_page]
 
     def csv(self, encoding: Encoding = Encoding.CP932) -> Iterator[bytes]:
-        """The report as a CSV file (行, 列, 区分, 内容), cp932 with CRLF by default, as chunks of bytes."""
+        """The report as a CSV file (行, 列, 区分, 内容), cp932 with CRLF by default, as chunks of bytes: first the
+        counts (区分 「集計」, the figure's name in 列), then the problems row by row."""
         return write_csv(REPORT_COLUMNS, self._csv_rows(), encoding=encoding, unencodable=Unencodable.REPLACE)
 
     def _csv_rows(self) -> Iterator[list[str]]:
+        for label, figure in self.counts.labelled():  # the counts first, as on the screen
+            yield ["", label, SUMMARY_LABEL, figure]
         if self.rejected:
             yield ["", "", LEVEL_LABELS[ERROR], self.rejected]
         for line in self.lines:

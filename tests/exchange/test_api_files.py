@@ -84,7 +84,14 @@ class TestExport:
         assert body["type"] == "urn:mnvault:problem:unencodable"
         characters = body["characters"]
         assert isinstance(characters, list)
-        assert {"person_id": str(office["yoshida"].id), "character": "𠮷"}.items() <= characters[0].items()
+        assert {"person_id": str(office["yoshida"].id), "character": "𠮷", "action": "refused"}.items() <= characters[
+            0
+        ].items()
+        # The variation selector cp932 drops is listed too (field trial: left out of the list, and a file of only
+        # such names came back 200 with the selectors silently gone).
+        selector = {"person_id": str(office["katsuragi"].id), "code_points": "U+845B U+E0100", "action": "dropped"}
+        assert any(selector.items() <= character.items() for character in characters), characters
+        assert body["total"] == len(characters) == 2
         for number in office.all_numbers:
             assert number not in refused.text
         assert await ex.exports_logged(db, world) == []

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.events import AuditAction
 from app.config import Settings
-from app.logs import JsonFormatter
+from app.logs import JsonFormatter, TextFormatter
 from app.tenancy import Tenant
 from app.vault import Vault
 from tenants.models import CollectionStatus, NumberDuplicate, PayeeType
@@ -212,10 +212,13 @@ async def test_numbers_never_reach_a_log_line(
         await client.get(f"/api/v1/people/{number}", headers=headers)
         await client.get("/api/v1/people", params={"name": number, "code": number}, headers=headers)
         await client.post(READ, json={"ids": [number], "purpose": number}, headers=headers)
-    formatter = JsonFormatter()
     # Every record of the service; httpx's are the test client's own (it logs the URLs this test sent).
     served = [record for record in caplog.records if not record.name.startswith("httpx")]
-    text = "\n".join(formatter.format(record) + repr(record.__dict__) for record in served)
+    text = "\n".join(
+        JsonFormatter().format(record) + TextFormatter().format(record) + repr(record.__dict__) for record in served
+    )
     assert "api call" in text  # the calls were logged
+    calls = [TextFormatter().format(record) for record in served if record.getMessage() == "api call"]
+    assert calls and all("token_name=" in line and "status=" in line for line in calls)  # text keeps the fields
     for value in (number, wrong):
         assert value not in text

@@ -148,6 +148,27 @@ class TestCreate:
         assert logged[0].actor_name == "給与ソフト" and logged[0].actor_role == "APIトークン"
         assert logged[0].subject_person_id == uuid.UUID(created["id"])
 
+    async def test_a_body_in_another_type_is_a_415_and_nothing_is_written(
+        self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
+    ) -> None:
+        """Field trial: JSON sent as text/plain created the person (201); a form got a 400; no call answered 415."""
+        headers = await _token(app, db, world)
+        before = await _people_count(db, world.tenant.id)
+        body = '{"kind":"employee","employee_code":"CT1","name":"型 テキスト","kana":"カタ テキスト"}'
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
+            sent = await client.post(PEOPLE, content=body.encode(), headers={**headers, "content-type": content_type})
+            problem = assert_problem(sent, 415)
+            assert problem["type"] == "urn:mnvault:problem:unsupported-media-type"
+            assert "application/json" in str(problem["detail"])
+        assert await _people_count(db, world.tenant.id) == before
+        scopes = ["numbers:write", "people:write"]
+        importer = bearer(await make_token(db, app.state["vault"], world.tenant, scopes=scopes, name="取込"))
+        upload = await client.post("/api/v1/imports", content=b"a,b", headers={**importer, "content-type": "text/csv"})
+        assert assert_problem(upload, 415)["type"] == "urn:mnvault:problem:unsupported-media-type"
+        with_charset = {**headers, "content-type": "application/json; charset=utf-8"}
+        created = await client.post(PEOPLE, content=body.encode(), headers=with_charset)
+        assert created.status_code == 201, created.text
+
     async def test_a_dependant_needs_an_employee_of_the_tenant(
         self, app: Litestar, client: AsyncTestClient[Litestar], world: World, db: AsyncSession
     ) -> None:

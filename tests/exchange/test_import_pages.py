@@ -70,8 +70,11 @@ async def test_a_small_csv_is_checked_kept_sealed_then_committed_as_proxy_regist
     if settings.is_sqlite:
         assert files_holding(Path(settings.data_dir), numbers) == []  # the upload is kept sealed
     report = await client.get(f"{location}/report.csv")
-    assert report.headers["content-type"].startswith("text/csv; charset=Shift_JIS")
-    assert report.content.decode("cp932").splitlines()[:2] == [
+    assert report.headers["content-type"] == "text/csv; charset=Shift_JIS"  # one charset (field trial: two)
+    lines = report.content.decode("cp932").splitlines()
+    assert lines[:2] == ["行,列,区分,内容", ",行数,集計,4"]  # the counts first, as on the screen
+    assert ",エラー,集計,0" in lines and ",警告,集計,1" in lines
+    assert [line for line in lines if ",集計," not in line][:2] == [
         "行,列,区分,内容",
         "5,社員名,警告,氏名が登録されている内容と違います。同じ方か確かめてください。登録されている内容は変わりません。",
     ]
@@ -119,6 +122,10 @@ async def test_the_commit_asks_for_a_recent_password(
 
     assert stale.status_code in (302, 303)
     assert stale.headers["location"] == f"/reauth?next={quote(location, safe='')}"  # the page, not the POST path
+    # A browser sends no Referer (the pages say Referrer-Policy: no-referrer): the commit's own GET, which leads
+    # back to the report (field trial: sent to /admin).
+    bare = await client.post(f"{location}/commit", data={"_csrf_token": token}, follow_redirects=False)
+    assert bare.headers["location"] == f"/reauth?next={quote(location + '/commit', safe='')}"
     assert await snapshot(db, tenant_id) == before
     await step_up(client, world.admin, f"{location}/commit")
     back = await client.get(f"{location}/commit", follow_redirects=False)
@@ -163,8 +170,11 @@ async def test_files_for_a_background_job_go_to_a_check_job_and_files_of_another
     wrong = await upload(client, csv_file(SEED, [f",001,河合 康則,,,,{N[1]}"]), layout="full")
     assert wrong.status_code == 400  # type: ignore[attr-defined]
     assert "1行目の見出しが「詳細" in wrong.text  # type: ignore[attr-defined]
-    missing = await upload(client, b"", layout="seed")
+    missing = await upload(client, b"", layout="seed", filename="")  # what a browser sends when none was chosen
     assert "取り込むファイル（CSV か Excel ブック）を選択してください。" in missing.text  # type: ignore[attr-defined]
+    empty = await upload(client, b"", layout="seed")  # a 0-byte file chosen (field trial: "select a file")
+    assert empty.status_code == 400  # type: ignore[attr-defined]
+    assert "選択したファイルは空です（0 バイト）" in empty.text  # type: ignore[attr-defined]
 
 
 async def test_an_upload_is_its_senders_alone_and_a_viewer_has_no_import(

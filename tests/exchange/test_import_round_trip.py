@@ -78,7 +78,7 @@ async def test_an_exported_file_checks_back_as_unchanged(
     report = await check_import(db, vault, principal, data, name)
 
     assert report.rejected == "" and report.counts.errors == 0
-    assert {line.code for line in report.lines} <= {Code.NO_NUMBER}
+    assert report.lines == []  # rows without a number included: nothing to accept, the file round-trips
     counts = report.counts
     assert (counts.to_register, counts.to_replace, counts.people_to_add, counts.people_to_update) == (0, 0, 0, 0)
     assert counts.unchanged == len(numbers)

@@ -154,6 +154,31 @@ def test_an_old_xls_file_is_refused_with_what_to_do() -> None:
     assert ".xlsx" in rejected.value.message
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,  # an image renamed .csv
+        bytes((n * 7919 + 13) % 256 for n in range(5000)),  # random bytes
+        _csv(f"{HEADER}\n", "utf-8") + b"\x00\x00",  # NUL after a good header
+    ],
+)
+def test_a_file_that_is_not_text_is_one_short_sentence(data: bytes) -> None:
+    """Field trial: random bytes named .csv gave 1,600 characters of quote marks as "unknown columns"."""
+    with pytest.raises(FileRejected) as rejected:
+        list(open_rows(data, SEED).rows)
+
+    assert "読めないファイルです" in rejected.value.message and len(rejected.value.message) < 150
+
+
+def test_long_or_many_unknown_header_names_are_cut_short() -> None:
+    data = _csv(HEADER + "," + ",".join(f"列{n}" + "x" * 300 for n in range(40)) + "\n", "utf-8")
+
+    with pytest.raises(FileRejected) as rejected:
+        open_rows(data, SEED)
+
+    assert "ほか30列" in rejected.value.message and len(rejected.value.message) < 600
+
+
 def test_a_zip_that_is_not_a_workbook_is_refused() -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:

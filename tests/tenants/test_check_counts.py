@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import Uuid, bindparam, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from tenants.cli import run_check_counts
-from tenants.listing import recount, stored_counts
+from tenants.listing import NO_DEPARTMENT, recount, stored_counts
 from tenants.models import CollectionStatus, PeopleCount, PersonKind
 from tests.support.people import make_department, make_dependant, make_employee
 from tests.support.world import World
@@ -96,3 +96,26 @@ async def test_the_command_exits_1_when_it_repaired_0_when_all_matched_2_when_it
 
     neither = mnvault(settings, "check", "counts")
     assert neither.returncode == 2 and "--tenant CODE か --all" in neither.stderr
+
+
+async def test_a_counter_row_of_a_status_no_version_knows_is_reported_and_deleted(
+    db: AsyncSession, world: World, settings: Settings
+) -> None:
+    """Field trial: a row with status 'bogus' made the home page and `check counts` fail with a traceback (exit 1,
+    nothing repaired). The check names it and deletes it; --dry-run leaves it."""
+    await make_employee(db, world.tenant.id, "E001", "山田 太郎")
+    await db.commit()
+    bogus = text(
+        "INSERT INTO people_counts (tenant_id, department_id, kind, status, count)"
+        " VALUES (:t, :d, 'employee', 'bogus', 2)"
+    ).bindparams(bindparam("t", type_=Uuid), bindparam("d", type_=Uuid))
+    await db.execute(bogus, {"t": world.tenant.id, "d": NO_DEPARTMENT})
+    await db.commit()
+
+    looked = await run_check_counts(settings, world.tenant.code, repair=False)
+    assert looked.differed == 1 and any("読めない件数の記録が 1 行" in line for line in looked.lines)
+    repaired = await run_check_counts(settings, world.tenant.code, repair=True)
+    assert repaired.differed == 1
+    again = await run_check_counts(settings, world.tenant.code, repair=True)
+    assert again.differed == 0
+    assert await stored_counts(db, world.tenant.id) == await recount(db, world.tenant.id)
