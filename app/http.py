@@ -85,9 +85,9 @@ class RefuseOddRequestsMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-MAX_PAGE = 100_000
-# A ``page`` query parameter: anything but 1..MAX_PAGE is a 400 (a 30-digit page must not reach the database).
-PageNumber = Annotated[int, Parameter(ge=1, le=MAX_PAGE)]
+# A ``page`` query parameter, read by ``app.pager.PageRequest.parse``: anything but a page number (0, -1, a
+# 30-digit number, letters) is the first page, as on every other list, never a 400 and never a database value.
+PageNumber = Annotated[str, Parameter(description="ページ番号（1 から）")]
 
 
 def wants_json(request: Request[Any, Any, Any]) -> bool:

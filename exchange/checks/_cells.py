@@ -60,6 +60,7 @@ class Code(enum.StrEnum):
     NUMBER_KIND = "number_kind"  # a corporate number for an individual payee, or the reverse
     UNKNOWN_DEPARTMENT = "unknown_department"
     REPLACES_CONFIRMED = "replaces_confirmed"  # warning: the number replaced was checked by an admin
+    NUMBER_GIVEN_UP = "number_given_up"  # warning: a number for someone whose number was erased or refused
     SKIPPED_EMPLOYEE = "skipped_employee"  # a dependant to add under an employee row that is skipped
 
 

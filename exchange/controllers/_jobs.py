@@ -42,7 +42,7 @@ class JobController(Controller):
 
     @get("/", name="job_list")
     async def job_list(
-        self, db_session: AsyncSession, principal: Principal, page: PageNumber = 1, after: str = "", before: str = ""
+        self, db_session: AsyncSession, principal: Principal, page: PageNumber = "1", after: str = "", before: str = ""
     ) -> Template:
         found = await job_page(db_session, principal, PageRequest.parse(page, after, before), per_page=PER_PAGE)
         pager = page_links(found.window, None, lambda params: f"/admin/jobs?{urlencode(params)}", numbers=False)

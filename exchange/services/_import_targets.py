@@ -74,6 +74,20 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + QUERY_CHUNK]
 
 
+# A number registered again for someone whose number the company gave up on: erased (after retirement and the
+# retention period, or by request) or refused by the person (提供拒否). Either may be right, neither silently.
+_NUMBER_GIVEN_UP = {
+    CollectionStatus.ERASED: (
+        "この方の番号は削除済みです（退職後の保管期間が過ぎたなど）。取り込むともう一度登録します。"
+        "番号を使う事務がまだあるか確かめてください。"
+    ),
+    CollectionStatus.DECLINED: (
+        "この方は番号の提供を拒否しています（提供拒否）。取り込むと代理登録として番号を登録します。"
+        "ご本人から番号の提供を受けたか確かめてください。"
+    ),
+}
+
+
 class Resolver:
     """The database step for one file, fed its checked rows a batch at a time in file order."""
 
@@ -406,6 +420,8 @@ class Resolver:
                 )
         else:
             target.action = NumberAction.REGISTER
+            if stored is not None and stored.status in _NUMBER_GIVEN_UP:
+                plan.add(target.number_column, Code.NUMBER_GIVEN_UP, _NUMBER_GIVEN_UP[stored.status], WARNING)
         if held_by - {own}:
             plan.add(
                 target.number_column,

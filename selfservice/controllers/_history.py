@@ -26,7 +26,7 @@ class NumberHistoryController(Controller):
         self,
         db_session: AsyncSession,
         principal: Principal,
-        page: PageNumber = 1,
+        page: PageNumber = "1",
         after: str = "",
         before: str = "",
     ) -> Template | Redirect:

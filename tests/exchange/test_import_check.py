@@ -9,6 +9,7 @@ from app.vault import Vault
 from exchange.checks import ERROR, WARNING, Code
 from exchange.layouts import FULL, SEED, WithholdingLayout
 from exchange.services import check_import
+from tenants.models import CollectionStatus, Person
 from tests.exchange.importing import N, admin, arrange, csv_file, snapshot
 from tests.exchange.samples import corporate_number
 from tests.support.world import World
@@ -221,3 +222,25 @@ async def test_a_file_that_is_not_the_layout_is_one_sentence(vault: Vault, db: A
 
     assert report.rejected.startswith("1行目の見出しが「基本（マイナンバー一覧）」の形式と合いません")
     assert report.has_errors and report.lines == []
+
+
+async def test_a_number_for_someone_erased_or_who_refused_is_a_warning(
+    vault: Vault, db: AsyncSession, world: World
+) -> None:
+    """Field trial: a seed file registered a number again, with no word, for a retired employee whose number had
+    been erased, and for one who had refused to give it (提供拒否)."""
+    people = await arrange(db, vault, world)
+    for person, status in ((people.yamada, CollectionStatus.ERASED), (people.sato, CollectionStatus.DECLINED)):
+        stored = await db.get(Person, (person.tenant_id, person.id))
+        assert stored is not None
+        stored.status = status
+    await db.commit()
+    data = csv_file(SEED, [f",002,山田 一郎,,,,{N[20]}", f",003,佐藤 花子,,,,{N[21]}"])
+
+    report = await check_import(db, vault, admin(world), data, "seed")
+
+    given_up = [(line.line, line.level, line.code) for line in report.lines if line.code is Code.NUMBER_GIVEN_UP]
+    assert given_up == [(2, WARNING, Code.NUMBER_GIVEN_UP), (3, WARNING, Code.NUMBER_GIVEN_UP)]
+    messages = " ".join(line.message for line in report.lines)
+    assert "削除済み" in messages and "提供拒否" in messages
+    assert report.counts.to_register == 2 and report.counts.errors == 0

@@ -248,3 +248,7 @@ async def test_the_lists_answer_while_an_import_job_holds_its_written_rows(
         assert loop.time() - started < 5, path  # not behind the job (SQLite's busy timeout is 15 s)
     await post(client, f"/admin/jobs/{commit_id}/cancel")
     await wait_for(db, commit_id, JobState.CANCELLED)
+    for page in ("-1", "0", "99999999999", "abc", "２"):  # field trial: a generic 400; every other list: page 1
+        listed = await client.get("/admin/jobs", params={"page": page})
+        assert listed.status_code == 200, page
+        assert "numbers.xlsx" in listed.text or "取込" in listed.text, page
