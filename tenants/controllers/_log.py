@@ -50,6 +50,8 @@ from tenants.services._log_search import (
     search_log,
 )
 
+TOO_MANY_NAMES = "対象者名に当てはまる人が多すぎます。名前をもう少し詳しく入力するか、社員コードで絞り込んでください。"
+
 FILTER_KEYS = ("since", "until", "department", "employee_code", "name", "actor", "operation", "result", "order")
 DOWNLOAD_FUNCTION = "操作履歴のダウンロード"
 FORMATS = {  # form value: (label, encoding or None for PDF)
@@ -167,7 +169,7 @@ class OperationLogController(Controller):
             try:
                 found = await search_log(db_session, principal.tenant_id, search, page_request, per_page=per_page)
             except TooManyNames:
-                errors.append("対象者名に当てはまる人が多すぎます。名前をもう少し詳しく入力してください。")
+                errors.append(TOO_MANY_NAMES)
         kept = {key: value for key, value in shown.items() if value}
         if per_page != DEFAULT_PER_PAGE:
             kept["per_page"] = str(per_page)
@@ -236,7 +238,7 @@ class OperationLogController(Controller):
                 )
             await plan_search(db_session, principal.tenant_id, search)  # a name matching too many: refused, not logged
         except TooManyNames:
-            return _refusal(["対象者名に当てはまる人が多すぎます。名前をもう少し詳しく入力してください。"])
+            return _refusal([TOO_MANY_NAMES])
         await _log_download(db_session, principal, search, AuditAction.CSV_EXPORT, label, None)
         media_type = encoding.media_type
         headers = {

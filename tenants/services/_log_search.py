@@ -21,14 +21,16 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, String, literal, select
+from sqlalchemy import ColumnElement, Row, Select, String, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.audit.events import AuditAction, AuditResult
 from app.audit.models import AuditEntry
 from app.pager import Count, KeysetPage, PageRequest, capped_count, read_page
 from app.paging import SortColumn, seek_union
-from tenants.services._search import name_match_ids
+from tenants.models import Person
+from tenants.services._search import name_condition, name_match_ids
 
 PER_PAGE_CHOICES = (20, 50, 100)
 DEFAULT_PER_PAGE = 50
@@ -127,7 +129,8 @@ class Plan:
 async def plan_search(session: AsyncSession, tenant_id: uuid.UUID, search: LogSearch) -> Plan:
     """The index ranges that read ``search`` (see the module docstring).
 
-    Raises TooManyNames when the 対象者名 matches more than ``NAME_MATCH_LIMIT`` people. Costs at most two probes
+    Raises TooManyNames when the 対象者名 matches more than ``NAME_MATCH_LIMIT`` people and no 社員コード narrows
+    the search (with one, the name is tested on that employee's entries). Costs at most two probes
     for the period, one name lookup, and a capped count of at most ``PROBE_CAP`` index entries per candidate.
     """
     base = select(AuditEntry.seq).where(AuditEntry.tenant_id == tenant_id)
@@ -140,13 +143,19 @@ async def plan_search(session: AsyncSession, tenant_id: uuid.UUID, search: LogSe
     if last is not None:
         base = base.where(AuditEntry.seq <= last)
     person_ids: list[uuid.UUID] | None = None
+    named_by_row = False
     if search.subject_name.strip():
         person_ids = await name_match_ids(session, tenant_id, search.subject_name, NAME_MATCH_LIMIT + 1)
         if len(person_ids) > NAME_MATCH_LIMIT:
-            raise TooManyNames(search.subject_name)
-        if not person_ids:
+            if not search.employee_code:
+                raise TooManyNames(search.subject_name)
+            # The 社員コード drives (one employee and their dependants' entries): the name is tested on those rows.
+            person_ids, named_by_row = None, True
+        elif not person_ids:
             return Plan()
     checks = _conditions(search, person_ids, hide_indexes=session.get_bind().dialect.name == "sqlite")
+    if named_by_row:
+        checks.append(_subject_named(search.subject_name))
     candidates = _candidates(search, person_ids)
     if len(candidates) == 1:
         name, owns = candidates[0]
@@ -188,6 +197,22 @@ def _conditions(
     if search.result is not None:
         checks.append(_unindexed(AuditEntry.result) == search.result.value)
     return checks
+
+
+def _subject_named(text: str) -> ColumnElement[bool]:
+    """The entry's person's name matches ``text``, read by primary key for each entry the driver walks (a
+    correlated scalar subquery: PostgreSQL cannot turn it into a hash of every matching name in the database)."""
+    person = aliased(Person)
+    matching = (
+        select(func.count())
+        .where(
+            person.tenant_id == AuditEntry.tenant_id,
+            person.id == AuditEntry.subject_person_id,
+            name_condition(text, person, indexed=False),
+        )
+        .scalar_subquery()
+    )
+    return matching > 0
 
 
 def _as_expression(column: Any) -> ColumnElement[str]:

@@ -184,6 +184,12 @@ async def test_a_name_matching_too_many_people_is_refused(
     monkeypatch.setattr(log_search, "NAME_MATCH_LIMIT", 1)
     with pytest.raises(TooManyNames):
         await search_log(db, world.tenant.id, LogSearch(subject_name="山"), PageRequest())
+    # With a 社員コード the name is tested on that employee's entries (field trial: a full name shared by 101
+    # people was refused even with the 社員コード typed beside it).
+    for name, code, found in (("山", "E001", True), ("やまだ", "E001", True), ("山本", "E001", False)):
+        page = await search_log(db, world.tenant.id, LogSearch(subject_name=name, employee_code=code), PageRequest())
+        assert bool(page.entries) is found, name
+        assert all(entry.subject_employee_code == code for entry in page.entries)
 
 
 @pytest.mark.parametrize("per_page", [20, 50, 100])
