@@ -226,7 +226,8 @@ async def test_every_api_route_answers_by_token_scope_and_tenant_only(
         for who, headers, expected in (
             ("session only", {}, {401}),
             ("without its scope", bearer(without[route.scope]), {403}),
-            ("other tenant", bearer(foreign), {404} if names_ids else set(range(200, 300)) | {400, 409, 422}),
+            # A JSON body to the multipart import is refused by its type (415) before anything is read.
+            ("other tenant", bearer(foreign), {404} if names_ids else set(range(200, 300)) | {400, 409, 415, 422}),
         ):
             response = await client.request(route.method, path, json=body, headers=headers, follow_redirects=False)
             if response.status_code not in expected:
