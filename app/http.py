@@ -261,6 +261,11 @@ def pool_exhausted_handler(request: Request[Any, Any, Any], exc: PoolTimeout) ->
         "database connection pool exhausted",
         extra={"path": loggable_path(request), "method": request.method, "error": str(exc).split(" (")[0]},
     )
+    return _busy_response(request)
+
+
+def _busy_response(request: Request[Any, Any, Any]) -> Response[Any]:
+    """503 ただいま混み合っています with Retry-After: problem+json on API paths, a short Japanese page otherwise."""
     headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
     if is_api_path(request.url.path):
         return problem_response(HTTP_503_SERVICE_UNAVAILABLE, BUSY_HINT, title=BUSY_TITLE, headers=headers)
@@ -283,16 +288,12 @@ def operational_error_handler(request: Request[Any, Any, Any], exc: OperationalE
     operational error is a server error (500 with its error id)."""
     if not database_busy(exc):
         return server_error_handler(request, exc)
+    # The driver's message only: SQLAlchemy's text of the error carries the statement and its parameters.
     log.warning(
         "database busy",
-        extra={"path": loggable_path(request), "method": request.method, "error": str(exc).split(" (")[0][:200]},
+        extra={"path": loggable_path(request), "method": request.method, "error": "database is locked"},
     )
-    headers = {"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}
-    if is_api_path(request.url.path):
-        return problem_response(HTTP_503_SERVICE_UNAVAILABLE, BUSY_HINT, title=BUSY_TITLE, headers=headers)
-    response = error_response(request, HTTP_503_SERVICE_UNAVAILABLE, title=BUSY_TITLE, hint=BUSY_HINT)
-    response.headers.update(headers)
-    return response
+    return _busy_response(request)
 
 
 STORE_TITLE = "ファイルを保存できませんでした"
