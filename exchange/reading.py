@@ -205,6 +205,10 @@ def _csv_records(lines: Iterator[str]) -> Iterator[tuple[int, list[str]]]:
         raise FileRejected(f'{start}行目あたりが CSV として読めません（引用符「"」の閉じ忘れなど）。') from exc
 
 
+NO_DATA_ROWS = (
+    "見出しの行のほかに取り込む行がありません。2行目から1人1行で書いたファイルを選択してください"
+    "（処理スキップに「*」のある行と空の行は数えません）。"
+)
 _DAMAGED_HINT = "ファイルが壊れていないか確かめ、Excel で開いて保存し直してください。"
 _DAMAGED_XLSX = "Excel ブック（.xlsx）として読めません。" + _DAMAGED_HINT
 

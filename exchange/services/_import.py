@@ -33,7 +33,7 @@ from app.vault import Vault
 from app.workers import BULK, run_in_worker
 from exchange.checks import ERROR, CheckedRow, FileChecker
 from exchange.layouts import Layout, layout_named
-from exchange.reading import XLSX, FileRejected, OpenedFile, SourceRow, detect_kind, open_rows
+from exchange.reading import NO_DATA_ROWS, XLSX, FileRejected, OpenedFile, SourceRow, detect_kind, open_rows
 from exchange.services._import_apply import Applier, ApplyFailed
 from exchange.services._import_plan import NumberAction, RowPlan
 from exchange.services._import_report import ImportOutcome, ImportRefused, ImportReport
@@ -210,6 +210,8 @@ class _Run:
                         self.report.add(line)
             done += len(rows)
             await self.progress(done, max(total, done))
+        if not self.report.rejected and self.report.counts.rows == self.report.counts.skipped:
+            self.report.rejected = NO_DATA_ROWS  # a header alone (or skipped rows only): most likely the wrong file
         await self.progress(done, done)
 
     def _count(self, plans: Sequence[RowPlan]) -> None:

@@ -123,9 +123,9 @@ async def run_import_check(ctx: JobContext) -> JobResult:
     """Check an uploaded file (params: ``layout``, ``upload_id``); the report is kept with the job."""
     principal = await _submitter(ctx)
     report = await check_import(ctx.session, ctx.vault, principal, ctx.payload, _layout(ctx), ctx.progress)
-    if report.rejected:
-        message = "ファイルを読み込めませんでした。確認結果をご覧ください。"
-    elif report.has_errors:
+    if report.rejected:  # the file as a whole cannot be imported: the job failed, and says why
+        raise JobFailed(report.rejected)
+    if report.has_errors:
         message = "確認しました。エラーがあるため取り込めません。確認結果をご覧ください。"
     else:
         message = "確認しました。確認結果を見てから取り込んでください（まだ何も登録していません）。"

@@ -16,6 +16,7 @@ from app.config import Settings
 from app.jobs import JobCancelled
 from app.vault import NumberField, Vault
 from exchange.layouts import FULL, SEED
+from exchange.reading import NO_DATA_ROWS
 from exchange.services import ImportRefused, check_import, commit_import
 from exchange.services import _import as importing
 from exchange.services._import_apply import Applier
@@ -307,3 +308,27 @@ async def test_a_job_is_told_its_progress_and_a_cancelled_commit_leaves_nothing_
 
     assert await snapshot(db, principal.tenant_id) == before
     assert await counters_match(db, principal.tenant_id)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [[], [f"*,002,山田 一郎,,,,{N[3]}", f"＊,003,佐藤 花子,,,,{N[10]}"]],
+    ids=["header alone", "skipped rows only"],
+)
+async def test_a_file_with_no_row_to_import_is_refused_and_logs_nothing(
+    vault: Vault, db: AsyncSession, world: World, lines: list[str]
+) -> None:
+    """Field trial: a file of its header alone was 'imported' and logged one 取込 entry for nothing; it is most
+    likely the wrong file, and the report says so."""
+    await arrange(db, vault, world)
+    tenant_id, principal = world.tenant.id, admin(world)
+    before = await snapshot(db, tenant_id)
+    data = csv_file(SEED, lines)
+
+    report = await check_import(db, vault, principal, data, "seed")
+    assert report.rejected == NO_DATA_ROWS and report.has_errors
+    with pytest.raises(ImportRefused):
+        await commit_import(db, vault, principal, ACTOR, data, "seed", True)
+    await db.rollback()
+
+    assert await snapshot(db, tenant_id) == before

@@ -4,12 +4,14 @@ uploads that never spill to a temporary file."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
 import re
 import socket
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,9 @@ from app.jobs import JobState, submit_job
 from app.jobs.runner import INTERRUPTED_MESSAGE
 from app.main import create_app
 from app.vault import Vault
+from exchange import Encoding, write_file
 from exchange.layouts import SEED
+from exchange.reading import NO_DATA_ROWS
 from tests.exchange.importing import N, arrange, counters_match, csv_file, files_holding, snapshot
 from tests.exchange.test_import_pages import GOOD, WITH_WARNING, post, upload
 from tests.jobs.conftest import job_row, wait_for, wait_for_done
@@ -190,8 +194,6 @@ async def test_an_import_job_cut_by_a_restart_is_failed_when_the_app_starts_with
 
 
 async def test_a_workbook_is_checked_by_a_job(client: Client, vault: Vault, db: AsyncSession, world: World) -> None:
-    from exchange import Encoding, write_file
-
     await arrange(db, vault, world)
     await sign_in(client, world.admin)
     workbook = b"".join(write_file(SEED.columns, [["", "002", "山田 一郎", "", "", "", N[3]]], Encoding.XLSX))
@@ -200,11 +202,46 @@ async def test_a_workbook_is_checked_by_a_job(client: Client, vault: Vault, db: 
     assert job.summary is not None and job.summary["登録する番号"] == 1 and job.summary["エラー"] == 0
 
 
+def _zip_of(names: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in names.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("workbook", "told"),
+    [
+        (
+            lambda: _zip_of({"xl/workbook.xml": b"junk", "readme.txt": b"hello"}),
+            "Excel ブック（.xlsx）として読めません。",
+        ),
+        (lambda: b"".join(write_file(SEED.columns, [], Encoding.XLSX)), NO_DATA_ROWS),
+    ],
+    ids=["damaged workbook", "header alone"],
+)
+async def test_a_workbook_that_cannot_be_imported_fails_its_job_with_the_reason(
+    client: Client, vault: Vault, db: AsyncSession, world: World, workbook: Callable[[], bytes], told: str
+) -> None:
+    """Field trial: a zip of junk named .xlsx ended its check job as 完了 (a green badge) with the refusal hidden in
+    the report; a file that cannot be imported at all fails its job, and the job's page says why."""
+    await arrange(db, vault, world)
+    await sign_in(client, world.admin)
+    job_id = job_of(await upload(client, workbook(), filename="numbers.xlsx"))
+    job = await wait_for(db, job_id, JobState.FAILED)
+    assert job.message is not None and job.message.startswith(told)
+    page = await client.get(f"/admin/jobs/{job_id}")
+    assert page.status_code == 200 and "失敗" in page.text and told in page.text
+    assert "確認結果を見て取り込む" not in page.text
+
+
 async def test_an_upload_over_two_megabytes_stays_in_memory_and_is_imported(
     client: Client, vault: Vault, db: AsyncSession, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    await arrange(db, vault, world)
     await sign_in(client, world.admin)
-    rows = [f"*,{k:06d},名前,,,," for k in range(110_000)]
+    rows = [*(f"*,{k:06d},名前,,,," for k in range(110_000)), f",002,山田 一郎,,,,{N[3]}"]
     data = csv_file(SEED, rows)
     assert len(data) > 2_000_000
     private = tmp_path / "tmp"
@@ -224,7 +261,7 @@ async def test_an_upload_over_two_megabytes_stays_in_memory_and_is_imported(
 
     assert made == [] and list(private.iterdir()) == []
     job = await wait_for(db, job_id, JobState.SUCCEEDED, within=120)
-    assert job.summary is not None and job.summary["行数"] == 110_000 and job.summary["処理スキップ"] == 110_000
+    assert job.summary is not None and job.summary["行数"] == 110_001 and job.summary["処理スキップ"] == 110_000
 
 
 async def test_the_lists_answer_while_an_import_job_holds_its_written_rows(
