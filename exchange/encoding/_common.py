@@ -35,11 +35,14 @@ FORMULA_STARTS = frozenset("=+-@\t\r＝＋－＠")
 QUOTE = "'"
 
 
+def runs_as_formula(text: str) -> bool:
+    """Whether a spreadsheet could take the cell for a formula (OWASP CSV injection), or it starts with ``'``."""
+    return bool(text) and (text[0] in FORMULA_STARTS or text[0] == QUOTE)
+
+
 def neutralise(text: str) -> str:
-    """A typed cell as written: ``'`` before a cell a spreadsheet would run (or one that starts with ``'``)."""
-    if text and (text[0] in FORMULA_STARTS or text[0] == QUOTE):
-        return QUOTE + text
-    return text
+    """A typed cell as written to CSV: ``'`` before a cell a spreadsheet would run (or one that starts with ``'``)."""
+    return QUOTE + text if runs_as_formula(text) else text
 
 
 def unneutralise(text: str) -> str:
@@ -48,21 +51,38 @@ def unneutralise(text: str) -> str:
 
 
 class Neutraliser:
-    """``neutralise`` applied to the typed cells of each row (a row is checked against the column count)."""
+    """The typed cells of each row guarded against formula injection (a row is checked against the column count).
+
+    Called, it gives the row as CSV writes it (``neutralise``). ``marked`` gives it as a workbook writes it: a
+    cell a spreadsheet would run keeps its text and is marked, for a cell style with Excel's quote prefix (shown
+    as typed, kept as text when edited) instead of a visible ``'``; only a text starting with ``'`` itself gets
+    the ``'`` that a reader takes off (``unneutralise``).
+    """
 
     def __init__(self, columns: Sequence[Column]) -> None:
         self.width = len(columns)
         self.typed = [index for index, column in enumerate(columns) if column.typed]
 
     def __call__(self, cells: Sequence[str]) -> list[str]:
+        row = self._checked(cells)
+        for index in self.typed:
+            if runs_as_formula(row[index]):
+                row[index] = QUOTE + row[index]
+        return row
+
+    def marked(self, cells: Sequence[str]) -> tuple[list[str], list[int]]:
+        """(the row, the indexes of its cells to write with the quote prefix)."""
+        row = self._checked(cells)
+        quoted = [index for index in self.typed if runs_as_formula(row[index])]
+        for index in quoted:
+            if row[index][0] == QUOTE:
+                row[index] = QUOTE + row[index]
+        return row, quoted
+
+    def _checked(self, cells: Sequence[str]) -> list[str]:
         if len(cells) != self.width:
             raise ValueError(f"a row has {len(cells)} cells for {self.width} columns")
-        row = list(cells)
-        for index in self.typed:
-            text = row[index]
-            if text and (text[0] in FORMULA_STARTS or text[0] == QUOTE):
-                row[index] = QUOTE + text
-        return row
+        return list(cells)
 
 
 def batches(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:

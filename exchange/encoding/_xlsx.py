@@ -94,6 +94,7 @@ class _Sheet:
     tail: bytes
     header_style: int
     cell_style: int
+    quoted_style: int  # a text cell with Excel's quote prefix: a formula-like text shown as typed, never run
 
 
 def _sheet(workbook: Workbook, columns: Sequence[Column], title: str, row_count: int | None) -> _Sheet:
@@ -114,6 +115,9 @@ def _sheet(workbook: Workbook, columns: Sequence[Column], title: str, row_count:
     header.number_format = TEXT_FORMAT
     cell = WriteOnlyCell(sheet)
     cell.number_format = TEXT_FORMAT
+    quoted = WriteOnlyCell(sheet)
+    quoted.number_format = TEXT_FORMAT
+    quoted.quotePrefix = True
     out = io.BytesIO()
     writer = _InMemorySheetWriter(sheet, out=out)
     sheet._writer = writer
@@ -123,7 +127,7 @@ def _sheet(workbook: Workbook, columns: Sequence[Column], title: str, row_count:
     found = list(_EMPTY_SHEET_DATA.finditer(xml))
     if len(found) != 1:
         raise RuntimeError("openpyxl wrote an unexpected empty sheet")
-    return _Sheet(xml[: found[0].start()], xml[found[0].end() :], header.style_id, cell.style_id)
+    return _Sheet(xml[: found[0].start()], xml[found[0].end() :], header.style_id, cell.style_id, quoted.style_id)
 
 
 class _RowWriter:
@@ -134,19 +138,22 @@ class _RowWriter:
     rich-text object (about 8 times slower: 100,000 rows of 17 columns would take over 30 s to import).
     """
 
-    def __init__(self, columns: Sequence[Column], style: int) -> None:
+    def __init__(self, columns: Sequence[Column], style: int, quoted_style: int | None = None) -> None:
         self.starts = [f'<c r="{get_column_letter(index)}' for index in range(1, len(columns) + 1)]
         self.style = style
+        self.quoted_style = style if quoted_style is None else quoted_style
 
-    def __call__(self, number: int, cells: Sequence[str]) -> str:
-        middle = f'{number}" s="{self.style}" t="str"><v>'
+    def __call__(self, number: int, cells: Sequence[str], quoted: Sequence[int] = ()) -> str:
+        """Row ``number``; the cells at the indexes ``quoted`` take the quote prefix's style."""
+        plain = f'{number}" s="{self.style}" t="str"><v>'
+        prefixed = f'{number}" s="{self.quoted_style}" t="str"><v>'
         parts = [f'<row r="{number}">']
-        for start, text in zip(self.starts, cells, strict=True):
+        for index, (start, text) in enumerate(zip(self.starts, cells, strict=True)):
             if not text:
                 continue
             if _XML_SPECIAL.search(text):
                 text = text.translate(_XML_ESCAPES)
-            parts.append(f"{start}{middle}{text}</v></c>")
+            parts.append(f"{start}{prefixed if index in quoted else plain}{text}</v></c>")
         parts.append("</row>")
         return "".join(parts)
 
@@ -182,7 +189,7 @@ class XlsxWriter:
         self._part.write(sheet.head + b"<sheetData>")
         header = [column.name for column in self.columns]
         self._part.write(_RowWriter(self.columns, sheet.header_style)(1, header).encode())
-        self._row_xml = _RowWriter(self.columns, sheet.cell_style)
+        self._row_xml = _RowWriter(self.columns, sheet.cell_style, sheet.quoted_style)
         self._tail = sheet.tail
         return self._sink.take()
 
@@ -192,7 +199,7 @@ class XlsxWriter:
             raise RuntimeError("start() first")
         for batch in batches(rows, BATCH_ROWS // 4):
             first = self._number
-            xml = "".join([self._row_xml(n, self._written(cells)) for n, cells in enumerate(batch, first)])
+            xml = "".join([self._row_xml(n, *self._written.marked(cells)) for n, cells in enumerate(batch, first)])
             if _NOT_XML.search(xml):
                 raise ValueError(f"rows {first}-{first + len(batch) - 1}: a character XML cannot carry")
             self._part.write(xml.encode())

@@ -73,12 +73,17 @@ def test_numbers_and_dates_are_never_touched() -> None:
     assert line == f",1,太郎,,,2016/01/01,{number(1)}"
 
 
-def test_xlsx_neutralises_the_same_cells_and_stores_formulas_as_text() -> None:
+def test_xlsx_neutralises_the_same_cells_with_the_quote_prefix_and_stores_formulas_as_text() -> None:
+    """Field trial: the workbook showed the guard's ``'`` in the cell; Excel's own quote prefix (a cell style)
+    shows the text as typed and keeps it text when the cell is edited."""
     data = b"".join(write_xlsx(SEED.columns, [_seed_row("=1+1", code="@x", dependant="-花子")]))
 
-    values = _xlsx_values(data)[1]
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
+    cells = list(sheet.iter_rows(min_row=2, max_row=2))[0]
 
-    assert values[1:5] == ("'@x", "'=1+1", "1", "'-花子")
+    assert [cell.value for cell in cells[1:5]] == ["@x", "=1+1", "1", "-花子"]
+    assert [bool(cell.quotePrefix) for cell in cells[1:5]] == [True, True, False, True]
+    assert all(cell.data_type == "s" and cell.number_format == "@" for cell in cells[1:5])
     assert b"<f>" not in data and b"<f " not in data  # no formula anywhere
 
 

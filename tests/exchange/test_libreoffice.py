@@ -84,4 +84,5 @@ def test_libreoffice_reads_the_xlsx_and_writes_it_out_with_leading_zeros(tmp_pat
     assert rows[1][4:6] == ["001", "河合 康則"] and rows[1][12] == number(1)
     assert rows[1][9] == "1970/04/01"
     assert rows[3][11:13] == ["2016/01/01", number(3)]
+    assert ["0007", "-太郎"] in [row[4:6] for row in rows]  # the formula guard is the quote prefix: text as typed
     assert len(rows) == 1 + len(list(FULL.table(families())))
