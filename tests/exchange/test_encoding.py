@@ -79,7 +79,7 @@ def test_xlsx_neutralises_the_same_cells_with_the_quote_prefix_and_stores_formul
     data = b"".join(write_xlsx(SEED.columns, [_seed_row("=1+1", code="@x", dependant="-花子")]))
 
     sheet = openpyxl.load_workbook(io.BytesIO(data)).worksheets[0]
-    cells = list(sheet.iter_rows(min_row=2, max_row=2))[0]
+    [cells] = list(sheet.iter_rows(min_row=2, max_row=2))
 
     assert [cell.value for cell in cells[1:5]] == ["@x", "=1+1", "1", "-花子"]
     assert [bool(cell.quotePrefix) for cell in cells[1:5]] == [True, True, False, True]
