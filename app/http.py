@@ -85,7 +85,7 @@ class RefuseOddRequestsMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
 
-# A ``page`` query parameter, read by ``app.pager.PageRequest.parse``: anything but a page number (0, -1, a
+# A ``page`` query parameter, read by ``app.paging.PageRequest.parse``: anything but a page number (0, -1, a
 # 30-digit number, letters) is the first page, as on every other list, never a 400 and never a database value.
 PageNumber = Annotated[str, Parameter(description="ページ番号（1 から）")]
 

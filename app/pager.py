@@ -15,11 +15,21 @@ from typing import Any
 from sqlalchemy import Select, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.paging import SortColumn, cursor_binds, decode_cursor, row_cursor, seek_union
+from app.paging import PageRequest, SortColumn, cursor_binds, decode_cursor, row_cursor, seek_union
+
+__all__ = [
+    "COUNT_CAP",
+    "NUMBERED_PAGES",
+    "Count",
+    "KeysetPage",
+    "PageRequest",
+    "capped_count",
+    "page_links",
+    "read_page",
+]
 
 NUMBERED_PAGES = 10
 COUNT_CAP = 1000
-_MAX_NUMBER = 1_000_000  # a page number carried along with a cursor is only shown, never used to read
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,22 +61,6 @@ async def capped_count(
         limited = union_all(*(select(arm.subquery().c.one) for arm in arms)).limit(cap + 1).subquery()
     found = int((await session.execute(select(func.count()).select_from(limited))).scalar_one())
     return Count(cap, capped=True) if found > cap else Count(found)
-
-
-@dataclass(frozen=True, slots=True)
-class PageRequest:
-    """Which page the link asked for: a number (first pages), or rows after / before a cursor."""
-
-    number: int = 1
-    after: str = ""
-    before: str = ""
-
-    @classmethod
-    def parse(cls, page: str | int = "1", after: str = "", before: str = "") -> PageRequest:
-        """From query parameters; anything malformed reads as the first page (a cursor as no cursor)."""
-        text = str(page).strip()
-        number = int(text) if text.isdigit() and len(text) <= 7 else 1
-        return cls(number=min(max(1, number), _MAX_NUMBER), after=after[:2000], before=before[:2000])
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +106,9 @@ async def read_page(
         keys = await seek_union(session, statements, ordering, after or before, per_page + 1, backwards=backwards)
         more = len(keys) > per_page
         keys = keys[1:] if more and backwards else keys[:per_page]
-        number = request.number if request.number > 1 or not backwards else None
+        number = request.page if request.page > 1 or not backwards else None
         return _page(keys, ordering, per_page, number, has_previous=more or not backwards, has_next=more or backwards)
-    number = request.number
+    number = request.page
     if total is not None and not total.capped:
         number = min(number, max(1, -(-total.value // per_page)))
     if number > NUMBERED_PAGES:  # beyond the numbered pages and the end unknown: the last page

@@ -216,16 +216,25 @@ class PageRequest:
     before: str = ""
 
     @classmethod
-    def parse(cls, params: Mapping[str, Any]) -> PageRequest:
-        """``page``, ``after`` and ``before`` from query parameters, leniently (anything odd: the first page)."""
+    def parse(cls, page: object = "1", after: object = "", before: object = "") -> PageRequest:
+        """From the query parameters ``page``, ``after`` and ``before``, leniently: a page that is not a page
+        number (0, -1, a word, a list, over six digits) reads as the first page, and a cursor that is not text or
+        is longer than ``MAX_CURSOR`` as none (a list screen never answers 400 for a link someone edited)."""
 
-        def text(key: str) -> str:
-            value = params.get(key)
-            return value if isinstance(value, str) and len(value) <= MAX_CURSOR else ""
+        def text(value: object) -> str:
+            return value.strip() if isinstance(value, str) and len(value) <= MAX_CURSOR else ""
 
-        page = text("page")
-        number = int(page) if page.isdigit() and len(page) < 7 else 1
-        return cls(page=max(1, number), after=text("after"), before=text("before"))
+        number = text(page)
+        return cls(
+            page=max(1, int(number)) if number.isdigit() and len(number) < 7 else 1,
+            after=text(after),
+            before=text(before),
+        )
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, Any]) -> PageRequest:
+        """``parse`` of a request's query parameters (or any mapping of them)."""
+        return cls.parse(params.get("page"), params.get("after"), params.get("before"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,7 +245,7 @@ async def measure(
             cursor = await deep_cursor(session, tenant.id, search)
             deep = None
             if cursor is not None:
-                request = PageRequest(number=DEEP_PAGE, after=cursor)
+                request = PageRequest(page=DEEP_PAGE, after=cursor)
                 deep = await timed(
                     functools.partial(search_log, session, tenant.id, search, request, per_page=PER_PAGE), rounds
                 )

@@ -117,7 +117,7 @@ class _Listing:
     """The office list's search and page."""
 
     query: str = ""
-    request: PageRequest = field(default_factory=lambda: PageRequest.parse("1", "", ""))
+    request: PageRequest = field(default_factory=PageRequest)
 
 
 async def _offices_page(

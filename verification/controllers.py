@@ -347,7 +347,7 @@ class VerificationAdminController(Controller):
             db_session,
             principal,
             filters,
-            PageRequest.parse(params.get("page", "1"), params.get("after", ""), params.get("before", "")),
+            PageRequest.from_query(params),
         )
         query = filters.query()
         return Template(

@@ -199,7 +199,7 @@ async def office_client_page(
         statement = statement.where(
             Tenant.name.icontains(query, autoescape=True) | Tenant.code.startswith(code_prefix, autoescape=True)
         )
-    window = await read_page(session, [statement], _BY_NAME, request or PageRequest.parse(), per_page=CLIENTS_PER_PAGE)
+    window = await read_page(session, [statement], _BY_NAME, request or PageRequest(), per_page=CLIENTS_PER_PAGE)
     link_ids = [key.link_id for key in window.keys]
     found: dict[uuid.UUID, LinkRow] = {}
     if link_ids:

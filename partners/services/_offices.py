@@ -89,7 +89,7 @@ async def list_offices(
         session,
         [statement],
         _NEWEST_FIRST,
-        request or PageRequest.parse("1", "", ""),
+        request or PageRequest(),
         per_page=OFFICES_PER_PAGE,
         total=total,
     )

@@ -85,7 +85,7 @@ def _filters(department: str, status: str, page: str, after: str, before: str) -
     return services.InvitationFilter(
         department_id=department.strip(),
         state=status if status in services.STATE_FILTERS else "",
-        page=request.number,
+        page=request.page,
         after=request.after,
         before=request.before,
     )

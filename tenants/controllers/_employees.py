@@ -40,7 +40,7 @@ class EmployeeController(Controller):
     ) -> Template:
         if employment not in services.EMPLOYMENT_CHOICES:
             employment = "active"
-        paging = PageRequest.parse({"page": page, "after": after, "before": before})
+        paging = PageRequest.parse(page, after, before)
         filters = services.EmployeeFilter(
             name=q,
             employee_code=code,

@@ -96,7 +96,7 @@ class FilingController(Controller):
     ) -> Template:
         """The employees to choose from (masked numbers only), 届出区分 and the purpose."""
         params = _filters(request.query_params)
-        return await _page(db_session, vault, principal, params, PageRequest.parse(request.query_params))
+        return await _page(db_session, vault, principal, params, PageRequest.from_query(request.query_params))
 
     @post("/print", name="filings_employment_insurance_print", opt={"no_compression": True})
     async def print_filings(
@@ -117,7 +117,7 @@ class FilingController(Controller):
                 vault,
                 principal,
                 params,
-                PageRequest.parse({}),
+                PageRequest(),
                 chosen=(set(values), kind, purpose),
                 errors=exc.errors,
                 status_code=400,

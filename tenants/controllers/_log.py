@@ -161,9 +161,7 @@ class OperationLogController(Controller):
         search, shown, errors = parse_search(values)
         per_page = _per_page(values["per_page"])
         params = request.query_params
-        page_request = PageRequest.parse(
-            str(params.get("page", "1")), str(params.get("after", "")), str(params.get("before", ""))
-        )
+        page_request = PageRequest.from_query(params)
         found = None
         if not errors:
             try:

@@ -35,7 +35,7 @@ class PayeeController(Controller):
         after: str = "",
         before: str = "",
     ) -> Template:
-        paging = PageRequest.parse({"page": page, "after": after, "before": before})
+        paging = PageRequest.parse(page, after, before)
         found = await services.list_payees(
             db_session, vault, principal, query=q, page=paging.page, after=paging.after, before=paging.before
         )

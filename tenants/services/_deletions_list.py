@@ -68,7 +68,7 @@ class DeletionFilters:
 
         chosen = text("filter")
         chosen = chosen if chosen in EXTRACTIONS else "all"
-        paging = PageRequest.parse(params)
+        paging = PageRequest.from_query(params)
         retired_from, months_text, error = text("retired_from"), text("months", 4), ""
         months = 12
         if chosen == "retired":

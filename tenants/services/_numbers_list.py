@@ -102,7 +102,7 @@ class NumberFilters:
             department = ""
         defaults = cls()
         per_page = _positive_int(text("per_page"), defaults.per_page)
-        paging = PageRequest.parse(params)
+        paging = PageRequest.from_query(params)
         return cls(
             department=department,
             kind=_known(text("kind"), KIND_FILTERS),

@@ -124,5 +124,5 @@ async def walk_pages(read: Callable[[PageRequest], Awaitable[Any]], start: PageR
         if not step:
             return pages
         query = {key: values[0] for key, values in parse_qs(urlsplit(step[0].url or "").query).items()}
-        request = PageRequest.parse(query.get("page", "1"), query.get("after", ""), query.get("before", ""))
+        request = PageRequest.from_query(query)
         assert len(pages) < 500, "the pager does not end"

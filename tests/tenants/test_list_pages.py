@@ -48,7 +48,7 @@ async def both_ways(
     """Forwards from page 1 and backwards from the last page, every row exactly once, in order."""
     forwards = await walk_pages(read, PageRequest(), "next")
     assert ids_of(forwards, rows) == wanted
-    backwards = await walk_pages(read, PageRequest(number=100_000), "prev")
+    backwards = await walk_pages(read, PageRequest(page=100_000), "prev")
     assert ids_of(list(reversed(backwards)), rows) == wanted
 
 
@@ -136,7 +136,7 @@ async def test_the_corrections_page_reads_index_ranges(
 ) -> None:
     principal = principal_of(world.admin)
     first, plans = await plans_of(db, lambda: services.correction_page(db, None, principal, PageRequest()))
-    cursor = PageRequest(number=2, after=first.window.last_cursor)
+    cursor = PageRequest(page=2, after=first.window.last_cursor)
     _, more = await plans_of(db, lambda: services.correction_page(db, None, principal, cursor))
     _, recent = await plans_of(db, lambda: services.recent_decisions(db, principal))
     assert_index_ranges(plans + more + recent, {"correction_requests"})
@@ -193,7 +193,7 @@ async def test_the_duplicates_page_reads_index_ranges(db: AsyncSession, world: W
     await add_cases(db, world.tenant.id, 5, "D")
     principal = principal_of(world.admin)
     first, plans = await plans_of(db, lambda: services.duplicate_page(db, None, principal, PageRequest()))
-    cursor = PageRequest(number=2, after=first.window.last_cursor or "x")
+    cursor = PageRequest(page=2, after=first.window.last_cursor or "x")
     _, more = await plans_of(db, lambda: services.duplicate_page(db, None, principal, cursor))
     _, settled = await plans_of(db, lambda: services.list_duplicates(db, None, principal, settled=True))
     _, counted = await plans_of(db, lambda: services.count_open_duplicates(db, principal))
@@ -254,7 +254,7 @@ async def test_the_companies_page_reads_index_ranges(db: AsyncSession, world: Wo
     await add_tenants(db, 12)
     principal = principal_of(world.operator)
     first, plans = await plans_of(db, lambda: services.tenant_page(db, principal, PageRequest()))
-    cursor = PageRequest(number=2, before=first.window.first_cursor)
+    cursor = PageRequest(page=2, before=first.window.first_cursor)
     _, more = await plans_of(db, lambda: services.tenant_page(db, principal, cursor, query="山田"))
     assert_index_ranges(plans + more, {"tenants"})
 
@@ -338,7 +338,7 @@ async def test_the_log_page_links_keep_the_filter(
 @pytest.mark.parametrize("narrowed", LOG_FILTERS)
 async def test_the_log_reads_index_ranges(db: AsyncSession, world: World, log: list[int], narrowed: LogFilter) -> None:
     first, plans = await plans_of(db, lambda: log_page(db, world.tenant.id, narrowed, PageRequest(), per_page=4))
-    cursor = PageRequest(number=2, after=first.window.last_cursor or "x")
+    cursor = PageRequest(page=2, after=first.window.last_cursor or "x")
     _, more = await plans_of(db, lambda: log_page(db, world.tenant.id, narrowed, cursor, per_page=4))
     assert_index_ranges(plans + more, {"audit_entries"})
     keys = [plan for plan in plans + more if plan.sql.lstrip().startswith("SELECT keyset.seq") or "LIMIT" in plan.sql]

@@ -155,7 +155,7 @@ async def test_each_filter_pages_every_entry_once_both_ways(
 
     forwards = await walk_pages(read, PageRequest(), "next")
     assert [row.seq for page in forwards for row in page.entries] == wanted
-    backwards = await walk_pages(read, PageRequest(number=100_000), "prev")
+    backwards = await walk_pages(read, PageRequest(page=100_000), "prev")
     assert [row.seq for page in reversed(backwards) for row in page.entries] == wanted
     assert all(row.tenant_id == world.tenant.id for page in forwards for row in page.entries)
     assert forwards[0].total.value == len(wanted)
@@ -298,7 +298,7 @@ async def test_anonymous_employees_and_the_operator_cannot_read_the_log(client: 
 async def test_every_search_reads_index_ranges(db: AsyncSession, world: World, log: Log, label: str) -> None:
     search = SEARCHES[label][0]
     first, plans = await plans_of(db, lambda: search_log(db, world.tenant.id, search, PageRequest(), per_page=4))
-    cursor = PageRequest(number=2, after=first.window.last_cursor or "x")
+    cursor = PageRequest(page=2, after=first.window.last_cursor or "x")
     _, more = await plans_of(db, lambda: search_log(db, world.tenant.id, search, cursor, per_page=4))
     for plan in plans + more:
         assert not plan.full_scans({"audit_entries"}), plan.sql + "\n" + plan.text
