@@ -51,6 +51,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     lockout_threshold: int = 5
     lockout_minutes: int = 15
     signin_rate_per_minute: int = 30
+    api_rate_per_minute: int = 600  # calls per API token per clock minute (429 with Retry-After beyond)
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs); none by default: the socket
     # address is the client for rate limits and the log.
     trusted_proxies: str = ""
@@ -176,6 +177,7 @@ _POSITIVE_FIELDS = {
     "lockout_threshold",
     "lockout_minutes",
     "signin_rate_per_minute",
+    "api_rate_per_minute",
     "argon2_time_cost",
     "argon2_memory_kib",
     "argon2_parallelism",

@@ -7,6 +7,8 @@ The router's guard (:func:`token_guard`) then, before anything else runs:
   expired, revoked, another tenant's suspended account, or a client address outside the token's networks → 401
   problem (``WWW-Authenticate: Bearer``). Sessions and cookies never authenticate: the session and principal
   middlewares skip ``/api/`` and CSRF does not apply to it (``app.auth``);
+- refuses (429 problem, ``Retry-After``) a token's calls beyond ``api_rate_per_minute`` in a clock minute
+  (:func:`within_rate`; counted in Redis when the stores are there, else in the process's memory);
 - refuses (403 problem) a token without the endpoint's scope, and an endpoint that declares none (fail closed);
 - leaves the :class:`~exchange.services.ApiPrincipal` where every handler gets it as ``principal``.
 
@@ -17,6 +19,7 @@ body, a query or a header), and number operations write their audit entries thro
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +33,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
+from litestar.stores.memory import MemoryStore
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +46,12 @@ from app.rls import enforces_row_level_security, narrow_session
 from exchange.services import SCOPES, ApiPrincipal, TokenRefused, authenticate
 
 log = get_logger("api")
+RATE_LIMITED = "urn:mnvault:problem:rate-limited"
+RATE_STORE = "rate_limit"
+_RATE_WINDOW_SECONDS = 60
+_rate_lock = asyncio.Lock()
+_clock = time.time  # seconds since the epoch (a test sets the minute)
+_LOCAL_COUNTS = MemoryStore()  # the calls of this process, per token and minute (when the stores are not in Redis)
 
 API_PATH = "/api/v1"
 SCOPE_OPT = "api_scope"
@@ -68,7 +78,8 @@ def _client(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str | None,
 
 
 async def token_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Authenticate the call's bearer token (401) and check the endpoint's scope (403); see the module doc."""
+    """Authenticate the call's bearer token (401), count it against the token's rate (429) and check the
+    endpoint's scope (403); see the module doc."""
     ip, agent = _client(connection)
     try:
         principal = await authenticate(
@@ -87,6 +98,7 @@ async def token_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: B
             headers={"WWW-Authenticate": REALM + error},
             extensions={"reason": exc.reason},
         ) from None
+    await within_rate(connection, principal)
     session = request_session(connection)
     if enforces_row_level_security(session):
         await narrow_session(session, await principal_tenants(session, principal))
@@ -103,6 +115,35 @@ async def token_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: B
             headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{required}"'},
             extensions={"required_scope": required},
         )
+
+
+async def within_rate(connection: ASGIConnection[Any, Any, Any, Any], principal: ApiPrincipal) -> None:
+    """Count the token's call in this clock minute; a 429 problem (``Retry-After``: seconds to the next minute)
+    once ``Settings.api_rate_per_minute`` calls have been made in it.
+
+    Counted in Redis when the app keeps its stores there (``MNV_STORE=redis``: shared by every process), else in
+    the process's memory: a read never becomes a database write (on SQLite's single writer it would queue behind
+    every other write), at the price of a limit per process (``--workers N``: up to N times the setting).
+    """
+    settings = connection.app.state["settings"]
+    limit: int = settings.api_rate_per_minute
+    now = _clock()
+    window = int(now // _RATE_WINDOW_SECONDS)
+    retry_after = max(1, int((window + 1) * _RATE_WINDOW_SECONDS - now + 0.999))
+    store = connection.app.stores.get(RATE_STORE) if settings.store == "redis" else _LOCAL_COUNTS
+    key = f"api:{principal.token_id}:{window}"
+    async with _rate_lock:
+        calls = int(await store.get(key) or 0)
+        if calls >= limit:
+            raise ApiProblem(
+                429,
+                f"このAPIトークンの呼び出しが多すぎます（1分間に{limit:,}回まで）。"
+                f"{retry_after}秒待ってから呼び出してください（Retry-After ヘッダーの秒数）。",
+                type=RATE_LIMITED,
+                headers={"Retry-After": str(retry_after)},
+                extensions={"limit_per_minute": limit, "retry_after": retry_after},
+            )
+        await store.set(key, str(calls + 1).encode(), expires_in=_RATE_WINDOW_SECONDS * 2)
 
 
 token_guard.api_token = True  # type: ignore[attr-defined]  # tests/test_route_matrix.py finds the API routes by it
@@ -154,9 +195,9 @@ def problem_example(status: int, type_: str, title: str, detail: str, **extra: A
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """The documented error answers of an endpoint (401 and 403 always): problem+json bodies with examples."""
+    """The documented error answers of an endpoint (401, 403 and 429 always): problem+json bodies with examples."""
     documented: dict[int, ResponseSpec] = {}
-    for status in sorted({401, 403, *statuses}):
+    for status in sorted({401, 403, 429, *statuses}):
         example = _EXAMPLES[status]
         documented[status] = ResponseSpec(
             data_container=Problem,
@@ -195,6 +236,15 @@ _EXAMPLES: dict[int, Example] = {
         "urn:mnvault:problem:not-found",
         "見つかりません",
         "指定したものが見つかりません。URL と ID をご確認ください。",
+    ),
+    429: problem_example(
+        429,
+        RATE_LIMITED,
+        "リクエストが多すぎます",
+        "このAPIトークンの呼び出しが多すぎます（1分間に600回まで）。"
+        "42秒待ってから呼び出してください（Retry-After ヘッダーの秒数）。",
+        limit_per_minute=600,
+        retry_after=42,
     ),
     415: problem_example(
         415,

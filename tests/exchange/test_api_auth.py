@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import exchange.controllers._api_auth as api_auth
 from app.config import Settings
 from app.db import utcnow
 from app.main import create_app
@@ -313,3 +314,27 @@ async def test_a_server_error_on_an_api_path_is_a_problem_with_an_error_id_and_n
     body = assert_problem(response, 500)
     assert "internal detail" not in response.text and "Traceback" not in response.text
     assert any(getattr(r, "error_id", None) == body["error_id"] for r in caplog.records)
+
+
+async def test_a_token_past_its_calls_per_minute_gets_a_429_problem_and_others_do_not(
+    settings: Settings, world: World, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Field trial: the API had no limit at all; a token's calls beyond ``api_rate_per_minute`` in a clock minute
+    are refused with a 429 problem and Retry-After, counted per token, and the next minute opens again."""
+    minute = 1_800_000_000 // 60 * 60
+    monkeypatch.setattr(api_auth, "_clock", lambda: minute + 45.2)
+    limited = create_app(msgspec.structs.replace(settings, api_rate_per_minute=3, jobs_in_app=False))
+    token = await make_token(db, limited.state["vault"], world.tenant)
+    other = await make_token(db, limited.state["vault"], world.tenant, name="別のソフト")
+    async with AsyncTestClient(app=limited) as caller:
+        answers = [await caller.get(PEOPLE, headers=bearer(token)) for _ in range(4)]
+        others = await caller.get(PEOPLE, headers=bearer(other))
+        monkeypatch.setattr(api_auth, "_clock", lambda: minute + 60.5)
+        next_minute = await caller.get(PEOPLE, headers=bearer(token))
+
+    assert [answer.status_code for answer in answers[:3]] == [200, 200, 200]
+    body = assert_problem(answers[3], 429)
+    assert body["type"] == api_auth.RATE_LIMITED and body["limit_per_minute"] == 3
+    assert answers[3].headers["retry-after"] == "15" and body["retry_after"] == 15
+    assert "1分間に3回まで" in str(body["detail"])
+    assert others.status_code == 200 and next_minute.status_code == 200
