@@ -222,6 +222,8 @@ class PageRequest:
         is longer than ``MAX_CURSOR`` as none (a list screen never answers 400 for a link someone edited)."""
 
         def text(value: object) -> str:
+            if isinstance(value, int) and not isinstance(value, bool):  # a page number a caller kept as an int
+                value = str(value)
             return value.strip() if isinstance(value, str) and len(value) <= MAX_CURSOR else ""
 
         number = text(page)

@@ -88,6 +88,11 @@ class Layout:
     columns: tuple[Column, ...] = ()
 
     @property
+    def whole_families(self) -> bool:
+        """Whether a row is a whole family, so that choosing an employee brings every dependant into the file."""
+        return False
+
+    @property
     def header(self) -> tuple[str, ...]:
         """The header row, in order."""
         return tuple(column.name for column in self.columns)

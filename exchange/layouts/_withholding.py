@@ -76,6 +76,10 @@ class WithholdingLayout(Layout):
         *(column for slot in (SPOUSE_SLOT, *DEPENDANT_SLOTS, *UNDER_16_SLOTS) for column in _slot_columns(slot)),
     )
 
+    @property
+    def whole_families(self) -> bool:
+        return True
+
     def __init__(self, year: int | None = None) -> None:
         self.year = year
 

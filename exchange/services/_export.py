@@ -298,7 +298,8 @@ async def plan_export(session: AsyncSession, principal: Principal, request: Expo
     survey = _Survey()
     if statement is not None:
         scan = request.encoding is Encoding.CP932
-        async for batch in FamilyReader(session, principal, statement, BATCH_PEOPLE).batches():
+        reader = FamilyReader(session, principal, statement, BATCH_PEOPLE, whole_families=layout.whole_families)
+        async for batch in reader.batches():
             survey.orphans += batch.orphans
             args = (layout, audiences, batch.families, survey, scan, request.replace_unencodable)
             await off_loop(sum(len(f.dependants) + 1 for f in batch.families), _survey_batch, *args)
@@ -391,7 +392,9 @@ class ExportStream:
             held = writer.start()  # a chunk is sent once the next is made: the last one only after the commit
             statement = await _selection_statement(session, self._principal, plan.request.selection, strict=False)
             if statement is not None:
-                reader = FamilyReader(session, self._principal, statement, self._batch_size)
+                reader = FamilyReader(
+                    session, self._principal, statement, self._batch_size, whole_families=plan.layout.whole_families
+                )
                 async for batch in reader.batches():
                     chunk = await self._batch(session, writer, batch.families)
                     if chunk:

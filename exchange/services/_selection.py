@@ -5,7 +5,10 @@ The selection is read along the masked list's department order (``tenants.servic
 any tenant size). That order keeps a family together (an employee, then their dependants: the placement columns a
 dependant takes from its employee), so a batch is cut before its last family, which joins the next batch. Only the
 columns a file needs are read (no ORM objects pile up in the session). A dependant chosen without their employee
-gets the employee read by id, as the row that heads them in the file (``Member.selected`` False).
+gets the employee read by id, as the row that heads them in the file (``Member.selected`` False). For a file
+whose row is a whole family (the 源泉徴収票 layout: the employee with the spouse and dependants in slots),
+``whole_families`` brings every dependant of a chosen employee, chosen or not: an employee ticked or filtered alone
+(種別=従業員) is a 源泉徴収票 row with its slots filled, never one with empty slots.
 """
 
 from __future__ import annotations
@@ -184,11 +187,20 @@ def _split(rows: list[Any]) -> tuple[list[Any], list[Any]]:
 class FamilyReader:
     """The selection's families in list order, ``batch_size`` people a read; departments and heads read by id."""
 
-    def __init__(self, session: AsyncSession, principal: Principal, statement: Select[Any], batch_size: int) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        statement: Select[Any],
+        batch_size: int,
+        *,
+        whole_families: bool = False,
+    ) -> None:
         self.session = session
         self.principal = principal
         self.statement = cast("Select[Any]", statement.with_only_columns(*COLUMNS))
         self.batch_size = batch_size
+        self.whole_families = whole_families
         self._departments: dict[uuid.UUID, tuple[str, str]] = {}  # a tenant's departments: a few hundred at most
 
     async def batches(self) -> AsyncIterator[Batch]:
@@ -223,6 +235,9 @@ class FamilyReader:
             if PersonKind(group[0].kind) is PersonKind.DEPENDANT and group[0].family_id is not None
         ]
         heads = await self._rows_by_id(missing)
+        if self.whole_families:
+            groups = await self._with_every_dependant(groups)
+            rows = [row for group in groups for row in group]
         await self._load_departments(
             [row.list_department_id for row in rows if row.list_department_id is not None]
             + [row.list_department_id for row in heads.values() if row.list_department_id is not None]
@@ -244,6 +259,26 @@ class FamilyReader:
             dependants = tuple(Member.of(row) for row in dependant_rows)
             families.append(Family(head, dependants, code or placed.list_department_code, name))
         return Batch(families, orphans)
+
+    async def _with_every_dependant(self, groups: list[list[Any]]) -> list[list[Any]]:
+        """Each group headed by a chosen employee with all of the employee's dependants, in family order."""
+        heads = [group[0].id for group in groups if PersonKind(group[0].kind) is PersonKind.EMPLOYEE]
+        if not heads:
+            return groups
+        statement = (
+            scoped(Person, self.principal)
+            .with_only_columns(*COLUMNS)
+            .where(Person.employee_id.in_(heads), Person.kind == PersonKind.DEPENDANT)
+        )
+        families: dict[uuid.UUID, list[Any]] = {}
+        for row in (await self.session.execute(statement)).all():
+            families.setdefault(row.employee_id, []).append(row)
+        for members in families.values():
+            members.sort(key=lambda row: (row.family_rank, row.id))
+        return [
+            [group[0], *families.get(group[0].id, [])] if PersonKind(group[0].kind) is PersonKind.EMPLOYEE else group
+            for group in groups
+        ]
 
     async def _rows_by_id(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
         if not ids:

@@ -118,7 +118,8 @@ async def test_each_layout_and_encoding_downloads_and_decodes_with_leading_zeros
     assert column(rows, numbers)[kawai] == office.numbers["kawai"]  # 0000000000…: leading zeros intact
     assert "0007" in codes and "1000" in codes
     name_column = "氏名" if layout == "withholding" else "社員名"
-    assert "'=SUM(A1)" in column(rows, name_column)  # a cell a spreadsheet would run is neutralised
+    # A cell a spreadsheet would run is neutralised: a leading ' in CSV, Excel's quote prefix (a style) in .xlsx.
+    assert ("=SUM(A1)" if encoding == "xlsx" else "'=SUM(A1)") in column(rows, name_column)
     if layout == "withholding":
         row = rows[1 + codes.index("104")]
         assert row[rows[0].index("控除対象配偶者 個人番号")] == office.numbers["junko"]
@@ -333,6 +334,30 @@ async def test_the_withholding_layout_lists_dependants_without_a_slot_and_leaves
     assert len(rows) == 2 and "大家 子5" not in rows[1] and "大家 子4" in rows[1]
     logged = {e.subject_name for e in await exports_logged(db, world)}
     assert logged == {"大家 族男", *(f"大家 族男 > 大家 子{n}" for n in range(1, 5))}
+
+
+@pytest.mark.parametrize("chosen", ["ticked", "filtered"])
+async def test_a_withholding_row_of_an_employee_chosen_alone_carries_the_dependants(
+    client: Client, world: World, db: AsyncSession, vault: Vault, office: Office, chosen: str
+) -> None:
+    """Field trial: ticking the employees (or filtering 種別=従業員) and choosing 源泉徴収票 gave a file with every
+    spouse and dependant slot empty, without a word; a 源泉徴収票 row is a whole family."""
+    await as_admin(client, world)
+    if chosen == "ticked":
+        values, persons = params(layout="withholding", encoding="utf-8-sig", year=2025), [office["higashino"].id]
+    else:
+        values, persons = params(layout="withholding", encoding="utf-8-sig", year=2025, kind="employee"), []
+
+    confirm = await client.get(confirm_path(values, persons))
+    response = await download(client, values, persons)
+
+    assert confirm.status_code == 200 and response.status_code == 200, response.text[:300]
+    rows = read_rows(response.content, "utf-8-sig")
+    [higashino] = [row for row in rows[1:] if row[1] == "104"]
+    assert office.numbers["junko"] in higashino and office.numbers["manami"] in higashino
+    assert "東野 順子" in higashino and "東野 真奈美" in higashino
+    logged = {e.subject_name for e in await exports_logged(db, world)}
+    assert {"東野 二郎 > 東野 順子", "東野 二郎 > 東野 真奈美"} <= logged
 
 
 # Nothing kept -------------------------------------------------------------------------------------------------------
