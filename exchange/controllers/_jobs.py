@@ -7,6 +7,7 @@ without JavaScript it is a plain page with a 「更新」 link (and a meta refre
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,17 +23,38 @@ from app.jobs.local import live_progress
 from app.pager import PageRequest, page_links
 from app.vault import Vault
 from exchange.encoding import Encoding
-from exchange.services import IMPORT_CHECK, REPORT_MEDIA_TYPE, decode_report
+from exchange.services import IMPORT_CHECK, IMPORT_STORE, REPORT_MEDIA_TYPE, decode_report, upload_waiting
 
 PER_PAGE = 30
 
 
-def follow_up(job: Job) -> str:
-    """Where a finished job's owner goes next (an import's check: its report page, to commit), or ""."""
+UPLOAD_GONE = (
+    "このファイルは、取り込みが済んだか、取り消されたか、確認結果の保存期間（2時間）が過ぎたため、ここからは取り込めません。"
+    "取り込みの結果は「処理状況の一覧」でご確認ください。取り込むには、ファイルをもう一度読み込んでください。"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """What a finished job's page offers next: a link (an import's check: its report page, to commit), or a
+    sentence saying why there is none."""
+
+    link: str = ""
+    note: str = ""
+
+
+async def follow_up(request: Request[Any, Any, Any], principal: Principal, job: Job) -> FollowUp:
+    """The next step of a succeeded import check: its report page while the file waits for its commit and the
+    viewer is who uploaded it (the upload is theirs alone), else why not."""
     upload_id = str((job.params or {}).get("upload_id", ""))
-    if job.kind == IMPORT_CHECK and job.state is JobState.SUCCEEDED and upload_id:
-        return f"/admin/imports/{upload_id}"
-    return ""
+    if job.kind != IMPORT_CHECK or job.state is not JobState.SUCCEEDED or not upload_id:
+        return FollowUp()
+    if job.created_by != principal.account_id:
+        name = str((job.actor or {}).get("name", "")) or "読み込んだ方"
+        return FollowUp(note=f"このファイルは、読み込んだ方（{name}）だけが確認結果を見て取り込めます。")
+    if not await upload_waiting(request.app.stores.get(IMPORT_STORE), principal.tenant_id, upload_id):
+        return FollowUp(note=UPLOAD_GONE)
+    return FollowUp(link=f"/admin/imports/{upload_id}")
 
 
 class JobController(Controller):
@@ -49,12 +71,16 @@ class JobController(Controller):
         return Template(template_name="exchange/jobs.html", context={"jobs": found.jobs, "pager": pager})
 
     @get("/{job_id:str}", name="job_detail")
-    async def job_detail(self, db_session: AsyncSession, principal: Principal, job_id: str) -> Template:
+    async def job_detail(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, principal: Principal, job_id: str
+    ) -> Template:
         job = await get_job(db_session, principal, job_id)
-        return Template(
-            template_name="exchange/job.html",
-            context={"job": job, "status": job_status(job, live_progress(job.id)), "follow_up": follow_up(job)},
-        )
+        context = {
+            "job": job,
+            "status": job_status(job, live_progress(job.id)),
+            "follow_up": await follow_up(request, principal, job),
+        }
+        return Template(template_name="exchange/job.html", context=context)
 
     @get("/{job_id:str}/status", name="job_status")
     async def job_status_json(

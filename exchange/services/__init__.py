@@ -100,6 +100,7 @@ from exchange.services._uploads import (
     load_upload,
     open_upload,
     save_report,
+    upload_waiting,
 )
 
 # Files a page checks and commits inside its request: CSV of at most this many rows. Bigger files and every .xlsx
@@ -187,4 +188,5 @@ __all__ = [
     "token_state",
     "token_text",
     "update_person",
+    "upload_waiting",
 ]

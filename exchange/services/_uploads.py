@@ -96,6 +96,16 @@ async def load_upload(store: Store, principal: Principal, upload_id: str) -> Upl
     return upload
 
 
+async def upload_waiting(store: Store, tenant_id: uuid.UUID, upload_id: str) -> bool:
+    """Whether the upload is still kept for its commit (not committed, discarded or past ``UPLOAD_SECONDS``);
+    reads no file (for a page that only offers the way to it)."""
+    try:
+        key = uuid.UUID(upload_id)
+    except ValueError:
+        return False
+    return await store.exists(_key(tenant_id, key))
+
+
 async def save_report(store: Store, principal: Principal, upload: Upload, report: ImportReport) -> Upload:
     """Keep a newer report (a refused commit's) with the upload, for the rest of its time."""
     upload.report = report

@@ -30,6 +30,7 @@ from app.jobs.runner import INTERRUPTED_MESSAGE
 from app.main import create_app
 from app.vault import Vault
 from exchange import Encoding, write_file
+from exchange.controllers._jobs import UPLOAD_GONE
 from exchange.layouts import SEED
 from exchange.reading import NO_DATA_ROWS
 from tests.exchange.importing import N, arrange, counters_match, csv_file, files_holding, snapshot
@@ -112,10 +113,28 @@ async def test_a_big_file_is_checked_then_committed_by_jobs_and_its_numbers_are_
     assert after.numbers == before.numbers + 3 and after.people == before.people  # the replaced one kept erased
     assert await counters_match(db, tenant_id)
     assert (await client.get(report_path)).status_code == 404  # the sealed upload is gone after the commit
+    check_page = await client.get(f"/admin/jobs/{check_id}")  # field trial: its link still led to that 404
+    assert "確認結果を見て取り込む" not in check_page.text and UPLOAD_GONE in check_page.text
     for number in numbers:
         assert number not in caplog.text
     if settings.is_sqlite:
         assert files_holding(Path(settings.data_dir), numbers) == []
+
+
+async def test_only_who_uploaded_a_checked_file_is_offered_its_import(
+    client: Client, vault: Vault, db: AsyncSession, world: World
+) -> None:
+    """Field trial: another handler opening the check job's page was offered 「確認結果を見て取り込む」, a 404."""
+    await arrange(db, vault, world)
+    await sign_in(client, world.admin)
+    check_id, report_path = await checked(client, db, csv_file(SEED, GOOD, "cp932"))
+
+    await sign_in(client, world.handler)
+    page = await client.get(f"/admin/jobs/{check_id}")
+
+    assert page.status_code == 200 and "確認結果を見て取り込む" not in page.text
+    assert "読み込んだ方" in page.text and "だけが確認結果を見て取り込めます" in page.text
+    assert (await client.get(report_path)).status_code == 404
 
 
 HOLD_SECONDS = 30.0
