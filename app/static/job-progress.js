@@ -35,7 +35,12 @@
         figures.textContent =
           number(status.done) + " / " + number(status.total) + " 行（" + status.percent + "%）";
       } else {
-        figures.textContent = status.state === "queued" ? "開始を待っています。" : "準備しています。";
+        figures.textContent =
+          status.state === "queued"
+            ? "開始を待っています。"
+            : status.done > 0
+              ? number(status.done) + " 行を処理しました（全体の行数はファイルを読み終えるまでわかりません）。"
+              : "準備しています。";
       }
     }
     if (label) {

@@ -212,7 +212,7 @@ async def _commit_in_background(
         kind=IMPORT_COMMIT,
         title=_job_title("取込", upload.filename),
         payload=content,
-        params={"layout": upload.layout, "accepted": accepted},
+        params={"layout": upload.layout, "accepted": accepted, "rows": upload.report.counts.rows},
         principal=principal,
     )
     await vault.commit(db_session)

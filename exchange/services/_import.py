@@ -86,6 +86,7 @@ async def commit_import(
     layout_name: str,
     accepted_warnings: bool,
     progress: Progress = no_progress,
+    expected_rows: int = 0,
 ) -> ImportOutcome:
     """Check the file again and apply it in the caller's transaction: people added or updated as the layout
     allows, numbers registered as 代理登録 (one audit entry each), one 取込 entry for the file. Flushes in batches;
@@ -93,13 +94,14 @@ async def commit_import(
 
     ImportRefused (with the report) when the file has errors, or warnings and ``accepted_warnings`` is false: the
     caller must then roll back (batches before the problem may have been written). ``actor`` is who the log names
-    (the principal's own snapshot for a page; the job's owner for a background job).
+    (the principal's own snapshot for a page; the job's owner for a background job). ``expected_rows``: the rows
+    the check counted (progress's total when the file does not state its size).
     """
     require_importer(principal)
     fill = await bulk.start_fill(session, vault, tenant_id=principal.tenant_id, actor=actor, log_additions=True)
     applier = Applier(session, vault, principal.tenant_id, actor, fill)
     run = _Run(session, vault, principal.tenant_id, layout_named(layout_name), progress)
-    await run.read(data, applier=applier, accepted_warnings=accepted_warnings)
+    await run.read(data, applier=applier, accepted_warnings=accepted_warnings, expected_rows=expected_rows)
     report = run.report
     if not report.committable(accepted_warnings) or run.apply_failed:
         raise ImportRefused(report, REFUSED_ERRORS if report.has_errors or run.apply_failed else REFUSED_WARNINGS)
@@ -177,7 +179,9 @@ class _Run:
         self.report = ImportReport(layout=layout.name)
         self.apply_failed = False
 
-    async def read(self, data: bytes, *, applier: Applier | None = None, accepted_warnings: bool = False) -> None:
+    async def read(
+        self, data: bytes, *, applier: Applier | None = None, accepted_warnings: bool = False, expected_rows: int = 0
+    ) -> None:
         """Check the file batch by batch; with ``applier``, write each batch while nothing stands in the way."""
         try:
             opened: OpenedFile = await run_in_worker(BULK, open_rows, data, self.layout)
@@ -185,7 +189,7 @@ class _Run:
             self.report.rejected = exc.message
             return
         self.report.kind, self.report.encoding = opened.kind, opened.encoding
-        total = estimated_rows(data)
+        total = estimated_rows(data) or expected_rows
         checker = FileChecker(self.layout)
         resolver = Resolver(self.session, self.vault, self.tenant_id, self.layout, opened.encoding)
         writing = applier is not None
@@ -209,7 +213,9 @@ class _Run:
                     for line in exc.lines:
                         self.report.add(line)
             done += len(rows)
-            await self.progress(done, max(total, done))
+            # A total the file does not state (a workbook without its size) or stated short stays unknown (0): the
+            # page shows the rows done, never a bar at 100 % for the whole run.
+            await self.progress(done, total if total >= done else 0)
         if not self.report.rejected and self.report.counts.rows == self.report.counts.skipped:
             self.report.rejected = NO_DATA_ROWS  # a header alone (or skipped rows only): most likely the wrong file
         await self.progress(done, done)

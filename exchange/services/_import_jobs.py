@@ -154,9 +154,18 @@ async def run_import_commit(ctx: JobContext) -> JobResult:
     """Apply a checked file (params: ``layout``, ``accepted``) in the work transaction: all or nothing."""
     principal = await _submitter(ctx)
     accepted = bool(ctx.params.get("accepted", False))
+    rows = ctx.params.get("rows", 0)
     try:
         outcome = await commit_import(
-            ctx.session, ctx.vault, principal, ctx.actor, ctx.payload, _layout(ctx), accepted, ctx.progress
+            ctx.session,
+            ctx.vault,
+            principal,
+            ctx.actor,
+            ctx.payload,
+            _layout(ctx),
+            accepted,
+            ctx.progress,
+            expected_rows=rows if isinstance(rows, int) else 0,
         )
     except ImportRefused as exc:
         raise JobFailed(exc.message + "（内容は保存されていません）") from None

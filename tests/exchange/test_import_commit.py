@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from pathlib import Path
@@ -15,6 +16,7 @@ from app.audit.events import Actor
 from app.config import Settings
 from app.jobs import JobCancelled
 from app.vault import NumberField, Vault
+from exchange.encoding import write_xlsx
 from exchange.layouts import FULL, SEED
 from exchange.reading import NO_DATA_ROWS
 from exchange.services import ImportRefused, check_import, commit_import
@@ -308,6 +310,30 @@ async def test_a_job_is_told_its_progress_and_a_cancelled_commit_leaves_nothing_
 
     assert await snapshot(db, principal.tenant_id) == before
     assert await counters_match(db, principal.tenant_id)
+
+
+async def test_a_workbook_that_states_no_size_reports_its_total_unknown_and_the_commit_takes_the_checks(
+    vault: Vault, db: AsyncSession, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Field trial: a workbook without its size showed 100 % (「3,000 / 3,000 行」) for the whole run of its check
+    and of its commit; the total stays unknown (0) until the end, and the commit is told the check's count."""
+    await arrange(db, vault, world)
+    principal = admin(world)
+    monkeypatch.setattr(importing, "BATCH_ROWS", 2)
+    rows = [next(csv.reader([line])) for line in GOOD_SEED]
+    data = b"".join(write_xlsx(SEED.columns, rows))  # no row_count: the sheet states no size
+    assert importing.estimated_rows(data) == 0
+    seen: list[tuple[int, int]] = []
+
+    async def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+
+    await check_import(db, vault, principal, data, "seed", progress)
+    assert seen == [(2, 0), (4, 0), (6, 0), (6, 6)]
+    seen.clear()
+    await commit_import(db, vault, principal, ACTOR, data, "seed", False, progress, expected_rows=6)
+    await db.rollback()
+    assert seen == [(2, 6), (4, 6), (6, 6), (6, 6)]
 
 
 @pytest.mark.parametrize(
