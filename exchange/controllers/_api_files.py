@@ -48,6 +48,7 @@ from tenants.purposes import PURPOSES
 API_MAX_ROWS = 20_000  # rows an import call checks or commits inside the call
 API_MAX_LINES = 1000  # report lines an answer carries (the rest counted in ``omitted_lines``)
 UNENCODABLE = "urn:mnvault:problem:unencodable"
+UNPLACED = "urn:mnvault:problem:unplaced-dependants"
 IMPORT_REFUSED = "urn:mnvault:problem:import-refused"
 TOO_LARGE = "urn:mnvault:problem:too-large"
 Layout = Literal["seed", "full", "withholding"]
@@ -76,7 +77,16 @@ EXPORT_PROBLEMS[422].examples = [
             }
         ],
         total=1,
-    )
+    ),
+    problem_example(
+        422,
+        UNPLACED,
+        "源泉徴収票の欄に入らない扶養家族がいます",
+        "源泉徴収票の欄（控除対象扶養親族・16歳未満の扶養親族は各4人まで）に入らない扶養家族が1人います。"
+        "摘要欄に書くなど別に扱ったうえで、omit_unplaced=true で出力してください（この人たちはファイルに書きません）。",
+        dependants=[{"employee_code": "0100", "employee_name": "髙橋 一郎", "name": "髙橋 八男", "relationship": "子"}],
+        total=1,
+    ),
 ]
 
 
@@ -111,6 +121,23 @@ def _unencodable(plan: services.ExportPlan) -> ApiProblem:
     )
 
 
+def _unplaced(plan: services.ExportPlan) -> ApiProblem:
+    """422 listing the dependants a 源泉徴収票 file has no slot for (four of each kind): the page lists them before
+    its download; an API caller gets the list and consents with omit_unplaced=true (never silent)."""
+    detail = (
+        f"源泉徴収票の欄（控除対象扶養親族・16歳未満の扶養親族は各4人まで）に入らない扶養家族が{plan.unplaced_count:,}人"
+        "います。摘要欄に書くなど別に扱ったうえで、omit_unplaced=true で出力してください"
+        "（この人たちはファイルに書きません）。"
+    )
+    return ApiProblem(
+        422,
+        detail,
+        type=UNPLACED,
+        title="源泉徴収票の欄に入らない扶養家族がいます",
+        extensions={"dependants": msgspec.to_builtins(list(plan.unplaced)), "total": plan.unplaced_count},
+    )
+
+
 class ExportsApi(Controller):
     """Files for payroll software, as the export page makes them."""
 
@@ -123,7 +150,8 @@ class ExportsApi(Controller):
         description="エクスポート画面と同じファイル（同じバイト列）を返します。対象者は部門・区分・状態で絞り込めます"
         "（指定しなければ全員）。ファイルに書いた人ごとに「CSV出力」として操作履歴に記録します（利用目的つき）。"
         "利用目的を本人に通知していない人は出力しません。cp932 で出力できない文字があると 422 で一覧を返します"
-        "（replace=true なら「〓」に置き換えて出力）。応答は text/csv（cp932 は charset=Shift_JIS）"
+        "（replace=true なら「〓」に置き換えて出力）。源泉徴収票形式で欄（各4人）に入らない扶養家族がいると 422 で"
+        "一覧を返します（omit_unplaced=true なら書かずに出力）。応答は text/csv（cp932 は charset=Shift_JIS）"
         "または Excel（.xlsx）で、Content-Disposition にファイル名が入ります。",
         responses=EXPORT_PROBLEMS,
     )
@@ -154,6 +182,9 @@ class ExportsApi(Controller):
         status: Annotated[str | None, Parameter(max_length=40, description="番号の状態（一覧と同じ値）")] = None,
         replace: Annotated[bool, Parameter(description="cp932 で出力できない文字を「〓」に置き換える")] = False,
         year: Annotated[int | None, Parameter(ge=2016, le=2100, description="源泉徴収票形式の年分")] = None,
+        omit_unplaced: Annotated[
+            bool, Parameter(description="源泉徴収票形式で、欄（各4人）に入らない扶養家族を書かずに出力する")
+        ] = False,
     ) -> Stream:
         params = {
             "layout": layout,
@@ -178,6 +209,8 @@ class ExportsApi(Controller):
             )
         if plan.encoding is Encoding.CP932 and plan.issue_count and not request.replace_unencodable:
             raise _unencodable(plan)
+        if plan.unplaced_count and not omit_unplaced:
+            raise _unplaced(plan)
         try:
             return download_response(db_session, vault, stepped_up, principal.actor(), plan)
         except services.UnencodableCharacters as exc:

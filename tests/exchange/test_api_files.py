@@ -99,6 +99,29 @@ class TestExport:
         assert replaced.status_code == 200
         assert "〓田 太郎" in replaced.content.decode("cp932")
 
+    async def test_a_withholding_file_with_dependants_beyond_the_slots_is_a_422_listing_them_unless_omitted(
+        self, app: Litestar, client: Client, vault: Vault, db: AsyncSession, world: World
+    ) -> None:
+        """Field trial: the API's 源泉徴収票 file left out the fifth child under 16 without a word (the page lists
+        such dependants before its download)."""
+        await ex.arrange(db, vault, world)
+        employee, kids = await ex.add_family(db, vault, world, children=5)
+        headers = await token(app, db, world, "numbers:read")
+        query = {"purpose": ex.PURPOSE, "layout": "withholding", "encoding": "utf-8-sig", "year": "2025"}
+
+        refused = await client.get(EXPORT, params=query, headers=headers)
+
+        body = assert_problem(refused, 422)
+        assert body["type"] == "urn:mnvault:problem:unplaced-dependants" and body["total"] == 1
+        assert body["dependants"] == [
+            {"employee_code": "500", "employee_name": "大家 族男", "name": "大家 子5", "relationship": "子"}
+        ]
+        assert await ex.exports_logged(db, world) == []
+        written = await client.get(EXPORT, params={**query, "omit_unplaced": "true"}, headers=headers)
+        assert written.status_code == 200, written.text
+        [row] = [row for row in ex.read_rows(written.content, "utf-8-sig") if row[1] == "500"]
+        assert "大家 子4" in row and "大家 子5" not in row
+
     async def test_purpose_scope_and_tenant_are_enforced(
         self, app: Litestar, client: Client, vault: Vault, db: AsyncSession, world: World
     ) -> None:
