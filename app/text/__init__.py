@@ -7,7 +7,7 @@
 - Numbers and codes (``compact_number``, ``clean_code``, ``insurance_number``): invisible characters and
   separators removed, full-width digits made ASCII (the browser check applies the same table); 雇用保険's
   被保険者番号 and 適用事業所番号 are 11 digits (``insurance_number``).
-- Dates (``parse_date``, ``format_date``): 西暦 and 和暦 typed; shown as YYYY/MM/DD in JST everywhere.
+- Dates (``parse_date``, ``parse_year``, ``format_date``): 西暦 and 和暦 typed; shown as YYYY/MM/DD in JST everywhere.
 - Search (``search_key``): names match ignoring spaces and kana script.
 - PDFs (``printable``): what a PDF prints for a stored text (variation selectors dropped, the base kanji kept).
 """
@@ -29,6 +29,7 @@ from app.text._dates import (
     format_date,
     japan_date,
     parse_date,
+    parse_year,
     today_in_japan,
 )
 from app.text._era import format_japanese_era
@@ -66,6 +67,7 @@ __all__ = [
     "insurance_number",
     "japan_date",
     "parse_date",
+    "parse_year",
     "person_search_key",
     "printable",
     "search_key",

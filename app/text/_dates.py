@@ -115,6 +115,36 @@ def parse_date(text: str, *, birth: bool = False, today: dt.date | None = None) 
     return parsed
 
 
+_YEAR = re.compile(r"([0-9]{4})\s*年?(?:分)?")
+_ERA_YEAR = re.compile(rf"({_ERA_TOKENS})\s*([0-9]{{1,2}}|元)\s*年?(?:分)?")
+YEAR_HINT = "2025、2025年、令和7年、R7 のように入力してください。"
+
+
+def parse_year(text: str) -> int | None:
+    """A year typed (a 年分, say) as its western number (``None`` when empty), or DateRejected.
+
+    Accepted: ``2025``, ``2025年``, ``2025年分``, and 和暦 with the era name, letter or symbol (``令和7年``,
+    ``令和元年``, ``R7``, ``H28``), full-width digits included. A 和暦 year must lie within its era (平成 ends with 31).
+    """
+    cleaned = _SPACES.sub(" ", fold_width(strip_invisible(text))).strip().upper()
+    if not cleaned:
+        return None
+    if match := _YEAR.fullmatch(cleaned):
+        return int(match.group(1))
+    if match := _ERA_YEAR.fullmatch(cleaned):
+        era = _ERA_BY_TOKEN[match.group(1)]
+        number = 1 if match.group(2) == "元" else int(match.group(2))
+        index = ERAS.index(era)
+        following = ERAS[index + 1] if index + 1 < len(ERAS) else None
+        last = following.first_day.year if following else LATEST_DATE.year
+        if number < 1 or era.first_day.year + number - 1 > last:
+            raise DateRejected(
+                "era", f"の{era.name}は元年（{era.first_day.year}年）から{last - era.first_day.year + 1}年までです。"
+            )
+        return era.first_day.year + number - 1
+    raise DateRejected("format", "は" + YEAR_HINT)
+
+
 def format_date(value: dt.date | dt.datetime | None, *, time: str = "") -> str:
     """The one display of dates and times: ``YYYY/MM/DD`` in JST (an aware datetime is converted first).
 

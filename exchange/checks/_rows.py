@@ -63,6 +63,14 @@ class _Head:
     line: int
 
 
+# Where a file's layout puts dependants (the hint of a repeated 社員コード: a dependant written as an employee).
+_WHERE_DEPENDANTS_GO = {
+    "seed": "扶養家族の行には扶養Noを入れます",
+    "full": "扶養家族の行は区分を「扶養家族」にします",
+    "withholding": "配偶者と扶養親族は、従業員の行の欄に入れます",
+}
+
+
 class FileChecker:
     """Checks the rows of one file in order; ``summary`` counts what it saw."""
 
@@ -195,7 +203,7 @@ class FileChecker:
                         "社員コード",
                         Code.DUPLICATE_CODE,
                         f"社員コードが{first}行目の従業員と同じです。従業員は1人1行にしてください"
-                        "（扶養家族の行には扶養Noを入れます）。",
+                        f"（{_WHERE_DEPENDANTS_GO.get(self.layout.name, '')}）。",
                     )
                 )
             elif code and not skip:

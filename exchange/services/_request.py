@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from app.forms import FormInvalid
-from app.text import today_in_japan
+from app.text import DateRejected, parse_year, today_in_japan
 from exchange.encoding import GETA, Action, CharacterIssue, Encoding
 from exchange.layouts import LAYOUT_NAMES, Layout
 from tenants.purposes import Audience
@@ -106,13 +106,11 @@ class ExportRequest:
             errors["encoding"] = "文字コード・ファイル形式を一覧から選択してください（cp932、utf-8-sig、xlsx）。"
             encoding = Encoding.CP932
         flags = {name: _flag(params.get(name, ""), name, errors) for name in ("numbers", "replace")}
-        year_text = params.get("year", "").strip()
         year = None
-        if year_text:
-            if year_text.isascii() and year_text.isdigit() and len(year_text) == 4:
-                year = int(year_text)
-            else:
-                errors["year"] = "年分は西暦4桁の数字で入力してください（例: 2025）。"
+        try:
+            year = parse_year(params.get("year", ""))
+        except DateRejected as exc:
+            errors["year"] = "年分" + exc.message
         if errors:
             raise FormInvalid(errors)
         selection = ExportSelection(

@@ -166,6 +166,8 @@ def test_the_same_number_twice_in_a_withholding_row_and_a_slot_without_a_name() 
         (3, "控除対象配偶者 個人番号", ERROR, Code.DUPLICATE_IN_FILE),
         (3, "控除対象扶養親族1 個人番号", ERROR, Code.DUPLICATE_IN_FILE),
     }
+    [repeated] = [line for line in rows[1].report if line.code is Code.DUPLICATE_CODE]
+    assert "従業員の行の欄に入れます" in repeated.message and "扶養No" not in repeated.message  # no such column here
     assert [(e.role, e.slot) for e in rows[0].entries] == [
         (Role.EMPLOYEE, ""),
         (Role.DEPENDANT, "控除対象配偶者"),

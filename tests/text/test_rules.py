@@ -15,6 +15,7 @@ from app.text import (
     clean_text,
     format_date,
     parse_date,
+    parse_year,
     person_search_key,
     printable,
     search_key,
@@ -175,6 +176,36 @@ class TestDates:
         assert parse_date("") is None
         with pytest.raises(DateRejected):
             parse_date("0990/1/1")
+
+    @pytest.mark.parametrize(
+        ("typed", "year"),
+        [
+            ("2025", 2025),
+            ("２０２５", 2025),  # field trial: the 年分 refused full-width digits that every other field takes
+            ("2025年", 2025),
+            ("2025年分", 2025),
+            ("令和7", 2025),
+            ("令和7年分", 2025),
+            ("R7", 2025),
+            ("ｒ７", 2025),
+            ("令和元年", 2019),
+            ("H28", 2016),
+            ("平成31年", 2019),
+            ("", None),
+        ],
+    )
+    def test_a_year_is_typed_in_western_or_japanese_years(self, typed: str, year: int | None) -> None:
+        assert parse_year(typed) == year
+
+    @pytest.mark.parametrize(
+        ("typed", "kind"), [("平成32年", "era"), ("令和0", "era"), ("25", "format"), ("去年", "format")]
+    )
+    def test_a_year_that_is_not_one_is_refused_with_what_to_type(self, typed: str, kind: str) -> None:
+        with pytest.raises(DateRejected) as refused:
+            parse_year(typed)
+
+        assert refused.value.kind == kind
+        assert refused.value.message.startswith("の") or "のように入力してください" in refused.value.message
 
     def test_one_display_in_japan_time(self) -> None:
         late_evening_utc = dt.datetime(2026, 4, 1, 15, 30, tzinfo=dt.UTC)  # 00:30 on 2 April in Japan
