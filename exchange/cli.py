@@ -124,7 +124,7 @@ async def _token(session: AsyncSession, tenant: Tenant, *, name: str | None, tok
 
 
 async def run_list(settings: Settings, tenant_code: str) -> list[str]:
-    """The tenant's tokens, newest first (the first pages), with state and last use."""
+    """The tenant's tokens, newest first, with state, scopes, expiry, last use and allowed networks."""
 
     async def work(session: AsyncSession, vault: Vault) -> list[str]:
         tenant = await _company(session, tenant_code)
@@ -137,6 +137,7 @@ async def run_list(settings: Settings, tenant_code: str) -> list[str]:
                 lines.append(
                     f"{token.id}  {services.token_state(token)}  {token.name}  [{','.join(token.scopes)}]"
                     f"  期限 {format_date(token.expires_at, time='minutes')}  最終利用 {used}"
+                    f"  接続元 {','.join(token.allowed_networks) if token.allowed_networks else '制限なし'}"
                 )
             if not page.window.has_next:
                 break

@@ -164,6 +164,7 @@ def test_the_cli_issues_a_token_on_its_last_line_lists_and_revokes_it(
     assert asyncio.run(call()) == 200
     listed = mnvault(settings, "tokens", "list", "--tenant", "acme")
     assert listed.returncode == 0 and "給与ソフト" in listed.stdout and "有効" in listed.stdout
+    assert "接続元 制限なし" in listed.stdout  # field trial: the list did not say where a token may be used from
     assert token not in listed.stdout
     revoked = mnvault(settings, "tokens", "revoke", "--tenant", "acme", "--name", "給与ソフト")
     assert revoked.returncode == 0, revoked.stderr
