@@ -228,7 +228,7 @@ class PageRequest:
 
         number = text(page)
         return cls(
-            page=max(1, int(number)) if number.isdigit() and len(number) < 7 else 1,
+            page=max(1, int(number)) if number.isdecimal() and len(number) < 7 else 1,  # ² is a digit, not a number
             after=text(after),
             before=text(before),
         )

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal, number_handlers, stepup_guard
 from app.forms import Form, checkbox
 from app.jobs import JobState, get_job, submit_job, take_report
-from app.pager import PageLink
+from app.pager import PageLink, PageRequest
 from app.vault import Vault
 from exchange.encoding import Encoding
 from exchange.layouts import FULL, SEED, WithholdingLayout
@@ -107,7 +107,7 @@ def _pager(upload: Upload, number: int) -> list[PageLink]:
 
 def _report_page(upload: Upload, page: str = "1", *, error: str = "", status_code: int = 200) -> Template:
     report = upload.report
-    number = int(page) if page.isdigit() and len(page) <= 7 else 1
+    number = PageRequest.parse(page).page
     number = min(max(1, number), report.pages(REPORT_PER_PAGE))
     return Template(
         template_name="exchange/import_report.html",

@@ -77,7 +77,7 @@ class DeletionFilters:
             elif _date(retired_from) is None:
                 error = "開始日を正しい日付で入力してください（例: 2014/08/01 または 令和6年8月1日）。"
             if months_text:
-                if months_text.isdigit() and 1 <= int(months_text) <= MAX_MONTHS:
+                if months_text.isdecimal() and len(months_text) < 4 and 1 <= int(months_text) <= MAX_MONTHS:
                     months = int(months_text)
                 else:
                     error = error or f"月数は1から{MAX_MONTHS}までの数字で入力してください。"
