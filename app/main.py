@@ -163,7 +163,9 @@ def create_app(settings: Settings) -> Litestar:
             version=__version__,
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
-            description=API_DESCRIPTION,
+            description=API_DESCRIPTION
+            + f"呼び出しは APIトークンごとに1分間に{settings.api_rate_per_minute:,}回までです（超えると 429、"
+            "Retry-After ヘッダーの秒数だけ待ってから呼び出してください）。",
             components=Components(
                 security_schemes={
                     BEARER_SCHEME: SecurityScheme(

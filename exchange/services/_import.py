@@ -104,7 +104,8 @@ async def commit_import(
     await run.read(data, applier=applier, accepted_warnings=accepted_warnings, expected_rows=expected_rows)
     report = run.report
     if not report.committable(accepted_warnings) or run.apply_failed:
-        raise ImportRefused(report, REFUSED_ERRORS if report.has_errors or run.apply_failed else REFUSED_WARNINGS)
+        reason = report.rejected or (REFUSED_ERRORS if report.has_errors or run.apply_failed else REFUSED_WARNINGS)
+        raise ImportRefused(report, reason)
     await applier.finish()
     written = await fill.finish()
     applied = applier.applied

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from app.forms import FormInvalid
-from app.text import DateRejected, parse_year, today_in_japan
+from app.text import DateRejected, format_japanese_era, parse_year, today_in_japan
 from exchange.encoding import GETA, Action, CharacterIssue, Encoding
 from exchange.layouts import LAYOUT_NAMES, Layout
 from tenants.purposes import Audience
@@ -37,6 +37,11 @@ ENCODING_SHORT: dict[str, str] = {
 EARLIEST_YEAR = 2016  # the first year 源泉徴収票 carried numbers (平成28年分)
 _TRUE = frozenset({"1", "true", "on", "yes"})
 _FALSE = frozenset({"", "0", "false", "off", "no"})
+
+
+def _era_year(year: int) -> str:
+    """``令和8年`` for 2026: the 和暦 year of 31 December (the 年分's last day)."""
+    return format_japanese_era(dt.date(year, 12, 31)).split("年")[0] + "年"
 
 
 def default_withholding_year(today: dt.date | None = None) -> int:
@@ -165,7 +170,9 @@ def check_request(request: ExportRequest) -> None:
     if request.layout == "withholding" and request.year is not None:
         latest = today_in_japan().year
         if not EARLIEST_YEAR <= request.year <= latest:
-            errors["year"] = f"年分は{EARLIEST_YEAR}年から{latest}年までの西暦で入力してください。"
+            errors["year"] = (
+                f"年分は{EARLIEST_YEAR}年（平成28年）から{latest}年（{_era_year(latest)}）までで入力してください。"
+            )
     if request.replace_unencodable and request.encoding is not Encoding.CP932:
         errors["replace"] = "「〓」への置き換えは cp932（Shift_JIS）の CSV だけで指定できます。"
     if errors:

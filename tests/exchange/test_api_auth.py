@@ -296,6 +296,7 @@ async def test_the_openapi_description_documents_the_api(client: AsyncTestClient
     request = schema["components"]["schemas"]["NumbersReadRequest"]
     assert "源泉徴収票作成事務" in request["properties"]["purpose"]["enum"]
     assert not any(path.startswith("/admin") for path in paths)
+    assert "429" in read["responses"] and "1分間に600回まで" in schema["info"]["description"]  # the configured limit
 
 
 async def test_a_server_error_on_an_api_path_is_a_problem_with_an_error_id_and_no_trace(

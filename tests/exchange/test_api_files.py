@@ -198,6 +198,9 @@ class TestImport:
         report = refused["report"]
         assert isinstance(report, dict) and report["counts"]["errors"] >= 1 and report["lines"][0]["line"] == 5
         assert N[20] not in str(refused)
+        # A file the import cannot read at all: the detail is why (field trial: 「エラーがあるため」 with 0 errors).
+        header_only = assert_problem(await send(client, headers, csv_file(SEED, []), commit="true"), 422)
+        assert str(header_only["detail"]).startswith("見出しの行のほかに取り込む行がありません")
         assert await snapshot(db, tenant_id) == before
 
     async def test_scopes_decide_check_and_commit(

@@ -395,7 +395,7 @@ async def test_bad_choices_show_the_form_again_with_what_to_fix(client: Client, 
     assert "文字コード・ファイル形式を一覧から選択してください" in odd.text
     assert 'name="kind" value="employee"' in odd.text  # the selection is kept
     year = await download(client, params(layout="withholding", year=1999))
-    assert year.status_code == 400 and "年分は2016年から" in year.text
+    assert year.status_code == 400 and "年分は2016年（平成28年）から" in year.text
     kind = await client.get(confirm_path(params(kind="robot")))
     assert kind.status_code == 400 and "種別を一覧から選択してください" in kind.text
     replace = await download(client, params(encoding="utf-8-sig", replace=True))
