@@ -49,7 +49,9 @@ async def follow_up(request: Request[Any, Any, Any], principal: Principal, job: 
     upload_id = str((job.params or {}).get("upload_id", ""))
     if job.kind != IMPORT_CHECK or job.state is not JobState.SUCCEEDED or not upload_id:
         return FollowUp()
-    if job.created_by != principal.account_id:
+    # The submitter: the client's own account, or (created_by None) a partner office's staff member in the actor.
+    submitter = str(job.created_by or (job.actor or {}).get("user_id") or "")
+    if submitter != str(principal.account_id):
         name = str((job.actor or {}).get("name", "")) or "読み込んだ方"
         return FollowUp(note=f"このファイルは、読み込んだ方（{name}）だけが確認結果を見て取り込めます。")
     if not await upload_waiting(request.app.stores.get(IMPORT_STORE), principal.tenant_id, upload_id):
